@@ -1,0 +1,268 @@
+package auth
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/config"
+)
+
+// hmacVerifier implements Vapi's HMAC authentication plan: a signature over
+// a payload built from a format such as "{timestamp}.{body}", in a header,
+// optionally behind a prefix, hex or base64 encoded.
+type hmacVerifier struct {
+	sigHeader string
+	tsHeader  string // canonical; "" when no timestamp is signed
+	prefix    string
+	prefixOpt bool
+	base64    bool
+	size      int
+	tolerance time.Duration
+	format    []segment
+	keys      []hmacKey
+	newHash   func() hash.Hash
+}
+
+type hmacKey struct {
+	pool     sync.Pool // keyed hash.Hash, Reset between uses
+	notAfter time.Time
+}
+
+// segment is a literal or a placeholder of a payload format.
+type segment struct {
+	lit  string
+	kind byte // 0 literal, 'b' body, 't' timestamp, 'm' method, 'u' url
+}
+
+func hashFunc(alg string) (func() hash.Hash, error) {
+	switch alg {
+	case "sha256":
+		return sha256.New, nil
+	case "sha512":
+		return sha512.New, nil
+	case "sha1":
+		return sha1.New, nil
+	}
+	return nil, fmt.Errorf("unknown algorithm %q", alg)
+}
+
+func parseFormat(f string) []segment {
+	var segs []segment
+	for f != "" {
+		i := strings.IndexByte(f, '{')
+		if i < 0 {
+			segs = append(segs, segment{lit: f})
+			break
+		}
+		j := strings.IndexByte(f[i:], '}')
+		if j < 0 {
+			segs = append(segs, segment{lit: f})
+			break
+		}
+		if i > 0 {
+			segs = append(segs, segment{lit: f[:i]})
+		}
+		var kind byte
+		switch f[i : i+j+1] {
+		case "{body}":
+			kind = 'b'
+		case "{timestamp}":
+			kind = 't'
+		case "{method}":
+			kind = 'm'
+		case "{url}":
+			kind = 'u'
+		}
+		if kind == 0 {
+			segs = append(segs, segment{lit: f[i : i+j+1]})
+		} else {
+			segs = append(segs, segment{kind: kind})
+		}
+		f = f[i+j+1:]
+	}
+	return segs
+}
+
+// keyBytes decodes a configured secret to HMAC key bytes.
+func keyBytes(a config.AuthConfig, s config.Secret) ([]byte, error) {
+	if a.SecretBase64 {
+		k, err := base64.StdEncoding.DecodeString(s.Value)
+		if err != nil {
+			return nil, fmt.Errorf("secret is not base64: %w", err)
+		}
+		return k, nil
+	}
+	return []byte(s.Value), nil
+}
+
+func newHMAC(a config.AuthConfig) (*hmacVerifier, error) {
+	nh, err := hashFunc(a.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	v := &hmacVerifier{
+		sigHeader: http.CanonicalHeaderKey(a.SignatureHeader),
+		prefix:    a.Prefix,
+		prefixOpt: a.PrefixOptional,
+		base64:    a.Encoding == "base64",
+		size:      nh().Size(),
+		tolerance: a.Tolerance.D(),
+		format:    parseFormat(a.PayloadFormat),
+		newHash:   nh,
+	}
+	if ts := a.TimestampHeaderName(); ts != "" {
+		v.tsHeader = http.CanonicalHeaderKey(ts)
+	}
+	v.keys = make([]hmacKey, len(a.Secrets))
+	for i, s := range a.Secrets {
+		key, err := keyBytes(a, s)
+		if err != nil {
+			return nil, err
+		}
+		v.keys[i].notAfter = s.NotAfter
+		v.keys[i].pool.New = func() any { return hmac.New(nh, key) }
+	}
+	return v, nil
+}
+
+func (v *hmacVerifier) Verify(r *Request, now time.Time) error {
+	sigs := r.Header[v.sigHeader]
+	if len(sigs) == 0 || sigs[0] == "" {
+		return &Error{Reason: ReasonMissing, Mode: config.ModeHMAC}
+	}
+	if len(sigs) > 1 {
+		return &Error{Reason: ReasonMalformed, Mode: config.ModeHMAC}
+	}
+	var sigBuf [sha512.Size]byte
+	got, ok := v.decodeSignature(strings.TrimSpace(sigs[0]), sigBuf[:])
+	if !ok {
+		return &Error{Reason: ReasonMalformed, Mode: config.ModeHMAC}
+	}
+	var ts string
+	if v.tsHeader != "" {
+		tv := r.Header[v.tsHeader]
+		if len(tv) == 0 || tv[0] == "" {
+			return &Error{Reason: ReasonMissing, Mode: config.ModeHMAC}
+		}
+		if len(tv) > 1 {
+			return &Error{Reason: ReasonMalformed, Mode: config.ModeHMAC}
+		}
+		ts = tv[0]
+		at, ok := ParseTimestamp(ts)
+		if !ok {
+			return &Error{Reason: ReasonMalformed, Mode: config.ModeHMAC}
+		}
+		// The window is checked before any HMAC is computed: a stale
+		// request costs the receiver nothing.
+		if d := now.Sub(at); d > v.tolerance {
+			return &Error{Reason: ReasonStale, Mode: config.ModeHMAC}
+		} else if d < -v.tolerance {
+			return &Error{Reason: ReasonFuture, Mode: config.ModeHMAC}
+		}
+	}
+	var sumBuf [sha512.Size]byte
+	return matchKeys(config.ModeHMAC, len(v.keys), now, func(i int) (bool, time.Time) {
+		k := &v.keys[i]
+		h := k.pool.Get().(hash.Hash)
+		h.Reset()
+		v.writePayload(h, r, ts)
+		sum := h.Sum(sumBuf[:0])
+		k.pool.Put(h)
+		return hmac.Equal(sum, got), k.notAfter
+	})
+}
+
+// writePayload writes the signed payload into w without building it.
+func (v *hmacVerifier) writePayload(w hash.Hash, r *Request, ts string) {
+	for _, s := range v.format {
+		switch s.kind {
+		case 0:
+			w.Write([]byte(s.lit))
+		case 'b':
+			w.Write(r.Body)
+		case 't':
+			w.Write([]byte(ts))
+		case 'm':
+			w.Write([]byte(r.Method))
+		case 'u':
+			w.Write([]byte(r.URL))
+		}
+	}
+}
+
+// decodeSignature strips the prefix and decodes into buf; a signature of the
+// wrong length for the algorithm is rejected here, before any compare.
+func (v *hmacVerifier) decodeSignature(s string, buf []byte) ([]byte, bool) {
+	if v.prefix != "" {
+		if strings.HasPrefix(s, v.prefix) {
+			s = s[len(v.prefix):]
+		} else if !v.prefixOpt {
+			return nil, false
+		}
+	}
+	if v.base64 {
+		var enc *base64.Encoding
+		switch len(s) {
+		case base64.StdEncoding.EncodedLen(v.size):
+			enc = base64.StdEncoding
+		case base64.RawStdEncoding.EncodedLen(v.size):
+			enc = base64.RawStdEncoding
+		default:
+			return nil, false
+		}
+		n, err := enc.Decode(buf, []byte(s))
+		if err != nil || n != v.size {
+			return nil, false
+		}
+		return buf[:n], true
+	}
+	if len(s) != hex.EncodedLen(v.size) {
+		return nil, false
+	}
+	n, err := hex.Decode(buf, []byte(s))
+	if err != nil || n != v.size {
+		return nil, false
+	}
+	return buf[:n], true
+}
+
+// ParseTimestamp reads a signed timestamp: Unix seconds (integer or
+// fractional), Unix milliseconds (any integer of 12 digits or more), or
+// RFC 3339.
+func ParseTimestamp(s string) (time.Time, bool) {
+	if s == "" || len(s) > 40 {
+		return time.Time{}, false
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n <= 0 {
+			return time.Time{}, false
+		}
+		if n >= 1e11 {
+			return time.UnixMilli(n), true
+		}
+		return time.Unix(n, 0), true
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) || f >= 1e11 {
+			return time.Time{}, false
+		}
+		sec, frac := math.Modf(f)
+		return time.Unix(int64(sec), int64(frac*1e9)), true
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
+}

@@ -1,0 +1,902 @@
+// Package config provides voicegate's configuration: the YAML file format,
+// ${ENV} expansion, strict decoding, defaults and validation that reports every
+// problem in one pass.
+package config
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole of voicegate's configuration.
+type Config struct {
+	Listen string `yaml:"listen"`
+	// DataDir holds the SQLite database. Created with mode 0700.
+	DataDir string `yaml:"data_dir"`
+	// AllowInsecureHTTP permits plain HTTP on a non-loopback address, for a
+	// deployment behind a TLS-terminating internal load balancer.
+	AllowInsecureHTTP bool          `yaml:"allow_insecure_http"`
+	TLS               TLSConfig     `yaml:"tls"`
+	Server            ServerConfig  `yaml:"server"`
+	Log               LogConfig     `yaml:"log"`
+	Vapi              VapiConfig    `yaml:"vapi"`
+	Tools             []ToolConfig  `yaml:"tools"`
+	Sessions          SessionConfig `yaml:"sessions"`
+}
+
+// TLSConfig enables HTTPS from PEM files; the pair is re-read when it changes.
+type TLSConfig struct {
+	CertFile       string   `yaml:"cert_file"`
+	KeyFile        string   `yaml:"key_file"`
+	MinVersion     string   `yaml:"min_version"` // "1.2" (default) or "1.3"
+	ReloadInterval Duration `yaml:"reload_interval"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// ServerConfig holds the HTTP server's timeouts and shutdown bound.
+type ServerConfig struct {
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	WriteTimeout      Duration `yaml:"write_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    int      `yaml:"max_header_bytes"`
+	// DrainTimeout bounds how long SIGTERM waits for in-flight requests.
+	DrainTimeout Duration `yaml:"drain_timeout"`
+}
+
+// LogConfig selects the log level ("debug", "info", "warn", "error").
+type LogConfig struct {
+	Level string `yaml:"level"`
+}
+
+// VapiConfig configures the Vapi server-URL endpoint.
+type VapiConfig struct {
+	Path         string `yaml:"path"`
+	MaxBodyBytes int64  `yaml:"max_body_bytes"`
+	// ServerTimeout is the assistant's server.timeoutSeconds in Vapi (default
+	// 20s); every tool timeout must stay below it.
+	ServerTimeout Duration `yaml:"server_timeout"`
+	// PublicURL is the URL Vapi calls, used for the {url} placeholder of HMAC
+	// payload formats (a proxy may change scheme, host or port).
+	PublicURL string       `yaml:"public_url"`
+	Auth      []AuthConfig `yaml:"auth"`
+	Replay    ReplayConfig `yaml:"replay"`
+	// DeadlineWarnRatio logs a warning when handling a message takes more
+	// than this share of its deadline.
+	DeadlineWarnRatio   float64                `yaml:"deadline_warn_ratio"`
+	AssistantRequest    AssistantRequestConfig `yaml:"assistant_request"`
+	TransferDestination *TransferConfig        `yaml:"transfer_destination"`
+}
+
+// Auth modes.
+const (
+	ModeHMAC   = "hmac"
+	ModeBearer = "bearer"
+	ModeSecret = "secret"
+)
+
+// PresetVapiSignature is the widely copied form
+// "x-vapi-signature: [sha256=]<hex HMAC-SHA256 of the raw body>".
+const PresetVapiSignature = "vapi-signature"
+
+// AuthConfig is one accepted credential. A request that passes any one
+// configured AuthConfig is authentic.
+type AuthConfig struct {
+	Mode    string   `yaml:"mode"`
+	Preset  string   `yaml:"preset"`
+	Secrets []Secret `yaml:"secrets"`
+
+	// HMAC fields (Vapi's HMACAuthenticationPlan).
+	Algorithm       string  `yaml:"algorithm"`
+	SignatureHeader string  `yaml:"signature_header"`
+	TimestampHeader *string `yaml:"timestamp_header"`
+	PayloadFormat   string  `yaml:"payload_format"`
+	Encoding        string  `yaml:"encoding"`
+	Prefix          string  `yaml:"prefix"`
+	// PrefixOptional accepts the signature with or without Prefix.
+	PrefixOptional bool `yaml:"prefix_optional"`
+	SecretBase64   bool `yaml:"secret_base64"`
+	// Tolerance is the accepted clock skew of signed timestamps, both ways.
+	Tolerance Duration `yaml:"tolerance"`
+
+	// Header is the header carrying the token (bearer: Authorization;
+	// secret: x-vapi-secret).
+	Header       string `yaml:"header"`
+	BearerPrefix *bool  `yaml:"bearer_prefix"`
+}
+
+// TimestampHeaderName returns the timestamp header, "" when none is signed.
+func (a AuthConfig) TimestampHeaderName() string {
+	if a.TimestampHeader == nil {
+		return ""
+	}
+	return *a.TimestampHeader
+}
+
+// ReplayConfig bounds the cache that answers byte-identical replays.
+type ReplayConfig struct {
+	Window   Duration `yaml:"window"`
+	Capacity int      `yaml:"capacity"`
+}
+
+// AssistantRequestConfig routes assistant-request messages.
+type AssistantRequestConfig struct {
+	Routes  []AssistantRoute `yaml:"routes"`
+	Default *AssistantAnswer `yaml:"default"`
+	// ErrorMessage is spoken to the caller when no route answers.
+	ErrorMessage string `yaml:"error_message"`
+}
+
+// AssistantRoute answers when every non-empty match field equals the call's.
+type AssistantRoute struct {
+	PhoneNumberID   string `yaml:"phone_number_id"`
+	CalledNumber    string `yaml:"called_number"`
+	CallerNumber    string `yaml:"caller_number"`
+	AssistantAnswer `yaml:",inline"`
+}
+
+// AssistantAnswer is exactly one of an assistant id, an inline assistant, a
+// squad id, or a transfer destination.
+type AssistantAnswer struct {
+	AssistantID        string         `yaml:"assistant_id"`
+	Assistant          map[string]any `yaml:"assistant"`
+	SquadID            string         `yaml:"squad_id"`
+	Destination        map[string]any `yaml:"destination"`
+	AssistantOverrides map[string]any `yaml:"assistant_overrides"`
+}
+
+func (a AssistantAnswer) count() int {
+	n := 0
+	if a.AssistantID != "" {
+		n++
+	}
+	if a.Assistant != nil {
+		n++
+	}
+	if a.SquadID != "" {
+		n++
+	}
+	if a.Destination != nil {
+		n++
+	}
+	return n
+}
+
+// TransferConfig answers transfer-destination-request.
+type TransferConfig struct {
+	Destination map[string]any `yaml:"destination"`
+	Message     string         `yaml:"message"`
+}
+
+// ToolConfig binds a Vapi tool name to an internal HTTP endpoint.
+type ToolConfig struct {
+	Name    string                 `yaml:"name"`
+	URL     string                 `yaml:"url"`
+	Method  string                 `yaml:"method"`
+	Headers map[string]HeaderValue `yaml:"headers"`
+	Timeout Duration               `yaml:"timeout"`
+	// MaxConcurrency caps simultaneous requests to this tool's endpoint.
+	MaxConcurrency   int            `yaml:"max_concurrency"`
+	MaxResponseBytes int64          `yaml:"max_response_bytes"`
+	Schema           map[string]any `yaml:"schema"`
+	SchemaFile       string         `yaml:"schema_file"`
+}
+
+// SessionConfig bounds the per-call session table.
+type SessionConfig struct {
+	TTL           Duration `yaml:"ttl"`
+	Capacity      int      `yaml:"capacity"`
+	SweepInterval Duration `yaml:"sweep_interval"`
+}
+
+// Duration is a time.Duration written as "2s", "150ms", "5m".
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML accepts Go duration strings only: a bare number is ambiguous.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: expected a duration such as \"2s\"", n.Line)
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (use a unit, such as \"2s\" or \"500ms\")", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Secret is one shared secret, optionally retired after NotAfter.
+type Secret struct {
+	Value    string
+	NotAfter time.Time // zero: no expiry
+}
+
+// UnmarshalYAML accepts "value" or {value: ..., not_after: RFC3339}.
+func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		s.Value = n.Value
+		return nil
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			switch k.Value {
+			case "value":
+				s.Value = v.Value
+			case "not_after":
+				t, err := time.Parse(time.RFC3339, v.Value)
+				if err != nil {
+					return fmt.Errorf("line %d: not_after %q is not an RFC 3339 time", v.Line, v.Value)
+				}
+				s.NotAfter = t
+			default:
+				return fmt.Errorf("line %d: field %s not found in secret (want value, not_after)", k.Line, k.Value)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: a secret is a string or {value, not_after}", n.Line)
+}
+
+// MarshalYAML never writes the secret's value.
+func (s Secret) MarshalYAML() (any, error) { return "<redacted>", nil }
+
+// HeaderValue is a header value given literally, from an environment
+// variable, or from a file (trailing newline trimmed). Resolved at load.
+type HeaderValue struct {
+	Value string
+	Env   string
+	File  string
+}
+
+// UnmarshalYAML accepts "literal", {env: NAME} or {file: PATH}.
+func (h *HeaderValue) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		h.Value = n.Value
+		return nil
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			switch k.Value {
+			case "value":
+				h.Value = v.Value
+			case "env":
+				h.Env = v.Value
+			case "file":
+				h.File = v.Value
+			default:
+				return fmt.Errorf("line %d: field %s not found in header value (want value, env or file)", k.Line, k.Value)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: a header value is a string or {env|file: ...}", n.Line)
+}
+
+// MarshalYAML never writes the header's value.
+func (h HeaderValue) MarshalYAML() (any, error) { return "<redacted>", nil }
+
+// Problem is one configuration error at a path such as "vapi.auth[0].secrets".
+type Problem struct {
+	Path string
+	Msg  string
+}
+
+func (p Problem) String() string {
+	if p.Path == "" {
+		return p.Msg
+	}
+	return p.Path + ": " + p.Msg
+}
+
+// ValidationError lists every problem found in a configuration.
+type ValidationError struct {
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid configuration (%d problem", len(e.Problems))
+	if len(e.Problems) != 1 {
+		b.WriteString("s")
+	}
+	b.WriteString("):")
+	for _, p := range e.Problems {
+		b.WriteString("\n  - ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+func (e *ValidationError) add(path, format string, args ...any) {
+	e.Problems = append(e.Problems, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (e *ValidationError) orNil() error {
+	if len(e.Problems) == 0 {
+		return nil
+	}
+	return e
+}
+
+// Options change how a configuration is completed and validated.
+type Options struct {
+	// Dev permits running without a credential (serve --dev).
+	Dev bool
+	// Getenv resolves ${ENV} references and {env: NAME} header values.
+	Getenv func(string) string
+	// ReadFile reads header value files and schema files (default os.ReadFile).
+	ReadFile func(string) ([]byte, error)
+}
+
+// Load reads, expands, strictly decodes, completes and validates the file at
+// path. Every problem is reported in one *ValidationError.
+func Load(path string, opt Options) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(raw, opt)
+}
+
+// Parse is Load on bytes.
+func Parse(raw []byte, opt Options) (*Config, error) {
+	if opt.Getenv == nil {
+		opt.Getenv = func(string) string { return "" }
+	}
+	if opt.ReadFile == nil {
+		opt.ReadFile = os.ReadFile
+	}
+	verr := &ValidationError{}
+	expanded, missing := expandEnv(string(raw), opt.Getenv)
+	for _, m := range missing {
+		verr.add("", "%s", m)
+	}
+	cfg := Default()
+	dec := yaml.NewDecoder(bytes.NewReader([]byte(expanded)))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, errIOEOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			for _, m := range te.Errors {
+				verr.add("", "%s", strings.TrimPrefix(m, "yaml: "))
+			}
+		} else {
+			verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+			return nil, verr
+		}
+	}
+	cfg.applyDefaults()
+	cfg.validate(verr, opt)
+	if err := verr.orNil(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Default returns the configuration used for every key the file omits.
+func Default() *Config {
+	return &Config{
+		Listen:  "127.0.0.1:3000",
+		DataDir: "./data",
+		TLS:     TLSConfig{MinVersion: "1.2", ReloadInterval: Duration(30 * time.Second)},
+		Server: ServerConfig{
+			ReadHeaderTimeout: Duration(5 * time.Second),
+			ReadTimeout:       Duration(15 * time.Second),
+			WriteTimeout:      Duration(35 * time.Second),
+			IdleTimeout:       Duration(120 * time.Second),
+			MaxHeaderBytes:    64 << 10,
+			DrainTimeout:      Duration(25 * time.Second),
+		},
+		Log: LogConfig{Level: "info"},
+		Vapi: VapiConfig{
+			Path:              "/webhook/vapi",
+			MaxBodyBytes:      1 << 20,
+			ServerTimeout:     Duration(20 * time.Second),
+			Replay:            ReplayConfig{Window: Duration(5 * time.Minute), Capacity: 100_000},
+			DeadlineWarnRatio: 0.5,
+			AssistantRequest: AssistantRequestConfig{
+				ErrorMessage: "Sorry, we cannot take your call right now. Please try again later.",
+			},
+		},
+		Sessions: SessionConfig{
+			TTL:           Duration(2 * time.Hour),
+			Capacity:      200_000,
+			SweepInterval: Duration(30 * time.Second),
+		},
+	}
+}
+
+// Tool defaults.
+const (
+	DefaultToolTimeout          = 4 * time.Second
+	DefaultToolConcurrency      = 64
+	DefaultToolMaxResponseBytes = 64 << 10
+)
+
+func (c *Config) applyDefaults() {
+	for i := range c.Vapi.Auth {
+		c.Vapi.Auth[i].Complete()
+	}
+	for i := range c.Tools {
+		t := &c.Tools[i]
+		if t.Method == "" {
+			t.Method = http.MethodPost
+		}
+		t.Method = strings.ToUpper(t.Method)
+		if t.Timeout == 0 {
+			t.Timeout = Duration(DefaultToolTimeout)
+		}
+		if t.MaxConcurrency == 0 {
+			t.MaxConcurrency = DefaultToolConcurrency
+		}
+		if t.MaxResponseBytes == 0 {
+			t.MaxResponseBytes = DefaultToolMaxResponseBytes
+		}
+	}
+}
+
+// Complete fills an AuthConfig's defaults (Vapi's HMAC plan defaults, the
+// vapi-signature preset, bearer and secret header names).
+func (a *AuthConfig) Complete() {
+	if a.Preset == PresetVapiSignature {
+		if a.Mode == "" {
+			a.Mode = ModeHMAC
+		}
+		if a.Algorithm == "" {
+			a.Algorithm = "sha256"
+		}
+		if a.SignatureHeader == "" {
+			a.SignatureHeader = "x-vapi-signature"
+		}
+		if a.TimestampHeader == nil {
+			empty := ""
+			a.TimestampHeader = &empty
+		}
+		if a.PayloadFormat == "" {
+			a.PayloadFormat = "{body}"
+		}
+		if a.Prefix == "" {
+			a.Prefix = "sha256="
+			a.PrefixOptional = true
+		}
+	}
+	switch a.Mode {
+	case ModeHMAC:
+		if a.Algorithm == "" {
+			a.Algorithm = "sha256"
+		}
+		if a.SignatureHeader == "" {
+			a.SignatureHeader = "x-signature"
+		}
+		if a.TimestampHeader == nil {
+			ts := "x-timestamp"
+			a.TimestampHeader = &ts
+		}
+		if a.PayloadFormat == "" {
+			if a.TimestampHeaderName() == "" {
+				a.PayloadFormat = "{body}"
+			} else {
+				a.PayloadFormat = "{timestamp}.{body}"
+			}
+		}
+		if a.Encoding == "" {
+			a.Encoding = "hex"
+		}
+	case ModeBearer:
+		if a.Header == "" {
+			a.Header = "Authorization"
+		}
+		if a.BearerPrefix == nil {
+			t := true
+			a.BearerPrefix = &t
+		}
+	case ModeSecret:
+		if a.Header == "" {
+			a.Header = "x-vapi-secret"
+		}
+	}
+	if a.Tolerance == 0 {
+		a.Tolerance = Duration(5 * time.Minute)
+	}
+}
+
+var toolNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+
+// MinSecretLen is the shortest accepted shared secret, in bytes.
+const MinSecretLen = 16
+
+func (c *Config) validate(e *ValidationError, opt Options) {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		e.add("listen", "%q is not host:port", c.Listen)
+	} else if !c.TLS.Enabled() && !c.AllowInsecureHTTP && !IsLoopback(host) {
+		e.add("listen", "plain HTTP on non-loopback address %q: configure tls, or set allow_insecure_http: true when a TLS-terminating load balancer is in front", c.Listen)
+	}
+	if c.DataDir == "" {
+		e.add("data_dir", "must not be empty")
+	}
+	c.validateTLS(e)
+	c.validateServer(e)
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		e.add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	v := &c.Vapi
+	if !strings.HasPrefix(v.Path, "/") {
+		e.add("vapi.path", "%q must start with /", v.Path)
+	}
+	if v.MaxBodyBytes <= 0 || v.MaxBodyBytes > 64<<20 {
+		e.add("vapi.max_body_bytes", "must be between 1 and 67108864, got %d", v.MaxBodyBytes)
+	}
+	if st := v.ServerTimeout.D(); st < time.Second || st > 300*time.Second {
+		e.add("vapi.server_timeout", "must be between 1s and 300s (Vapi's server.timeoutSeconds), got %s", st)
+	}
+	if v.PublicURL != "" {
+		if u, err := url.Parse(v.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			e.add("vapi.public_url", "%q is not an absolute http(s) URL", v.PublicURL)
+		}
+	}
+	if v.DeadlineWarnRatio <= 0 || v.DeadlineWarnRatio > 1 {
+		e.add("vapi.deadline_warn_ratio", "must be in (0, 1], got %v", v.DeadlineWarnRatio)
+	}
+	if v.Replay.Window.D() <= 0 {
+		e.add("vapi.replay.window", "must be positive")
+	}
+	if v.Replay.Capacity <= 0 {
+		e.add("vapi.replay.capacity", "must be positive")
+	}
+	if len(v.Auth) == 0 && !opt.Dev {
+		e.add("vapi.auth", "no credential configured: voicegate refuses to start without one (fail closed); add an hmac, bearer or secret entry")
+	}
+	for i := range v.Auth {
+		validateAuth(e, fmt.Sprintf("vapi.auth[%d]", i), &v.Auth[i])
+	}
+	c.validateAssistantRequest(e)
+	if v.TransferDestination != nil && v.TransferDestination.Destination == nil {
+		e.add("vapi.transfer_destination.destination", "must be set (for example {type: number, number: \"+15551234567\"})")
+	}
+	c.validateTools(e, opt)
+	s := c.Sessions
+	if s.TTL.D() <= 0 {
+		e.add("sessions.ttl", "must be positive")
+	}
+	if s.Capacity <= 0 {
+		e.add("sessions.capacity", "must be positive")
+	}
+	if s.SweepInterval.D() <= 0 {
+		e.add("sessions.sweep_interval", "must be positive")
+	}
+}
+
+func (c *Config) validateTLS(e *ValidationError) {
+	t := c.TLS
+	if t.Enabled() && (t.CertFile == "" || t.KeyFile == "") {
+		e.add("tls", "cert_file and key_file must both be set")
+	}
+	switch t.MinVersion {
+	case "1.2", "1.3":
+	default:
+		e.add("tls.min_version", "%q is not 1.2 or 1.3", t.MinVersion)
+	}
+	if t.Enabled() && t.ReloadInterval.D() <= 0 {
+		e.add("tls.reload_interval", "must be positive")
+	}
+}
+
+func (c *Config) validateServer(e *ValidationError) {
+	s := c.Server
+	for _, d := range []struct {
+		name string
+		v    Duration
+	}{
+		{"read_header_timeout", s.ReadHeaderTimeout}, {"read_timeout", s.ReadTimeout},
+		{"write_timeout", s.WriteTimeout}, {"idle_timeout", s.IdleTimeout}, {"drain_timeout", s.DrainTimeout},
+	} {
+		if d.v <= 0 {
+			e.add("server."+d.name, "must be positive (a zero timeout means none)")
+		}
+	}
+	if s.WriteTimeout.D() > 0 && s.WriteTimeout <= c.Vapi.ServerTimeout {
+		e.add("server.write_timeout", "must exceed vapi.server_timeout (%s), or slow tool answers are cut off", c.Vapi.ServerTimeout.D())
+	}
+	if s.MaxHeaderBytes < 4096 {
+		e.add("server.max_header_bytes", "must be at least 4096")
+	}
+}
+
+func validateAuth(e *ValidationError, path string, a *AuthConfig) {
+	if a.Preset != "" && a.Preset != PresetVapiSignature {
+		e.add(path+".preset", "unknown preset %q (known: %s)", a.Preset, PresetVapiSignature)
+	}
+	switch a.Mode {
+	case ModeHMAC, ModeBearer, ModeSecret:
+	default:
+		e.add(path+".mode", "%q is not one of hmac, bearer, secret", a.Mode)
+		return
+	}
+	if len(a.Secrets) == 0 {
+		e.add(path+".secrets", "at least one secret is required")
+	}
+	live := 0
+	for j, s := range a.Secrets {
+		sp := fmt.Sprintf("%s.secrets[%d]", path, j)
+		key := []byte(s.Value)
+		if a.Mode == ModeHMAC && a.SecretBase64 {
+			b, err := base64.StdEncoding.DecodeString(s.Value)
+			if err != nil {
+				e.add(sp, "secret_base64 is set but the secret is not valid base64")
+				continue
+			}
+			key = b
+		}
+		if len(key) < MinSecretLen {
+			e.add(sp, "secret is %d bytes; at least %d are required", len(key), MinSecretLen)
+		}
+		if strings.ContainsAny(s.Value, "\r\n") {
+			e.add(sp, "secret contains a line break")
+		}
+		if s.NotAfter.IsZero() || s.NotAfter.After(time.Now()) {
+			live++
+		}
+	}
+	if len(a.Secrets) > 0 && live == 0 {
+		e.add(path+".secrets", "every secret is past its not_after; add a current one")
+	}
+	if a.Tolerance.D() <= 0 {
+		e.add(path+".tolerance", "must be positive")
+	}
+	switch a.Mode {
+	case ModeHMAC:
+		switch a.Algorithm {
+		case "sha256", "sha512", "sha1":
+		default:
+			e.add(path+".algorithm", "%q is not one of sha256, sha512, sha1", a.Algorithm)
+		}
+		switch a.Encoding {
+		case "hex", "base64":
+		default:
+			e.add(path+".encoding", "%q is not hex or base64", a.Encoding)
+		}
+		if !validHeaderName(a.SignatureHeader) {
+			e.add(path+".signature_header", "%q is not a valid header name", a.SignatureHeader)
+		}
+		if ts := a.TimestampHeaderName(); ts != "" && !validHeaderName(ts) {
+			e.add(path+".timestamp_header", "%q is not a valid header name", ts)
+		}
+		if !strings.Contains(a.PayloadFormat, "{body}") {
+			e.add(path+".payload_format", "must contain {body}, or the body is not authenticated")
+		}
+		if strings.Contains(a.PayloadFormat, "{timestamp}") && a.TimestampHeaderName() == "" {
+			e.add(path+".payload_format", "uses {timestamp} but timestamp_header is empty")
+		}
+		if a.TimestampHeaderName() != "" && !strings.Contains(a.PayloadFormat, "{timestamp}") {
+			e.add(path+".payload_format", "timestamp_header is set but the payload format does not sign {timestamp}, so the timestamp could be forged")
+		}
+		for _, ph := range placeholderRE.FindAllString(a.PayloadFormat, -1) {
+			switch ph {
+			case "{body}", "{timestamp}", "{method}", "{url}":
+			default:
+				e.add(path+".payload_format", "unknown placeholder %s (known: {timestamp} {body} {method} {url})", ph)
+			}
+		}
+		if a.Header != "" || a.BearerPrefix != nil {
+			e.add(path, "header and bearer_prefix apply to bearer and secret modes, not hmac")
+		}
+	case ModeBearer, ModeSecret:
+		if !validHeaderName(a.Header) {
+			e.add(path+".header", "%q is not a valid header name", a.Header)
+		}
+		if a.Algorithm != "" || a.SignatureHeader != "" || a.TimestampHeader != nil || a.PayloadFormat != "" || a.Encoding != "" || a.Prefix != "" {
+			e.add(path, "algorithm, signature_header, timestamp_header, payload_format, encoding and prefix apply to hmac mode only")
+		}
+		if a.Mode == ModeSecret && a.BearerPrefix != nil {
+			e.add(path+".bearer_prefix", "applies to bearer mode only")
+		}
+	}
+}
+
+var placeholderRE = regexp.MustCompile(`\{[^{}]*\}`)
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Config) validateAssistantRequest(e *ValidationError) {
+	ar := c.Vapi.AssistantRequest
+	if strings.TrimSpace(ar.ErrorMessage) == "" {
+		e.add("vapi.assistant_request.error_message", "must not be empty (Vapi speaks an empty error as \"Unknown Error\")")
+	}
+	for i, r := range ar.Routes {
+		p := fmt.Sprintf("vapi.assistant_request.routes[%d]", i)
+		if r.PhoneNumberID == "" && r.CalledNumber == "" && r.CallerNumber == "" {
+			e.add(p, "needs at least one of phone_number_id, called_number, caller_number (use default for a catch-all)")
+		}
+		if n := r.count(); n != 1 {
+			e.add(p, "needs exactly one of assistant_id, assistant, squad_id, destination (has %d)", n)
+		}
+	}
+	if ar.Default != nil && ar.Default.count() != 1 {
+		e.add("vapi.assistant_request.default", "needs exactly one of assistant_id, assistant, squad_id, destination")
+	}
+}
+
+func (c *Config) validateTools(e *ValidationError, opt Options) {
+	seen := map[string]bool{}
+	for i := range c.Tools {
+		t := &c.Tools[i]
+		p := fmt.Sprintf("tools[%d]", i)
+		if !toolNameRE.MatchString(t.Name) {
+			e.add(p+".name", "%q must match ^[a-zA-Z0-9_-]{1,64}$ (Vapi's function name rule)", t.Name)
+		} else if seen[t.Name] {
+			e.add(p+".name", "duplicate tool %q", t.Name)
+		}
+		seen[t.Name] = true
+		u, err := url.Parse(t.URL)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			e.add(p+".url", "%q is not an absolute http(s) URL", t.URL)
+		} else if u.User != nil {
+			e.add(p+".url", "credentials in the URL are not allowed; use headers with env or file values")
+		}
+		switch t.Method {
+		case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		default:
+			e.add(p+".method", "%q is not one of GET, POST, PUT, PATCH, DELETE", t.Method)
+		}
+		if t.Timeout <= 0 {
+			e.add(p+".timeout", "must be positive")
+		} else if t.Timeout >= c.Vapi.ServerTimeout {
+			e.add(p+".timeout", "%s must stay below vapi.server_timeout (%s) so an error can be returned before Vapi gives up", t.Timeout.D(), c.Vapi.ServerTimeout.D())
+		}
+		if t.MaxConcurrency < 0 {
+			e.add(p+".max_concurrency", "must be positive")
+		}
+		if t.MaxResponseBytes < 0 {
+			e.add(p+".max_response_bytes", "must be positive")
+		}
+		for name, hv := range t.Headers {
+			hp := p + ".headers." + name
+			if !validHeaderName(name) {
+				e.add(hp, "not a valid header name")
+			}
+			set := 0
+			for _, s := range []string{hv.Value, hv.Env, hv.File} {
+				if s != "" {
+					set++
+				}
+			}
+			if set != 1 {
+				e.add(hp, "needs exactly one of a value, env or file")
+				continue
+			}
+			switch {
+			case hv.Env != "":
+				v := opt.Getenv(hv.Env)
+				if v == "" {
+					e.add(hp, "environment variable %s is not set", hv.Env)
+				}
+				hv.Value, hv.Env = v, ""
+			case hv.File != "":
+				b, err := opt.ReadFile(hv.File)
+				if err != nil {
+					e.add(hp, "read %s: %v", hv.File, unwrapPathErr(err))
+				}
+				hv.Value, hv.File = strings.TrimRight(string(b), "\r\n"), ""
+			}
+			if strings.ContainsAny(hv.Value, "\r\n") {
+				e.add(hp, "value contains a line break")
+			}
+			t.Headers[name] = hv
+		}
+		if t.Schema != nil && t.SchemaFile != "" {
+			e.add(p, "set schema or schema_file, not both")
+		}
+		if t.SchemaFile != "" {
+			b, err := opt.ReadFile(t.SchemaFile)
+			if err != nil {
+				e.add(p+".schema_file", "read %s: %v", t.SchemaFile, unwrapPathErr(err))
+			} else if err := yaml.Unmarshal(b, &t.Schema); err != nil {
+				e.add(p+".schema_file", "%s is not JSON or YAML: %v", t.SchemaFile, err)
+			} else {
+				t.SchemaFile = ""
+			}
+		}
+		if t.Schema != nil {
+			if _, err := CompileSchema(t.Name, t.Schema); err != nil {
+				e.add(p+".schema", "%v", err)
+			}
+		}
+	}
+}
+
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// IsLoopback reports whether host is a loopback name or address.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// NewSecret returns a random 32-byte secret, hex encoded.
+func NewSecret() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// Dev returns the configuration for serve --dev: loopback only, HMAC-SHA256
+// with the given secret, and the built-in demo tool served by voicegate itself.
+func Dev(secret, listen, dataDir string) *Config {
+	c := Default()
+	c.Listen = listen
+	c.DataDir = dataDir
+	c.Vapi.Auth = []AuthConfig{{Mode: ModeHMAC, Secrets: []Secret{{Value: secret}}}}
+	c.Tools = []ToolConfig{{Name: "getAppointment", URL: "http://" + listen + DevToolPath}}
+	c.Vapi.AssistantRequest.Default = &AssistantAnswer{Assistant: map[string]any{
+		"firstMessage": "Hello, this is the voicegate demo assistant. How can I help?",
+		"model": map[string]any{"provider": "openai", "model": "gpt-4o", "messages": []any{
+			map[string]any{"role": "system", "content": "You book appointments. Use getAppointment to look one up."},
+		}},
+	}}
+	c.applyDefaults()
+	return c
+}
+
+// DevToolPath is where serve --dev mounts its demo internal API.
+const DevToolPath = "/dev/internal/appointments"
+
+// Check validates an already-built configuration (for Dev or tests).
+func (c *Config) Check(opt Options) error {
+	if opt.Getenv == nil {
+		opt.Getenv = func(string) string { return "" }
+	}
+	if opt.ReadFile == nil {
+		opt.ReadFile = os.ReadFile
+	}
+	e := &ValidationError{}
+	c.validate(e, opt)
+	return e.orNil()
+}

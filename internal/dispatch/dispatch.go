@@ -1,0 +1,268 @@
+// Package dispatch provides the Vapi message dispatcher: given an
+// authenticated, decoded message it keeps the call's session and persisted
+// record up to date and builds Vapi's exact response for the message type.
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/calls"
+	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/metrics"
+	"github.com/voicegate/voicegate/internal/session"
+	"github.com/voicegate/voicegate/internal/tools"
+	"github.com/voicegate/voicegate/internal/vapi"
+)
+
+// Response is what the HTTP layer writes back.
+type Response struct {
+	Status int
+	Body   []byte
+}
+
+// Deadlines Vapi gives each message (assistant-request is fixed at 7.5 s
+// end to end; voicegate answers within 6 s).
+const AssistantRequestBudget = 6 * time.Second
+
+var (
+	emptyJSON   = []byte("{}")
+	respEmpty   = Response{Status: http.StatusOK, Body: emptyJSON}
+	respStoreKO = Response{Status: http.StatusServiceUnavailable, Body: []byte(`{"error":"temporarily unavailable, retry"}`)}
+)
+
+// Dispatcher handles messages. All fields are required unless noted.
+type Dispatcher struct {
+	sessions  *session.Table
+	store     calls.Store
+	tools     *tools.Router
+	assistant *AssistantRouter
+	transfer  []byte // precomputed transfer-destination-request answer
+	log       *slog.Logger
+	metrics   *metrics.Metrics
+	now       func() time.Time
+}
+
+// Deps are the Dispatcher's collaborators.
+type Deps struct {
+	Sessions *session.Table
+	Store    calls.Store
+	Tools    *tools.Router
+	Log      *slog.Logger
+	Metrics  *metrics.Metrics
+	Now      func() time.Time
+}
+
+// New builds a Dispatcher for a validated configuration.
+func New(cfg *config.Config, d Deps) (*Dispatcher, error) {
+	ar, err := NewAssistantRouter(cfg.Vapi.AssistantRequest)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := transferAnswer(cfg.Vapi.TransferDestination)
+	if err != nil {
+		return nil, err
+	}
+	return &Dispatcher{sessions: d.Sessions, store: d.Store, tools: d.Tools, assistant: ar, transfer: tr,
+		log: d.Log, metrics: d.Metrics, now: d.Now}, nil
+}
+
+// Deadline returns how long Vapi waits for an answer to a message of type t.
+func Deadline(t string, serverTimeout time.Duration) time.Duration {
+	if t == vapi.TypeAssistantRequest {
+		return AssistantRequestBudget
+	}
+	return serverTimeout
+}
+
+// Handle processes one message.
+func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) Response {
+	switch m.Type {
+	case vapi.TypeStatusUpdate:
+		return d.statusUpdate(ctx, m)
+	case vapi.TypeEndOfCallReport:
+		return d.endOfCall(ctx, m)
+	}
+	s := d.track(ctx, m)
+	switch m.Type {
+	case vapi.TypeAssistantRequest:
+		return d.assistantRequest(ctx, m)
+	case vapi.TypeToolCalls:
+		return d.toolCalls(ctx, m)
+	case vapi.TypeFunctionCall:
+		return d.functionCall(ctx, m)
+	case vapi.TypeTransferDestination:
+		return Response{Status: http.StatusOK, Body: d.transfer}
+	case vapi.TypeSpeechUpdate:
+		if s != nil {
+			s.Mu.Lock()
+			started := m.Status == "started"
+			switch m.Role {
+			case "assistant":
+				s.AssistantSpeaking = started
+			case "user":
+				s.UserSpeaking = started
+			}
+			if m.Turn > s.Turn {
+				s.Turn = m.Turn
+			}
+			s.Mu.Unlock()
+		}
+	case vapi.TypeUserInterrupted:
+		if s != nil {
+			s.Mu.Lock()
+			s.Interruptions++
+			s.AssistantSpeaking = false
+			s.Mu.Unlock()
+		}
+	}
+	return respEmpty
+}
+
+// track finds or creates the call's session and, on first sight, its record.
+func (d *Dispatcher) track(ctx context.Context, m *vapi.Message) *session.Session {
+	id := m.CallID()
+	if id == "" {
+		return nil
+	}
+	s, created, err := d.sessions.Touch(id)
+	if errors.Is(err, session.ErrFull) {
+		d.metrics.SessionsRejected.Inc()
+		d.log.Warn("session table full; call not tracked", "call_id", id)
+		return nil
+	}
+	s.Mu.Lock()
+	s.Events++
+	if created && m.Call.Status != "" {
+		s.Status = m.Call.Status
+	}
+	s.Mu.Unlock()
+	if created {
+		if err := d.store.CreateCall(ctx, recordOf(m, d.now())); err != nil {
+			d.metrics.StoreErrors.WithLabelValues("create_call").Inc()
+			d.log.Error("persist call", "call_id", id, "err", err)
+			d.sessions.Remove(id) // the next event tries again
+		}
+	}
+	return s
+}
+
+func recordOf(m *vapi.Message, now time.Time) calls.Record {
+	c := m.Call
+	r := calls.Record{ID: c.ID, OrgID: c.OrgID, Type: c.Type, PhoneNumberID: c.PhoneNumberID, AssistantID: c.AssistantID, Status: c.Status, CreatedAt: now}
+	if r.PhoneNumberID == "" && m.PhoneNumber != nil {
+		r.PhoneNumberID = m.PhoneNumber.ID
+	}
+	return r
+}
+
+func (d *Dispatcher) eventTime(m *vapi.Message) time.Time {
+	if !m.Timestamp.IsZero() {
+		return m.Timestamp.Time
+	}
+	return d.now()
+}
+
+func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) Response {
+	id := m.CallID()
+	if id == "" || m.Status == "" {
+		return respEmpty
+	}
+	at := d.eventTime(m)
+	if m.Status != "ended" {
+		if s := d.track(ctx, m); s != nil {
+			s.Mu.Lock()
+			s.Status = m.Status
+			s.Mu.Unlock()
+		}
+	} else if _, live := d.sessions.Get(id); !live {
+		// First sight is the end: make sure the call has a record.
+		d.store.CreateCall(ctx, recordOf(m, d.now()))
+	}
+	if err := d.store.RecordStatus(ctx, id, calls.StatusChange{Status: m.Status, At: at}); err != nil {
+		d.metrics.StoreErrors.WithLabelValues("record_status").Inc()
+		d.log.Error("persist status", "call_id", id, "err", err)
+		return respStoreKO
+	}
+	if m.Status == "ended" {
+		if err := d.store.EndCall(ctx, id, calls.End{Reason: m.EndedReason, At: at}); err != nil {
+			d.metrics.StoreErrors.WithLabelValues("end_call").Inc()
+			d.log.Error("persist end", "call_id", id, "err", err)
+			return respStoreKO
+		}
+		d.sessions.Remove(id)
+	}
+	return respEmpty
+}
+
+func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) Response {
+	id := m.CallID()
+	if id == "" {
+		return respEmpty
+	}
+	if _, live := d.sessions.Get(id); !live {
+		d.store.CreateCall(ctx, recordOf(m, d.now()))
+	}
+	e := calls.End{Reason: m.EndedReason, Cost: m.Cost, At: d.eventTime(m)}
+	if dur, ok := m.Duration(); ok {
+		e.Duration = &dur
+	}
+	if err := d.store.EndCall(ctx, id, e); err != nil {
+		d.metrics.StoreErrors.WithLabelValues("end_call").Inc()
+		d.log.Error("persist end of call", "call_id", id, "err", err)
+		return respStoreKO
+	}
+	d.sessions.Remove(id)
+	return respEmpty
+}
+
+func (d *Dispatcher) toolCalls(ctx context.Context, m *vapi.Message) Response {
+	invs := m.Invocations()
+	res := d.tools.CallAll(ctx, tools.CallInfo{CallID: m.CallID()}, invs)
+	return jsonResponse(vapi.ToolCallsResponse{Results: res})
+}
+
+func (d *Dispatcher) functionCall(ctx context.Context, m *vapi.Message) Response {
+	if m.FunctionCall == nil || m.FunctionCall.Name == "" {
+		return jsonResponse(vapi.FunctionCallResponse{Result: "Error: the function call has no name."})
+	}
+	inv := vapi.Invocation{Name: m.FunctionCall.Name}
+	inv.Args, inv.ArgsErr = vapi.NormalizeArgs(m.FunctionCall.Parameters)
+	r := d.tools.Call(ctx, tools.CallInfo{CallID: m.CallID()}, inv)
+	if r.Error != "" {
+		return jsonResponse(vapi.FunctionCallResponse{Result: r.Error})
+	}
+	return jsonResponse(vapi.FunctionCallResponse{Result: r.Result})
+}
+
+func (d *Dispatcher) assistantRequest(ctx context.Context, m *vapi.Message) Response {
+	return Response{Status: http.StatusOK, Body: d.assistant.Answer(m)}
+}
+
+func jsonResponse(v any) Response {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only plain strings and raw JSON validated at start-up are marshalled.
+		return Response{Status: http.StatusInternalServerError, Body: []byte(`{"error":"internal error"}`)}
+	}
+	return Response{Status: http.StatusOK, Body: b}
+}
+
+func transferAnswer(t *config.TransferConfig) ([]byte, error) {
+	if t == nil {
+		return json.Marshal(vapi.TransferResponse{Error: "Sorry, I cannot transfer this call right now."})
+	}
+	dest, err := json.Marshal(t.Destination)
+	if err != nil {
+		return nil, err
+	}
+	r := vapi.TransferResponse{Destination: dest}
+	if t.Message != "" {
+		r.Message = &vapi.TransferMessage{Type: "request-start", Message: t.Message, Content: t.Message}
+	}
+	return json.Marshal(r)
+}

@@ -1,0 +1,5 @@
+package gateway
+
+import "encoding/json"
+
+func jsonMarshalString(s string) ([]byte, error) { return json.Marshal(s) }

@@ -1,0 +1,20 @@
+package gateway
+
+import "net/http"
+
+// routes lists every endpoint voicegate serves on its public listener.
+func (g *Gateway) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST "+g.cfg.Vapi.Path, g.handleVapi())
+	mux.Handle(g.cfg.Vapi.Path, methodNotAllowed("POST"))
+	mux.HandleFunc("GET /healthz", g.handleHealthz)
+	mux.HandleFunc("GET /readyz", g.handleReadyz)
+	mux.Handle("GET /metrics", g.metrics.Handler())
+	if g.devTool != nil {
+		mux.Handle("POST "+devToolPath, g.devTool) // serve --dev only: the demo internal API
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not found")
+	})
+	return g.recoverer(mux)
+}

@@ -1,0 +1,93 @@
+// Package metrics provides voicegate's Prometheus metrics on a registry of
+// its own (no global state), with label values kept to bounded sets.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Request outcomes (label values).
+const (
+	OutcomeOK           = "ok"
+	OutcomeReplay       = "replay"
+	OutcomeUnauthorized = "unauthorized"
+	OutcomeTooLarge     = "too_large"
+	OutcomeBadRequest   = "bad_request"
+	OutcomeError        = "error"
+)
+
+// Metrics holds every collector.
+type Metrics struct {
+	Registry         *prometheus.Registry
+	Requests         *prometheus.CounterVec   // type, outcome
+	AuthFailures     *prometheus.CounterVec   // reason
+	Latency          *prometheus.HistogramVec // type
+	ToolCalls        *prometheus.CounterVec   // tool, outcome
+	ToolLatency      *prometheus.HistogramVec // tool
+	DeadlineWarnings *prometheus.CounterVec   // type
+	SessionsRejected prometheus.Counter
+	SessionsExpired  prometheus.Counter
+	StoreErrors      *prometheus.CounterVec // op
+}
+
+// New registers every metric. activeCalls and replayEntries are read at
+// scrape time.
+func New(activeCalls, replayEntries func() float64) *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buckets := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	m := &Metrics{
+		Registry: r,
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "voicegate_requests_total", Help: "Webhook requests by message type and outcome.",
+		}, []string{"type", "outcome"}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "voicegate_auth_failures_total", Help: "Requests refused by authentication, by reason.",
+		}, []string{"reason"}),
+		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "voicegate_request_duration_seconds", Help: "Time from request start to response, by message type.", Buckets: buckets,
+		}, []string{"type"}),
+		ToolCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "voicegate_tool_calls_total", Help: "Tool calls by tool and outcome.",
+		}, []string{"tool", "outcome"}),
+		ToolLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "voicegate_tool_duration_seconds", Help: "Tool call latency including the internal API, by tool.", Buckets: buckets,
+		}, []string{"tool"}),
+		DeadlineWarnings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "voicegate_deadline_warnings_total", Help: "Requests that used more than the configured share of their deadline.",
+		}, []string{"type"}),
+		SessionsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "voicegate_sessions_rejected_total", Help: "New calls not tracked because the session table was full.",
+		}),
+		SessionsExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "voicegate_sessions_expired_total", Help: "Sessions removed by the TTL sweeper.",
+		}),
+		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "voicegate_store_errors_total", Help: "Failed writes to the call store, by operation.",
+		}, []string{"op"}),
+	}
+	r.MustRegister(m.Requests, m.AuthFailures, m.Latency, m.ToolCalls, m.ToolLatency, m.DeadlineWarnings,
+		m.SessionsRejected, m.SessionsExpired, m.StoreErrors,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_active_calls", Help: "Live call sessions."}, activeCalls),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_replay_cache_entries", Help: "Requests remembered for replay protection."}, replayEntries),
+	)
+	return m
+}
+
+// ObserveTool records one tool call.
+func (m *Metrics) ObserveTool(tool, outcome string, d time.Duration) {
+	m.ToolCalls.WithLabelValues(tool, outcome).Inc()
+	if d > 0 {
+		m.ToolLatency.WithLabelValues(tool).Observe(d.Seconds())
+	}
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,153 @@
+// Package session provides the per-call session table: one small state
+// record per live call, created on the call's first event, removed when the
+// call ends, and expired by TTL through a single sweeper (no timer per call).
+// Sessions never share state: each call's record is reached only by its id.
+package session
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Session is the live state of one call. Fields are guarded by Mu, except
+// the immutable ID and Created.
+type Session struct {
+	ID      string
+	Created time.Time
+
+	Mu                sync.Mutex
+	lastSeen          atomic.Int64 // unix nanoseconds
+	Status            string
+	Events            uint64
+	AssistantSpeaking bool
+	UserSpeaking      bool
+	Turn              int
+	Interruptions     int
+}
+
+// LastSeen returns when the call last sent an event.
+func (s *Session) LastSeen() time.Time { return time.Unix(0, s.lastSeen.Load()) }
+
+// ErrFull is returned when the table is at capacity.
+var ErrFull = errors.New("session table is full")
+
+const shards = 64
+
+// Table holds the sessions. It is safe for concurrent use.
+type Table struct {
+	ttl      time.Duration
+	capacity int64
+	now      func() time.Time
+	seed     maphash.Seed
+	count    atomic.Int64
+	shard    [shards]struct {
+		mu sync.Mutex
+		m  map[string]*Session
+	}
+	// OnExpire, if set, is called (outside any lock) for each session the
+	// sweeper removes.
+	OnExpire func(*Session)
+}
+
+// New returns a table with the given TTL and capacity.
+func New(ttl time.Duration, capacity int, now func() time.Time) *Table {
+	t := &Table{ttl: ttl, capacity: int64(capacity), now: now, seed: maphash.MakeSeed()}
+	for i := range t.shard {
+		t.shard[i].m = make(map[string]*Session)
+	}
+	return t
+}
+
+func (t *Table) shardOf(id string) int {
+	return int(maphash.String(t.seed, id) % shards)
+}
+
+// Touch returns the session of call id, creating it on first sight, and
+// marks it seen now. created reports a new session. At capacity, a new call
+// gets ErrFull (an existing call is always found).
+func (t *Table) Touch(id string) (s *Session, created bool, err error) {
+	now := t.now()
+	sh := &t.shard[t.shardOf(id)]
+	sh.mu.Lock()
+	s, ok := sh.m[id]
+	if !ok {
+		if t.count.Load() >= t.capacity {
+			sh.mu.Unlock()
+			return nil, false, ErrFull
+		}
+		s = &Session{ID: id, Created: now}
+		sh.m[id] = s
+		t.count.Add(1)
+		created = true
+	}
+	sh.mu.Unlock()
+	s.lastSeen.Store(now.UnixNano())
+	return s, created, nil
+}
+
+// Get returns the session of call id, if live.
+func (t *Table) Get(id string) (*Session, bool) {
+	sh := &t.shard[t.shardOf(id)]
+	sh.mu.Lock()
+	s, ok := sh.m[id]
+	sh.mu.Unlock()
+	return s, ok
+}
+
+// Remove deletes the session of call id; it reports whether one existed.
+func (t *Table) Remove(id string) bool {
+	sh := &t.shard[t.shardOf(id)]
+	sh.mu.Lock()
+	_, ok := sh.m[id]
+	if ok {
+		delete(sh.m, id)
+		t.count.Add(-1)
+	}
+	sh.mu.Unlock()
+	return ok
+}
+
+// Len returns the number of live sessions.
+func (t *Table) Len() int { return int(t.count.Load()) }
+
+// Sweep removes every session not seen for the TTL and returns how many.
+func (t *Table) Sweep() int {
+	cutoff := t.now().Add(-t.ttl).UnixNano()
+	var expired []*Session
+	for i := range t.shard {
+		sh := &t.shard[i]
+		sh.mu.Lock()
+		for id, s := range sh.m {
+			if s.lastSeen.Load() < cutoff {
+				delete(sh.m, id)
+				t.count.Add(-1)
+				expired = append(expired, s)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	if t.OnExpire != nil {
+		for _, s := range expired {
+			t.OnExpire(s)
+		}
+	}
+	return len(expired)
+}
+
+// Run sweeps every interval until ctx ends.
+func (t *Table) Run(ctx context.Context, interval time.Duration) {
+	tk := time.NewTicker(interval)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+			t.Sweep()
+		}
+	}
+}

@@ -1,0 +1,228 @@
+// Package sqlite provides the embedded call store on SQLite (pure-Go driver),
+// with versioned migrations.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/calls"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// DB is a calls.Store on one SQLite file.
+type DB struct {
+	db  *sql.DB
+	Now func() time.Time
+}
+
+var _ calls.Store = (*DB)(nil)
+
+// migrations are applied in order; each runs once, in its own transaction.
+// Never edit a shipped migration: append a new one.
+var migrations = []string{
+	1: `
+CREATE TABLE calls (
+	id               TEXT PRIMARY KEY,
+	org_id           TEXT NOT NULL DEFAULT '',
+	call_type        TEXT NOT NULL DEFAULT '',
+	phone_number_id  TEXT NOT NULL DEFAULT '',
+	assistant_id     TEXT NOT NULL DEFAULT '',
+	status           TEXT NOT NULL DEFAULT '',
+	ended_reason     TEXT NOT NULL DEFAULT '',
+	cost             REAL,
+	duration_seconds REAL,
+	created_at       INTEGER NOT NULL,
+	updated_at       INTEGER NOT NULL,
+	ended_at         INTEGER
+) STRICT;
+CREATE TABLE call_status_changes (
+	call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+	status  TEXT NOT NULL,
+	at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX call_status_changes_call ON call_status_changes(call_id, at);
+CREATE INDEX calls_created ON calls(created_at);
+`,
+}
+
+// Open opens (creating if needed, mode 0600 in a 0700 directory) the database
+// in dir and applies pending migrations.
+func Open(ctx context.Context, dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(dir, "voicegate.db")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create database: %w", err)
+		}
+		f.Close()
+	}
+	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	db.SetMaxOpenConns(4)
+	s := &DB{db: db, Now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// SchemaVersion returns the highest applied migration.
+func (s *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+func (s *DB) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	cur, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	if cur > len(migrations)-1 {
+		return fmt.Errorf("migrate: database schema version %d is newer than this binary knows (%d); upgrade voicegate", cur, len(migrations)-1)
+	}
+	for v := cur + 1; v < len(migrations); v++ {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`, v, s.Now().UnixMilli()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// CreateCall implements calls.Store.
+func (s *DB) CreateCall(ctx context.Context, r calls.Record) error {
+	now := s.Now().UnixMilli()
+	created := now
+	if !r.CreatedAt.IsZero() {
+		created = r.CreatedAt.UnixMilli()
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO calls (id, org_id, call_type, phone_number_id, assistant_id, status, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
+		r.ID, r.OrgID, r.Type, r.PhoneNumberID, r.AssistantID, r.Status, created, now)
+	if err != nil {
+		return fmt.Errorf("create call: %w", err)
+	}
+	return nil
+}
+
+// RecordStatus implements calls.Store.
+func (s *DB) RecordStatus(ctx context.Context, callID string, c calls.StatusChange) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record status: %w", err)
+	}
+	defer tx.Rollback()
+	at := c.At.UnixMilli()
+	now := s.Now().UnixMilli()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO calls (id, status, created_at, updated_at) VALUES (?, '', ?, ?) ON CONFLICT(id) DO NOTHING`, callID, now, now); err != nil {
+		return fmt.Errorf("record status: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO call_status_changes (call_id, status, at) VALUES (?, ?, ?)`, callID, c.Status, at); err != nil {
+		return fmt.Errorf("record status: %w", err)
+	}
+	// A late, out-of-order status never reopens an ended call.
+	if _, err := tx.ExecContext(ctx, `UPDATE calls SET status = ?, updated_at = ? WHERE id = ? AND (ended_at IS NULL OR ? = 'ended')`, c.Status, now, callID, c.Status); err != nil {
+		return fmt.Errorf("record status: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record status: %w", err)
+	}
+	return nil
+}
+
+// EndCall implements calls.Store.
+func (s *DB) EndCall(ctx context.Context, callID string, e calls.End) error {
+	now := s.Now().UnixMilli()
+	at := now
+	if !e.At.IsZero() {
+		at = e.At.UnixMilli()
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO calls (id, status, ended_reason, cost, duration_seconds, created_at, updated_at, ended_at)
+		VALUES (?, 'ended', ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET status = 'ended',
+			ended_reason = CASE WHEN excluded.ended_reason <> '' THEN excluded.ended_reason ELSE calls.ended_reason END,
+			cost = COALESCE(excluded.cost, calls.cost),
+			duration_seconds = COALESCE(excluded.duration_seconds, calls.duration_seconds),
+			updated_at = excluded.updated_at,
+			ended_at = COALESCE(calls.ended_at, excluded.ended_at)`,
+		callID, e.Reason, e.Cost, e.Duration, now, now, at)
+	if err != nil {
+		return fmt.Errorf("end call: %w", err)
+	}
+	return nil
+}
+
+// Call implements calls.Store.
+func (s *DB) Call(ctx context.Context, id string) (calls.Record, []calls.StatusChange, error) {
+	var r calls.Record
+	var created, updated int64
+	var ended sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT id, org_id, call_type, phone_number_id, assistant_id, status, ended_reason, cost, duration_seconds, created_at, updated_at, ended_at FROM calls WHERE id = ?`, id).
+		Scan(&r.ID, &r.OrgID, &r.Type, &r.PhoneNumberID, &r.AssistantID, &r.Status, &r.EndedReason, &r.Cost, &r.Duration, &created, &updated, &ended)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, nil, calls.ErrNotFound
+	}
+	if err != nil {
+		return r, nil, fmt.Errorf("read call: %w", err)
+	}
+	r.CreatedAt, r.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
+	if ended.Valid {
+		r.EndedAt = time.UnixMilli(ended.Int64)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT status, at FROM call_status_changes WHERE call_id = ? ORDER BY at, rowid`, id)
+	if err != nil {
+		return r, nil, fmt.Errorf("read call status: %w", err)
+	}
+	defer rows.Close()
+	var hist []calls.StatusChange
+	for rows.Next() {
+		var c calls.StatusChange
+		var at int64
+		if err := rows.Scan(&c.Status, &at); err != nil {
+			return r, nil, fmt.Errorf("read call status: %w", err)
+		}
+		c.At = time.UnixMilli(at)
+		hist = append(hist, c)
+	}
+	return r, hist, rows.Err()
+}
+
+// Ping implements calls.Store.
+func (s *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// Close implements calls.Store.
+func (s *DB) Close() error { return s.db.Close() }

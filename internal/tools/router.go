@@ -1,0 +1,354 @@
+// Package tools provides the tool router: it answers Vapi tool calls by
+// calling the internal HTTP endpoint configured for each tool name, with
+// argument validation, timeouts, concurrency caps and safe error strings.
+//
+// Threat: tool calls are untrusted input that trigger actions. Nothing in a
+// payload can choose where a request goes: the URL comes from configuration
+// by tool name, redirects are refused, responses are size-capped, and no
+// internal URL, status page or stack trace reaches the caller.
+package tools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/vapi"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// Outcome labels a tool call for metrics.
+type Outcome string
+
+// Tool call outcomes.
+const (
+	OutcomeOK          Outcome = "ok"
+	OutcomeUnknownTool Outcome = "unknown_tool"
+	OutcomeBadArgs     Outcome = "invalid_arguments"
+	OutcomeBusy        Outcome = "busy"
+	OutcomeTimeout     Outcome = "timeout"
+	OutcomeHTTPError   Outcome = "http_error"
+	OutcomeUnreachable Outcome = "unreachable"
+	OutcomeTooLarge    Outcome = "response_too_large"
+)
+
+// Observer is told about every tool call (metrics).
+type Observer func(tool string, outcome Outcome, d time.Duration)
+
+// Router calls internal APIs for tool calls.
+type Router struct {
+	tools   map[string]*tool
+	client  *http.Client
+	log     *slog.Logger
+	observe Observer
+	now     func() time.Time
+}
+
+type tool struct {
+	cfg     config.ToolConfig
+	url     *url.URL
+	headers http.Header
+	schema  *jsonschema.Schema
+	sem     chan struct{}
+}
+
+// CallInfo identifies the call a tool runs for; it is forwarded to the
+// internal API as headers so that acting tools can be idempotent.
+type CallInfo struct {
+	CallID string
+}
+
+// Header names sent to internal APIs.
+const (
+	HeaderCallID     = "X-Voicegate-Call-Id"
+	HeaderToolCallID = "X-Voicegate-Tool-Call-Id"
+)
+
+// New builds a router for validated tool configurations.
+func New(cfgs []config.ToolConfig, log *slog.Logger, observe Observer) (*Router, error) {
+	if observe == nil {
+		observe = func(string, Outcome, time.Duration) {}
+	}
+	r := &Router{
+		tools: make(map[string]*tool, len(cfgs)),
+		log:   log,
+		now:   time.Now,
+		client: &http.Client{
+			Transport: &http.Transport{
+				Proxy:                 nil, // internal APIs are reached directly
+				DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+				MaxIdleConns:          256,
+				MaxIdleConnsPerHost:   64,
+				IdleConnTimeout:       90 * time.Second,
+				TLSHandshakeTimeout:   3 * time.Second,
+				ResponseHeaderTimeout: 0, // bounded by the per-tool context
+				ForceAttemptHTTP2:     true,
+			},
+			// Redirects are refused: a 3xx is a failure, never followed.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		observe: observe,
+	}
+	for _, c := range cfgs {
+		u, err := url.Parse(c.URL)
+		if err != nil {
+			return nil, fmt.Errorf("tool %s: %w", c.Name, err)
+		}
+		t := &tool{cfg: c, url: u, headers: http.Header{}, sem: make(chan struct{}, c.MaxConcurrency)}
+		for k, v := range c.Headers {
+			t.headers.Set(k, v.Value)
+		}
+		if c.Schema != nil {
+			if t.schema, err = config.CompileSchema(c.Name, c.Schema); err != nil {
+				return nil, fmt.Errorf("tool %s: %w", c.Name, err)
+			}
+		}
+		r.tools[c.Name] = t
+	}
+	return r, nil
+}
+
+// Names returns the configured tool names, sorted.
+func (r *Router) Names() []string {
+	out := make([]string, 0, len(r.tools))
+	for n := range r.tools {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CallAll runs every invocation concurrently and returns the results in call
+// order. It never fails: each problem becomes that call's error string.
+func (r *Router) CallAll(ctx context.Context, ci CallInfo, invs []vapi.Invocation) []vapi.ToolResult {
+	out := make([]vapi.ToolResult, len(invs))
+	if len(invs) == 1 {
+		out[0] = r.Call(ctx, ci, invs[0])
+		return out
+	}
+	var wg sync.WaitGroup
+	for i := range invs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			out[i] = r.Call(ctx, ci, invs[i])
+		}(i)
+	}
+	wg.Wait()
+	return out
+}
+
+// Call runs one invocation.
+func (r *Router) Call(ctx context.Context, ci CallInfo, inv vapi.Invocation) vapi.ToolResult {
+	start := r.now()
+	res := vapi.ToolResult{ToolCallID: inv.ID, Name: inv.Name}
+	t, ok := r.tools[inv.Name]
+	if !ok {
+		res.Error = fmt.Sprintf("Unknown tool %q: this tool is not available.", oneLine(inv.Name, 64))
+		r.observe("unknown", OutcomeUnknownTool, 0)
+		return res
+	}
+	outcome, result, errMsg := r.call(ctx, t, ci, inv)
+	if errMsg != "" {
+		res.Error = errMsg
+	} else {
+		res.Result = result
+	}
+	d := r.now().Sub(start)
+	r.observe(t.cfg.Name, outcome, d)
+	if outcome != OutcomeOK {
+		r.log.Warn("tool call failed", "tool", t.cfg.Name, "call_id", ci.CallID, "tool_call_id", inv.ID, "outcome", string(outcome), "duration_ms", float64(d.Microseconds())/1000)
+	}
+	return res
+}
+
+func (r *Router) call(ctx context.Context, t *tool, ci CallInfo, inv vapi.Invocation) (Outcome, string, string) {
+	name := t.cfg.Name
+	if inv.ArgsErr != nil {
+		return OutcomeBadArgs, "", fmt.Sprintf("Invalid arguments for %s: %s. Send the arguments as a JSON object and call again.", name, inv.ArgsErr.Error())
+	}
+	if t.schema != nil {
+		if msg := validate(t.schema, inv.Args); msg != "" {
+			return OutcomeBadArgs, "", fmt.Sprintf("Invalid arguments for %s: %s. Fix the arguments and call again.", name, msg)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout.D())
+	defer cancel()
+	select {
+	case t.sem <- struct{}{}:
+		defer func() { <-t.sem }()
+	case <-ctx.Done():
+		return OutcomeBusy, "", fmt.Sprintf("The %s service is busy right now. Tell the caller to try again in a moment.", name)
+	}
+	req, err := t.request(ctx, ci, inv)
+	if err != nil {
+		return OutcomeBadArgs, "", fmt.Sprintf("Invalid arguments for %s: %s.", name, err.Error())
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return OutcomeTimeout, "", fmt.Sprintf("The %s service did not answer in time. Tell the caller it is unavailable right now.", name)
+		}
+		r.log.Debug("tool request error", "tool", name, "err", err)
+		return OutcomeUnreachable, "", fmt.Sprintf("The %s service is unavailable right now.", name)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, t.cfg.MaxResponseBytes+1))
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return OutcomeTimeout, "", fmt.Sprintf("The %s service did not answer in time. Tell the caller it is unavailable right now.", name)
+		}
+		return OutcomeUnreachable, "", fmt.Sprintf("The %s service is unavailable right now.", name)
+	}
+	if int64(len(body)) > t.cfg.MaxResponseBytes {
+		return OutcomeTooLarge, "", fmt.Sprintf("The %s service returned too much data.", name)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return OutcomeHTTPError, "", fmt.Sprintf("The %s service failed (status %d).", name, resp.StatusCode)
+	}
+	return OutcomeOK, ResultString(body), ""
+}
+
+func (t *tool) request(ctx context.Context, ci CallInfo, inv vapi.Invocation) (*http.Request, error) {
+	u := *t.url
+	var body io.Reader
+	if t.cfg.Method == http.MethodGet || t.cfg.Method == http.MethodDelete {
+		q, err := queryFromArgs(u.Query(), inv.Args)
+		if err != nil {
+			return nil, err
+		}
+		u.RawQuery = q.Encode()
+	} else {
+		body = bytes.NewReader(inv.Args)
+	}
+	req, err := http.NewRequestWithContext(ctx, t.cfg.Method, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range t.headers {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json, text/plain;q=0.9")
+	req.Header.Set("User-Agent", "voicegate")
+	if ci.CallID != "" {
+		req.Header.Set(HeaderCallID, ci.CallID)
+	}
+	if inv.ID != "" {
+		req.Header.Set(HeaderToolCallID, inv.ID)
+	}
+	return req, nil
+}
+
+// queryFromArgs maps top-level scalar arguments to query parameters.
+func queryFromArgs(q url.Values, args json.RawMessage) (url.Values, error) {
+	var m map[string]any
+	if err := json.Unmarshal(args, &m); err != nil {
+		return nil, errors.New("arguments must be a JSON object")
+	}
+	for k, v := range m {
+		switch x := v.(type) {
+		case string:
+			q.Set(k, x)
+		case float64, bool:
+			q.Set(k, fmt.Sprint(x))
+		case nil:
+		default:
+			b, _ := json.Marshal(x)
+			q.Set(k, string(b))
+		}
+	}
+	return q, nil
+}
+
+func validate(s *jsonschema.Schema, args json.RawMessage) string {
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(args))
+	if err != nil {
+		return "arguments are not valid JSON"
+	}
+	err = s.Validate(inst)
+	if err == nil {
+		return ""
+	}
+	var ve *jsonschema.ValidationError
+	if errors.As(err, &ve) {
+		var msgs []string
+		collect(ve, &msgs)
+		if len(msgs) > 0 {
+			return oneLine(strings.Join(msgs, "; "), 500)
+		}
+	}
+	return "arguments do not match the tool's schema"
+}
+
+// collect gathers the leaf causes of a validation error, each with the
+// argument it concerns.
+func collect(ve *jsonschema.ValidationError, out *[]string) {
+	if len(ve.Causes) == 0 {
+		loc := "/" + strings.Join(ve.InstanceLocation, "/")
+		msg := ve.ErrorKind.LocalizedString(printer)
+		if loc == "/" {
+			*out = append(*out, msg)
+		} else {
+			*out = append(*out, loc+": "+msg)
+		}
+		return
+	}
+	for _, c := range ve.Causes {
+		collect(c, out)
+	}
+}
+
+// ResultString turns an internal API's answer into Vapi's single-line string:
+// JSON is compacted onto one line; text has its line breaks folded.
+func ResultString(body []byte) string {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return "OK"
+	}
+	if json.Valid(trimmed) {
+		var buf bytes.Buffer
+		if json.Compact(&buf, trimmed) == nil {
+			// A bare JSON string is returned as its text.
+			if buf.Len() > 0 && buf.Bytes()[0] == '"' {
+				var s string
+				if json.Unmarshal(buf.Bytes(), &s) == nil {
+					return oneLine(s, -1)
+				}
+			}
+			return buf.String()
+		}
+	}
+	return oneLine(string(trimmed), -1)
+}
+
+// oneLine folds line breaks and control characters into spaces and, with
+// max >= 0, truncates to max bytes.
+func oneLine(s string, max int) string {
+	if max >= 0 && len(s) > max {
+		s = s[:max]
+	}
+	if !strings.ContainsAny(s, "\r\n\t") {
+		return s
+	}
+	r := strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ")
+	return r.Replace(s)
+}
+
+var printer = message.NewPrinter(language.English)

@@ -1,0 +1,387 @@
+// Package vapi provides the types of Vapi's server-URL protocol: the message
+// envelope with every known message type, tolerant decoding of the payload
+// variants in circulation, and Vapi's exact response shapes.
+package vapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Message types voicegate acts on. Others decode and are answered with {}.
+const (
+	TypeAssistantRequest    = "assistant-request"
+	TypeToolCalls           = "tool-calls"
+	TypeFunctionCall        = "function-call"
+	TypeTransferDestination = "transfer-destination-request"
+	TypeHandoffDestination  = "handoff-destination-request"
+	TypeKnowledgeBase       = "knowledge-base-request"
+	TypeStatusUpdate        = "status-update"
+	TypeEndOfCallReport     = "end-of-call-report"
+	TypeHang                = "hang"
+	TypeSpeechUpdate        = "speech-update"
+	TypeTranscript          = "transcript"
+	TypeTranscriptFinal     = `transcript[transcriptType="final"]`
+	TypeConversationUpdate  = "conversation-update"
+	TypeModelOutput         = "model-output"
+	TypeUserInterrupted     = "user-interrupted"
+	TypeTransferUpdate      = "transfer-update"
+	TypePhoneCallControl    = "phone-call-control"
+	TypeLanguageChange      = "language-change-detected"
+	TypeVoiceInput          = "voice-input"
+	TypeAssistantStarted    = "assistant.started"
+	TypeSpeechStarted       = "assistant.speechStarted"
+)
+
+// KnownTypes lists every message type named in the protocol reference; it
+// keeps metric label values bounded (anything else is counted as "unknown").
+var KnownTypes = []string{
+	TypeAssistantRequest, TypeToolCalls, TypeFunctionCall, TypeTransferDestination,
+	TypeHandoffDestination, TypeKnowledgeBase, TypeStatusUpdate, TypeEndOfCallReport,
+	TypeHang, TypeSpeechUpdate, TypeTranscript, TypeTranscriptFinal, TypeConversationUpdate,
+	TypeModelOutput, TypeUserInterrupted, TypeTransferUpdate, TypePhoneCallControl,
+	TypeLanguageChange, "language-changed", TypeVoiceInput, "voice-request",
+	"call.endpointing.request", "chat.created", "chat.deleted", "session.created",
+	"session.updated", "session.deleted", "call.deleted", "call.delete.failed",
+	"call.artifact.upload", "campaign.predial", TypeAssistantStarted, TypeSpeechStarted,
+}
+
+var knownTypeSet = func() map[string]string {
+	m := make(map[string]string, len(KnownTypes))
+	for _, t := range KnownTypes {
+		m[t] = t
+	}
+	return m
+}()
+
+// MetricType maps a message type to a bounded label value.
+func MetricType(t string) string {
+	if k, ok := knownTypeSet[t]; ok {
+		return k
+	}
+	return "unknown"
+}
+
+// Envelope is the body of every request: {"message": {...}}.
+type Envelope struct {
+	Message *Message `json:"message"`
+}
+
+// Message is one server message. Fields not relevant to a type are empty.
+// Large conversation arrays are kept raw: they are never needed on the hot path.
+type Message struct {
+	Type        string       `json:"type"`
+	Timestamp   Timestamp    `json:"timestamp"`
+	Call        *Call        `json:"call"`
+	PhoneNumber *PhoneNumber `json:"phoneNumber"`
+	Customer    *Customer    `json:"customer"`
+
+	// status-update, speech-update
+	Status      string `json:"status"`
+	EndedReason string `json:"endedReason"`
+	Role        string `json:"role"`
+	Turn        int    `json:"turn"`
+
+	// transcript
+	TranscriptType string `json:"transcriptType"`
+	Transcript     string `json:"transcript"`
+	IsFiltered     bool   `json:"isFiltered"`
+
+	// user-interrupted, model-output
+	TurnID string `json:"turnId"`
+
+	// tool-calls and legacy function-call
+	ToolCallList         []ToolCall         `json:"toolCallList"`
+	ToolWithToolCallList []ToolWithToolCall `json:"toolWithToolCallList"`
+	ToolCalls            []ToolCall         `json:"toolCalls"`
+	FunctionCall         *FunctionCall      `json:"functionCall"`
+
+	// end-of-call-report (current shape under artifact/analysis, older on message)
+	Artifact        *Artifact       `json:"artifact"`
+	Analysis        json.RawMessage `json:"analysis"`
+	Cost            *float64        `json:"cost"`
+	StartedAt       string          `json:"startedAt"`
+	EndedAt         string          `json:"endedAt"`
+	DurationSeconds *float64        `json:"durationSeconds"`
+	DurationMs      *float64        `json:"durationMs"`
+	Summary         string          `json:"summary"`
+	RecordingURL    string          `json:"recordingUrl"`
+
+	// conversation-update and friends: kept raw.
+	Messages                json.RawMessage `json:"messages"`
+	MessagesOpenAIFormatted json.RawMessage `json:"messagesOpenAIFormatted"`
+
+	// phone-call-control, transfer-update
+	Request     string          `json:"request"`
+	Destination json.RawMessage `json:"destination"`
+	Parameters  json.RawMessage `json:"parameters"`
+}
+
+// Call is the call object Vapi attaches to messages.
+type Call struct {
+	ID            string       `json:"id"`
+	OrgID         string       `json:"orgId"`
+	Type          string       `json:"type"`
+	Status        string       `json:"status"`
+	PhoneNumberID string       `json:"phoneNumberId"`
+	AssistantID   string       `json:"assistantId"`
+	Customer      *Customer    `json:"customer"`
+	PhoneNumber   *PhoneNumber `json:"phoneNumber"`
+	Monitor       *Monitor     `json:"monitor"`
+}
+
+// Monitor holds the Live Call Control URLs of a call.
+type Monitor struct {
+	ListenURL  string `json:"listenUrl"`
+	ControlURL string `json:"controlUrl"`
+}
+
+// PhoneNumber is the Vapi phone number a call arrived on.
+type PhoneNumber struct {
+	ID     string `json:"id"`
+	Number string `json:"number"`
+}
+
+// Customer is the other party of a call.
+type Customer struct {
+	Number string `json:"number"`
+}
+
+// Artifact carries end-of-call material.
+type Artifact struct {
+	Transcript   string          `json:"transcript"`
+	RecordingURL string          `json:"recordingUrl"`
+	Messages     json.RawMessage `json:"messages"`
+	Recording    json.RawMessage `json:"recording"`
+}
+
+// FunctionCall is the legacy function-call payload.
+type FunctionCall struct {
+	Name       string          `json:"name"`
+	Parameters json.RawMessage `json:"parameters"`
+}
+
+// ToolCall is one tool call in any of the shapes in circulation: {id, name,
+// parameters}, {id, name, arguments}, or {id, type, function: {name,
+// arguments|parameters}}.
+type ToolCall struct {
+	ID         string          `json:"id"`
+	Name       string          `json:"name"`
+	Arguments  json.RawMessage `json:"arguments"`
+	Parameters json.RawMessage `json:"parameters"`
+	Function   *Function       `json:"function"`
+}
+
+// Function is the OpenAI-style function part of a tool call.
+type Function struct {
+	Name       string          `json:"name"`
+	Arguments  json.RawMessage `json:"arguments"`
+	Parameters json.RawMessage `json:"parameters"`
+}
+
+// ToolWithToolCall is an item of toolWithToolCallList.
+type ToolWithToolCall struct {
+	Name     string    `json:"name"`
+	Function *Function `json:"function"`
+	ToolCall *ToolCall `json:"toolCall"`
+}
+
+// Invocation is a tool call normalised from any shape.
+type Invocation struct {
+	ID   string
+	Name string
+	// Args is a JSON object (or null); a JSON-string encoding is undone.
+	Args json.RawMessage
+	// ArgsErr is set when the arguments are not valid JSON; the tool is then
+	// answered with an error the model can act on.
+	ArgsErr error
+}
+
+// Invocations returns the message's tool calls in call order, whichever list
+// and item shape the sender used.
+func (m *Message) Invocations() []Invocation {
+	list := m.ToolCallList
+	if len(list) == 0 {
+		list = m.ToolCalls
+	}
+	if len(list) > 0 {
+		out := make([]Invocation, 0, len(list))
+		for i := range list {
+			out = append(out, list[i].invocation(""))
+		}
+		return out
+	}
+	out := make([]Invocation, 0, len(m.ToolWithToolCallList))
+	for _, tw := range m.ToolWithToolCallList {
+		if tw.ToolCall == nil {
+			continue
+		}
+		name := tw.Name
+		if name == "" && tw.Function != nil {
+			name = tw.Function.Name
+		}
+		out = append(out, tw.ToolCall.invocation(name))
+	}
+	return out
+}
+
+func (tc *ToolCall) invocation(fallbackName string) Invocation {
+	inv := Invocation{ID: tc.ID, Name: tc.Name}
+	raw := tc.Arguments
+	if len(raw) == 0 {
+		raw = tc.Parameters
+	}
+	if f := tc.Function; f != nil {
+		if inv.Name == "" {
+			inv.Name = f.Name
+		}
+		if len(raw) == 0 {
+			raw = f.Arguments
+		}
+		if len(raw) == 0 {
+			raw = f.Parameters
+		}
+	}
+	if inv.Name == "" {
+		inv.Name = fallbackName
+	}
+	inv.Args, inv.ArgsErr = NormalizeArgs(raw)
+	return inv
+}
+
+// NormalizeArgs turns arguments given as an object, null, absent, or a JSON
+// string holding an object into a JSON object.
+func NormalizeArgs(raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return json.RawMessage("{}"), nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Errorf("arguments are not valid JSON: %w", err)
+		}
+		s2 := bytes.TrimSpace([]byte(s))
+		if len(s2) == 0 {
+			return json.RawMessage("{}"), nil
+		}
+		if !json.Valid(s2) {
+			return nil, errors.New("arguments string does not hold valid JSON")
+		}
+		raw = s2
+	}
+	if raw[0] != '{' {
+		return nil, errors.New("arguments must be a JSON object")
+	}
+	return raw, nil
+}
+
+// CallID returns the id of the call the message belongs to, or "".
+func (m *Message) CallID() string {
+	if m.Call != nil {
+		return m.Call.ID
+	}
+	return ""
+}
+
+// Timestamp accepts Vapi's two encodings: milliseconds since the epoch as a
+// number, or an ISO 8601 string.
+type Timestamp struct {
+	time.Time
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	if b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if s == "" {
+			return nil
+		}
+		if v, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			t.Time = v
+			return nil
+		}
+		if n, err := strconv.ParseFloat(s, 64); err == nil {
+			t.Time = time.UnixMilli(int64(n))
+			return nil
+		}
+		return fmt.Errorf("timestamp %q is neither ISO 8601 nor milliseconds", s)
+	}
+	n, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("timestamp is neither ISO 8601 nor milliseconds")
+	}
+	t.Time = time.UnixMilli(int64(n))
+	return nil
+}
+
+// ErrNoMessage is returned for valid JSON without a "message" object.
+var ErrNoMessage = errors.New(`body has no "message" object`)
+
+// ErrNoType is returned for a message without a "type".
+var ErrNoType = errors.New(`message has no "type"`)
+
+// Decode parses a request body. The error text is safe to return to the
+// sender: it names the problem, never echoes the body.
+func Decode(body []byte) (*Message, error) {
+	var env Envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		// A field of an unexpected type (Vapi's payloads drift) does not
+		// make the message unusable: encoding/json fills everything else.
+		var te *json.UnmarshalTypeError
+		if !errors.As(err, &te) || env.Message == nil {
+			return nil, describeJSONError(err)
+		}
+	}
+	if env.Message == nil {
+		return nil, ErrNoMessage
+	}
+	if env.Message.Type == "" {
+		return nil, ErrNoType
+	}
+	return env.Message, nil
+}
+
+func describeJSONError(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("invalid JSON at byte %d", se.Offset)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Errorf("invalid JSON: field %s has the wrong type (%s)", te.Field, te.Value)
+		}
+		return fmt.Errorf("invalid JSON: expected an object")
+	}
+	if err.Error() == "unexpected end of JSON input" {
+		return errors.New("invalid JSON: unexpected end of input")
+	}
+	return fmt.Errorf("invalid JSON: %v", err)
+}
+
+// Duration returns the call's duration from the report, if known.
+func (m *Message) Duration() (float64, bool) {
+	switch {
+	case m.DurationSeconds != nil:
+		return *m.DurationSeconds, true
+	case m.DurationMs != nil:
+		return *m.DurationMs / 1000, true
+	}
+	s, err1 := time.Parse(time.RFC3339Nano, m.StartedAt)
+	e, err2 := time.Parse(time.RFC3339Nano, m.EndedAt)
+	if err1 == nil && err2 == nil && !e.Before(s) {
+		return e.Sub(s).Seconds(), true
+	}
+	return 0, false
+}

@@ -1,0 +1,47 @@
+package vapi
+
+import "encoding/json"
+
+// ToolResult is one entry of a tool-calls response. Exactly one of Result and
+// Error is set; both are single-line strings.
+type ToolResult struct {
+	ToolCallID string `json:"toolCallId"`
+	Name       string `json:"name"`
+	Result     string `json:"result,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+// ToolCallsResponse answers tool-calls: always HTTP 200, results in call order.
+type ToolCallsResponse struct {
+	Results []ToolResult `json:"results"`
+}
+
+// FunctionCallResponse answers the legacy function-call message.
+type FunctionCallResponse struct {
+	Result string `json:"result"`
+}
+
+// AssistantResponse answers assistant-request.
+type AssistantResponse struct {
+	AssistantID        string          `json:"assistantId,omitempty"`
+	Assistant          json.RawMessage `json:"assistant,omitempty"`
+	SquadID            string          `json:"squadId,omitempty"`
+	Destination        json.RawMessage `json:"destination,omitempty"`
+	AssistantOverrides json.RawMessage `json:"assistantOverrides,omitempty"`
+	Error              string          `json:"error,omitempty"`
+}
+
+// TransferResponse answers transfer-destination-request.
+type TransferResponse struct {
+	Destination json.RawMessage  `json:"destination,omitempty"`
+	Message     *TransferMessage `json:"message,omitempty"`
+	Error       string           `json:"error,omitempty"`
+}
+
+// TransferMessage is spoken before a transfer. Vapi's docs name the text
+// "message", the OpenAPI spec "content"; both are sent.
+type TransferMessage struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+	Content string `json:"content"`
+}
