@@ -240,8 +240,21 @@ func (v *hmacVerifier) decodeSignature(s string, buf []byte) ([]byte, bool) {
 
 // ParseTimestamp reads a signed timestamp: Unix seconds (integer or
 // fractional), Unix milliseconds (any integer of 12 digits or more), or
-// RFC 3339.
+// RFC 3339. Times outside 2000–2200 are not plausible and are refused.
 func ParseTimestamp(s string) (time.Time, bool) {
+	t, ok := parseTimestamp(s)
+	if !ok || t.Before(minTimestamp) || t.After(maxTimestamp) {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+var (
+	minTimestamp = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTimestamp = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func parseTimestamp(s string) (time.Time, bool) {
 	if s == "" || len(s) > 40 {
 		return time.Time{}, false
 	}

@@ -11,19 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/voicegate/voicegate/internal/auth"
+	"github.com/voicegate/voicegate/internal/app"
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/demoapi"
-	"github.com/voicegate/voicegate/internal/dispatch"
-	"github.com/voicegate/voicegate/internal/gateway"
-	"github.com/voicegate/voicegate/internal/metrics"
-	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/server"
-	"github.com/voicegate/voicegate/internal/session"
-	"github.com/voicegate/voicegate/internal/sqlite"
-	"github.com/voicegate/voicegate/internal/tools"
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -94,38 +86,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
-	store, err := sqlite.Open(ctx, cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
-	now := time.Now
-	sessions := session.New(cfg.Sessions.TTL.D(), cfg.Sessions.Capacity, now)
-	rc := replay.New(cfg.Vapi.Replay.Window.D(), cfg.Vapi.Replay.Capacity, now)
-	m := metrics.New(func() float64 { return float64(sessions.Len()) }, func() float64 { return float64(rc.Len()) })
-	sessions.OnExpire = func(*session.Session) { m.SessionsExpired.Inc() }
-	verifier, err := auth.New(cfg.Vapi.Auth)
-	if err != nil {
-		return err
-	}
-	router, err := tools.New(cfg.Tools, log.With("component", "tools"), func(tool string, o tools.Outcome, d time.Duration) {
-		m.ObserveTool(tool, string(o), d)
-	})
-	if err != nil {
-		return err
-	}
-	disp, err := dispatch.New(cfg, dispatch.Deps{Sessions: sessions, Store: store, Tools: router, Log: log, Metrics: m, Now: now})
-	if err != nil {
-		return err
-	}
-	gd := gateway.Deps{Verifier: verifier, Replay: rc, Dispatcher: disp, Store: store, Metrics: m, Log: log, Now: now}
+	opts := app.Options{Log: log}
 	if *dev {
-		gd.DevTool = demoapi.Handler()
+		opts.DevTool = demoapi.Handler()
 	}
-	gw := gateway.New(cfg, gd)
-
-	go sessions.Run(ctx, cfg.Sessions.SweepInterval.D())
+	a, err := app.New(ctx, cfg, opts)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer a.Close()
+	go a.Run(ctx)
 
 	scheme := "http"
 	if cfg.TLS.Enabled() {
@@ -135,7 +106,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *dev {
 		printDevHelp(stdout, scheme+"://"+addr+cfg.Vapi.Path, devSecret, cfg.DataDir)
 	}
-	err = srv.Serve(ctx, gw, cfg.TLS.ReloadInterval.D(), gw.SetDraining)
+	err = srv.Serve(ctx, a.Gateway, cfg.TLS.ReloadInterval.D(), a.Gateway.SetDraining)
 	if err != nil {
 		log.Error("stopped with error", "err", err)
 		return err

@@ -370,22 +370,35 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		opt.ReadFile = os.ReadFile
 	}
 	verr := &ValidationError{}
-	expanded, missing := expandEnv(string(raw), opt.Getenv)
-	for _, m := range missing {
+	// ${ENV} is expanded inside scalar values only, after parsing: a comment
+	// is never expanded, and an environment value cannot inject YAML
+	// structure (a secret containing ": " or a newline stays one string).
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, verr
+	}
+	for _, m := range expandNode(&root, opt.Getenv) {
 		verr.add("", "%s", m)
 	}
 	cfg := Default()
-	dec := yaml.NewDecoder(bytes.NewReader([]byte(expanded)))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, errIOEOF) {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
+	if len(root.Content) > 0 {
+		expanded, err := yaml.Marshal(&root)
+		if err != nil {
+			verr.add("", "%v", err)
+			return nil, verr
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(expanded))
+		dec.KnownFields(true)
+		if err := dec.Decode(cfg); err != nil && !errors.Is(err, errIOEOF) {
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+				return nil, verr
+			}
 			for _, m := range te.Errors {
 				verr.add("", "%s", strings.TrimPrefix(m, "yaml: "))
 			}
-		} else {
-			verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
-			return nil, verr
 		}
 	}
 	cfg.applyDefaults()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // expandEnv replaces ${NAME} and ${NAME:-default} in src using getenv.
@@ -52,3 +54,23 @@ func expandEnv(src string, getenv func(string) string) (string, []string) {
 }
 
 var errIOEOF = io.EOF
+
+// expandNode expands ${ENV} in every scalar value below n (keys included,
+// comments never) and returns the problems found.
+func expandNode(n *yaml.Node, getenv func(string) string) []string {
+	var missing []string
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "$") {
+		v, m := expandEnv(n.Value, getenv)
+		if v != n.Value {
+			n.Value = v
+			if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 {
+				n.Tag = "" // a plain ${PORT} may resolve to a number
+			}
+		}
+		missing = append(missing, m...)
+	}
+	for _, c := range n.Content {
+		missing = append(missing, expandNode(c, getenv)...)
+	}
+	return missing
+}

@@ -61,6 +61,9 @@ func Listen(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
+// Close releases the listener of a server that will not be served.
+func (s *Server) Close() error { return s.ln.Close() }
+
 // Addr returns the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 

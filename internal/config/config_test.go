@@ -1,0 +1,217 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestExampleConfigLoads(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "examples", "voicegate.yaml"), Options{Getenv: env(map[string]string{
+		"VAPI_HMAC_SECRET": "example-hmac-secret-0123456789", "APPOINTMENTS_API_TOKEN": "Bearer internal-token",
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Vapi.Auth) != 4 || c.Vapi.Auth[0].Secrets[0].Value != "example-hmac-secret-0123456789" {
+		t.Fatalf("auth not loaded: %+v", c.Vapi.Auth)
+	}
+	if na := c.Vapi.Auth[0].Secrets[1].NotAfter; !na.Equal(time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("not_after = %v", na)
+	}
+	p := c.Vapi.Auth[3]
+	if p.Mode != ModeHMAC || p.SignatureHeader != "x-vapi-signature" || p.TimestampHeaderName() != "" || p.PayloadFormat != "{body}" || !p.PrefixOptional {
+		t.Fatalf("preset not completed: %+v", p)
+	}
+	if c.Tools[0].Headers["Authorization"].Value != "Bearer internal-token" || c.Tools[0].Timeout.D() != 2*time.Second {
+		t.Fatalf("tool: %+v", c.Tools[0])
+	}
+	if c.Vapi.AssistantRequest.Routes[1].Destination["number"] != "+15550003333" {
+		t.Fatalf("routes: %+v", c.Vapi.AssistantRequest.Routes)
+	}
+}
+
+func TestMinimalConfigDefaults(t *testing.T) {
+	c, err := Parse([]byte("vapi:\n  auth:\n    - mode: hmac\n      secrets: [\"${S}\"]\n"), Options{Getenv: env(map[string]string{"S": "0123456789abcdef0123"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Vapi.Auth[0]
+	if a.Algorithm != "sha256" || a.SignatureHeader != "x-signature" || a.TimestampHeaderName() != "x-timestamp" ||
+		a.PayloadFormat != "{timestamp}.{body}" || a.Encoding != "hex" || a.Tolerance.D() != 5*time.Minute {
+		t.Fatalf("Vapi HMAC plan defaults not applied: %+v", a)
+	}
+	if c.Listen != "127.0.0.1:3000" || c.Vapi.Path != "/webhook/vapi" || c.Vapi.MaxBodyBytes != 1<<20 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	// An empty timestamp header means none, and the payload defaults to the body.
+	c, err = Parse([]byte("vapi:\n  auth:\n    - mode: hmac\n      timestamp_header: \"\"\n      secrets: [0123456789abcdef0123]\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Vapi.Auth[0].TimestampHeaderName() != "" || c.Vapi.Auth[0].PayloadFormat != "{body}" {
+		t.Fatalf("no-timestamp plan: %+v", c.Vapi.Auth[0])
+	}
+}
+
+func problems(t *testing.T, yaml string, o Options) []string {
+	t.Helper()
+	_, err := Parse([]byte(yaml), o)
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("want a *ValidationError, got %v", err)
+	}
+	var out []string
+	for _, p := range ve.Problems {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+func TestRejections(t *testing.T) {
+	const okAuth = "vapi:\n  auth:\n    - mode: hmac\n      secrets: [0123456789abcdef0123]\n"
+	cases := []struct {
+		name, yaml string
+		want       string
+	}{
+		{"no credential (fail closed)", "listen: 127.0.0.1:3000\n", "no credential configured"},
+		{"unknown key", okAuth + "lisen: 1\n", "field lisen not found"},
+		{"unknown nested key", "vapi:\n  auth:\n    - mode: hmac\n      secret: x\n", "field secret not found"},
+		{"unset env", "vapi:\n  auth:\n    - mode: hmac\n      secrets: [\"${NOPE}\"]\n", "environment variable NOPE is not set"},
+		{"short secret", "vapi:\n  auth:\n    - mode: bearer\n      secrets: [short]\n", "at least 16 are required"},
+		{"no secrets", "vapi:\n  auth:\n    - mode: secret\n", "at least one secret is required"},
+		{"all secrets retired", "vapi:\n  auth:\n    - mode: secret\n      secrets: [{value: 0123456789abcdef0123, not_after: 2001-01-01T00:00:00Z}]\n", "every secret is past its not_after"},
+		{"bad not_after", "vapi:\n  auth:\n    - mode: secret\n      secrets: [{value: 0123456789abcdef0123, not_after: tomorrow}]\n", "not an RFC 3339 time"},
+		{"bad mode", "vapi:\n  auth:\n    - mode: basic\n      secrets: [0123456789abcdef0123]\n", `"basic" is not one of hmac, bearer, secret`},
+		{"bad algorithm", "vapi:\n  auth:\n    - mode: hmac\n      algorithm: md5\n      secrets: [0123456789abcdef0123]\n", `"md5" is not one of`},
+		{"bad encoding", "vapi:\n  auth:\n    - mode: hmac\n      encoding: b32\n      secrets: [0123456789abcdef0123]\n", `"b32" is not hex or base64`},
+		{"payload without body", "vapi:\n  auth:\n    - mode: hmac\n      payload_format: \"{timestamp}\"\n      secrets: [0123456789abcdef0123]\n", "must contain {body}"},
+		{"unsigned timestamp", "vapi:\n  auth:\n    - mode: hmac\n      payload_format: \"{body}\"\n      secrets: [0123456789abcdef0123]\n", "could be forged"},
+		{"unknown placeholder", "vapi:\n  auth:\n    - mode: hmac\n      payload_format: \"{timestamp}.{svix-id}.{body}\"\n      secrets: [0123456789abcdef0123]\n", "unknown placeholder {svix-id}"},
+		{"bad base64 secret", "vapi:\n  auth:\n    - mode: hmac\n      secret_base64: true\n      secrets: [\"!!!not-base64-at-all!!!\"]\n", "not valid base64"},
+		{"hmac fields on bearer", "vapi:\n  auth:\n    - mode: bearer\n      algorithm: sha256\n      secrets: [0123456789abcdef0123]\n", "apply to hmac mode only"},
+		{"duration without unit", okAuth + "sessions:\n  ttl: 60\n", "is not a duration"},
+		{"public listen without TLS", okAuth + "listen: 0.0.0.0:3000\n", "plain HTTP on non-loopback"},
+		{"half TLS", okAuth + "tls:\n  cert_file: a.pem\n", "cert_file and key_file must both be set"},
+		{"tls 1.1", okAuth + "tls:\n  min_version: \"1.1\"\n", `"1.1" is not 1.2 or 1.3`},
+		{"tool timeout too long", okAuth + "tools:\n  - name: t\n    url: http://127.0.0.1:1/x\n    timeout: 20s\n", "must stay below vapi.server_timeout"},
+		{"tool bad name", okAuth + "tools:\n  - name: \"a b\"\n    url: http://127.0.0.1:1/x\n", "must match"},
+		{"tool duplicate", okAuth + "tools:\n  - name: t\n    url: http://127.0.0.1:1/x\n  - name: t\n    url: http://127.0.0.1:1/y\n", "duplicate tool"},
+		{"tool relative url", okAuth + "tools:\n  - name: t\n    url: /x\n", "not an absolute http(s) URL"},
+		{"tool url credentials", okAuth + "tools:\n  - name: t\n    url: http://u:p@127.0.0.1/x\n", "credentials in the URL"},
+		{"tool header env unset", okAuth + "tools:\n  - name: t\n    url: http://127.0.0.1:1/x\n    headers:\n      X-Key: {env: NOPE}\n", "environment variable NOPE is not set"},
+		{"tool header file missing", okAuth + "tools:\n  - name: t\n    url: http://127.0.0.1:1/x\n    headers:\n      X-Key: {file: /nonexistent/key}\n", "no such file"},
+		{"tool bad schema", okAuth + "tools:\n  - name: t\n    url: http://127.0.0.1:1/x\n    schema: {type: 12}\n", "schema"},
+		{"route with two answers", okAuth + "  assistant_request:\n    routes:\n      - called_number: \"+1\"\n        assistant_id: a\n        squad_id: b\n", "exactly one of"},
+		{"route without match", okAuth + "  assistant_request:\n    routes:\n      - assistant_id: a\n", "needs at least one of"},
+		{"empty spoken error", okAuth + "  assistant_request:\n    error_message: \" \"\n", "must not be empty"},
+		{"write timeout below server timeout", okAuth + "server:\n  write_timeout: 10s\n", "must exceed vapi.server_timeout"},
+		{"not yaml", "vapi: [\n", "did not find expected"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := problems(t, tc.yaml, Options{Getenv: env(nil)})
+			if !strings.Contains(strings.Join(ps, "\n"), tc.want) {
+				t.Fatalf("problems %q do not mention %q", ps, tc.want)
+			}
+		})
+	}
+}
+
+func TestEveryProblemInOnePass(t *testing.T) {
+	ps := problems(t, `
+listen: nope
+vapi:
+  path: webhook
+  auth:
+    - mode: hmac
+      algorithm: md5
+      secrets: [short]
+tools:
+  - name: "bad name"
+    url: ftp://x
+    method: TRACE
+unknown_key: 1
+`, Options{})
+	if len(ps) < 7 {
+		t.Fatalf("want every problem reported at once, got %d: %q", len(ps), ps)
+	}
+}
+
+func TestDevConfigValidWithoutCredentialCheck(t *testing.T) {
+	c := Dev(NewSecret(), "127.0.0.1:0", t.TempDir())
+	if err := c.Check(Options{Dev: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Vapi.Auth) != 1 || len(c.Vapi.Auth[0].Secrets[0].Value) != 64 {
+		t.Fatalf("dev must still authenticate with a strong generated secret: %+v", c.Vapi.Auth)
+	}
+	if NewSecret() == NewSecret() {
+		t.Fatal("secrets must be random")
+	}
+}
+
+func TestHeaderFromFileAndSchemaFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "token"), []byte("Bearer from-file\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "schema.json"), []byte(`{"type":"object","required":["q"]}`), 0o600)
+	c, err := Parse([]byte(`
+vapi:
+  auth: [{mode: secret, secrets: [0123456789abcdef0123]}]
+tools:
+  - name: t
+    url: http://127.0.0.1:1/x
+    headers:
+      Authorization: {file: `+filepath.Join(dir, "token")+`}
+    schema_file: `+filepath.Join(dir, "schema.json")+`
+`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Tools[0].Headers["Authorization"].Value; got != "Bearer from-file" {
+		t.Fatalf("header from file = %q", got)
+	}
+	if c.Tools[0].Schema["required"] == nil {
+		t.Fatalf("schema_file not loaded: %+v", c.Tools[0].Schema)
+	}
+}
+
+func TestExpandEnv(t *testing.T) {
+	got, missing := expandEnv("a ${X} b ${Y:-def} c $$ d $HOME e ${Z}", env(map[string]string{"X": "1"}))
+	if got != "a 1 b def c $ d $HOME e " || len(missing) != 1 || !strings.Contains(missing[0], "Z") {
+		t.Fatalf("got %q missing %q", got, missing)
+	}
+}
+
+func TestSecretsNeverMarshalled(t *testing.T) {
+	v, _ := Secret{Value: "top-secret-value"}.MarshalYAML()
+	h, _ := HeaderValue{Value: "top-secret-value"}.MarshalYAML()
+	if v == "top-secret-value" || h == "top-secret-value" {
+		t.Fatal("secret values must never be written back out")
+	}
+}
+
+func TestEnvCannotInjectStructure(t *testing.T) {
+	evil := "0123456789abcdef0123\"]\nlisten: 0.0.0.0:1\nx: [\""
+	c, err := Parse([]byte("vapi:\n  auth:\n    - mode: secret\n      secrets: [\"${EVIL}\"]\nsessions:\n  capacity: ${CAP}\n# a comment mentioning ${UNSET} is not expanded\n"),
+		Options{Getenv: env(map[string]string{"EVIL": evil, "CAP": "42"})})
+	if err == nil {
+		t.Fatalf("a secret with a line break must be refused, got listen %q", c.Listen)
+	}
+	if !strings.Contains(err.Error(), "line break") || strings.Contains(err.Error(), "UNSET") || strings.Contains(err.Error(), "not found") {
+		t.Fatalf("want only the line-break problem, got %v", err)
+	}
+	c, err = Parse([]byte("vapi:\n  auth:\n    - mode: secret\n      secrets: [\"${S}\"]\nsessions:\n  capacity: ${CAP}\n"),
+		Options{Getenv: env(map[string]string{"S": "abc: def # 0123456789", "CAP": "42"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Vapi.Auth[0].Secrets[0].Value != "abc: def # 0123456789" || c.Sessions.Capacity != 42 {
+		t.Fatalf("expanded values: %q %d", c.Vapi.Auth[0].Secrets[0].Value, c.Sessions.Capacity)
+	}
+}

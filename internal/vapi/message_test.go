@@ -1,0 +1,204 @@
+package vapi
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vapi", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type inv struct{ ID, Name, Args string }
+
+func invs(m *Message) []inv {
+	var out []inv
+	for _, i := range m.Invocations() {
+		a := string(i.Args)
+		if i.ArgsErr != nil {
+			a = "ERR"
+		}
+		out = append(out, inv{i.ID, i.Name, a})
+	}
+	return out
+}
+
+func TestToolCallShapes(t *testing.T) {
+	cases := []struct {
+		file string
+		want []inv
+	}{
+		{"tool-calls-events.json", []inv{{"abc123", "sendEmail", `{ "emailAddress": "john@example.com", "message": "Hi!" }`}}},
+		{"tool-calls-v4k.json", []inv{{"call_fzEwCjWnJsuwoeGQGbITcnpw", "WeatherLookupService0--getWeatherOutside", `{}`}}},
+		{"tool-calls-oas-string-args.json", []inv{
+			{"t1", "getAppointment", `{"date":"2026-12-01"}`},
+			{"t2", "get_weather", `{"location": "San Francisco"}`},
+			{"t3", "noArgs", `{}`},
+		}},
+		{"tool-calls-with-list-only.json", []inv{{"w1", "lookup", `{"q": 1}`}, {"w2", "other", `{"x":true}`}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			m, err := Decode(fixture(t, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Type != TypeToolCalls {
+				t.Fatalf("type %q", m.Type)
+			}
+			if got := invs(m); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("invocations\n got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNormalizeArgs(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{``, `{}`}, {`null`, `{}`}, {`{"a":1}`, `{"a":1}`}, {`"{\"a\":1}"`, `{"a":1}`}, {`""`, `{}`},
+		{`"not json"`, "ERR"}, {`[1,2]`, "ERR"}, {`"[1]"`, "ERR"}, {`42`, "ERR"},
+	}
+	for _, tc := range cases {
+		got, err := NormalizeArgs(json.RawMessage(tc.in))
+		s := string(got)
+		if err != nil {
+			s = "ERR"
+		}
+		if s != tc.want {
+			t.Errorf("NormalizeArgs(%s) = %s, want %s", tc.in, s, tc.want)
+		}
+	}
+}
+
+func TestTimestampVariants(t *testing.T) {
+	m, err := Decode(fixture(t, "tool-calls-v4k.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2024, 7, 4, 5, 39, 10, 225e6, time.UTC); !m.Timestamp.Equal(want) {
+		t.Fatalf("ISO timestamp = %v, want %v", m.Timestamp.Time, want)
+	}
+	m, err = Decode(fixture(t, "tool-calls-oas-string-args.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Timestamp.UnixMilli() != 1678901234567 {
+		t.Fatalf("ms timestamp = %d", m.Timestamp.UnixMilli())
+	}
+	if _, err := Decode([]byte(`{"message":{"type":"hang","timestamp":"yesterday"}}`)); err == nil {
+		t.Fatal("a timestamp that is neither ms nor ISO must not pass silently")
+	}
+}
+
+func TestCallPartiesAndEndOfCall(t *testing.T) {
+	m, err := Decode(fixture(t, "tool-calls-v4k.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.CallID() != "6b38c32e-0000-4000-8000-000000000001" || m.Call.PhoneNumberID == "" || m.Customer.Number != "+14566836490" || m.PhoneNumber.Number != "+15550001111" {
+		t.Fatalf("call fields not decoded: %+v", m.Call)
+	}
+	cur, err := Decode(fixture(t, "end-of-call-report-current.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := cur.Duration(); !ok || d != 90.5 {
+		t.Fatalf("duration from startedAt/endedAt = %v %v, want 90.5", d, ok)
+	}
+	if cur.Cost == nil || *cur.Cost != 0.12 || cur.EndedReason != "hangup" || !strings.Contains(cur.Artifact.Transcript, "weather") {
+		t.Fatalf("current report not decoded: %+v", cur)
+	}
+	old, err := Decode(fixture(t, "end-of-call-report-legacy.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := old.Duration(); !ok || d != 42 {
+		t.Fatalf("legacy durationSeconds = %v", d)
+	}
+	if old.Transcript == "" || old.Summary != "short" || old.RecordingURL == "" {
+		t.Fatalf("legacy report fields on message not decoded: %+v", old)
+	}
+}
+
+func TestLiteralFinalTranscriptAndLegacyFunctionCall(t *testing.T) {
+	m, err := Decode(fixture(t, "transcript-final-literal.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != TypeTranscriptFinal || MetricType(m.Type) != TypeTranscriptFinal || m.Transcript != "Email please." {
+		t.Fatalf("literal type not kept: %q", m.Type)
+	}
+	f, err := Decode(fixture(t, "function-call-legacy.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.FunctionCall == nil || f.FunctionCall.Name != "queryDatabase" || string(f.FunctionCall.Parameters) != `{"query": "balance"}` {
+		t.Fatalf("function call: %+v", f.FunctionCall)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	cases := []struct{ body, want string }{
+		{`{"message": {"type": "status-update",`, "invalid JSON"},
+		{`not json`, "invalid JSON at byte"},
+		{``, "invalid JSON"},
+		{`[]`, "expected an object"},
+		{`{}`, `no "message"`},
+		{`{"message": null}`, `no "message"`},
+		{`{"message": {}}`, `no "type"`},
+		{`{"message": {"type": 7}}`, `no "type"`},
+	}
+	for _, tc := range cases {
+		_, err := Decode([]byte(tc.body))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Decode(%q) error %v, want it to mention %q", tc.body, err, tc.want)
+		}
+	}
+	// A drifting field type does not reject an otherwise usable message.
+	m, err := Decode([]byte(`{"message":{"type":"speech-update","turn":"two","status":"started","call":{"id":"c"}}}`))
+	if err != nil || m.Status != "started" || m.CallID() != "c" {
+		t.Fatalf("tolerant decode: %v %+v", err, m)
+	}
+}
+
+func TestMetricTypeBounded(t *testing.T) {
+	if MetricType("x-"+strings.Repeat("a", 100)) != "unknown" || MetricType(TypeToolCalls) != TypeToolCalls {
+		t.Fatal("metric label values must stay bounded")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, name := range []string{"tool-calls-events.json", "tool-calls-v4k.json", "tool-calls-oas-string-args.json", "tool-calls-with-list-only.json",
+		"function-call-legacy.json", "end-of-call-report-current.json", "end-of-call-report-legacy.json", "transcript-final-literal.json"} {
+		f.Add(fixture(f, name))
+	}
+	f.Add([]byte(`{"message":{"type":"tool-calls","toolCallList":[{"function":{"arguments":"\"{\\\"a\\\":1}\""}}]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Decode(b)
+		if err != nil {
+			if m != nil {
+				t.Fatal("error with a message")
+			}
+			return
+		}
+		if m.Type == "" {
+			t.Fatal("decoded a message without a type")
+		}
+		for _, i := range m.Invocations() {
+			if i.ArgsErr == nil && (len(i.Args) == 0 || i.Args[0] != '{' || !json.Valid(i.Args)) {
+				t.Fatalf("arguments %q are not a JSON object", i.Args)
+			}
+		}
+		m.Duration()
+	})
+}
