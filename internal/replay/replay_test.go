@@ -1,0 +1,108 @@
+package replay
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func TestReplayAnsweredFromCache(t *testing.T) {
+	ck := &clock{t: time.Unix(1e9, 0)}
+	c := New(time.Minute, 10, ck.now)
+	k := KeyOf([]byte("body"))
+	_, replay, finish, err := c.Begin(context.Background(), k)
+	if err != nil || replay {
+		t.Fatalf("first: replay=%v err=%v", replay, err)
+	}
+	finish(Response{Status: 200, Body: []byte(`{"results":[]}`)}, true)
+	r, replay, _, err := c.Begin(context.Background(), k)
+	if err != nil || !replay || r.Status != 200 || string(r.Body) != `{"results":[]}` {
+		t.Fatalf("second: %+v replay=%v err=%v", r, replay, err)
+	}
+	if _, replay, _, _ := c.Begin(context.Background(), KeyOf([]byte("other"))); replay {
+		t.Fatal("a different body is not a replay")
+	}
+	// After the window the key is forgotten.
+	ck.add(time.Minute)
+	if _, replay, f, _ := c.Begin(context.Background(), k); replay {
+		t.Fatal("expired entry still answered")
+	} else {
+		f(Response{}, true)
+	}
+}
+
+func TestConcurrentReplayWaitsForOriginal(t *testing.T) {
+	c := New(time.Minute, 10, time.Now)
+	k := KeyOf([]byte("x"))
+	_, _, finish, _ := c.Begin(context.Background(), k)
+	var got atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 5; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, replay, _, err := c.Begin(context.Background(), k)
+			if err == nil && replay && r.Status == 201 {
+				got.Add(1)
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	finish(Response{Status: 201}, true)
+	wg.Wait()
+	if got.Load() != 5 {
+		t.Fatalf("%d of 5 concurrent replays got the original answer", got.Load())
+	}
+	// A waiting replay gives up with its context.
+	k2 := KeyOf([]byte("y"))
+	c.Begin(context.Background(), k2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if _, _, _, err := c.Begin(ctx, k2); err == nil {
+		t.Fatal("want context error while the original is stuck")
+	}
+}
+
+func TestForgottenEntryIsHandledAgain(t *testing.T) {
+	c := New(time.Minute, 10, time.Now)
+	k := KeyOf([]byte("x"))
+	_, _, finish, _ := c.Begin(context.Background(), k)
+	finish(Response{Status: 503}, false)
+	_, replay, finish2, _ := c.Begin(context.Background(), k)
+	if replay {
+		t.Fatal("a failed request must be retryable, not answered from cache")
+	}
+	finish2(Response{Status: 200}, true)
+	if r, replay, _, _ := c.Begin(context.Background(), k); !replay || r.Status != 200 {
+		t.Fatalf("retry's answer not remembered: %+v %v", r, replay)
+	}
+}
+
+func TestCapacityEvictsOldest(t *testing.T) {
+	c := New(time.Hour, 3, time.Now)
+	for i := 0; i < 5; i++ {
+		_, _, f, _ := c.Begin(context.Background(), KeyOf([]byte{byte(i)}))
+		f(Response{Status: 200}, true)
+	}
+	if c.Len() != 3 {
+		t.Fatalf("len %d, want capacity 3", c.Len())
+	}
+	if _, replay, f, _ := c.Begin(context.Background(), KeyOf([]byte{0})); replay {
+		t.Fatal("oldest entry should have been evicted")
+	} else {
+		f(Response{}, true)
+	}
+	if _, replay, _, _ := c.Begin(context.Background(), KeyOf([]byte{4})); !replay {
+		t.Fatal("newest entry should be kept")
+	}
+}

@@ -1,0 +1,97 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestLifecycleAndIsolation(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	tb := New(time.Minute, 100, func() time.Time { return now })
+	a, created, err := tb.Touch("call-a")
+	if err != nil || !created {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	b, _, _ := tb.Touch("call-b")
+	a.Mu.Lock()
+	a.AssistantSpeaking = true
+	a.Mu.Unlock()
+	if b.AssistantSpeaking {
+		t.Fatal("state leaked between calls")
+	}
+	again, created, _ := tb.Touch("call-a")
+	if created || again != a {
+		t.Fatal("second touch must return the same session")
+	}
+	if !tb.Remove("call-a") || tb.Remove("call-a") || tb.Len() != 1 {
+		t.Fatalf("remove: len %d", tb.Len())
+	}
+	if _, ok := tb.Get("call-a"); ok {
+		t.Fatal("removed session still found")
+	}
+}
+
+func TestSweepExpiresOnlyIdleSessions(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1e9, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	tb := New(time.Minute, 100, clock)
+	var expired []string
+	tb.OnExpire = func(s *Session) { expired = append(expired, s.ID) }
+	tb.Touch("idle")
+	tb.Touch("busy")
+	advance(40 * time.Second)
+	tb.Touch("busy")
+	advance(30 * time.Second)
+	if n := tb.Sweep(); n != 1 || len(expired) != 1 || expired[0] != "idle" {
+		t.Fatalf("swept %d %v, want only idle", n, expired)
+	}
+	if _, ok := tb.Get("busy"); !ok || tb.Len() != 1 {
+		t.Fatal("active session was expired")
+	}
+}
+
+func TestCapacity(t *testing.T) {
+	tb := New(time.Minute, 2, time.Now)
+	tb.Touch("a")
+	tb.Touch("b")
+	if _, _, err := tb.Touch("c"); !errors.Is(err, ErrFull) {
+		t.Fatalf("want ErrFull, got %v", err)
+	}
+	if _, _, err := tb.Touch("a"); err != nil {
+		t.Fatalf("existing call must still be found at capacity: %v", err)
+	}
+	tb.Remove("a")
+	if _, _, err := tb.Touch("c"); err != nil {
+		t.Fatalf("room after remove: %v", err)
+	}
+}
+
+func TestConcurrentTouch(t *testing.T) {
+	tb := New(time.Minute, 1<<20, time.Now)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 1000; i++ {
+				s, _, _ := tb.Touch(fmt.Sprint("call-", i))
+				s.Mu.Lock()
+				s.Events++
+				s.Mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if tb.Len() != 1000 {
+		t.Fatalf("len %d, want 1000", tb.Len())
+	}
+	s, _ := tb.Get("call-7")
+	if s.Events != 8 {
+		t.Fatalf("events %d, want 8", s.Events)
+	}
+}

@@ -1,0 +1,114 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/calls"
+)
+
+func open(t *testing.T, dir string) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestMigrationsAndPermissions(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	db := open(t, dir)
+	v, err := db.SchemaVersion(context.Background())
+	if err != nil || v != len(migrations)-1 {
+		t.Fatalf("version %d err %v", v, err)
+	}
+	db.Close()
+	db = open(t, dir) // reopening applies nothing twice
+	defer db.Close()
+	if v2, _ := db.SchemaVersion(context.Background()); v2 != v {
+		t.Fatalf("version after reopen %d", v2)
+	}
+	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "voicegate.db"): 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil || fi.Mode().Perm() != want {
+			t.Fatalf("%s mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir)
+	db.db.Exec(`INSERT INTO schema_migrations(version, applied_at) VALUES (99, 0)`)
+	db.Close()
+	if _, err := Open(context.Background(), dir); err == nil {
+		t.Fatal("a database from a newer voicegate must not be used")
+	}
+}
+
+func TestCallLifecycle(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, t.TempDir())
+	defer db.Close()
+	t0 := time.UnixMilli(1_795_000_000_000)
+	if err := db.CreateCall(ctx, calls.Record{ID: "c1", OrgID: "o", Type: "inboundPhoneCall", PhoneNumberID: "pn", Status: "ringing", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateCall(ctx, calls.Record{ID: "c1", OrgID: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	db.RecordStatus(ctx, "c1", calls.StatusChange{Status: "ringing", At: t0})
+	db.RecordStatus(ctx, "c1", calls.StatusChange{Status: "in-progress", At: t0.Add(time.Second)})
+	db.RecordStatus(ctx, "c1", calls.StatusChange{Status: "ended", At: t0.Add(time.Minute)})
+	cost, dur := 0.5, 60.0
+	if err := db.EndCall(ctx, "c1", calls.End{Reason: "hangup", Cost: &cost, Duration: &dur, At: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	// A late, out-of-order status does not reopen the call.
+	db.RecordStatus(ctx, "c1", calls.StatusChange{Status: "in-progress", At: t0.Add(2 * time.Second)})
+	r, hist, err := db.Call(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OrgID != "o" || r.Status != "ended" || r.EndedReason != "hangup" || *r.Cost != 0.5 || *r.Duration != 60 || !r.EndedAt.Equal(t0.Add(time.Minute)) || !r.CreatedAt.Equal(t0) {
+		t.Fatalf("record: %+v", r)
+	}
+	var seq []string
+	for _, h := range hist {
+		seq = append(seq, h.Status)
+	}
+	if len(seq) != 4 || seq[0] != "ringing" || seq[1] != "in-progress" || seq[2] != "in-progress" || seq[3] != "ended" {
+		t.Fatalf("history by time: %v", seq)
+	}
+	// A report without cost keeps the known cost.
+	db.EndCall(ctx, "c1", calls.End{})
+	if r, _, _ := db.Call(ctx, "c1"); r.Cost == nil || *r.Cost != 0.5 || r.EndedReason != "hangup" {
+		t.Fatalf("second report erased data: %+v", r)
+	}
+	if _, _, err := db.Call(ctx, "nope"); !errors.Is(err, calls.ErrNotFound) {
+		t.Fatalf("want ErrNotFound, got %v", err)
+	}
+}
+
+func TestEndWithoutCreateAndPingAfterClose(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, t.TempDir())
+	if err := db.EndCall(ctx, "only-report", calls.End{Reason: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, err := db.Call(ctx, "only-report"); err != nil || r.Status != "ended" || r.EndedAt.IsZero() {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if err := db.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := db.Ping(ctx); err == nil {
+		t.Fatal("ping on a closed database must fail")
+	}
+}

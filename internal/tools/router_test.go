@@ -1,0 +1,227 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/vapi"
+)
+
+// internalAPI is a real HTTP server on 127.0.0.1 standing in for the
+// company's internal API that a tool is bound to.
+type internalAPI struct {
+	*httptest.Server
+	hits    atomic.Int32
+	mu      sync.Mutex
+	lastReq *http.Request
+	lastBod string
+}
+
+func newInternalAPI(t *testing.T, h func(w http.ResponseWriter, r *http.Request)) *internalAPI {
+	api := &internalAPI{}
+	api.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.hits.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		api.mu.Lock()
+		api.lastReq, api.lastBod = r, string(b)
+		api.mu.Unlock()
+		h(w, r)
+	}))
+	t.Cleanup(api.Close)
+	return api
+}
+
+func toolCfg(name, url string, mut func(*config.ToolConfig)) config.ToolConfig {
+	c := config.ToolConfig{Name: name, URL: url, Method: "POST", Timeout: config.Duration(2 * time.Second), MaxConcurrency: 8, MaxResponseBytes: 1 << 10}
+	if mut != nil {
+		mut(&c)
+	}
+	return c
+}
+
+func router(t *testing.T, cfgs ...config.ToolConfig) (*Router, *[]Outcome) {
+	t.Helper()
+	var mu sync.Mutex
+	var outs []Outcome
+	r, err := New(cfgs, slog.New(slog.DiscardHandler), func(_ string, o Outcome, _ time.Duration) {
+		mu.Lock()
+		outs = append(outs, o)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, &outs
+}
+
+func call(r *Router, name, args string) vapi.ToolResult {
+	a, err := vapi.NormalizeArgs(json.RawMessage(args))
+	return r.Call(context.Background(), CallInfo{CallID: "call-1"}, vapi.Invocation{ID: "tc-1", Name: name, Args: a, ArgsErr: err})
+}
+
+func TestSuccessForwardsArgsAndHeaders(t *testing.T) {
+	api := newInternalAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, "{\n  \"slot\": \"10:30\",\n  \"ok\": true\n}\n")
+	})
+	r, outs := router(t, toolCfg("getAppointment", api.URL+"/appointments", func(c *config.ToolConfig) {
+		c.Headers = map[string]config.HeaderValue{"Authorization": {Value: "Bearer internal"}}
+	}))
+	res := call(r, "getAppointment", `{"date":"2026-12-01"}`)
+	if res.Error != "" || res.Result != `{"slot":"10:30","ok":true}` || res.ToolCallID != "tc-1" || res.Name != "getAppointment" {
+		t.Fatalf("result %+v", res)
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if api.lastBod != `{"date":"2026-12-01"}` || api.lastReq.Header.Get("Authorization") != "Bearer internal" ||
+		api.lastReq.Header.Get(HeaderCallID) != "call-1" || api.lastReq.Header.Get(HeaderToolCallID) != "tc-1" ||
+		api.lastReq.URL.Path != "/appointments" {
+		t.Fatalf("request to internal API: %s %v %q", api.lastReq.URL, api.lastReq.Header, api.lastBod)
+	}
+	if (*outs)[0] != OutcomeOK {
+		t.Fatalf("outcome %v", *outs)
+	}
+}
+
+func TestGETSendsQuery(t *testing.T) {
+	api := newInternalAPI(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "Line one\nLine two\r\n") })
+	r, _ := router(t, toolCfg("find", api.URL+"/find?fixed=1", func(c *config.ToolConfig) { c.Method = "GET" }))
+	res := call(r, "find", `{"q":"a b","n":3,"deep":{"x":1}}`)
+	if res.Result != "Line one Line two" {
+		t.Fatalf("text result must be folded onto one line: %q", res.Result)
+	}
+	api.mu.Lock()
+	q := api.lastReq.URL.Query()
+	api.mu.Unlock()
+	if q.Get("q") != "a b" || q.Get("n") != "3" || q.Get("deep") != `{"x":1}` || q.Get("fixed") != "1" {
+		t.Fatalf("query %v", q)
+	}
+}
+
+func TestFailuresAreSafeStrings(t *testing.T) {
+	slow := newInternalAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	fail := newInternalAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "panic: runtime error at /srv/internal/appointments.go:42 db=postgres://10.0.0.5", 500)
+	})
+	redirect := newInternalAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://169.254.169.254/latest/meta-data", http.StatusFound)
+	})
+	big := newInternalAPI(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, strings.Repeat("x", 2000)) })
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	schema := map[string]any{"type": "object", "properties": map[string]any{"date": map[string]any{"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}}, "required": []any{"date"}}
+	r, outs := router(t,
+		toolCfg("slow", slow.URL, func(c *config.ToolConfig) { c.Timeout = config.Duration(100 * time.Millisecond) }),
+		toolCfg("fail", fail.URL, nil),
+		toolCfg("redirect", redirect.URL, nil),
+		toolCfg("big", big.URL, nil),
+		toolCfg("dead", deadURL, nil),
+		toolCfg("strict", fail.URL, func(c *config.ToolConfig) { c.Schema = schema }),
+	)
+	cases := []struct {
+		tool, args string
+		want       Outcome
+		mention    string
+	}{
+		{"slow", `{}`, OutcomeTimeout, "did not answer in time"},
+		{"fail", `{}`, OutcomeHTTPError, "failed (status 500)"},
+		{"redirect", `{}`, OutcomeHTTPError, "failed (status 302)"},
+		{"big", `{}`, OutcomeTooLarge, "too much data"},
+		{"dead", `{}`, OutcomeUnreachable, "unavailable"},
+		{"strict", `{"date":"tomorrow"}`, OutcomeBadArgs, "/date"},
+		{"strict", `{}`, OutcomeBadArgs, "missing property 'date'"},
+		{"strict", `"not json"`, OutcomeBadArgs, "JSON"},
+		{"nope", `{}`, OutcomeUnknownTool, "Unknown tool"},
+	}
+	for i, tc := range cases {
+		res := call(r, tc.tool, tc.args)
+		if res.Result != "" || !strings.Contains(res.Error, tc.mention) {
+			t.Errorf("%s %s: %+v, want error mentioning %q", tc.tool, tc.args, res, tc.mention)
+		}
+		for _, leak := range []string{"127.0.0.1", "panic", "postgres", "169.254", ".go:", "\n"} {
+			if strings.Contains(res.Error, leak) {
+				t.Errorf("%s: error leaks %q: %q", tc.tool, leak, res.Error)
+			}
+		}
+		if got := (*outs)[i]; got != tc.want {
+			t.Errorf("%s: outcome %s, want %s", tc.tool, got, tc.want)
+		}
+	}
+	if redirect.hits.Load() != 1 {
+		t.Fatalf("redirect target hit %d times", redirect.hits.Load())
+	}
+	if fail.hits.Load() != 1 {
+		t.Fatalf("invalid arguments must not reach the internal API (hits %d)", fail.hits.Load())
+	}
+}
+
+func TestConcurrencyCapAndOrder(t *testing.T) {
+	release := make(chan struct{})
+	var inflight, peak atomic.Int32
+	api := newInternalAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		n := inflight.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		<-release
+		inflight.Add(-1)
+		b, _ := json.Marshal(r.Header.Get(HeaderToolCallID))
+		w.Write(b)
+	})
+	r, _ := router(t, toolCfg("t", api.URL, func(c *config.ToolConfig) {
+		c.MaxConcurrency = 2
+		c.Timeout = config.Duration(300 * time.Millisecond)
+	}))
+	invs := make([]vapi.Invocation, 4)
+	for i := range invs {
+		invs[i] = vapi.Invocation{ID: string(rune('a' + i)), Name: "t", Args: json.RawMessage(`{}`)}
+	}
+	go func() { time.Sleep(100 * time.Millisecond); close(release) }()
+	res := r.CallAll(context.Background(), CallInfo{}, invs)
+	if peak.Load() > 2 {
+		t.Fatalf("peak concurrency %d exceeds cap 2", peak.Load())
+	}
+	for i, x := range res {
+		if x.ToolCallID != invs[i].ID {
+			t.Fatalf("results out of call order: %+v", res)
+		}
+		if x.Error == "" && x.Result != invs[i].ID {
+			t.Fatalf("result %d is another call's answer: %+v", i, x)
+		}
+	}
+}
+
+func TestResultString(t *testing.T) {
+	cases := map[string]string{
+		"":                      "OK",
+		"  \"quoted\\ntext\"  ": "quoted text",
+		"{\"a\":\n [1, 2]}":     `{"a":[1,2]}`,
+		"plain\ttext\r\nmore":   "plain text more",
+		"[1,\n2]":               "[1,2]",
+		"{not json\n":           "{not json",
+	}
+	for in, want := range cases {
+		if got := ResultString([]byte(in)); got != want {
+			t.Errorf("ResultString(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
