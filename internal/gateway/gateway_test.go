@@ -36,7 +36,7 @@ func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	app    *app.App
 	srv    *httptest.Server
 	url    string
@@ -47,7 +47,7 @@ type env struct {
 	now    time.Time
 }
 
-func newEnv(t *testing.T, mut func(*config.Config)) *env {
+func newEnv(t testing.TB, mut func(*config.Config)) *env {
 	t.Helper()
 	e := &env{t: t, logs: &syncBuf{}, now: time.Now()}
 	e.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -432,5 +432,17 @@ func TestDeadlineWarning(t *testing.T) {
 	e.send(msg("assistant-request", "x", ""))
 	if !strings.Contains(e.logs.String(), "slow webhook answer") || e.metric(`voicegate_deadline_warnings_total{type="assistant-request"}`) != "1" {
 		t.Fatalf("deadline warning not raised: %s", e.logs.String())
+	}
+}
+
+func TestFullSessionTableStillAnswers(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Sessions.Capacity = 1 })
+	e.send(msg("status-update", "first", `"status":"in-progress"`))
+	status, resp := e.send(msg("tool-calls", "second", `"toolCallList":[{"id":"t1","name":"getAppointment","arguments":{}}]`))
+	if status != 200 || !strings.Contains(resp, `"result"`) {
+		t.Fatalf("a call over capacity must still get its tool answer: %d %s", status, resp)
+	}
+	if _, ok := e.app.Sessions.Get("second"); ok || e.metric("voicegate_sessions_rejected_total") != "1" {
+		t.Fatal("over-capacity call must not be tracked, and must be counted")
 	}
 }

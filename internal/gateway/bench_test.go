@@ -1,0 +1,98 @@
+package gateway_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/config"
+)
+
+// discardWriter is a reusable http.ResponseWriter that keeps only the status.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(s int)           { d.status = s }
+
+type signedBody struct {
+	body []byte
+	h    http.Header
+}
+
+// benchRequests pre-builds and pre-signs n unique bodies (the client's work
+// stays outside the measured loop). The replay window is 1 ms, so a body
+// seen again a pool-cycle later is processed for real, as a new body would be.
+func benchRequests(b *testing.B, e *env, n int, mk func(i int) string) []signedBody {
+	out := make([]signedBody, n)
+	for i := range out {
+		body := mk(i)
+		out[i] = signedBody{body: []byte(body), h: e.signed(body)}
+	}
+	return out
+}
+
+func benchHandler(b *testing.B, mut func(*config.Config), mk func(i int) string) {
+	e := newEnv(b, func(c *config.Config) {
+		c.Vapi.Replay.Window = config.Duration(time.Millisecond)
+		c.Log.Level = "error"
+		if mut != nil {
+			mut(c)
+		}
+	})
+	reqs := benchRequests(b, e, 4096, mk)
+	h := e.app.Gateway
+	w := &discardWriter{h: http.Header{}}
+	rd := bytes.NewReader(nil)
+	r, _ := http.NewRequest(http.MethodPost, e.url, nil)
+	r.Host = e.srv.Listener.Addr().String()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sb := &reqs[i%len(reqs)]
+		rd.Reset(sb.body)
+		r.Body = io.NopCloser(rd)
+		r.ContentLength = int64(len(sb.body))
+		r.Header = sb.h
+		clear(w.h)
+		h.ServeHTTP(w, r)
+		if w.status != 200 {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+}
+
+// BenchmarkTranscriptPartial: verify (HMAC-SHA256 + timestamp) + replay check
+// + decode + dispatch of a user transcript partial, the most frequent message.
+func BenchmarkTranscriptPartial(b *testing.B) {
+	benchHandler(b, nil, func(i int) string {
+		return fmt.Sprintf(`{"message":{"type":"transcript","role":"user","transcriptType":"partial","transcript":"I'd like to book an appointment for %d","timestamp":%d,"call":{"id":"call-%d","orgId":"org-1","type":"inboundPhoneCall","status":"in-progress"}}}`, i, 1767007390468+i, i%64)
+	})
+}
+
+// BenchmarkSpeechUpdate touches per-call session state.
+func BenchmarkSpeechUpdate(b *testing.B) {
+	benchHandler(b, nil, func(i int) string {
+		return fmt.Sprintf(`{"message":{"type":"speech-update","role":"user","status":"started","turn":%d,"timestamp":%d,"call":{"id":"call-%d"}}}`, i%7, 1767007390468+i, i%64)
+	})
+}
+
+// BenchmarkStatusUpdate includes the SQLite write of the status change.
+func BenchmarkStatusUpdate(b *testing.B) {
+	benchHandler(b, nil, func(i int) string {
+		return fmt.Sprintf(`{"message":{"type":"status-update","status":"in-progress","timestamp":%d,"call":{"id":"call-%d"}}}`, 1767007390468+i, i%64)
+	})
+}
+
+// BenchmarkToolCall includes the loopback HTTP round trip to the internal API.
+func BenchmarkToolCall(b *testing.B) {
+	benchHandler(b, nil, func(i int) string {
+		return fmt.Sprintf(`{"message":{"type":"tool-calls","timestamp":%d,"call":{"id":"call-%d"},"toolCallList":[{"id":"tc-%d","type":"function","function":{"name":"getAppointment","arguments":"{\"date\":\"2026-12-01\"}"}}]}}`, 1767007390468+i, i%64, i)
+	})
+}

@@ -1,0 +1,200 @@
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/config"
+)
+
+// writeCert writes a self-signed certificate for 127.0.0.1 with the given
+// common name and returns its DER.
+func writeCert(t *testing.T, dir, cn string) []byte {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	// Write to temp names and rename, as a certificate manager would.
+	os.WriteFile(filepath.Join(dir, "cert.tmp"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(filepath.Join(dir, "key.tmp"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	os.Rename(filepath.Join(dir, "key.tmp"), filepath.Join(dir, "key.pem"))
+	os.Rename(filepath.Join(dir, "cert.tmp"), filepath.Join(dir, "cert.pem"))
+	return der
+}
+
+func tlsConfig(t *testing.T, dir, min string) *config.Config {
+	c := config.Default()
+	c.Listen = "127.0.0.1:0"
+	c.TLS = config.TLSConfig{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"), MinVersion: min, ReloadInterval: config.Duration(20 * time.Millisecond)}
+	return c
+}
+
+func peerCN(t *testing.T, addr string, max uint16) (string, error) {
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: max})
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].Subject.CommonName, nil
+}
+
+func TestTLSMinimumAndReload(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir, "first")
+	log := slog.New(slog.DiscardHandler)
+	s, err := Listen(tlsConfig(t, dir, "1.2"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, http.NotFoundHandler(), 20*time.Millisecond, nil) }()
+	addr := s.Addr().String()
+	if cn, err := peerCN(t, addr, tls.VersionTLS12); err != nil || cn != "first" {
+		t.Fatalf("TLS 1.2 handshake: %q %v", cn, err)
+	}
+	if _, err := peerCN(t, addr, tls.VersionTLS11); err == nil {
+		t.Fatal("TLS 1.1 must be refused")
+	}
+	time.Sleep(10 * time.Millisecond) // a distinct modification time
+	writeCert(t, dir, "second")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		cn, err := peerCN(t, addr, 0)
+		if err == nil && cn == "second" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("certificate not reloaded: %q %v", cn, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A broken pair on disk keeps the previous certificate.
+	os.WriteFile(filepath.Join(dir, "cert.pem"), []byte("garbage"), 0o600)
+	time.Sleep(100 * time.Millisecond)
+	if cn, err := peerCN(t, addr, 0); err != nil || cn != "second" {
+		t.Fatalf("after a bad reload: %q %v", cn, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTLS13Only(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir, "x")
+	s, err := Listen(tlsConfig(t, dir, "1.3"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Serve(ctx, http.NotFoundHandler(), time.Minute, nil)
+	if _, err := peerCN(t, s.Addr().String(), tls.VersionTLS12); err == nil {
+		t.Fatal("TLS 1.2 must be refused when min_version is 1.3")
+	}
+	if _, err := peerCN(t, s.Addr().String(), tls.VersionTLS13); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMissingCertificateRefusesToStart(t *testing.T) {
+	if _, err := Listen(tlsConfig(t, t.TempDir(), "1.2"), slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("want an error for missing certificate files")
+	}
+}
+
+func TestDrainFinishesInFlightRequests(t *testing.T) {
+	c := config.Default()
+	c.Listen = "127.0.0.1:0"
+	s, err := Listen(c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		time.Sleep(200 * time.Millisecond)
+		io.WriteString(w, "finished")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	drained := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, h, time.Minute, func() { close(drained) }) }()
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + s.Addr().String() + "/")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-started
+	cancel()
+	<-drained
+	if err := <-done; err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	if b := <-got; b != "finished" {
+		t.Fatalf("in-flight request cut off: %q", b)
+	}
+	if _, err := http.Get("http://" + s.Addr().String() + "/"); err == nil {
+		t.Fatal("new connections must be refused after drain")
+	}
+}
+
+func TestTimeoutsSetAndSlowHeadersCut(t *testing.T) {
+	c := config.Default()
+	c.Listen = "127.0.0.1:0"
+	c.Server.ReadHeaderTimeout = config.Duration(100 * time.Millisecond)
+	s, err := Listen(c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.srv.ReadHeaderTimeout == 0 || s.srv.ReadTimeout == 0 || s.srv.WriteTimeout == 0 || s.srv.IdleTimeout == 0 || s.srv.MaxHeaderBytes == 0 {
+		t.Fatalf("a zero timeout means none: %+v", s.srv)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Serve(ctx, http.NotFoundHandler(), time.Minute, nil)
+	conn, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /webhook/vapi HTTP/1.1\r\nHost: x\r\n") // never finishes its headers
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	io.ReadAll(conn) // returns when the server closes the connection
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("slow-header connection held for %v", d)
+	}
+}
