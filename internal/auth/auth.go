@@ -69,10 +69,34 @@ func ReasonOf(err error) Reason {
 // Request is what a verifier sees: everything but the body is read-only.
 type Request struct {
 	Method string
-	// URL is the URL the sender signed (for the {url} placeholder).
-	URL    string
 	Header http.Header
 	Body   []byte
+	// URL is the URL the sender signed, for the {url} placeholder. When empty
+	// it is derived, only by formats that sign it, from PublicURL (the
+	// configured URL the sender calls: a proxy may rewrite scheme, host or
+	// port) or else from HTTP.
+	URL       string
+	PublicURL string
+	HTTP      *http.Request
+}
+
+// SignedURL returns the URL the sender signed.
+func (r *Request) SignedURL() string {
+	if r.URL != "" || r.HTTP == nil {
+		return r.URL
+	}
+	q := r.HTTP.URL.RawQuery
+	if r.PublicURL != "" {
+		if q != "" {
+			return r.PublicURL + "?" + q
+		}
+		return r.PublicURL
+	}
+	scheme := "http"
+	if r.HTTP.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.HTTP.Host + r.HTTP.URL.RequestURI()
 }
 
 // Verifier authenticates one request. It returns nil or an *Error.

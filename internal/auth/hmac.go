@@ -36,13 +36,21 @@ type hmacVerifier struct {
 }
 
 type hmacKey struct {
-	pool     sync.Pool // keyed hash.Hash, Reset between uses
+	pool     sync.Pool // *macState, keyed; Reset between uses
 	notAfter time.Time
+}
+
+// macState is a keyed HMAC with a scratch buffer, reused through a pool so
+// that verifying allocates nothing.
+type macState struct {
+	h       hash.Hash
+	scratch []byte
+	sum     [sha512.Size]byte
 }
 
 // segment is a literal or a placeholder of a payload format.
 type segment struct {
-	lit  string
+	lit  []byte
 	kind byte // 0 literal, 'b' body, 't' timestamp, 'm' method, 'u' url
 }
 
@@ -63,16 +71,16 @@ func parseFormat(f string) []segment {
 	for f != "" {
 		i := strings.IndexByte(f, '{')
 		if i < 0 {
-			segs = append(segs, segment{lit: f})
+			segs = append(segs, segment{lit: []byte(f)})
 			break
 		}
 		j := strings.IndexByte(f[i:], '}')
 		if j < 0 {
-			segs = append(segs, segment{lit: f})
+			segs = append(segs, segment{lit: []byte(f)})
 			break
 		}
 		if i > 0 {
-			segs = append(segs, segment{lit: f[:i]})
+			segs = append(segs, segment{lit: []byte(f[:i])})
 		}
 		var kind byte
 		switch f[i : i+j+1] {
@@ -86,7 +94,7 @@ func parseFormat(f string) []segment {
 			kind = 'u'
 		}
 		if kind == 0 {
-			segs = append(segs, segment{lit: f[i : i+j+1]})
+			segs = append(segs, segment{lit: []byte(f[i : i+j+1])})
 		} else {
 			segs = append(segs, segment{kind: kind})
 		}
@@ -132,7 +140,7 @@ func newHMAC(a config.AuthConfig) (*hmacVerifier, error) {
 			return nil, err
 		}
 		v.keys[i].notAfter = s.NotAfter
-		v.keys[i].pool.New = func() any { return hmac.New(nh, key) }
+		v.keys[i].pool.New = func() any { return &macState{h: hmac.New(nh, key), scratch: make([]byte, 0, 256)} }
 	}
 	return v, nil
 }
@@ -172,34 +180,50 @@ func (v *hmacVerifier) Verify(r *Request, now time.Time) error {
 			return &Error{Reason: ReasonFuture, Mode: config.ModeHMAC}
 		}
 	}
-	var sumBuf [sha512.Size]byte
-	return matchKeys(config.ModeHMAC, len(v.keys), now, func(i int) (bool, time.Time) {
+	expired := false
+	for i := range v.keys {
 		k := &v.keys[i]
-		h := k.pool.Get().(hash.Hash)
-		h.Reset()
-		v.writePayload(h, r, ts)
-		sum := h.Sum(sumBuf[:0])
-		k.pool.Put(h)
-		return hmac.Equal(sum, got), k.notAfter
-	})
+		st := k.pool.Get().(*macState)
+		st.h.Reset()
+		st.scratch = writePayload(st.h, st.scratch, v.format, r, ts)
+		ok := hmac.Equal(st.h.Sum(st.sum[:0]), got)
+		k.pool.Put(st)
+		if !ok {
+			continue
+		}
+		if k.notAfter.IsZero() || now.Before(k.notAfter) {
+			return nil
+		}
+		expired = true
+	}
+	if expired {
+		return &Error{Reason: ReasonExpired, Mode: config.ModeHMAC}
+	}
+	return &Error{Reason: ReasonMismatch, Mode: config.ModeHMAC}
 }
 
-// writePayload writes the signed payload into w without building it.
-func (v *hmacVerifier) writePayload(w hash.Hash, r *Request, ts string) {
-	for _, s := range v.format {
+// writePayload writes the signed payload into w without building it; string
+// parts go through scratch (returned for reuse) so nothing is allocated.
+func writePayload(w hash.Hash, scratch []byte, format []segment, r *Request, ts string) []byte {
+	str := func(s string) {
+		scratch = append(scratch[:0], s...)
+		w.Write(scratch)
+	}
+	for _, s := range format {
 		switch s.kind {
 		case 0:
-			w.Write([]byte(s.lit))
+			w.Write(s.lit)
 		case 'b':
 			w.Write(r.Body)
 		case 't':
-			w.Write([]byte(ts))
+			str(ts)
 		case 'm':
-			w.Write([]byte(r.Method))
+			str(r.Method)
 		case 'u':
-			w.Write([]byte(r.URL))
+			str(r.SignedURL())
 		}
 	}
+	return scratch
 }
 
 // decodeSignature strips the prefix and decodes into buf; a signature of the

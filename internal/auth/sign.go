@@ -61,8 +61,7 @@ func (s *Signer) Sign(h http.Header, method, url string, body []byte, now time.T
 		nh, _ := hashFunc(a.Algorithm)
 		m := hmac.New(nh, s.key)
 		ts := strconv.FormatInt(now.Unix(), 10)
-		v := &hmacVerifier{format: s.format}
-		v.writePayload(m, &Request{Method: method, URL: url, Body: body}, ts)
+		writePayload(m, nil, s.format, &Request{Method: method, URL: url, Body: body}, ts)
 		sum := m.Sum(nil)
 		var enc string
 		if a.Encoding == "base64" {

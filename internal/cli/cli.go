@@ -25,6 +25,8 @@ const usage = `voicegate — a secure Vapi server-URL gateway for private clouds
 Usage:
   voicegate serve [--config FILE | --dev] [--listen ADDR] [--data-dir DIR]
   voicegate simulate --url URL [--scenario call|security|all] [auth flags | --config FILE]
+  voicegate bench --url URL [--mode closed|open] [--mix realistic|partials|tools|status] [auth flags | --config FILE]
+  voicegate bench api [--listen ADDR] [--delay D]
   voicegate config check --config FILE
   voicegate version
 
@@ -61,6 +63,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "simulate":
 		return runSimulate(ctx, rest, getenv, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, getenv, stdout, stderr)
 	case "config":
 		if len(rest) == 0 || rest[0] != "check" {
 			return &UsageError{Msg: "usage: voicegate config check --config FILE"}

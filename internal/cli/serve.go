@@ -97,6 +97,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer a.Close()
 	go a.Run(ctx)
+	if cfg.Admin.Listen != "" {
+		adminAddr, err := server.ServeAdmin(ctx, cfg.Admin.Listen, log)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		log.Info("admin listener (pprof)", "addr", adminAddr.String())
+	}
 
 	scheme := "http"
 	if cfg.TLS.Enabled() {

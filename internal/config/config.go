@@ -32,6 +32,7 @@ type Config struct {
 	TLS               TLSConfig     `yaml:"tls"`
 	Server            ServerConfig  `yaml:"server"`
 	Log               LogConfig     `yaml:"log"`
+	Admin             AdminConfig   `yaml:"admin"`
 	Vapi              VapiConfig    `yaml:"vapi"`
 	Tools             []ToolConfig  `yaml:"tools"`
 	Sessions          SessionConfig `yaml:"sessions"`
@@ -57,6 +58,12 @@ type ServerConfig struct {
 	MaxHeaderBytes    int      `yaml:"max_header_bytes"`
 	// DrainTimeout bounds how long SIGTERM waits for in-flight requests.
 	DrainTimeout Duration `yaml:"drain_timeout"`
+}
+
+// AdminConfig is the separate operator listener (pprof). Off when Listen
+// is empty; it is never served on the public listener.
+type AdminConfig struct {
+	Listen string `yaml:"listen"`
 }
 
 // LogConfig selects the log level ("debug", "info", "warn", "error").
@@ -550,6 +557,17 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	}
 	if c.DataDir == "" {
 		e.add("data_dir", "must not be empty")
+	}
+	if c.Admin.Listen != "" {
+		ah, _, err := net.SplitHostPort(c.Admin.Listen)
+		switch {
+		case err != nil:
+			e.add("admin.listen", "%q is not host:port", c.Admin.Listen)
+		case !IsLoopback(ah):
+			e.add("admin.listen", "%q: the admin listener (pprof) must be on a loopback address", c.Admin.Listen)
+		case c.Admin.Listen == c.Listen:
+			e.add("admin.listen", "must differ from listen: pprof is never served on the public listener")
+		}
 	}
 	c.validateTLS(e)
 	c.validateServer(e)

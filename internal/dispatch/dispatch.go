@@ -29,6 +29,9 @@ type Response struct {
 // end to end; voicegate answers within 6 s).
 const AssistantRequestBudget = 6 * time.Second
 
+// assistantStoreBudget bounds the database write on an assistant-request.
+const assistantStoreBudget = 2 * time.Second
+
 var (
 	emptyJSON   = []byte("{}")
 	respEmpty   = Response{Status: http.StatusOK, Body: emptyJSON}
@@ -45,6 +48,8 @@ type Dispatcher struct {
 	log       *slog.Logger
 	metrics   *metrics.Metrics
 	now       func() time.Time
+	// serverTimeout is Vapi's wait for tool answers.
+	serverTimeout time.Duration
 }
 
 // Deps are the Dispatcher's collaborators.
@@ -68,7 +73,7 @@ func New(cfg *config.Config, d Deps) (*Dispatcher, error) {
 		return nil, err
 	}
 	return &Dispatcher{sessions: d.Sessions, store: d.Store, tools: d.Tools, assistant: ar, transfer: tr,
-		log: d.Log, metrics: d.Metrics, now: d.Now}, nil
+		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.Vapi.ServerTimeout.D()}, nil
 }
 
 // Deadline returns how long Vapi waits for an answer to a message of type t.
@@ -79,7 +84,8 @@ func Deadline(t string, serverTimeout time.Duration) time.Duration {
 	return serverTimeout
 }
 
-// Handle processes one message.
+// Handle processes one message. Messages that wait on I/O run under their
+// Vapi deadline; the rest need none.
 func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) Response {
 	switch m.Type {
 	case vapi.TypeStatusUpdate:
@@ -87,13 +93,24 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) Response {
 	case vapi.TypeEndOfCallReport:
 		return d.endOfCall(ctx, m)
 	}
+	if m.Type == vapi.TypeAssistantRequest {
+		// Vapi gives the whole call set-up 7.5 s: even recording the new
+		// call may not hold the answer up for long.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, assistantStoreBudget)
+		defer cancel()
+	}
 	s := d.track(ctx, m)
 	switch m.Type {
 	case vapi.TypeAssistantRequest:
 		return d.assistantRequest(ctx, m)
 	case vapi.TypeToolCalls:
+		ctx, cancel := context.WithTimeout(ctx, d.serverTimeout)
+		defer cancel()
 		return d.toolCalls(ctx, m)
 	case vapi.TypeFunctionCall:
+		ctx, cancel := context.WithTimeout(ctx, d.serverTimeout)
+		defer cancel()
 		return d.functionCall(ctx, m)
 	case vapi.TypeTransferDestination:
 		return Response{Status: http.StatusOK, Body: d.transfer}

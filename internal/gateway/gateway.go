@@ -92,108 +92,86 @@ func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) {
 // handleVapi is the server-URL endpoint. Order matters: size cap, then
 // authentication on the raw bytes, then replay check, then JSON decoding.
 func (g *Gateway) handleVapi() http.Handler {
-	maxBytes := g.cfg.Vapi.MaxBodyBytes
-	warnRatio := g.cfg.Vapi.DeadlineWarnRatio
-	serverTimeout := g.cfg.Vapi.ServerTimeout.D()
+	byType := make(map[string]*metrics.TypeMetrics, len(vapi.KnownTypes)+2)
+	for _, t := range append(vapi.KnownTypes, "unknown", "none") {
+		byType[t] = g.metrics.ForType(t)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := g.now()
-		mtype := "none"
-		outcome := metrics.OutcomeOK
-		defer func() {
-			g.metrics.Requests.WithLabelValues(mtype, outcome).Inc()
-			g.metrics.Latency.WithLabelValues(mtype).Observe(g.now().Sub(start).Seconds())
-		}()
-
-		buf := g.bufs.Get().(*bytes.Buffer)
-		buf.Reset()
-		defer func() {
-			if buf.Cap() <= 256<<10 {
-				g.bufs.Put(buf)
-			}
-		}()
-		if err := readBody(w, r, buf, maxBytes); err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				outcome = metrics.OutcomeTooLarge
-				writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
-				return
-			}
-			outcome = metrics.OutcomeBadRequest
-			writeError(w, http.StatusBadRequest, "could not read request body")
-			return
-		}
-		body := buf.Bytes()
-
-		areq := auth.Request{Method: r.Method, URL: g.signedURL(r), Header: r.Header, Body: body}
-		if err := g.verifier.Verify(&areq, start); err != nil {
-			reason := auth.ReasonOf(err)
-			outcome = metrics.OutcomeUnauthorized
-			g.metrics.AuthFailures.WithLabelValues(string(reason)).Inc()
-			g.log.Warn("authentication failed", "reason", string(reason), "remote", r.RemoteAddr)
-			writeError(w, http.StatusUnauthorized, "unauthorized")
-			return
-		}
-
-		resp, replayed, finish, err := g.replay.Begin(r.Context(), replay.KeyOf(body))
-		if err != nil {
-			outcome = metrics.OutcomeError
-			writeError(w, http.StatusServiceUnavailable, "request already in progress")
-			return
-		}
-		if replayed {
-			outcome = metrics.OutcomeReplay
-			g.log.Info("replayed request answered from cache", "status", resp.Status)
-			writeJSON(w, resp.Status, resp.Body)
-			return
-		}
-		remember := false
-		defer func() { finish(resp, remember) }()
-
-		msg, err := vapi.Decode(body)
-		if err != nil {
-			outcome = metrics.OutcomeBadRequest
-			resp = replay.Response{Status: http.StatusBadRequest, Body: errorBody(err.Error())}
-			remember = true
-			writeJSON(w, resp.Status, resp.Body)
-			return
-		}
-		mtype = vapi.MetricType(msg.Type)
-		deadline := dispatch.Deadline(msg.Type, serverTimeout)
-		ctx, cancel := context.WithTimeout(r.Context(), deadline)
-		out := g.dispatcher.Handle(ctx, msg)
-		cancel()
-		resp = replay.Response{Status: out.Status, Body: out.Body}
-		remember = out.Status < 500
-		if out.Status >= 500 {
-			outcome = metrics.OutcomeError
-		}
-		writeJSON(w, out.Status, out.Body)
-
-		took := g.now().Sub(start)
-		if took > time.Duration(float64(deadline)*warnRatio) {
-			g.metrics.DeadlineWarnings.WithLabelValues(mtype).Inc()
-			g.log.Warn("slow webhook answer", "type", mtype, "call_id", msg.CallID(), "duration_ms", ms(took), "deadline_ms", ms(deadline))
-		}
-		if g.log.Enabled(r.Context(), slog.LevelDebug) {
-			g.log.Debug("handled", "type", mtype, "call_id", msg.CallID(), "status", out.Status, "duration_ms", ms(took))
-		}
+		mtype, outcome := g.serveVapi(w, r, start)
+		byType[mtype].Observe(outcome, g.now().Sub(start))
 	})
 }
 
-// signedURL is the URL the sender signed, for HMAC {url}: the configured
-// public URL (a proxy may rewrite scheme, host or port), else the request's.
-func (g *Gateway) signedURL(r *http.Request) string {
-	if u := g.cfg.Vapi.PublicURL; u != "" {
-		if r.URL.RawQuery != "" {
-			return u + "?" + r.URL.RawQuery
+// serveVapi handles one webhook and returns its metric labels.
+func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.Time) (mtype, outcome string) {
+	mtype = "none"
+	buf := g.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer g.putBuf(buf)
+	if err := readBody(w, r, buf, g.cfg.Vapi.MaxBodyBytes); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
+			return mtype, metrics.OutcomeTooLarge
 		}
-		return u
+		writeError(w, http.StatusBadRequest, "could not read request body")
+		return mtype, metrics.OutcomeBadRequest
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+	body := buf.Bytes()
+
+	areq := auth.Request{Method: r.Method, Header: r.Header, Body: body, PublicURL: g.cfg.Vapi.PublicURL, HTTP: r}
+	if err := g.verifier.Verify(&areq, start); err != nil {
+		reason := auth.ReasonOf(err)
+		g.metrics.AuthFailures.WithLabelValues(string(reason)).Inc()
+		g.log.Warn("authentication failed", "reason", string(reason), "remote", r.RemoteAddr)
+		writeError(w, http.StatusUnauthorized, "unauthorized")
+		return mtype, metrics.OutcomeUnauthorized
 	}
-	return scheme + "://" + r.Host + r.URL.RequestURI()
+
+	cached, replayed, ticket, err := g.replay.Begin(r.Context(), replay.KeyOf(body))
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "request already in progress")
+		return mtype, metrics.OutcomeError
+	}
+	if replayed {
+		g.log.Info("replayed request answered from cache", "status", cached.Status)
+		writeJSON(w, cached.Status, cached.Body)
+		return mtype, metrics.OutcomeReplay
+	}
+
+	msg, err := vapi.Decode(body)
+	if err != nil {
+		resp := replay.Response{Status: http.StatusBadRequest, Body: errorBody(err.Error())}
+		g.replay.Finish(ticket, resp, true)
+		writeJSON(w, resp.Status, resp.Body)
+		return mtype, metrics.OutcomeBadRequest
+	}
+	mtype = vapi.MetricType(msg.Type)
+	out := g.dispatcher.Handle(r.Context(), msg)
+	g.replay.Finish(ticket, replay.Response{Status: out.Status, Body: out.Body}, out.Status < 500)
+	writeJSON(w, out.Status, out.Body)
+	outcome = metrics.OutcomeOK
+	if out.Status >= 500 {
+		outcome = metrics.OutcomeError
+	}
+
+	took := g.now().Sub(start)
+	deadline := dispatch.Deadline(msg.Type, g.cfg.Vapi.ServerTimeout.D())
+	if took > time.Duration(float64(deadline)*g.cfg.Vapi.DeadlineWarnRatio) {
+		g.metrics.DeadlineWarnings.WithLabelValues(mtype).Inc()
+		g.log.Warn("slow webhook answer", "type", mtype, "call_id", msg.CallID(), "duration_ms", ms(took), "deadline_ms", ms(deadline))
+	}
+	if g.log.Enabled(r.Context(), slog.LevelDebug) {
+		g.log.Debug("handled", "type", mtype, "call_id", msg.CallID(), "status", out.Status, "duration_ms", ms(took))
+	}
+	return mtype, outcome
+}
+
+func (g *Gateway) putBuf(b *bytes.Buffer) {
+	if b.Cap() <= 256<<10 {
+		g.bufs.Put(b)
+	}
 }
 
 // readBody reads at most max bytes; more is a *http.MaxBytesError.
@@ -201,10 +179,14 @@ func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, max int
 	if r.ContentLength > max {
 		return &http.MaxBytesError{Limit: max}
 	}
-	if r.ContentLength > 0 {
+	body := r.Body
+	if r.ContentLength >= 0 {
+		// net/http already stops a body at its declared length.
 		buf.Grow(int(r.ContentLength))
+	} else {
+		body = http.MaxBytesReader(w, r.Body, max) // chunked: cap while reading
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, max))
+	_, err := buf.ReadFrom(body)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}

@@ -87,7 +87,11 @@ tools:
 	if mut != nil {
 		mut(cfg)
 	}
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := slog.LevelDebug // tests see every log line, to check none leaks data
+	if cfg.Log.Level == "error" {
+		level = slog.LevelError // benchmarks log as production does, quietly
+	}
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: level}))
 	e.app, err = app.New(context.Background(), cfg, app.Options{Log: log})
 	if err != nil {
 		t.Fatal(err)

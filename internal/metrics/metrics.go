@@ -79,6 +79,31 @@ func New(activeCalls, replayEntries func() float64) *Metrics {
 	return m
 }
 
+// TypeMetrics are a message type's collectors, resolved once so that the
+// hot path does no label hashing.
+type TypeMetrics struct {
+	outcomes map[string]prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// Outcomes lists every request outcome label value.
+var Outcomes = []string{OutcomeOK, OutcomeReplay, OutcomeUnauthorized, OutcomeTooLarge, OutcomeBadRequest, OutcomeError}
+
+// ForType returns the pre-resolved collectors of a message type label.
+func (m *Metrics) ForType(t string) *TypeMetrics {
+	tm := &TypeMetrics{outcomes: make(map[string]prometheus.Counter, len(Outcomes)), latency: m.Latency.WithLabelValues(t)}
+	for _, o := range Outcomes {
+		tm.outcomes[o] = m.Requests.WithLabelValues(t, o)
+	}
+	return tm
+}
+
+// Observe counts one request with its outcome and latency.
+func (tm *TypeMetrics) Observe(outcome string, d time.Duration) {
+	tm.outcomes[outcome].Inc()
+	tm.latency.Observe(d.Seconds())
+}
+
 // ObserveTool records one tool call.
 func (m *Metrics) ObserveTool(tool, outcome string, d time.Duration) {
 	m.ToolCalls.WithLabelValues(tool, outcome).Inc()

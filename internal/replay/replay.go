@@ -20,22 +20,30 @@ type Key [sha256.Size]byte
 // KeyOf returns the key of a raw body.
 func KeyOf(body []byte) Key { return sha256.Sum256(body) }
 
-// Response is a stored answer.
+// Response is a stored answer. Body is shared, never modified.
 type Response struct {
 	Status int
 	Body   []byte
 }
 
+type entry struct {
+	resp    Response
+	expires int64 // unix nanoseconds
+	state   uint8 // pending, done, forgotten
+	// wait is created only when a replay arrives while the original is
+	// still pending; most entries never need one.
+	wait chan struct{}
+}
+
+const (
+	pending uint8 = iota
+	done
+	forgotten
+)
+
 type slot struct {
 	k Key
 	e *entry
-}
-
-type entry struct {
-	done    chan struct{}
-	resp    Response
-	ok      bool // resp is valid (the first handler finished normally)
-	expires time.Time
 }
 
 // Cache is a bounded, TTL-ordered replay cache. Because every entry lives for
@@ -51,6 +59,9 @@ type Cache struct {
 	order []slot // ring buffer, oldest at head
 	head  int
 	n     int
+	// early counts entries dropped for capacity before their window ended:
+	// a replay of those would no longer be recognised.
+	early uint64
 }
 
 // New returns a cache holding at most capacity entries for window each.
@@ -58,52 +69,84 @@ func New(window time.Duration, capacity int, now func() time.Time) *Cache {
 	return &Cache{window: window, cap: capacity, now: now, m: make(map[Key]*entry), order: make([]slot, capacity)}
 }
 
+// Ticket is held by the first handler of a request until Finish.
+type Ticket struct {
+	k Key
+	e *entry
+}
+
 // Begin looks k up. If a live entry exists, Begin waits (bounded by ctx) for
-// it to finish and returns its response with replay=true. Otherwise it
-// registers k and returns a finish function that the caller must call exactly
-// once with the response to remember (ok=false forgets the entry, so a request
-// that failed for a passing reason may be retried).
-func (c *Cache) Begin(ctx context.Context, k Key) (resp Response, replay bool, finish func(Response, bool), err error) {
-	now := c.now()
+// its handler to finish and returns its response with replay=true. Otherwise
+// it registers k and returns a Ticket that the caller must pass to Finish
+// exactly once.
+func (c *Cache) Begin(ctx context.Context, k Key) (resp Response, replay bool, t Ticket, err error) {
+	now := c.now().UnixNano()
 	c.mu.Lock()
 	c.evictLocked(now)
 	if e, found := c.m[k]; found {
+		if e.state == done {
+			resp = e.resp
+			c.mu.Unlock()
+			return resp, true, Ticket{}, nil
+		}
+		if e.wait == nil {
+			e.wait = make(chan struct{})
+		}
+		wait := e.wait
 		c.mu.Unlock()
 		select {
-		case <-e.done:
+		case <-wait:
 		case <-ctx.Done():
-			return Response{}, true, nil, ctx.Err()
+			return Response{}, true, Ticket{}, ctx.Err()
 		}
-		if e.ok {
-			return e.resp, true, nil, nil
+		c.mu.Lock()
+		st, resp := e.state, e.resp
+		c.mu.Unlock()
+		if st == done {
+			return resp, true, Ticket{}, nil
 		}
 		// The original was forgotten; handle this one afresh.
 		return c.Begin(ctx, k)
 	}
 	if c.n == c.cap {
+		if c.order[c.head].e.expires > now {
+			c.early++
+		}
 		c.popLocked()
 	}
-	e := &entry{done: make(chan struct{}), expires: now.Add(c.window)}
+	e := &entry{expires: now + int64(c.window)}
 	c.m[k] = e
 	c.order[(c.head+c.n)%c.cap] = slot{k, e}
 	c.n++
 	c.mu.Unlock()
-	return Response{}, false, func(r Response, ok bool) {
-		c.mu.Lock()
-		e.resp, e.ok = r, ok
-		if !ok && c.m[k] == e {
-			delete(c.m, k) // its ring slot is dropped when popped
-		}
-		c.mu.Unlock()
-		close(e.done)
-	}, nil
+	return Response{}, false, Ticket{k: k, e: e}, nil
 }
 
-func (c *Cache) evictLocked(now time.Time) {
-	for c.n > 0 {
-		if now.Before(c.order[c.head].e.expires) {
-			return
+// Finish records the answer of a Begin that was not a replay. remember=false
+// forgets the request, so that one that failed for a passing reason can be
+// retried.
+func (c *Cache) Finish(t Ticket, r Response, remember bool) {
+	if t.e == nil {
+		return
+	}
+	c.mu.Lock()
+	if remember {
+		t.e.resp, t.e.state = r, done
+	} else {
+		t.e.state = forgotten
+		if c.m[t.k] == t.e {
+			delete(c.m, t.k) // its ring slot is dropped when popped
 		}
+	}
+	w := t.e.wait
+	c.mu.Unlock()
+	if w != nil {
+		close(w)
+	}
+}
+
+func (c *Cache) evictLocked(now int64) {
+	for c.n > 0 && c.order[c.head].e.expires <= now {
 		c.popLocked()
 	}
 }
@@ -125,4 +168,12 @@ func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.m)
+}
+
+// EarlyEvictions returns how many entries were dropped for capacity before
+// their window ended (vapi.replay.capacity is too small for the load).
+func (c *Cache) EarlyEvictions() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.early
 }

@@ -20,11 +20,11 @@ func TestReplayAnsweredFromCache(t *testing.T) {
 	ck := &clock{t: time.Unix(1e9, 0)}
 	c := New(time.Minute, 10, ck.now)
 	k := KeyOf([]byte("body"))
-	_, replay, finish, err := c.Begin(context.Background(), k)
+	_, replay, tk, err := c.Begin(context.Background(), k)
 	if err != nil || replay {
 		t.Fatalf("first: replay=%v err=%v", replay, err)
 	}
-	finish(Response{Status: 200, Body: []byte(`{"results":[]}`)}, true)
+	c.Finish(tk, Response{Status: 200, Body: []byte(`{"results":[]}`)}, true)
 	r, replay, _, err := c.Begin(context.Background(), k)
 	if err != nil || !replay || r.Status != 200 || string(r.Body) != `{"results":[]}` {
 		t.Fatalf("second: %+v replay=%v err=%v", r, replay, err)
@@ -34,17 +34,17 @@ func TestReplayAnsweredFromCache(t *testing.T) {
 	}
 	// After the window the key is forgotten.
 	ck.add(time.Minute)
-	if _, replay, f, _ := c.Begin(context.Background(), k); replay {
+	if _, replay, tk, _ := c.Begin(context.Background(), k); replay {
 		t.Fatal("expired entry still answered")
 	} else {
-		f(Response{}, true)
+		c.Finish(tk, Response{}, true)
 	}
 }
 
 func TestConcurrentReplayWaitsForOriginal(t *testing.T) {
 	c := New(time.Minute, 10, time.Now)
 	k := KeyOf([]byte("x"))
-	_, _, finish, _ := c.Begin(context.Background(), k)
+	_, _, tk, _ := c.Begin(context.Background(), k)
 	var got atomic.Int32
 	var wg sync.WaitGroup
 	for i := 0; i < 5; i++ {
@@ -58,7 +58,7 @@ func TestConcurrentReplayWaitsForOriginal(t *testing.T) {
 		}()
 	}
 	time.Sleep(20 * time.Millisecond)
-	finish(Response{Status: 201}, true)
+	c.Finish(tk, Response{Status: 201}, true)
 	wg.Wait()
 	if got.Load() != 5 {
 		t.Fatalf("%d of 5 concurrent replays got the original answer", got.Load())
@@ -76,13 +76,13 @@ func TestConcurrentReplayWaitsForOriginal(t *testing.T) {
 func TestForgottenEntryIsHandledAgain(t *testing.T) {
 	c := New(time.Minute, 10, time.Now)
 	k := KeyOf([]byte("x"))
-	_, _, finish, _ := c.Begin(context.Background(), k)
-	finish(Response{Status: 503}, false)
-	_, replay, finish2, _ := c.Begin(context.Background(), k)
+	_, _, tk, _ := c.Begin(context.Background(), k)
+	c.Finish(tk, Response{Status: 503}, false)
+	_, replay, tk2, _ := c.Begin(context.Background(), k)
 	if replay {
 		t.Fatal("a failed request must be retryable, not answered from cache")
 	}
-	finish2(Response{Status: 200}, true)
+	c.Finish(tk2, Response{Status: 200}, true)
 	if r, replay, _, _ := c.Begin(context.Background(), k); !replay || r.Status != 200 {
 		t.Fatalf("retry's answer not remembered: %+v %v", r, replay)
 	}
@@ -91,18 +91,58 @@ func TestForgottenEntryIsHandledAgain(t *testing.T) {
 func TestCapacityEvictsOldest(t *testing.T) {
 	c := New(time.Hour, 3, time.Now)
 	for i := 0; i < 5; i++ {
-		_, _, f, _ := c.Begin(context.Background(), KeyOf([]byte{byte(i)}))
-		f(Response{Status: 200}, true)
+		_, _, tk, _ := c.Begin(context.Background(), KeyOf([]byte{byte(i)}))
+		c.Finish(tk, Response{Status: 200}, true)
 	}
-	if c.Len() != 3 {
-		t.Fatalf("len %d, want capacity 3", c.Len())
+	if c.Len() != 3 || c.EarlyEvictions() != 2 {
+		t.Fatalf("len %d, early evictions %d; want capacity 3 and 2 counted", c.Len(), c.EarlyEvictions())
 	}
-	if _, replay, f, _ := c.Begin(context.Background(), KeyOf([]byte{0})); replay {
+	if _, replay, tk, _ := c.Begin(context.Background(), KeyOf([]byte{0})); replay {
 		t.Fatal("oldest entry should have been evicted")
 	} else {
-		f(Response{}, true)
+		c.Finish(tk, Response{}, true)
 	}
 	if _, replay, _, _ := c.Begin(context.Background(), KeyOf([]byte{4})); !replay {
 		t.Fatal("newest entry should be kept")
+	}
+}
+
+func TestWaiterSeesForgottenOriginalAndTakesOver(t *testing.T) {
+	c := New(time.Minute, 10, time.Now)
+	k := KeyOf([]byte("z"))
+	_, _, tk, _ := c.Begin(context.Background(), k)
+	type res struct {
+		replay bool
+		tk     Ticket
+	}
+	ch := make(chan res)
+	go func() {
+		_, replay, tk2, _ := c.Begin(context.Background(), k)
+		ch <- res{replay, tk2}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	c.Finish(tk, Response{Status: 503}, false)
+	r := <-ch
+	if r.replay || r.tk.e == nil {
+		t.Fatal("after the original was forgotten, the waiter must handle the request itself")
+	}
+	c.Finish(r.tk, Response{Status: 200}, true)
+}
+
+func BenchmarkBeginFinish(b *testing.B) {
+	c := New(time.Minute, 1<<16, time.Now)
+	var keys [1024]Key
+	for i := range keys {
+		keys[i] = KeyOf([]byte{byte(i), byte(i >> 8)})
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		k := keys[i%len(keys)]
+		k[31] = byte(i >> 10)
+		k[30] = byte(i >> 18)
+		_, replay, tk, _ := c.Begin(context.Background(), k)
+		if !replay {
+			c.Finish(tk, Response{Status: 200}, true)
+		}
 	}
 }

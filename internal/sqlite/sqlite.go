@@ -1,5 +1,9 @@
 // Package sqlite provides the embedded call store on SQLite (pure-Go driver),
 // with versioned migrations.
+//
+// Writes go through one connection, so they queue in Go (fairly, without
+// SQLite's sleep-and-retry busy handler) and use statements prepared once;
+// reads use a small pool of their own. The database runs in WAL mode.
 package sqlite
 
 import (
@@ -17,8 +21,13 @@ import (
 
 // DB is a calls.Store on one SQLite file.
 type DB struct {
-	db  *sql.DB
-	Now func() time.Time
+	w, r *sql.DB
+	st   stmts
+	Now  func() time.Time
+}
+
+type stmts struct {
+	createCall, ensureCall, insertStatus, updateStatus, endCall *sql.Stmt
 }
 
 var _ calls.Store = (*DB)(nil)
@@ -51,6 +60,8 @@ CREATE INDEX calls_created ON calls(created_at);
 `,
 }
 
+const pragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+
 // Open opens (creating if needed, mode 0600 in a 0700 directory) the database
 // in dir and applies pending migrations.
 func Open(ctx context.Context, dir string) (*DB, error) {
@@ -65,29 +76,69 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		}
 		f.Close()
 	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	db.SetMaxOpenConns(4)
-	s := &DB{db: db, Now: time.Now}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	r, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&mode=ro")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	s := &DB{w: w, r: r, Now: time.Now}
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
+		s.Close()
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
+func (s *DB) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{
+		{&s.st.createCall, `INSERT INTO calls (id, org_id, call_type, phone_number_id, assistant_id, status, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`},
+		{&s.st.ensureCall, `INSERT INTO calls (id, status, created_at, updated_at) VALUES (?, '', ?, ?) ON CONFLICT(id) DO NOTHING`},
+		{&s.st.insertStatus, `INSERT INTO call_status_changes (call_id, status, at) VALUES (?, ?, ?)`},
+		// A late, out-of-order status never reopens an ended call.
+		{&s.st.updateStatus, `UPDATE calls SET status = ?, updated_at = ? WHERE id = ? AND (ended_at IS NULL OR ? = 'ended')`},
+		{&s.st.endCall, `INSERT INTO calls (id, status, ended_reason, cost, duration_seconds, created_at, updated_at, ended_at)
+			VALUES (?, 'ended', ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(id) DO UPDATE SET status = 'ended',
+				ended_reason = CASE WHEN excluded.ended_reason <> '' THEN excluded.ended_reason ELSE calls.ended_reason END,
+				cost = COALESCE(excluded.cost, calls.cost),
+				duration_seconds = COALESCE(excluded.duration_seconds, calls.duration_seconds),
+				updated_at = excluded.updated_at,
+				ended_at = COALESCE(calls.ended_at, excluded.ended_at)`},
+	} {
+		st, err := s.w.PrepareContext(ctx, p.q)
+		if err != nil {
+			return fmt.Errorf("prepare statement: %w", err)
+		}
+		*p.dst = st
+	}
+	return nil
+}
+
 // SchemaVersion returns the highest applied migration.
 func (s *DB) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
 	return v, err
 }
 
 func (s *DB) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	cur, err := s.SchemaVersion(ctx)
@@ -98,7 +149,7 @@ func (s *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: database schema version %d is newer than this binary knows (%d); upgrade voicegate", cur, len(migrations)-1)
 	}
 	for v := cur + 1; v < len(migrations); v++ {
-		tx, err := s.db.BeginTx(ctx, nil)
+		tx, err := s.w.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("migrate %d: %w", v, err)
 		}
@@ -124,10 +175,7 @@ func (s *DB) CreateCall(ctx context.Context, r calls.Record) error {
 	if !r.CreatedAt.IsZero() {
 		created = r.CreatedAt.UnixMilli()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO calls (id, org_id, call_type, phone_number_id, assistant_id, status, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
-		r.ID, r.OrgID, r.Type, r.PhoneNumberID, r.AssistantID, r.Status, created, now)
-	if err != nil {
+	if _, err := s.st.createCall.ExecContext(ctx, r.ID, r.OrgID, r.Type, r.PhoneNumberID, r.AssistantID, r.Status, created, now); err != nil {
 		return fmt.Errorf("create call: %w", err)
 	}
 	return nil
@@ -135,21 +183,19 @@ func (s *DB) CreateCall(ctx context.Context, r calls.Record) error {
 
 // RecordStatus implements calls.Store.
 func (s *DB) RecordStatus(ctx context.Context, callID string, c calls.StatusChange) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("record status: %w", err)
 	}
 	defer tx.Rollback()
-	at := c.At.UnixMilli()
 	now := s.Now().UnixMilli()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO calls (id, status, created_at, updated_at) VALUES (?, '', ?, ?) ON CONFLICT(id) DO NOTHING`, callID, now, now); err != nil {
+	if _, err := tx.StmtContext(ctx, s.st.ensureCall).ExecContext(ctx, callID, now, now); err != nil {
 		return fmt.Errorf("record status: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO call_status_changes (call_id, status, at) VALUES (?, ?, ?)`, callID, c.Status, at); err != nil {
+	if _, err := tx.StmtContext(ctx, s.st.insertStatus).ExecContext(ctx, callID, c.Status, c.At.UnixMilli()); err != nil {
 		return fmt.Errorf("record status: %w", err)
 	}
-	// A late, out-of-order status never reopens an ended call.
-	if _, err := tx.ExecContext(ctx, `UPDATE calls SET status = ?, updated_at = ? WHERE id = ? AND (ended_at IS NULL OR ? = 'ended')`, c.Status, now, callID, c.Status); err != nil {
+	if _, err := tx.StmtContext(ctx, s.st.updateStatus).ExecContext(ctx, c.Status, now, callID, c.Status); err != nil {
 		return fmt.Errorf("record status: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -165,16 +211,7 @@ func (s *DB) EndCall(ctx context.Context, callID string, e calls.End) error {
 	if !e.At.IsZero() {
 		at = e.At.UnixMilli()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO calls (id, status, ended_reason, cost, duration_seconds, created_at, updated_at, ended_at)
-		VALUES (?, 'ended', ?, ?, ?, ?, ?, ?)
-		ON CONFLICT(id) DO UPDATE SET status = 'ended',
-			ended_reason = CASE WHEN excluded.ended_reason <> '' THEN excluded.ended_reason ELSE calls.ended_reason END,
-			cost = COALESCE(excluded.cost, calls.cost),
-			duration_seconds = COALESCE(excluded.duration_seconds, calls.duration_seconds),
-			updated_at = excluded.updated_at,
-			ended_at = COALESCE(calls.ended_at, excluded.ended_at)`,
-		callID, e.Reason, e.Cost, e.Duration, now, now, at)
-	if err != nil {
+	if _, err := s.st.endCall.ExecContext(ctx, callID, e.Reason, e.Cost, e.Duration, now, now, at); err != nil {
 		return fmt.Errorf("end call: %w", err)
 	}
 	return nil
@@ -185,7 +222,7 @@ func (s *DB) Call(ctx context.Context, id string) (calls.Record, []calls.StatusC
 	var r calls.Record
 	var created, updated int64
 	var ended sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT id, org_id, call_type, phone_number_id, assistant_id, status, ended_reason, cost, duration_seconds, created_at, updated_at, ended_at FROM calls WHERE id = ?`, id).
+	err := s.r.QueryRowContext(ctx, `SELECT id, org_id, call_type, phone_number_id, assistant_id, status, ended_reason, cost, duration_seconds, created_at, updated_at, ended_at FROM calls WHERE id = ?`, id).
 		Scan(&r.ID, &r.OrgID, &r.Type, &r.PhoneNumberID, &r.AssistantID, &r.Status, &r.EndedReason, &r.Cost, &r.Duration, &created, &updated, &ended)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, nil, calls.ErrNotFound
@@ -197,7 +234,7 @@ func (s *DB) Call(ctx context.Context, id string) (calls.Record, []calls.StatusC
 	if ended.Valid {
 		r.EndedAt = time.UnixMilli(ended.Int64)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT status, at FROM call_status_changes WHERE call_id = ? ORDER BY at, rowid`, id)
+	rows, err := s.r.QueryContext(ctx, `SELECT status, at FROM call_status_changes WHERE call_id = ? ORDER BY at, rowid`, id)
 	if err != nil {
 		return r, nil, fmt.Errorf("read call status: %w", err)
 	}
@@ -215,14 +252,29 @@ func (s *DB) Call(ctx context.Context, id string) (calls.Record, []calls.StatusC
 	return r, hist, rows.Err()
 }
 
-// Ping implements calls.Store.
+// Ping implements calls.Store: the writer must answer, since that is the
+// connection every acknowledged write needs.
 func (s *DB) Ping(ctx context.Context) error {
 	var one int
-	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+	if err := s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	if err := s.w.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping database: %w", err)
 	}
 	return nil
 }
 
 // Close implements calls.Store.
-func (s *DB) Close() error { return s.db.Close() }
+func (s *DB) Close() error {
+	for _, st := range []*sql.Stmt{s.st.createCall, s.st.ensureCall, s.st.insertStatus, s.st.updateStatus, s.st.endCall} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	err := s.w.Close()
+	if rerr := s.r.Close(); err == nil {
+		err = rerr
+	}
+	return err
+}

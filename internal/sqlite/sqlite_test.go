@@ -44,7 +44,7 @@ func TestMigrationsAndPermissions(t *testing.T) {
 func TestNewerSchemaRefused(t *testing.T) {
 	dir := t.TempDir()
 	db := open(t, dir)
-	db.db.Exec(`INSERT INTO schema_migrations(version, applied_at) VALUES (99, 0)`)
+	db.w.Exec(`INSERT INTO schema_migrations(version, applied_at) VALUES (99, 0)`)
 	db.Close()
 	if _, err := Open(context.Background(), dir); err == nil {
 		t.Fatal("a database from a newer voicegate must not be used")

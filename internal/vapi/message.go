@@ -72,7 +72,7 @@ type Envelope struct {
 }
 
 // Message is one server message. Fields not relevant to a type are empty.
-// Large conversation arrays are kept raw: they are never needed on the hot path.
+// Large conversation arrays are not decoded: they are never needed here.
 type Message struct {
 	Type        string       `json:"type"`
 	Timestamp   Timestamp    `json:"timestamp"`
@@ -100,25 +100,21 @@ type Message struct {
 	ToolCalls            []ToolCall         `json:"toolCalls"`
 	FunctionCall         *FunctionCall      `json:"functionCall"`
 
-	// end-of-call-report (current shape under artifact/analysis, older on message)
-	Artifact        *Artifact       `json:"artifact"`
-	Analysis        json.RawMessage `json:"analysis"`
-	Cost            *float64        `json:"cost"`
-	StartedAt       string          `json:"startedAt"`
-	EndedAt         string          `json:"endedAt"`
-	DurationSeconds *float64        `json:"durationSeconds"`
-	DurationMs      *float64        `json:"durationMs"`
-	Summary         string          `json:"summary"`
-	RecordingURL    string          `json:"recordingUrl"`
+	// end-of-call-report (current shape under artifact/analysis, older on
+	// message). Analysis, recordings and message lists are not decoded:
+	// voicegate does not need them on this path, and skipping them avoids
+	// copying kilobytes per message.
+	Artifact        *Artifact `json:"artifact"`
+	Cost            *float64  `json:"cost"`
+	StartedAt       string    `json:"startedAt"`
+	EndedAt         string    `json:"endedAt"`
+	DurationSeconds *float64  `json:"durationSeconds"`
+	DurationMs      *float64  `json:"durationMs"`
+	Summary         string    `json:"summary"`
+	RecordingURL    string    `json:"recordingUrl"`
 
-	// conversation-update and friends: kept raw.
-	Messages                json.RawMessage `json:"messages"`
-	MessagesOpenAIFormatted json.RawMessage `json:"messagesOpenAIFormatted"`
-
-	// phone-call-control, transfer-update
-	Request     string          `json:"request"`
-	Destination json.RawMessage `json:"destination"`
-	Parameters  json.RawMessage `json:"parameters"`
+	// phone-call-control
+	Request string `json:"request"`
 }
 
 // Call is the call object Vapi attaches to messages.
@@ -151,12 +147,10 @@ type Customer struct {
 	Number string `json:"number"`
 }
 
-// Artifact carries end-of-call material.
+// Artifact carries end-of-call material (the parts voicegate reads).
 type Artifact struct {
-	Transcript   string          `json:"transcript"`
-	RecordingURL string          `json:"recordingUrl"`
-	Messages     json.RawMessage `json:"messages"`
-	Recording    json.RawMessage `json:"recording"`
+	Transcript   string `json:"transcript"`
+	RecordingURL string `json:"recordingUrl"`
 }
 
 // FunctionCall is the legacy function-call payload.

@@ -1,0 +1,153 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// Report is the outcome of one run. Latencies are in milliseconds.
+type Report struct {
+	Name            string         `json:"name,omitempty"`
+	URL             string         `json:"url"`
+	Mode            string         `json:"mode"`
+	Mix             string         `json:"mix"`
+	ToolStyle       string         `json:"tool_style,omitempty"`
+	Concurrency     int            `json:"concurrency"`
+	Rate            int            `json:"rate,omitempty"`
+	Calls           int            `json:"calls"`
+	LiveCalls       int            `json:"live_calls,omitempty"`
+	Prebuilt        int            `json:"prebuilt_requests"`
+	PrebuildSeconds float64        `json:"prebuild_seconds"`
+	WindowSeconds   float64        `json:"window_seconds"`
+	Requests        int            `json:"requests"`
+	Throughput      float64        `json:"throughput_rps"`
+	PoolExhausted   bool           `json:"pool_exhausted,omitempty"`
+	SchedulerLagMs  float64        `json:"scheduler_max_lag_ms,omitempty"`
+	All             KindStats      `json:"all"`
+	Kinds           []KindStats    `json:"by_type"`
+	Statuses        map[string]int `json:"statuses"`
+	Errors          int            `json:"errors"`
+	FirstError      string         `json:"first_error,omitempty"`
+	Server          ServerStats    `json:"server"`
+	Client          ClientStats    `json:"client"`
+}
+
+// KindStats are the latency percentiles of one message type.
+type KindStats struct {
+	Name  string  `json:"type"`
+	Count int     `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+	P999  float64 `json:"p99_9_ms"`
+	Max   float64 `json:"max_ms"`
+}
+
+// ServerStats are read from /proc for the server's PID.
+type ServerStats struct {
+	PID                int     `json:"pid,omitempty"`
+	CPUSeconds         float64 `json:"cpu_seconds,omitempty"`
+	CPUPerRequestUS    float64 `json:"cpu_per_request_us,omitempty"`
+	RSSBytes           int64   `json:"rss_bytes,omitempty"`
+	PeakRSSBytes       int64   `json:"peak_rss_bytes,omitempty"`
+	RSSBeforeLiveCalls int64   `json:"rss_before_live_calls_bytes,omitempty"`
+	RSSWithLiveCalls   int64   `json:"rss_with_live_calls_bytes,omitempty"`
+	Error              string  `json:"error,omitempty"`
+}
+
+// ClientStats are the generator's own costs.
+type ClientStats struct {
+	CPUSeconds      float64 `json:"cpu_seconds"`
+	CPUPerRequestUS float64 `json:"cpu_per_request_us"`
+}
+
+func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
+
+// WriteText prints a human-readable report.
+func (r *Report) WriteText(w io.Writer) {
+	name := r.Name
+	if name == "" {
+		name = r.URL
+	}
+	load := fmt.Sprintf("closed loop, %d senders", r.Concurrency)
+	if r.Mode == "open" {
+		load = fmt.Sprintf("open loop at %d req/s over %d connections", r.Rate, r.Concurrency)
+	}
+	fmt.Fprintf(w, "== %s: %s, mix %s, %d concurrent calls", name, load, r.Mix, r.Calls)
+	if r.LiveCalls > 0 {
+		fmt.Fprintf(w, " (%d live)", r.LiveCalls)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "window %.1fs  requests %d  throughput %.0f req/s  errors %d", r.WindowSeconds, r.Requests, r.Throughput, r.Errors)
+	if r.FirstError != "" {
+		fmt.Fprintf(w, " (first: %s)", r.FirstError)
+	}
+	fmt.Fprintln(w)
+	var st []string
+	for k, v := range r.Statuses {
+		st = append(st, fmt.Sprintf("%s×%d", k, v))
+	}
+	sort.Strings(st)
+	fmt.Fprintf(w, "statuses %s\n", strings.Join(st, " "))
+	if r.PoolExhausted {
+		fmt.Fprintln(w, "note: the pre-built pool ran out before the window ended; the window is what was measured")
+	}
+	if r.SchedulerLagMs > 1 {
+		fmt.Fprintf(w, "note: the scheduler fell up to %.1f ms behind; those delays are counted in the latencies\n", r.SchedulerLagMs)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "type\tcount\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\t\n")
+	for _, k := range append(r.Kinds, r.All) {
+		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", k.Name, k.Count, k.P50, k.P90, k.P99, k.P999, k.Max)
+	}
+	tw.Flush()
+	if s := r.Server; s.PID > 0 {
+		fmt.Fprintf(w, "server pid %d: CPU %.2fs = %.1f µs/request; RSS %s, peak %s", s.PID, s.CPUSeconds, s.CPUPerRequestUS, mb(s.RSSBytes), mb(s.PeakRSSBytes))
+		if r.LiveCalls > 0 {
+			fmt.Fprintf(w, "; live calls: %s before, %s with %d calls (%.2f KB/call)", mb(s.RSSBeforeLiveCalls), mb(s.RSSWithLiveCalls), r.LiveCalls,
+				float64(s.RSSWithLiveCalls-s.RSSBeforeLiveCalls)/1e3/float64(r.LiveCalls))
+		}
+		if s.Error != "" {
+			fmt.Fprintf(w, " (%s)", s.Error)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "generator: CPU %.2fs = %.1f µs/request; %d requests pre-built and signed in %.2fs\n", r.Client.CPUSeconds, r.Client.CPUPerRequestUS, r.Prebuilt, r.PrebuildSeconds)
+}
+
+// Comparison is a side-by-side of the same scenario against two servers.
+type Comparison struct {
+	A, B   *Report
+	Ratios map[string]float64 `json:"ratios"`
+}
+
+// Compare computes B/A ratios (how many times better A is).
+func Compare(a, b *Report) Comparison {
+	c := Comparison{A: a, B: b, Ratios: map[string]float64{}}
+	div := func(x, y float64) float64 {
+		if y == 0 {
+			return 0
+		}
+		return x / y
+	}
+	c.Ratios["server_cpu_per_request"] = div(b.Server.CPUPerRequestUS, a.Server.CPUPerRequestUS)
+	c.Ratios["throughput"] = div(a.Throughput, b.Throughput)
+	c.Ratios["p99"] = div(b.All.P99, a.All.P99)
+	c.Ratios["p50"] = div(b.All.P50, a.All.P50)
+	return c
+}
+
+// WriteText prints the comparison table.
+func (c Comparison) WriteText(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\t%s\t%s\tratio\t\n", c.A.Name, c.B.Name)
+	fmt.Fprintf(tw, "server CPU µs/request\t%.1f\t%.1f\t%.1f× less\t\n", c.A.Server.CPUPerRequestUS, c.B.Server.CPUPerRequestUS, c.Ratios["server_cpu_per_request"])
+	fmt.Fprintf(tw, "throughput req/s\t%.0f\t%.0f\t%.1f× more\t\n", c.A.Throughput, c.B.Throughput, c.Ratios["throughput"])
+	fmt.Fprintf(tw, "p50 ms\t%.3f\t%.3f\t%.1f× lower\t\n", c.A.All.P50, c.B.All.P50, c.Ratios["p50"])
+	fmt.Fprintf(tw, "p99 ms\t%.3f\t%.3f\t%.1f× lower\t\n", c.A.All.P99, c.B.All.P99, c.Ratios["p99"])
+	fmt.Fprintf(tw, "peak RSS\t%s\t%s\t\t\n", mb(c.A.Server.PeakRSSBytes), mb(c.B.Server.PeakRSSBytes))
+	tw.Flush()
+}

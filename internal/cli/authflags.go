@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"flag"
+
+	"github.com/voicegate/voicegate/internal/config"
+)
+
+// authFlags describe the credential a client command (simulate, bench) signs
+// with: either a voicegate config's first vapi.auth entry, or flags.
+type authFlags struct {
+	cfgPath, mode, secret, preset, alg, sigHeader, tsHeader, format, encoding, prefix, header *string
+	secretB64, noBearer                                                                       *bool
+}
+
+func registerAuthFlags(fs *flag.FlagSet) *authFlags {
+	return &authFlags{
+		cfgPath:   fs.String("config", "", "take the credential from this voicegate config (its first vapi.auth entry) instead of the flags"),
+		mode:      fs.String("auth", "hmac", "auth mode: hmac, bearer or secret"),
+		secret:    fs.String("secret", "", "secret or token (default: $VOICEGATE_SECRET)"),
+		preset:    fs.String("preset", "", "hmac preset: vapi-signature (x-vapi-signature: sha256=<hex of body>)"),
+		alg:       fs.String("algorithm", "", "hmac algorithm: sha256, sha512, sha1"),
+		sigHeader: fs.String("signature-header", "", "hmac signature header (default x-signature)"),
+		tsHeader:  fs.String("timestamp-header", "x-timestamp", "hmac timestamp header; empty for none"),
+		format:    fs.String("payload-format", "", "hmac payload format (default {timestamp}.{body})"),
+		encoding:  fs.String("encoding", "", "hmac signature encoding: hex or base64"),
+		prefix:    fs.String("prefix", "", "hmac signature prefix, e.g. sha256="),
+		secretB64: fs.Bool("secret-base64", false, "the hmac secret is base64"),
+		header:    fs.String("header", "", "bearer/secret header (defaults Authorization / x-vapi-secret)"),
+		noBearer:  fs.Bool("no-bearer-prefix", false, "bearer: send the token without \"Bearer \""),
+	}
+}
+
+// resolve returns the completed credential and, from a config, its body cap
+// (0 when given by flags).
+func (f *authFlags) resolve(getenv func(string) string) (config.AuthConfig, int64, error) {
+	if *f.cfgPath != "" {
+		cfg, err := config.Load(*f.cfgPath, config.Options{Getenv: getenv})
+		if err != nil {
+			return config.AuthConfig{}, 0, err
+		}
+		return cfg.Vapi.Auth[0], cfg.Vapi.MaxBodyBytes, nil
+	}
+	s := *f.secret
+	if s == "" {
+		s = getenv("VOICEGATE_SECRET")
+	}
+	if s == "" {
+		return config.AuthConfig{}, 0, &UsageError{Msg: "needs --secret (or VOICEGATE_SECRET, or --config)"}
+	}
+	a := config.AuthConfig{Mode: *f.mode, Preset: *f.preset, Secrets: []config.Secret{{Value: s}}}
+	if *f.preset != "" {
+		a.Mode = ""
+	}
+	if a.Mode == config.ModeHMAC || *f.preset != "" {
+		a.Algorithm, a.SignatureHeader, a.PayloadFormat, a.Encoding, a.Prefix, a.SecretBase64 = *f.alg, *f.sigHeader, *f.format, *f.encoding, *f.prefix, *f.secretB64
+		if *f.preset == "" {
+			a.TimestampHeader = f.tsHeader
+		}
+	} else {
+		a.Header = *f.header
+		if a.Mode == config.ModeBearer && *f.noBearer {
+			no := false
+			a.BearerPrefix = &no
+		}
+	}
+	a.Complete()
+	return a, 0, nil
+}

@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/auth"
+	"github.com/voicegate/voicegate/internal/bench"
+)
+
+func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "api" {
+		return runBenchAPI(ctx, args[1:], stdout, stderr)
+	}
+	fs := newFlagSet("bench", stderr)
+	url := fs.String("url", "", "webhook URL of the server under test (required; loopback)")
+	name := fs.String("name", "voicegate", "label of the server under test")
+	pid := fs.Int("server-pid", 0, "PID of the server, to report its CPU time per request and memory")
+	mode := fs.String("mode", "closed", "closed (maximum throughput) or open (fixed arrival rate)")
+	conc := fs.Int("concurrency", 32, "closed: concurrent senders; open: connections")
+	rate := fs.Int("rate", 2000, "open loop: requests per second")
+	dur := fs.Duration("duration", 20*time.Second, "measured window")
+	warm := fs.Duration("warmup", 5*time.Second, "warm-up before the window")
+	mix := fs.String("mix", "realistic", "event mix: "+strings.Join(bench.Mixes, ", "))
+	calls := fs.Int("calls", 0, "concurrent simulated calls whose events interleave (default: --concurrency)")
+	live := fs.Int("live-calls", 0, "open this many calls first and keep them all live (memory scale test)")
+	toolName := fs.String("tool", "getAppointment", "tool name in tool calls")
+	toolStyle := fs.String("tool-style", "tool-calls", "tool-calls, or function-call (legacy, for the Node/Express reference)")
+	maxReq := fs.Int("max-requests", 400_000, "closed loop: size of the pre-built pool of signed requests")
+	timeout := fs.Duration("timeout", 10*time.Second, "per-request timeout")
+	toolAPI := fs.String("tool-api", "", "also serve the internal tool API on this loopback address during the run")
+	toolDelay := fs.Duration("tool-delay", 0, "with --tool-api: how long the internal API takes to answer")
+	cmpURL := fs.String("compare-url", "", "run the same scenario against this second server and report ratios")
+	cmpName := fs.String("compare-name", "node-express", "label of the second server")
+	cmpPID := fs.Int("compare-pid", 0, "PID of the second server")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	seed := fs.Uint64("seed", 1, "seed of the workload's random choices")
+	af := registerAuthFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *url == "" {
+		return &UsageError{Msg: "bench needs --url"}
+	}
+	if !slices.Contains(bench.Mixes, *mix) {
+		return &UsageError{Msg: fmt.Sprintf("unknown mix %q (known: %s)", *mix, strings.Join(bench.Mixes, ", "))}
+	}
+	if *toolStyle != "tool-calls" && *toolStyle != "function-call" {
+		return &UsageError{Msg: "--tool-style is tool-calls or function-call"}
+	}
+	for _, u := range []string{*url, *cmpURL, "http://" + *toolAPI} {
+		if err := loopbackOnly(u); err != nil && u != "" && u != "http://" {
+			return &UsageError{Msg: err.Error()}
+		}
+	}
+	a, _, err := af.resolve(getenv)
+	if err != nil {
+		if ue, ok := err.(*UsageError); ok {
+			return &UsageError{Msg: "bench " + ue.Msg}
+		}
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if *toolAPI != "" {
+		ln, err := net.Listen("tcp", *toolAPI)
+		if err != nil {
+			return fmt.Errorf("tool API: %w", err)
+		}
+		srv := &http.Server{Handler: bench.APIHandler(*toolDelay), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+	}
+	signer, err := auth.NewSigner(a, time.Now())
+	if err != nil {
+		return err
+	}
+	opts := bench.Options{Name: *name, URL: *url, Signer: signer, Mode: *mode, Concurrency: *conc, Rate: *rate,
+		Duration: *dur, Warmup: *warm, LiveCalls: *live, MaxRequests: *maxReq, ServerPID: *pid, Timeout: *timeout, Seed: *seed,
+		Workload: bench.Workload{Mix: *mix, Calls: *calls, ToolStyle: *toolStyle, ToolName: *toolName}}
+	if !*asJSON {
+		opts.Progress = func(s string) { fmt.Fprintf(stderr, "bench %s: %s\n", opts.Name, s) }
+	}
+	rep, err := bench.Run(ctx, opts)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Runs       []*bench.Report   `json:"runs"`
+		Comparison *bench.Comparison `json:"comparison,omitempty"`
+	}{Runs: []*bench.Report{rep}}
+	if *cmpURL != "" {
+		o2 := opts
+		o2.Name, o2.URL, o2.ServerPID = *cmpName, *cmpURL, *cmpPID
+		if !*asJSON {
+			o2.Progress = func(s string) { fmt.Fprintf(stderr, "bench %s: %s\n", o2.Name, s) }
+		}
+		rep2, err := bench.Run(ctx, o2)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *cmpName, err)
+		}
+		c := bench.Compare(rep, rep2)
+		out.Runs = append(out.Runs, rep2)
+		out.Comparison = &c
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	for _, r := range out.Runs {
+		r.WriteText(stdout)
+		fmt.Fprintln(stdout)
+	}
+	if out.Comparison != nil {
+		out.Comparison.WriteText(stdout)
+	}
+	if rep.Errors > 0 {
+		return fmt.Errorf("%d requests failed (first: %s)", rep.Errors, rep.FirstError)
+	}
+	return nil
+}
+
+// loopbackOnly refuses targets off this machine: benchmarks load only
+// loopback addresses.
+func loopbackOnly(u string) error {
+	rest := strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
+	host, _, err := net.SplitHostPort(strings.SplitN(rest, "/", 2)[0])
+	if err != nil {
+		return fmt.Errorf("%q: want http://HOST:PORT/path", u)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%q is not a loopback address: bench only loads servers on this machine", u)
+	}
+	return nil
+}
+
+func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench api", stderr)
+	listen := fs.String("listen", "127.0.0.1:9090", "loopback address to serve the internal tool API on")
+	delay := fs.Duration("delay", 0, "how long each answer takes")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := loopbackOnly("http://" + *listen + "/"); err != nil {
+		return &UsageError{Msg: err.Error()}
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("tool API: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	srv := &http.Server{Handler: bench.APIHandler(*delay), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	fmt.Fprintf(stdout, "internal tool API on http://%s/ (answers after %s)\n", ln.Addr(), *delay)
+	go func() { <-ctx.Done(); srv.Close() }()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
