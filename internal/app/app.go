@@ -30,6 +30,7 @@ type App struct {
 	Store    calls.Store
 	Metrics  *metrics.Metrics
 	Tools    *tools.Router
+	log      *slog.Logger
 }
 
 // Options are the injectable parts.
@@ -50,7 +51,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	a := &App{Config: cfg, Store: o.Store}
+	a := &App{Config: cfg, Store: o.Store, log: o.Log}
 	if a.Store == nil {
 		db, err := sqlite.Open(ctx, cfg.DataDir)
 		if err != nil {
@@ -66,7 +67,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}()
 	a.Sessions = session.New(cfg.Sessions.TTL.D(), cfg.Sessions.Capacity, o.Now)
 	a.Replay = replay.New(cfg.Vapi.Replay.Window.D(), cfg.Vapi.Replay.Capacity, o.Now)
-	a.Metrics = metrics.New(func() float64 { return float64(a.Sessions.Len()) }, func() float64 { return float64(a.Replay.Len()) })
+	a.Metrics = metrics.New(func() float64 { return float64(a.Sessions.Len()) }, func() float64 { return float64(a.Replay.Len()) },
+		func() float64 { return float64(a.Replay.EarlyEvictions()) })
 	a.Sessions.OnExpire = func(*session.Session) { a.Metrics.SessionsExpired.Inc() }
 	verifier, err := auth.New(cfg.Vapi.Auth)
 	if err != nil {
@@ -88,8 +90,21 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	return a, nil
 }
 
-// Run runs background work (the session sweeper) until ctx ends.
+// checkpointer is a store that copies its log into the database in the
+// background (the SQLite store).
+type checkpointer interface {
+	RunCheckpoints(ctx context.Context, every time.Duration, onErr func(error))
+}
+
+// Run runs background work (the session sweeper, database checkpoints)
+// until ctx ends.
 func (a *App) Run(ctx context.Context) {
+	if c, ok := a.Store.(checkpointer); ok {
+		go c.RunCheckpoints(ctx, time.Second, func(err error) {
+			a.Metrics.StoreErrors.WithLabelValues("checkpoint").Inc()
+			a.log.Error("database checkpoint", "err", err)
+		})
+	}
 	a.Sessions.Run(ctx, a.Config.Sessions.SweepInterval.D())
 }
 

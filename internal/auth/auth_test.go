@@ -329,3 +329,15 @@ func FuzzParseTimestamp(f *testing.F) {
 		}
 	})
 }
+
+func TestPresetSignerSendsBareHex(t *testing.T) {
+	s, err := NewSigner(presetCfg(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	s.Sign(h, "POST", "", []byte(body), now)
+	if got, want := h.Get("X-Vapi-Signature"), hex.EncodeToString(mac(sha256.New, secretA, body)); got != want {
+		t.Fatalf("preset signature %q, want the bare hex form %q", got, want)
+	}
+}

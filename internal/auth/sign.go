@@ -69,7 +69,12 @@ func (s *Signer) Sign(h http.Header, method, url string, body []byte, now time.T
 		} else {
 			enc = hex.EncodeToString(sum)
 		}
-		h.Set(a.SignatureHeader, a.Prefix+enc)
+		if !a.PrefixOptional {
+			// An optional prefix is omitted: the bare form is the one
+			// every receiver of the preset accepts.
+			enc = a.Prefix + enc
+		}
+		h.Set(a.SignatureHeader, enc)
 		if th := a.TimestampHeaderName(); th != "" {
 			h.Set(th, ts)
 		}

@@ -10,29 +10,33 @@ import (
 
 // Report is the outcome of one run. Latencies are in milliseconds.
 type Report struct {
-	Name            string         `json:"name,omitempty"`
-	URL             string         `json:"url"`
-	Mode            string         `json:"mode"`
-	Mix             string         `json:"mix"`
-	ToolStyle       string         `json:"tool_style,omitempty"`
-	Concurrency     int            `json:"concurrency"`
-	Rate            int            `json:"rate,omitempty"`
-	Calls           int            `json:"calls"`
-	LiveCalls       int            `json:"live_calls,omitempty"`
-	Prebuilt        int            `json:"prebuilt_requests"`
-	PrebuildSeconds float64        `json:"prebuild_seconds"`
-	WindowSeconds   float64        `json:"window_seconds"`
-	Requests        int            `json:"requests"`
-	Throughput      float64        `json:"throughput_rps"`
-	PoolExhausted   bool           `json:"pool_exhausted,omitempty"`
-	SchedulerLagMs  float64        `json:"scheduler_max_lag_ms,omitempty"`
-	All             KindStats      `json:"all"`
-	Kinds           []KindStats    `json:"by_type"`
-	Statuses        map[string]int `json:"statuses"`
-	Errors          int            `json:"errors"`
-	FirstError      string         `json:"first_error,omitempty"`
-	Server          ServerStats    `json:"server"`
-	Client          ClientStats    `json:"client"`
+	Name            string    `json:"name,omitempty"`
+	MedianOf        int       `json:"median_of,omitempty"`
+	URL             string    `json:"url"`
+	Mode            string    `json:"mode"`
+	Mix             string    `json:"mix"`
+	ToolStyle       string    `json:"tool_style,omitempty"`
+	Concurrency     int       `json:"concurrency"`
+	Rate            int       `json:"rate,omitempty"`
+	Calls           int       `json:"calls"`
+	LiveCalls       int       `json:"live_calls,omitempty"`
+	Prebuilt        int       `json:"prebuilt_requests"`
+	PrebuildSeconds float64   `json:"prebuild_seconds"`
+	WindowSeconds   float64   `json:"window_seconds"`
+	Requests        int       `json:"requests"`
+	Throughput      float64   `json:"throughput_rps"`
+	PoolExhausted   bool      `json:"pool_exhausted,omitempty"`
+	SchedulerLagMs  float64   `json:"scheduler_max_lag_ms,omitempty"`
+	All             KindStats `json:"all"`
+	// SendLag (open loop) is how late the generator itself sent each request
+	// after its scheduled time; it is included in every latency above.
+	SendLag    *KindStats     `json:"send_lag,omitempty"`
+	Kinds      []KindStats    `json:"by_type"`
+	Statuses   map[string]int `json:"statuses"`
+	Errors     int            `json:"errors"`
+	FirstError string         `json:"first_error,omitempty"`
+	Server     ServerStats    `json:"server"`
+	Client     ClientStats    `json:"client"`
 }
 
 // KindStats are the latency percentiles of one message type.
@@ -77,6 +81,9 @@ func (r *Report) WriteText(w io.Writer) {
 		load = fmt.Sprintf("open loop at %d req/s over %d connections", r.Rate, r.Concurrency)
 	}
 	fmt.Fprintf(w, "== %s: %s, mix %s, %d concurrent calls", name, load, r.Mix, r.Calls)
+	if r.MedianOf > 1 {
+		fmt.Fprintf(w, " — median run of %d", r.MedianOf)
+	}
 	if r.LiveCalls > 0 {
 		fmt.Fprintf(w, " (%d live)", r.LiveCalls)
 	}
@@ -95,15 +102,15 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.PoolExhausted {
 		fmt.Fprintln(w, "note: the pre-built pool ran out before the window ended; the window is what was measured")
 	}
-	if r.SchedulerLagMs > 1 {
-		fmt.Fprintf(w, "note: the scheduler fell up to %.1f ms behind; those delays are counted in the latencies\n", r.SchedulerLagMs)
-	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "type\tcount\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\t\n")
 	for _, k := range append(r.Kinds, r.All) {
 		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", k.Name, k.Count, k.P50, k.P90, k.P99, k.P999, k.Max)
 	}
 	tw.Flush()
+	if l := r.SendLag; l != nil {
+		fmt.Fprintf(w, "generator send lag (included above): p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", l.P50, l.P99, l.Max)
+	}
 	if s := r.Server; s.PID > 0 {
 		fmt.Fprintf(w, "server pid %d: CPU %.2fs = %.1f µs/request; RSS %s, peak %s", s.PID, s.CPUSeconds, s.CPUPerRequestUS, mb(s.RSSBytes), mb(s.PeakRSSBytes))
 		if r.LiveCalls > 0 {
@@ -150,4 +157,30 @@ func (c Comparison) WriteText(w io.Writer) {
 	fmt.Fprintf(tw, "p99 ms\t%.3f\t%.3f\t%.1f× lower\t\n", c.A.All.P99, c.B.All.P99, c.Ratios["p99"])
 	fmt.Fprintf(tw, "peak RSS\t%s\t%s\t\t\n", mb(c.A.Server.PeakRSSBytes), mb(c.B.Server.PeakRSSBytes))
 	tw.Flush()
+}
+
+// WriteSummary prints one line for a run.
+func (r *Report) WriteSummary(w io.Writer) {
+	fmt.Fprintf(w, "run %-14s %7.0f req/s  p50 %.3f  p99 %.3f  p99.9 %.3f ms  server %.1f µs/req  errors %d\n",
+		r.Name, r.Throughput, r.All.P50, r.All.P99, r.All.P999, r.Server.CPUPerRequestUS, r.Errors)
+}
+
+// Median returns the run whose server CPU per request is the median (or,
+// without a PID, whose throughput is), labelled with how many runs it is
+// the median of. Picking a whole run keeps its figures consistent with
+// each other.
+func Median(runs []*Report) *Report {
+	if len(runs) == 1 {
+		return runs[0]
+	}
+	s := append([]*Report(nil), runs...)
+	sort.Slice(s, func(i, j int) bool {
+		if s[i].Server.PID > 0 {
+			return s[i].Server.CPUPerRequestUS < s[j].Server.CPUPerRequestUS
+		}
+		return s[i].Throughput < s[j].Throughput
+	})
+	m := *s[len(s)/2]
+	m.MedianOf = len(runs)
+	return &m
 }

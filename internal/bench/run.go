@@ -53,6 +53,7 @@ type sample struct {
 
 type worker struct {
 	samples  []sample
+	lags     []time.Duration // open loop: actual send time - intended time
 	statuses map[int]int
 	errors   int
 	firstErr error
@@ -272,9 +273,11 @@ func runOpen(ctx context.Context, o Options, host string, pool []request, progre
 					continue
 				}
 				r := &pool[j.idx]
+				sent := time.Now()
 				st, err := c.do(r.raw)
 				if j.measured {
 					w.record(r.kind, time.Since(j.intended), st, err)
+					w.lags = append(w.lags, sent.Sub(j.intended))
 				}
 			}
 		}(ws[i])
@@ -308,22 +311,10 @@ func runOpen(ctx context.Context, o Options, host string, pool []request, progre
 	return runResult{workers: ws, window: m.window, serverCPU: m.sc, clientCPU: m.ccp, serverPID: o.ServerPID, behindByEnd: behind, serverCPUErr: m.err}
 }
 
-// sleepUntil sleeps to within ~50 µs of t.
+// sleepUntil sleeps until t (see preciseSleep). Any lateness is counted in
+// latencies and reported as send lag.
 func sleepUntil(t time.Time) {
-	for {
-		d := time.Until(t)
-		if d <= 0 {
-			return
-		}
-		if d > 200*time.Microsecond {
-			time.Sleep(d - 100*time.Microsecond)
-			continue
-		}
-		if d < 50*time.Microsecond {
-			return
-		}
-		time.Sleep(d / 2)
-	}
+	preciseSleep(time.Until(t))
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -417,13 +408,14 @@ func statsOf(name string, lats []time.Duration) KindStats {
 
 func (r *Report) fill(res runResult) {
 	var per [numKinds][]time.Duration
-	var all []time.Duration
+	var all, lags []time.Duration
 	r.Statuses = map[string]int{}
 	for _, w := range res.workers {
 		for _, s := range w.samples {
 			per[s.kind] = append(per[s.kind], s.lat)
 			all = append(all, s.lat)
 		}
+		lags = append(lags, w.lags...)
 		for st, n := range w.statuses {
 			r.Statuses[strconv.Itoa(st)] += n
 		}
@@ -445,6 +437,10 @@ func (r *Report) fill(res runResult) {
 		}
 	}
 	r.All = statsOf("all", all)
+	if len(lags) > 0 {
+		l := statsOf("send lag", lags)
+		r.SendLag = &l
+	}
 	r.Client.CPUSeconds = res.clientCPU.Seconds()
 	if r.Requests > 0 {
 		r.Client.CPUPerRequestUS = float64(res.clientCPU.Microseconds()) / float64(r.Requests)

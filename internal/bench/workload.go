@@ -289,7 +289,10 @@ func (b *builder) build(n int, callIDs []string) []request {
 	fresh := 0
 	newCall := func(i int) *callState {
 		if callIDs != nil {
-			return &callState{id: callIDs[i%len(callIDs)], step: 2, endless: true}
+			// Live calls start at a random point of their script, so that
+			// however many there are, the events sent keep the mix's shape.
+			turn := b.rng.IntN(turnsPerCall)
+			return &callState{id: callIDs[i%len(callIDs)], step: 2 + b.rng.IntN(14), turn: turn, msgs: 2 * turn, endless: true}
 		}
 		fresh++
 		return &callState{id: fmt.Sprintf("%s-%08d", b.w.CallPrefix, fresh)}

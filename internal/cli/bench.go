@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"slices"
 	"strings"
@@ -44,7 +45,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	cmpName := fs.String("compare-name", "node-express", "label of the second server")
 	cmpPID := fs.Int("compare-pid", 0, "PID of the second server")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	jsonOut := fs.String("json-out", "", "also write the JSON report to this file")
 	seed := fs.Uint64("seed", 1, "seed of the workload's random choices")
+	repeat := fs.Int("repeat", 1, "run the scenario this many times and report medians (the machine is shared and noisy)")
 	af := registerAuthFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -91,42 +94,77 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if !*asJSON {
 		opts.Progress = func(s string) { fmt.Fprintf(stderr, "bench %s: %s\n", opts.Name, s) }
 	}
-	rep, err := bench.Run(ctx, opts)
-	if err != nil {
-		return err
+	if *repeat < 1 {
+		return &UsageError{Msg: "--repeat must be at least 1"}
 	}
-	out := struct {
-		Runs       []*bench.Report   `json:"runs"`
-		Comparison *bench.Comparison `json:"comparison,omitempty"`
-	}{Runs: []*bench.Report{rep}}
+	targets := []bench.Options{opts}
 	if *cmpURL != "" {
 		o2 := opts
 		o2.Name, o2.URL, o2.ServerPID = *cmpName, *cmpURL, *cmpPID
 		if !*asJSON {
 			o2.Progress = func(s string) { fmt.Fprintf(stderr, "bench %s: %s\n", o2.Name, s) }
 		}
-		rep2, err := bench.Run(ctx, o2)
-		if err != nil {
-			return fmt.Errorf("%s: %w", *cmpName, err)
+		targets = append(targets, o2)
+	}
+	out := struct {
+		Runs       []*bench.Report   `json:"runs"`
+		Medians    []*bench.Report   `json:"medians"`
+		Comparison *bench.Comparison `json:"comparison,omitempty"`
+	}{}
+	failed := 0
+	// Repetitions alternate between targets, so that a noisy spell on the
+	// shared machine hits both rather than one.
+	runs := make([][]*bench.Report, len(targets))
+	for i := 0; i < *repeat; i++ {
+		for t, o := range targets {
+			rep, err := bench.Run(ctx, o)
+			if err != nil {
+				return fmt.Errorf("%s: %w", o.Name, err)
+			}
+			failed += rep.Errors
+			runs[t] = append(runs[t], rep)
+			out.Runs = append(out.Runs, rep)
 		}
-		c := bench.Compare(rep, rep2)
-		out.Runs = append(out.Runs, rep2)
+	}
+	for t := range targets {
+		out.Medians = append(out.Medians, bench.Median(runs[t]))
+	}
+	if len(out.Medians) == 2 {
+		c := bench.Compare(out.Medians[0], out.Medians[1])
 		out.Comparison = &c
+	}
+	if *jsonOut != "" {
+		b, err := json.MarshalIndent(out, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", *jsonOut, err)
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		if *repeat > 1 {
+			for _, r := range out.Runs {
+				r.WriteSummary(stdout)
+			}
+			fmt.Fprintln(stdout)
+		}
+		for _, r := range out.Medians {
+			r.WriteText(stdout)
+			fmt.Fprintln(stdout)
+		}
+		if out.Comparison != nil {
+			out.Comparison.WriteText(stdout)
+		}
 	}
-	for _, r := range out.Runs {
-		r.WriteText(stdout)
-		fmt.Fprintln(stdout)
-	}
-	if out.Comparison != nil {
-		out.Comparison.WriteText(stdout)
-	}
-	if rep.Errors > 0 {
-		return fmt.Errorf("%d requests failed (first: %s)", rep.Errors, rep.FirstError)
+	if failed > 0 {
+		return fmt.Errorf("%d requests failed", failed)
 	}
 	return nil
 }

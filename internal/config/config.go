@@ -919,8 +919,10 @@ func Dev(secret, listen, dataDir string) *Config {
 // DevToolPath is where serve --dev mounts its demo internal API.
 const DevToolPath = "/dev/internal/appointments"
 
-// Check validates an already-built configuration (for Dev or tests).
+// Check completes defaults and validates an already-built configuration (for
+// Dev, flag overrides, or tests).
 func (c *Config) Check(opt Options) error {
+	c.applyDefaults()
 	if opt.Getenv == nil {
 		opt.Getenv = func(string) string { return "" }
 	}

@@ -112,6 +112,8 @@ func TestRejections(t *testing.T) {
 		{"empty spoken error", okAuth + "  assistant_request:\n    error_message: \" \"\n", "must not be empty"},
 		{"write timeout below server timeout", okAuth + "server:\n  write_timeout: 10s\n", "must exceed vapi.server_timeout"},
 		{"not yaml", "vapi: [\n", "did not find expected"},
+		{"admin on a public address", okAuth + "admin:\n  listen: 0.0.0.0:6060\n", "must be on a loopback address"},
+		{"admin on the public listener", okAuth + "admin:\n  listen: 127.0.0.1:3000\n", "never served on the public listener"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

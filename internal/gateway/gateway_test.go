@@ -394,7 +394,8 @@ func TestHealthReadyDrainAndRoutes(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if get("/healthz") != 200 || get("/readyz") != 200 || get("/metrics") != 200 || get("/nope") != 404 || get("/webhook/vapi") != 405 {
+	if get("/healthz") != 200 || get("/readyz") != 200 || get("/metrics") != 200 || get("/nope") != 404 || get("/webhook/vapi") != 405 ||
+		get("/debug/pprof/") != 404 {
 		t.Fatal("routes")
 	}
 	e.app.Gateway.SetDraining()
@@ -448,5 +449,38 @@ func TestFullSessionTableStillAnswers(t *testing.T) {
 	}
 	if _, ok := e.app.Sessions.Get("second"); ok || e.metric("voicegate_sessions_rejected_total") != "1" {
 		t.Fatal("over-capacity call must not be tracked, and must be counted")
+	}
+}
+
+// TestSignedURLPlaceholder: with {url} in the payload format, the URL signed
+// is the configured public URL (what Vapi calls), not the one a proxy
+// forwarded to.
+func TestSignedURLPlaceholder(t *testing.T) {
+	const public = "https://gw.example.com/webhook/vapi"
+	for _, tc := range []struct {
+		name, publicURL, signedAs string
+		want                      int
+	}{
+		{"public url", public, public, 200},
+		{"internal url signed while public configured", public, "", 401},
+		{"derived from the request", "", "", 200},
+		{"derived, other host signed", "", public, 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *config.Config) {
+				c.Vapi.PublicURL = tc.publicURL
+				c.Vapi.Auth[0].PayloadFormat = "{method} {url} {timestamp}.{body}"
+			})
+			signedAs := tc.signedAs
+			if signedAs == "" {
+				signedAs = e.url
+			}
+			body := msg("status-update", "u", `"status":"ringing"`)
+			h := http.Header{}
+			e.signer.Sign(h, http.MethodPost, signedAs, []byte(body), time.Now())
+			if status, _ := e.post(body, h); status != tc.want {
+				t.Fatalf("status %d, want %d", status, tc.want)
+			}
+		})
 	}
 }

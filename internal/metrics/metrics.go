@@ -35,9 +35,9 @@ type Metrics struct {
 	StoreErrors      *prometheus.CounterVec // op
 }
 
-// New registers every metric. activeCalls and replayEntries are read at
-// scrape time.
-func New(activeCalls, replayEntries func() float64) *Metrics {
+// New registers every metric. activeCalls, replayEntries and replayEarly
+// are read at scrape time.
+func New(activeCalls, replayEntries, replayEarly func() float64) *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buckets := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -75,6 +75,8 @@ func New(activeCalls, replayEntries func() float64) *Metrics {
 		m.SessionsRejected, m.SessionsExpired, m.StoreErrors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_active_calls", Help: "Live call sessions."}, activeCalls),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_replay_cache_entries", Help: "Requests remembered for replay protection."}, replayEntries),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "voicegate_replay_early_evictions_total",
+			Help: "Requests forgotten for capacity before their replay window ended: raise vapi.replay.capacity if this grows."}, replayEarly),
 	)
 	return m
 }

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,3 +147,29 @@ func BenchmarkBeginFinish(b *testing.B) {
 		}
 	}
 }
+
+// TestMemoryPerEntry bounds what one remembered request costs, so that the
+// capacity advice in the README stays true (memory, not time: stable in CI).
+func TestMemoryPerEntry(t *testing.T) {
+	const n = 100_000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	c := New(time.Hour, n, time.Now)
+	for i := 0; i < n; i++ {
+		var k Key
+		k[0], k[1], k[2] = byte(i), byte(i>>8), byte(i>>16)
+		_, _, tk, _ := c.Begin(context.Background(), k)
+		c.Finish(tk, Response{Status: 200, Body: shared}, true)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / n
+	t.Logf("%.0f bytes per entry", per)
+	if per > 200 || c.Len() != n {
+		t.Fatalf("%.0f bytes per entry (len %d), want at most 200", per, c.Len())
+	}
+	runtime.KeepAlive(c)
+}
+
+var shared = []byte("{}")

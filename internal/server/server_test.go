@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -196,5 +197,28 @@ func TestTimeoutsSetAndSlowHeadersCut(t *testing.T) {
 	io.ReadAll(conn) // returns when the server closes the connection
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("slow-header connection held for %v", d)
+	}
+}
+
+func TestAdminListenerServesPprof(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, err := ServeAdmin(ctx, "127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr.String() + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(b, []byte("goroutine")) {
+		t.Fatalf("pprof index: %d", resp.StatusCode)
+	}
+	cancel()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := http.Get("http://" + addr.String() + "/debug/pprof/"); err == nil {
+		t.Fatal("admin listener still up after shutdown")
 	}
 }

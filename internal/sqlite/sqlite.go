@@ -3,7 +3,10 @@
 //
 // Writes go through one connection, so they queue in Go (fairly, without
 // SQLite's sleep-and-retry busy handler) and use statements prepared once;
-// reads use a small pool of their own. The database runs in WAL mode.
+// reads use a small pool of their own. The database runs in WAL mode with
+// automatic checkpoints off: Checkpoint, run in the background, copies the
+// log into the database (PASSIVE, so it never blocks a writer), so that no
+// webhook waits for a checkpoint's fsync.
 package sqlite
 
 import (
@@ -22,6 +25,8 @@ import (
 // DB is a calls.Store on one SQLite file.
 type DB struct {
 	w, r *sql.DB
+	ck   *sql.DB // checkpoints, on a connection of their own
+	dir  string
 	st   stmts
 	Now  func() time.Time
 }
@@ -76,7 +81,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		}
 		f.Close()
 	}
-	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -89,7 +94,14 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	r.SetMaxOpenConns(4)
-	s := &DB{w: w, r: r, Now: time.Now}
+	ck, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	ck.SetMaxOpenConns(1)
+	s := &DB{w: w, r: r, ck: ck, dir: dir, Now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -128,6 +140,32 @@ func (s *DB) prepare(ctx context.Context) error {
 		*p.dst = st
 	}
 	return nil
+}
+
+// Checkpoint copies the write-ahead log into the database without waiting
+// for (or blocking) readers and writers.
+func (s *DB) Checkpoint(ctx context.Context) error {
+	if _, err := s.ck.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return nil
+}
+
+// RunCheckpoints checkpoints every interval until ctx ends, and once more
+// at the end.
+func (s *DB) RunCheckpoints(ctx context.Context, every time.Duration, onErr func(error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Checkpoint(ctx); err != nil && ctx.Err() == nil && onErr != nil {
+				onErr(err)
+			}
+		}
+	}
 }
 
 // SchemaVersion returns the highest applied migration.
@@ -273,8 +311,10 @@ func (s *DB) Close() error {
 		}
 	}
 	err := s.w.Close()
-	if rerr := s.r.Close(); err == nil {
-		err = rerr
+	for _, db := range []*sql.DB{s.r, s.ck} {
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }

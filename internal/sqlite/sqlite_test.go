@@ -112,3 +112,35 @@ func TestEndWithoutCreateAndPingAfterClose(t *testing.T) {
 		t.Fatal("ping on a closed database must fail")
 	}
 }
+
+func TestCheckpointsRunOffTheWritePath(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, t.TempDir())
+	defer db.Close()
+	var auto int
+	if err := db.w.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&auto); err != nil || auto != 0 {
+		t.Fatalf("writes must not checkpoint (autocheckpoint %d, %v)", auto, err)
+	}
+	for i := 0; i < 50; i++ {
+		db.CreateCall(ctx, calls.Record{ID: "c" + string(rune('A'+i))})
+	}
+	dbFile := filepath.Join(db.dir, "voicegate.db")
+	before, _ := os.Stat(dbFile)
+	if err := db.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var busy, logFrames, done int
+	if err := db.ck.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &done); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(dbFile)
+	if busy != 0 || done != logFrames || logFrames == 0 || after.Size() <= before.Size() {
+		t.Fatalf("after Checkpoint: busy %d, %d of %d frames copied; db %d -> %d bytes", busy, done, logFrames, before.Size(), after.Size())
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { db.RunCheckpoints(cctx, 10*time.Millisecond, func(err error) { t.Error(err) }); close(stopped) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	<-stopped
+}
