@@ -72,7 +72,10 @@ type Envelope struct {
 }
 
 // Message is one server message. Fields not relevant to a type are empty.
-// Large conversation arrays are not decoded: they are never needed here.
+// The conversation arrays (messages, messagesOpenAIFormatted) and the
+// end-of-call analysis are not decoded: they are large, arrive on frequent
+// messages, and voicegate does not need them (profiling showed copying them
+// cost more than the rest of the decoding).
 type Message struct {
 	Type        string       `json:"type"`
 	Timestamp   Timestamp    `json:"timestamp"`
@@ -113,8 +116,23 @@ type Message struct {
 	Summary         string    `json:"summary"`
 	RecordingURL    string    `json:"recordingUrl"`
 
-	// phone-call-control
-	Request string `json:"request"`
+	// phone-call-control, transfer-update, handoff-destination-request
+	Request       string          `json:"request"`
+	Destination   json.RawMessage `json:"destination"`
+	ToAssistant   json.RawMessage `json:"toAssistant"`
+	FromAssistant json.RawMessage `json:"fromAssistant"`
+	Parameters    json.RawMessage `json:"parameters"`
+
+	// model-output, language-change-detected, voice-input, voice-request,
+	// assistant.speechStarted, campaign.predial
+	Output     json.RawMessage `json:"output"`
+	Language   string          `json:"language"`
+	Input      string          `json:"input"`
+	Text       string          `json:"text"`
+	SampleRate int             `json:"sampleRate"`
+	Source     string          `json:"source"`
+	CampaignID string          `json:"campaignId"`
+	Contact    json.RawMessage `json:"contact"`
 }
 
 // Call is the call object Vapi attaches to messages.

@@ -202,3 +202,29 @@ func FuzzDecode(f *testing.F) {
 		m.Duration()
 	})
 }
+
+func TestOtherMessageFields(t *testing.T) {
+	cases := []struct {
+		body  string
+		check func(m *Message) bool
+	}{
+		{`{"message":{"type":"language-change-detected","language":"es"}}`, func(m *Message) bool { return m.Language == "es" }},
+		{`{"message":{"type":"voice-input","input":"Hello, world!"}}`, func(m *Message) bool { return m.Input == "Hello, world!" }},
+		{`{"message":{"type":"voice-request","text":"Hi","sampleRate":24000}}`, func(m *Message) bool { return m.Text == "Hi" && m.SampleRate == 24000 }},
+		{`{"message":{"type":"phone-call-control","request":"forward","destination":{"type":"sip","sipUri":"sip:agent@example.com"}}}`,
+			func(m *Message) bool {
+				return m.Request == "forward" && strings.Contains(string(m.Destination), "sip:agent")
+			}},
+		{`{"message":{"type":"model-output","output":{"x":1},"turnId":"abc-123"}}`, func(m *Message) bool { return m.TurnID == "abc-123" && string(m.Output) == `{"x":1}` }},
+		{`{"message":{"type":"user-interrupted","turnId":"abc-123"}}`, func(m *Message) bool { return m.TurnID == "abc-123" }},
+		{`{"message":{"type":"assistant.speechStarted","text":"Hello world","turn":2,"source":"model","timing":{}}}`, func(m *Message) bool { return m.Text == "Hello world" && m.Turn == 2 && m.Source == "model" }},
+		{`{"message":{"type":"campaign.predial","campaignId":"c1","contact":{"number":"+1"}}}`, func(m *Message) bool { return m.CampaignID == "c1" && len(m.Contact) > 0 }},
+		{`{"message":{"type":"handoff-destination-request","parameters":{"to":"billing"}}}`, func(m *Message) bool { return string(m.Parameters) == `{"to":"billing"}` }},
+	}
+	for _, tc := range cases {
+		m, err := Decode([]byte(tc.body))
+		if err != nil || !tc.check(m) {
+			t.Errorf("%s: %v %+v", tc.body, err, m)
+		}
+	}
+}
