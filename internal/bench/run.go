@@ -188,6 +188,22 @@ func (m *measure) stop() {
 	}
 }
 
+// spawn starts one sender per worker, each with its own keep-alive
+// connection, and returns a function that waits for all of them.
+func spawn(ws []*worker, host string, timeout time.Duration, send func(w *worker, c *conn)) (wait func()) {
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := newConn(host, timeout)
+			defer c.close()
+			send(w, c)
+		}()
+	}
+	return wg.Wait
+}
+
 func newWorkers(n int) []*worker {
 	ws := make([]*worker, n)
 	for i := range ws {
@@ -202,31 +218,24 @@ func runClosed(ctx context.Context, o Options, host string, pool []request, prog
 	var next atomic.Int64
 	var phase atomic.Int32 // 0 warm-up, 1 measure, 2 stop
 	ws := newWorkers(o.Concurrency)
-	var wg sync.WaitGroup
-	for i := range ws {
-		wg.Add(1)
-		go func(w *worker) {
-			defer wg.Done()
-			c := newConn(host, o.Timeout)
-			defer c.close()
-			for ctx.Err() == nil {
-				p := phase.Load()
-				if p == 2 {
-					return
-				}
-				j := next.Add(1) - 1
-				if j >= int64(len(pool)) {
-					return
-				}
-				r := &pool[j]
-				t := time.Now()
-				st, err := c.do(r.raw)
-				if p == 1 && phase.Load() == 1 {
-					w.record(r.kind, time.Since(t), st, err)
-				}
+	wait := spawn(ws, host, o.Timeout, func(w *worker, c *conn) {
+		for ctx.Err() == nil {
+			p := phase.Load()
+			if p == 2 {
+				return
 			}
-		}(ws[i])
-	}
+			j := next.Add(1) - 1
+			if j >= int64(len(pool)) {
+				return
+			}
+			r := &pool[j]
+			t := time.Now()
+			st, err := c.do(r.raw)
+			if p == 1 && phase.Load() == 1 {
+				w.record(r.kind, time.Since(t), st, err)
+			}
+		}
+	})
 	progress(fmt.Sprintf("closed loop, %d senders: warming up for %s", o.Concurrency, o.Warmup))
 	sleepCtx(ctx, o.Warmup)
 	m := &measure{pid: o.ServerPID}
@@ -234,7 +243,7 @@ func runClosed(ctx context.Context, o Options, host string, pool []request, prog
 	phase.Store(1)
 	progress(fmt.Sprintf("measuring for %s", o.Duration))
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { wait(); close(done) }()
 	exhausted := false
 	select {
 	case <-time.After(o.Duration):
@@ -261,27 +270,20 @@ func runOpen(ctx context.Context, o Options, host string, pool []request, progre
 	interval := time.Second / time.Duration(o.Rate)
 	jobs := make(chan job, len(pool))
 	ws := newWorkers(o.Concurrency)
-	var wg sync.WaitGroup
-	for i := range ws {
-		wg.Add(1)
-		go func(w *worker) {
-			defer wg.Done()
-			c := newConn(host, o.Timeout)
-			defer c.close()
-			for j := range jobs {
-				if ctx.Err() != nil {
-					continue
-				}
-				r := &pool[j.idx]
-				sent := time.Now()
-				st, err := c.do(r.raw)
-				if j.measured {
-					w.record(r.kind, time.Since(j.intended), st, err)
-					w.lags = append(w.lags, sent.Sub(j.intended))
-				}
+	wait := spawn(ws, host, o.Timeout, func(w *worker, c *conn) {
+		for j := range jobs {
+			if ctx.Err() != nil {
+				continue
 			}
-		}(ws[i])
-	}
+			r := &pool[j.idx]
+			sent := time.Now()
+			st, err := c.do(r.raw)
+			if j.measured {
+				w.record(r.kind, time.Since(j.intended), st, err)
+				w.lags = append(w.lags, sent.Sub(j.intended))
+			}
+		}
+	})
 	progress(fmt.Sprintf("open loop at %d requests/s over %d connections: warming up for %s", o.Rate, o.Concurrency, o.Warmup))
 	start := time.Now()
 	warmN := int(o.Warmup / interval)
@@ -306,7 +308,7 @@ func runOpen(ctx context.Context, o Options, host string, pool []request, progre
 		jobs <- job{idx: i, intended: at, measured: i >= warmN}
 	}
 	close(jobs)
-	wg.Wait()
+	wait()
 	m.stop()
 	return runResult{workers: ws, window: m.window, serverCPU: m.sc, clientCPU: m.ccp, serverPID: o.ServerPID, behindByEnd: behind, serverCPUErr: m.err}
 }
@@ -345,30 +347,22 @@ func openLiveCalls(ctx context.Context, o Options, b *builder, ids []string, rep
 	var next atomic.Int64
 	var failed atomic.Int64
 	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for i := 0; i < o.Concurrency; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := newConn(b.host, o.Timeout)
-			defer c.close()
-			for ctx.Err() == nil {
-				j := next.Add(1) - 1
-				if j >= int64(len(reqs)) {
-					return
-				}
-				st, err := c.do(reqs[j].raw)
-				if err != nil || st != 200 {
-					failed.Add(1)
-					if err == nil {
-						err = fmt.Errorf("status %d", st)
-					}
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
+	spawn(newWorkers(o.Concurrency), b.host, o.Timeout, func(_ *worker, c *conn) {
+		for ctx.Err() == nil {
+			j := next.Add(1) - 1
+			if j >= int64(len(reqs)) {
+				return
 			}
-		}()
-	}
-	wg.Wait()
+			st, err := c.do(reqs[j].raw)
+			if err != nil || st != 200 {
+				failed.Add(1)
+				if err == nil {
+					err = fmt.Errorf("status %d", st)
+				}
+				firstErr.CompareAndSwap(nil, err.Error())
+			}
+		}
+	})()
 	if f := failed.Load(); f > 0 {
 		return fmt.Errorf("opening live calls: %d failed (first: %v)", f, firstErr.Load())
 	}

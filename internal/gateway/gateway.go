@@ -6,6 +6,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -206,7 +207,7 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 var jsonContentType = []string{"application/json"}
 
 func errorBody(msg string) []byte {
-	b, _ := jsonMarshalString(msg)
+	b, _ := json.Marshal(msg)
 	return append(append([]byte(`{"error":`), b...), '}')
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/periodic"
 )
 
 // Server is a listening HTTP server.
@@ -152,19 +153,12 @@ func (c *CertReloader) Reload() (bool, error) {
 
 // Watch reloads every interval until ctx ends.
 func (c *CertReloader) Watch(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			changed, err := c.Reload()
-			if err != nil {
-				c.log.Error("tls reload failed; keeping the previous certificate", "err", err)
-			} else if changed {
-				c.log.Info("tls certificate reloaded")
-			}
+	periodic.Run(ctx, every, func() {
+		changed, err := c.Reload()
+		if err != nil {
+			c.log.Error("tls reload failed; keeping the previous certificate", "err", err)
+		} else if changed {
+			c.log.Info("tls certificate reloaded")
 		}
-	}
+	})
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/voicegate/voicegate/internal/periodic"
 )
 
 // Session is the live state of one call. Fields are guarded by Mu, except
@@ -140,14 +142,5 @@ func (t *Table) Sweep() int {
 
 // Run sweeps every interval until ctx ends.
 func (t *Table) Run(ctx context.Context, interval time.Duration) {
-	tk := time.NewTicker(interval)
-	defer tk.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tk.C:
-			t.Sweep()
-		}
-	}
+	periodic.Run(ctx, interval, func() { t.Sweep() })
 }

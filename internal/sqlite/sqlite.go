@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/internal/calls"
+	"github.com/voicegate/voicegate/internal/periodic"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -151,21 +152,13 @@ func (s *DB) Checkpoint(ctx context.Context) error {
 	return nil
 }
 
-// RunCheckpoints checkpoints every interval until ctx ends, and once more
-// at the end.
+// RunCheckpoints checkpoints every interval until ctx ends.
 func (s *DB) RunCheckpoints(ctx context.Context, every time.Duration, onErr func(error)) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.Checkpoint(ctx); err != nil && ctx.Err() == nil && onErr != nil {
-				onErr(err)
-			}
+	periodic.Run(ctx, every, func() {
+		if err := s.Checkpoint(ctx); err != nil && ctx.Err() == nil && onErr != nil {
+			onErr(err)
 		}
-	}
+	})
 }
 
 // SchemaVersion returns the highest applied migration.

@@ -1,5 +1,0 @@
-package gateway
-
-import "encoding/json"
-
-func jsonMarshalString(s string) ([]byte, error) { return json.Marshal(s) }
