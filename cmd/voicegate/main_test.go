@@ -219,6 +219,15 @@ func TestDevMode(t *testing.T) {
 	}
 }
 
+// TestDevModeIPv6Loopback: --dev accepts the IPv6 loopback.
+func TestDevModeIPv6Loopback(t *testing.T) {
+	p := start(t, nil, "serve", "--dev", "--listen", "[::1]:0", "--data-dir", t.TempDir())
+	if !strings.HasPrefix(p.addr, "[::1]:") {
+		t.Fatalf("listening on %s", p.addr)
+	}
+	p.stop(t)
+}
+
 func TestStartupRefusals(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) string {
@@ -237,6 +246,7 @@ func TestStartupRefusals(t *testing.T) {
 		{"missing file", []string{"serve", "--config", filepath.Join(dir, "absent.yaml")}, "no such file", 1},
 		{"no mode", []string{"serve"}, "exactly one of --config FILE or --dev", 2},
 		{"dev on public address", []string{"serve", "--dev", "--listen", "0.0.0.0:0"}, "loopback only", 2},
+		{"dev on a public IPv6 address", []string{"serve", "--dev", "--listen", "[::]:0"}, "loopback only", 2},
 		{"unknown command", []string{"frobnicate"}, "unknown command", 2},
 		{"simulate without secret", []string{"simulate", "--url", "http://127.0.0.1:1/x"}, "needs --secret", 2},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -31,37 +32,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return &UsageError{Msg: "serve needs exactly one of --config FILE or --dev"}
 	}
 
-	var cfg *config.Config
-	var devSecret string
-	if *dev {
-		dir := or(*dataDir, "./data")
-		addr := or(*listen, "127.0.0.1:3000")
-		host, _, _ := strings.Cut(addr, ":")
-		if !config.IsLoopback(host) {
-			return &UsageError{Msg: "--dev listens on loopback only (127.0.0.1, ::1 or localhost)"}
-		}
-		s, err := devSecretIn(dir)
-		if err != nil {
-			return err
-		}
-		devSecret = s
-		cfg = config.Dev(s, addr, dir)
-		if err := cfg.Check(config.Options{Dev: true, Getenv: getenv}); err != nil {
-			return err
-		}
-	} else {
-		c, err := config.Load(*cfgPath, config.Options{Getenv: getenv})
-		if err != nil {
-			return err
-		}
-		cfg = c
-		if *listen != "" || *dataDir != "" {
-			cfg.Listen = or(*listen, cfg.Listen)
-			cfg.DataDir = or(*dataDir, cfg.DataDir)
-			if err := cfg.Check(config.Options{Getenv: getenv}); err != nil {
-				return err
-			}
-		}
+	cfg, devSecret, err := loadServeConfig(*dev, *cfgPath, *listen, *dataDir, getenv)
+	if err != nil {
+		return err
 	}
 	log := newLogger(stderr, cfg.Log.Level)
 	// Files voicegate creates (database, WAL, journal) are private to it.
@@ -81,7 +54,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		cfg.Tools[0].URL = "http://" + addr + config.DevToolPath
 	}
 	if !cfg.TLS.Enabled() {
-		if host, _, _ := strings.Cut(addr, ":"); !config.IsLoopback(strings.Trim(host, "[]")) {
+		if host, _, _ := net.SplitHostPort(addr); !config.IsLoopback(host) {
 			log.Warn("serving plain HTTP on a non-loopback address (allow_insecure_http): only behind a TLS-terminating load balancer", "addr", addr)
 		}
 	}
@@ -121,6 +94,40 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// loadServeConfig builds the configuration of serve --dev, or loads the file
+// and applies the flag overrides, validating the result either way.
+func loadServeConfig(dev bool, path, listen, dataDir string, getenv func(string) string) (*config.Config, string, error) {
+	if dev {
+		dir := or(dataDir, "./data")
+		addr := or(listen, "127.0.0.1:3000")
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil || !config.IsLoopback(host) {
+			return nil, "", &UsageError{Msg: "--dev listens on loopback only (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)"}
+		}
+		secret, err := devSecretIn(dir)
+		if err != nil {
+			return nil, "", err
+		}
+		cfg := config.Dev(secret, addr, dir)
+		if err := cfg.Check(config.Options{Dev: true, Getenv: getenv}); err != nil {
+			return nil, "", err
+		}
+		return cfg, secret, nil
+	}
+	cfg, err := config.Load(path, config.Options{Getenv: getenv})
+	if err != nil {
+		return nil, "", err
+	}
+	if listen != "" || dataDir != "" {
+		cfg.Listen = or(listen, cfg.Listen)
+		cfg.DataDir = or(dataDir, cfg.DataDir)
+		if err := cfg.Check(config.Options{Getenv: getenv}); err != nil {
+			return nil, "", err
+		}
+	}
+	return cfg, "", nil
 }
 
 func or(a, b string) string {
