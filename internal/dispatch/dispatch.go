@@ -168,6 +168,16 @@ func (d *Dispatcher) track(ctx context.Context, m *vapi.Message) *session.Sessio
 	return s
 }
 
+// recordFirstSight stores the call's metadata when it was not tracked
+// before. A failure is logged and counted; the end write that follows
+// still creates the row, only without the metadata.
+func (d *Dispatcher) recordFirstSight(ctx context.Context, m *vapi.Message) {
+	if err := d.store.CreateCall(ctx, recordOf(m, d.now())); err != nil {
+		d.metrics.StoreErrors.WithLabelValues("create_call").Inc()
+		d.log.Error("persist call", "call_id", m.CallID(), "err", err)
+	}
+}
+
 func recordOf(m *vapi.Message, now time.Time) calls.Record {
 	c := m.Call
 	r := calls.Record{ID: c.ID, OrgID: c.OrgID, Type: c.Type, PhoneNumberID: c.PhoneNumberID, AssistantID: c.AssistantID, Status: c.Status, CreatedAt: now}
@@ -197,8 +207,7 @@ func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) Response
 			s.Mu.Unlock()
 		}
 	} else if _, live := d.sessions.Get(id); !live {
-		// First sight is the end: make sure the call has a record.
-		d.store.CreateCall(ctx, recordOf(m, d.now()))
+		d.recordFirstSight(ctx, m) // the first event of this call is its end
 	}
 	if err := d.store.RecordStatus(ctx, id, calls.StatusChange{Status: m.Status, At: at}); err != nil {
 		d.metrics.StoreErrors.WithLabelValues("record_status").Inc()
@@ -222,7 +231,7 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) Response {
 		return respEmpty
 	}
 	if _, live := d.sessions.Get(id); !live {
-		d.store.CreateCall(ctx, recordOf(m, d.now()))
+		d.recordFirstSight(ctx, m)
 	}
 	e := calls.End{Reason: m.EndedReason, Cost: m.Cost, At: d.eventTime(m)}
 	if dur, ok := m.Duration(); ok {

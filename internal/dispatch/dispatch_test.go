@@ -1,0 +1,49 @@
+package dispatch
+
+import (
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/vapi"
+)
+
+func TestDeadline(t *testing.T) {
+	if Deadline(vapi.TypeAssistantRequest, 20*time.Second) != 6*time.Second || Deadline(vapi.TypeToolCalls, 20*time.Second) != 20*time.Second {
+		t.Fatal("assistant-request has a fixed 6 s budget; everything else Vapi's server timeout")
+	}
+}
+
+func TestAssistantRouterOrderAndMatching(t *testing.T) {
+	r, err := NewAssistantRouter(config.AssistantRequestConfig{
+		Routes: []config.AssistantRoute{
+			{PhoneNumberID: "pn1", CallerNumber: "+1999", AssistantAnswer: config.AssistantAnswer{AssistantID: "vip"}},
+			{PhoneNumberID: "pn1", AssistantAnswer: config.AssistantAnswer{AssistantID: "support"}},
+			{CalledNumber: "+1555", AssistantAnswer: config.AssistantAnswer{SquadID: "squad"}},
+		},
+		ErrorMessage: "Sorry.",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := func(pn, called, caller string) *vapi.Message {
+		return &vapi.Message{Type: vapi.TypeAssistantRequest, Call: &vapi.Call{ID: "c", PhoneNumberID: pn,
+			PhoneNumber: &vapi.PhoneNumber{Number: called}, Customer: &vapi.Customer{Number: caller}}}
+	}
+	cases := []struct {
+		m    *vapi.Message
+		want string
+	}{
+		{msg("pn1", "", "+1999"), `{"assistantId":"vip"}`},                                      // first match wins
+		{msg("pn1", "", "+1000"), `{"assistantId":"support"}`},                                  // every set field must match
+		{msg("pn2", "+1555", ""), `{"squadId":"squad"}`},                                        // called number from the call object
+		{msg("pn2", "+1666", "+1999"), `{"error":"Sorry."}`},                                    // no route, no default
+		{&vapi.Message{Type: vapi.TypeAssistantRequest}, `{"error":"Sorry."}`},                  // no call at all
+		{&vapi.Message{PhoneNumber: &vapi.PhoneNumber{ID: "pn1"}}, `{"assistantId":"support"}`}, // message-level phone number
+	}
+	for i, tc := range cases {
+		if got := string(r.Answer(tc.m)); got != tc.want {
+			t.Errorf("case %d: %s, want %s", i, got, tc.want)
+		}
+	}
+}
