@@ -4,10 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -224,6 +232,47 @@ func TestDevModeIPv6Loopback(t *testing.T) {
 	p := start(t, nil, "serve", "--dev", "--listen", "[::1]:0", "--data-dir", t.TempDir())
 	if !strings.HasPrefix(p.addr, "[::1]:") {
 		t.Fatalf("listening on %s", p.addr)
+	}
+	p.stop(t)
+}
+
+// TestTLSDeployment runs the binary with TLS from certificate files and
+// smoke-tests it with simulate trusting only the deployment's CA.
+func TestTLSDeployment(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "voicegate-e2e"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	cfgPath := filepath.Join(dir, "voicegate.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+listen: 127.0.0.1:0
+data_dir: %s/data
+tls: {cert_file: %s, key_file: %s, min_version: "1.3"}
+vapi:
+  auth: [{mode: bearer, secrets: ["${E2E_TOKEN}"]}]
+  assistant_request: {default: {assistant_id: asst-tls}}
+`, dir, certPath, keyPath)), 0o600)
+	env := []string{"E2E_TOKEN=e2e-bearer-token-0123456789"}
+	p := start(t, env, "serve", "--config", cfgPath)
+	url := "https://" + p.addr + "/webhook/vapi"
+	out, err := run(t, env, "simulate", "--url", url, "--config", cfgPath, "--ca-file", certPath, "--scenario", "security")
+	if err != nil || !strings.Contains(out, "answered from the replay cache") {
+		t.Fatalf("simulate over TLS: %v\n%s", err, out)
+	}
+	// Without the CA the certificate is not trusted: nothing is sent in clear or accepted blindly.
+	out, err = run(t, env, "simulate", "--url", url, "--config", cfgPath)
+	if err == nil || !strings.Contains(out, "certificate") {
+		t.Fatalf("simulate without the CA must fail on the certificate: %v\n%s", err, out)
 	}
 	p.stop(t)
 }

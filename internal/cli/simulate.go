@@ -2,8 +2,12 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/simulate"
@@ -17,6 +21,7 @@ func runSimulate(ctx context.Context, args []string, getenv func(string) string,
 	tool := fs.String("tool", "getAppointment", "tool name used by the call scenario")
 	maxBody := fs.Int64("max-body", 1<<20, "the server's body cap; the security scenario sends one byte more (taken from --config when given)")
 	timeout := fs.Duration("timeout", 10*time.Second, "per-request timeout")
+	caFile := fs.String("ca-file", "", "PEM file of the CA that signed the server's certificate (for https URLs with a private CA)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -33,8 +38,31 @@ func runSimulate(ctx context.Context, args []string, getenv func(string) string,
 	if cfgMax > 0 {
 		*maxBody = cfgMax
 	}
-	if _, err := simulate.Run(ctx, simulate.Options{URL: *url, Scenario: *scenario, Auth: a, Tool: *tool, MaxBody: *maxBody, Timeout: *timeout}, stdout); err != nil {
+	client, err := simulateClient(*caFile, *timeout)
+	if err != nil {
+		return err
+	}
+	if _, err := simulate.Run(ctx, simulate.Options{URL: *url, Scenario: *scenario, Auth: a, Tool: *tool, MaxBody: *maxBody, Timeout: *timeout, Client: client}, stdout); err != nil {
 		return fmt.Errorf("simulate: %w", err)
 	}
 	return nil
+}
+
+// simulateClient is an HTTP client that never follows redirects and, given
+// a CA file, trusts only that CA.
+func simulateClient(caFile string, timeout time.Duration) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("read CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Timeout: timeout, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
 }
