@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces every figure in BENCHMARKS.md on this machine (loopback only).
-# Usage: bench/run.sh [OUT_DIR]   (default ./bench-results; takes ~12 minutes)
+# Usage: bench/run.sh [OUT_DIR]   (default ./bench-results; takes ~15 minutes)
 # Needs Go, and Node.js + npm for the comparison with the reference peer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +54,20 @@ for n in 1000 10000 100000; do
   bench "live-$n" --mode open --rate 2000 --concurrency 64 --mix realistic --warmup 2s --duration 10s --live-calls "$n"
 done
 
-# 5. Side by side with the Node/Express reference, same generator and mix
+# 5. Against the bare baseline (read body, check HMAC, decode envelope; same
+#    generator): what voicegate's real work costs on top.
+"$BIN" bench bare --listen 127.0.0.1:3200 --secret "$BENCH_SECRET" >/dev/null & BARE_PID=$!; PIDS+=("$BARE_PID"); wait_port 3200
+start_server
+for mix in realistic partials; do
+  echo "== baseline-$mix"
+  "$BIN" bench --url $URL --config bench/voicegate-bench.yaml --server-pid "$SERVER_PID" \
+    --compare-url http://127.0.0.1:3200/webhook/vapi --compare-pid "$BARE_PID" --compare-name bare-handler \
+    --mode closed --concurrency 32 --mix $mix --warmup 3s --duration 10s --repeat 3 --max-requests 450000 \
+    --json-out "$OUT/baseline-$mix.json" | tee "$OUT/baseline-$mix.txt"
+done
+kill "$BARE_PID"
+
+# 6. Side by side with the Node/Express reference, same generator and mix
 #    (legacy function-call for tools, x-vapi-signature as it expects).
 if command -v npm >/dev/null && command -v node >/dev/null; then
   cp -r ../shared/peers/node-express/. "$PEER_DIR/"
@@ -74,6 +87,6 @@ else
   echo "node/npm not found: comparison skipped" | tee "$OUT/compare-skipped.txt"
 fi
 
-# 6. The hot path in isolation: time and allocations per request.
+# 7. The hot path in isolation: time and allocations per request.
 go test ./internal/gateway -run '^$' -bench . -benchmem -count 5 | tee "$OUT/go-bench.txt"
 echo "results in $OUT/"

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -313,5 +312,4 @@ func TestStartupRefusals(t *testing.T) {
 	if err == nil || !strings.Contains(out, "connection refused") {
 		t.Fatalf("unreachable: %v\n%s", err, out)
 	}
-	_ = io.Discard
 }

@@ -204,8 +204,9 @@ func (t *token) Verify(r *Request, now time.Time) error {
 	})
 }
 
-// matchKeys tries every key (active ones first so that a match on a retired
-// key is reported as such) and returns nil on an active match.
+// matchKeys tries the keys in order and returns nil on the first match with
+// a key still active. A match only on retired keys is reported as
+// ReasonExpired, none at all as ReasonMismatch.
 func matchKeys(mode string, n int, now time.Time, try func(i int) (bool, time.Time)) error {
 	expired := false
 	for i := 0; i < n; i++ {

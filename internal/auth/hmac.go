@@ -180,26 +180,15 @@ func (v *hmacVerifier) Verify(r *Request, now time.Time) error {
 			return &Error{Reason: ReasonFuture, Mode: config.ModeHMAC}
 		}
 	}
-	expired := false
-	for i := range v.keys {
+	return matchKeys(config.ModeHMAC, len(v.keys), now, func(i int) (bool, time.Time) {
 		k := &v.keys[i]
 		st := k.pool.Get().(*macState)
 		st.h.Reset()
 		st.scratch = writePayload(st.h, st.scratch, v.format, r, ts)
 		ok := hmac.Equal(st.h.Sum(st.sum[:0]), got)
 		k.pool.Put(st)
-		if !ok {
-			continue
-		}
-		if k.notAfter.IsZero() || now.Before(k.notAfter) {
-			return nil
-		}
-		expired = true
-	}
-	if expired {
-		return &Error{Reason: ReasonExpired, Mode: config.ModeHMAC}
-	}
-	return &Error{Reason: ReasonMismatch, Mode: config.ModeHMAC}
+		return ok, k.notAfter
+	})
 }
 
 // writePayload writes the signed payload into w without building it; string

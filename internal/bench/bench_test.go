@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -236,8 +235,34 @@ func TestPercentileAndMedian(t *testing.T) {
 	var buf bytes.Buffer
 	c.A.Name, c.B.Name = "a", "b"
 	c.WriteText(&buf)
-	if !strings.Contains(buf.String(), "4.0× less") {
+	if !strings.Contains(buf.String(), "4.0× less") || !strings.Contains(buf.String(), "4.0× more") {
 		t.Fatalf("comparison text:\n%s", buf.String())
 	}
-	_ = fmt.Sprint()
+	// Worded correctly when the first server is the costlier one.
+	buf.Reset()
+	Compare(c.B, c.A).WriteText(&buf)
+	if !strings.Contains(buf.String(), "4.0× more") || !strings.Contains(buf.String(), "4.0× higher") || strings.Contains(buf.String(), "0.2×") {
+		t.Fatalf("reversed comparison text:\n%s", buf.String())
+	}
+}
+
+// TestBareHandlerChecksTheSignature: the baseline must really verify, or
+// the comparison with voicegate would flatter it.
+func TestBareHandlerChecksTheSignature(t *testing.T) {
+	srv := httptest.NewServer(BareHandler(secret))
+	defer srv.Close()
+	s, _ := auth.NewSigner(hmacAuth(), time.Now())
+	r, err := Run(context.Background(), Options{URL: srv.URL + "/webhook/vapi", Signer: s, Mode: "closed", Concurrency: 2,
+		Duration: 200 * time.Millisecond, MaxRequests: 2000, Workload: Workload{Mix: "realistic"}})
+	if err != nil || r.Errors != 0 || r.Statuses["200"] == 0 || len(r.Statuses) != 1 {
+		t.Fatalf("signed requests: %v %v", err, r.Statuses)
+	}
+	wrong := hmacAuth()
+	wrong.Secrets = []config.Secret{{Value: "not-the-secret-0123456789"}}
+	ws, _ := auth.NewSigner(wrong, time.Now())
+	r, err = Run(context.Background(), Options{URL: srv.URL + "/webhook/vapi", Signer: ws, Mode: "closed", Concurrency: 2,
+		Duration: 100 * time.Millisecond, MaxRequests: 500, Workload: Workload{Mix: "status"}})
+	if err != nil || r.Statuses["200"] != 0 || r.Statuses["401"] == 0 {
+		t.Fatalf("wrongly signed requests: %v %v", err, r.Statuses)
+	}
 }

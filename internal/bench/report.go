@@ -147,16 +147,30 @@ func Compare(a, b *Report) Comparison {
 	return c
 }
 
-// WriteText prints the comparison table.
+// WriteText prints the comparison table, worded from the first server's
+// side whichever way each ratio goes.
 func (c Comparison) WriteText(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "\t%s\t%s\tratio\t\n", c.A.Name, c.B.Name)
-	fmt.Fprintf(tw, "server CPU µs/request\t%.1f\t%.1f\t%.1f× less\t\n", c.A.Server.CPUPerRequestUS, c.B.Server.CPUPerRequestUS, c.Ratios["server_cpu_per_request"])
-	fmt.Fprintf(tw, "throughput req/s\t%.0f\t%.0f\t%.1f× more\t\n", c.A.Throughput, c.B.Throughput, c.Ratios["throughput"])
-	fmt.Fprintf(tw, "p50 ms\t%.3f\t%.3f\t%.1f× lower\t\n", c.A.All.P50, c.B.All.P50, c.Ratios["p50"])
-	fmt.Fprintf(tw, "p99 ms\t%.3f\t%.3f\t%.1f× lower\t\n", c.A.All.P99, c.B.All.P99, c.Ratios["p99"])
+	fmt.Fprintf(tw, "\t%s\t%s\t%s vs %s\t\n", c.A.Name, c.B.Name, c.A.Name, c.B.Name)
+	fmt.Fprintf(tw, "server CPU µs/request\t%.1f\t%.1f\t%s\t\n", c.A.Server.CPUPerRequestUS, c.B.Server.CPUPerRequestUS, times(c.Ratios["server_cpu_per_request"], "less", "more"))
+	fmt.Fprintf(tw, "throughput req/s\t%.0f\t%.0f\t%s\t\n", c.A.Throughput, c.B.Throughput, times(c.Ratios["throughput"], "more", "less"))
+	fmt.Fprintf(tw, "p50 ms\t%.3f\t%.3f\t%s\t\n", c.A.All.P50, c.B.All.P50, times(c.Ratios["p50"], "lower", "higher"))
+	fmt.Fprintf(tw, "p99 ms\t%.3f\t%.3f\t%s\t\n", c.A.All.P99, c.B.All.P99, times(c.Ratios["p99"], "lower", "higher"))
 	fmt.Fprintf(tw, "peak RSS\t%s\t%s\t\t\n", mb(c.A.Server.PeakRSSBytes), mb(c.B.Server.PeakRSSBytes))
 	tw.Flush()
+}
+
+// times words a ratio r (how many times better the first server is):
+// "3.0× less" when r ≥ 1, "1.4× more" (1/r) when it is worse.
+func times(r float64, better, worse string) string {
+	switch {
+	case r == 0:
+		return "n/a"
+	case r >= 1:
+		return fmt.Sprintf("%.1f× %s", r, better)
+	default:
+		return fmt.Sprintf("%.1f× %s", 1/r, worse)
+	}
 }
 
 // WriteSummary prints one line for a run.

@@ -23,6 +23,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if len(args) > 0 && args[0] == "api" {
 		return runBenchAPI(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "bare" {
+		return runBenchBare(ctx, args[1:], getenv, stdout, stderr)
+	}
 	fs := newFlagSet("bench", stderr)
 	url := fs.String("url", "", "webhook URL of the server under test (required; loopback)")
 	name := fs.String("name", "voicegate", "label of the server under test")
@@ -61,8 +64,15 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if *toolStyle != "tool-calls" && *toolStyle != "function-call" {
 		return &UsageError{Msg: "--tool-style is tool-calls or function-call"}
 	}
-	for _, u := range []string{*url, *cmpURL, "http://" + *toolAPI} {
-		if err := loopbackOnly(u); err != nil && u != "" && u != "http://" {
+	loadTargets := []string{*url, *cmpURL}
+	if *toolAPI != "" {
+		loadTargets = append(loadTargets, "http://"+*toolAPI+"/")
+	}
+	for _, u := range loadTargets {
+		if u == "" {
+			continue
+		}
+		if err := loopbackOnly(u); err != nil {
 			return &UsageError{Msg: err.Error()}
 		}
 	}
@@ -190,17 +200,39 @@ func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := loopbackOnly("http://" + *listen + "/"); err != nil {
+	return serveLoopback(ctx, *listen, bench.APIHandler(*delay), stdout, fmt.Sprintf("internal tool API (answers after %s)", *delay))
+}
+
+func runBenchBare(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench bare", stderr)
+	listen := fs.String("listen", "127.0.0.1:3200", "loopback address to serve the bare baseline handler on")
+	secret := fs.String("secret", "", "HMAC secret (default: $VOICEGATE_SECRET)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	s := *secret
+	if s == "" {
+		s = getenv("VOICEGATE_SECRET")
+	}
+	if s == "" {
+		return &UsageError{Msg: "bench bare needs --secret (or VOICEGATE_SECRET)"}
+	}
+	return serveLoopback(ctx, *listen, bench.BareHandler(s), stdout, "bare baseline handler (read body, check HMAC, decode envelope)")
+}
+
+// serveLoopback serves h on a loopback address until SIGINT or SIGTERM.
+func serveLoopback(ctx context.Context, addr string, h http.Handler, stdout io.Writer, what string) error {
+	if err := loopbackOnly("http://" + addr + "/"); err != nil {
 		return &UsageError{Msg: err.Error()}
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("tool API: %w", err)
+		return fmt.Errorf("listen: %w", err)
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	srv := &http.Server{Handler: bench.APIHandler(*delay), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
-	fmt.Fprintf(stdout, "internal tool API on http://%s/ (answers after %s)\n", ln.Addr(), *delay)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	fmt.Fprintf(stdout, "%s on http://%s/\n", what, ln.Addr())
 	go func() { <-ctx.Done(); srv.Close() }()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

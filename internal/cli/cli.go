@@ -27,6 +27,7 @@ Usage:
   voicegate simulate --url URL [--scenario call|security|all] [auth flags | --config FILE]
   voicegate bench --url URL [--mode closed|open] [--mix realistic|partials|tools|status] [auth flags | --config FILE]
   voicegate bench api [--listen ADDR] [--delay D]
+  voicegate bench bare [--listen ADDR] --secret S
   voicegate config check --config FILE
   voicegate version
 

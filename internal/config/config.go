@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -397,7 +398,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(expanded))
 		dec.KnownFields(true)
-		if err := dec.Decode(cfg); err != nil && !errors.Is(err, errIOEOF) {
+		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 			var te *yaml.TypeError
 			if !errors.As(err, &te) {
 				verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
@@ -900,6 +901,7 @@ func NewSecret() string {
 
 // Dev returns the configuration for serve --dev: loopback only, HMAC-SHA256
 // with the given secret, and the built-in demo tool served by voicegate itself.
+// Like any built configuration, it is completed and validated by Check.
 func Dev(secret, listen, dataDir string) *Config {
 	c := Default()
 	c.Listen = listen
@@ -912,7 +914,6 @@ func Dev(secret, listen, dataDir string) *Config {
 			map[string]any{"role": "system", "content": "You book appointments. Use getAppointment to look one up."},
 		}},
 	}}
-	c.applyDefaults()
 	return c
 }
 

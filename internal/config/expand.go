@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"io"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -52,8 +51,6 @@ func expandEnv(src string, getenv func(string) string) (string, []string) {
 	}
 	return b.String(), missing
 }
-
-var errIOEOF = io.EOF
 
 // expandNode expands ${ENV} in every scalar value below n (keys included,
 // comments never) and returns the problems found.

@@ -29,9 +29,6 @@ type Response struct {
 // end to end; voicegate answers within 6 s).
 const AssistantRequestBudget = 6 * time.Second
 
-// assistantStoreBudget bounds the database write on an assistant-request.
-const assistantStoreBudget = 2 * time.Second
-
 var (
 	emptyJSON   = []byte("{}")
 	respEmpty   = Response{Status: http.StatusOK, Body: emptyJSON}
@@ -84,20 +81,18 @@ func Deadline(t string, serverTimeout time.Duration) time.Duration {
 	return serverTimeout
 }
 
-// Handle processes one message. Messages that wait on I/O run under their
-// Vapi deadline; the rest need none.
+// Handle processes one message. Messages whose answer Vapi waits for run
+// under its deadline for them, the database write of a first-seen call
+// included; the others need no deadline of their own.
 func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) Response {
 	switch m.Type {
 	case vapi.TypeStatusUpdate:
 		return d.statusUpdate(ctx, m)
 	case vapi.TypeEndOfCallReport:
 		return d.endOfCall(ctx, m)
-	}
-	if m.Type == vapi.TypeAssistantRequest {
-		// Vapi gives the whole call set-up 7.5 s: even recording the new
-		// call may not hold the answer up for long.
+	case vapi.TypeAssistantRequest, vapi.TypeToolCalls, vapi.TypeFunctionCall, vapi.TypeTransferDestination:
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, assistantStoreBudget)
+		ctx, cancel = context.WithTimeout(ctx, Deadline(m.Type, d.serverTimeout))
 		defer cancel()
 	}
 	s := d.track(ctx, m)
@@ -105,12 +100,8 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) Response {
 	case vapi.TypeAssistantRequest:
 		return d.assistantRequest(ctx, m)
 	case vapi.TypeToolCalls:
-		ctx, cancel := context.WithTimeout(ctx, d.serverTimeout)
-		defer cancel()
 		return d.toolCalls(ctx, m)
 	case vapi.TypeFunctionCall:
-		ctx, cancel := context.WithTimeout(ctx, d.serverTimeout)
-		defer cancel()
 		return d.functionCall(ctx, m)
 	case vapi.TypeTransferDestination:
 		return Response{Status: http.StatusOK, Body: d.transfer}
@@ -147,7 +138,10 @@ func (d *Dispatcher) track(ctx context.Context, m *vapi.Message) *session.Sessio
 		return nil
 	}
 	s, created, err := d.sessions.Touch(id)
-	if errors.Is(err, session.ErrFull) {
+	switch {
+	case errors.Is(err, session.ErrEnded):
+		return nil // a late event of an ended call: answered, not tracked
+	case errors.Is(err, session.ErrFull):
 		d.metrics.SessionsRejected.Inc()
 		d.log.Warn("session table full; call not tracked", "call_id", id)
 		return nil
@@ -158,24 +152,23 @@ func (d *Dispatcher) track(ctx context.Context, m *vapi.Message) *session.Sessio
 		s.Status = m.Call.Status
 	}
 	s.Mu.Unlock()
-	if created {
-		if err := d.store.CreateCall(ctx, recordOf(m, d.now())); err != nil {
-			d.metrics.StoreErrors.WithLabelValues("create_call").Inc()
-			d.log.Error("persist call", "call_id", id, "err", err)
-			d.sessions.Remove(id) // the next event tries again
-		}
+	if created && !d.recordFirstSight(ctx, m) {
+		d.sessions.Remove(id) // the next event tries again
 	}
 	return s
 }
 
-// recordFirstSight stores the call's metadata when it was not tracked
-// before. A failure is logged and counted; the end write that follows
-// still creates the row, only without the metadata.
-func (d *Dispatcher) recordFirstSight(ctx context.Context, m *vapi.Message) {
+// recordFirstSight stores the metadata of a call seen for the first time.
+// A failure is logged and counted, and reported so the caller can retry on
+// a later event (an end write that follows still creates the row, only
+// without the metadata).
+func (d *Dispatcher) recordFirstSight(ctx context.Context, m *vapi.Message) bool {
 	if err := d.store.CreateCall(ctx, recordOf(m, d.now())); err != nil {
 		d.metrics.StoreErrors.WithLabelValues("create_call").Inc()
 		d.log.Error("persist call", "call_id", m.CallID(), "err", err)
+		return false
 	}
+	return true
 }
 
 func recordOf(m *vapi.Message, now time.Time) calls.Record {
@@ -206,7 +199,7 @@ func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) Response
 			s.Status = m.Status
 			s.Mu.Unlock()
 		}
-	} else if _, live := d.sessions.Get(id); !live {
+	} else if !d.sessions.Seen(id) {
 		d.recordFirstSight(ctx, m) // the first event of this call is its end
 	}
 	if err := d.store.RecordStatus(ctx, id, calls.StatusChange{Status: m.Status, At: at}); err != nil {
@@ -220,7 +213,7 @@ func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) Response
 			d.log.Error("persist end", "call_id", id, "err", err)
 			return respStoreKO
 		}
-		d.sessions.Remove(id)
+		d.sessions.End(id)
 	}
 	return respEmpty
 }
@@ -230,8 +223,8 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) Response {
 	if id == "" {
 		return respEmpty
 	}
-	if _, live := d.sessions.Get(id); !live {
-		d.recordFirstSight(ctx, m)
+	if !d.sessions.Seen(id) {
+		d.recordFirstSight(ctx, m) // the report is the first event of this call
 	}
 	e := calls.End{Reason: m.EndedReason, Cost: m.Cost, At: d.eventTime(m)}
 	if dur, ok := m.Duration(); ok {
@@ -242,7 +235,7 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) Response {
 		d.log.Error("persist end of call", "call_id", id, "err", err)
 		return respStoreKO
 	}
-	d.sessions.Remove(id)
+	d.sessions.End(id)
 	return respEmpty
 }
 

@@ -25,8 +25,6 @@ import (
 	"github.com/voicegate/voicegate/internal/vapi"
 )
 
-const devToolPath = config.DevToolPath
-
 // Gateway is the public HTTP handler.
 type Gateway struct {
 	cfg        *config.Config

@@ -355,6 +355,19 @@ func TestCallLifecyclePersistedAndSessionsIsolated(t *testing.T) {
 	if _, ok := e.app.Sessions.Get("B"); ok || e.app.Sessions.Len() != 0 {
 		t.Fatal("session B not removed on end-of-call-report")
 	}
+	// Late events after the end do not bring a session back.
+	for _, late := range []string{
+		msg("transcript", "A", `"role":"user","transcriptType":"final","transcript":"bye"`),
+		msg("speech-update", "B", `"role":"user","status":"stopped","turn":3`),
+		msg("end-of-call-report", "A", `"endedReason":"customer-ended-call","cost":0.1`),
+	} {
+		if s, r := e.send(late); s != 200 || r != "{}" {
+			t.Fatalf("late event: %d %s", s, r)
+		}
+	}
+	if e.app.Sessions.Len() != 0 || e.metric("voicegate_active_calls") != "0" {
+		t.Fatalf("late events revived %d sessions", e.app.Sessions.Len())
+	}
 	ra, hist, err := e.app.Store.Call(ctx, "A")
 	if err != nil || ra.Status != "ended" || ra.EndedReason != "customer-ended-call" || len(hist) != 3 || ra.OrgID != "org" {
 		t.Fatalf("A: %+v %v %v", ra, hist, err)

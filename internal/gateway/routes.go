@@ -1,6 +1,10 @@
 package gateway
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/voicegate/voicegate/internal/config"
+)
 
 // routes lists every endpoint voicegate serves on its public listener.
 func (g *Gateway) routes() http.Handler {
@@ -11,7 +15,7 @@ func (g *Gateway) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", g.handleReadyz)
 	mux.Handle("GET /metrics", g.metrics.Handler())
 	if g.devTool != nil {
-		mux.Handle("POST "+devToolPath, g.devTool) // serve --dev only: the demo internal API
+		mux.Handle("POST "+config.DevToolPath, g.devTool) // serve --dev only: the demo internal API
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")

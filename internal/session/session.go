@@ -37,6 +37,13 @@ func (s *Session) LastSeen() time.Time { return time.Unix(0, s.lastSeen.Load()) 
 // ErrFull is returned when the table is at capacity.
 var ErrFull = errors.New("session table is full")
 
+// ErrEnded is returned for a call that ended recently: a late event must
+// not bring its session back.
+var ErrEnded = errors.New("call has ended")
+
+// EndedMemory is how long an ended call is remembered.
+const EndedMemory = 15 * time.Minute
+
 const shards = 64
 
 // Table holds the sessions. It is safe for concurrent use.
@@ -47,8 +54,9 @@ type Table struct {
 	seed     maphash.Seed
 	count    atomic.Int64
 	shard    [shards]struct {
-		mu sync.Mutex
-		m  map[string]*Session
+		mu    sync.Mutex
+		m     map[string]*Session
+		ended map[string]int64 // call id -> when it ended (unix ns)
 	}
 	// OnExpire, if set, is called (outside any lock) for each session the
 	// sweeper removes.
@@ -60,6 +68,7 @@ func New(ttl time.Duration, capacity int, now func() time.Time) *Table {
 	t := &Table{ttl: ttl, capacity: int64(capacity), now: now, seed: maphash.MakeSeed()}
 	for i := range t.shard {
 		t.shard[i].m = make(map[string]*Session)
+		t.shard[i].ended = make(map[string]int64)
 	}
 	return t
 }
@@ -70,13 +79,18 @@ func (t *Table) shardOf(id string) int {
 
 // Touch returns the session of call id, creating it on first sight, and
 // marks it seen now. created reports a new session. At capacity, a new call
-// gets ErrFull (an existing call is always found).
+// gets ErrFull (an existing call is always found); a call ended within
+// EndedMemory gets ErrEnded.
 func (t *Table) Touch(id string) (s *Session, created bool, err error) {
 	now := t.now()
 	sh := &t.shard[t.shardOf(id)]
 	sh.mu.Lock()
 	s, ok := sh.m[id]
 	if !ok {
+		if _, ended := sh.ended[id]; ended {
+			sh.mu.Unlock()
+			return nil, false, ErrEnded
+		}
 		if t.count.Load() >= t.capacity {
 			sh.mu.Unlock()
 			return nil, false, ErrFull
@@ -113,16 +127,48 @@ func (t *Table) Remove(id string) bool {
 	return ok
 }
 
+// Seen reports whether call id is live or ended within EndedMemory.
+func (t *Table) Seen(id string) bool {
+	sh := &t.shard[t.shardOf(id)]
+	sh.mu.Lock()
+	_, live := sh.m[id]
+	_, ended := sh.ended[id]
+	sh.mu.Unlock()
+	return live || ended
+}
+
+// End removes the session of call id and remembers for EndedMemory that the
+// call is over.
+func (t *Table) End(id string) {
+	now := t.now().UnixNano()
+	sh := &t.shard[t.shardOf(id)]
+	sh.mu.Lock()
+	if _, ok := sh.m[id]; ok {
+		delete(sh.m, id)
+		t.count.Add(-1)
+	}
+	sh.ended[id] = now
+	sh.mu.Unlock()
+}
+
 // Len returns the number of live sessions.
 func (t *Table) Len() int { return int(t.count.Load()) }
 
-// Sweep removes every session not seen for the TTL and returns how many.
+// Sweep removes every session not seen for the TTL, and forgets calls ended
+// more than EndedMemory ago. It returns how many sessions expired.
 func (t *Table) Sweep() int {
-	cutoff := t.now().Add(-t.ttl).UnixNano()
+	now := t.now()
+	cutoff := now.Add(-t.ttl).UnixNano()
+	endedCutoff := now.Add(-EndedMemory).UnixNano()
 	var expired []*Session
 	for i := range t.shard {
 		sh := &t.shard[i]
 		sh.mu.Lock()
+		for id, at := range sh.ended {
+			if at < endedCutoff {
+				delete(sh.ended, id)
+			}
+		}
 		for id, s := range sh.m {
 			if s.lastSeen.Load() < cutoff {
 				delete(sh.m, id)

@@ -95,3 +95,32 @@ func TestConcurrentTouch(t *testing.T) {
 		t.Fatalf("events %d, want 8", s.Events)
 	}
 }
+
+func TestEndedCallsStayEnded(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1e9, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	tb := New(time.Hour, 100, clock)
+	tb.Touch("c")
+	tb.End("c")
+	if _, _, err := tb.Touch("c"); !errors.Is(err, ErrEnded) {
+		t.Fatalf("a late event must not revive an ended call, got %v", err)
+	}
+	if tb.Len() != 0 || !tb.Seen("c") || tb.Seen("other") {
+		t.Fatalf("len %d seen %v", tb.Len(), tb.Seen("c"))
+	}
+	tb.End("never-tracked") // a call whose only event was its end
+	if !tb.Seen("never-tracked") {
+		t.Fatal("an ended call must be remembered even if it was never tracked")
+	}
+	mu.Lock()
+	now = now.Add(EndedMemory + time.Second)
+	mu.Unlock()
+	tb.Sweep()
+	if tb.Seen("c") {
+		t.Fatal("ended calls must be forgotten after EndedMemory")
+	}
+	if _, created, err := tb.Touch("c"); err != nil || !created {
+		t.Fatalf("after EndedMemory the id is new again: %v %v", created, err)
+	}
+}
