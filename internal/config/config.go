@@ -57,6 +57,11 @@ type ServerConfig struct {
 	WriteTimeout      Duration `yaml:"write_timeout"`
 	IdleTimeout       Duration `yaml:"idle_timeout"`
 	MaxHeaderBytes    int      `yaml:"max_header_bytes"`
+	// BodyMemoryBytes bounds the memory held by request bodies in flight,
+	// all requests together; over it a request gets 503 with Retry-After.
+	BodyMemoryBytes int64 `yaml:"body_memory_bytes"`
+	// MaxConcurrentStreams bounds HTTP/2 streams per connection.
+	MaxConcurrentStreams int `yaml:"max_concurrent_streams"`
 	// DrainTimeout bounds how long SIGTERM waits for in-flight requests.
 	DrainTimeout Duration `yaml:"drain_timeout"`
 }
@@ -424,12 +429,14 @@ func Default() *Config {
 		DataDir: "./data",
 		TLS:     TLSConfig{MinVersion: "1.2", ReloadInterval: Duration(30 * time.Second)},
 		Server: ServerConfig{
-			ReadHeaderTimeout: Duration(5 * time.Second),
-			ReadTimeout:       Duration(15 * time.Second),
-			WriteTimeout:      Duration(35 * time.Second),
-			IdleTimeout:       Duration(120 * time.Second),
-			MaxHeaderBytes:    64 << 10,
-			DrainTimeout:      Duration(25 * time.Second),
+			ReadHeaderTimeout:    Duration(5 * time.Second),
+			ReadTimeout:          Duration(15 * time.Second),
+			WriteTimeout:         Duration(35 * time.Second),
+			IdleTimeout:          Duration(120 * time.Second),
+			MaxHeaderBytes:       64 << 10,
+			BodyMemoryBytes:      64 << 20,
+			MaxConcurrentStreams: 100,
+			DrainTimeout:         Duration(25 * time.Second),
 		},
 		Log: LogConfig{Level: "info"},
 		Vapi: VapiConfig{
@@ -655,8 +662,14 @@ func (c *Config) validateServer(e *ValidationError) {
 	if s.WriteTimeout.D() > 0 && s.WriteTimeout <= c.Vapi.ServerTimeout {
 		e.add("server.write_timeout", "must exceed vapi.server_timeout (%s), or slow tool answers are cut off", c.Vapi.ServerTimeout.D())
 	}
-	if s.MaxHeaderBytes < 4096 {
-		e.add("server.max_header_bytes", "must be at least 4096")
+	if s.MaxHeaderBytes < 4096 || s.MaxHeaderBytes > 1<<20 {
+		e.add("server.max_header_bytes", "must be between 4096 and 1048576 (1 MiB), got %d: Vapi's headers are a few hundred bytes", s.MaxHeaderBytes)
+	}
+	if s.BodyMemoryBytes < c.Vapi.MaxBodyBytes || s.BodyMemoryBytes > 16<<30 {
+		e.add("server.body_memory_bytes", "must be between vapi.max_body_bytes (%d) and 17179869184 (16 GiB), got %d", c.Vapi.MaxBodyBytes, s.BodyMemoryBytes)
+	}
+	if s.MaxConcurrentStreams < 1 || s.MaxConcurrentStreams > 1000 {
+		e.add("server.max_concurrent_streams", "must be between 1 and 1000, got %d", s.MaxConcurrentStreams)
 	}
 }
 

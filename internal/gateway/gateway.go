@@ -4,15 +4,12 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,7 +35,7 @@ type Gateway struct {
 	devTool    http.Handler
 	draining   atomic.Bool
 	handler    http.Handler
-	bufs       sync.Pool
+	bodies     *bodyReader
 }
 
 // Deps are the Gateway's collaborators.
@@ -58,7 +55,7 @@ type Deps struct {
 func New(cfg *config.Config, d Deps) *Gateway {
 	g := &Gateway{cfg: cfg, verifier: d.Verifier, replay: d.Replay, dispatcher: d.Dispatcher, store: d.Store,
 		metrics: d.Metrics, log: d.Log, now: d.Now, devTool: d.DevTool}
-	g.bufs.New = func() any { return new(bytes.Buffer) }
+	g.bodies = newBodyReader(cfg.Server.BodyMemoryBytes)
 	g.handler = g.routes()
 	return g
 }
@@ -105,19 +102,24 @@ func (g *Gateway) handleVapi() http.Handler {
 // serveVapi handles one webhook and returns its metric labels.
 func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.Time) (mtype, outcome string) {
 	mtype = "none"
-	buf := g.bufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer g.putBuf(buf)
-	if err := readBody(w, r, buf, g.cfg.Vapi.MaxBodyBytes); err != nil {
+	var b body
+	defer g.bodies.release(&b)
+	if err := g.bodies.read(r, g.cfg.Vapi.MaxBodyBytes, &b); err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
 			return mtype, metrics.OutcomeTooLarge
+		case errors.Is(err, errOverBudget):
+			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusServiceUnavailable, "server busy, retry")
+			return mtype, metrics.OutcomeOverloaded
 		}
 		writeError(w, http.StatusBadRequest, "could not read request body")
 		return mtype, metrics.OutcomeBadRequest
 	}
-	body := buf.Bytes()
+	body := b.b
 
 	areq := auth.Request{Method: r.Method, Header: r.Header, Body: body, PublicURL: g.cfg.Vapi.PublicURL, HTTP: r}
 	if err := g.verifier.Verify(&areq, start); err != nil {
@@ -167,30 +169,11 @@ func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.T
 	return mtype, outcome
 }
 
-func (g *Gateway) putBuf(b *bytes.Buffer) {
-	if b.Cap() <= 256<<10 {
-		g.bufs.Put(b)
-	}
-}
+// BodiesInFlight returns how many requests are reading or holding a body.
+func (g *Gateway) BodiesInFlight() int64 { return g.bodies.inFlight.Load() }
 
-// readBody reads at most max bytes; more is a *http.MaxBytesError.
-func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, max int64) error {
-	if r.ContentLength > max {
-		return &http.MaxBytesError{Limit: max}
-	}
-	body := r.Body
-	if r.ContentLength >= 0 {
-		// net/http already stops a body at its declared length.
-		buf.Grow(int(r.ContentLength))
-	} else {
-		body = http.MaxBytesReader(w, r.Body, max) // chunked: cap while reading
-	}
-	_, err := buf.ReadFrom(body)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
-}
+// BodyBytesHeld returns the bytes of body buffers held by requests in flight.
+func (g *Gateway) BodyBytesHeld() int64 { return g.bodies.held.Load() }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 

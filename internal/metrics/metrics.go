@@ -19,6 +19,7 @@ const (
 	OutcomeTooLarge     = "too_large"
 	OutcomeBadRequest   = "bad_request"
 	OutcomeError        = "error"
+	OutcomeOverloaded   = "overloaded"
 )
 
 // Metrics holds every collector.
@@ -89,7 +90,7 @@ type TypeMetrics struct {
 }
 
 // Outcomes lists every request outcome label value.
-var Outcomes = []string{OutcomeOK, OutcomeReplay, OutcomeUnauthorized, OutcomeTooLarge, OutcomeBadRequest, OutcomeError}
+var Outcomes = []string{OutcomeOK, OutcomeReplay, OutcomeUnauthorized, OutcomeTooLarge, OutcomeBadRequest, OutcomeError, OutcomeOverloaded}
 
 // ForType returns the pre-resolved collectors of a message type label.
 func (m *Metrics) ForType(t string) *TypeMetrics {

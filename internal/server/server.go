@@ -38,6 +38,7 @@ func Listen(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		WriteTimeout:      sc.WriteTimeout.D(),
 		IdleTimeout:       sc.IdleTimeout.D(),
 		MaxHeaderBytes:    sc.MaxHeaderBytes,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: sc.MaxConcurrentStreams},
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}}
 	ln, err := net.Listen("tcp", cfg.Listen)

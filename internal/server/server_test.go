@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -220,5 +221,76 @@ func TestAdminListenerServesPprof(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if _, err := http.Get("http://" + addr.String() + "/debug/pprof/"); err == nil {
 		t.Fatal("admin listener still up after shutdown")
+	}
+}
+
+// TestHTTP2StreamsPerConnectionBounded: one HTTP/2 connection cannot open
+// more than server.max_concurrent_streams requests at once.
+func TestHTTP2StreamsPerConnectionBounded(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir, "h2")
+	c := tlsConfig(t, dir, "1.2")
+	c.Server.MaxConcurrentStreams = 4
+	s, err := Listen(c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	inFlight, peak := 0, 0
+	release := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 2 {
+			t.Errorf("request over HTTP/%d, want HTTP/2", r.ProtoMajor)
+		}
+		mu.Lock()
+		inFlight++
+		peak = max(peak, inFlight)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, h, time.Minute, nil) }()
+	defer func() { cancel(); <-done }()
+
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true,
+		HTTP2: &http.HTTP2Config{StrictMaxConcurrentRequests: true}}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	// Requests past the bound are refused by the server (REFUSED_STREAM);
+	// the client retries them. They are cancelled at the end of the test.
+	rctx, rcancel := context.WithCancel(context.Background())
+	const n = 12
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequestWithContext(rctx, http.MethodGet, "https://"+s.Addr().String()+"/", nil)
+			if resp, err := client.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		f := inFlight
+		mu.Unlock()
+		if f >= 4 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // let any excess stream arrive
+	close(release)
+	time.Sleep(50 * time.Millisecond)
+	rcancel()
+	wg.Wait()
+	if peak > 4 || peak == 0 {
+		t.Fatalf("peak concurrent streams on one connection: %d, want at most the configured 4", peak)
 	}
 }

@@ -1,0 +1,198 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+)
+
+// Reading request bodies before authentication.
+//
+// Threat: a client that announces a large Content-Length and then sends
+// nothing must not make the server reserve that memory. Buffers grow only as
+// bytes arrive (doubling through pooled size classes), and every byte held
+// by bodies in flight is counted against one global budget: a request that
+// would exceed it is refused with 503 and Retry-After, before its body is
+// read when possible.
+
+// errOverBudget means the body budget is exhausted.
+var errOverBudget = errors.New("body memory budget exhausted")
+
+// bodyClasses are the pooled buffer sizes; larger bodies get exact buffers
+// that are not pooled.
+var bodyClasses = [...]int{4 << 10, 16 << 10, 64 << 10, 256 << 10}
+
+// firstRead is the size of the first read, done into a small stack buffer so
+// that a client that sends nothing holds no pooled buffer.
+const firstRead = 512
+
+// bodyReader reads bodies under a global byte budget.
+type bodyReader struct {
+	limit    int64
+	held     atomic.Int64 // bytes of buffers held by requests in flight
+	inFlight atomic.Int64 // requests reading or holding a body
+	pools    [len(bodyClasses)]sync.Pool
+}
+
+func newBodyReader(limit int64) *bodyReader {
+	br := &bodyReader{limit: limit}
+	for i, n := range bodyClasses {
+		br.pools[i].New = func() any { b := make([]byte, n); return &b }
+	}
+	return br
+}
+
+// body is a request body read under the budget; release returns its buffer.
+type body struct {
+	buf *[]byte // nil for an empty body or an unpooled buffer
+	b   []byte
+	n   int64 // bytes reserved
+}
+
+// reserve takes n bytes of the budget, or reports that it cannot.
+func (br *bodyReader) reserve(n int64) bool {
+	if br.held.Add(n) > br.limit {
+		br.held.Add(-n)
+		return false
+	}
+	return true
+}
+
+// admit reports whether a body of the announced length (unknown: -1) could
+// be read now; it reserves nothing, so headers alone cost no budget.
+func (br *bodyReader) admit(announced, max int64) bool {
+	need := int64(firstRead)
+	if announced > 0 {
+		need = min(announced, max)
+	}
+	return br.held.Load()+need <= br.limit
+}
+
+// read reads r's body into out, at most max bytes (more is
+// *http.MaxBytesError). The caller must release out, whatever the error.
+func (br *bodyReader) read(r *http.Request, max int64, out *body) error {
+	br.inFlight.Add(1)
+	if r.ContentLength > max {
+		return &http.MaxBytesError{Limit: max}
+	}
+	if !br.admit(r.ContentLength, max) {
+		return errOverBudget
+	}
+	// limit is the most the body may hold: its announced length, or max+1
+	// for a chunked body so that an oversize one is detected.
+	limit := max + 1
+	if r.ContentLength >= 0 {
+		limit = r.ContentLength
+	}
+	if limit == 0 {
+		return nil
+	}
+	var first [firstRead]byte
+	n, err := io.ReadFull(r.Body, first[:min(int64(firstRead), limit)])
+	if n == 0 {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = nil
+		}
+		return err
+	}
+	if err == nil && int64(n) == limit && r.ContentLength >= 0 {
+		// Small body, complete: one exact copy.
+		if !br.reserve(int64(n)) {
+			return errOverBudget
+		}
+		out.n = int64(n)
+		out.b = append([]byte(nil), first[:n]...)
+		return nil
+	}
+	if !br.grow(out, n, limit) {
+		return errOverBudget
+	}
+	out.b = append(out.b[:0], first[:n]...)
+	if err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil
+		}
+		return err
+	}
+	for {
+		if len(out.b) == cap(out.b) {
+			if int64(len(out.b)) >= limit {
+				break
+			}
+			if !br.grow(out, len(out.b)+1, limit) {
+				return errOverBudget
+			}
+		}
+		m, err := r.Body.Read(out.b[len(out.b):cap(out.b)])
+		out.b = out.b[:len(out.b)+m]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if int64(len(out.b)) > max {
+		return &http.MaxBytesError{Limit: max}
+	}
+	return nil
+}
+
+// grow gives b a buffer of at least need bytes (doubling, at most limit),
+// keeping its contents, and accounts the difference against the budget.
+func (br *bodyReader) grow(b *body, need int, limit int64) bool {
+	size := int64(bodyClasses[0])
+	if c := int64(cap(b.b)); c > 0 {
+		size = 2 * c
+	}
+	for size < int64(need) {
+		size *= 2
+	}
+	if size > limit {
+		size = max(limit, int64(need))
+	}
+	class := -1
+	for i, n := range bodyClasses {
+		if int64(n) >= size {
+			class, size = i, int64(n)
+			break
+		}
+	}
+	if !br.reserve(size - b.n) {
+		return false
+	}
+	var nb *[]byte
+	var buf []byte
+	if class >= 0 {
+		nb = br.pools[class].Get().(*[]byte)
+		buf = (*nb)[:0]
+	} else {
+		buf = make([]byte, 0, size)
+	}
+	buf = append(buf, b.b...)
+	br.put(b.buf)
+	b.buf, b.b, b.n = nb, buf, size
+	return true
+}
+
+func (br *bodyReader) put(p *[]byte) {
+	if p == nil {
+		return
+	}
+	for i, n := range bodyClasses {
+		if cap(*p) == n {
+			br.pools[i].Put(p)
+			return
+		}
+	}
+}
+
+// release returns b's buffer and budget.
+func (br *bodyReader) release(b *body) {
+	br.put(b.buf)
+	br.held.Add(-b.n)
+	br.inFlight.Add(-1)
+	*b = body{}
+}
