@@ -78,6 +78,12 @@ type Request struct {
 	URL       string
 	PublicURL string
 	HTTP      *http.Request
+
+	// ValidUntil is set by a verifier that accepts the request: the time
+	// after which its credential no longer verifies (a signed timestamp plus
+	// the tolerance). It stays zero for credentials that never expire
+	// (static tokens, signatures without a timestamp).
+	ValidUntil time.Time
 }
 
 // SignedURL returns the URL the sender signed.

@@ -159,6 +159,7 @@ func (v *hmacVerifier) Verify(r *Request, now time.Time) error {
 		return &Error{Reason: ReasonMalformed, Mode: config.ModeHMAC}
 	}
 	var ts string
+	var at time.Time
 	if v.tsHeader != "" {
 		tv := r.Header[v.tsHeader]
 		if len(tv) == 0 || tv[0] == "" {
@@ -168,7 +169,7 @@ func (v *hmacVerifier) Verify(r *Request, now time.Time) error {
 			return &Error{Reason: ReasonMalformed, Mode: config.ModeHMAC}
 		}
 		ts = tv[0]
-		at, ok := ParseTimestamp(ts)
+		at, ok = ParseTimestamp(ts)
 		if !ok {
 			return &Error{Reason: ReasonMalformed, Mode: config.ModeHMAC}
 		}
@@ -180,7 +181,7 @@ func (v *hmacVerifier) Verify(r *Request, now time.Time) error {
 			return &Error{Reason: ReasonFuture, Mode: config.ModeHMAC}
 		}
 	}
-	return matchKeys(config.ModeHMAC, len(v.keys), now, func(i int) (bool, time.Time) {
+	err := matchKeys(config.ModeHMAC, len(v.keys), now, func(i int) (bool, time.Time) {
 		k := &v.keys[i]
 		st := k.pool.Get().(*macState)
 		st.h.Reset()
@@ -189,6 +190,10 @@ func (v *hmacVerifier) Verify(r *Request, now time.Time) error {
 		k.pool.Put(st)
 		return ok, k.notAfter
 	})
+	if err == nil && v.tsHeader != "" {
+		r.ValidUntil = at.Add(v.tolerance)
+	}
+	return err
 }
 
 // writePayload writes the signed payload into w without building it; string

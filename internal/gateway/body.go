@@ -104,7 +104,7 @@ func (br *bodyReader) read(r *http.Request, max int64, out *body) error {
 		}
 		out.n = int64(n)
 		out.b = append([]byte(nil), first[:n]...)
-		return nil
+		return readEOF(r.Body)
 	}
 	if !br.grow(out, n, limit) {
 		return errOverBudget
@@ -119,6 +119,9 @@ func (br *bodyReader) read(r *http.Request, max int64, out *body) error {
 	for {
 		if len(out.b) == cap(out.b) {
 			if int64(len(out.b)) >= limit {
+				if r.ContentLength >= 0 {
+					return readEOF(r.Body)
+				}
 				break
 			}
 			if !br.grow(out, len(out.b)+1, limit) {
@@ -195,4 +198,20 @@ func (br *bodyReader) release(b *body) {
 	br.held.Add(-b.n)
 	br.inFlight.Add(-1)
 	*b = body{}
+}
+
+// readEOF reads the end of a body whose announced length has been read. It
+// returns at once; net/http starts watching the connection for a client that
+// goes away (cancelling the request's context) only once a handler has seen
+// its body's EOF.
+func readEOF(rd io.Reader) error {
+	var one [1]byte
+	n, err := rd.Read(one[:])
+	if n > 0 {
+		return errors.New("body longer than its Content-Length")
+	}
+	if err == io.EOF {
+		return nil
+	}
+	return err
 }

@@ -130,7 +130,7 @@ func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.T
 		return mtype, metrics.OutcomeUnauthorized
 	}
 
-	cached, replayed, ticket, err := g.replay.Begin(r.Context(), replay.KeyOf(body))
+	cached, replayed, ticket, err := g.replay.Begin(r.Context(), replay.KeyOf(body), areq.ValidUntil)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "request already in progress")
 		return mtype, metrics.OutcomeError
@@ -140,6 +140,8 @@ func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.T
 		writeJSON(w, cached.Status, cached.Body)
 		return mtype, metrics.OutcomeReplay
 	}
+	// Released on every path, a panic included; a no-op once Finish ran.
+	defer g.replay.Finish(ticket, replay.Response{}, false)
 
 	msg, err := vapi.Decode(body)
 	if err != nil {
@@ -150,7 +152,10 @@ func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.T
 	}
 	mtype = vapi.MetricType(msg.Type)
 	out := g.dispatcher.Handle(r.Context(), msg)
-	g.replay.Finish(ticket, replay.Response{Status: out.Status, Body: out.Body}, out.Status < 500)
+	// An answer computed after the client went away (its context cancelled)
+	// may be a failure caused by the cancellation: never store it, so that
+	// the next identical request does the work.
+	g.replay.Finish(ticket, replay.Response{Status: out.Status, Body: out.Body}, out.Status < 500 && r.Context().Err() == nil)
 	writeJSON(w, out.Status, out.Body)
 	outcome = metrics.OutcomeOK
 	if out.Status >= 500 {

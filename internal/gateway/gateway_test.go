@@ -23,6 +23,7 @@ import (
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/sqlite"
 )
 
 const secret = "gateway-test-secret-0123456789"
@@ -45,14 +46,31 @@ type env struct {
 	hits   atomic.Int32
 	logs   *syncBuf
 	now    time.Time
+	// skew moves the server's clock (app.Options.Now) ahead of real time.
+	skew atomic.Int64
+	// apiDelay makes the internal API answer this much later.
+	apiDelay atomic.Int64
 }
 
 func newEnv(t testing.TB, mut func(*config.Config)) *env {
+	t.Helper()
+	return newEnvWith(t, mut, nil)
+}
+
+// newEnvWith is newEnv with the real SQLite store wrapped (fault injection
+// on top of the real store, never instead of it).
+func newEnvWith(t testing.TB, mut func(*config.Config), wrap func(calls.Store) calls.Store) *env {
 	t.Helper()
 	e := &env{t: t, logs: &syncBuf{}, now: time.Now()}
 	e.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.hits.Add(1)
 		b, _ := io.ReadAll(r.Body)
+		if d := time.Duration(e.apiDelay.Load()); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"echo":%s,"call":%q}`, b, r.Header.Get("X-Voicegate-Call-Id"))
 	}))
@@ -92,7 +110,16 @@ tools:
 		level = slog.LevelError // benchmarks log as production does, quietly
 	}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: level}))
-	e.app, err = app.New(context.Background(), cfg, app.Options{Log: log})
+	now := func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
+	opts := app.Options{Log: log, Now: now}
+	if wrap != nil {
+		db, err := sqlite.Open(context.Background(), cfg.DataDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Store = wrap(db)
+	}
+	e.app, err = app.New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,11 @@
 //
 // Threat: a captured, correctly signed request sent again inside the signature
 // window would otherwise call a tool's internal API a second time. Keys are
-// SHA-256 digests of the raw body; entries live for one window. A replay that
-// arrives while the original is still being handled waits for its answer.
+// SHA-256 digests of the raw body. An entry lives for one window after first
+// sight, and at least as long as the credential it arrived with can still
+// verify (a signed timestamp plus its tolerance): a replay is refused for as
+// long as its signature could pass. A replay that arrives while the original
+// is still being handled waits for its answer.
 package replay
 
 import (
@@ -46,9 +49,11 @@ type slot struct {
 	e *entry
 }
 
-// Cache is a bounded, TTL-ordered replay cache. Because every entry lives for
-// the same window, insertion order is expiry order: a FIFO ring evicts both
-// expired entries and, at capacity, the oldest, without a timer per entry.
+// Cache is a bounded replay cache. Entries sit in a FIFO ring in insertion
+// order: expired entries are popped from its head, and at capacity the oldest
+// goes, without a timer per entry. An entry that outlives its window (its
+// credential is valid longer) may keep later, expired entries in the ring a
+// little longer; lookups ignore expired entries, so this costs memory only.
 type Cache struct {
 	window time.Duration
 	cap    int
@@ -77,13 +82,14 @@ type Ticket struct {
 
 // Begin looks k up. If a live entry exists, Begin waits (bounded by ctx) for
 // its handler to finish and returns its response with replay=true. Otherwise
-// it registers k and returns a Ticket that the caller must pass to Finish
-// exactly once.
-func (c *Cache) Begin(ctx context.Context, k Key) (resp Response, replay bool, t Ticket, err error) {
+// it registers k, to be remembered until the later of one window from now
+// and validUntil (when the request's credential stops verifying; zero if it
+// never does), and returns a Ticket that the caller must pass to Finish.
+func (c *Cache) Begin(ctx context.Context, k Key, validUntil time.Time) (resp Response, replay bool, t Ticket, err error) {
 	now := c.now().UnixNano()
 	c.mu.Lock()
 	c.evictLocked(now)
-	if e, found := c.m[k]; found {
+	if e, found := c.m[k]; found && e.expires > now {
 		if e.state == done {
 			resp = e.resp
 			c.mu.Unlock()
@@ -106,7 +112,7 @@ func (c *Cache) Begin(ctx context.Context, k Key) (resp Response, replay bool, t
 			return resp, true, Ticket{}, nil
 		}
 		// The original was forgotten; handle this one afresh.
-		return c.Begin(ctx, k)
+		return c.Begin(ctx, k, validUntil)
 	}
 	if c.n == c.cap {
 		if c.order[c.head].e.expires > now {
@@ -115,6 +121,9 @@ func (c *Cache) Begin(ctx context.Context, k Key) (resp Response, replay bool, t
 		c.popLocked()
 	}
 	e := &entry{expires: now + int64(c.window)}
+	if !validUntil.IsZero() {
+		e.expires = max(e.expires, validUntil.UnixNano())
+	}
 	c.m[k] = e
 	c.order[(c.head+c.n)%c.cap] = slot{k, e}
 	c.n++
@@ -124,12 +133,18 @@ func (c *Cache) Begin(ctx context.Context, k Key) (resp Response, replay bool, t
 
 // Finish records the answer of a Begin that was not a replay. remember=false
 // forgets the request, so that one that failed for a passing reason can be
-// retried.
+// retried. Only the first Finish of a ticket counts: a deferred
+// Finish(t, Response{}, false) releases the ticket on every path (a panic
+// included) without undoing an answer already recorded.
 func (c *Cache) Finish(t Ticket, r Response, remember bool) {
 	if t.e == nil {
 		return
 	}
 	c.mu.Lock()
+	if t.e.state != pending {
+		c.mu.Unlock()
+		return
+	}
 	if remember {
 		t.e.resp, t.e.state = r, done
 	} else {
