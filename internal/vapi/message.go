@@ -306,7 +306,9 @@ type Timestamp struct {
 	time.Time
 }
 
-// UnmarshalJSON implements json.Unmarshaler.
+// UnmarshalJSON implements json.Unmarshaler. A value outside 2000–2200
+// (NaN, infinities, 1e300, year 9999) is dropped: the time stays zero and
+// the receiver's clock is used instead, never a wrapped-around 64-bit time.
 func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	if len(b) == 0 || string(b) == "null" {
 		return nil
@@ -320,11 +322,11 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 			return nil
 		}
 		if v, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			t.Time = v
+			t.Time = plausible(v)
 			return nil
 		}
 		if n, err := strconv.ParseFloat(s, 64); err == nil {
-			t.Time = time.UnixMilli(int64(n))
+			t.Time = fromMillis(n)
 			return nil
 		}
 		return fmt.Errorf("timestamp %q is neither ISO 8601 nor milliseconds", s)
@@ -333,8 +335,30 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("timestamp is neither ISO 8601 nor milliseconds")
 	}
-	t.Time = time.UnixMilli(int64(n))
+	t.Time = fromMillis(n)
 	return nil
+}
+
+var (
+	minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// fromMillis converts milliseconds since the epoch, dropping values that
+// are not finite or not plausible before converting (a float beyond the
+// int64 range converts to an unspecified value).
+func fromMillis(n float64) time.Time {
+	if !(n >= float64(minTime.UnixMilli()) && n <= float64(maxTime.UnixMilli())) { // NaN fails both
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(n))
+}
+
+func plausible(v time.Time) time.Time {
+	if v.Before(minTime) || v.After(maxTime) {
+		return time.Time{}
+	}
+	return v
 }
 
 // ErrNoMessage is returned for valid JSON without a "message" object.

@@ -228,3 +228,17 @@ func TestOtherMessageFields(t *testing.T) {
 		}
 	}
 }
+
+// TestImplausibleTimestampsDropped: NaN, 1e300 and far-off dates were stored
+// as the minimum 64-bit time; they are dropped (the receiver's clock is used).
+func TestImplausibleTimestampsDropped(t *testing.T) {
+	for _, ts := range []string{`"NaN"`, `1e300`, `-1e300`, `"1e300"`, `"Infinity"`, `-5`, `"9999-01-01T00:00:00Z"`, `"1970-01-01T00:00:00Z"`, `9.3e18`} {
+		m, err := Decode([]byte(`{"message":{"type":"status-update","status":"ended","timestamp":` + ts + `,"call":{"id":"c"}}}`))
+		if err != nil {
+			t.Fatalf("%s: %v", ts, err)
+		}
+		if !m.Timestamp.IsZero() {
+			t.Errorf("timestamp %s decoded as %v, want dropped", ts, m.Timestamp.Time)
+		}
+	}
+}
