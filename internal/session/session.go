@@ -50,6 +50,9 @@ const shards = 64
 type Table struct {
 	ttl      time.Duration
 	capacity int64
+	// endedCap bounds each shard's memory of ended calls, so that all of
+	// them together stay within capacity (plus one per shard).
+	endedCap int
 	now      func() time.Time
 	seed     maphash.Seed
 	count    atomic.Int64
@@ -65,7 +68,7 @@ type Table struct {
 
 // New returns a table with the given TTL and capacity.
 func New(ttl time.Duration, capacity int, now func() time.Time) *Table {
-	t := &Table{ttl: ttl, capacity: int64(capacity), now: now, seed: maphash.MakeSeed()}
+	t := &Table{ttl: ttl, capacity: int64(capacity), endedCap: (capacity + shards - 1) / shards, now: now, seed: maphash.MakeSeed()}
 	for i := range t.shard {
 		t.shard[i].m = make(map[string]*Session)
 		t.shard[i].ended = make(map[string]int64)
@@ -138,7 +141,9 @@ func (t *Table) Seen(id string) bool {
 }
 
 // End removes the session of call id and remembers for EndedMemory that the
-// call is over.
+// call is over. The memory of ended calls is bounded like the table: when a
+// shard's share is full, an arbitrary older entry is forgotten (a late event
+// of that call then opens a session that the TTL sweeper removes).
 func (t *Table) End(id string) {
 	now := t.now().UnixNano()
 	sh := &t.shard[t.shardOf(id)]
@@ -147,8 +152,26 @@ func (t *Table) End(id string) {
 		delete(sh.m, id)
 		t.count.Add(-1)
 	}
+	if _, ok := sh.ended[id]; !ok && len(sh.ended) >= t.endedCap {
+		for old := range sh.ended {
+			delete(sh.ended, old)
+			break
+		}
+	}
 	sh.ended[id] = now
 	sh.mu.Unlock()
+}
+
+// EndedLen returns how many ended calls are remembered.
+func (t *Table) EndedLen() int {
+	n := 0
+	for i := range t.shard {
+		sh := &t.shard[i]
+		sh.mu.Lock()
+		n += len(sh.ended)
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // Len returns the number of live sessions.

@@ -124,3 +124,19 @@ func TestEndedCallsStayEnded(t *testing.T) {
 		t.Fatalf("after EndedMemory the id is new again: %v %v", created, err)
 	}
 }
+
+// TestEndedMemoryBounded: the memory of ended calls was not bounded by
+// sessions.capacity; 10,000 ended calls on a table of 128 must not keep
+// 10,000 entries.
+func TestEndedMemoryBounded(t *testing.T) {
+	tb := New(time.Hour, 128, time.Now)
+	for i := 0; i < 10_000; i++ {
+		tb.End(fmt.Sprintf("call-%d", i))
+	}
+	if n := tb.EndedLen(); n > 128+shards {
+		t.Fatalf("%d ended calls remembered with capacity 128", n)
+	}
+	if !tb.Seen("call-9999") {
+		t.Fatal("the most recent ended call must be remembered")
+	}
+}
