@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-bench-results}
 mkdir -p "$OUT"
-export BENCH_SECRET=bench-secret-0123456789abcdef
+export BENCH_SECRET=bench-Tq8Zr3Km7Wx2Pn9Lv4Hs
 export BENCH_DATA_DIR=$(mktemp -d)
 BIN=$(mktemp -d)/voicegate
 PEER_DIR=$(mktemp -d)

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -48,9 +49,23 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// lockedBuffer is the child's stdout: written by exec's copier while the
+// test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
 type proc struct {
 	cmd    *exec.Cmd
-	stdout *bytes.Buffer
+	stdout *lockedBuffer
 	addr   string
 	logs   chan string
 	done   chan error
@@ -61,7 +76,7 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), env...)
-	p := &proc{cmd: cmd, stdout: &bytes.Buffer{}, logs: make(chan string, 1000), done: make(chan error, 1)}
+	p := &proc{cmd: cmd, stdout: &lockedBuffer{}, logs: make(chan string, 1000), done: make(chan error, 1)}
 	cmd.Stdout = p.stdout
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -162,10 +177,10 @@ tools:
     headers: {Authorization: {env: E2E_API_TOKEN}}
     schema: {type: object, required: [date], properties: {date: {type: string}}}
 `, dir, api.URL)), 0o600)
-	env := []string{"E2E_SECRET=e2e-secret-0123456789abcdef", "E2E_API_TOKEN=Bearer internal-token"}
+	env := []string{"E2E_SECRET=e2e-Rk7Wm2Qz9Xp4Lt8Vn3Bh6", "E2E_API_TOKEN=Bearer internal-token"}
 
 	out, err := run(t, env, "config", "check", "--config", cfgPath)
-	if err != nil || !strings.Contains(out, "OK") || strings.Contains(out, "e2e-secret") {
+	if err != nil || !strings.Contains(out, "OK") || strings.Contains(out, "e2e-Rk7Wm2Qz9Xp4Lt8Vn3Bh6") {
 		t.Fatalf("config check: %v\n%s", err, out)
 	}
 	p := start(t, env, "serve", "--config", cfgPath)
@@ -187,7 +202,7 @@ tools:
 		t.Errorf("simulate with a wrong secret must fail:\n%s", out)
 	}
 	logs := p.stop(t)
-	if !strings.Contains(logs, `"msg":"draining"`) || !strings.Contains(logs, `"msg":"stopped"`) || strings.Contains(logs, "e2e-secret") {
+	if !strings.Contains(logs, `"msg":"draining"`) || !strings.Contains(logs, `"msg":"stopped"`) || strings.Contains(logs, "e2e-Rk7Wm2Qz9Xp4Lt8Vn3Bh6") {
 		t.Errorf("shutdown logs:\n%s", logs)
 	}
 	db, err := sql.Open("sqlite", filepath.Join(dir, "data", "voicegate.db"))
@@ -210,8 +225,11 @@ tools:
 func TestDevMode(t *testing.T) {
 	dir := t.TempDir()
 	p := start(t, nil, "serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir)
-	time.Sleep(50 * time.Millisecond)
-	m := regexp.MustCompile(`simulate --url (\S+) --secret ([0-9a-f]{64})`).FindStringSubmatch(p.stdout.String())
+	re := regexp.MustCompile(`simulate --url (\S+) --secret ([0-9a-f]{64})`)
+	m := re.FindStringSubmatch(p.stdout.String())
+	for deadline := time.Now().Add(5 * time.Second); m == nil && time.Now().Before(deadline); m = re.FindStringSubmatch(p.stdout.String()) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if m == nil {
 		t.Fatalf("dev output lacks the simulate line:\n%s", p.stdout.String())
 	}
@@ -261,7 +279,7 @@ vapi:
   auth: [{mode: bearer, secrets: ["${E2E_TOKEN}"]}]
   assistant_request: {default: {assistant_id: asst-tls}}
 `, dir, certPath, keyPath)), 0o600)
-	env := []string{"E2E_TOKEN=e2e-bearer-token-0123456789"}
+	env := []string{"E2E_TOKEN=e2e-bearer-Vm4Qx8Kz2Rn7Tp3W"}
 	p := start(t, env, "serve", "--config", cfgPath)
 	url := "https://" + p.addr + "/webhook/vapi"
 	out, err := run(t, env, "simulate", "--url", url, "--config", cfgPath, "--ca-file", certPath, "--scenario", "security")
@@ -274,6 +292,17 @@ vapi:
 		t.Fatalf("simulate without the CA must fail on the certificate: %v\n%s", err, out)
 	}
 	p.stop(t)
+}
+
+// damagedDataDir returns a data directory whose database file is not a
+// database (a disk error, a bad restore).
+func damagedDataDir(t *testing.T) string {
+	dir := t.TempDir()
+	junk := bytes.Repeat([]byte("not a database, a torn restore "), 512)
+	if err := os.WriteFile(filepath.Join(dir, "voicegate.db"), junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func TestStartupRefusals(t *testing.T) {
@@ -297,6 +326,12 @@ func TestStartupRefusals(t *testing.T) {
 		{"dev on a public IPv6 address", []string{"serve", "--dev", "--listen", "[::]:0"}, "loopback only", 2},
 		{"unknown command", []string{"frobnicate"}, "unknown command", 2},
 		{"simulate without secret", []string{"simulate", "--url", "http://127.0.0.1:1/x"}, "needs --secret", 2},
+		{"placeholder secret", []string{"serve", "--config", write("weak.yaml", "listen: 127.0.0.1:0\nvapi: {auth: [{mode: bearer, secrets: [bearer-token-000000000000]}]}\n")},
+			"vapi.auth[0].secrets[0]: secret refused: it is a published example value", 1},
+		{"dangerous settings", []string{"serve", "--config", write("danger.yaml", "listen: 127.0.0.1:0\nserver: {read_header_timeout: 10m, max_header_bytes: 100000000}\nvapi:\n  replay: {window: 1ms, capacity: 2000000000}\n  auth: [{mode: hmac, tolerance: 8760h, secrets: [k3J9xQ2mV7pL5nR8wT4z]}]\n")},
+			"6 problems", 1},
+		{"damaged database", []string{"serve", "--config", write("damaged.yaml", "listen: 127.0.0.1:0\ndata_dir: "+damagedDataDir(t)+"\nvapi: {auth: [{mode: hmac, secrets: [k3J9xQ2mV7pL5nR8wT4z]}]}\n")},
+			"is not a SQLite database", 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -312,4 +347,104 @@ func TestStartupRefusals(t *testing.T) {
 	if err == nil || !strings.Contains(out, "connection refused") {
 		t.Fatalf("unreachable: %v\n%s", err, out)
 	}
+}
+
+// TestReloadAndShutdownDelay: SIGHUP swaps the configuration without a
+// restart (a rotated secret works at once), an invalid new configuration
+// keeps the running one and says why, settings that need a restart are
+// reported; SIGTERM fails readiness first and keeps serving for the
+// shutdown delay before the listener closes.
+func TestReloadAndShutdownDelay(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "voicegate.yaml")
+	write := func(secretEnv, extra string) {
+		os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+listen: 127.0.0.1:0
+data_dir: %s/data
+server: {shutdown_delay: 1500ms}
+log: {level: info}
+vapi:
+  auth: [{mode: hmac, secrets: ["${%s}"]}]
+  assistant_request: {default: {assistant_id: asst-reload}}
+%s`, dir, secretEnv, extra)), 0o600)
+	}
+	env := []string{"OLD_SECRET=old-Hq4Zr8Km2Wx7Pn3L", "NEW_SECRET=new-Tv6Qx9Lm3Rk8Zp2W"}
+	write("OLD_SECRET", "")
+	p := start(t, env, "serve", "--config", cfgPath)
+	url := "http://" + p.addr + "/webhook/vapi"
+	simulate := func(secret string) error {
+		_, err := run(t, nil, "simulate", "--url", url, "--secret", secret, "--scenario", "security")
+		return err
+	}
+	if err := simulate("old-Hq4Zr8Km2Wx7Pn3L"); err != nil {
+		t.Fatalf("before reload: %v", err)
+	}
+	waitLog := func(msg string) string {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case l := <-p.logs:
+				if strings.Contains(l, msg) {
+					return l
+				}
+			case <-deadline:
+				t.Fatalf("no log line %q", msg)
+			}
+		}
+	}
+	// Rotate: the new secret replaces the old one, and a setting that needs
+	// a restart (data_dir) is reported and keeps its running value.
+	write("NEW_SECRET", "")
+	os.WriteFile(cfgPath, []byte(strings.Replace(mustRead(t, cfgPath), "/data", "/other-data", 1)), 0o600)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if l := waitLog("need a restart"); !strings.Contains(l, "data_dir") {
+		t.Fatalf("restart-only setting not reported: %s", l)
+	}
+	waitLog("configuration reloaded")
+	if err := simulate("new-Tv6Qx9Lm3Rk8Zp2W"); err != nil {
+		t.Fatalf("the rotated secret must work after SIGHUP: %v", err)
+	}
+	if err := simulate("old-Hq4Zr8Km2Wx7Pn3L"); err == nil {
+		t.Fatal("the removed secret still works after SIGHUP")
+	}
+	// An invalid configuration is refused; the running one stays.
+	write("NEW_SECRET", "tools: [{name: bad, url: ftp://x}]\n")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if l := waitLog("configuration reload refused"); !strings.Contains(l, "tools[0].url") {
+		t.Fatalf("refusal does not say why: %s", l)
+	}
+	if err := simulate("new-Tv6Qx9Lm3Rk8Zp2W"); err != nil {
+		t.Fatalf("after a refused reload the running configuration must still answer: %v", err)
+	}
+	// SIGTERM: /readyz fails while requests are still served, then exit 0.
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	waitLog("readiness failing")
+	resp, err := http.Get("http://" + p.addr + "/readyz")
+	if err != nil {
+		t.Fatalf("the listener must stay open during the shutdown delay: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("readyz during the shutdown delay: %d, want 503", resp.StatusCode)
+	}
+	if err := simulate("new-Tv6Qx9Lm3Rk8Zp2W"); err != nil {
+		t.Fatalf("requests must still be served during the shutdown delay: %v", err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit after the shutdown delay")
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

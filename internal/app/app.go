@@ -5,8 +5,11 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"sync"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/auth"
@@ -27,10 +30,14 @@ type App struct {
 	Gateway  *gateway.Gateway
 	Sessions *session.Table
 	Replay   *replay.Cache
-	Store    calls.Store
+	Store    *calls.MonitoredStore
 	Metrics  *metrics.Metrics
 	Tools    *tools.Router
+	db       *sqlite.DB // nil when Options.Store replaced it
 	log      *slog.Logger
+	level    *slog.LevelVar
+	now      func() time.Time
+	reloadMu sync.Mutex
 }
 
 // Options are the injectable parts.
@@ -41,7 +48,13 @@ type Options struct {
 	Store calls.Store
 	// DevTool is mounted at config.DevToolPath when set.
 	DevTool http.Handler
+	// Level, if set, is the logger's level: a reload applies log.level to it.
+	Level *slog.LevelVar
 }
+
+// WriteFailureWindow is how long after a failed write /readyz keeps failing
+// when no write has succeeded since (calls.Monitored).
+const WriteFailureWindow = 15 * time.Second
 
 // New builds the stack. The caller closes the store (App.Close).
 func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
@@ -51,14 +64,21 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	a := &App{Config: cfg, Store: o.Store, log: o.Log}
-	if a.Store == nil {
-		db, err := sqlite.Open(ctx, cfg.DataDir)
+	a := &App{Config: cfg, log: o.Log, level: o.Level, now: o.Now}
+	store := o.Store
+	if store == nil {
+		start := time.Now()
+		db, err := sqlite.Open(ctx, cfg.DataDir, cfg.Storage.SQLite())
 		if err != nil {
 			return nil, err
 		}
-		a.Store = db
+		o.Log.Info("database open", "dir", cfg.DataDir, "integrity_check", db.QuickCheckDuration().Round(time.Millisecond).String(),
+			"took", time.Since(start).Round(time.Millisecond).String())
+		store, a.db = db, db
 	}
+	// Readiness fails while writes fail (a full disk, a lock held by
+	// another process), not only when the store stops answering.
+	a.Store = calls.Monitored(store, o.Now, WriteFailureWindow)
 	ok := false
 	defer func() {
 		if !ok {
@@ -69,43 +89,123 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	a.Replay = replay.New(cfg.Vapi.Replay.Window.D(), cfg.Vapi.Replay.Capacity, o.Now)
 	a.Metrics = metrics.New(func() float64 { return float64(a.Sessions.Len()) }, func() float64 { return float64(a.Replay.Len()) },
 		func() float64 { return float64(a.Replay.EarlyEvictions()) })
+	if a.db != nil {
+		a.Metrics.ObserveWAL(a.db)
+	}
 	a.Sessions.OnExpire = func(*session.Session) { a.Metrics.SessionsExpired.Inc() }
-	verifier, err := auth.New(cfg.Vapi.Auth)
+	live, router, err := a.build(cfg)
 	if err != nil {
 		return nil, err
 	}
-	a.Tools, err = tools.New(cfg.Tools, o.Log.With("component", "tools"), func(tool string, out tools.Outcome, d time.Duration) {
-		a.Metrics.ObserveTool(tool, string(out), d)
-	})
-	if err != nil {
-		return nil, err
-	}
-	disp, err := dispatch.New(cfg, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Tools: a.Tools, Log: o.Log, Metrics: a.Metrics, Now: o.Now})
-	if err != nil {
-		return nil, err
-	}
-	a.Gateway = gateway.New(cfg, gateway.Deps{Verifier: verifier, Replay: a.Replay, Dispatcher: disp, Store: a.Store,
+	a.Tools = router
+	a.Gateway = gateway.New(cfg, gateway.Deps{Verifier: live.Verifier, Replay: a.Replay, Dispatcher: live.Dispatcher, Store: a.Store,
 		Metrics: a.Metrics, Log: o.Log, Now: o.Now, DevTool: o.DevTool})
 	ok = true
 	return a, nil
 }
 
-// checkpointer is a store that copies its log into the database in the
-// background (the SQLite store).
-type checkpointer interface {
-	RunCheckpoints(ctx context.Context, every time.Duration, onErr func(error))
+// build makes the parts of the stack a reload replaces: the verifier, the
+// tool router and the dispatcher.
+func (a *App) build(cfg *config.Config) (*gateway.Live, *tools.Router, error) {
+	verifier, err := auth.New(cfg.Vapi.Auth)
+	if err != nil {
+		return nil, nil, err
+	}
+	router, err := tools.New(cfg.Tools, a.log.With("component", "tools"), func(tool string, out tools.Outcome, d time.Duration) {
+		a.Metrics.ObserveTool(tool, string(out), d)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	disp, err := dispatch.New(cfg, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Tools: router, Log: a.log, Metrics: a.Metrics, Now: a.now})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &gateway.Live{Config: cfg, Verifier: verifier, Dispatcher: disp}, router, nil
 }
 
-// Run runs background work (the session sweeper, database checkpoints)
-// until ctx ends.
+// Reload applies a new, validated configuration without dropping a request:
+// credentials, tools, assistant routing, transfer destination, Vapi limits
+// and deadlines, and the log level are swapped atomically (requests in flight
+// finish on the configuration they started with). Settings that need a
+// restart keep their running values and are returned, one line each, so the
+// caller can report them. On error nothing changes.
+func (a *App) Reload(next *config.Config) (needRestart []string, err error) {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	cur := a.Config
+	merged := *next
+	needRestart = restartOnly(cur, &merged)
+	if merged.Vapi.MaxBodyBytes > merged.Server.BodyMemoryBytes {
+		return nil, fmt.Errorf("vapi.max_body_bytes %d is larger than the running server.body_memory_bytes %d (a restart is needed to raise it)",
+			merged.Vapi.MaxBodyBytes, merged.Server.BodyMemoryBytes)
+	}
+	live, router, err := a.build(&merged)
+	if err != nil {
+		return nil, err
+	}
+	a.Gateway.Swap(live)
+	old := a.Tools
+	a.Tools, a.Config = router, &merged
+	old.CloseIdleConnections() // calls in flight keep their connections
+	if a.level != nil {
+		a.level.Set(LogLevel(merged.Log.Level))
+	}
+	return needRestart, nil
+}
+
+// restartOnly copies into next every setting that cannot change while
+// running, and names those that differ from cur.
+func restartOnly(cur, next *config.Config) []string {
+	var diff []string
+	keep := func(name string, c, n any, restore func()) {
+		if !reflect.DeepEqual(c, n) {
+			diff = append(diff, name)
+			restore()
+		}
+	}
+	keep("listen", cur.Listen, next.Listen, func() { next.Listen = cur.Listen })
+	keep("data_dir", cur.DataDir, next.DataDir, func() { next.DataDir = cur.DataDir })
+	keep("allow_insecure_http", cur.AllowInsecureHTTP, next.AllowInsecureHTTP, func() { next.AllowInsecureHTTP = cur.AllowInsecureHTTP })
+	keep("tls", cur.TLS, next.TLS, func() { next.TLS = cur.TLS })
+	keep("server", cur.Server, next.Server, func() { next.Server = cur.Server })
+	keep("admin", cur.Admin, next.Admin, func() { next.Admin = cur.Admin })
+	keep("vapi.path", cur.Vapi.Path, next.Vapi.Path, func() { next.Vapi.Path = cur.Vapi.Path })
+	keep("vapi.replay", cur.Vapi.Replay, next.Vapi.Replay, func() { next.Vapi.Replay = cur.Vapi.Replay })
+	keep("sessions", cur.Sessions, next.Sessions, func() { next.Sessions = cur.Sessions })
+	keep("storage", cur.Storage, next.Storage, func() { next.Storage = cur.Storage })
+	return diff
+}
+
+// LogLevel maps log.level to a slog level (validated values only).
+func LogLevel(s string) slog.Level {
+	switch s {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Run runs background work (the session sweeper, database checkpoints, the
+// authentication-failure log) until ctx ends, and returns when all of it
+// has stopped.
 func (a *App) Run(ctx context.Context) {
-	if c, ok := a.Store.(checkpointer); ok {
-		go c.RunCheckpoints(ctx, time.Second, func(err error) {
-			a.Metrics.StoreErrors.WithLabelValues("checkpoint").Inc()
-			a.log.Error("database checkpoint", "err", err)
+	var wg sync.WaitGroup
+	if a.db != nil {
+		wg.Go(func() {
+			a.db.RunCheckpoints(ctx, a.Config.Storage.CheckpointInterval.D(), func(err error) {
+				a.Metrics.StoreErrors.WithLabelValues("checkpoint").Inc()
+				a.log.Error("database checkpoint", "err", err)
+			})
 		})
 	}
-	a.Sessions.Run(ctx, a.Config.Sessions.SweepInterval.D())
+	wg.Go(func() { a.Gateway.Run(ctx) })
+	wg.Go(func() { a.Sessions.Run(ctx, a.Config.Sessions.SweepInterval.D()) })
+	wg.Wait()
 }
 
 // Close releases the store.

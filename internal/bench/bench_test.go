@@ -21,7 +21,7 @@ import (
 	"github.com/voicegate/voicegate/internal/vapi"
 )
 
-const secret = "bench-test-secret-0123456789"
+const secret = "bench-test-Wq7Zk3Rm8Xp2Lv9N"
 
 func hmacAuth() config.AuthConfig {
 	a := config.AuthConfig{Mode: config.ModeHMAC, Secrets: []config.Secret{{Value: secret}}}

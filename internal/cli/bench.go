@@ -26,6 +26,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if len(args) > 0 && args[0] == "bare" {
 		return runBenchBare(ctx, args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "flood" {
+		return runBenchFlood(ctx, args[1:], stdout, stderr)
+	}
 	fs := newFlagSet("bench", stderr)
 	url := fs.String("url", "", "webhook URL of the server under test (required; loopback)")
 	name := fs.String("name", "voicegate", "label of the server under test")
@@ -190,6 +193,43 @@ func loopbackOnly(u string) error {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("%q is not a loopback address: bench only loads servers on this machine", u)
 	}
+	return nil
+}
+
+// runBenchFlood measures the server's memory under header-only connections
+// that announce a large body (the pre-authentication memory attack).
+func runBenchFlood(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench flood", stderr)
+	url := fs.String("url", "", "webhook URL of the server under test (required; loopback)")
+	pid := fs.Int("server-pid", 0, "PID of the server, to sample its resident memory")
+	conns := fs.Int("conns", 3000, "connections held at once (at most 20000)")
+	announce := fs.Int64("announce", 1<<20, "Content-Length each connection announces")
+	hold := fs.Duration("hold", 5*time.Second, "how long the connections are held (at most 1m)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *url == "" {
+		return &UsageError{Msg: "bench flood needs --url"}
+	}
+	if err := loopbackOnly(*url); err != nil {
+		return &UsageError{Msg: err.Error()}
+	}
+	if *conns < 1 || *conns > 20000 || *hold <= 0 || *hold > time.Minute {
+		return &UsageError{Msg: "--conns must be 1..20000 and --hold at most 1m"}
+	}
+	r, err := bench.Flood(ctx, bench.FloodOptions{URL: *url, Conns: *conns, Announce: *announce, Hold: *hold, ServerPID: *pid})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	fmt.Fprintf(stdout, "header-only flood: %d connections announcing %.0f MiB in all, held %s\n", r.Opened, r.AnnouncedMB, *hold)
+	if *pid != 0 {
+		fmt.Fprintf(stdout, "server RSS: idle %.1f MB, peak %.1f MB, growth %.1f MB\n", r.IdleRSSMB, r.PeakRSSMB, r.GrowthMB)
+	}
+	fmt.Fprintf(stdout, "server answered /healthz afterwards: %v\n", r.AnsweredLive)
 	return nil
 }
 

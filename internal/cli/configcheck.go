@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/redact"
 )
 
 func runConfigCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -23,8 +24,10 @@ func runConfigCheck(args []string, getenv func(string) string, stdout, stderr io
 		if errors.As(err, &ve) {
 			fmt.Fprintf(stdout, "%s: %d problem(s)\n", *path, len(ve.Problems))
 			for _, p := range ve.Problems {
-				fmt.Fprintf(stdout, "  - %s\n", p)
+				// A problem may quote a tool URL, which may hold a key.
+				fmt.Fprintf(stdout, "  - %s\n", redact.Text(p.String()))
 			}
+			printWarnings(stdout, ve.Warnings)
 			return fmt.Errorf("%s is not valid", *path)
 		}
 		return err
@@ -35,10 +38,27 @@ func runConfigCheck(args []string, getenv func(string) string, stdout, stderr io
 	for i, a := range cfg.Vapi.Auth {
 		fmt.Fprintf(stdout, "  auth[%d]: %s\n", i, describeAuth(a))
 	}
+	// Output goes to terminals and CI logs: a key in a tool URL is redacted.
 	for _, t := range cfg.Tools {
-		fmt.Fprintf(stdout, "  tool %s: %s %s, timeout %s, max %d concurrent, schema %v\n", t.Name, t.Method, t.URL, t.Timeout.D(), t.MaxConcurrency, t.Schema != nil)
+		fmt.Fprintf(stdout, "  tool %s: %s %s, timeout %s, max %d concurrent, schema %v\n", t.Name, t.Method, redact.URL(t.URL), t.Timeout.D(), t.MaxConcurrency, t.Schema != nil)
 	}
+	fmt.Fprintf(stdout, "  memory at capacity: replay cache %d entries ~%d MiB, sessions %d calls ~%d MiB, request bodies at most %d MiB\n",
+		cfg.Vapi.Replay.Capacity, int64(cfg.Vapi.Replay.Capacity)*config.ReplayEntryBytes>>20,
+		cfg.Sessions.Capacity, int64(cfg.Sessions.Capacity)*config.SessionBytes>>20, cfg.Server.BodyMemoryBytes>>20)
+	printWarnings(stdout, cfg.Warnings)
 	return nil
+}
+
+// printWarnings lists settings that are accepted but weaker than the
+// defaults; serve logs the same lines at start-up and on reload.
+func printWarnings(w io.Writer, ws []config.Problem) {
+	if len(ws) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  %d warning(s):\n", len(ws))
+	for _, p := range ws {
+		fmt.Fprintf(w, "  ! %s\n", redact.Text(p.String()))
+	}
 }
 
 func scheme(c *config.Config) string {

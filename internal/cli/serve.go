@@ -11,7 +11,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/voicegate/voicegate/internal/app"
 	"github.com/voicegate/voicegate/internal/config"
@@ -36,12 +38,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.Log.Level)
+	level := new(slog.LevelVar)
+	level.Set(app.LogLevel(cfg.Log.Level))
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration", "setting", w.Path, "warning", w.Msg)
+	}
 	// Files voicegate creates (database, WAL, journal) are private to it.
 	syscall.Umask(0o077)
 
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	ctx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
 
 	srv, err := server.Listen(cfg, log)
 	if err != nil {
@@ -59,7 +69,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
-	opts := app.Options{Log: log}
+	opts := app.Options{Log: log, Level: level}
 	if *dev {
 		opts.DevTool = demoapi.Handler()
 	}
@@ -69,7 +79,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer a.Close()
-	go a.Run(ctx)
+	// Background work and the signal handler stop with ctx and are waited
+	// for before the store closes (defers run in reverse).
+	var bg sync.WaitGroup
+	defer func() { stopServing(); bg.Wait() }()
+	bg.Go(func() { a.Run(ctx) })
+	bg.Go(func() {
+		handleSignals(ctx, sigs, stopServing, a, log, reloader(*dev, *cfgPath, *listen, *dataDir, getenv), cfg.Server.ShutdownDelay.D())
+	})
 	if cfg.Admin.Listen != "" {
 		adminAddr, err := server.ServeAdmin(ctx, cfg.Admin.Listen, log)
 		if err != nil {
@@ -94,6 +111,72 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// handleSignals runs until ctx ends. SIGHUP reloads the configuration.
+// SIGTERM fails readiness at once and stops serving after delay, so that a
+// load balancer stops routing before the listener closes; SIGINT (Ctrl-C),
+// or a second SIGTERM, stops at once.
+func handleSignals(ctx context.Context, sigs <-chan os.Signal, stop context.CancelFunc, a *app.App, log *slog.Logger,
+	reload func() (*config.Config, error), delay time.Duration) {
+	var delayed <-chan time.Time
+	terminating := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-delayed:
+			stop()
+		case sig := <-sigs:
+			switch {
+			case sig == syscall.SIGHUP:
+				reloadConfig(a, log, reload)
+			case sig == syscall.SIGTERM && !terminating && delay > 0:
+				terminating = true
+				a.Gateway.SetDraining()
+				log.Info("SIGTERM: readiness failing; closing the listener after the shutdown delay", "delay_ms", delay.Milliseconds())
+				delayed = time.After(delay)
+			default:
+				stop()
+			}
+		}
+	}
+}
+
+// reloadConfig loads, validates and applies the configuration; an invalid
+// one keeps the running configuration and says why.
+func reloadConfig(a *app.App, log *slog.Logger, load func() (*config.Config, error)) {
+	next, err := load()
+	if err == nil {
+		var restart []string
+		restart, err = a.Reload(next)
+		if err == nil {
+			for _, w := range next.Warnings {
+				log.Warn("configuration", "setting", w.Path, "warning", w.Msg)
+			}
+			if len(restart) > 0 {
+				log.Warn("configuration reloaded, but these settings need a restart and keep their running values", "settings", strings.Join(restart, ", "))
+			}
+			a.Metrics.ConfigReloads.WithLabelValues("ok").Inc()
+			log.Info("configuration reloaded", "tools", len(next.Tools), "credentials", len(next.Vapi.Auth))
+			return
+		}
+	}
+	a.Metrics.ConfigReloads.WithLabelValues("error").Inc()
+	log.Error("configuration reload refused; the running configuration is kept", "err", err.Error())
+}
+
+// reloader returns how SIGHUP gets the next configuration.
+func reloader(dev bool, path, listen, dataDir string, getenv func(string) string) func() (*config.Config, error) {
+	if dev {
+		return func() (*config.Config, error) {
+			return nil, errors.New("serve --dev has no configuration file to reload")
+		}
+	}
+	return func() (*config.Config, error) {
+		cfg, _, err := loadServeConfig(false, path, listen, dataDir, getenv)
+		return cfg, err
+	}
 }
 
 // loadServeConfig builds the configuration of serve --dev, or loads the file
@@ -167,19 +250,4 @@ func printDevHelp(w io.Writer, url, secret, dir string) {
   Try a full call:  go run ./cmd/voicegate simulate --url %s --secret %s
   Demo tool:        getAppointment (served by this process)
 `, url, secret, dir, url, secret)
-}
-
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	switch level {
-	case "debug":
-		l = slog.LevelDebug
-	case "warn":
-		l = slog.LevelWarn
-	case "error":
-		l = slog.LevelError
-	default:
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }

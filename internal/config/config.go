@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/redact"
+	"github.com/voicegate/voicegate/internal/sqlite"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -37,6 +39,11 @@ type Config struct {
 	Vapi              VapiConfig    `yaml:"vapi"`
 	Tools             []ToolConfig  `yaml:"tools"`
 	Sessions          SessionConfig `yaml:"sessions"`
+	Storage           StorageConfig `yaml:"storage"`
+
+	// Warnings are settings accepted because they have a legitimate use,
+	// but weaker than the defaults; serve logs them, config check shows them.
+	Warnings []Problem `yaml:"-"`
 }
 
 // TLSConfig enables HTTPS from PEM files; the pair is re-read when it changes.
@@ -62,6 +69,10 @@ type ServerConfig struct {
 	BodyMemoryBytes int64 `yaml:"body_memory_bytes"`
 	// MaxConcurrentStreams bounds HTTP/2 streams per connection.
 	MaxConcurrentStreams int `yaml:"max_concurrent_streams"`
+	// ShutdownDelay is how long SIGTERM keeps serving with /readyz failing
+	// before the listener closes, so that a load balancer stops routing
+	// first.
+	ShutdownDelay Duration `yaml:"shutdown_delay"`
 	// DrainTimeout bounds how long SIGTERM waits for in-flight requests.
 	DrainTimeout Duration `yaml:"drain_timeout"`
 }
@@ -210,6 +221,19 @@ type ToolConfig struct {
 	SchemaFile       string         `yaml:"schema_file"`
 }
 
+// StorageConfig tunes the embedded SQLite store (see sqlite.Config).
+type StorageConfig struct {
+	WALLimitBytes      int64    `yaml:"wal_limit_bytes"`
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+}
+
+// SQLite returns the store's own configuration.
+func (s StorageConfig) SQLite() sqlite.Config {
+	c := sqlite.DefaultConfig()
+	c.WALLimitBytes, c.CheckpointInterval = s.WALLimitBytes, s.CheckpointInterval.D()
+	return c
+}
+
 // SessionConfig bounds the per-call session table.
 type SessionConfig struct {
 	TTL           Duration `yaml:"ttl"`
@@ -327,6 +351,8 @@ func (p Problem) String() string {
 // ValidationError lists every problem found in a configuration.
 type ValidationError struct {
 	Problems []Problem
+	// Warnings are collected beside the problems (they do not fail).
+	Warnings []Problem
 }
 
 func (e *ValidationError) Error() string {
@@ -345,6 +371,10 @@ func (e *ValidationError) Error() string {
 
 func (e *ValidationError) add(path, format string, args ...any) {
 	e.Problems = append(e.Problems, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (e *ValidationError) warn(path, format string, args ...any) {
+	e.Warnings = append(e.Warnings, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (e *ValidationError) orNil() error {
@@ -419,6 +449,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	if err := verr.orNil(); err != nil {
 		return nil, err
 	}
+	cfg.Warnings = verr.Warnings
 	return cfg, nil
 }
 
@@ -436,6 +467,7 @@ func Default() *Config {
 			MaxHeaderBytes:       64 << 10,
 			BodyMemoryBytes:      64 << 20,
 			MaxConcurrentStreams: 100,
+			ShutdownDelay:        Duration(5 * time.Second),
 			DrainTimeout:         Duration(25 * time.Second),
 		},
 		Log: LogConfig{Level: "info"},
@@ -448,6 +480,10 @@ func Default() *Config {
 			AssistantRequest: AssistantRequestConfig{
 				ErrorMessage: "Sorry, we cannot take your call right now. Please try again later.",
 			},
+		},
+		Storage: StorageConfig{
+			WALLimitBytes:      sqlite.DefaultConfig().WALLimitBytes,
+			CheckpointInterval: Duration(sqlite.DefaultConfig().CheckpointInterval),
 		},
 		Sessions: SessionConfig{
 			TTL:           Duration(2 * time.Hour),
@@ -551,6 +587,44 @@ func (a *AuthConfig) Complete() {
 	}
 }
 
+// ReservedToolHeaders are set by voicegate (or by HTTP itself) on every
+// request to an internal API; a tool cannot configure them.
+var ReservedToolHeaders = []string{"X-Voicegate-Call-Id", "X-Voicegate-Tool-Call-Id", "Host", "Content-Length", "Transfer-Encoding", "Connection"}
+
+// Limits on settings whose cost grows with their value.
+const (
+	// MaxTolerance bounds the accepted skew of signed timestamps.
+	MaxTolerance = time.Hour
+	// ReplayEntryBytes is the measured cost of one replay cache entry
+	// (map entry, ring slot and record).
+	ReplayEntryBytes = 210
+	// MaxReplayEntries bounds vapi.replay.capacity (about 1 GiB).
+	MaxReplayEntries = 5_000_000
+	// SessionBytes is the approximate cost of one live call's session.
+	SessionBytes = 400
+	// MaxSessions bounds sessions.capacity (about 800 MiB).
+	MaxSessions = 2_000_000
+)
+
+func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
+
+func (c *Config) validateReplay(e *ValidationError) {
+	r := c.Vapi.Replay
+	if r.Window.D() < time.Second {
+		e.add("vapi.replay.window", "must be at least 1s, got %s", r.Window.D())
+	}
+	for i, a := range c.Vapi.Auth {
+		if a.Mode == ModeHMAC && a.TimestampHeaderName() != "" && r.Window < a.Tolerance {
+			e.add("vapi.replay.window", "%s is shorter than vapi.auth[%d].tolerance (%s): a replay after the window would still verify", r.Window.D(), i, a.Tolerance.D())
+		}
+	}
+	if r.Capacity <= 0 || r.Capacity > MaxReplayEntries {
+		e.add("vapi.replay.capacity", "must be between 1 and %d, got %d (each entry costs about %d bytes: %s)", MaxReplayEntries, r.Capacity, ReplayEntryBytes, mib(int64(r.Capacity)*ReplayEntryBytes))
+	} else if m := int64(r.Capacity) * ReplayEntryBytes; m > 512<<20 {
+		e.warn("vapi.replay.capacity", "%d entries can take %s of memory", r.Capacity, mib(m))
+	}
+}
+
 var toolNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 
 // MinSecretLen is the shortest accepted shared secret, in bytes.
@@ -596,18 +670,13 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	}
 	if v.PublicURL != "" {
 		if u, err := url.Parse(v.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			e.add("vapi.public_url", "%q is not an absolute http(s) URL", v.PublicURL)
+			e.add("vapi.public_url", "%q is not an absolute http(s) URL", redact.URL(v.PublicURL))
 		}
 	}
 	if v.DeadlineWarnRatio <= 0 || v.DeadlineWarnRatio > 1 {
 		e.add("vapi.deadline_warn_ratio", "must be in (0, 1], got %v", v.DeadlineWarnRatio)
 	}
-	if v.Replay.Window.D() <= 0 {
-		e.add("vapi.replay.window", "must be positive")
-	}
-	if v.Replay.Capacity <= 0 {
-		e.add("vapi.replay.capacity", "must be positive")
-	}
+	c.validateReplay(e)
 	if len(v.Auth) == 0 && !opt.Dev {
 		e.add("vapi.auth", "no credential configured: voicegate refuses to start without one (fail closed); add an hmac, bearer or secret entry")
 	}
@@ -623,11 +692,20 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	if s.TTL.D() <= 0 {
 		e.add("sessions.ttl", "must be positive")
 	}
-	if s.Capacity <= 0 {
-		e.add("sessions.capacity", "must be positive")
+	if s.Capacity <= 0 || s.Capacity > MaxSessions {
+		e.add("sessions.capacity", "must be between 1 and %d, got %d (each live call costs about %d bytes: %s)", MaxSessions, s.Capacity, SessionBytes, mib(int64(s.Capacity)*SessionBytes))
+	} else if m := int64(s.Capacity) * SessionBytes; m > 512<<20 {
+		e.warn("sessions.capacity", "%d live calls can take %s of memory", s.Capacity, mib(m))
 	}
 	if s.SweepInterval.D() <= 0 {
 		e.add("sessions.sweep_interval", "must be positive")
+	}
+	for _, p := range c.Storage.SQLite().Validate() {
+		key, msg, ok := strings.Cut(p, ": ")
+		if !ok {
+			key, msg = "", p
+		}
+		e.add(strings.TrimSuffix("storage."+key, "."), "%s", msg)
 	}
 }
 
@@ -658,6 +736,25 @@ func (c *Config) validateServer(e *ValidationError) {
 		if d.v <= 0 {
 			e.add("server."+d.name, "must be positive (a zero timeout means none)")
 		}
+	}
+	for _, d := range []struct {
+		name string
+		v    Duration
+		max  time.Duration
+		why  string
+	}{
+		{"read_header_timeout", s.ReadHeaderTimeout, time.Minute, "a client may hold a connection that long without finishing its headers"},
+		{"read_timeout", s.ReadTimeout, 5 * time.Minute, "a client may trickle a body that long"},
+		{"write_timeout", s.WriteTimeout, 15 * time.Minute, "a stuck answer holds its connection that long"},
+		{"idle_timeout", s.IdleTimeout, time.Hour, "idle connections are kept that long"},
+		{"drain_timeout", s.DrainTimeout, 10 * time.Minute, "shutdown may wait that long"},
+	} {
+		if d.v.D() > d.max {
+			e.add("server."+d.name, "%s is longer than the %s allowed: %s", d.v.D(), d.max, d.why)
+		}
+	}
+	if s.ShutdownDelay < 0 || s.ShutdownDelay.D() > time.Minute {
+		e.add("server.shutdown_delay", "must be between 0s and 1m, got %s", s.ShutdownDelay.D())
 	}
 	if s.WriteTimeout.D() > 0 && s.WriteTimeout <= c.Vapi.ServerTimeout {
 		e.add("server.write_timeout", "must exceed vapi.server_timeout (%s), or slow tool answers are cut off", c.Vapi.ServerTimeout.D())
@@ -704,6 +801,9 @@ func validateAuth(e *ValidationError, path string, a *AuthConfig) {
 		if strings.ContainsAny(s.Value, "\r\n") {
 			e.add(sp, "secret contains a line break")
 		}
+		if why := weakSecret(s.Value); why != "" && len(key) >= MinSecretLen {
+			e.add(sp, "secret refused: %s; generate one with: openssl rand -hex 32", why)
+		}
 		if s.NotAfter.IsZero() || s.NotAfter.After(time.Now()) {
 			live++
 		}
@@ -713,11 +813,17 @@ func validateAuth(e *ValidationError, path string, a *AuthConfig) {
 	}
 	if a.Tolerance.D() <= 0 {
 		e.add(path+".tolerance", "must be positive")
+	} else if a.Tolerance.D() > MaxTolerance {
+		e.add(path+".tolerance", "%s is longer than %s: a captured request would verify for that long", a.Tolerance.D(), MaxTolerance)
+	} else if a.Mode == ModeHMAC && a.TimestampHeaderName() != "" && a.Tolerance.D() > 5*time.Minute {
+		e.warn(path+".tolerance", "%s is longer than the usual 5m: a captured request verifies for that long (replays are still refused while it does)", a.Tolerance.D())
 	}
 	switch a.Mode {
 	case ModeHMAC:
 		switch a.Algorithm {
-		case "sha256", "sha512", "sha1":
+		case "sha256", "sha512":
+		case "sha1":
+			e.warn(path+".algorithm", "sha1 is accepted for compatibility only; use sha256 or sha512 when the sender allows it")
 		default:
 			e.add(path+".algorithm", "%q is not one of sha256, sha512, sha1", a.Algorithm)
 		}
@@ -751,6 +857,9 @@ func validateAuth(e *ValidationError, path string, a *AuthConfig) {
 		if a.Header != "" || a.BearerPrefix != nil {
 			e.add(path, "header and bearer_prefix apply to bearer and secret modes, not hmac")
 		}
+		if a.TimestampHeaderName() == "" {
+			e.warn(path, "no signed timestamp: a captured request verifies forever, so replays are refused only inside vapi.replay.window; sign a timestamp (timestamp_header) when the sender allows it")
+		}
 	case ModeBearer, ModeSecret:
 		if !validHeaderName(a.Header) {
 			e.add(path+".header", "%q is not a valid header name", a.Header)
@@ -761,6 +870,7 @@ func validateAuth(e *ValidationError, path string, a *AuthConfig) {
 		if a.Mode == ModeSecret && a.BearerPrefix != nil {
 			e.add(path+".bearer_prefix", "applies to bearer mode only")
 		}
+		e.warn(path, "a static %s token never expires: a captured request can be replayed after vapi.replay.window; prefer hmac with a signed timestamp", a.Mode)
 	}
 }
 
@@ -811,9 +921,11 @@ func (c *Config) validateTools(e *ValidationError, opt Options) {
 		seen[t.Name] = true
 		u, err := url.Parse(t.URL)
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			e.add(p+".url", "%q is not an absolute http(s) URL", t.URL)
+			e.add(p+".url", "%q is not an absolute http(s) URL", redact.URL(t.URL))
 		} else if u.User != nil {
 			e.add(p+".url", "credentials in the URL are not allowed; use headers with env or file values")
+		} else if redact.URL(t.URL) != t.URL {
+			e.warn(p+".url", "the URL seems to carry a credential (%s): it is redacted in voicegate's output, but internal proxies and access logs may record it; prefer a header with an env or file value", redact.URL(t.URL))
 		}
 		switch t.Method {
 		case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
@@ -835,6 +947,11 @@ func (c *Config) validateTools(e *ValidationError, opt Options) {
 			hp := p + ".headers." + name
 			if !validHeaderName(name) {
 				e.add(hp, "not a valid header name")
+			}
+			for _, r := range ReservedToolHeaders {
+				if strings.EqualFold(name, r) {
+					e.add(hp, "%s is set by voicegate on every tool request and cannot be configured", r)
+				}
 			}
 			set := 0
 			for _, s := range []string{hv.Value, hv.Env, hv.File} {
@@ -919,6 +1036,7 @@ func Dev(secret, listen, dataDir string) *Config {
 	c := Default()
 	c.Listen = listen
 	c.DataDir = dataDir
+	c.Server.ShutdownDelay = 0 // no load balancer in front of a laptop
 	c.Vapi.Auth = []AuthConfig{{Mode: ModeHMAC, Secrets: []Secret{{Value: secret}}}}
 	c.Tools = []ToolConfig{{Name: "getAppointment", URL: "http://" + listen + DevToolPath}}
 	c.Vapi.AssistantRequest.Default = &AssistantAnswer{Assistant: map[string]any{
@@ -945,5 +1063,6 @@ func (c *Config) Check(opt Options) error {
 	}
 	e := &ValidationError{}
 	c.validate(e, opt)
+	c.Warnings = e.Warnings
 	return e.orNil()
 }

@@ -13,20 +13,16 @@ func env(m map[string]string) func(string) string { return func(k string) string
 
 func TestExampleConfigLoads(t *testing.T) {
 	c, err := Load(filepath.Join("..", "..", "examples", "voicegate.yaml"), Options{Getenv: env(map[string]string{
-		"VAPI_HMAC_SECRET": "example-hmac-secret-0123456789", "APPOINTMENTS_API_TOKEN": "Bearer internal-token",
+		"VAPI_HMAC_SECRET": "f7Kq2Zp9Lr4Xw8Mv3Ty6Bn", "APPOINTMENTS_API_TOKEN": "Bearer internal-token",
 	})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Vapi.Auth) != 4 || c.Vapi.Auth[0].Secrets[0].Value != "example-hmac-secret-0123456789" {
+	if len(c.Vapi.Auth) != 1 || c.Vapi.Auth[0].Secrets[0].Value != "f7Kq2Zp9Lr4Xw8Mv3Ty6Bn" {
 		t.Fatalf("auth not loaded: %+v", c.Vapi.Auth)
 	}
-	if na := c.Vapi.Auth[0].Secrets[1].NotAfter; !na.Equal(time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)) {
-		t.Fatalf("not_after = %v", na)
-	}
-	p := c.Vapi.Auth[3]
-	if p.Mode != ModeHMAC || p.SignatureHeader != "x-vapi-signature" || p.TimestampHeaderName() != "" || p.PayloadFormat != "{body}" || !p.PrefixOptional {
-		t.Fatalf("preset not completed: %+v", p)
+	if len(c.Warnings) != 0 {
+		t.Fatalf("the example must load without warnings: %v", c.Warnings)
 	}
 	if c.Tools[0].Headers["Authorization"].Value != "Bearer internal-token" || c.Tools[0].Timeout.D() != 2*time.Second {
 		t.Fatalf("tool: %+v", c.Tools[0])
@@ -37,7 +33,7 @@ func TestExampleConfigLoads(t *testing.T) {
 }
 
 func TestMinimalConfigDefaults(t *testing.T) {
-	c, err := Parse([]byte("vapi:\n  auth:\n    - mode: hmac\n      secrets: [\"${S}\"]\n"), Options{Getenv: env(map[string]string{"S": "0123456789abcdef0123"})})
+	c, err := Parse([]byte("vapi:\n  auth:\n    - mode: hmac\n      secrets: [\"${S}\"]\n"), Options{Getenv: env(map[string]string{"S": "k3J9xQ2mV7pL5nR8wT4z"})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +46,7 @@ func TestMinimalConfigDefaults(t *testing.T) {
 		t.Fatalf("defaults: %+v", c)
 	}
 	// An empty timestamp header means none, and the payload defaults to the body.
-	c, err = Parse([]byte("vapi:\n  auth:\n    - mode: hmac\n      timestamp_header: \"\"\n      secrets: [0123456789abcdef0123]\n"), Options{})
+	c, err = Parse([]byte("vapi:\n  auth:\n    - mode: hmac\n      timestamp_header: \"\"\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +70,7 @@ func problems(t *testing.T, yaml string, o Options) []string {
 }
 
 func TestRejections(t *testing.T) {
-	const okAuth = "vapi:\n  auth:\n    - mode: hmac\n      secrets: [0123456789abcdef0123]\n"
+	const okAuth = "vapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n"
 	cases := []struct {
 		name, yaml string
 		want       string
@@ -85,16 +81,16 @@ func TestRejections(t *testing.T) {
 		{"unset env", "vapi:\n  auth:\n    - mode: hmac\n      secrets: [\"${NOPE}\"]\n", "environment variable NOPE is not set"},
 		{"short secret", "vapi:\n  auth:\n    - mode: bearer\n      secrets: [short]\n", "at least 16 are required"},
 		{"no secrets", "vapi:\n  auth:\n    - mode: secret\n", "at least one secret is required"},
-		{"all secrets retired", "vapi:\n  auth:\n    - mode: secret\n      secrets: [{value: 0123456789abcdef0123, not_after: 2001-01-01T00:00:00Z}]\n", "every secret is past its not_after"},
-		{"bad not_after", "vapi:\n  auth:\n    - mode: secret\n      secrets: [{value: 0123456789abcdef0123, not_after: tomorrow}]\n", "not an RFC 3339 time"},
-		{"bad mode", "vapi:\n  auth:\n    - mode: basic\n      secrets: [0123456789abcdef0123]\n", `"basic" is not one of hmac, bearer, secret`},
-		{"bad algorithm", "vapi:\n  auth:\n    - mode: hmac\n      algorithm: md5\n      secrets: [0123456789abcdef0123]\n", `"md5" is not one of`},
-		{"bad encoding", "vapi:\n  auth:\n    - mode: hmac\n      encoding: b32\n      secrets: [0123456789abcdef0123]\n", `"b32" is not hex or base64`},
-		{"payload without body", "vapi:\n  auth:\n    - mode: hmac\n      payload_format: \"{timestamp}\"\n      secrets: [0123456789abcdef0123]\n", "must contain {body}"},
-		{"unsigned timestamp", "vapi:\n  auth:\n    - mode: hmac\n      payload_format: \"{body}\"\n      secrets: [0123456789abcdef0123]\n", "could be forged"},
-		{"unknown placeholder", "vapi:\n  auth:\n    - mode: hmac\n      payload_format: \"{timestamp}.{svix-id}.{body}\"\n      secrets: [0123456789abcdef0123]\n", "unknown placeholder {svix-id}"},
+		{"all secrets retired", "vapi:\n  auth:\n    - mode: secret\n      secrets: [{value: k3J9xQ2mV7pL5nR8wT4z, not_after: 2001-01-01T00:00:00Z}]\n", "every secret is past its not_after"},
+		{"bad not_after", "vapi:\n  auth:\n    - mode: secret\n      secrets: [{value: k3J9xQ2mV7pL5nR8wT4z, not_after: tomorrow}]\n", "not an RFC 3339 time"},
+		{"bad mode", "vapi:\n  auth:\n    - mode: basic\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", `"basic" is not one of hmac, bearer, secret`},
+		{"bad algorithm", "vapi:\n  auth:\n    - mode: hmac\n      algorithm: md5\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", `"md5" is not one of`},
+		{"bad encoding", "vapi:\n  auth:\n    - mode: hmac\n      encoding: b32\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", `"b32" is not hex or base64`},
+		{"payload without body", "vapi:\n  auth:\n    - mode: hmac\n      payload_format: \"{timestamp}\"\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "must contain {body}"},
+		{"unsigned timestamp", "vapi:\n  auth:\n    - mode: hmac\n      payload_format: \"{body}\"\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "could be forged"},
+		{"unknown placeholder", "vapi:\n  auth:\n    - mode: hmac\n      payload_format: \"{timestamp}.{svix-id}.{body}\"\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "unknown placeholder {svix-id}"},
 		{"bad base64 secret", "vapi:\n  auth:\n    - mode: hmac\n      secret_base64: true\n      secrets: [\"!!!not-base64-at-all!!!\"]\n", "not valid base64"},
-		{"hmac fields on bearer", "vapi:\n  auth:\n    - mode: bearer\n      algorithm: sha256\n      secrets: [0123456789abcdef0123]\n", "apply to hmac mode only"},
+		{"hmac fields on bearer", "vapi:\n  auth:\n    - mode: bearer\n      algorithm: sha256\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "apply to hmac mode only"},
 		{"duration without unit", okAuth + "sessions:\n  ttl: 60\n", "is not a duration"},
 		{"public listen without TLS", okAuth + "listen: 0.0.0.0:3000\n", "plain HTTP on non-loopback"},
 		{"half TLS", okAuth + "tls:\n  cert_file: a.pem\n", "cert_file and key_file must both be set"},
@@ -114,6 +110,20 @@ func TestRejections(t *testing.T) {
 		{"not yaml", "vapi: [\n", "did not find expected"},
 		{"admin on a public address", okAuth + "admin:\n  listen: 0.0.0.0:6060\n", "must be on a loopback address"},
 		{"admin on the public listener", okAuth + "admin:\n  listen: 127.0.0.1:3000\n", "never served on the public listener"},
+		// Dangerous settings (security review, finding 7).
+		{"tolerance of a year", "vapi:\n  auth:\n    - mode: hmac\n      tolerance: 8760h\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "a captured request would verify for that long"},
+		{"replay window of 1ms", okAuth + "  replay:\n    window: 1ms\n", "must be at least 1s"},
+		{"replay window shorter than tolerance", okAuth + "  replay:\n    window: 1m\n", "shorter than vapi.auth[0].tolerance"},
+		{"replay capacity of 2e9", okAuth + "  replay:\n    capacity: 2000000000\n", "must be between 1 and 5000000"},
+		{"sessions capacity of 1e9", okAuth + "sessions:\n  capacity: 1000000000\n", "must be between 1 and 2000000"},
+		{"read_header_timeout 10m", okAuth + "server:\n  read_header_timeout: 10m\n", "longer than the 1m0s allowed"},
+		{"max_header_bytes 100MB", okAuth + "server:\n  max_header_bytes: 100000000\n", "must be between 4096 and 1048576"},
+		{"body budget below one body", okAuth + "server:\n  body_memory_bytes: 1000\n", "must be between vapi.max_body_bytes"},
+		{"streams unbounded", okAuth + "server:\n  max_concurrent_streams: 0\n", "must be between 1 and 1000"},
+		{"shutdown delay of an hour", okAuth + "server:\n  shutdown_delay: 1h\n", "must be between 0s and 1m"},
+		{"wal limit too small", okAuth + "storage:\n  wal_limit_bytes: 10\n", "storage.wal_limit_bytes"},
+		{"reserved tool header", okAuth + "tools:\n  - name: t\n    url: http://127.0.0.1:1/x\n    headers:\n      x-voicegate-call-id: forged\n", "set by voicegate on every tool request"},
+		{"host tool header", okAuth + "tools:\n  - name: t\n    url: http://127.0.0.1:1/x\n    headers:\n      Host: evil.example\n", "cannot be configured"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,7 +174,7 @@ func TestHeaderFromFileAndSchemaFile(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "schema.json"), []byte(`{"type":"object","required":["q"]}`), 0o600)
 	c, err := Parse([]byte(`
 vapi:
-  auth: [{mode: secret, secrets: [0123456789abcdef0123]}]
+  auth: [{mode: secret, secrets: [k3J9xQ2mV7pL5nR8wT4z]}]
 tools:
   - name: t
     url: http://127.0.0.1:1/x
@@ -199,7 +209,7 @@ func TestSecretsNeverMarshalled(t *testing.T) {
 }
 
 func TestEnvCannotInjectStructure(t *testing.T) {
-	evil := "0123456789abcdef0123\"]\nlisten: 0.0.0.0:1\nx: [\""
+	evil := "k3J9xQ2mV7pL5nR8wT4z\"]\nlisten: 0.0.0.0:1\nx: [\""
 	c, err := Parse([]byte("vapi:\n  auth:\n    - mode: secret\n      secrets: [\"${EVIL}\"]\nsessions:\n  capacity: ${CAP}\n# a comment mentioning ${UNSET} is not expanded\n"),
 		Options{Getenv: env(map[string]string{"EVIL": evil, "CAP": "42"})})
 	if err == nil {
@@ -209,11 +219,95 @@ func TestEnvCannotInjectStructure(t *testing.T) {
 		t.Fatalf("want only the line-break problem, got %v", err)
 	}
 	c, err = Parse([]byte("vapi:\n  auth:\n    - mode: secret\n      secrets: [\"${S}\"]\nsessions:\n  capacity: ${CAP}\n"),
-		Options{Getenv: env(map[string]string{"S": "abc: def # 0123456789", "CAP": "42"})})
+		Options{Getenv: env(map[string]string{"S": "abc: def # 7Xq2Lm9Kz4", "CAP": "42"})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Vapi.Auth[0].Secrets[0].Value != "abc: def # 0123456789" || c.Sessions.Capacity != 42 {
+	if c.Vapi.Auth[0].Secrets[0].Value != "abc: def # 7Xq2Lm9Kz4" || c.Sessions.Capacity != 42 {
 		t.Fatalf("expanded values: %q %d", c.Vapi.Auth[0].Secrets[0].Value, c.Sessions.Capacity)
+	}
+}
+
+// TestWeakSecretsRefused: no example, placeholder or hand-typed secret may
+// start the gateway (security review, finding 11). Each is refused with the
+// entry and the reason, never the value.
+func TestWeakSecretsRefused(t *testing.T) {
+	for _, tc := range []struct{ secret, why string }{
+		{"aaaaaaaaaaaaaaaa", "fewer than 5 distinct"},
+		{"abcdefghijklmnopqrst", "consecutive"},
+		{"0123456789abcdef0123", "consecutive"},
+		{"zyxwvutsrqponmlk", "consecutive"},
+		{"bearer-token-000000000000", "published example"},
+		{"legacy-secret-00000000000", "published example"},
+		{"retired-secret-0000000000", "published example"},
+		{"signature-secret-000000000", "published example"},
+		{"my-secret-xxxxxxxxxxxx", "run of 12 repeated"},
+		{"CHANGEME-CHANGEME-CHANGEME", "placeholder"},
+		{"your-secret-goes-here-1", "placeholder"},
+		{"abababababababababab", "fewer than 5 distinct"},
+	} {
+		for _, mode := range []string{"hmac", "bearer", "secret"} {
+			ps := strings.Join(problems(t, "vapi:\n  auth:\n    - mode: "+mode+"\n      secrets: [\""+tc.secret+"\"]\n", Options{}), "\n")
+			if !strings.Contains(ps, "vapi.auth[0].secrets[0]: secret refused") || !strings.Contains(ps, tc.why) {
+				t.Errorf("%s secret %q: problems %q do not refuse it with %q", mode, tc.secret, ps, tc.why)
+			}
+			if strings.Contains(ps, tc.secret) {
+				t.Errorf("the refused secret is printed: %q", ps)
+			}
+		}
+	}
+	// Random secrets pass: 1,000 generated ones, as `openssl rand -hex 32`
+	// or the dev mode would make them.
+	for i := 0; i < 1000; i++ {
+		if why := weakSecret(NewSecret()); why != "" {
+			t.Fatalf("a random secret was refused: %s", why)
+		}
+	}
+}
+
+// TestWarnings: settings with a legitimate use are accepted with a warning
+// that serve logs and config check shows.
+func TestWarnings(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"sha1", "vapi:\n  auth:\n    - mode: hmac\n      algorithm: sha1\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "vapi.auth[0].algorithm: sha1 is accepted for compatibility only"},
+		{"no timestamp", "vapi:\n  auth:\n    - mode: hmac\n      timestamp_header: \"\"\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "vapi.auth[0]: no signed timestamp"},
+		{"preset", "vapi:\n  auth:\n    - preset: vapi-signature\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "no signed timestamp"},
+		{"bearer", "vapi:\n  auth:\n    - mode: bearer\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "static bearer token never expires"},
+		{"long tolerance", "vapi:\n  auth:\n    - mode: hmac\n      tolerance: 30m\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n  replay:\n    window: 30m\n", "vapi.auth[0].tolerance: 30m0s is longer than the usual 5m"},
+		{"big replay cache", "vapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n  replay:\n    capacity: 4000000\n", "vapi.replay.capacity: 4000000 entries can take 801 MiB"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ws []string
+			for _, w := range c.Warnings {
+				ws = append(ws, w.String())
+			}
+			if !strings.Contains(strings.Join(ws, "\n"), tc.want) {
+				t.Fatalf("warnings %q do not mention %q", ws, tc.want)
+			}
+		})
+	}
+	c, err := Parse([]byte("vapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n"), Options{})
+	if err != nil || len(c.Warnings) != 0 {
+		t.Fatalf("the defaults must not warn: %v %v", err, c.Warnings)
+	}
+}
+
+// TestREADMEShowsTheExample: the README embeds examples/voicegate.yaml; the
+// two must not drift apart.
+func TestREADMEShowsTheExample(t *testing.T) {
+	ex, err := os.ReadFile(filepath.Join("..", "..", "examples", "voicegate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```yaml\n"+string(ex)+"```\n") {
+		t.Fatal("README.md does not embed examples/voicegate.yaml verbatim: copy the file into the Configuration section")
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/voicegate/voicegate/internal/config"
 )
@@ -27,8 +26,10 @@ type signedBody struct {
 }
 
 // benchRequests pre-builds and pre-signs n unique bodies (the client's work
-// stays outside the measured loop). The replay window is 1 ms, so a body
-// seen again a pool-cycle later is processed for real, as a new body would be.
+// stays outside the measured loop). The replay cache holds fewer entries
+// than the pool (benchHandler), so a body seen again a pool-cycle later has
+// been evicted and is processed for real, as a new body would be: its
+// signature still verifies, so it would otherwise be answered as a replay.
 func benchRequests(b *testing.B, e *env, n int, mk func(i int) string) []signedBody {
 	out := make([]signedBody, n)
 	for i := range out {
@@ -38,15 +39,39 @@ func benchRequests(b *testing.B, e *env, n int, mk func(i int) string) []signedB
 	return out
 }
 
+const benchPool = 4096
+
+// replays counts the requests answered from the replay cache.
+func replays(b *testing.B, e *env) float64 {
+	fams, err := e.app.Metrics.Registry.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n float64
+	for _, f := range fams {
+		if f.GetName() != "voicegate_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == "replay" {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
+}
+
 func benchHandler(b *testing.B, mut func(*config.Config), mk func(i int) string) {
 	e := newEnv(b, func(c *config.Config) {
-		c.Vapi.Replay.Window = config.Duration(time.Millisecond)
+		c.Vapi.Replay.Capacity = benchPool / 2
 		c.Log.Level = "error"
 		if mut != nil {
 			mut(c)
 		}
 	})
-	reqs := benchRequests(b, e, 4096, mk)
+	reqs := benchRequests(b, e, benchPool, mk)
 	h := e.app.Gateway
 	w := &discardWriter{h: http.Header{}}
 	rd := bytes.NewReader(nil)
@@ -65,6 +90,10 @@ func benchHandler(b *testing.B, mut func(*config.Config), mk func(i int) string)
 		if w.status != 200 {
 			b.Fatalf("status %d", w.status)
 		}
+	}
+	b.StopTimer()
+	if n := replays(b, e); n != 0 {
+		b.Fatalf("%.0f requests were answered as replays: the benchmark must measure real processing", n)
 	}
 }
 

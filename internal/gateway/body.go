@@ -24,8 +24,9 @@ var errOverBudget = errors.New("body memory budget exhausted")
 // that are not pooled.
 var bodyClasses = [...]int{4 << 10, 16 << 10, 64 << 10, 256 << 10}
 
-// firstRead is the size of the first read, done into a small stack buffer so
-// that a client that sends nothing holds no pooled buffer.
+// firstRead is the size of the first read, done into a small pooled buffer
+// so that a client that sends only headers holds at most 512 bytes (and none
+// of the budget); a body that fits stays in it.
 const firstRead = 512
 
 // bodyReader reads bodies under a global byte budget.
@@ -34,6 +35,7 @@ type bodyReader struct {
 	held     atomic.Int64 // bytes of buffers held by requests in flight
 	inFlight atomic.Int64 // requests reading or holding a body
 	pools    [len(bodyClasses)]sync.Pool
+	small    sync.Pool // *[firstRead]byte
 }
 
 func newBodyReader(limit int64) *bodyReader {
@@ -41,14 +43,16 @@ func newBodyReader(limit int64) *bodyReader {
 	for i, n := range bodyClasses {
 		br.pools[i].New = func() any { b := make([]byte, n); return &b }
 	}
+	br.small.New = func() any { return new([firstRead]byte) }
 	return br
 }
 
 // body is a request body read under the budget; release returns its buffer.
 type body struct {
-	buf *[]byte // nil for an empty body or an unpooled buffer
-	b   []byte
-	n   int64 // bytes reserved
+	buf   *[]byte          // nil for an empty or small body, or an unpooled buffer
+	small *[firstRead]byte // a small body's buffer
+	b     []byte
+	n     int64 // bytes reserved
 }
 
 // reserve takes n bytes of the budget, or reports that it cannot.
@@ -89,23 +93,25 @@ func (br *bodyReader) read(r *http.Request, max int64, out *body) error {
 	if limit == 0 {
 		return nil
 	}
-	var first [firstRead]byte
+	first := br.small.Get().(*[firstRead]byte)
 	n, err := io.ReadFull(r.Body, first[:min(int64(firstRead), limit)])
 	if n == 0 {
+		br.small.Put(first)
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			err = nil
 		}
 		return err
 	}
 	if err == nil && int64(n) == limit && r.ContentLength >= 0 {
-		// Small body, complete: one exact copy.
-		if !br.reserve(int64(n)) {
+		// Small body, complete: it stays in the small buffer.
+		if !br.reserve(firstRead) {
+			br.small.Put(first)
 			return errOverBudget
 		}
-		out.n = int64(n)
-		out.b = append([]byte(nil), first[:n]...)
-		return readEOF(r.Body)
+		out.small, out.b, out.n = first, first[:n], firstRead
+		return readEOF(r.Body, first[n:])
 	}
+	defer br.small.Put(first)
 	if !br.grow(out, n, limit) {
 		return errOverBudget
 	}
@@ -120,7 +126,7 @@ func (br *bodyReader) read(r *http.Request, max int64, out *body) error {
 		if len(out.b) == cap(out.b) {
 			if int64(len(out.b)) >= limit {
 				if r.ContentLength >= 0 {
-					return readEOF(r.Body)
+					return readEOF(r.Body, nil)
 				}
 				break
 			}
@@ -195,6 +201,9 @@ func (br *bodyReader) put(p *[]byte) {
 // release returns b's buffer and budget.
 func (br *bodyReader) release(b *body) {
 	br.put(b.buf)
+	if b.small != nil {
+		br.small.Put(b.small)
+	}
 	br.held.Add(-b.n)
 	br.inFlight.Add(-1)
 	*b = body{}
@@ -203,10 +212,13 @@ func (br *bodyReader) release(b *body) {
 // readEOF reads the end of a body whose announced length has been read. It
 // returns at once; net/http starts watching the connection for a client that
 // goes away (cancelling the request's context) only once a handler has seen
-// its body's EOF.
-func readEOF(rd io.Reader) error {
-	var one [1]byte
-	n, err := rd.Read(one[:])
+// its body's EOF. It reads into spare when that has room, so as not to
+// allocate.
+func readEOF(rd io.Reader, spare []byte) error {
+	if len(spare) == 0 {
+		spare = make([]byte, 1)
+	}
+	n, err := rd.Read(spare[:1])
 	if n > 0 {
 		return errors.New("body longer than its Content-Length")
 	}

@@ -24,18 +24,20 @@ import (
 
 // Gateway is the public HTTP handler.
 type Gateway struct {
-	cfg        *config.Config
-	verifier   auth.Verifier
-	replay     *replay.Cache
-	dispatcher *dispatch.Dispatcher
-	store      calls.Store
-	metrics    *metrics.Metrics
-	log        *slog.Logger
-	now        func() time.Time
-	devTool    http.Handler
-	draining   atomic.Bool
-	handler    http.Handler
-	bodies     *bodyReader
+	cfg *config.Config // as started: routes and limits that need a restart
+	// live is what a configuration reload (SIGHUP) swaps atomically; each
+	// request reads it once, so it runs entirely on one configuration.
+	live     atomic.Pointer[Live]
+	replay   *replay.Cache
+	store    calls.Store
+	metrics  *metrics.Metrics
+	log      *slog.Logger
+	now      func() time.Time
+	devTool  http.Handler
+	draining atomic.Bool
+	handler  http.Handler
+	bodies   *bodyReader
+	authLog  *authLog
 }
 
 // Deps are the Gateway's collaborators.
@@ -51,23 +53,52 @@ type Deps struct {
 	DevTool http.Handler
 }
 
+// Live is the part of the gateway a configuration reload replaces.
+type Live struct {
+	Config     *config.Config
+	Verifier   auth.Verifier
+	Dispatcher *dispatch.Dispatcher
+}
+
 // New returns the gateway for a validated configuration.
 func New(cfg *config.Config, d Deps) *Gateway {
-	g := &Gateway{cfg: cfg, verifier: d.Verifier, replay: d.Replay, dispatcher: d.Dispatcher, store: d.Store,
+	g := &Gateway{cfg: cfg, replay: d.Replay, store: d.Store,
 		metrics: d.Metrics, log: d.Log, now: d.Now, devTool: d.DevTool}
+	g.live.Store(&Live{Config: cfg, Verifier: d.Verifier, Dispatcher: d.Dispatcher})
 	g.bodies = newBodyReader(cfg.Server.BodyMemoryBytes)
+	g.authLog = newAuthLog(d.Log, AuthLogInterval, d.Now)
 	g.handler = g.routes()
 	return g
 }
 
+// AuthLogInterval is how often aggregated authentication failures are logged.
+const AuthLogInterval = time.Minute
+
+// Run does the gateway's background work (closing each interval of the
+// authentication-failure log) until ctx ends.
+func (g *Gateway) Run(ctx context.Context) { g.authLog.run(ctx) }
+
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
+
+// Swap makes l the configuration of every request that starts from now on;
+// requests in flight finish on the one they started with.
+func (g *Gateway) Swap(l *Live) { g.live.Store(l) }
+
+// Live returns the current live configuration.
+func (g *Gateway) Live() *Live { return g.live.Load() }
 
 // SetDraining marks the gateway as shutting down: /readyz fails from now on.
 func (g *Gateway) SetDraining() { g.draining.Store(true) }
 
 func (g *Gateway) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
+}
+
+// readier is a store that knows whether its recent writes failed
+// (calls.MonitoredStore).
+type readier interface {
+	Ready(ctx context.Context) error
 }
 
 func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +108,15 @@ func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := g.store.Ping(ctx); err != nil {
+	check := g.store.Ping
+	if rd, ok := g.store.(readier); ok {
+		check = rd.Ready
+	}
+	if err := check(ctx); errors.Is(err, calls.ErrWritesFailing) {
+		g.log.Error("readiness: database writes failing", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"database writes failing"}`))
+		return
+	} else if err != nil {
 		g.log.Error("readiness: database unreachable", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"database unreachable"}`))
 		return
@@ -102,9 +141,11 @@ func (g *Gateway) handleVapi() http.Handler {
 // serveVapi handles one webhook and returns its metric labels.
 func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.Time) (mtype, outcome string) {
 	mtype = "none"
+	live := g.live.Load()
+	vc := &live.Config.Vapi
 	var b body
 	defer g.bodies.release(&b)
-	if err := g.bodies.read(r, g.cfg.Vapi.MaxBodyBytes, &b); err != nil {
+	if err := g.bodies.read(r, vc.MaxBodyBytes, &b); err != nil {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
@@ -121,11 +162,11 @@ func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.T
 	}
 	body := b.b
 
-	areq := auth.Request{Method: r.Method, Header: r.Header, Body: body, PublicURL: g.cfg.Vapi.PublicURL, HTTP: r}
-	if err := g.verifier.Verify(&areq, start); err != nil {
+	areq := auth.Request{Method: r.Method, Header: r.Header, Body: body, PublicURL: vc.PublicURL, HTTP: r}
+	if err := live.Verifier.Verify(&areq, start); err != nil {
 		reason := auth.ReasonOf(err)
 		g.metrics.AuthFailures.WithLabelValues(string(reason)).Inc()
-		g.log.Warn("authentication failed", "reason", string(reason), "remote", r.RemoteAddr)
+		g.authLog.failed(r.RemoteAddr, reason)
 		writeError(w, http.StatusUnauthorized, "unauthorized")
 		return mtype, metrics.OutcomeUnauthorized
 	}
@@ -151,7 +192,7 @@ func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.T
 		return mtype, metrics.OutcomeBadRequest
 	}
 	mtype = vapi.MetricType(msg.Type)
-	out := g.dispatcher.Handle(r.Context(), msg)
+	out := live.Dispatcher.Handle(r.Context(), msg)
 	// An answer computed after the client went away (its context cancelled)
 	// may be a failure caused by the cancellation: never store it, so that
 	// the next identical request does the work.
@@ -163,8 +204,8 @@ func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.T
 	}
 
 	took := g.now().Sub(start)
-	deadline := dispatch.Deadline(msg.Type, g.cfg.Vapi.ServerTimeout.D())
-	if took > time.Duration(float64(deadline)*g.cfg.Vapi.DeadlineWarnRatio) {
+	deadline := dispatch.Deadline(msg.Type, vc.ServerTimeout.D())
+	if took > time.Duration(float64(deadline)*vc.DeadlineWarnRatio) {
 		g.metrics.DeadlineWarnings.WithLabelValues(mtype).Inc()
 		g.log.Warn("slow webhook answer", "type", mtype, "call_id", msg.CallID(), "duration_ms", ms(took), "deadline_ms", ms(deadline))
 	}

@@ -26,7 +26,7 @@ import (
 	"github.com/voicegate/voicegate/internal/sqlite"
 )
 
-const secret = "gateway-test-secret-0123456789"
+const secret = "gW7t-Qz3rK9m-Vx2pL8n-Hs5yJ4"
 
 type syncBuf struct {
 	mu sync.Mutex
@@ -113,7 +113,7 @@ tools:
 	now := func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
 	opts := app.Options{Log: log, Now: now}
 	if wrap != nil {
-		db, err := sqlite.Open(context.Background(), cfg.DataDir)
+		db, err := sqlite.Open(context.Background(), cfg.DataDir, cfg.Storage.SQLite())
 		if err != nil {
 			t.Fatal(err)
 		}

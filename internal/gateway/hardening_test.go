@@ -2,13 +2,19 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/app"
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/gateway"
 )
 
 // TestReplayRefusedWhileSignatureVerifies reproduces the replay gap: signed
@@ -102,5 +108,127 @@ func TestPanicReleasesReplayTicket(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("retry after a panic: %d", resp.StatusCode)
+	}
+}
+
+// TestAuthFailureLogsAggregated: 2,000 unauthenticated requests used to
+// write 2,000 WARN lines. Now one line per source and reason at once, then
+// one line with the count when the interval closes.
+func TestAuthFailureLogsAggregated(t *testing.T) {
+	e := newEnv(t, nil)
+	body := msg("status-update", "flood", `"status":"in-progress"`)
+	bad := http.Header{"X-Signature": {strings.Repeat("0", 64)}, "X-Timestamp": {strconv.FormatInt(time.Now().Unix(), 10)}}
+	const n = 2000
+	for i := 0; i < n; i++ {
+		if status, _ := e.post(body, bad); status != 401 {
+			t.Fatalf("status %d", status)
+		}
+	}
+	e.post(body, nil) // another reason: missing
+	if got := strings.Count(e.logs.String(), `"msg":"authentication failed"`); got != 2 {
+		t.Fatalf("%d individual auth-failure lines for %d bad requests, want 2 (one per source and reason)", got, n+1)
+	}
+	e.skew.Store(int64(gateway.AuthLogInterval + time.Second))
+	e.post(body, bad) // the next failure closes the interval
+	logs := e.logs.String()
+	if !strings.Contains(logs, `"msg":"authentication failures","reason":"mismatch","source":"127.0.0.1","count":1999`) {
+		t.Fatalf("no aggregated line with the count:\n%s", tail(logs, 2000))
+	}
+	if e.metric(`voicegate_auth_failures_total{reason="mismatch"}`) != strconv.Itoa(n+1) {
+		t.Fatal("every failure is still counted in the metric")
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// diskFullStore is the real SQLite store whose writes fail while full is
+// set, as they do on a full disk, while it still answers Ping.
+type diskFullStore struct {
+	calls.Store
+	full atomic.Bool
+}
+
+var errDiskFull = errors.New("database or disk is full (SQLITE_FULL)")
+
+func (d *diskFullStore) RecordStatus(ctx context.Context, id string, c calls.StatusChange) error {
+	if d.full.Load() {
+		return errDiskFull
+	}
+	return d.Store.RecordStatus(ctx, id, c)
+}
+
+func (d *diskFullStore) CreateCall(ctx context.Context, r calls.Record) error {
+	if d.full.Load() {
+		return errDiskFull
+	}
+	return d.Store.CreateCall(ctx, r)
+}
+
+// TestReadyzFailsWhileWritesFail: with every write failing (503, retry) the
+// old /readyz pinged the database and said ready. Now it fails while the
+// last write failed recently and none has succeeded since, and recovers on
+// its own: after a successful write, or once the window has passed.
+func TestReadyzFailsWhileWritesFail(t *testing.T) {
+	var store *diskFullStore
+	e := newEnvWith(t, nil, func(s calls.Store) calls.Store { store = &diskFullStore{Store: s}; return store })
+	ready := func() (int, string) {
+		resp, err := http.Get(e.srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if s, b := ready(); s != 200 {
+		t.Fatalf("readyz before any failure: %d %s", s, b)
+	}
+	store.full.Store(true)
+	if s, _ := e.send(msg("status-update", "full-1", `"status":"in-progress"`)); s != 503 {
+		t.Fatalf("write on a full disk answered %d, want 503", s)
+	}
+	if s, b := ready(); s != 503 || !strings.Contains(b, "writes failing") {
+		t.Fatalf("readyz while writes fail: %d %s, want 503 database writes failing", s, b)
+	}
+	// Recovers once the window has passed with no write since...
+	e.skew.Store(int64(app.WriteFailureWindow + time.Second))
+	if s, b := ready(); s != 200 {
+		t.Fatalf("readyz a window after the last failure: %d %s", s, b)
+	}
+	// ...fails again on the next failed write, and recovers on a success.
+	if s, _ := e.send(msg("status-update", "full-2", `"status":"in-progress"`)); s != 503 {
+		t.Fatalf("write on a full disk answered %d, want 503", s)
+	}
+	if s, _ := ready(); s != 503 {
+		t.Fatalf("readyz after a new failure: %d", s)
+	}
+	store.full.Store(false)
+	if s, r := e.send(msg("status-update", "full-3", `"status":"in-progress"`)); s != 200 {
+		t.Fatalf("write after the disk was freed: %d %s", s, r)
+	}
+	if s, b := ready(); s != 200 {
+		t.Fatalf("readyz after a successful write: %d %s", s, b)
+	}
+}
+
+// The write-ahead log's size and restarts are exported, so that an operator
+// can alert on a log that stops shrinking.
+func TestWALMetricsExported(t *testing.T) {
+	e := newEnv(t, nil)
+	if s, _ := e.send(msg("status-update", "wal-1", `"status":"in-progress"`)); s != 200 {
+		t.Fatalf("status %d", s)
+	}
+	for _, name := range []string{"voicegate_sqlite_wal_bytes", "voicegate_sqlite_wal_restarts_total", "voicegate_sqlite_wal_restarts_busy_total"} {
+		if v := e.metric(name); v == "" {
+			t.Errorf("%s missing from /metrics", name)
+		}
+	}
+	if v := e.metric("voicegate_sqlite_wal_bytes"); v == "0" {
+		t.Errorf("voicegate_sqlite_wal_bytes is 0 after a write: it does not read the log's size")
 	}
 }

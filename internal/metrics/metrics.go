@@ -34,6 +34,7 @@ type Metrics struct {
 	SessionsRejected prometheus.Counter
 	SessionsExpired  prometheus.Counter
 	StoreErrors      *prometheus.CounterVec // op
+	ConfigReloads    *prometheus.CounterVec // result
 }
 
 // New registers every metric. activeCalls, replayEntries and replayEarly
@@ -71,15 +72,41 @@ func New(activeCalls, replayEntries, replayEarly func() float64) *Metrics {
 		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "voicegate_store_errors_total", Help: "Failed writes to the call store, by operation.",
 		}, []string{"op"}),
+		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "voicegate_config_reloads_total", Help: "Configuration reloads (SIGHUP), by result (ok, error).",
+		}, []string{"result"}),
 	}
 	r.MustRegister(m.Requests, m.AuthFailures, m.Latency, m.ToolCalls, m.ToolLatency, m.DeadlineWarnings,
-		m.SessionsRejected, m.SessionsExpired, m.StoreErrors,
+		m.SessionsRejected, m.SessionsExpired, m.StoreErrors, m.ConfigReloads,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_active_calls", Help: "Live call sessions."}, activeCalls),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_replay_cache_entries", Help: "Requests remembered for replay protection."}, replayEntries),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "voicegate_replay_early_evictions_total",
 			Help: "Requests forgotten for capacity before their replay window ended: raise vapi.replay.capacity if this grows."}, replayEarly),
 	)
 	return m
+}
+
+// WALStats is what the embedded store reports about its write-ahead log.
+type WALStats interface {
+	WALSize() int64
+	LogRestarts() (restarts, busy uint64)
+}
+
+// ObserveWAL registers, read at scrape time, the size of the embedded
+// store's write-ahead log and how often its checkpoints restarted it (or
+// could not, a reader holding it).
+func (m *Metrics) ObserveWAL(s WALStats) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_sqlite_wal_bytes",
+			Help: "Size of the SQLite write-ahead log file; bounded by storage.wal_limit_bytes plus what one checkpoint interval writes."},
+			func() float64 { return float64(s.WALSize()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "voicegate_sqlite_wal_restarts_total",
+			Help: "Checkpoints that found the write-ahead log over storage.wal_limit_bytes and restarted it."},
+			func() float64 { r, _ := s.LogRestarts(); return float64(r) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "voicegate_sqlite_wal_restarts_busy_total",
+			Help: "Checkpoints that found the write-ahead log over its limit but could not restart it because a reader held it; the next one retries."},
+			func() float64 { _, b := s.LogRestarts(); return float64(b) }),
+	)
 }
 
 // TypeMetrics are a message type's collectors, resolved once so that the

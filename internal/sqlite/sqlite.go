@@ -6,30 +6,45 @@
 // reads use a small pool of their own. The database runs in WAL mode with
 // automatic checkpoints off: Checkpoint, run in the background, copies the
 // log into the database (PASSIVE, so it never blocks a writer), so that no
-// webhook waits for a checkpoint's fsync.
+// webhook waits for a checkpoint's fsync. Under writes that never pause a
+// PASSIVE checkpoint never catches up and the log never restarts, so once
+// the log is past Config.WALLimitBytes the checkpoint also restarts it,
+// queued behind the writes like one more write.
+//
+// Open refuses, before writing anything, a file that is not a SQLite
+// database or fails PRAGMA quick_check.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/periodic"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // DB is a calls.Store on one SQLite file.
 type DB struct {
 	w, r *sql.DB
-	ck   *sql.DB // checkpoints, on a connection of their own
+	ck   *sql.DB // PASSIVE checkpoints, on a connection of their own
 	dir  string
+	path string
+	cfg  Config
 	st   stmts
 	Now  func() time.Time
+
+	quickCheck           time.Duration
+	restarts, restartsKO atomic.Uint64
 }
 
 type stmts struct {
@@ -66,11 +81,18 @@ CREATE INDEX calls_created ON calls(created_at);
 `,
 }
 
-const pragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
-
 // Open opens (creating if needed, mode 0600 in a 0700 directory) the database
-// in dir and applies pending migrations.
-func Open(ctx context.Context, dir string) (*DB, error) {
+// in dir, checks it with PRAGMA quick_check and applies pending migrations.
+// It returns an *IntegrityError, having written nothing, for a file that is
+// not a SQLite database or is damaged, and an error listing the problems of
+// an invalid cfg (see Config.Validate).
+func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
+	if probs := cfg.Validate(); len(probs) > 0 {
+		return nil, fmt.Errorf("storage configuration: %s", strings.Join(probs, "; "))
+	}
+	if cfg.busyTimeout <= 0 {
+		cfg.busyTimeout = defaultBusyTimeout
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -82,6 +104,9 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		}
 		f.Close()
 	}
+	// journal_size_limit cuts a log that restarts back to the limit.
+	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=journal_size_limit(%d)",
+		cfg.busyTimeout.Milliseconds(), cfg.WALLimitBytes)
 	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -102,7 +127,11 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	ck.SetMaxOpenConns(1)
-	s := &DB{w: w, r: r, ck: ck, dir: dir, Now: time.Now}
+	s := &DB{w: w, r: r, ck: ck, dir: dir, path: path, cfg: cfg, Now: time.Now}
+	if err := s.checkIntegrity(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -143,22 +172,125 @@ func (s *DB) prepare(ctx context.Context) error {
 	return nil
 }
 
+// ErrCheckpointBusy is wrapped by Checkpoint's error when the log was over
+// its limit but could not be restarted because a reader (a long read, or
+// another process) was still using it. The next checkpoint tries again.
+var ErrCheckpointBusy = errors.New("write-ahead log in use")
+
+// restartBusyTimeout bounds how long a restart of the log waits for readers
+// to leave it. Writes queue behind the restart, so it is short.
+const restartBusyTimeout = 100 * time.Millisecond
+
 // Checkpoint copies the write-ahead log into the database without waiting
-// for (or blocking) readers and writers.
+// for (or blocking) readers and writers. If the log file is then still
+// larger than Config.WALLimitBytes, it restarts the log and empties the file
+// (PRAGMA wal_checkpoint(TRUNCATE)), which copies what the first pass could
+// not while writes wait, as they would for one more write. It returns an
+// error wrapping ErrCheckpointBusy when that restart could not finish.
 func (s *DB) Checkpoint(ctx context.Context) error {
-	if _, err := s.ck.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+	var busy, logFrames, copied int
+	if err := s.ck.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &copied); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
+	size := s.WALSize()
+	if size <= s.cfg.WALLimitBytes {
+		return nil
+	}
+	busy, logFrames, copied, err := s.restartLog(ctx)
+	if err != nil {
+		return fmt.Errorf("checkpoint: restart log: %w", err)
+	}
+	if busy != 0 {
+		s.restartsKO.Add(1)
+		return fmt.Errorf("checkpoint: restart %d-byte log (limit %d; %d of %d frames copied): %w",
+			size, s.cfg.WALLimitBytes, copied, logFrames, ErrCheckpointBusy)
+	}
+	s.restarts.Add(1)
 	return nil
 }
 
-// RunCheckpoints checkpoints every interval until ctx ends.
+// restartLog runs a TRUNCATE checkpoint on the writer's connection, so that
+// it waits its turn in Go like a write (rather than polling SQLite's write
+// lock against a stream of writes), with a short busy timeout for readers.
+// busy is 1 when it could not finish.
+func (s *DB) restartLog(ctx context.Context) (busy, logFrames, copied int, err error) {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, restartBusyTimeout.Milliseconds())); err != nil {
+		return 0, 0, 0, err
+	}
+	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &copied)
+	if isBusy(err) {
+		busy, err = 1, nil
+	}
+	// Writes get their own busy timeout back; a connection that cannot be
+	// reset is discarded instead.
+	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA busy_timeout = %d`, s.cfg.busyTimeout.Milliseconds())); rerr != nil {
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+		if err == nil {
+			err = rerr
+		}
+	}
+	return busy, logFrames, copied, err
+}
+
+// WALSize returns the size of the write-ahead log file in bytes (0 when
+// there is none).
+func (s *DB) WALSize() int64 {
+	fi, err := os.Stat(s.path + "-wal")
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// CheckpointStats counts the log restarts since Open.
+type CheckpointStats struct {
+	// Restarts is how many checkpoints found the log over its limit and
+	// restarted it.
+	Restarts uint64
+	// RestartsBusy is how many found it over its limit but could not
+	// (ErrCheckpointBusy), leaving it to the next checkpoint.
+	RestartsBusy uint64
+}
+
+// CheckpointStats returns the log restart counters.
+func (s *DB) CheckpointStats() CheckpointStats {
+	return CheckpointStats{Restarts: s.restarts.Load(), RestartsBusy: s.restartsKO.Load()}
+}
+
+// LogRestarts returns CheckpointStats as two numbers (for metrics).
+func (s *DB) LogRestarts() (restarts, busy uint64) {
+	return s.restarts.Load(), s.restartsKO.Load()
+}
+
+// RunCheckpoints runs Checkpoint every interval (Config.CheckpointInterval
+// when every is 0) until ctx ends, passing each error to onErr.
 func (s *DB) RunCheckpoints(ctx context.Context, every time.Duration, onErr func(error)) {
+	if every <= 0 {
+		every = s.cfg.CheckpointInterval
+	}
 	periodic.Run(ctx, every, func() {
 		if err := s.Checkpoint(ctx); err != nil && ctx.Err() == nil && onErr != nil {
 			onErr(err)
 		}
 	})
+}
+
+func sqliteCode(err error) int {
+	var serr *sqlite.Error
+	if errors.As(err, &serr) {
+		return serr.Code() & 0xff // the primary result code
+	}
+	return 0
+}
+
+func isBusy(err error) bool {
+	c := sqliteCode(err)
+	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
 }
 
 // SchemaVersion returns the highest applied migration.

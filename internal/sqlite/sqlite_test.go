@@ -11,9 +11,14 @@ import (
 	"github.com/voicegate/voicegate/internal/calls"
 )
 
-func open(t *testing.T, dir string) *DB {
+func open(t testing.TB, dir string) *DB {
 	t.Helper()
-	db, err := Open(context.Background(), dir)
+	return openWith(t, dir, DefaultConfig())
+}
+
+func openWith(t testing.TB, dir string, cfg Config) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), dir, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +51,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	db := open(t, dir)
 	db.w.Exec(`INSERT INTO schema_migrations(version, applied_at) VALUES (99, 0)`)
 	db.Close()
-	if _, err := Open(context.Background(), dir); err == nil {
+	if _, err := Open(context.Background(), dir, DefaultConfig()); err == nil {
 		t.Fatal("a database from a newer voicegate must not be used")
 	}
 }

@@ -3,9 +3,12 @@
 // argument validation, timeouts, concurrency caps and safe error strings.
 //
 // Threat: tool calls are untrusted input that trigger actions. Nothing in a
-// payload can choose where a request goes: the URL comes from configuration
-// by tool name, redirects are refused, responses are size-capped, and no
-// internal URL, status page or stack trace reaches the caller.
+// payload can choose where a request goes or change what the operator
+// configured: the URL comes from configuration by tool name, an argument
+// named like a configured query parameter is refused, configured headers
+// and voicegate's own headers cannot be replaced, redirects are refused,
+// responses are size-capped, and no internal URL, status page or stack trace
+// reaches the caller. URLs in logged errors are redacted.
 package tools
 
 import (
@@ -15,17 +18,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/redact"
 	"github.com/voicegate/voicegate/internal/vapi"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
@@ -59,8 +66,16 @@ type Router struct {
 }
 
 type tool struct {
-	cfg     config.ToolConfig
-	url     *url.URL
+	cfg config.ToolConfig
+	url *url.URL
+	// inQuery: the arguments are sent as query parameters (GET, DELETE),
+	// otherwise as the JSON body.
+	inQuery bool
+	// fixed holds the lower-cased names of the configured URL's query
+	// parameters; an argument with one of these names is refused.
+	fixed map[string]struct{}
+	// headers are sent on every request: defaults, then configured values
+	// (which win), without ReservedHeaders. Read-only after New.
 	headers http.Header
 	schema  *jsonschema.Schema
 	sem     chan struct{}
@@ -76,6 +91,19 @@ type CallInfo struct {
 const (
 	HeaderCallID     = "X-Voicegate-Call-Id"
 	HeaderToolCallID = "X-Voicegate-Tool-Call-Id"
+)
+
+// ReservedHeaders are the headers voicegate sets on each request to an
+// internal API, in canonical form. A tool header configured with one of
+// these names is a configuration error; the router never sends a configured
+// value under them. Read-only.
+var ReservedHeaders = []string{HeaderCallID, HeaderToolCallID}
+
+// Default request headers, sent unless the tool configures its own.
+const (
+	defaultAccept      = "application/json, text/plain;q=0.9"
+	defaultUserAgent   = "voicegate"
+	defaultContentType = "application/json" // body methods only
 )
 
 // New builds a router for validated tool configurations.
@@ -106,20 +134,55 @@ func New(cfgs []config.ToolConfig, log *slog.Logger, observe Observer) (*Router,
 	for _, c := range cfgs {
 		u, err := url.Parse(c.URL)
 		if err != nil {
-			return nil, fmt.Errorf("tool %s: %w", c.Name, err)
+			// The error quotes the URL, which may hold a key.
+			return nil, fmt.Errorf("tool %s: %s", c.Name, redact.Error(err))
 		}
-		t := &tool{cfg: c, url: u, headers: http.Header{}, sem: make(chan struct{}, c.MaxConcurrency)}
+		t := &tool{
+			cfg: c, url: u, sem: make(chan struct{}, c.MaxConcurrency),
+			inQuery: c.Method == http.MethodGet || c.Method == http.MethodDelete,
+			fixed:   fixedParams(u.RawQuery),
+			headers: http.Header{},
+		}
+		t.headers.Set("Accept", defaultAccept)
+		t.headers.Set("User-Agent", defaultUserAgent)
+		if !t.inQuery {
+			t.headers.Set("Content-Type", defaultContentType)
+		}
 		for k, v := range c.Headers {
 			t.headers.Set(k, v.Value)
 		}
+		for _, k := range ReservedHeaders {
+			t.headers.Del(k)
+		}
 		if c.Schema != nil {
 			if t.schema, err = config.CompileSchema(c.Name, c.Schema); err != nil {
-				return nil, fmt.Errorf("tool %s: %w", c.Name, err)
+				return nil, fmt.Errorf("tool %s: %s", c.Name, redact.Error(err))
 			}
 		}
 		r.tools[c.Name] = t
 	}
 	return r, nil
+}
+
+// fixedParams returns the lower-cased names of the parameters in a
+// configured raw query, each both as written and decoded. Pairs are split on
+// ";" as well as "&" because some servers accept either.
+func fixedParams(rawQuery string) map[string]struct{} {
+	if rawQuery == "" {
+		return nil
+	}
+	fixed := map[string]struct{}{}
+	for _, pair := range strings.FieldsFunc(rawQuery, func(c rune) bool { return c == '&' || c == ';' }) {
+		name, _, _ := strings.Cut(pair, "=")
+		if name == "" {
+			continue
+		}
+		fixed[strings.ToLower(name)] = struct{}{}
+		if dec, err := url.QueryUnescape(name); err == nil && dec != "" {
+			fixed[strings.ToLower(dec)] = struct{}{}
+		}
+	}
+	return fixed
 }
 
 // Names returns the configured tool names, sorted.
@@ -188,22 +251,30 @@ func (r *Router) call(ctx context.Context, t *tool, ci CallInfo, inv vapi.Invoca
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout.D())
 	defer cancel()
+	// Built before waiting for a slot: arguments that cannot be sent are
+	// refused at once, even when the tool is busy.
+	req, err := t.request(ctx, ci, inv)
+	if err != nil {
+		var ae *argsError
+		if errors.As(err, &ae) {
+			return OutcomeBadArgs, "", fmt.Sprintf("Invalid arguments for %s: %s", name, ae.msg)
+		}
+		r.log.Debug("tool request error", "tool", name, "err", redact.Error(err))
+		return OutcomeUnreachable, "", fmt.Sprintf("The %s service is unavailable right now.", name)
+	}
 	select {
 	case t.sem <- struct{}{}:
 		defer func() { <-t.sem }()
 	case <-ctx.Done():
 		return OutcomeBusy, "", fmt.Sprintf("The %s service is busy right now. Tell the caller to try again in a moment.", name)
 	}
-	req, err := t.request(ctx, ci, inv)
-	if err != nil {
-		return OutcomeBadArgs, "", fmt.Sprintf("Invalid arguments for %s: %s.", name, err.Error())
-	}
 	resp, err := r.client.Do(req)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return OutcomeTimeout, "", fmt.Sprintf("The %s service did not answer in time. Tell the caller it is unavailable right now.", name)
 		}
-		r.log.Debug("tool request error", "tool", name, "err", err)
+		// The client's error quotes the URL, which may hold a key.
+		r.log.Debug("tool request error", "tool", name, "err", redact.Error(err))
 		return OutcomeUnreachable, "", fmt.Sprintf("The %s service is unavailable right now.", name)
 	}
 	defer resp.Body.Close()
@@ -223,16 +294,42 @@ func (r *Router) call(ctx context.Context, t *tool, ci CallInfo, inv vapi.Invoca
 	return OutcomeOK, ResultString(body), ""
 }
 
+// argsError is a problem with the arguments that the model can fix; msg
+// completes "Invalid arguments for TOOL: ".
+type argsError struct{ msg string }
+
+func (e *argsError) Error() string { return e.msg }
+
 func (t *tool) request(ctx context.Context, ci CallInfo, inv vapi.Invocation) (*http.Request, error) {
 	u := *t.url
 	var body io.Reader
-	if t.cfg.Method == http.MethodGet || t.cfg.Method == http.MethodDelete {
-		q, err := queryFromArgs(u.Query(), inv.Args)
+	if t.inQuery {
+		q, err := t.queryFromArgs(inv.Args)
 		if err != nil {
 			return nil, err
 		}
-		u.RawQuery = q.Encode()
+		// The configured query is kept exactly as written (order, encoding);
+		// the arguments follow it.
+		switch {
+		case q == "":
+		case u.RawQuery == "":
+			u.RawQuery = q
+		default:
+			u.RawQuery += "&" + q
+		}
 	} else {
+		if len(t.fixed) > 0 {
+			// Frameworks that merge body and query parameters (Laravel's
+			// input(), PHP's $_REQUEST) would let a body field override the
+			// configured query parameter of the same name.
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(inv.Args, &m); err != nil {
+				return nil, &argsError{"arguments must be a JSON object."}
+			}
+			if err := t.checkFixed(maps.Keys(m)); err != nil {
+				return nil, err
+			}
+		}
 		body = bytes.NewReader(inv.Args)
 	}
 	req, err := http.NewRequestWithContext(ctx, t.cfg.Method, u.String(), body)
@@ -242,11 +339,7 @@ func (t *tool) request(ctx context.Context, ci CallInfo, inv vapi.Invocation) (*
 	for k, v := range t.headers {
 		req.Header[k] = v
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json, text/plain;q=0.9")
-	req.Header.Set("User-Agent", "voicegate")
+	// Last, so that nothing configured can stand in for them.
 	if ci.CallID != "" {
 		req.Header.Set(HeaderCallID, ci.CallID)
 	}
@@ -256,12 +349,17 @@ func (t *tool) request(ctx context.Context, ci CallInfo, inv vapi.Invocation) (*
 	return req, nil
 }
 
-// queryFromArgs maps top-level scalar arguments to query parameters.
-func queryFromArgs(q url.Values, args json.RawMessage) (url.Values, error) {
+// queryFromArgs encodes the top-level scalar arguments as query parameters.
+// Keys are escaped, so "a&b=c" stays one parameter.
+func (t *tool) queryFromArgs(args json.RawMessage) (string, error) {
 	var m map[string]any
 	if err := json.Unmarshal(args, &m); err != nil {
-		return nil, errors.New("arguments must be a JSON object")
+		return "", &argsError{"arguments must be a JSON object."}
 	}
+	if err := t.checkFixed(maps.Keys(m)); err != nil {
+		return "", err
+	}
+	q := make(url.Values, len(m))
 	for k, v := range m {
 		switch x := v.(type) {
 		case string:
@@ -274,7 +372,30 @@ func queryFromArgs(q url.Values, args json.RawMessage) (url.Values, error) {
 			q.Set(k, string(b))
 		}
 	}
-	return q, nil
+	return q.Encode(), nil
+}
+
+// checkFixed refuses arguments named like a configured query parameter
+// (compared case-insensitively): the operator's values cannot be replaced
+// or repeated by a payload.
+func (t *tool) checkFixed(names iter.Seq[string]) error {
+	if len(t.fixed) == 0 {
+		return nil
+	}
+	var bad []string
+	for k := range names {
+		if _, ok := t.fixed[strings.ToLower(k)]; ok {
+			bad = append(bad, strconv.Quote(oneLine(k, 64)))
+		}
+	}
+	switch len(bad) {
+	case 0:
+		return nil
+	case 1:
+		return &argsError{bad[0] + " is fixed by the configuration and cannot be set. Remove it and call again."}
+	}
+	sort.Strings(bad)
+	return &argsError{strings.Join(bad, ", ") + " are fixed by the configuration and cannot be set. Remove them and call again."}
 }
 
 func validate(s *jsonschema.Schema, args json.RawMessage) string {

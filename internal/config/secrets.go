@@ -1,0 +1,79 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+)
+
+// weakSecret says why a shared secret must not be used, or "" when it may.
+//
+// Threat: a secret copied from an example, a placeholder left in place, or a
+// value typed by hand (one repeated character, an alphabet run) is a
+// credential anyone can guess. Random secrets — 32 bytes from a generator,
+// hex or base64 — pass every rule here with overwhelming probability (a run
+// of 8 in random hex has odds of about 1 in 10^8).
+func weakSecret(s string) string {
+	lower := strings.ToLower(s)
+	for _, p := range knownPlaceholders {
+		if lower == p {
+			return "it is a published example value"
+		}
+	}
+	for _, w := range placeholderWords {
+		if strings.Contains(lower, w) {
+			return "it looks like a placeholder (contains \"" + w + "\")"
+		}
+	}
+	if distinct(s) < 5 {
+		return "it has fewer than 5 distinct characters"
+	}
+	if n, kind := longestRun(s); n >= 8 {
+		return "it contains a run of " + strconv.Itoa(n) + " " + kind + " characters"
+	}
+	return ""
+}
+
+// knownPlaceholders are values published in voicegate's examples and docs,
+// lower-cased.
+var knownPlaceholders = []string{
+	"retired-secret-0000000000", "bearer-token-000000000000", "legacy-secret-00000000000", "signature-secret-000000000",
+}
+
+var placeholderWords = []string{"changeme", "change-me", "change_me", "placeholder", "replace-me", "replace_me", "your-secret", "your_secret", "example"}
+
+func distinct(s string) int {
+	var seen [256]bool
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !seen[s[i]] {
+			seen[s[i]] = true
+			n++
+		}
+	}
+	return n
+}
+
+// longestRun returns the longest run of identical characters or of
+// consecutive ascending or descending ones ("abcdefgh", "98765432").
+func longestRun(s string) (int, string) {
+	best, kind := 1, "repeated"
+	same, up, down := 1, 1, 1
+	for i := 1; i < len(s); i++ {
+		a, b := s[i-1], s[i]
+		same, up, down = next(same, a == b), next(up, b == a+1), next(down, b+1 == a)
+		if same > best {
+			best, kind = same, "repeated"
+		}
+		if up > best || down > best {
+			best, kind = max(up, down), "consecutive"
+		}
+	}
+	return best, kind
+}
+
+func next(n int, cont bool) int {
+	if cont {
+		return n + 1
+	}
+	return 1
+}
