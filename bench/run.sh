@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-bench-results}
 mkdir -p "$OUT"
-export BENCH_SECRET=bench-Tq8Zr3Km7Wx2Pn9Lv4Hs
+# A fresh random secret per run: a secret printed in docs must never work.
+export BENCH_SECRET=${BENCH_SECRET:-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 export BENCH_DATA_DIR=$(mktemp -d)
 BIN=$(mktemp -d)/voicegate
 PEER_DIR=$(mktemp -d)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,8 @@ type App struct {
 	level    *slog.LevelVar
 	now      func() time.Time
 	reloadMu sync.Mutex
+	// Restart-only intervals, read by Run (Config is replaced by Reload).
+	checkpointEvery, sweepEvery time.Duration
 }
 
 // Options are the injectable parts.
@@ -64,7 +67,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	a := &App{Config: cfg, log: o.Log, level: o.Level, now: o.Now}
+	a := &App{Config: cfg, log: o.Log, level: o.Level, now: o.Now,
+		checkpointEvery: cfg.Storage.CheckpointInterval.D(), sweepEvery: cfg.Sessions.SweepInterval.D()}
 	store := o.Store
 	if store == nil {
 		start := time.Now()
@@ -140,6 +144,10 @@ func (a *App) Reload(next *config.Config) (needRestart []string, err error) {
 		return nil, fmt.Errorf("vapi.max_body_bytes %d is larger than the running server.body_memory_bytes %d (a restart is needed to raise it)",
 			merged.Vapi.MaxBodyBytes, merged.Server.BodyMemoryBytes)
 	}
+	if err := merged.CheckCombined(); err != nil {
+		return nil, fmt.Errorf("the new configuration does not fit the settings that need a restart (%s), which keep their running values: %w",
+			strings.Join(needRestart, ", "), err)
+	}
 	live, router, err := a.build(&merged)
 	if err != nil {
 		return nil, err
@@ -197,14 +205,14 @@ func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	if a.db != nil {
 		wg.Go(func() {
-			a.db.RunCheckpoints(ctx, a.Config.Storage.CheckpointInterval.D(), func(err error) {
+			a.db.RunCheckpoints(ctx, a.checkpointEvery, func(err error) {
 				a.Metrics.StoreErrors.WithLabelValues("checkpoint").Inc()
 				a.log.Error("database checkpoint", "err", err)
 			})
 		})
 	}
 	wg.Go(func() { a.Gateway.Run(ctx) })
-	wg.Go(func() { a.Sessions.Run(ctx, a.Config.Sessions.SweepInterval.D()) })
+	wg.Go(func() { a.Sessions.Run(ctx, a.sweepEvery) })
 	wg.Wait()
 }
 

@@ -1051,6 +1051,18 @@ func Dev(secret, listen, dataDir string) *Config {
 // DevToolPath is where serve --dev mounts its demo internal API.
 const DevToolPath = "/dev/internal/appointments"
 
+// CheckCombined validates, without any I/O, the rules that tie the settings
+// a reload can change to those it cannot (server timeouts, body memory and
+// the replay window against the Vapi deadlines, body cap and auth
+// tolerances). A reload keeps the running restart-only settings and must
+// refuse a combination that serve would refuse.
+func (c *Config) CheckCombined() error {
+	e := &ValidationError{}
+	c.validateServer(e)
+	c.validateReplay(e)
+	return e.orNil()
+}
+
 // Check completes defaults and validates an already-built configuration (for
 // Dev, flag overrides, or tests).
 func (c *Config) Check(opt Options) error {

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -245,6 +248,11 @@ func TestWeakSecretsRefused(t *testing.T) {
 		{"CHANGEME-CHANGEME-CHANGEME", "placeholder"},
 		{"your-secret-goes-here-1", "placeholder"},
 		{"abababababababababab", "fewer than 5 distinct"},
+		{"passwordpassword", "placeholder"},
+		{"secretsecretsecret", "repeats a 6-character pattern"},
+		{"k3J9xQ2mk3J9xQ2mk3J9", "repeats a 8-character pattern"},
+		{"qwertyuiopasdfgh", "placeholder"},
+		{"bench-Tq8Zr3Km7Wx2Pn9Lv4Hs", "published example"},
 	} {
 		for _, mode := range []string{"hmac", "bearer", "secret"} {
 			ps := strings.Join(problems(t, "vapi:\n  auth:\n    - mode: "+mode+"\n      secrets: [\""+tc.secret+"\"]\n", Options{}), "\n")
@@ -256,11 +264,20 @@ func TestWeakSecretsRefused(t *testing.T) {
 			}
 		}
 	}
-	// Random secrets pass: 1,000 generated ones, as `openssl rand -hex 32`
-	// or the dev mode would make them.
+	// Random secrets pass: generated ones, as `openssl rand -hex 32`, the
+	// dev mode, or base64 of 12 to 32 random bytes would make them.
 	for i := 0; i < 1000; i++ {
 		if why := weakSecret(NewSecret()); why != "" {
 			t.Fatalf("a random secret was refused: %s", why)
+		}
+	}
+	for i := 0; i < 20000; i++ {
+		b := make([]byte, 12+i%21)
+		rand.Read(b)
+		for _, s := range []string{hex.EncodeToString(b), base64.StdEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b)} {
+			if why := weakSecret(s); why != "" {
+				t.Fatalf("random secret %q was refused: %s", s, why)
+			}
 		}
 	}
 }

@@ -30,16 +30,38 @@ func weakSecret(s string) string {
 	if n, kind := longestRun(s); n >= 8 {
 		return "it contains a run of " + strconv.Itoa(n) + " " + kind + " characters"
 	}
+	if p := period(s); p > 0 {
+		return "it repeats a " + strconv.Itoa(p) + "-character pattern"
+	}
 	return ""
+}
+
+// period returns the length of the shortest pattern that s repeats (at
+// least twice, as in "passwordpassword"), or 0.
+func period(s string) int {
+	for p := 1; p <= len(s)/2; p++ {
+		i := p
+		for i < len(s) && s[i] == s[i-p] {
+			i++
+		}
+		if i == len(s) {
+			return p
+		}
+	}
+	return 0
 }
 
 // knownPlaceholders are values published in voicegate's examples and docs,
 // lower-cased.
 var knownPlaceholders = []string{
 	"retired-secret-0000000000", "bearer-token-000000000000", "legacy-secret-00000000000", "signature-secret-000000000",
+	"bench-tq8zr3km7wx2pn9lv4hs", // the benchmark secret BENCHMARKS.md once printed
 }
 
-var placeholderWords = []string{"changeme", "change-me", "change_me", "placeholder", "replace-me", "replace_me", "your-secret", "your_secret", "example"}
+// placeholderWords are words a generated secret does not contain (a
+// 6-letter word turns up in random base64 about once in 10^9 secrets).
+var placeholderWords = []string{"changeme", "change-me", "change_me", "placeholder", "replace-me", "replace_me", "your-secret", "your_secret", "example",
+	"password", "passw0rd", "qwerty", "asdfgh", "letmein"}
 
 func distinct(s string) int {
 	var seen [256]bool

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Reading request bodies before authentication.
@@ -17,12 +18,22 @@ import (
 // would exceed it is refused with 503 and Retry-After, before its body is
 // read when possible.
 
+// A client that holds budget must keep sending: each buffer it is given must
+// fill within bodyGrace plus its size at bodyMinRate (a 256 KiB buffer:
+// 3 s), or the read fails with a timeout (408). Without this, clients that
+// trickle bodies could hold the budget for the whole read timeout with a
+// fraction of its size in bytes sent, and refuse every webhook meanwhile.
+const (
+	bodyGrace   = 2 * time.Second
+	bodyMinRate = 256 << 10 // bytes per second
+)
+
 // errOverBudget means the body budget is exhausted.
 var errOverBudget = errors.New("body memory budget exhausted")
 
 // bodyClasses are the pooled buffer sizes; larger bodies get exact buffers
 // that are not pooled.
-var bodyClasses = [...]int{4 << 10, 16 << 10, 64 << 10, 256 << 10}
+var bodyClasses = [...]int{4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10, 128 << 10, 256 << 10}
 
 // firstRead is the size of the first read, done into a small pooled buffer
 // so that a client that sends only headers holds at most 512 bytes (and none
@@ -45,6 +56,41 @@ func newBodyReader(limit int64) *bodyReader {
 	}
 	br.small.New = func() any { return new([firstRead]byte) }
 	return br
+}
+
+// pacer sets the connection's read deadline while a body holds budget (see
+// bodyMinRate). Its zero value, or a nil *pacer, does nothing.
+type pacer struct {
+	w     http.ResponseWriter
+	now   func() time.Time
+	limit time.Time // never later than this: the server's own read deadline
+	set   bool
+}
+
+// pace requires the n bytes that fill the current buffer to arrive in time.
+func (p *pacer) pace(n int) {
+	if p == nil || p.w == nil {
+		return
+	}
+	d := p.now().Add(bodyGrace + time.Duration(int64(n)*int64(time.Second)/bodyMinRate))
+	if d.After(p.limit) {
+		d = p.limit
+	}
+	// A writer that cannot set deadlines (ErrNotSupported) is read under
+	// the server's read timeout alone.
+	if http.NewResponseController(p.w).SetReadDeadline(d) == nil {
+		p.set = true
+	}
+}
+
+// done gives the connection back a read deadline no tighter than the
+// server's, so that net/http's watch for a client going away while the
+// handler runs is not cut short by the body's.
+func (p *pacer) done() {
+	if p != nil && p.set {
+		http.NewResponseController(p.w).SetReadDeadline(p.limit)
+		p.set = false
+	}
 }
 
 // body is a request body read under the budget; release returns its buffer.
@@ -75,9 +121,12 @@ func (br *bodyReader) admit(announced, max int64) bool {
 }
 
 // read reads r's body into out, at most max bytes (more is
-// *http.MaxBytesError). The caller must release out, whatever the error.
-func (br *bodyReader) read(r *http.Request, max int64, out *body) error {
+// *http.MaxBytesError), pacing the client with p once it holds budget (a
+// read past the pace fails with a timeout, os.ErrDeadlineExceeded). The
+// caller must release out, whatever the error.
+func (br *bodyReader) read(r *http.Request, max int64, out *body, p *pacer) error {
 	br.inFlight.Add(1)
+	defer p.done()
 	if r.ContentLength > max {
 		return &http.MaxBytesError{Limit: max}
 	}
@@ -94,10 +143,15 @@ func (br *bodyReader) read(r *http.Request, max int64, out *body) error {
 		return nil
 	}
 	first := br.small.Get().(*[firstRead]byte)
-	n, err := io.ReadFull(r.Body, first[:min(int64(firstRead), limit)])
+	n, err := fill(r.Body, first[:min(int64(firstRead), limit)])
+	if err == io.EOF && r.ContentLength >= 0 {
+		// net/http reports a body cut short of its Content-Length as
+		// io.ErrUnexpectedEOF; never take a short one as complete.
+		err = io.ErrUnexpectedEOF
+	}
 	if n == 0 {
 		br.small.Put(first)
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if err == io.EOF {
 			err = nil
 		}
 		return err
@@ -116,10 +170,11 @@ func (br *bodyReader) read(r *http.Request, max int64, out *body) error {
 		return errOverBudget
 	}
 	out.b = append(out.b[:0], first[:n]...)
+	p.pace(cap(out.b) - len(out.b))
+	if err == io.EOF {
+		return nil // a chunked body shorter than the first read
+	}
 	if err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return nil
-		}
 		return err
 	}
 	for {
@@ -133,6 +188,7 @@ func (br *bodyReader) read(r *http.Request, max int64, out *body) error {
 			if !br.grow(out, len(out.b)+1, limit) {
 				return errOverBudget
 			}
+			p.pace(cap(out.b) - len(out.b))
 		}
 		m, err := r.Body.Read(out.b[len(out.b):cap(out.b)])
 		out.b = out.b[:len(out.b)+m]
@@ -207,6 +263,25 @@ func (br *bodyReader) release(b *body) {
 	br.held.Add(-b.n)
 	br.inFlight.Add(-1)
 	*b = body{}
+}
+
+// fill reads into buf until it is full or the body ends. Unlike
+// io.ReadFull it passes the body's own errors through unchanged (net/http's
+// io.ErrUnexpectedEOF for a truncated body included) and returns io.EOF
+// only for a body that ended cleanly before buf was full.
+func fill(rd io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := rd.Read(buf[n:])
+		n += m
+		if err == io.EOF && n == len(buf) {
+			return n, nil // full, and the body ended with it
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // readEOF reads the end of a body whose announced length has been read. It

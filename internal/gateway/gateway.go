@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -145,7 +146,8 @@ func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.T
 	vc := &live.Config.Vapi
 	var b body
 	defer g.bodies.release(&b)
-	if err := g.bodies.read(r, vc.MaxBodyBytes, &b); err != nil {
+	pace := pacer{w: w, now: g.now, limit: start.Add(g.cfg.Server.ReadTimeout.D())}
+	if err := g.bodies.read(r, vc.MaxBodyBytes, &b, &pace); err != nil {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
@@ -156,6 +158,10 @@ func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.T
 			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusServiceUnavailable, "server busy, retry")
 			return mtype, metrics.OutcomeOverloaded
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, "request body too slow")
+			return mtype, metrics.OutcomeBadRequest
 		}
 		writeError(w, http.StatusBadRequest, "could not read request body")
 		return mtype, metrics.OutcomeBadRequest
@@ -171,7 +177,7 @@ func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.T
 		return mtype, metrics.OutcomeUnauthorized
 	}
 
-	cached, replayed, ticket, err := g.replay.Begin(r.Context(), replay.KeyOf(body), areq.ValidUntil)
+	cached, replayed, ticket, err := g.replay.BeginAt(r.Context(), replay.KeyOf(body), start, areq.ValidUntil)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "request already in progress")
 		return mtype, metrics.OutcomeError

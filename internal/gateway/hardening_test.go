@@ -1,9 +1,12 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -230,5 +233,147 @@ func TestWALMetricsExported(t *testing.T) {
 	}
 	if v := e.metric("voicegate_sqlite_wal_bytes"); v == "0" {
 		t.Errorf("voicegate_sqlite_wal_bytes is 0 after a write: it does not read the log's size")
+	}
+}
+
+// rawPost sends headers + first part of body, waits, then sends the rest, and returns the status line.
+func rawPost(t *testing.T, host, path string, h http.Header, cl int, part1, part2 string, pause time.Duration, closeWrite bool) string {
+	t.Helper()
+	c, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var b strings.Builder
+	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n", path)
+	if cl >= 0 {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", cl)
+	}
+	for k, vs := range h {
+		for _, v := range vs {
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		}
+	}
+	b.WriteString("\r\n")
+	b.WriteString(part1)
+	c.Write([]byte(b.String()))
+	time.Sleep(pause)
+	if part2 != "" {
+		c.Write([]byte(part2))
+	}
+	if closeWrite {
+		c.(*net.TCPConn).CloseWrite()
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	all, _ := io.ReadAll(bufio.NewReader(c))
+	line := string(all)
+	if i := strings.Index(line, "\r\n\r\n"); i >= 0 {
+		line = line[:strings.Index(line, "\r\n")] + " | " + line[i+4:]
+	}
+	return strings.TrimSpace(line)
+}
+
+// TestSlowBodyReplayRefused: the signature was checked as of the request's
+// start and the replay entry as of the end of its body. A replay started
+// just before ts+tolerance whose body trickled in past the entry's expiry
+// was processed again (internal API called twice). Both checks now use the
+// same instant. Default config shape: window == tolerance.
+func TestSlowBodyReplayRefused(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) {
+		c.Vapi.Replay.Window = config.Duration(2 * time.Second)
+		c.Vapi.Auth[0].Tolerance = config.Duration(2 * time.Second)
+	})
+	body := msg("tool-calls", "slow-replay", `"toolCallList":[{"id":"t1","name":"getAppointment","arguments":{"date":"2026-12-01"}}]`)
+	h := e.signed(body)
+	t0 := time.Now()
+	if status, resp := e.post(body, h); status != 200 || !strings.Contains(resp, "echo") {
+		t.Fatalf("original: %d %s", status, resp)
+	}
+	ts, _ := strconv.ParseInt(h.Get("X-Timestamp"), 10, 64)
+	at := time.Unix(ts, 0)
+	// Start the replay while the signature still verifies (at+1.5s) ...
+	time.Sleep(time.Until(at.Add(1500 * time.Millisecond)))
+	host := strings.TrimPrefix(e.srv.URL, "http://")
+	// ... and finish its body after the entry expired (t0+2s and at+2s).
+	pause := time.Until(t0.Add(2600 * time.Millisecond))
+	line := rawPost(t, host, "/webhook/vapi", h, len(body), body[:10], body[10:], pause, false)
+	t.Logf("replay answered %q; internal API hits=%d", line, e.hits.Load())
+	if n := e.hits.Load(); n != 1 {
+		t.Fatalf("internal API called %d times: a replay whose signature verified (checked at its start) was processed again", n)
+	}
+}
+
+// TestTruncatedBodyRefused: a body shorter than its Content-Length (the
+// client half-closes) was accepted as complete when cut inside the first
+// 512 bytes.
+func TestTruncatedBodyRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	body := msg("status-update", "trunc", `"status":"in-progress"`)
+	h := e.signed(body) // signature over the bytes actually sent
+	host := strings.TrimPrefix(e.srv.URL, "http://")
+	line := rawPost(t, host, "/webhook/vapi", h, len(body)+100, body, "", 0, true)
+	t.Logf("Content-Length %d, sent %d then EOF: %q", len(body)+100, len(body), line)
+	if !strings.HasPrefix(line, "HTTP/1.1 400 ") || !strings.Contains(line, "could not read request body") {
+		t.Fatalf("a body cut short of its Content-Length got %q, want 400 could not read request body (it reached the dispatcher)", line)
+	}
+}
+
+// TestStalledBodiesReleaseTheBudget: unauthenticated clients that send part
+// of a large body and stall held the body budget for the whole read
+// timeout, so that every signed webhook got 503 meanwhile (about 1.2 MB
+// sent held a 4 MiB budget). Each buffer a client holds must now fill at a
+// minimum rate: the stalled clients get 408 within seconds and the budget
+// comes back.
+func TestStalledBodiesReleaseTheBudget(t *testing.T) {
+	const budget = 4 << 20
+	e := newEnv(t, func(c *config.Config) { c.Vapi.MaxBodyBytes = 1 << 20; c.Server.BodyMemoryBytes = budget })
+	host := strings.TrimPrefix(e.srv.URL, "http://")
+	var hogs []net.Conn
+	defer func() {
+		for _, c := range hogs {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 64 && e.app.Gateway.BodyBytesHeld() < budget-(128<<10); i++ {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hogs = append(hogs, c)
+		fmt.Fprintf(c, "POST /webhook/vapi HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", 1<<20, strings.Repeat(" ", 65537))
+		time.Sleep(20 * time.Millisecond)
+	}
+	held := e.app.Gateway.BodyBytesHeld()
+	if held < budget/2 {
+		t.Fatalf("the stalled clients hold only %d of %d bytes: the test does not exhaust the budget", held, budget)
+	}
+	start := time.Now()
+	for e.app.Gateway.BodyBytesHeld() > 0 && time.Since(start) < 10*time.Second {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if left := e.app.Gateway.BodyBytesHeld(); left != 0 {
+		t.Fatalf("stalled clients still hold %d bytes of the budget %s later", left, time.Since(start).Round(time.Millisecond))
+	}
+	t.Logf("%d stalled clients held %d bytes; released after %s", len(hogs), held, time.Since(start).Round(time.Millisecond))
+	hogs[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, _ := bufio.NewReader(hogs[0]).ReadString('\n')
+	if !strings.HasPrefix(line, "HTTP/1.1 408 ") {
+		t.Errorf("a stalled client got %q, want 408", line)
+	}
+	if status, resp := e.send(msg("status-update", "after-stall", `"status":"in-progress"`)); status != 200 {
+		t.Fatalf("a signed webhook after the stalled clients: %d %s", status, resp)
+	}
+}
+
+// TestSlowButSteadyBodyAccepted: the pace leaves room for a real client on
+// a slow link: an 8 KiB body whose second half comes a second later.
+func TestSlowButSteadyBodyAccepted(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Vapi.MaxBodyBytes = 1 << 20 })
+	body := msg("transcript", "slow-link", `"role":"user","transcriptType":"partial","transcript":"`+strings.Repeat("slow ", 1600)+`"`)
+	host := strings.TrimPrefix(e.srv.URL, "http://")
+	half := len(body) / 2
+	line := rawPost(t, host, "/webhook/vapi", e.signed(body), len(body), body[:half], body[half:], time.Second, false)
+	if !strings.HasPrefix(line, "HTTP/1.1 200 ") {
+		t.Fatalf("an %d-byte body sent in two halves a second apart got %q, want 200", len(body), line)
 	}
 }

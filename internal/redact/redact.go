@@ -115,8 +115,9 @@ func Error(err error) string {
 
 // Text returns s with every URL in it redacted by [URL]. A URL is found by
 // its "scheme://" and runs to the next white space, double quote (unless
-// escaped by a backslash), single quote, backquote, '<' or '>'; trailing
-// punctuation is kept inside it rather than risk cutting a secret in two.
+// escaped by a backslash), single quote, backquote, '<' or '>', less the
+// prose punctuation that closes it ("(URL): ..." keeps its "):"); what is
+// left is redacted whole, so that no secret is cut in two.
 func Text(s string) string {
 	var b strings.Builder
 	done := 0 // s[:done] has been written to b
@@ -141,6 +142,7 @@ func Text(s string) string {
 		for end < len(s) && !endsURL(s, end) {
 			end++
 		}
+		end = trimProse(s, start, end)
 		b.WriteString(s[done:start])
 		b.WriteString(URL(s[start:end]))
 		done, from = end, end
@@ -150,6 +152,24 @@ func Text(s string) string {
 	}
 	b.WriteString(s[done:])
 	return b.String()
+}
+
+// trimProse moves end back over the punctuation of the sentence around the
+// URL s[start:end]: a run of ".,;:!?" at its end and, when the URL follows
+// an opening parenthesis, the closing one. At most a separator or two of a
+// secret value that ends in them is printed.
+func trimProse(s string, start, end int) int {
+	strip := func() {
+		for end > start && strings.IndexByte(".,;:!?", s[end-1]) >= 0 {
+			end--
+		}
+	}
+	strip()
+	if start > 0 && s[start-1] == '(' && end > start && s[end-1] == ')' {
+		end--
+		strip()
+	}
+	return end
 }
 
 // redactPath masks each /-separated segment of an escaped path that holds a

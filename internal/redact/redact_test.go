@@ -78,6 +78,11 @@ func TestError(t *testing.T) {
 			"upstream https://u:REDACTED@h/x?token=REDACTED failed; see http://h/ok and\tpostgres://app:REDACTED@db/x"},
 		{errors.New(`<a href="https://h/x?sig=abc">`), `<a href="https://h/x?sig=REDACTED">`},
 		{errors.New("no url here: a://"), "no url here: a://"},
+		// The sentence's punctuation stays outside the redacted URL.
+		{errors.New("the URL seems to carry a credential (http://h/x?a=1&token=SECRETVALUE): it is redacted"),
+			"the URL seems to carry a credential (http://h/x?a=1&token=REDACTED): it is redacted"},
+		{errors.New("see http://h/x?token=SECRETVALUE."), "see http://h/x?token=REDACTED."},
+		{errors.New("a (b) http://h/x?token=SECRET) c"), "a (b) http://h/x?token=REDACTED c"},
 		{errors.New("://x?token=t"), "://x?token=t"},
 	}
 	for _, tc := range cases {

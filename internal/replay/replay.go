@@ -86,7 +86,15 @@ type Ticket struct {
 // and validUntil (when the request's credential stops verifying; zero if it
 // never does), and returns a Ticket that the caller must pass to Finish.
 func (c *Cache) Begin(ctx context.Context, k Key, validUntil time.Time) (resp Response, replay bool, t Ticket, err error) {
-	now := c.now().UnixNano()
+	return c.BeginAt(ctx, k, c.now(), validUntil)
+}
+
+// BeginAt is Begin as of the instant at: the caller passes the instant at
+// which it checked the request's credential, so that an entry is found for
+// as long as that check could pass — a client that sends its body slowly
+// cannot outlast the entry between the two checks.
+func (c *Cache) BeginAt(ctx context.Context, k Key, at, validUntil time.Time) (resp Response, replay bool, t Ticket, err error) {
+	now := at.UnixNano()
 	c.mu.Lock()
 	c.evictLocked(now)
 	if e, found := c.m[k]; found && e.expires > now {
@@ -112,7 +120,7 @@ func (c *Cache) Begin(ctx context.Context, k Key, validUntil time.Time) (resp Re
 			return resp, true, Ticket{}, nil
 		}
 		// The original was forgotten; handle this one afresh.
-		return c.Begin(ctx, k, validUntil)
+		return c.BeginAt(ctx, k, at, validUntil)
 	}
 	if c.n == c.cap {
 		if c.order[c.head].e.expires > now {

@@ -45,6 +45,10 @@ type DB struct {
 
 	quickCheck           time.Duration
 	restarts, restartsKO atomic.Uint64
+	// Checkpoint's backoff while a reader holds the log (one caller at a
+	// time: RunCheckpoints).
+	backoff     time.Duration
+	nextRestart time.Time
 }
 
 type stmts struct {
@@ -196,18 +200,34 @@ func (s *DB) Checkpoint(ctx context.Context) error {
 	if size <= s.cfg.WALLimitBytes {
 		return nil
 	}
+	now := s.Now()
+	if now.Before(s.nextRestart) {
+		return nil // backing off: a reader held the log at the last try
+	}
 	busy, logFrames, copied, err := s.restartLog(ctx)
 	if err != nil {
 		return fmt.Errorf("checkpoint: restart log: %w", err)
 	}
 	if busy != 0 {
+		// Each try holds writers back for up to restartBusyTimeout: while
+		// a reader keeps the log (a backup, a shell in a transaction), try
+		// less and less often.
+		s.backoff = min(max(2*s.backoff, minRestartBackoff), maxRestartBackoff)
+		s.nextRestart = now.Add(s.backoff)
 		s.restartsKO.Add(1)
-		return fmt.Errorf("checkpoint: restart %d-byte log (limit %d; %d of %d frames copied): %w",
-			size, s.cfg.WALLimitBytes, copied, logFrames, ErrCheckpointBusy)
+		return fmt.Errorf("checkpoint: restart %d-byte log (limit %d; %d of %d frames copied; next try in %s): %w",
+			size, s.cfg.WALLimitBytes, copied, logFrames, s.backoff, ErrCheckpointBusy)
 	}
+	s.backoff, s.nextRestart = 0, time.Time{}
 	s.restarts.Add(1)
 	return nil
 }
+
+// The wait between tries to restart a log that a reader holds.
+const (
+	minRestartBackoff = 200 * time.Millisecond
+	maxRestartBackoff = 10 * time.Second
+)
 
 // restartLog runs a TRUNCATE checkpoint on the writer's connection, so that
 // it waits its turn in Go like a write (rather than polling SQLite's write
@@ -268,13 +288,24 @@ func (s *DB) LogRestarts() (restarts, busy uint64) {
 }
 
 // RunCheckpoints runs Checkpoint every interval (Config.CheckpointInterval
-// when every is 0) until ctx ends, passing each error to onErr.
+// when every is 0) until ctx ends, passing errors to onErr: each one, except
+// that a reader holding the log is reported once until the log restarts.
 func (s *DB) RunCheckpoints(ctx context.Context, every time.Duration, onErr func(error)) {
 	if every <= 0 {
 		every = s.cfg.CheckpointInterval
 	}
+	busy := false // reported once per episode of a reader holding the log
 	periodic.Run(ctx, every, func() {
-		if err := s.Checkpoint(ctx); err != nil && ctx.Err() == nil && onErr != nil {
+		err := s.Checkpoint(ctx)
+		if errors.Is(err, ErrCheckpointBusy) {
+			if busy {
+				return
+			}
+			busy = true
+		} else if err == nil && busy && s.backoff == 0 {
+			busy = false
+		}
+		if err != nil && ctx.Err() == nil && onErr != nil {
 			onErr(err)
 		}
 	})

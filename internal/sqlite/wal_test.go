@@ -202,6 +202,8 @@ func TestCheckpointBusyWhileReaderHoldsLog(t *testing.T) {
 	dir := t.TempDir()
 	db := openWith(t, dir, Config{WALLimitBytes: 1 << 20, CheckpointInterval: time.Second})
 	defer db.Close()
+	clock := time.UnixMilli(1_795_000_000_000)
+	db.Now = func() time.Time { return clock }
 	if _, err := writeLoad(ctx, db, 1, 500, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -237,9 +239,25 @@ func TestCheckpointBusyWhileReaderHoldsLog(t *testing.T) {
 	if err := db.CreateCall(ctx, calls.Record{ID: "during"}); err != nil {
 		t.Fatal(err)
 	}
+	// Each try holds writers back: while the reader stays, the next tries
+	// wait for a growing backoff instead of every interval.
+	if err := db.Checkpoint(ctx); err != nil {
+		t.Fatalf("checkpoint inside the backoff: %v, want nil (no try)", err)
+	}
+	if st := db.CheckpointStats(); st.RestartsBusy != 1 {
+		t.Fatalf("a restart was tried inside the backoff: %+v", st)
+	}
+	clock = clock.Add(minRestartBackoff)
+	if err := db.Checkpoint(ctx); !errors.Is(err, ErrCheckpointBusy) {
+		t.Fatalf("checkpoint after the backoff, reader still there: %v", err)
+	}
+	if db.backoff != 2*minRestartBackoff {
+		t.Fatalf("backoff %s after two busy tries, want %s", db.backoff, 2*minRestartBackoff)
+	}
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
+	clock = clock.Add(2 * minRestartBackoff)
 	if err := db.Checkpoint(ctx); err != nil {
 		t.Fatal(err)
 	}

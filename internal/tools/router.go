@@ -164,7 +164,7 @@ func New(cfgs []config.ToolConfig, log *slog.Logger, observe Observer) (*Router,
 	return r, nil
 }
 
-// fixedParams returns the lower-cased names of the parameters in a
+// fixedParams returns the names (as paramKey) of the parameters in a
 // configured raw query, each both as written and decoded. Pairs are split on
 // ";" as well as "&" because some servers accept either.
 func fixedParams(rawQuery string) map[string]struct{} {
@@ -177,9 +177,9 @@ func fixedParams(rawQuery string) map[string]struct{} {
 		if name == "" {
 			continue
 		}
-		fixed[strings.ToLower(name)] = struct{}{}
+		fixed[paramKey(name)] = struct{}{}
 		if dec, err := url.QueryUnescape(name); err == nil && dec != "" {
-			fixed[strings.ToLower(dec)] = struct{}{}
+			fixed[paramKey(dec)] = struct{}{}
 		}
 	}
 	return fixed
@@ -375,16 +375,34 @@ func (t *tool) queryFromArgs(args json.RawMessage) (string, error) {
 	return q.Encode(), nil
 }
 
+// paramKey is the name a query parameter has for the frameworks that read
+// it, so that spellings that reach the same parameter compare equal: case
+// folded, surrounding spaces trimmed, an array or map suffix cut ("tenant[]"
+// and "tenant[x]" replace or extend "tenant" in PHP, Rails and qs), and "."
+// and " " mapped to "_" (PHP reads "api.key" and "api key" as "api_key").
+func paramKey(name string) string {
+	k := strings.TrimSpace(strings.ToLower(name))
+	if i := strings.IndexByte(k, '['); i > 0 {
+		k = k[:i]
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '.' || r == ' ' {
+			return '_'
+		}
+		return r
+	}, strings.TrimSpace(k))
+}
+
 // checkFixed refuses arguments named like a configured query parameter
-// (compared case-insensitively): the operator's values cannot be replaced
-// or repeated by a payload.
+// (compared as paramKey does): the operator's values cannot be replaced or
+// repeated by a payload.
 func (t *tool) checkFixed(names iter.Seq[string]) error {
 	if len(t.fixed) == 0 {
 		return nil
 	}
 	var bad []string
 	for k := range names {
-		if _, ok := t.fixed[strings.ToLower(k)]; ok {
+		if _, ok := t.fixed[paramKey(k)]; ok {
 			bad = append(bad, strconv.Quote(oneLine(k, 64)))
 		}
 	}

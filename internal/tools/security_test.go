@@ -45,6 +45,7 @@ func TestArgsCannotOverrideConfiguredQuery(t *testing.T) {
 		toolCfg("getMixed", api.URL+"/echo?apiKey=K", get),
 		toolCfg("getSemi", api.URL+"/echo?a=1;tenant=acme", get),
 		toolCfg("postX", api.URL+"/echo?tenant=acme&apikey=K", nil),
+		toolCfg("getPHP", api.URL+"/echo?tenant=acme&api_key=K", get),
 	)
 	cases := []struct {
 		tool, args, want string
@@ -68,6 +69,19 @@ func TestArgsCannotOverrideConfiguredQuery(t *testing.T) {
 		// $_REQUEST) would let it override the configured value all the same.
 		{"postX", `{"tenant":"evil-corp"}`,
 			`Invalid arguments for postX: "tenant" is fixed by the configuration and cannot be set. Remove it and call again.`},
+		// Spellings that reach the same parameter: PHP reads "api.key" and
+		// "api key" as "api_key" and drops surrounding spaces; "tenant[]"
+		// replaces "tenant" in PHP, Rails and qs.
+		{"getPHP", `{"api.key":"attacker"}`,
+			`Invalid arguments for getPHP: "api.key" is fixed by the configuration and cannot be set. Remove it and call again.`},
+		{"getPHP", `{"api key":"attacker"}`,
+			`Invalid arguments for getPHP: "api key" is fixed by the configuration and cannot be set. Remove it and call again.`},
+		{"getPHP", `{" tenant":"evil"}`,
+			`Invalid arguments for getPHP: " tenant" is fixed by the configuration and cannot be set. Remove it and call again.`},
+		{"getPHP", `{"tenant[]":"evil"}`,
+			`Invalid arguments for getPHP: "tenant[]" is fixed by the configuration and cannot be set. Remove it and call again.`},
+		{"getPHP", `{"Tenant[x]":"evil"}`,
+			`Invalid arguments for getPHP: "Tenant[x]" is fixed by the configuration and cannot be set. Remove it and call again.`},
 	}
 	for i, tc := range cases {
 		res := call(r, tc.tool, tc.args)
