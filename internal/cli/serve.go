@@ -45,7 +45,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn("configuration", "setting", w.Path, "warning", w.Msg)
 	}
 	// Files voicegate creates (database, WAL, journal) are private to it.
-	syscall.Umask(0o077)
+	privateFiles()
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
