@@ -121,7 +121,18 @@ func TestWaiterSeesForgottenOriginalAndTakesOver(t *testing.T) {
 		_, replay, tk2, _ := c.Begin(context.Background(), k, time.Time{})
 		ch <- res{replay, tk2}
 	}()
-	time.Sleep(20 * time.Millisecond)
+	// Finish only once the second Begin is waiting on the original, so
+	// that the test goes through the wait path, not around it.
+	waiting := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return tk.e.wait != nil
+	}
+	for deadline := time.Now().Add(2 * time.Second); !waiting(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second Begin never waited on the original")
+		}
+	}
 	c.Finish(tk, Response{Status: 503}, false)
 	r := <-ch
 	if r.replay || r.tk.e == nil {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -142,10 +143,25 @@ func TestCheckpointsRunOffTheWritePath(t *testing.T) {
 	if busy != 0 || done != logFrames || logFrames == 0 || after.Size() <= before.Size() {
 		t.Fatalf("after Checkpoint: busy %d, %d of %d frames copied; db %d -> %d bytes", busy, done, logFrames, before.Size(), after.Size())
 	}
+	// The background loop checkpoints on its own: new writes reach the
+	// database file without anyone calling Checkpoint.
+	for i := 0; i < 200; i++ {
+		if err := db.CreateCall(ctx, calls.Record{ID: fmt.Sprintf("bg-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ = os.Stat(dbFile)
 	cctx, cancel := context.WithCancel(ctx)
 	stopped := make(chan struct{})
 	go func() { db.RunCheckpoints(cctx, 10*time.Millisecond, func(err error) { t.Error(err) }); close(stopped) }()
-	time.Sleep(50 * time.Millisecond)
+	grew := false
+	for deadline := time.Now().Add(3 * time.Second); !grew && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		now, _ := os.Stat(dbFile)
+		grew = now.Size() > before.Size()
+	}
 	cancel()
 	<-stopped
+	if !grew {
+		t.Fatal("RunCheckpoints never copied the log into the database")
+	}
 }
