@@ -1,6 +1,7 @@
-// Package cli provides voicegate's command line: serve, simulate, config
-// check and version. Everything the commands need comes in as arguments, so
-// tests run them in-process exactly as the binary does.
+// Package cli provides voicegate's command line: serve, simulate, bench,
+// config check and version. Everything a command needs comes in as
+// arguments (environment, output streams, context), never from globals; the
+// end-to-end tests run the real binary.
 package cli
 
 import (
@@ -35,8 +36,8 @@ Run "voicegate COMMAND -h" for a command's flags.
 `
 
 // Main runs the command line and returns the process exit code.
-func Main(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	err := Run(ctx, args, getenv, stdin, stdout, stderr)
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	err := Run(ctx, args, getenv, stdout, stderr)
 	if err == nil {
 		return 0
 	}
@@ -53,7 +54,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdin 
 }
 
 // Run dispatches to a subcommand.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) < 2 {
 		fmt.Fprint(stderr, usage)
 		return &UsageError{Msg: "no command given"}

@@ -31,9 +31,6 @@ type Session struct {
 	Interruptions     int
 }
 
-// LastSeen returns when the call last sent an event.
-func (s *Session) LastSeen() time.Time { return time.Unix(0, s.lastSeen.Load()) }
-
 // ErrFull is returned when the table is at capacity.
 var ErrFull = errors.New("session table is full")
 

@@ -185,16 +185,6 @@ func fixedParams(rawQuery string) map[string]struct{} {
 	return fixed
 }
 
-// Names returns the configured tool names, sorted.
-func (r *Router) Names() []string {
-	out := make([]string, 0, len(r.tools))
-	for n := range r.tools {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // CallAll runs every invocation concurrently and returns the results in call
 // order. It never fails: each problem becomes that call's error string.
 func (r *Router) CallAll(ctx context.Context, ci CallInfo, invs []vapi.Invocation) []vapi.ToolResult {
