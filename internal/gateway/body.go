@@ -20,7 +20,8 @@ import (
 
 // A client that holds budget must keep sending: each buffer it is given must
 // fill within bodyGrace plus its size at bodyMinRate (a 256 KiB buffer:
-// 3 s), or the read fails with a timeout (408). Without this, clients that
+// 3 s; a client sending 128 KiB/s always keeps up), or the read fails with a
+// timeout (408). Without this, clients that
 // trickle bodies could hold the budget for the whole read timeout with a
 // fraction of its size in bytes sent, and refuse every webhook meanwhile.
 const (
@@ -67,12 +68,15 @@ type pacer struct {
 	set   bool
 }
 
-// pace requires the n bytes that fill the current buffer to arrive in time.
-func (p *pacer) pace(n int) {
+// pace gives the client until bodyGrace plus size at bodyMinRate from now
+// to fill its current buffer of size bytes (at most the server's own read
+// deadline). A client sustaining about half of bodyMinRate always keeps up:
+// a grown buffer is half full already.
+func (p *pacer) pace(size int) {
 	if p == nil || p.w == nil {
 		return
 	}
-	d := p.now().Add(bodyGrace + time.Duration(int64(n)*int64(time.Second)/bodyMinRate))
+	d := p.now().Add(bodyGrace + time.Duration(int64(size)*int64(time.Second)/bodyMinRate))
 	if d.After(p.limit) {
 		d = p.limit
 	}
@@ -83,14 +87,22 @@ func (p *pacer) pace(n int) {
 	}
 }
 
-// done gives the connection back a read deadline no tighter than the
-// server's, so that net/http's watch for a client going away while the
-// handler runs is not cut short by the body's.
-func (p *pacer) done() {
-	if p != nil && p.set {
-		http.NewResponseController(p.w).SetReadDeadline(p.limit)
-		p.set = false
+// done takes the pace off the connection. After a complete body it clears
+// the read deadline, as net/http itself does when it starts watching the
+// connection for a client that goes away while the handler runs: a deadline
+// left there would cancel the request (and the connection's later requests)
+// when it passes. After an error it sets the server's read deadline, which
+// bounds net/http's discarding of the unread rest.
+func (p *pacer) done(complete bool) {
+	if p == nil || !p.set {
+		return
 	}
+	d := p.limit
+	if complete {
+		d = time.Time{}
+	}
+	http.NewResponseController(p.w).SetReadDeadline(d)
+	p.set = false
 }
 
 // body is a request body read under the budget; release returns its buffer.
@@ -126,7 +138,12 @@ func (br *bodyReader) admit(announced, max int64) bool {
 // caller must release out, whatever the error.
 func (br *bodyReader) read(r *http.Request, max int64, out *body, p *pacer) error {
 	br.inFlight.Add(1)
-	defer p.done()
+	err := br.readBody(r, max, out, p)
+	p.done(err == nil)
+	return err
+}
+
+func (br *bodyReader) readBody(r *http.Request, max int64, out *body, p *pacer) error {
 	if r.ContentLength > max {
 		return &http.MaxBytesError{Limit: max}
 	}
@@ -170,13 +187,13 @@ func (br *bodyReader) read(r *http.Request, max int64, out *body, p *pacer) erro
 		return errOverBudget
 	}
 	out.b = append(out.b[:0], first[:n]...)
-	p.pace(cap(out.b) - len(out.b))
 	if err == io.EOF {
 		return nil // a chunked body shorter than the first read
 	}
 	if err != nil {
 		return err
 	}
+	p.pace(cap(out.b))
 	for {
 		if len(out.b) == cap(out.b) {
 			if int64(len(out.b)) >= limit {
@@ -188,7 +205,7 @@ func (br *bodyReader) read(r *http.Request, max int64, out *body, p *pacer) erro
 			if !br.grow(out, len(out.b)+1, limit) {
 				return errOverBudget
 			}
-			p.pace(cap(out.b) - len(out.b))
+			p.pace(cap(out.b))
 		}
 		m, err := r.Body.Read(out.b[len(out.b):cap(out.b)])
 		out.b = out.b[:len(out.b)+m]

@@ -146,7 +146,8 @@ func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.T
 	vc := &live.Config.Vapi
 	var b body
 	defer g.bodies.release(&b)
-	pace := pacer{w: w, now: g.now, limit: start.Add(g.cfg.Server.ReadTimeout.D())}
+	// Deadlines are on the real clock, whatever g.now says.
+	pace := pacer{w: w, now: time.Now, limit: time.Now().Add(g.cfg.Server.ReadTimeout.D())}
 	if err := g.bodies.read(r, vc.MaxBodyBytes, &b, &pace); err != nil {
 		var mbe *http.MaxBytesError
 		switch {

@@ -294,7 +294,17 @@ func TestSlowBodyReplayRefused(t *testing.T) {
 	// Start the replay while the signature still verifies (at+1.5s) ...
 	time.Sleep(time.Until(at.Add(1500 * time.Millisecond)))
 	host := strings.TrimPrefix(e.srv.URL, "http://")
-	// ... and finish its body after the entry expired (t0+2s and at+2s).
+	// ... and finish its body after the entry expired (t0+2s and at+2s),
+	// while other traffic arrives meanwhile (its lookups evict by time).
+	go func() {
+		time.Sleep(time.Until(t0.Add(2300 * time.Millisecond)))
+		other := msg("status-update", "other-traffic", `"status":"in-progress"`)
+		req, _ := http.NewRequest(http.MethodPost, e.url, strings.NewReader(other))
+		req.Header = e.signed(other)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
 	pause := time.Until(t0.Add(2600 * time.Millisecond))
 	line := rawPost(t, host, "/webhook/vapi", h, len(body), body[:10], body[10:], pause, false)
 	t.Logf("replay answered %q; internal API hits=%d", line, e.hits.Load())
@@ -375,5 +385,46 @@ func TestSlowButSteadyBodyAccepted(t *testing.T) {
 	line := rawPost(t, host, "/webhook/vapi", e.signed(body), len(body), body[:half], body[half:], time.Second, false)
 	if !strings.HasPrefix(line, "HTTP/1.1 200 ") {
 		t.Fatalf("an %d-byte body sent in two halves a second apart got %q, want 200", len(body), line)
+	}
+}
+
+// TestPacedBodyDoesNotCutLongHandlers: the body pace once left the server's
+// read deadline on the connection after the body was read. net/http's
+// watch for a client going away then timed out while a slow tool call ran,
+// cancelling the request (the tool answered "unavailable") and every later
+// request on the same keep-alive connection. Chunked and >512-byte bodies
+// were affected; the deadline is now cleared once the body is complete.
+func TestPacedBodyDoesNotCutLongHandlers(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Server.ReadTimeout = config.Duration(time.Second) })
+	e.apiDelay.Store(int64(1500 * time.Millisecond)) // longer than the read timeout
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	do := func(body string, chunked bool) (int, string) {
+		var rd io.Reader = strings.NewReader(body)
+		if chunked {
+			rd = io.MultiReader(rd) // unknown length: sent chunked
+		}
+		req, _ := http.NewRequest(http.MethodPost, e.url, rd)
+		for k, v := range e.signed(body) {
+			req.Header[k] = v
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	pad := strings.Repeat("x", 900)
+	for i, chunked := range []bool{false, true} {
+		body := msg("tool-calls", fmt.Sprintf("long-%d", i), `"toolCallList":[{"id":"t1","name":"getAppointment","arguments":{"date":"2026-12-01","note":"`+pad+`"}}]`)
+		if s, r := do(body, chunked); s != 200 || !strings.Contains(r, `echo`) {
+			t.Fatalf("chunked=%v: a tool call longer than the read timeout got %d %s", chunked, s, r)
+		}
+		// The next request on the same connection is not born cancelled.
+		if s, r := do(msg("status-update", fmt.Sprintf("after-%d", i), `"status":"in-progress"`), false); s != 200 {
+			t.Fatalf("chunked=%v: the next request on the connection got %d %s", chunked, s, r)
+		}
 	}
 }

@@ -58,6 +58,7 @@ type Cache struct {
 	window time.Duration
 	cap    int
 	now    func() time.Time
+	grace  int64 // nanoseconds an expired entry stays in the ring (SetGrace)
 
 	mu    sync.Mutex
 	m     map[Key]*entry
@@ -73,6 +74,13 @@ type Cache struct {
 func New(window time.Duration, capacity int, now func() time.Time) *Cache {
 	return &Cache{window: window, cap: capacity, now: now, m: make(map[Key]*entry), order: make([]slot, capacity)}
 }
+
+// SetGrace keeps an entry in memory for d past its expiry, for lookups as of
+// an earlier instant (BeginAt): a request whose credential was checked
+// before its body had finished arriving (for up to the server's read
+// timeout) must still find the entry it would have found then, whatever
+// other requests arrived meanwhile. Call it before the cache is used.
+func (c *Cache) SetGrace(d time.Duration) { c.grace = int64(d) }
 
 // Ticket is held by the first handler of a request until Finish.
 type Ticket struct {
@@ -169,7 +177,7 @@ func (c *Cache) Finish(t Ticket, r Response, remember bool) {
 }
 
 func (c *Cache) evictLocked(now int64) {
-	for c.n > 0 && c.order[c.head].e.expires <= now {
+	for c.n > 0 && c.order[c.head].e.expires+c.grace <= now {
 		c.popLocked()
 	}
 }

@@ -252,3 +252,26 @@ func TestFinishOnlyOnce(t *testing.T) {
 		c.Finish(tk, Response{}, true)
 	}
 }
+
+// A lookup as of an earlier instant (a request whose body arrived slowly)
+// still finds an entry that later requests would otherwise have evicted.
+func TestGraceKeepsEntriesForEarlierLookups(t *testing.T) {
+	now := time.Unix(1_795_000_000, 0)
+	c := New(time.Second, 10, func() time.Time { return now })
+	c.SetGrace(15 * time.Second)
+	k := KeyOf([]byte("slow"))
+	_, _, tk, _ := c.Begin(context.Background(), k, time.Time{})
+	c.Finish(tk, Response{Status: 200, Body: []byte("first")}, true)
+	checked := now.Add(900 * time.Millisecond) // credential checked inside the window
+	now = now.Add(3 * time.Second)             // other traffic, past the entry's expiry
+	_, _, other, _ := c.Begin(context.Background(), KeyOf([]byte("other")), time.Time{})
+	c.Finish(other, Response{Status: 200}, true)
+	resp, replay, _, _ := c.BeginAt(context.Background(), k, checked, time.Time{})
+	if !replay || string(resp.Body) != "first" {
+		t.Fatalf("lookup as of %s after other traffic: replay=%v %q; the entry was evicted", checked, replay, resp.Body)
+	}
+	// As of now, it has expired: a new request.
+	if _, replay, _, _ := c.Begin(context.Background(), k, time.Time{}); replay {
+		t.Fatal("an expired entry answered a lookup as of now")
+	}
+}

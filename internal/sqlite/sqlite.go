@@ -198,6 +198,9 @@ func (s *DB) Checkpoint(ctx context.Context) error {
 	}
 	size := s.WALSize()
 	if size <= s.cfg.WALLimitBytes {
+		// Back under the limit (a writer restarted the log once the reader
+		// left): the next episode starts from the shortest backoff.
+		s.backoff, s.nextRestart = 0, time.Time{}
 		return nil
 	}
 	now := s.Now()

@@ -264,4 +264,28 @@ func TestCheckpointBusyWhileReaderHoldsLog(t *testing.T) {
 	if st, size := db.CheckpointStats(), db.WALSize(); st.Restarts != 1 || size != 0 {
 		t.Fatalf("after the reader left: stats %+v, WAL %d bytes; want a restart and an empty log", st, size)
 	}
+	if db.backoff != 0 {
+		t.Fatalf("backoff %s after a restart, want 0", db.backoff)
+	}
+}
+
+// A log that gets back under its limit on its own during a backoff (a
+// writer restarted it once the reader left) ends the episode: the next busy
+// reader is reported again and starts from the shortest backoff.
+func TestCheckpointBackoffEndsWhenLogShrinks(t *testing.T) {
+	ctx := context.Background()
+	db := openWith(t, t.TempDir(), Config{WALLimitBytes: 1 << 20, CheckpointInterval: time.Second})
+	defer db.Close()
+	clock := time.UnixMilli(1_795_000_000_000)
+	db.Now = func() time.Time { return clock }
+	db.backoff, db.nextRestart = maxRestartBackoff, clock.Add(maxRestartBackoff) // as after a long episode
+	if _, err := db.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if db.backoff != 0 || !db.nextRestart.IsZero() {
+		t.Fatalf("log under its limit, backoff still %s (next try %s)", db.backoff, db.nextRestart)
+	}
 }

@@ -365,11 +365,11 @@ func (t *tool) queryFromArgs(args json.RawMessage) (string, error) {
 	return q.Encode(), nil
 }
 
-// paramKey is the name a query parameter has for the frameworks that read
-// it, so that spellings that reach the same parameter compare equal: case
-// folded, surrounding spaces trimmed, an array or map suffix cut ("tenant[]"
-// and "tenant[x]" replace or extend "tenant" in PHP, Rails and qs), and "."
-// and " " mapped to "_" (PHP reads "api.key" and "api key" as "api_key").
+// paramKey is the name a configured query parameter has for the
+// frameworks that read it: case folded, surrounding spaces trimmed, an array
+// or map suffix cut ("page[size]" is "page" to PHP, Rails and qs, where a
+// plain "page" replaces it), and "." and " " mapped to "_" (PHP reads
+// "api.key" as "api_key").
 func paramKey(name string) string {
 	k := strings.TrimSpace(strings.ToLower(name))
 	if i := strings.IndexByte(k, '['); i > 0 {
@@ -383,27 +383,63 @@ func paramKey(name string) string {
 	}, strings.TrimSpace(k))
 }
 
-// checkFixed refuses arguments named like a configured query parameter
-// (compared as paramKey does): the operator's values cannot be replaced or
-// repeated by a payload.
+// plainName reports whether an argument name is letters, digits, "_" and
+// "-" only: a name every framework reads as written.
+func plainName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkFixed refuses arguments that could reach a configured query
+// parameter: the operator's values cannot be replaced or repeated by a
+// payload. When the URL fixes parameters, argument names must be plain
+// (frameworks read "api.key", "api[key", " tenant", "tenant[]" or a name
+// with a NUL or a non-ASCII letter as other names, each in its own way), and
+// a plain name must not be a fixed one (compared as paramKey folds them).
 func (t *tool) checkFixed(names iter.Seq[string]) error {
 	if len(t.fixed) == 0 {
 		return nil
 	}
-	var bad []string
+	var bad, odd []string
 	for k := range names {
-		if _, ok := t.fixed[paramKey(k)]; ok {
-			bad = append(bad, strconv.Quote(oneLine(k, 64)))
+		switch {
+		case !plainName(k):
+			odd = append(odd, strconv.Quote(oneLine(k, 64)))
+		default:
+			if _, ok := t.fixed[paramKey(k)]; ok {
+				bad = append(bad, strconv.Quote(oneLine(k, 64)))
+			}
 		}
 	}
+	sort.Strings(bad)
+	sort.Strings(odd)
+	var msgs []string
 	switch len(bad) {
 	case 0:
-		return nil
 	case 1:
-		return &argsError{bad[0] + " is fixed by the configuration and cannot be set. Remove it and call again."}
+		msgs = append(msgs, bad[0]+" is fixed by the configuration and cannot be set. Remove it and call again.")
+	default:
+		msgs = append(msgs, strings.Join(bad, ", ")+" are fixed by the configuration and cannot be set. Remove them and call again.")
 	}
-	sort.Strings(bad)
-	return &argsError{strings.Join(bad, ", ") + " are fixed by the configuration and cannot be set. Remove them and call again."}
+	switch len(odd) {
+	case 0:
+	case 1:
+		msgs = append(msgs, odd[0]+" is not a plain parameter name: use only letters, digits, \"_\" and \"-\", and call again.")
+	default:
+		msgs = append(msgs, strings.Join(odd, ", ")+" are not plain parameter names: use only letters, digits, \"_\" and \"-\", and call again.")
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return &argsError{strings.Join(msgs, " ")}
 }
 
 func validate(s *jsonschema.Schema, args json.RawMessage) string {

@@ -46,6 +46,7 @@ func TestArgsCannotOverrideConfiguredQuery(t *testing.T) {
 		toolCfg("getSemi", api.URL+"/echo?a=1;tenant=acme", get),
 		toolCfg("postX", api.URL+"/echo?tenant=acme&apikey=K", nil),
 		toolCfg("getPHP", api.URL+"/echo?tenant=acme&api_key=K", get),
+		toolCfg("getJSONAPI", api.URL+"/echo?page[size]=25&api.version=2", get),
 	)
 	cases := []struct {
 		tool, args, want string
@@ -71,17 +72,25 @@ func TestArgsCannotOverrideConfiguredQuery(t *testing.T) {
 			`Invalid arguments for postX: "tenant" is fixed by the configuration and cannot be set. Remove it and call again.`},
 		// Spellings that reach the same parameter: PHP reads "api.key" and
 		// "api key" as "api_key" and drops surrounding spaces; "tenant[]"
-		// replaces "tenant" in PHP, Rails and qs.
+		// replaces "tenant" in PHP, Rails and qs; a NUL ends a name in PHP;
+		// "ſ" folds to "s" in some. With fixed parameters, names must be
+		// plain; a plain one is compared as frameworks fold it.
 		{"getPHP", `{"api.key":"attacker"}`,
-			`Invalid arguments for getPHP: "api.key" is fixed by the configuration and cannot be set. Remove it and call again.`},
-		{"getPHP", `{"api key":"attacker"}`,
-			`Invalid arguments for getPHP: "api key" is fixed by the configuration and cannot be set. Remove it and call again.`},
+			`Invalid arguments for getPHP: "api.key" is not a plain parameter name: use only letters, digits, "_" and "-", and call again.`},
+		{"getPHP", `{"api key":"attacker","api[key":"x"}`,
+			`Invalid arguments for getPHP: "api key", "api[key" are not plain parameter names: use only letters, digits, "_" and "-", and call again.`},
 		{"getPHP", `{" tenant":"evil"}`,
-			`Invalid arguments for getPHP: " tenant" is fixed by the configuration and cannot be set. Remove it and call again.`},
-		{"getPHP", `{"tenant[]":"evil"}`,
-			`Invalid arguments for getPHP: "tenant[]" is fixed by the configuration and cannot be set. Remove it and call again.`},
-		{"getPHP", `{"Tenant[x]":"evil"}`,
-			`Invalid arguments for getPHP: "Tenant[x]" is fixed by the configuration and cannot be set. Remove it and call again.`},
+			`Invalid arguments for getPHP: " tenant" is not a plain parameter name: use only letters, digits, "_" and "-", and call again.`},
+		{"getPHP", `{"tenant[]":"evil","api_key\u0000x":"y","ſession":"z"}`,
+			`Invalid arguments for getPHP: "api_key\x00x", "tenant[]", "ſession" are not plain parameter names: use only letters, digits, "_" and "-", and call again.`},
+		{"getPHP", `{"TENANT":"evil","date":"ok"}`,
+			`Invalid arguments for getPHP: "TENANT" is fixed by the configuration and cannot be set. Remove it and call again.`},
+		// A plain name replaces a fixed array in PHP ("page" after
+		// "page[size]=25"); a dotted fixed name is the underscored one.
+		{"getJSONAPI", `{"page":"2"}`,
+			`Invalid arguments for getJSONAPI: "page" is fixed by the configuration and cannot be set. Remove it and call again.`},
+		{"getJSONAPI", `{"api_version":"0"}`,
+			`Invalid arguments for getJSONAPI: "api_version" is fixed by the configuration and cannot be set. Remove it and call again.`},
 	}
 	for i, tc := range cases {
 		res := call(r, tc.tool, tc.args)
@@ -126,17 +135,25 @@ func TestConfiguredQueryIsKeptVerbatim(t *testing.T) {
 
 func TestArgKeyCannotInjectQueryParams(t *testing.T) {
 	api := okAPI(t)
-	r, _ := router(t, toolCfg("getX", api.URL+"/echo?tenant=acme", func(c *config.ToolConfig) { c.Method = http.MethodGet }))
-	if res := call(r, "getX", `{"a&tenant=evil":"x","b=c;tenant":"y"}`); res.Error != "" {
+	get := func(c *config.ToolConfig) { c.Method = http.MethodGet }
+	r, _ := router(t, toolCfg("getX", api.URL+"/echo?tenant=acme", get), toolCfg("getFree", api.URL+"/echo", get))
+	// A URL without fixed parameters takes any key, escaped: "&", "=" and
+	// ";" in a key arrive as part of that one key.
+	if res := call(r, "getFree", `{"a&tenant=evil":"x","b=c;tenant":"y"}`); res.Error != "" {
 		t.Fatalf("%+v", res)
 	}
 	req, _ := api.lastRequest(t)
 	q := req.URL.Query()
-	if got := q["tenant"]; len(got) != 1 || got[0] != "acme" {
-		t.Errorf("tenant = %q, want only the configured acme (query %q)", got, req.URL.RawQuery)
-	}
-	if q.Get("a&tenant=evil") != "x" || q.Get("b=c;tenant") != "y" || len(q) != 3 {
+	if q.Get("a&tenant=evil") != "x" || q.Get("b=c;tenant") != "y" || len(q) != 2 || q.Has("tenant") {
 		t.Errorf("keys with & = ; must arrive as one key each: %q", req.URL.RawQuery)
+	}
+	// With fixed parameters such keys are refused before any request.
+	hits := api.hits.Load()
+	if res := call(r, "getX", `{"a&tenant=evil":"x"}`); !strings.Contains(res.Error, "not a plain parameter name") {
+		t.Fatalf("a key with & on a tool with fixed parameters: %+v", res)
+	}
+	if api.hits.Load() != hits {
+		t.Fatal("a refused call reached the internal API")
 	}
 }
 
