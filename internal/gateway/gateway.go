@@ -96,6 +96,15 @@ func (g *Gateway) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
 }
 
+// closeConn asks to close an HTTP/1 connection whose body was not read to
+// the end. HTTP/2 resets just the stream; "Connection: close" there would
+// shut down the whole shared connection.
+func closeConn(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
 // readier is a store that knows whether its recent writes failed
 // (calls.MonitoredStore).
 type readier interface {
@@ -156,11 +165,11 @@ func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.T
 			return mtype, metrics.OutcomeTooLarge
 		case errors.Is(err, errOverBudget):
 			w.Header().Set("Retry-After", "1")
-			w.Header().Set("Connection", "close")
+			closeConn(w, r)
 			writeError(w, http.StatusServiceUnavailable, "server busy, retry")
 			return mtype, metrics.OutcomeOverloaded
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			w.Header().Set("Connection", "close")
+			closeConn(w, r)
 			writeError(w, http.StatusRequestTimeout, "request body too slow")
 			return mtype, metrics.OutcomeBadRequest
 		}
