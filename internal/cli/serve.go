@@ -88,12 +88,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		handleSignals(ctx, sigs, stopServing, a, log, reloader(*dev, *cfgPath, *listen, *dataDir, getenv), cfg.Server.ShutdownDelay.D())
 	})
 	if cfg.Admin.Listen != "" {
-		adminAddr, err := server.ServeAdmin(ctx, cfg.Admin.Listen, log)
+		adminAddr, err := server.ServeAdmin(ctx, cfg.Admin.Listen, a.Metrics.Handler(), log)
 		if err != nil {
 			srv.Close()
 			return err
 		}
-		log.Info("admin listener (pprof)", "addr", adminAddr.String())
+		log.Info("admin listener (metrics, pprof)", "addr", adminAddr.String())
 	}
 
 	scheme := "http"

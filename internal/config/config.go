@@ -77,10 +77,15 @@ type ServerConfig struct {
 	DrainTimeout Duration `yaml:"drain_timeout"`
 }
 
-// AdminConfig is the separate operator listener (pprof). Off when Listen
-// is empty; it is never served on the public listener.
+// AdminConfig is the separate operator listener (metrics and pprof), on a
+// loopback address. Off when Listen is empty; never the public listener.
 type AdminConfig struct {
 	Listen string `yaml:"listen"`
+	// PublicMetricsToken, when set, also serves /metrics on the public
+	// listener, to requests carrying "Authorization: Bearer <token>" only
+	// (for a scraper that cannot reach the admin listener). Tool names,
+	// authentication failures and call volumes are not for the internet.
+	PublicMetricsToken string `yaml:"public_metrics_token"`
 }
 
 // LogConfig selects the log level ("debug", "info", "warn", "error").
@@ -640,15 +645,23 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	if c.DataDir == "" {
 		e.add("data_dir", "must not be empty")
 	}
+	if t := c.Admin.PublicMetricsToken; t != "" {
+		switch {
+		case len(t) < MinSecretLen:
+			e.add("admin.public_metrics_token", "must be at least %d bytes", MinSecretLen)
+		case weakSecret(t) != "":
+			e.add("admin.public_metrics_token", "token refused: %s", weakSecret(t))
+		}
+	}
 	if c.Admin.Listen != "" {
 		ah, _, err := net.SplitHostPort(c.Admin.Listen)
 		switch {
 		case err != nil:
 			e.add("admin.listen", "%q is not host:port", c.Admin.Listen)
 		case !IsLoopback(ah):
-			e.add("admin.listen", "%q: the admin listener (pprof) must be on a loopback address", c.Admin.Listen)
+			e.add("admin.listen", "%q: the admin listener (metrics, pprof) must be on a loopback address", c.Admin.Listen)
 		case c.Admin.Listen == c.Listen:
-			e.add("admin.listen", "must differ from listen: pprof is never served on the public listener")
+			e.add("admin.listen", "must differ from listen: metrics and pprof are never served on the public listener")
 		}
 	}
 	c.validateTLS(e)

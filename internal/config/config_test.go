@@ -282,6 +282,22 @@ func TestWeakSecretsRefused(t *testing.T) {
 	}
 }
 
+func TestPublicMetricsTokenChecked(t *testing.T) {
+	base := "vapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\nadmin:\n  public_metrics_token: "
+	for tok, want := range map[string]string{
+		"short-token":            "admin.public_metrics_token: must be at least 16 bytes",
+		"metrics-token-00000000": "admin.public_metrics_token: token refused: it contains a run of 8 repeated",
+	} {
+		ps := strings.Join(problems(t, base+tok+"\n", Options{}), "\n")
+		if !strings.Contains(ps, want) || strings.Contains(ps, tok) {
+			t.Errorf("token %q: problems %q, want %q without the value", tok, ps, want)
+		}
+	}
+	if _, err := Parse([]byte(base+"m7Qx2Lp9Zr4Tw8Kv3Nb6\n"), Options{}); err != nil {
+		t.Errorf("a random token refused: %v", err)
+	}
+}
+
 // TestWarnings: settings with a legitimate use are accepted with a warning
 // that serve logs and config check shows.
 func TestWarnings(t *testing.T) {

@@ -161,12 +161,10 @@ func (e *env) signed(body string) http.Header {
 func (e *env) send(body string) (int, string) { return e.post(body, e.signed(body)) }
 
 func (e *env) metric(name string) string {
-	resp, err := http.Get(e.srv.URL + "/metrics")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	// What the admin listener serves.
+	rec := httptest.NewRecorder()
+	e.app.Metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	b := rec.Body.Bytes()
 	for _, line := range strings.Split(string(b), "\n") {
 		if strings.HasPrefix(line, name+" ") {
 			return strings.TrimPrefix(line, name+" ")
@@ -434,7 +432,7 @@ func TestHealthReadyDrainAndRoutes(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if get("/healthz") != 200 || get("/readyz") != 200 || get("/metrics") != 200 || get("/nope") != 404 || get("/webhook/vapi") != 405 ||
+	if get("/healthz") != 200 || get("/readyz") != 200 || get("/metrics") != 404 || get("/nope") != 404 || get("/webhook/vapi") != 405 ||
 		get("/debug/pprof/") != 404 {
 		t.Fatal("routes")
 	}

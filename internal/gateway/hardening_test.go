@@ -428,3 +428,34 @@ func TestPacedBodyDoesNotCutLongHandlers(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsNotPublicByDefault: /metrics (tool names, authentication
+// failures, call volumes) was served to anyone on the public listener. It
+// is now on the admin listener; on the public one only with a bearer token.
+func TestMetricsNotPublicByDefault(t *testing.T) {
+	const token = "m7Qx2Lp9Zr4Tw8Kv3Nb6"
+	e := newEnv(t, func(c *config.Config) { c.Admin.PublicMetricsToken = token })
+	get := func(auth string) int {
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/metrics", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, auth := range []string{"", "Bearer wrong-token-000", "Bearer " + token + "x", token, "bearer " + token} {
+		if s := get(auth); s != 401 {
+			t.Errorf("/metrics with Authorization %q: %d, want 401", auth, s)
+		}
+	}
+	if s := get("Bearer " + token); s != 200 {
+		t.Errorf("/metrics with the token: %d, want 200", s)
+	}
+	if s, _ := http.Get(newEnv(t, nil).srv.URL + "/metrics"); s.StatusCode != 404 {
+		t.Errorf("/metrics on the public listener without a token configured: %d, want 404", s.StatusCode)
+	}
+}

@@ -6,14 +6,18 @@ import (
 	"github.com/voicegate/voicegate/internal/config"
 )
 
-// routes lists every endpoint voicegate serves on its public listener.
+// routes lists every endpoint voicegate serves on its public listener. The
+// admin listener (internal/server) serves /metrics and pprof.
 func (g *Gateway) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST "+g.cfg.Vapi.Path, g.handleVapi())
 	mux.Handle(g.cfg.Vapi.Path, methodNotAllowed("POST"))
 	mux.HandleFunc("GET /healthz", g.handleHealthz)
 	mux.HandleFunc("GET /readyz", g.handleReadyz)
-	mux.Handle("GET /metrics", g.metrics.Handler())
+	if tok := g.cfg.Admin.PublicMetricsToken; tok != "" {
+		// Off by default: metrics are served on the admin listener.
+		mux.Handle("GET /metrics", requireBearer(tok, g.metrics.Handler()))
+	}
 	if g.devTool != nil {
 		mux.Handle("POST "+config.DevToolPath, g.devTool) // serve --dev only: the demo internal API
 	}

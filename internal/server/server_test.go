@@ -201,12 +201,18 @@ func TestTimeoutsSetAndSlowHeadersCut(t *testing.T) {
 	}
 }
 
-func TestAdminListenerServesPprof(t *testing.T) {
+func TestAdminListenerServesMetricsAndPprof(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, err := ServeAdmin(ctx, "127.0.0.1:0", slog.New(slog.DiscardHandler))
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "voicegate_up 1\n") })
+	addr, err := ServeAdmin(ctx, "127.0.0.1:0", metrics, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if resp, err := http.Get("http://" + addr.String() + "/metrics"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("admin /metrics: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	resp, err := http.Get("http://" + addr.String() + "/debug/pprof/")
 	if err != nil {
