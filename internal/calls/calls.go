@@ -43,17 +43,28 @@ type End struct {
 // ErrNotFound is returned for an unknown call id.
 var ErrNotFound = errors.New("call not found")
 
-// Store persists call metadata. Implementations are safe for concurrent use.
+// Store persists call metadata. Implementations are safe for concurrent use
+// and pass the suite in package storetest, which is this contract:
+//
+//   - Writes are durable when they return nil; a write that returns an error
+//     stored nothing, so the sender can be told to retry.
+//   - A write under a cancelled or expired context fails with an error
+//     wrapping the context's error.
+//   - Call returns an error wrapping ErrNotFound for an unknown id; other
+//     errors mean the store could not answer.
+//   - Ping fails once the store is closed or unreachable.
 type Store interface {
 	// CreateCall records a call the first time it is seen; a second create
-	// of the same id is a no-op.
+	// of the same id changes nothing.
 	CreateCall(ctx context.Context, r Record) error
 	// RecordStatus appends a transition and makes it the current status,
-	// unless the call has already ended.
+	// unless the call has already ended (then only the history grows).
 	RecordStatus(ctx context.Context, callID string, c StatusChange) error
-	// EndCall marks the call ended with what the report tells.
+	// EndCall marks the call ended with what the report tells, creating
+	// the record if the call was never seen; what a later, emptier report
+	// leaves out (cost, reason) is kept.
 	EndCall(ctx context.Context, callID string, e End) error
-	// Call returns a call and its status history, or ErrNotFound.
+	// Call returns a call and its status history in time order.
 	Call(ctx context.Context, id string) (Record, []StatusChange, error)
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/internal/calls"
+	"github.com/voicegate/voicegate/internal/calls/storetest"
 )
 
 func open(t testing.TB, dir string) *DB {
@@ -57,66 +57,17 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
-func TestCallLifecycle(t *testing.T) {
-	ctx := context.Background()
-	db := open(t, t.TempDir())
-	defer db.Close()
-	t0 := time.UnixMilli(1_795_000_000_000)
-	if err := db.CreateCall(ctx, calls.Record{ID: "c1", OrgID: "o", Type: "inboundPhoneCall", PhoneNumberID: "pn", Status: "ringing", CreatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CreateCall(ctx, calls.Record{ID: "c1", OrgID: "other"}); err != nil {
-		t.Fatal(err)
-	}
-	db.RecordStatus(ctx, "c1", calls.StatusChange{Status: "ringing", At: t0})
-	db.RecordStatus(ctx, "c1", calls.StatusChange{Status: "in-progress", At: t0.Add(time.Second)})
-	db.RecordStatus(ctx, "c1", calls.StatusChange{Status: "ended", At: t0.Add(time.Minute)})
-	cost, dur := 0.5, 60.0
-	if err := db.EndCall(ctx, "c1", calls.End{Reason: "hangup", Cost: &cost, Duration: &dur, At: t0.Add(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
-	// A late, out-of-order status does not reopen the call.
-	db.RecordStatus(ctx, "c1", calls.StatusChange{Status: "in-progress", At: t0.Add(2 * time.Second)})
-	r, hist, err := db.Call(ctx, "c1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.OrgID != "o" || r.Status != "ended" || r.EndedReason != "hangup" || *r.Cost != 0.5 || *r.Duration != 60 || !r.EndedAt.Equal(t0.Add(time.Minute)) || !r.CreatedAt.Equal(t0) {
-		t.Fatalf("record: %+v", r)
-	}
-	var seq []string
-	for _, h := range hist {
-		seq = append(seq, h.Status)
-	}
-	if len(seq) != 4 || seq[0] != "ringing" || seq[1] != "in-progress" || seq[2] != "in-progress" || seq[3] != "ended" {
-		t.Fatalf("history by time: %v", seq)
-	}
-	// A report without cost keeps the known cost.
-	db.EndCall(ctx, "c1", calls.End{})
-	if r, _, _ := db.Call(ctx, "c1"); r.Cost == nil || *r.Cost != 0.5 || r.EndedReason != "hangup" {
-		t.Fatalf("second report erased data: %+v", r)
-	}
-	if _, _, err := db.Call(ctx, "nope"); !errors.Is(err, calls.ErrNotFound) {
-		t.Fatalf("want ErrNotFound, got %v", err)
-	}
-}
-
-func TestEndWithoutCreateAndPingAfterClose(t *testing.T) {
-	ctx := context.Background()
-	db := open(t, t.TempDir())
-	if err := db.EndCall(ctx, "only-report", calls.End{Reason: "x"}); err != nil {
-		t.Fatal(err)
-	}
-	if r, _, err := db.Call(ctx, "only-report"); err != nil || r.Status != "ended" || r.EndedAt.IsZero() {
-		t.Fatalf("%+v %v", r, err)
-	}
-	if err := db.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	if err := db.Ping(ctx); err == nil {
-		t.Fatal("ping on a closed database must fail")
-	}
+// TestStoreContract: the SQLite store meets calls.Store's contract, alone
+// and behind the write-outcome monitor.
+func TestStoreContract(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) calls.Store { return open(t, t.TempDir()) })
+	})
+	t.Run("Monitored", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) calls.Store {
+			return calls.Monitored(open(t, t.TempDir()), time.Now, time.Minute)
+		})
+	})
 }
 
 func TestCheckpointsRunOffTheWritePath(t *testing.T) {
