@@ -88,12 +88,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		handleSignals(ctx, sigs, stopServing, a, log, reloader(*dev, *cfgPath, *listen, *dataDir, getenv), cfg.Server.ShutdownDelay.D())
 	})
 	if cfg.Admin.Listen != "" {
-		adminAddr, err := server.ServeAdmin(ctx, cfg.Admin.Listen, a.Metrics.Handler(), log)
+		admin, err := server.ListenAdmin(cfg.Admin.Listen, a.Metrics.Handler(), log)
 		if err != nil {
 			srv.Close()
 			return err
 		}
-		log.Info("admin listener (metrics, pprof)", "addr", adminAddr.String())
+		log.Info("admin listener (metrics, pprof)", "addr", admin.Addr().String())
+		bg.Go(func() {
+			if err := admin.Serve(ctx); err != nil {
+				log.Error("admin listener stopped", "err", err)
+			}
+		})
 	}
 
 	scheme := "http"

@@ -26,8 +26,16 @@ func AdminHandler(metrics http.Handler) http.Handler {
 	return mux
 }
 
-// ServeAdmin serves the admin handler on addr until ctx ends.
-func ServeAdmin(ctx context.Context, addr string, metrics http.Handler, log *slog.Logger) (net.Addr, error) {
+// Admin is the operator listener (metrics, pprof), bound but not yet
+// serving.
+type Admin struct {
+	srv *http.Server
+	ln  net.Listener
+	log *slog.Logger
+}
+
+// ListenAdmin binds addr for the admin handler (see AdminHandler).
+func ListenAdmin(addr string, metrics http.Handler, log *slog.Logger) (*Admin, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin listener: %w", err)
@@ -35,14 +43,25 @@ func ServeAdmin(ctx context.Context, addr string, metrics http.Handler, log *slo
 	srv := &http.Server{Handler: AdminHandler(metrics), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute,
 		// Profiles run for up to ?seconds=N; allow a long write.
 		WriteTimeout: 5 * time.Minute}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("admin listener stopped", "err", err)
-		}
-	}()
-	return ln.Addr(), nil
+	return &Admin{srv: srv, ln: ln, log: log}, nil
+}
+
+// Addr returns the bound address.
+func (a *Admin) Addr() net.Addr { return a.ln.Addr() }
+
+// Serve serves until ctx ends, then closes the listener and its
+// connections, and returns when the server has stopped.
+func (a *Admin) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- a.srv.Serve(a.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("admin listener: %w", err)
+	case <-ctx.Done():
+	}
+	a.srv.Close()
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	return nil
 }

@@ -76,8 +76,13 @@ func (s *Server) Serve(ctx context.Context, h http.Handler, reloadEvery time.Dur
 	s.srv.Handler = h
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
+	// The certificate watcher stops, and is waited for, before Serve
+	// returns, whichever way it returns.
+	wctx, stopWatch := context.WithCancel(ctx)
+	var watch sync.WaitGroup
+	defer func() { stopWatch(); watch.Wait() }()
 	if s.certs != nil {
-		go s.certs.Watch(ctx, reloadEvery)
+		watch.Go(func() { s.certs.Watch(wctx, reloadEvery) })
 	}
 	select {
 	case err := <-errc:
@@ -92,6 +97,7 @@ func (s *Server) Serve(ctx context.Context, h http.Handler, reloadEvery time.Dur
 	defer cancel()
 	if err := s.srv.Shutdown(dctx); err != nil {
 		s.srv.Close()
+		<-errc
 		return fmt.Errorf("drain did not finish within %s: %w", s.drain, err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -205,10 +205,13 @@ func TestAdminListenerServesMetricsAndPprof(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "voicegate_up 1\n") })
-	addr, err := ServeAdmin(ctx, "127.0.0.1:0", metrics, slog.New(slog.DiscardHandler))
+	admin, err := ListenAdmin("127.0.0.1:0", metrics, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr := admin.Addr()
+	served := make(chan error, 1)
+	go func() { served <- admin.Serve(ctx) }()
 	if resp, err := http.Get("http://" + addr.String() + "/metrics"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("admin /metrics: %v %v", resp, err)
 	} else {
@@ -224,7 +227,15 @@ func TestAdminListenerServesMetricsAndPprof(t *testing.T) {
 		t.Fatalf("pprof index: %d", resp.StatusCode)
 	}
 	cancel()
-	time.Sleep(50 * time.Millisecond)
+	// Serve returns once the listener has stopped: the caller can wait.
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("admin Serve did not return after its context ended")
+	}
 	if _, err := http.Get("http://" + addr.String() + "/debug/pprof/"); err == nil {
 		t.Fatal("admin listener still up after shutdown")
 	}
