@@ -17,6 +17,8 @@ cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm 
 trap cleanup EXIT
 
 go build -o "$BIN" ./cmd/voicegate
+BENCH=$(dirname "$BIN")/voicegate-bench
+go build -o "$BENCH" ./cmd/voicegate-bench
 "$BIN" version
 
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; return 1; }
@@ -24,7 +26,7 @@ wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/nul
 API_PID=
 start_api() { # $1 = delay
   [ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null || true
-  "$BIN" bench api --listen 127.0.0.1:9090 --delay "$1" >/dev/null & API_PID=$!; PIDS+=("$API_PID"); wait_port 9090
+  "$BENCH" api --listen 127.0.0.1:9090 --delay "$1" >/dev/null & API_PID=$!; PIDS+=("$API_PID"); wait_port 9090
 }
 SERVER_PID=
 start_server() { # a fresh voicegate with an empty database
@@ -35,7 +37,7 @@ start_server() { # a fresh voicegate with an empty database
 bench() { # $1 = name, rest = flags
   local name=$1; shift
   echo "== $name"
-  "$BIN" bench --url $URL --config bench/voicegate-bench.yaml --server-pid "$SERVER_PID" --json-out "$OUT/$name.json" "$@" | tee "$OUT/$name.txt"
+  "$BENCH" --url $URL --config bench/voicegate-bench.yaml --server-pid "$SERVER_PID" --json-out "$OUT/$name.json" "$@" | tee "$OUT/$name.txt"
 }
 
 start_api 0
@@ -57,11 +59,11 @@ done
 
 # 5. Against the bare baseline (read body, check HMAC, decode envelope; same
 #    generator): what voicegate's real work costs on top.
-"$BIN" bench bare --listen 127.0.0.1:3200 --secret "$BENCH_SECRET" >/dev/null & BARE_PID=$!; PIDS+=("$BARE_PID"); wait_port 3200
+"$BENCH" bare --listen 127.0.0.1:3200 --secret "$BENCH_SECRET" >/dev/null & BARE_PID=$!; PIDS+=("$BARE_PID"); wait_port 3200
 start_server
 for mix in realistic partials; do
   echo "== baseline-$mix"
-  "$BIN" bench --url $URL --config bench/voicegate-bench.yaml --server-pid "$SERVER_PID" \
+  "$BENCH" --url $URL --config bench/voicegate-bench.yaml --server-pid "$SERVER_PID" \
     --compare-url http://127.0.0.1:3200/webhook/vapi --compare-pid "$BARE_PID" --compare-name bare-handler \
     --mode closed --concurrency 32 --mix $mix --warmup 3s --duration 10s --repeat 3 --max-requests 450000 \
     --json-out "$OUT/baseline-$mix.json" | tee "$OUT/baseline-$mix.txt"
@@ -80,7 +82,7 @@ if command -v npm >/dev/null && command -v node >/dev/null; then
     extra=(--mode closed --concurrency 32 --max-requests 300000)
     [ $mode = open ] && extra=(--mode open --rate 2000 --concurrency 64)
     echo "== compare-$mode"
-    "$BIN" bench --url $URL --server-pid "$SERVER_PID" --compare-url http://127.0.0.1:3001/webhook/vapi --compare-pid "$PEER_PID" \
+    "$BENCH" --url $URL --server-pid "$SERVER_PID" --compare-url http://127.0.0.1:3001/webhook/vapi --compare-pid "$PEER_PID" \
       --preset vapi-signature --secret "$BENCH_SECRET" --tool queryDatabase --tool-style function-call \
       --mix realistic --warmup 3s --duration 10s --repeat 3 --json-out "$OUT/compare-$mode.json" "${extra[@]}" | tee "$OUT/compare-$mode.txt"
   done

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +20,38 @@ import (
 	"github.com/voicegate/voicegate/internal/bench"
 )
 
+const benchUsage = `voicegate-bench — voicegate's load generator and benchmark helpers (loopback only)
+
+Usage:
+  voicegate-bench --url URL [--mode closed|open] [--mix realistic|partials|tools|status] [auth flags | --config FILE]
+  voicegate-bench api [--listen ADDR] [--delay D]
+  voicegate-bench bare [--listen ADDR] --secret S
+  voicegate-bench flood --url URL --server-pid PID [--conns N] [--announce BYTES] [--hold D]
+
+Run "voicegate-bench [COMMAND] -h" for the flags.
+`
+
+// BenchMain is the voicegate-bench command line (a binary of its own, so the
+// load generator is not part of the product binary); it returns the exit
+// code.
+func BenchMain(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, benchUsage)
+		return exitCode("voicegate-bench", &UsageError{Msg: "no arguments given"}, stderr)
+	}
+	if a := args[1]; a == "help" || a == "--help" || a == "-h" {
+		fmt.Fprint(stdout, benchUsage)
+		return 0
+	}
+	return exitCode("voicegate-bench", runBench(ctx, args[1:], getenv, stdout, stderr), stderr)
+}
+
+func benchFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(strings.TrimSpace("voicegate-bench "+name), flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
 func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "api" {
 		return runBenchAPI(ctx, args[1:], stdout, stderr)
@@ -29,7 +62,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if len(args) > 0 && args[0] == "flood" {
 		return runBenchFlood(ctx, args[1:], stdout, stderr)
 	}
-	fs := newFlagSet("bench", stderr)
+	fs := benchFlagSet("", stderr)
 	url := fs.String("url", "", "webhook URL of the server under test (required; loopback)")
 	name := fs.String("name", "voicegate", "label of the server under test")
 	pid := fs.Int("server-pid", 0, "PID of the server, to report its CPU time per request and memory")
@@ -59,7 +92,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	if *url == "" {
-		return &UsageError{Msg: "bench needs --url"}
+		return &UsageError{Msg: "voicegate-bench needs --url"}
 	}
 	if !slices.Contains(bench.Mixes, *mix) {
 		return &UsageError{Msg: fmt.Sprintf("unknown mix %q (known: %s)", *mix, strings.Join(bench.Mixes, ", "))}
@@ -199,7 +232,7 @@ func loopbackOnly(u string) error {
 // runBenchFlood measures the server's memory under header-only connections
 // that announce a large body (the pre-authentication memory attack).
 func runBenchFlood(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench flood", stderr)
+	fs := benchFlagSet("flood", stderr)
 	url := fs.String("url", "", "webhook URL of the server under test (required; loopback)")
 	pid := fs.Int("server-pid", 0, "PID of the server, to sample its resident memory")
 	conns := fs.Int("conns", 3000, "connections held at once (at most 20000)")
@@ -210,7 +243,7 @@ func runBenchFlood(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	if *url == "" {
-		return &UsageError{Msg: "bench flood needs --url"}
+		return &UsageError{Msg: "voicegate-bench flood needs --url"}
 	}
 	if err := loopbackOnly(*url); err != nil {
 		return &UsageError{Msg: err.Error()}
@@ -234,7 +267,7 @@ func runBenchFlood(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench api", stderr)
+	fs := benchFlagSet("api", stderr)
 	listen := fs.String("listen", "127.0.0.1:9090", "loopback address to serve the internal tool API on")
 	delay := fs.Duration("delay", 0, "how long each answer takes")
 	if err := parseFlags(fs, args); err != nil {
@@ -244,7 +277,7 @@ func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func runBenchBare(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench bare", stderr)
+	fs := benchFlagSet("bare", stderr)
 	listen := fs.String("listen", "127.0.0.1:3200", "loopback address to serve the bare baseline handler on")
 	secret := fs.String("secret", "", "HMAC secret (default: $VOICEGATE_SECRET)")
 	if err := parseFlags(fs, args); err != nil {
@@ -255,7 +288,7 @@ func runBenchBare(ctx context.Context, args []string, getenv func(string) string
 		s = getenv("VOICEGATE_SECRET")
 	}
 	if s == "" {
-		return &UsageError{Msg: "bench bare needs --secret (or VOICEGATE_SECRET)"}
+		return &UsageError{Msg: "voicegate-bench bare needs --secret (or VOICEGATE_SECRET)"}
 	}
 	return serveLoopback(ctx, *listen, bench.BareHandler(s), stdout, "bare baseline handler (read body, check HMAC, decode envelope)")
 }

@@ -1,5 +1,6 @@
-// Package cli provides voicegate's command line: serve, simulate, bench,
-// config check and version. Everything a command needs comes in as
+// Package cli provides voicegate's command line — serve, simulate, config
+// check and version — and, for the separate voicegate-bench binary, the load
+// generator's (BenchMain). Everything a command needs comes in as
 // arguments (environment, output streams, context), never from globals; the
 // end-to-end tests run the real binary.
 package cli
@@ -26,9 +27,6 @@ const usage = `voicegate — a secure Vapi server-URL gateway for private clouds
 Usage:
   voicegate serve [--config FILE | --dev] [--listen ADDR] [--data-dir DIR]
   voicegate simulate --url URL [--scenario call|security|all] [auth flags | --config FILE]
-  voicegate bench --url URL [--mode closed|open] [--mix realistic|partials|tools|status] [auth flags | --config FILE]
-  voicegate bench api [--listen ADDR] [--delay D]
-  voicegate bench bare [--listen ADDR] --secret S
   voicegate config check --config FILE
   voicegate version
 
@@ -37,19 +35,21 @@ Run "voicegate COMMAND -h" for a command's flags.
 
 // Main runs the command line and returns the process exit code.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	err := Run(ctx, args, getenv, stdout, stderr)
-	if err == nil {
-		return 0
-	}
-	if errors.Is(err, flag.ErrHelp) {
+	return exitCode("voicegate", Run(ctx, args, getenv, stdout, stderr), stderr)
+}
+
+// exitCode reports err on stderr and maps it to an exit code: 0 for none
+// (or -h), 2 for a usage mistake, 1 otherwise.
+func exitCode(prog string, err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	var ue *UsageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "voicegate: %s\n", ue.Msg)
+		fmt.Fprintf(stderr, "%s: %s\n", prog, ue.Msg)
 		return 2
 	}
-	fmt.Fprintf(stderr, "voicegate: %v\n", err)
+	fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 	return 1
 }
 
@@ -65,8 +65,6 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "simulate":
 		return runSimulate(ctx, rest, getenv, stdout, stderr)
-	case "bench":
-		return runBench(ctx, rest, getenv, stdout, stderr)
 	case "config":
 		if len(rest) == 0 || rest[0] != "check" {
 			return &UsageError{Msg: "usage: voicegate config check --config FILE"}
