@@ -31,7 +31,7 @@ type Gateway struct {
 	// live is what a configuration reload (SIGHUP) swaps atomically; each
 	// request reads it once, so it runs entirely on one configuration.
 	live     atomic.Pointer[Live]
-	replay   *replay.Cache
+	replay   replay.Guard
 	store    calls.Store
 	metrics  *metrics.Metrics
 	log      *slog.Logger
@@ -46,7 +46,7 @@ type Gateway struct {
 // Deps are the Gateway's collaborators.
 type Deps struct {
 	Verifier   auth.Verifier
-	Replay     *replay.Cache
+	Replay     replay.Guard
 	Dispatcher *dispatch.Dispatcher
 	Store      calls.Store
 	Metrics    *metrics.Metrics

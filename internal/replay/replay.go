@@ -82,11 +82,33 @@ func New(window time.Duration, capacity int, now func() time.Time) *Cache {
 // other requests arrived meanwhile. Call it before the cache is used.
 func (c *Cache) SetGrace(d time.Duration) { c.grace = int64(d) }
 
-// Ticket is held by the first handler of a request until Finish.
-type Ticket struct {
-	k Key
-	e *entry
+// Guard is replay protection as the gateway uses it. The in-memory Cache is
+// one; a Guard shared by replicas (Redis) will be another. Every Guard passes
+// the suite in package replaytest.
+type Guard interface {
+	// BeginAt looks k up as of the instant at (when the request's
+	// credential was checked). If a live entry exists it waits (bounded by
+	// ctx) for its handler to finish and returns its answer with
+	// replay=true; if that handler gives up, this request takes over.
+	// Otherwise it registers k until the later of at+window and validUntil
+	// (when the request's credential stops verifying; zero if never) and
+	// returns a Ticket for Finish.
+	BeginAt(ctx context.Context, k Key, at, validUntil time.Time) (resp Response, replay bool, t Ticket, err error)
+	// Finish records the answer of a request that was not a replay;
+	// remember=false forgets it so that a retry is handled afresh. Only the
+	// first Finish of a ticket counts, so a deferred Finish(t, Response{},
+	// false) releases it on every path. A zero Ticket is ignored.
+	Finish(t Ticket, r Response, remember bool)
 }
+
+// Ticket is a Guard's handle on a request it let through. It is opaque:
+// only the Guard that issued it reads Handle.
+type Ticket struct {
+	Key    Key
+	Handle any
+}
+
+var _ Guard = (*Cache)(nil)
 
 // Begin looks k up. If a live entry exists, Begin waits (bounded by ctx) for
 // its handler to finish and returns its response with replay=true. Otherwise
@@ -144,7 +166,7 @@ func (c *Cache) BeginAt(ctx context.Context, k Key, at, validUntil time.Time) (r
 	c.order[(c.head+c.n)%c.cap] = slot{k, e}
 	c.n++
 	c.mu.Unlock()
-	return Response{}, false, Ticket{k: k, e: e}, nil
+	return Response{}, false, Ticket{Key: k, Handle: e}, nil
 }
 
 // Finish records the answer of a Begin that was not a replay. remember=false
@@ -153,23 +175,24 @@ func (c *Cache) BeginAt(ctx context.Context, k Key, at, validUntil time.Time) (r
 // Finish(t, Response{}, false) releases the ticket on every path (a panic
 // included) without undoing an answer already recorded.
 func (c *Cache) Finish(t Ticket, r Response, remember bool) {
-	if t.e == nil {
+	e, _ := t.Handle.(*entry)
+	if e == nil {
 		return
 	}
 	c.mu.Lock()
-	if t.e.state != pending {
+	if e.state != pending {
 		c.mu.Unlock()
 		return
 	}
 	if remember {
-		t.e.resp, t.e.state = r, done
+		e.resp, e.state = r, done
 	} else {
-		t.e.state = forgotten
-		if c.m[t.k] == t.e {
-			delete(c.m, t.k) // its ring slot is dropped when popped
+		e.state = forgotten
+		if c.m[t.Key] == e {
+			delete(c.m, t.Key) // its ring slot is dropped when popped
 		}
 	}
-	w := t.e.wait
+	w := e.wait
 	c.mu.Unlock()
 	if w != nil {
 		close(w)
