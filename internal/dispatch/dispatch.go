@@ -37,7 +37,7 @@ var (
 
 // Dispatcher handles messages. All fields are required unless noted.
 type Dispatcher struct {
-	sessions  *session.Table
+	sessions  session.Tracker
 	store     calls.Store
 	tools     *tools.Router
 	assistant *AssistantRouter
@@ -51,7 +51,7 @@ type Dispatcher struct {
 
 // Deps are the Dispatcher's collaborators.
 type Deps struct {
-	Sessions *session.Table
+	Sessions session.Tracker
 	Store    calls.Store
 	Tools    *tools.Router
 	Log      *slog.Logger
@@ -95,7 +95,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) Response {
 		ctx, cancel = context.WithTimeout(ctx, Deadline(m.Type, d.serverTimeout))
 		defer cancel()
 	}
-	s := d.track(ctx, m)
+	tracked := d.track(ctx, m, m.Call.Status)
 	switch m.Type {
 	case vapi.TypeAssistantRequest:
 		return d.assistantRequest(ctx, m)
@@ -106,56 +106,41 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) Response {
 	case vapi.TypeTransferDestination:
 		return Response{Status: http.StatusOK, Body: d.transfer}
 	case vapi.TypeSpeechUpdate:
-		if s != nil {
-			s.Mu.Lock()
-			started := m.Status == "started"
-			switch m.Role {
-			case "assistant":
-				s.AssistantSpeaking = started
-			case "user":
-				s.UserSpeaking = started
-			}
-			if m.Turn > s.Turn {
-				s.Turn = m.Turn
-			}
-			s.Mu.Unlock()
+		if tracked {
+			d.sessions.Speech(m.CallID(), m.Role, m.Status == "started", m.Turn)
 		}
 	case vapi.TypeUserInterrupted:
-		if s != nil {
-			s.Mu.Lock()
-			s.Interruptions++
-			s.AssistantSpeaking = false
-			s.Mu.Unlock()
+		if tracked {
+			d.sessions.Interrupted(m.CallID())
 		}
 	}
 	return respEmpty
 }
 
-// track finds or creates the call's session and, on first sight, its record.
-func (d *Dispatcher) track(ctx context.Context, m *vapi.Message) *session.Session {
+// track notes an event of the call (status, when not empty, becomes its
+// status) and, on first sight, records the call. It reports whether the
+// call is tracked.
+func (d *Dispatcher) track(ctx context.Context, m *vapi.Message, status string) bool {
 	id := m.CallID()
 	if id == "" {
-		return nil
+		return false
 	}
-	s, created, err := d.sessions.Touch(id)
+	first, err := d.sessions.Observe(id, status)
 	switch {
 	case errors.Is(err, session.ErrEnded):
-		return nil // a late event of an ended call: answered, not tracked
+		return false // a late event of an ended call: answered, not tracked
 	case errors.Is(err, session.ErrFull):
 		d.metrics.SessionsRejected.Inc()
 		d.log.Warn("session table full; call not tracked", "call_id", id)
-		return nil
+		return false
+	case err != nil:
+		d.log.Error("track call", "call_id", id, "err", err)
+		return false
 	}
-	s.Mu.Lock()
-	s.Events++
-	if created && m.Call.Status != "" {
-		s.Status = m.Call.Status
+	if first && !d.recordFirstSight(ctx, m) {
+		d.sessions.Forget(id) // the next event tries again
 	}
-	s.Mu.Unlock()
-	if created && !d.recordFirstSight(ctx, m) {
-		d.sessions.Remove(id) // the next event tries again
-	}
-	return s
+	return true
 }
 
 // recordFirstSight stores the metadata of a call seen for the first time.
@@ -194,11 +179,7 @@ func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) Response
 	}
 	at := d.eventTime(m)
 	if m.Status != "ended" {
-		if s := d.track(ctx, m); s != nil {
-			s.Mu.Lock()
-			s.Status = m.Status
-			s.Mu.Unlock()
-		}
+		d.track(ctx, m, m.Status)
 	} else if !d.sessions.Seen(id) {
 		d.recordFirstSight(ctx, m) // the first event of this call is its end
 	}

@@ -364,9 +364,13 @@ func TestCallLifecyclePersistedAndSessionsIsolated(t *testing.T) {
 			t.Fatalf("%d %s", s, r)
 		}
 	}
-	a, okA := e.app.Sessions.Get("A")
-	b, okB := e.app.Sessions.Get("B")
-	if !okA || !okB || !a.AssistantSpeaking || b.AssistantSpeaking || a.Status != "in-progress" || b.Status != "ringing" {
+	sa, okA := e.app.Sessions.Get("A")
+	sb, okB := e.app.Sessions.Get("B")
+	if !okA || !okB {
+		t.Fatalf("sessions A %v, B %v", okA, okB)
+	}
+	a, b := sa.State(), sb.State()
+	if !a.AssistantSpeaking || b.AssistantSpeaking || a.Status != "in-progress" || b.Status != "ringing" {
 		t.Fatalf("sessions: A=%+v B=%+v", a, b)
 	}
 	if e.metric("voicegate_active_calls") != "2" {

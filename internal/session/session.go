@@ -15,20 +15,66 @@ import (
 	"github.com/voicegate/voicegate/internal/periodic"
 )
 
-// Session is the live state of one call. Fields are guarded by Mu, except
-// the immutable ID and Created.
+// Tracker follows which calls are live and which have ended: the seam the
+// dispatcher uses. The in-memory Table is one; a tracker shared by replicas
+// (Redis) will be another. Every Tracker passes the suite in package
+// trackertest.
+type Tracker interface {
+	// Observe notes an event of call id (status, when not empty, becomes
+	// the call's status) and reports whether it is the first sight of the
+	// call. A call that ended recently gets ErrEnded (its late events must
+	// not bring it back); a new call at capacity gets ErrFull.
+	Observe(id, status string) (first bool, err error)
+	// Forget drops a live call, so that its next event is a first sight
+	// again (when recording the first sight failed).
+	Forget(id string)
+	// Seen reports whether call id is live or has ended recently.
+	Seen(id string) bool
+	// End marks call id ended.
+	End(id string)
+	// Speech notes that role ("assistant" or "user") started or stopped
+	// speaking in turn; Interrupted, that the user interrupted the
+	// assistant. Both report false when the call is not live.
+	Speech(id, role string, started bool, turn int) bool
+	Interrupted(id string) bool
+}
+
+var _ Tracker = (*Table)(nil)
+
+// Session is the live state of one call. ID and Created never change; the
+// rest is read with State and changed with Update, under the session's own
+// lock.
 type Session struct {
 	ID      string
 	Created time.Time
 
-	Mu                sync.Mutex
-	lastSeen          atomic.Int64 // unix nanoseconds
+	mu       sync.Mutex
+	lastSeen atomic.Int64 // unix nanoseconds
+	state    State
+}
+
+// State is what is known of a live call (the seam for barge-in).
+type State struct {
 	Status            string
 	Events            uint64
 	AssistantSpeaking bool
 	UserSpeaking      bool
 	Turn              int
 	Interruptions     int
+}
+
+// State returns a copy of the session's state.
+func (s *Session) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// Update changes the session's state under its lock.
+func (s *Session) Update(f func(*State)) {
+	s.mu.Lock()
+	f(&s.state)
+	s.mu.Unlock()
 }
 
 // ErrFull is returned when the table is at capacity.
@@ -113,6 +159,55 @@ func (t *Table) Get(id string) (*Session, bool) {
 	sh.mu.Unlock()
 	return s, ok
 }
+
+// Observe implements Tracker.
+func (t *Table) Observe(id, status string) (first bool, err error) {
+	s, created, err := t.Touch(id)
+	if err != nil {
+		return false, err
+	}
+	s.Update(func(st *State) {
+		st.Events++
+		if status != "" {
+			st.Status = status
+		}
+	})
+	return created, nil
+}
+
+// Speech implements Tracker.
+func (t *Table) Speech(id, role string, started bool, turn int) bool {
+	s, ok := t.Get(id)
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	switch role {
+	case "assistant":
+		s.state.AssistantSpeaking = started
+	case "user":
+		s.state.UserSpeaking = started
+	}
+	s.state.Turn = max(s.state.Turn, turn)
+	s.mu.Unlock()
+	return true
+}
+
+// Interrupted implements Tracker.
+func (t *Table) Interrupted(id string) bool {
+	s, ok := t.Get(id)
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	s.state.Interruptions++
+	s.state.AssistantSpeaking = false
+	s.mu.Unlock()
+	return true
+}
+
+// Forget implements Tracker.
+func (t *Table) Forget(id string) { t.Remove(id) }
 
 // Remove deletes the session of call id; it reports whether one existed.
 func (t *Table) Remove(id string) bool {

@@ -16,10 +16,8 @@ func TestLifecycleAndIsolation(t *testing.T) {
 		t.Fatalf("create: %v %v", created, err)
 	}
 	b, _, _ := tb.Touch("call-b")
-	a.Mu.Lock()
-	a.AssistantSpeaking = true
-	a.Mu.Unlock()
-	if b.AssistantSpeaking {
+	a.Update(func(st *State) { st.AssistantSpeaking = true })
+	if b.State().AssistantSpeaking {
 		t.Fatal("state leaked between calls")
 	}
 	again, created, _ := tb.Touch("call-a")
@@ -80,9 +78,7 @@ func TestConcurrentTouch(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 1000; i++ {
 				s, _, _ := tb.Touch(fmt.Sprint("call-", i))
-				s.Mu.Lock()
-				s.Events++
-				s.Mu.Unlock()
+				s.Update(func(st *State) { st.Events++ })
 			}
 		}()
 	}
@@ -91,8 +87,8 @@ func TestConcurrentTouch(t *testing.T) {
 		t.Fatalf("len %d, want 1000", tb.Len())
 	}
 	s, _ := tb.Get("call-7")
-	if s.Events != 8 {
-		t.Fatalf("events %d, want 8", s.Events)
+	if n := s.State().Events; n != 8 {
+		t.Fatalf("events %d, want 8", n)
 	}
 }
 

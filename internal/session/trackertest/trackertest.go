@@ -1,0 +1,122 @@
+// Package trackertest is the contract every session.Tracker must meet, as
+// one test suite: the in-memory Table runs it today, and a tracker shared by
+// replicas must pass the same suite before it is wired in.
+package trackertest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/voicegate/voicegate/internal/session"
+)
+
+// Run runs the suite; open returns a new, empty tracker holding at most
+// capacity live calls.
+func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
+	observe := func(t *testing.T, tr session.Tracker, id string) bool {
+		t.Helper()
+		first, err := tr.Observe(id, "")
+		if err != nil {
+			t.Fatalf("Observe(%q): %v", id, err)
+		}
+		return first
+	}
+
+	t.Run("FirstSightOnce", func(t *testing.T) {
+		tr := open(t, 100)
+		if !observe(t, tr, "a") || observe(t, tr, "a") {
+			t.Fatal("first sight must be reported once")
+		}
+		if !tr.Seen("a") || tr.Seen("b") {
+			t.Fatal("Seen")
+		}
+	})
+
+	t.Run("ConcurrentFirstSightIsOne", func(t *testing.T) {
+		tr := open(t, 100)
+		var firsts atomic.Int32
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				if first, err := tr.Observe("same", "ringing"); err == nil && first {
+					firsts.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := firsts.Load(); n != 1 {
+			t.Fatalf("%d of 16 concurrent observers saw a first sight, want 1", n)
+		}
+	})
+
+	t.Run("ForgetMakesTheNextEventAFirstSight", func(t *testing.T) {
+		tr := open(t, 100)
+		observe(t, tr, "a")
+		tr.Forget("a")
+		if !observe(t, tr, "a") {
+			t.Fatal("after Forget the next event must be a first sight")
+		}
+	})
+
+	t.Run("EndedCallsStayEnded", func(t *testing.T) {
+		tr := open(t, 100)
+		observe(t, tr, "a")
+		tr.End("a")
+		tr.End("never-seen") // an end-of-call report as the first event
+		for _, id := range []string{"a", "never-seen"} {
+			if !tr.Seen(id) {
+				t.Errorf("%s: an ended call must be seen", id)
+			}
+			if _, err := tr.Observe(id, "in-progress"); !errors.Is(err, session.ErrEnded) {
+				t.Errorf("%s: a late event must get ErrEnded, got %v", id, err)
+			}
+			if tr.Speech(id, "user", true, 1) || tr.Interrupted(id) {
+				t.Errorf("%s: an ended call has no live state", id)
+			}
+		}
+	})
+
+	t.Run("CapacityRefusesOnlyNewCalls", func(t *testing.T) {
+		tr := open(t, 2)
+		observe(t, tr, "a")
+		observe(t, tr, "b")
+		if _, err := tr.Observe("c", ""); !errors.Is(err, session.ErrFull) {
+			t.Fatalf("a new call over capacity: %v, want ErrFull", err)
+		}
+		if _, err := tr.Observe("a", ""); err != nil {
+			t.Fatalf("a live call at capacity: %v", err)
+		}
+		tr.End("a")
+		if _, err := tr.Observe("c", ""); err != nil {
+			t.Fatalf("room after an end: %v", err)
+		}
+	})
+
+	t.Run("LiveStateOnlyForLiveCalls", func(t *testing.T) {
+		tr := open(t, 100)
+		observe(t, tr, "a")
+		if !tr.Speech("a", "assistant", true, 1) || !tr.Interrupted("a") {
+			t.Fatal("a live call takes speech and interruption events")
+		}
+		if tr.Speech("unknown", "user", true, 1) || tr.Interrupted("unknown") {
+			t.Fatal("an unknown call has no live state")
+		}
+	})
+
+	t.Run("ManyCalls", func(t *testing.T) {
+		tr := open(t, 10_000)
+		for i := range 1000 {
+			if !observe(t, tr, fmt.Sprint("call-", i)) {
+				t.Fatalf("call-%d: not a first sight", i)
+			}
+		}
+		for i := range 1000 {
+			if !tr.Seen(fmt.Sprint("call-", i)) {
+				t.Fatalf("call-%d forgotten", i)
+			}
+		}
+	})
+}
