@@ -23,6 +23,7 @@ import (
 	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/sqlite"
 	"github.com/voicegate/voicegate/internal/tools"
+	"github.com/voicegate/voicegate/internal/webhook"
 )
 
 // App is a wired voicegate.
@@ -35,6 +36,7 @@ type App struct {
 	Metrics  *metrics.Metrics
 	Tools    *tools.Router
 	db       *sqlite.DB // nil when Options.Store replaced it
+	vapi     *dispatch.Source
 	log      *slog.Logger
 	level    *slog.LevelVar
 	now      func() time.Time
@@ -100,20 +102,21 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		a.Metrics.ObserveWAL(a.db)
 	}
 	a.Sessions.OnExpire = func(*session.Session) { a.Metrics.SessionsExpired.Inc() }
-	live, router, err := a.build(cfg)
+	ep, router, err := a.build(cfg)
 	if err != nil {
 		return nil, err
 	}
 	a.Tools = router
-	a.Gateway = gateway.New(cfg, gateway.Deps{Verifier: live.Verifier, Replay: a.Replay, Dispatcher: live.Dispatcher, Store: a.Store,
+	a.vapi = dispatch.NewSource(cfg.Vapi.Path, ep)
+	a.Gateway = gateway.New(cfg, gateway.Deps{Sources: []webhook.Source{a.vapi}, Replay: a.Replay, Store: a.Store,
 		Metrics: a.Metrics, Log: o.Log, Now: o.Now, DevTool: o.DevTool})
 	ok = true
 	return a, nil
 }
 
-// build makes the parts of the stack a reload replaces: the verifier, the
-// tool router and the dispatcher.
-func (a *App) build(cfg *config.Config) (*gateway.Live, *tools.Router, error) {
+// build makes the parts of the stack a reload replaces: the Vapi endpoint
+// (verifier, limits, dispatcher) and the tool router.
+func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error) {
 	verifier, err := auth.New(cfg.Vapi.Auth)
 	if err != nil {
 		return nil, nil, err
@@ -128,7 +131,7 @@ func (a *App) build(cfg *config.Config) (*gateway.Live, *tools.Router, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &gateway.Live{Config: cfg, Verifier: verifier, Dispatcher: disp}, router, nil
+	return dispatch.Endpoint(cfg, verifier, disp), router, nil
 }
 
 // Reload applies a new, validated configuration without dropping a request:
@@ -151,11 +154,11 @@ func (a *App) Reload(next *config.Config) (needRestart []string, err error) {
 		return nil, fmt.Errorf("the new configuration does not fit the settings that need a restart (%s), which keep their running values: %w",
 			strings.Join(needRestart, ", "), err)
 	}
-	live, router, err := a.build(&merged)
+	ep, router, err := a.build(&merged)
 	if err != nil {
 		return nil, err
 	}
-	a.Gateway.Swap(live)
+	a.vapi.Swap(ep)
 	old := a.Tools
 	a.Tools, a.Config = router, &merged
 	old.CloseIdleConnections() // calls in flight keep their connections

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -19,18 +18,17 @@ import (
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
-	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/replay"
-	"github.com/voicegate/voicegate/internal/vapi"
+	"github.com/voicegate/voicegate/internal/webhook"
 )
 
-// Gateway is the public HTTP handler.
+// Gateway is the public HTTP handler: it serves a list of webhook sources
+// (internal/webhook), health and readiness, and knows nothing
+// provider-specific.
 type Gateway struct {
-	cfg *config.Config // as started: routes and limits that need a restart
-	// live is what a configuration reload (SIGHUP) swaps atomically; each
-	// request reads it once, so it runs entirely on one configuration.
-	live     atomic.Pointer[Live]
+	cfg      *config.Config // as started: server limits and routes that need a restart
+	sources  []webhook.Source
 	replay   replay.Guard
 	store    calls.Store
 	metrics  *metrics.Metrics
@@ -45,29 +43,21 @@ type Gateway struct {
 
 // Deps are the Gateway's collaborators.
 type Deps struct {
-	Verifier   auth.Verifier
-	Replay     replay.Guard
-	Dispatcher *dispatch.Dispatcher
-	Store      calls.Store
-	Metrics    *metrics.Metrics
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Sources are the webhook providers served, each at its path.
+	Sources []webhook.Source
+	Replay  replay.Guard
+	Store   calls.Store
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+	Now     func() time.Time
 	// DevTool, if set, is mounted at config.DevToolPath (serve --dev).
 	DevTool http.Handler
 }
 
-// Live is the part of the gateway a configuration reload replaces.
-type Live struct {
-	Config     *config.Config
-	Verifier   auth.Verifier
-	Dispatcher *dispatch.Dispatcher
-}
-
 // New returns the gateway for a validated configuration.
 func New(cfg *config.Config, d Deps) *Gateway {
-	g := &Gateway{cfg: cfg, replay: d.Replay, store: d.Store,
+	g := &Gateway{cfg: cfg, sources: d.Sources, replay: d.Replay, store: d.Store,
 		metrics: d.Metrics, log: d.Log, now: d.Now, devTool: d.DevTool}
-	g.live.Store(&Live{Config: cfg, Verifier: d.Verifier, Dispatcher: d.Dispatcher})
 	g.bodies = newBodyReader(cfg.Server.BodyMemoryBytes)
 	g.authLog = newAuthLog(d.Log, AuthLogInterval, d.Now)
 	g.handler = g.routes()
@@ -83,13 +73,6 @@ func (g *Gateway) Run(ctx context.Context) { g.authLog.run(ctx) }
 
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
-
-// Swap makes l the configuration of every request that starts from now on;
-// requests in flight finish on the one they started with.
-func (g *Gateway) Swap(l *Live) { g.live.Store(l) }
-
-// Live returns the current live configuration.
-func (g *Gateway) Live() *Live { return g.live.Load() }
 
 // SetDraining marks the gateway as shutting down: /readyz fails from now on.
 func (g *Gateway) SetDraining() { g.draining.Store(true) }
@@ -136,101 +119,132 @@ func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
 }
 
-// handleVapi is the server-URL endpoint. Order matters: size cap, then
-// authentication on the raw bytes, then replay check, then JSON decoding.
-func (g *Gateway) handleVapi() http.Handler {
-	byType := make(map[string]*metrics.TypeMetrics, len(vapi.KnownTypes)+2)
-	for _, t := range append(vapi.KnownTypes, "unknown", "none") {
+// handleSource serves one webhook source. Order matters: size cap, then
+// authentication on the raw bytes, then replay check, then the source's
+// decoding and handling.
+func (g *Gateway) handleSource(src webhook.Source) http.Handler {
+	types := src.Types()
+	byType := make(map[string]*metrics.TypeMetrics, len(types))
+	for _, t := range types {
 		byType[t] = g.metrics.ForType(t)
 	}
+	none := byType["none"]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := g.now()
-		mtype, outcome := g.serveVapi(w, r, start)
-		byType[mtype].Observe(outcome, g.now().Sub(start))
+		ep := src.Endpoint() // the request runs on one configuration
+		reply, outcome, err := g.serveSource(w, r, ep, start)
+		if err != nil {
+			writeFailure(w, r, err)
+			outcome = err.outcome
+		} else {
+			write(w, reply.Status, reply.ContentType, reply.Body)
+		}
+		tm := byType[reply.Type]
+		if tm == nil {
+			tm = none
+		}
+		tm.Observe(outcome, g.now().Sub(start))
+		if err == nil && outcome != metrics.OutcomeReplay {
+			g.checkSlow(r, ep, reply, start)
+		}
 	})
 }
 
-// serveVapi handles one webhook and returns its metric labels.
-func (g *Gateway) serveVapi(w http.ResponseWriter, r *http.Request, start time.Time) (mtype, outcome string) {
-	mtype = "none"
-	live := g.live.Load()
-	vc := &live.Config.Vapi
+// failure is a request refused before its source handled it: the one
+// place that turns a refusal into a status, a body and an outcome.
+type failure struct {
+	status     int
+	msg        string
+	outcome    string
+	closeConn  bool // the body was not read to its end
+	retryAfter bool
+}
+
+func (f *failure) Error() string { return f.msg }
+
+func writeFailure(w http.ResponseWriter, r *http.Request, f *failure) {
+	if f.retryAfter {
+		w.Header().Set("Retry-After", "1")
+	}
+	if f.closeConn {
+		closeConn(w, r)
+	}
+	writeError(w, f.status, f.msg)
+}
+
+// serveSource reads, authenticates and de-duplicates one request, then has
+// ep handle it. It returns the reply to write and its outcome, or the
+// failure that refused the request.
+func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhook.Endpoint, start time.Time) (webhook.Reply, string, *failure) {
 	var b body
 	defer g.bodies.release(&b)
 	// Deadlines are on the real clock, whatever g.now says.
 	pace := pacer{w: w, now: time.Now, limit: time.Now().Add(g.cfg.Server.ReadTimeout.D())}
-	if err := g.bodies.read(r, vc.MaxBodyBytes, &b, &pace); err != nil {
+	if err := g.bodies.read(r, ep.MaxBodyBytes, &b, &pace); err != nil {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
-			writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
-			return mtype, metrics.OutcomeTooLarge
+			return webhook.Reply{}, "", &failure{status: http.StatusRequestEntityTooLarge, msg: "request body too large", outcome: metrics.OutcomeTooLarge}
 		case errors.Is(err, errOverBudget):
-			w.Header().Set("Retry-After", "1")
-			closeConn(w, r)
-			writeError(w, http.StatusServiceUnavailable, "server busy, retry")
-			return mtype, metrics.OutcomeOverloaded
+			return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "server busy, retry", outcome: metrics.OutcomeOverloaded, closeConn: true, retryAfter: true}
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			closeConn(w, r)
-			writeError(w, http.StatusRequestTimeout, "request body too slow")
-			return mtype, metrics.OutcomeBadRequest
+			return webhook.Reply{}, "", &failure{status: http.StatusRequestTimeout, msg: "request body too slow", outcome: metrics.OutcomeBadRequest, closeConn: true}
 		}
-		writeError(w, http.StatusBadRequest, "could not read request body")
-		return mtype, metrics.OutcomeBadRequest
+		return webhook.Reply{}, "", &failure{status: http.StatusBadRequest, msg: "could not read request body", outcome: metrics.OutcomeBadRequest}
 	}
 	body := b.b
 
-	areq := auth.Request{Method: r.Method, Header: r.Header, Body: body, PublicURL: vc.PublicURL, HTTP: r}
-	if err := live.Verifier.Verify(&areq, start); err != nil {
+	areq := auth.Request{Method: r.Method, Header: r.Header, Body: body, PublicURL: ep.PublicURL, HTTP: r}
+	if err := ep.Verifier.Verify(&areq, start); err != nil {
 		reason := auth.ReasonOf(err)
 		g.metrics.AuthFailures.WithLabelValues(string(reason)).Inc()
 		g.authLog.failed(r.RemoteAddr, reason)
-		writeError(w, http.StatusUnauthorized, "unauthorized")
-		return mtype, metrics.OutcomeUnauthorized
+		return webhook.Reply{}, "", &failure{status: http.StatusUnauthorized, msg: "unauthorized", outcome: metrics.OutcomeUnauthorized}
 	}
 
-	cached, replayed, ticket, err := g.replay.BeginAt(r.Context(), replay.KeyOf(body), start, areq.ValidUntil)
+	var key replay.Key
+	if ep.ReplayKey != nil {
+		key = ep.ReplayKey(r, body)
+	} else {
+		key = replay.KeyOf(body)
+	}
+	cached, replayed, ticket, err := g.replay.BeginAt(r.Context(), key, start, areq.ValidUntil)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "request already in progress")
-		return mtype, metrics.OutcomeError
+		return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "request already in progress", outcome: metrics.OutcomeError}
 	}
 	if replayed {
 		g.log.Info("replayed request answered from cache", "status", cached.Status)
-		writeJSON(w, cached.Status, cached.Body)
-		return mtype, metrics.OutcomeReplay
+		return webhook.Reply{Status: cached.Status, Body: cached.Body, ContentType: cached.ContentType, Type: "none"}, metrics.OutcomeReplay, nil
 	}
 	// Released on every path, a panic included; a no-op once Finish ran.
 	defer g.replay.Finish(ticket, replay.Response{}, false)
 
-	msg, err := vapi.Decode(body)
-	if err != nil {
-		resp := replay.Response{Status: http.StatusBadRequest, Body: errorBody(err.Error())}
-		g.replay.Finish(ticket, resp, true)
-		writeJSON(w, resp.Status, resp.Body)
-		return mtype, metrics.OutcomeBadRequest
-	}
-	mtype = vapi.MetricType(msg.Type)
-	out := live.Dispatcher.Handle(r.Context(), msg)
+	reply := ep.Handle(r.Context(), body)
 	// An answer computed after the client went away (its context cancelled)
-	// may be a failure caused by the cancellation: never store it, so that
-	// the next identical request does the work.
-	g.replay.Finish(ticket, replay.Response{Status: out.Status, Body: out.Body}, out.Status < 500 && r.Context().Err() == nil)
-	writeJSON(w, out.Status, out.Body)
-	outcome = metrics.OutcomeOK
-	if out.Status >= 500 {
-		outcome = metrics.OutcomeError
+	// may be a failure caused by the cancellation, and a 5xx is passing:
+	// neither is stored, so that the next identical request does the work.
+	g.replay.Finish(ticket, replay.Response{Status: reply.Status, Body: reply.Body, ContentType: reply.ContentType},
+		reply.Status < 500 && r.Context().Err() == nil)
+	switch {
+	case reply.Status >= 500:
+		return reply, metrics.OutcomeError, nil
+	case reply.Status == http.StatusBadRequest:
+		return reply, metrics.OutcomeBadRequest, nil
 	}
+	return reply, metrics.OutcomeOK, nil
+}
 
+// checkSlow logs and counts an answer that took more than its endpoint's
+// share of the provider's deadline, and logs every answer at debug level.
+func (g *Gateway) checkSlow(r *http.Request, ep *webhook.Endpoint, reply webhook.Reply, start time.Time) {
 	took := g.now().Sub(start)
-	deadline := dispatch.Deadline(msg.Type, vc.ServerTimeout.D())
-	if took > time.Duration(float64(deadline)*vc.DeadlineWarnRatio) {
-		g.metrics.DeadlineWarnings.WithLabelValues(mtype).Inc()
-		g.log.Warn("slow webhook answer", "type", mtype, "call_id", msg.CallID(), "duration_ms", ms(took), "deadline_ms", ms(deadline))
+	if reply.Deadline > 0 && took > time.Duration(float64(reply.Deadline)*ep.SlowRatio) {
+		g.metrics.DeadlineWarnings.WithLabelValues(reply.Type).Inc()
+		g.log.Warn("slow webhook answer", "type", reply.Type, "call_id", reply.CallID, "duration_ms", ms(took), "deadline_ms", ms(reply.Deadline))
 	}
 	if g.log.Enabled(r.Context(), slog.LevelDebug) {
-		g.log.Debug("handled", "type", mtype, "call_id", msg.CallID(), "status", out.Status, "duration_ms", ms(took))
+		g.log.Debug("handled", "type", reply.Type, "call_id", reply.CallID, "status", reply.Status, "duration_ms", ms(took))
 	}
-	return mtype, outcome
 }
 
 // BodiesInFlight returns how many requests are reading or holding a body.
@@ -241,9 +255,16 @@ func (g *Gateway) BodyBytesHeld() int64 { return g.bodies.held.Load() }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func writeJSON(w http.ResponseWriter, status int, body []byte) {
+func writeJSON(w http.ResponseWriter, status int, body []byte) { write(w, status, "", body) }
+
+// write writes an answer; an empty contentType is JSON.
+func write(w http.ResponseWriter, status int, contentType string, body []byte) {
 	h := w.Header()
-	h["Content-Type"] = jsonContentType
+	if contentType == "" {
+		h["Content-Type"] = jsonContentType
+	} else {
+		h.Set("Content-Type", contentType)
+	}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	w.Write(body)
@@ -251,13 +272,8 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 
 var jsonContentType = []string{"application/json"}
 
-func errorBody(msg string) []byte {
-	b, _ := json.Marshal(msg)
-	return append(append([]byte(`{"error":`), b...), '}')
-}
-
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorBody(msg))
+	writeJSON(w, status, webhook.ErrorJSON(msg))
 }
 
 // requireBearer serves next only to requests carrying "Authorization:
@@ -289,6 +305,7 @@ func (g *Gateway) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
+				g.metrics.Panics.Inc()
 				g.log.Error("panic in handler", "path", r.URL.Path, "panic", v)
 				writeError(w, http.StatusInternalServerError, "internal error")
 			}

@@ -101,6 +101,9 @@ func TestPanicReleasesReplayTicket(t *testing.T) {
 	if status, resp := e.post(body, h); status != 500 || resp != `{"error":"internal error"}` {
 		t.Fatalf("panicking request: %d %s", status, resp)
 	}
+	if n := e.metric("voicegate_panics_total"); n != "1" {
+		t.Fatalf("voicegate_panics_total = %q after one panic, want 1", n)
+	}
 	client := &http.Client{Timeout: 3 * time.Second}
 	req, _ := http.NewRequest(http.MethodPost, e.url, strings.NewReader(body))
 	req.Header = h

@@ -6,12 +6,16 @@ import (
 	"github.com/voicegate/voicegate/internal/config"
 )
 
-// routes lists every endpoint voicegate serves on its public listener. The
+// routes lists every endpoint voicegate serves on its public listener: each
+// webhook source at its path (POST), health, readiness, and the optional
+// metrics and dev tool. The
 // admin listener (internal/server) serves /metrics and pprof.
 func (g *Gateway) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST "+g.cfg.Vapi.Path, g.handleVapi())
-	mux.Handle(g.cfg.Vapi.Path, methodNotAllowed("POST"))
+	for _, src := range g.sources {
+		mux.Handle("POST "+src.Path(), g.handleSource(src))
+		mux.Handle(src.Path(), methodNotAllowed("POST"))
+	}
 	mux.HandleFunc("GET /healthz", g.handleHealthz)
 	mux.HandleFunc("GET /readyz", g.handleReadyz)
 	if tok := g.cfg.Admin.PublicMetricsToken; tok != "" {

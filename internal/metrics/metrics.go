@@ -35,6 +35,7 @@ type Metrics struct {
 	SessionsExpired  prometheus.Counter
 	StoreErrors      *prometheus.CounterVec // op
 	ConfigReloads    *prometheus.CounterVec // result
+	Panics           prometheus.Counter
 }
 
 // New registers every metric. activeCalls, replayEntries and replayEarly
@@ -72,12 +73,14 @@ func New(activeCalls, replayEntries, replayEarly func() float64) *Metrics {
 		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "voicegate_store_errors_total", Help: "Failed writes to the call store, by operation.",
 		}, []string{"op"}),
+		Panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "voicegate_panics_total",
+			Help: "Handler panics recovered (answered 500): each is a bug to report."}),
 		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "voicegate_config_reloads_total", Help: "Configuration reloads (SIGHUP), by result (ok, error).",
 		}, []string{"result"}),
 	}
 	r.MustRegister(m.Requests, m.AuthFailures, m.Latency, m.ToolCalls, m.ToolLatency, m.DeadlineWarnings,
-		m.SessionsRejected, m.SessionsExpired, m.StoreErrors, m.ConfigReloads,
+		m.SessionsRejected, m.SessionsExpired, m.StoreErrors, m.ConfigReloads, m.Panics,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_active_calls", Help: "Live call sessions."}, activeCalls),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_replay_cache_entries", Help: "Requests remembered for replay protection."}, replayEntries),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "voicegate_replay_early_evictions_total",

@@ -25,8 +25,9 @@ func KeyOf(body []byte) Key { return sha256.Sum256(body) }
 
 // Response is a stored answer. Body is shared, never modified.
 type Response struct {
-	Status int
-	Body   []byte
+	Status      int
+	Body        []byte
+	ContentType string // empty: application/json
 }
 
 type entry struct {

@@ -1,0 +1,68 @@
+package dispatch
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/voicegate/voicegate/internal/auth"
+	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/vapi"
+	"github.com/voicegate/voicegate/internal/webhook"
+)
+
+// Source is the Vapi webhook source: the server URL of Vapi assistants,
+// served at vapi.path. Safe for concurrent use.
+type Source struct {
+	path  string
+	types []string
+	ep    atomic.Pointer[webhook.Endpoint]
+}
+
+var _ webhook.Source = (*Source)(nil)
+
+// NewSource returns the source served at path, answering with ep until Swap.
+func NewSource(path string, ep *webhook.Endpoint) *Source {
+	s := &Source{path: path, types: append(append([]string(nil), vapi.KnownTypes...), "unknown", "none")}
+	s.ep.Store(ep)
+	return s
+}
+
+// Name implements webhook.Source.
+func (s *Source) Name() string { return "vapi" }
+
+// Path implements webhook.Source.
+func (s *Source) Path() string { return s.path }
+
+// Types implements webhook.Source: Vapi's known message types, "unknown"
+// for others and "none" for a body that is not a message.
+func (s *Source) Types() []string { return s.types }
+
+// Endpoint implements webhook.Source.
+func (s *Source) Endpoint() *webhook.Endpoint { return s.ep.Load() }
+
+// Swap makes ep the endpoint of every request that starts from now on.
+func (s *Source) Swap(ep *webhook.Endpoint) { s.ep.Store(ep) }
+
+// Endpoint returns the Vapi endpoint of a validated configuration: its
+// limits, its verifier, and d to handle what passes.
+func Endpoint(cfg *config.Config, verifier auth.Verifier, d *Dispatcher) *webhook.Endpoint {
+	return &webhook.Endpoint{
+		MaxBodyBytes: cfg.Vapi.MaxBodyBytes,
+		PublicURL:    cfg.Vapi.PublicURL,
+		Verifier:     verifier,
+		Handle:       d.handleBody,
+		SlowRatio:    cfg.Vapi.DeadlineWarnRatio,
+	}
+}
+
+// handleBody decodes an authentic body and handles the message.
+func (d *Dispatcher) handleBody(ctx context.Context, body []byte) webhook.Reply {
+	msg, err := vapi.Decode(body)
+	if err != nil {
+		return webhook.Reply{Status: http.StatusBadRequest, Body: webhook.ErrorJSON(err.Error()), Type: "none"}
+	}
+	out := d.Handle(ctx, msg)
+	return webhook.Reply{Status: out.Status, Body: out.Body, Type: vapi.MetricType(msg.Type), CallID: msg.CallID(),
+		Deadline: Deadline(msg.Type, d.serverTimeout)}
+}

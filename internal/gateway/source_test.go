@@ -1,0 +1,89 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/auth"
+	"github.com/voicegate/voicegate/internal/gateway"
+	"github.com/voicegate/voicegate/internal/metrics"
+	"github.com/voicegate/voicegate/internal/replay"
+	"github.com/voicegate/voicegate/internal/webhook"
+)
+
+// xmlSource is a second provider, shaped like Twilio: XML answers and a
+// replay key taken from an idempotency header instead of the body.
+type xmlSource struct{ ep *webhook.Endpoint }
+
+func (s *xmlSource) Name() string                { return "xml" }
+func (s *xmlSource) Path() string                { return "/webhook/xml" }
+func (s *xmlSource) Types() []string             { return []string{"voice", "none"} }
+func (s *xmlSource) Endpoint() *webhook.Endpoint { return s.ep }
+
+// TestSecondSourceNeedsNoGatewayChange: a provider is a value handed to the
+// gateway; nothing in the gateway knows Vapi. Its replay key, content type
+// and handling are the source's own; authentication, the body budget and
+// replay refusal are the gateway's.
+func TestSecondSourceNeedsNoGatewayChange(t *testing.T) {
+	e := newEnv(t, nil) // configuration, signer and store of a real stack
+	verifier, err := auth.New(e.app.Config.Vapi.Auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handled atomic.Int32
+	src := &xmlSource{ep: &webhook.Endpoint{
+		MaxBodyBytes: 4096,
+		Verifier:     verifier,
+		ReplayKey: func(r *http.Request, _ []byte) replay.Key {
+			return replay.KeyOf([]byte(r.Header.Get("I-Twilio-Idempotency-Token")))
+		},
+		Handle: func(context.Context, []byte) webhook.Reply {
+			handled.Add(1)
+			return webhook.Reply{Status: 200, Body: []byte("<Response><Say>Hello</Say></Response>"), ContentType: "text/xml", Type: "voice", Deadline: 15 * time.Second}
+		},
+		SlowRatio: 0.5,
+	}}
+	zero := func() float64 { return 0 }
+	g := gateway.New(e.app.Config, gateway.Deps{Sources: []webhook.Source{src}, Replay: replay.New(time.Minute, 100, time.Now),
+		Store: e.app.Store, Metrics: metrics.New(zero, zero, zero), Log: slog.New(slog.DiscardHandler), Now: time.Now})
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	post := func(body, token string, signed bool) (*http.Response, string) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+src.Path(), strings.NewReader(body))
+		if signed {
+			req.Header = e.signed(body)
+		}
+		req.Header.Set("I-Twilio-Idempotency-Token", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if resp, b := post("CallSid=CA1&From=x", "T1", true); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/xml" || !strings.HasPrefix(b, "<Response>") {
+		t.Fatalf("first delivery: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	// A redelivery with the same token is a replay even though its body
+	// differs; the stored answer keeps its content type.
+	if resp, b := post("CallSid=CA1&From=x&Retry=1", "T1", true); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/xml" || !strings.HasPrefix(b, "<Response>") {
+		t.Fatalf("redelivery: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	if n := handled.Load(); n != 1 {
+		t.Fatalf("handled %d times, want 1 (the redelivery is answered from the replay cache)", n)
+	}
+	if resp, _ := post("CallSid=CA2", "T2", false); resp.StatusCode != 401 {
+		t.Fatalf("unsigned request: %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := http.Get(srv.URL + "/webhook/vapi"); resp.StatusCode != 404 {
+		t.Fatalf("a source that is not configured is not served: %d", resp.StatusCode)
+	}
+}
