@@ -17,13 +17,8 @@ import (
 	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/tools"
 	"github.com/voicegate/voicegate/internal/vapi"
+	"github.com/voicegate/voicegate/internal/webhook"
 )
-
-// Response is what the HTTP layer writes back.
-type Response struct {
-	Status int
-	Body   []byte
-}
 
 // Deadlines Vapi gives each message (assistant-request is fixed at 7.5 s
 // end to end; voicegate answers within 6 s).
@@ -31,8 +26,8 @@ const AssistantRequestBudget = 6 * time.Second
 
 var (
 	emptyJSON   = []byte("{}")
-	respEmpty   = Response{Status: http.StatusOK, Body: emptyJSON}
-	respStoreKO = Response{Status: http.StatusServiceUnavailable, Body: []byte(`{"error":"temporarily unavailable, retry"}`)}
+	respEmpty   = webhook.Reply{Status: http.StatusOK, Body: emptyJSON}
+	respStoreKO = webhook.Reply{Status: http.StatusServiceUnavailable, Body: webhook.ErrorJSON("temporarily unavailable, retry")}
 )
 
 // Dispatcher handles messages. All fields are required unless noted.
@@ -84,7 +79,7 @@ func Deadline(t string, serverTimeout time.Duration) time.Duration {
 // Handle processes one message. Messages whose answer Vapi waits for run
 // under its deadline for them, the database write of a first-seen call
 // included; the others need no deadline of their own.
-func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) Response {
+func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) webhook.Reply {
 	switch m.Type {
 	case vapi.TypeStatusUpdate:
 		return d.statusUpdate(ctx, m)
@@ -104,7 +99,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) Response {
 	case vapi.TypeFunctionCall:
 		return d.functionCall(ctx, m)
 	case vapi.TypeTransferDestination:
-		return Response{Status: http.StatusOK, Body: d.transfer}
+		return webhook.Reply{Status: http.StatusOK, Body: d.transfer}
 	case vapi.TypeSpeechUpdate:
 		if tracked {
 			d.sessions.Speech(m.CallID(), m.Role, m.Status == "started", m.Turn)
@@ -172,7 +167,7 @@ func (d *Dispatcher) eventTime(m *vapi.Message) time.Time {
 	return d.now()
 }
 
-func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) Response {
+func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) webhook.Reply {
 	id := m.CallID()
 	if id == "" || m.Status == "" {
 		return respEmpty
@@ -199,7 +194,7 @@ func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) Response
 	return respEmpty
 }
 
-func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) Response {
+func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) webhook.Reply {
 	id := m.CallID()
 	if id == "" {
 		return respEmpty
@@ -220,13 +215,13 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) Response {
 	return respEmpty
 }
 
-func (d *Dispatcher) toolCalls(ctx context.Context, m *vapi.Message) Response {
+func (d *Dispatcher) toolCalls(ctx context.Context, m *vapi.Message) webhook.Reply {
 	invs := m.Invocations()
 	res := d.tools.CallAll(ctx, tools.CallInfo{CallID: m.CallID()}, invs)
 	return jsonResponse(vapi.ToolCallsResponse{Results: res})
 }
 
-func (d *Dispatcher) functionCall(ctx context.Context, m *vapi.Message) Response {
+func (d *Dispatcher) functionCall(ctx context.Context, m *vapi.Message) webhook.Reply {
 	if m.FunctionCall == nil || m.FunctionCall.Name == "" {
 		return jsonResponse(vapi.FunctionCallResponse{Result: "Error: the function call has no name."})
 	}
@@ -239,17 +234,17 @@ func (d *Dispatcher) functionCall(ctx context.Context, m *vapi.Message) Response
 	return jsonResponse(vapi.FunctionCallResponse{Result: r.Result})
 }
 
-func (d *Dispatcher) assistantRequest(ctx context.Context, m *vapi.Message) Response {
-	return Response{Status: http.StatusOK, Body: d.assistant.Answer(m)}
+func (d *Dispatcher) assistantRequest(ctx context.Context, m *vapi.Message) webhook.Reply {
+	return webhook.Reply{Status: http.StatusOK, Body: d.assistant.Answer(m)}
 }
 
-func jsonResponse(v any) Response {
+func jsonResponse(v any) webhook.Reply {
 	b, err := json.Marshal(v)
 	if err != nil {
 		// Only plain strings and raw JSON validated at start-up are marshalled.
-		return Response{Status: http.StatusInternalServerError, Body: []byte(`{"error":"internal error"}`)}
+		return webhook.Reply{Status: http.StatusInternalServerError, Body: []byte(`{"error":"internal error"}`)}
 	}
-	return Response{Status: http.StatusOK, Body: b}
+	return webhook.Reply{Status: http.StatusOK, Body: b}
 }
 
 func transferAnswer(t *config.TransferConfig) ([]byte, error) {

@@ -63,6 +63,6 @@ func (d *Dispatcher) handleBody(ctx context.Context, body []byte) webhook.Reply 
 		return webhook.Reply{Status: http.StatusBadRequest, Body: webhook.ErrorJSON(err.Error()), Type: "none"}
 	}
 	out := d.Handle(ctx, msg)
-	return webhook.Reply{Status: out.Status, Body: out.Body, Type: vapi.MetricType(msg.Type), CallID: msg.CallID(),
-		Deadline: Deadline(msg.Type, d.serverTimeout)}
+	out.Type, out.CallID, out.Deadline = vapi.MetricType(msg.Type), msg.CallID(), Deadline(msg.Type, d.serverTimeout)
+	return out
 }
