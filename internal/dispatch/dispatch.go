@@ -34,7 +34,7 @@ var (
 type Dispatcher struct {
 	sessions  session.Tracker
 	store     calls.Store
-	tools     *tools.Router
+	tools     tools.Runner
 	assistant *AssistantRouter
 	transfer  []byte // precomputed transfer-destination-request answer
 	log       *slog.Logger
@@ -48,7 +48,7 @@ type Dispatcher struct {
 type Deps struct {
 	Sessions session.Tracker
 	Store    calls.Store
-	Tools    *tools.Router
+	Tools    tools.Runner
 	Log      *slog.Logger
 	Metrics  *metrics.Metrics
 	Now      func() time.Time

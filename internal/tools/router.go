@@ -185,6 +185,20 @@ func fixedParams(rawQuery string) map[string]struct{} {
 	return fixed
 }
 
+// Runner runs tool invocations against the configured internal APIs. The
+// Router runs them now, inside the webhook's deadline; a durable queued
+// runner will be another. Every Runner passes the suite in package
+// runnertest. Neither method fails: each problem becomes that call's error
+// string, safe to speak to the caller.
+type Runner interface {
+	// CallAll runs invocations concurrently; results are in call order.
+	CallAll(ctx context.Context, ci CallInfo, invs []vapi.Invocation) []vapi.ToolResult
+	// Call runs one invocation.
+	Call(ctx context.Context, ci CallInfo, inv vapi.Invocation) vapi.ToolResult
+}
+
+var _ Runner = (*Router)(nil)
+
 // CallAll runs every invocation concurrently and returns the results in call
 // order. It never fails: each problem becomes that call's error string.
 func (r *Router) CallAll(ctx context.Context, ci CallInfo, invs []vapi.Invocation) []vapi.ToolResult {
