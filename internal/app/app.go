@@ -73,14 +73,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		checkpointEvery: cfg.Storage.CheckpointInterval.D(), sweepEvery: cfg.Sessions.SweepInterval.D()}
 	store := o.Store
 	if store == nil {
-		start := time.Now()
-		db, err := sqlite.Open(ctx, cfg.DataDir, cfg.Storage.SQLite())
-		if err != nil {
+		var err error
+		if store, a.db, err = openStore(ctx, cfg, o.Log); err != nil {
 			return nil, err
 		}
-		o.Log.Info("database open", "dir", cfg.DataDir, "integrity_check", db.QuickCheckDuration().Round(time.Millisecond).String(),
-			"took", time.Since(start).Round(time.Millisecond).String())
-		store, a.db = db, db
 	}
 	// Readiness fails while writes fail (a full disk, a lock held by
 	// another process), not only when the store stops answering.
