@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/voicegate/voicegate/internal/logkey"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -117,7 +118,7 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 	if err != nil {
 		return nil, nil, err
 	}
-	router, err := tools.New(cfg.Tools, a.log.With("component", "tools"), func(tool string, out tools.Outcome, d time.Duration) {
+	router, err := tools.New(cfg.Tools, a.log.With(logkey.Component, "tools"), func(tool string, out tools.Outcome, d time.Duration) {
 		a.Metrics.ObserveTool(tool, string(out), d)
 	})
 	if err != nil {
@@ -209,7 +210,7 @@ func (a *App) Run(ctx context.Context) {
 		wg.Go(func() {
 			a.db.RunCheckpoints(ctx, a.checkpointEvery, func(err error) {
 				a.Metrics.StoreErrors.WithLabelValues("checkpoint").Inc()
-				a.log.Error("database checkpoint", "err", err)
+				a.log.Error("database checkpoint", logkey.Err, err)
 			})
 		})
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"github.com/voicegate/voicegate/internal/logkey"
 	"log/slog"
 	"time"
 
@@ -20,8 +21,8 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (calls
 	if err != nil {
 		return nil, nil, err
 	}
-	log.Info("database open", "driver", "sqlite", "dir", cfg.DataDir,
-		"integrity_check", db.QuickCheckDuration().Round(time.Millisecond).String(),
-		"took", time.Since(start).Round(time.Millisecond).String())
+	log.Info("database open", logkey.Driver, "sqlite", logkey.Dir, cfg.DataDir,
+		logkey.IntegrityCheck, db.QuickCheckDuration().Round(time.Millisecond).String(),
+		logkey.Took, time.Since(start).Round(time.Millisecond).String())
 	return db, db, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/voicegate/voicegate/internal/logkey"
 	"io"
 	"log/slog"
 	"net"
@@ -42,7 +43,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	level.Set(app.LogLevel(cfg.Log.Level))
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	for _, w := range cfg.Warnings {
-		log.Warn("configuration", "setting", w.Path, "warning", w.Msg)
+		log.Warn("configuration", logkey.Setting, w.Path, logkey.Warning, w.Msg)
 	}
 	// Files voicegate creates (database, WAL, journal) are private to it.
 	privateFiles()
@@ -65,7 +66,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if !cfg.TLS.Enabled() {
 		if host, _, _ := net.SplitHostPort(addr); !config.IsLoopback(host) {
-			log.Warn("serving plain HTTP on a non-loopback address (allow_insecure_http): only behind a TLS-terminating load balancer", "addr", addr)
+			log.Warn("serving plain HTTP on a non-loopback address (allow_insecure_http): only behind a TLS-terminating load balancer", logkey.Addr, addr)
 		}
 	}
 
@@ -93,10 +94,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			srv.Close()
 			return err
 		}
-		log.Info("admin listener (metrics, pprof)", "addr", admin.Addr().String())
+		log.Info("admin listener (metrics, pprof)", logkey.Addr, admin.Addr().String())
 		bg.Go(func() {
 			if err := admin.Serve(ctx); err != nil {
-				log.Error("admin listener stopped", "err", err)
+				log.Error("admin listener stopped", logkey.Err, err)
 			}
 		})
 	}
@@ -105,13 +106,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.TLS.Enabled() {
 		scheme = "https"
 	}
-	log.Info("listening", "addr", addr, "url", scheme+"://"+addr+cfg.Vapi.Path, "tools", len(cfg.Tools), "credentials", len(cfg.Vapi.Auth), "version", Version)
+	log.Info("listening", logkey.Addr, addr, logkey.URL, scheme+"://"+addr+cfg.Vapi.Path, logkey.Tools, len(cfg.Tools), logkey.Credentials, len(cfg.Vapi.Auth), logkey.Version, Version)
 	if *dev {
 		printDevHelp(stdout, scheme+"://"+addr+cfg.Vapi.Path, devSecret, cfg.DataDir)
 	}
 	err = srv.Serve(ctx, a.Gateway, cfg.TLS.ReloadInterval.D(), a.Gateway.SetDraining)
 	if err != nil {
-		log.Error("stopped with error", "err", err)
+		log.Error("stopped with error", logkey.Err, err)
 		return err
 	}
 	log.Info("stopped")
@@ -139,7 +140,7 @@ func handleSignals(ctx context.Context, sigs <-chan os.Signal, stop context.Canc
 			case sig == syscall.SIGTERM && !terminating && delay > 0:
 				terminating = true
 				a.Gateway.SetDraining()
-				log.Info("SIGTERM: readiness failing; closing the listener after the shutdown delay", "delay_ms", delay.Milliseconds())
+				log.Info("SIGTERM: readiness failing; closing the listener after the shutdown delay", logkey.DelayMS, delay.Milliseconds())
 				delayed = time.After(delay)
 			default:
 				stop()
@@ -157,18 +158,18 @@ func reloadConfig(a *app.App, log *slog.Logger, load func() (*config.Config, err
 		restart, err = a.Reload(next)
 		if err == nil {
 			for _, w := range next.Warnings {
-				log.Warn("configuration", "setting", w.Path, "warning", w.Msg)
+				log.Warn("configuration", logkey.Setting, w.Path, logkey.Warning, w.Msg)
 			}
 			if len(restart) > 0 {
-				log.Warn("configuration reloaded, but these settings need a restart and keep their running values", "settings", strings.Join(restart, ", "))
+				log.Warn("configuration reloaded, but these settings need a restart and keep their running values", logkey.Settings, strings.Join(restart, ", "))
 			}
 			a.Metrics.ConfigReloads.WithLabelValues("ok").Inc()
-			log.Info("configuration reloaded", "tools", len(next.Tools), "credentials", len(next.Vapi.Auth))
+			log.Info("configuration reloaded", logkey.Tools, len(next.Tools), logkey.Credentials, len(next.Vapi.Auth))
 			return
 		}
 	}
 	a.Metrics.ConfigReloads.WithLabelValues("error").Inc()
-	log.Error("configuration reload refused; the running configuration is kept", "err", err.Error())
+	log.Error("configuration reload refused; the running configuration is kept", logkey.Err, err.Error())
 }
 
 // reloader returns how SIGHUP gets the next configuration.

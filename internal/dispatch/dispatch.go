@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/voicegate/voicegate/internal/logkey"
 	"log/slog"
 	"net/http"
 	"time"
@@ -126,10 +127,10 @@ func (d *Dispatcher) track(ctx context.Context, m *vapi.Message, status string) 
 		return false // a late event of an ended call: answered, not tracked
 	case errors.Is(err, session.ErrFull):
 		d.metrics.SessionsRejected.Inc()
-		d.log.Warn("session table full; call not tracked", "call_id", id)
+		d.log.Warn("session table full; call not tracked", logkey.CallID, id)
 		return false
 	case err != nil:
-		d.log.Error("track call", "call_id", id, "err", err)
+		d.log.Error("track call", logkey.CallID, id, logkey.Err, err)
 		return false
 	}
 	if first && !d.recordFirstSight(ctx, m) {
@@ -145,7 +146,7 @@ func (d *Dispatcher) track(ctx context.Context, m *vapi.Message, status string) 
 func (d *Dispatcher) recordFirstSight(ctx context.Context, m *vapi.Message) bool {
 	if err := d.store.CreateCall(ctx, recordOf(m, d.now())); err != nil {
 		d.metrics.StoreErrors.WithLabelValues("create_call").Inc()
-		d.log.Error("persist call", "call_id", m.CallID(), "err", err)
+		d.log.Error("persist call", logkey.CallID, m.CallID(), logkey.Err, err)
 		return false
 	}
 	return true
@@ -180,13 +181,13 @@ func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) webhook.
 	}
 	if err := d.store.RecordStatus(ctx, id, calls.StatusChange{Status: m.Status, At: at}); err != nil {
 		d.metrics.StoreErrors.WithLabelValues("record_status").Inc()
-		d.log.Error("persist status", "call_id", id, "err", err)
+		d.log.Error("persist status", logkey.CallID, id, logkey.Err, err)
 		return respStoreKO
 	}
 	if m.Status == "ended" {
 		if err := d.store.EndCall(ctx, id, calls.End{Reason: m.EndedReason, At: at}); err != nil {
 			d.metrics.StoreErrors.WithLabelValues("end_call").Inc()
-			d.log.Error("persist end", "call_id", id, "err", err)
+			d.log.Error("persist end", logkey.CallID, id, logkey.Err, err)
 			return respStoreKO
 		}
 		d.sessions.End(id)
@@ -208,7 +209,7 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) webhook.Rep
 	}
 	if err := d.store.EndCall(ctx, id, e); err != nil {
 		d.metrics.StoreErrors.WithLabelValues("end_call").Inc()
-		d.log.Error("persist end of call", "call_id", id, "err", err)
+		d.log.Error("persist end of call", logkey.CallID, id, logkey.Err, err)
 		return respStoreKO
 	}
 	d.sessions.End(id)

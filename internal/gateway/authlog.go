@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"github.com/voicegate/voicegate/internal/logkey"
 	"log/slog"
 	"net"
 	"sync"
@@ -67,7 +68,7 @@ func (a *authLog) failed(remoteAddr string, reason auth.Reason) {
 	}
 	a.counts[k] = 0
 	a.mu.Unlock()
-	a.log.Warn("authentication failed", "reason", string(reason), "source", k.source)
+	a.log.Warn("authentication failed", logkey.Reason, string(reason), logkey.Source, k.source)
 }
 
 // flushLocked writes one line per pair with failures not yet logged, and
@@ -75,8 +76,8 @@ func (a *authLog) failed(remoteAddr string, reason auth.Reason) {
 func (a *authLog) flushLocked(now time.Time) {
 	for k, n := range a.counts {
 		if n > 0 {
-			a.log.Warn("authentication failures", "reason", string(k.reason), "source", k.source, "count", n,
-				"interval_s", now.Sub(a.start).Seconds())
+			a.log.Warn("authentication failures", logkey.Reason, string(k.reason), logkey.Source, k.source, logkey.Count, n,
+				logkey.IntervalS, now.Sub(a.start).Seconds())
 		}
 	}
 	clear(a.counts)

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"github.com/voicegate/voicegate/internal/logkey"
 	"log/slog"
 	"net/http"
 	"os"
@@ -108,11 +109,11 @@ func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		check = rd.Ready
 	}
 	if err := check(ctx); errors.Is(err, calls.ErrWritesFailing) {
-		g.log.Error("readiness: database writes failing", "err", err)
+		g.log.Error("readiness: database writes failing", logkey.Err, err)
 		writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"database writes failing"}`))
 		return
 	} else if err != nil {
-		g.log.Error("readiness: database unreachable", "err", err)
+		g.log.Error("readiness: database unreachable", logkey.Err, err)
 		writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"database unreachable"}`))
 		return
 	}
@@ -213,7 +214,7 @@ func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhoo
 		return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "request already in progress", outcome: metrics.OutcomeError}
 	}
 	if replayed {
-		g.log.Info("replayed request answered from cache", "status", cached.Status)
+		g.log.Info("replayed request answered from cache", logkey.Status, cached.Status)
 		return webhook.Reply{Status: cached.Status, Body: cached.Body, ContentType: cached.ContentType, Type: "none"}, metrics.OutcomeReplay, nil
 	}
 	// Released on every path, a panic included; a no-op once Finish ran.
@@ -240,10 +241,10 @@ func (g *Gateway) checkSlow(r *http.Request, ep *webhook.Endpoint, reply webhook
 	took := g.now().Sub(start)
 	if reply.Deadline > 0 && took > time.Duration(float64(reply.Deadline)*ep.SlowRatio) {
 		g.metrics.DeadlineWarnings.WithLabelValues(reply.Type).Inc()
-		g.log.Warn("slow webhook answer", "type", reply.Type, "call_id", reply.CallID, "duration_ms", ms(took), "deadline_ms", ms(reply.Deadline))
+		g.log.Warn("slow webhook answer", logkey.Type, reply.Type, logkey.CallID, reply.CallID, logkey.DurationMS, ms(took), logkey.DeadlineMS, ms(reply.Deadline))
 	}
 	if g.log.Enabled(r.Context(), slog.LevelDebug) {
-		g.log.Debug("handled", "type", reply.Type, "call_id", reply.CallID, "status", reply.Status, "duration_ms", ms(took))
+		g.log.Debug("handled", logkey.Type, reply.Type, logkey.CallID, reply.CallID, logkey.Status, reply.Status, logkey.DurationMS, ms(took))
 	}
 }
 
@@ -306,7 +307,7 @@ func (g *Gateway) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				g.metrics.Panics.Inc()
-				g.log.Error("panic in handler", "path", r.URL.Path, "panic", v)
+				g.log.Error("panic in handler", logkey.Path, r.URL.Path, logkey.Panic, v)
 				writeError(w, http.StatusInternalServerError, "internal error")
 			}
 		}()

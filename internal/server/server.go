@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/voicegate/voicegate/internal/logkey"
 	"log/slog"
 	"net"
 	"net/http"
@@ -92,7 +93,7 @@ func (s *Server) Serve(ctx context.Context, h http.Handler, reloadEvery time.Dur
 	if beforeDrain != nil {
 		beforeDrain()
 	}
-	s.log.Info("draining", "timeout_ms", s.drain.Milliseconds())
+	s.log.Info("draining", logkey.TimeoutMS, s.drain.Milliseconds())
 	dctx, cancel := context.WithTimeout(context.Background(), s.drain)
 	defer cancel()
 	if err := s.srv.Shutdown(dctx); err != nil {
@@ -163,7 +164,7 @@ func (c *CertReloader) Watch(ctx context.Context, every time.Duration) {
 	periodic.Run(ctx, every, func() {
 		changed, err := c.Reload()
 		if err != nil {
-			c.log.Error("tls reload failed; keeping the previous certificate", "err", err)
+			c.log.Error("tls reload failed; keeping the previous certificate", logkey.Err, err)
 		} else if changed {
 			c.log.Info("tls certificate reloaded")
 		}

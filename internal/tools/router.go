@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/voicegate/voicegate/internal/logkey"
 	"io"
 	"iter"
 	"log/slog"
@@ -238,7 +239,7 @@ func (r *Router) Call(ctx context.Context, ci CallInfo, inv vapi.Invocation) vap
 	d := r.now().Sub(start)
 	r.observe(t.cfg.Name, outcome, d)
 	if outcome != OutcomeOK {
-		r.log.Warn("tool call failed", "tool", t.cfg.Name, "call_id", ci.CallID, "tool_call_id", inv.ID, "outcome", string(outcome), "duration_ms", float64(d.Microseconds())/1000)
+		r.log.Warn("tool call failed", logkey.Tool, t.cfg.Name, logkey.CallID, ci.CallID, logkey.ToolCallID, inv.ID, logkey.Outcome, string(outcome), logkey.DurationMS, float64(d.Microseconds())/1000)
 	}
 	return res
 }
@@ -263,7 +264,7 @@ func (r *Router) call(ctx context.Context, t *tool, ci CallInfo, inv vapi.Invoca
 		if errors.As(err, &ae) {
 			return OutcomeBadArgs, "", fmt.Sprintf("Invalid arguments for %s: %s", name, ae.msg)
 		}
-		r.log.Debug("tool request error", "tool", name, "err", redact.Error(err))
+		r.log.Debug("tool request error", logkey.Tool, name, logkey.Err, redact.Error(err))
 		return OutcomeUnreachable, "", fmt.Sprintf("The %s service is unavailable right now.", name)
 	}
 	select {
@@ -278,7 +279,7 @@ func (r *Router) call(ctx context.Context, t *tool, ci CallInfo, inv vapi.Invoca
 			return OutcomeTimeout, "", fmt.Sprintf("The %s service did not answer in time. Tell the caller it is unavailable right now.", name)
 		}
 		// The client's error quotes the URL, which may hold a key.
-		r.log.Debug("tool request error", "tool", name, "err", redact.Error(err))
+		r.log.Debug("tool request error", logkey.Tool, name, logkey.Err, redact.Error(err))
 		return OutcomeUnreachable, "", fmt.Sprintf("The %s service is unavailable right now.", name)
 	}
 	defer resp.Body.Close()
