@@ -21,6 +21,7 @@ import (
 	"github.com/voicegate/voicegate/internal/gateway"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/replay"
+	"github.com/voicegate/voicegate/internal/server"
 	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/sqlite"
 	"github.com/voicegate/voicegate/internal/tools"
@@ -43,7 +44,7 @@ type App struct {
 	now      func() time.Time
 	reloadMu sync.Mutex
 	// Restart-only intervals, read by Run (Config is replaced by Reload).
-	checkpointEvery, sweepEvery time.Duration
+	checkpointEvery, sweepEvery, certReloadEvery time.Duration
 }
 
 // Options are the injectable parts.
@@ -71,7 +72,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	a := &App{Config: cfg, log: o.Log, level: o.Level, now: o.Now,
-		checkpointEvery: cfg.Storage.CheckpointInterval.D(), sweepEvery: cfg.Sessions.SweepInterval.D()}
+		checkpointEvery: cfg.Storage.CheckpointInterval.D(), sweepEvery: cfg.Sessions.SweepInterval.D(),
+		certReloadEvery: cfg.TLS.ReloadInterval.D()}
 	store := o.Store
 	if store == nil {
 		var err error
@@ -201,22 +203,56 @@ func LogLevel(s string) slog.Level {
 	return slog.LevelInfo
 }
 
-// Run runs background work (the session sweeper, database checkpoints, the
-// authentication-failure log) until ctx ends, and returns when all of it
-// has stopped.
-func (a *App) Run(ctx context.Context) {
-	var wg sync.WaitGroup
+// Listeners are what Run serves: the public listener, and the admin one
+// when configured (nil otherwise).
+type Listeners struct {
+	Public *server.Server
+	Admin  *server.Admin
+}
+
+// Run serves the listeners and runs the background work (database
+// checkpoints, the session sweeper, the authentication-failure log, the
+// certificate watcher) until ctx ends. Then the public listener fails
+// readiness and drains, the admin listener stops, and the background work
+// stops after them (requests still draining can write). Run returns when
+// every goroutine it started has stopped: the first listener error, which
+// stops everything, or nil.
+func (a *App) Run(ctx context.Context, l Listeners) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	var background sync.WaitGroup
 	if a.db != nil {
-		wg.Go(func() {
-			a.db.RunCheckpoints(ctx, a.checkpointEvery, func(err error) {
+		background.Go(func() {
+			a.db.RunCheckpoints(bgCtx, a.checkpointEvery, func(err error) {
 				a.Metrics.StoreErrors.WithLabelValues("checkpoint").Inc()
 				a.log.Error("database checkpoint", logkey.Err, err)
 			})
 		})
 	}
-	wg.Go(func() { a.Gateway.Run(ctx) })
-	wg.Go(func() { a.Sessions.Run(ctx, a.sweepEvery) })
-	wg.Wait()
+	background.Go(func() { a.Gateway.Run(bgCtx) })
+	background.Go(func() { a.Sessions.Run(bgCtx, a.sweepEvery) })
+
+	var (
+		listeners sync.WaitGroup
+		once      sync.Once
+		first     error
+	)
+	fail := func(err error) {
+		if err != nil {
+			once.Do(func() { first = err; cancel() })
+		}
+	}
+	if l.Admin != nil {
+		listeners.Go(func() { fail(l.Admin.Serve(ctx)) })
+	}
+	if l.Public != nil {
+		listeners.Go(func() { fail(l.Public.Serve(ctx, a.Gateway, a.certReloadEvery, a.Gateway.SetDraining)) })
+	}
+	listeners.Wait()
+	stopBackground()
+	background.Wait()
+	return first
 }
 
 // Close releases the store.

@@ -3,11 +3,15 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/server"
 )
 
 const testSecret = "k3J9xQ2mV7pL5nR8wT4zAb7Cd"
@@ -32,7 +36,7 @@ func TestRunAndReloadDoNotRace(t *testing.T) {
 	defer a.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
+	go func() { a.Run(ctx, Listeners{}); close(done) }()
 	for i := 0; i < 5; i++ {
 		if _, err := a.Reload(load(t, dir, "")); err != nil {
 			t.Fatal(err)
@@ -70,5 +74,64 @@ func TestReloadRefusesInvalidCombination(t *testing.T) {
 	running := *a.Config
 	if err := running.Check(config.Options{}); err != nil {
 		t.Fatalf("the running configuration is one serve would refuse:\n%v", err)
+	}
+}
+
+// TestRunOwnsListenersAndBackground: Run serves both listeners and returns,
+// with nil, only once both have stopped and the background work with them.
+func TestRunOwnsListenersAndBackground(t *testing.T) {
+	dir := t.TempDir()
+	cfg := load(t, dir, "")
+	cfg.Listen = "127.0.0.1:0"
+	a, err := New(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	pub, err := server.Listen(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm, err := server.ListenAdmin("127.0.0.1:0", a.Metrics.Handler(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, Listeners{Public: pub, Admin: adm}) }()
+	for _, u := range []string{"http://" + pub.Addr().String() + "/healthz", "http://" + adm.Addr().String() + "/metrics"} {
+		var resp *http.Response
+		for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if resp, err = http.Get(u); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %v %v", u, resp, err)
+		}
+		resp.Body.Close()
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	for _, u := range []string{"http://" + pub.Addr().String() + "/healthz", "http://" + adm.Addr().String() + "/metrics"} {
+		if _, err := http.Get(u); err == nil {
+			t.Errorf("%s still served after Run returned", u)
+		}
+	}
+	http.DefaultClient.CloseIdleConnections()
+	// Every goroutine Run started has stopped (give the runtime's own a moment).
+	for deadline := time.Now().Add(2 * time.Second); runtime.NumGoroutine() > before && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after Run returned, %d before it started", n, before)
 	}
 }

@@ -80,26 +80,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer a.Close()
-	// Background work and the signal handler stop with ctx and are waited
-	// for before the store closes (defers run in reverse).
-	var bg sync.WaitGroup
-	defer func() { stopServing(); bg.Wait() }()
-	bg.Go(func() { a.Run(ctx) })
-	bg.Go(func() {
+	// The signal handler stops with ctx and is waited for before the store
+	// closes (defers run in reverse).
+	var signals sync.WaitGroup
+	defer func() { stopServing(); signals.Wait() }()
+	signals.Go(func() {
 		handleSignals(ctx, sigs, stopServing, a, log, reloader(*dev, *cfgPath, *listen, *dataDir, getenv), cfg.Server.ShutdownDelay.D())
 	})
+	ls := app.Listeners{Public: srv}
 	if cfg.Admin.Listen != "" {
-		admin, err := server.ListenAdmin(cfg.Admin.Listen, a.Metrics.Handler(), log)
-		if err != nil {
+		if ls.Admin, err = server.ListenAdmin(cfg.Admin.Listen, a.Metrics.Handler(), log); err != nil {
 			srv.Close()
 			return err
 		}
-		log.Info("admin listener (metrics, pprof)", logkey.Addr, admin.Addr().String())
-		bg.Go(func() {
-			if err := admin.Serve(ctx); err != nil {
-				log.Error("admin listener stopped", logkey.Err, err)
-			}
-		})
+		log.Info("admin listener (metrics, pprof)", logkey.Addr, ls.Admin.Addr().String())
 	}
 
 	scheme := "http"
@@ -110,8 +104,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *dev {
 		printDevHelp(stdout, scheme+"://"+addr+cfg.Vapi.Path, devSecret, cfg.DataDir)
 	}
-	err = srv.Serve(ctx, a.Gateway, cfg.TLS.ReloadInterval.D(), a.Gateway.SetDraining)
-	if err != nil {
+	// Everything the process runs — listeners, certificate watcher,
+	// checkpoints, sweeper — is owned by a.Run and has stopped when it
+	// returns.
+	if err := a.Run(ctx, ls); err != nil {
 		log.Error("stopped with error", logkey.Err, err)
 		return err
 	}
