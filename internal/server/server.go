@@ -27,6 +27,12 @@ type Server struct {
 	certs *CertReloader
 	log   *slog.Logger
 	drain time.Duration
+
+	// Connections taken over by their handler (WebSockets), which
+	// http.Server.Shutdown neither signals nor waits for.
+	hijacked      sync.WaitGroup
+	hijackCtx     context.Context
+	closeHijacked context.CancelFunc
 }
 
 // Listen binds the configured address synchronously, so the caller knows the
@@ -61,7 +67,19 @@ func Listen(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		ln = tls.NewListener(ln, s.srv.TLSConfig)
 	}
 	s.ln = ln
+	s.hijackCtx, s.closeHijacked = context.WithCancel(context.Background())
 	return s, nil
+}
+
+// Hijacked registers a connection its handler has taken over (a WebSocket,
+// after http.Hijacker or a WebSocket upgrade). ctx ends when the drain
+// starts: the handler should then finish and close the connection, and call
+// done. The drain waits for every registered connection, within the drain
+// timeout.
+func (s *Server) Hijacked() (ctx context.Context, done func()) {
+	s.hijacked.Add(1)
+	var once sync.Once
+	return s.hijackCtx, func() { once.Do(s.hijacked.Done) }
 }
 
 // Close releases the listener of a server that will not be served.
@@ -96,10 +114,19 @@ func (s *Server) Serve(ctx context.Context, h http.Handler, reloadEvery time.Dur
 	s.log.Info("draining", logkey.TimeoutMS, s.drain.Milliseconds())
 	dctx, cancel := context.WithTimeout(context.Background(), s.drain)
 	defer cancel()
+	s.closeHijacked() // taken-over connections are told to finish too
 	if err := s.srv.Shutdown(dctx); err != nil {
 		s.srv.Close()
 		<-errc
 		return fmt.Errorf("drain did not finish within %s: %w", s.drain, err)
+	}
+	hijackedDone := make(chan struct{})
+	go func() { s.hijacked.Wait(); close(hijackedDone) }()
+	select {
+	case <-hijackedDone:
+	case <-dctx.Done():
+		<-errc
+		return fmt.Errorf("drain did not finish within %s: connections taken over by their handler are still open", s.drain)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)

@@ -17,7 +17,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,5 +311,70 @@ func TestHTTP2StreamsPerConnectionBounded(t *testing.T) {
 	wg.Wait()
 	if peak > 4 || peak == 0 {
 		t.Fatalf("peak concurrent streams on one connection: %d, want at most the configured 4", peak)
+	}
+}
+
+// TestDrainWaitsForHijackedConnections: http.Server.Shutdown neither signals
+// nor waits for connections a handler took over (a future media
+// WebSocket). Registered ones are told to finish when the drain starts, and
+// Serve returns only once they have, or fails when the drain times out.
+func TestDrainWaitsForHijackedConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		finishes bool
+	}{{"finishes", true}, {"never finishes", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.Default()
+			c.Listen = "127.0.0.1:0"
+			c.Server.DrainTimeout = config.Duration(500 * time.Millisecond)
+			s, err := Listen(c, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var closed atomic.Bool
+			taken := make(chan struct{})
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ctx, done := s.Hijacked()
+				conn, _, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					done()
+					return
+				}
+				close(taken)
+				go func() {
+					<-ctx.Done()
+					if !tc.finishes {
+						return // holds the connection past the drain timeout
+					}
+					time.Sleep(100 * time.Millisecond) // a close handshake
+					conn.Close()
+					closed.Store(true)
+					done()
+				}()
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			served := make(chan error, 1)
+			go func() { served <- s.Serve(ctx, h, time.Second, nil) }()
+			conn, err := net.Dial("tcp", s.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+			select {
+			case <-taken:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the handler never took the connection over")
+			}
+			cancel()
+			err = <-served
+			if tc.finishes {
+				if err != nil || !closed.Load() {
+					t.Fatalf("Serve returned %v with the taken-over connection closed: %v", err, closed.Load())
+				}
+			} else if err == nil || !strings.Contains(err.Error(), "taken over") {
+				t.Fatalf("Serve returned %v, want the drain timeout naming taken-over connections", err)
+			}
+		})
 	}
 }
