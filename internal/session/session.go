@@ -51,7 +51,14 @@ type Session struct {
 	mu       sync.Mutex
 	lastSeen atomic.Int64 // unix nanoseconds
 	state    State
+
+	ctx    context.Context
+	cancel context.CancelFunc
 }
+
+// Context is cancelled when the call ends, expires or is forgotten: work
+// that belongs to the call (a barge-in timer, a media stream) stops with it.
+func (s *Session) Context() context.Context { return s.ctx }
 
 // State is what is known of a live call (the seam for barge-in).
 type State struct {
@@ -142,6 +149,7 @@ func (t *Table) Touch(id string) (s *Session, created bool, err error) {
 			return nil, false, ErrFull
 		}
 		s = &Session{ID: id, Created: now}
+		s.ctx, s.cancel = context.WithCancel(context.Background())
 		sh.m[id] = s
 		t.count.Add(1)
 		created = true
@@ -213,12 +221,15 @@ func (t *Table) Forget(id string) { t.Remove(id) }
 func (t *Table) Remove(id string) bool {
 	sh := &t.shard[t.shardOf(id)]
 	sh.mu.Lock()
-	_, ok := sh.m[id]
+	s, ok := sh.m[id]
 	if ok {
 		delete(sh.m, id)
 		t.count.Add(-1)
 	}
 	sh.mu.Unlock()
+	if ok {
+		s.cancel()
+	}
 	return ok
 }
 
@@ -240,7 +251,8 @@ func (t *Table) End(id string) {
 	now := t.now().UnixNano()
 	sh := &t.shard[t.shardOf(id)]
 	sh.mu.Lock()
-	if _, ok := sh.m[id]; ok {
+	s, live := sh.m[id]
+	if live {
 		delete(sh.m, id)
 		t.count.Add(-1)
 	}
@@ -252,6 +264,9 @@ func (t *Table) End(id string) {
 	}
 	sh.ended[id] = now
 	sh.mu.Unlock()
+	if live {
+		s.cancel()
+	}
 }
 
 // EndedLen returns how many ended calls are remembered.
@@ -293,8 +308,9 @@ func (t *Table) Sweep() int {
 		}
 		sh.mu.Unlock()
 	}
-	if t.OnExpire != nil {
-		for _, s := range expired {
+	for _, s := range expired {
+		s.cancel()
+		if t.OnExpire != nil {
 			t.OnExpire(s)
 		}
 	}

@@ -1,8 +1,11 @@
 package session
 
 import (
+	"runtime"
+
 	"errors"
 	"fmt"
+	"github.com/voicegate/voicegate/internal/config"
 	"sync"
 	"testing"
 	"time"
@@ -135,4 +138,61 @@ func TestEndedMemoryBounded(t *testing.T) {
 	if !tb.Seen("call-9999") {
 		t.Fatal("the most recent ended call must be remembered")
 	}
+}
+
+// A session's context ends with the call: when it ends, expires or is
+// forgotten, and not before.
+func TestSessionContextEndsWithTheCall(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	tb := New(time.Minute, 100, func() time.Time { return now })
+	done := func(s *Session) bool {
+		select {
+		case <-s.Context().Done():
+			return true
+		default:
+			return false
+		}
+	}
+	ended, _, _ := tb.Touch("ended")
+	forgotten, _, _ := tb.Touch("forgotten")
+	idle, _, _ := tb.Touch("idle")
+	if done(ended) || done(forgotten) || done(idle) {
+		t.Fatal("a live call's context is done")
+	}
+	tb.End("ended")
+	tb.Forget("forgotten")
+	now = now.Add(2 * time.Minute)
+	tb.Sweep()
+	for name, s := range map[string]*Session{"ended": ended, "forgotten": forgotten, "expired": idle} {
+		if !done(s) {
+			t.Errorf("%s call: context not done", name)
+		}
+	}
+}
+
+// TestMemoryPerSession bounds what one live call costs, so that the
+// capacity advice (config.SessionBytes, shown by config check) stays true.
+func TestMemoryPerSession(t *testing.T) {
+	const n = 100_000
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%08x-0000-4000-8000-%012d", i, i) // a Vapi call id
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	tb := New(time.Hour, n, time.Now)
+	for _, id := range ids {
+		if _, err := tb.Observe(id, "in-progress"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / n
+	t.Logf("%.0f bytes per live call", per)
+	if per > config.SessionBytes || tb.Len() != n {
+		t.Fatalf("%.0f bytes per live call (len %d), want at most config.SessionBytes = %d", per, tb.Len(), config.SessionBytes)
+	}
+	runtime.KeepAlive(tb)
 }
