@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/voicegate/voicegate/internal/redact"
 	"github.com/voicegate/voicegate/internal/sqlite"
 	"go.yaml.in/yaml/v3"
@@ -224,6 +225,9 @@ type ToolConfig struct {
 	MaxResponseBytes int64          `yaml:"max_response_bytes"`
 	Schema           map[string]any `yaml:"schema"`
 	SchemaFile       string         `yaml:"schema_file"`
+	// Compiled is Schema compiled by validation, so that it is compiled
+	// once (nil when there is no schema).
+	Compiled *jsonschema.Schema `yaml:"-"`
 }
 
 // StorageConfig tunes the embedded SQLite store (see sqlite.Config).
@@ -397,6 +401,9 @@ type Options struct {
 	Getenv func(string) string
 	// ReadFile reads header value files and schema files (default os.ReadFile).
 	ReadFile func(string) ([]byte, error)
+	// Now is the time secrets' not_after are checked against (default
+	// time.Now).
+	Now func() time.Time
 }
 
 // Load reads, expands, strictly decodes, completes and validates the file at
@@ -416,6 +423,9 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	}
 	if opt.ReadFile == nil {
 		opt.ReadFile = os.ReadFile
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
 	}
 	verr := &ValidationError{}
 	// ${ENV} is expanded inside scalar values only, after parsing: a comment
@@ -694,7 +704,7 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 		e.add("vapi.auth", "no credential configured: voicegate refuses to start without one (fail closed); add an hmac, bearer or secret entry")
 	}
 	for i := range v.Auth {
-		validateAuth(e, fmt.Sprintf("vapi.auth[%d]", i), &v.Auth[i])
+		validateAuth(e, fmt.Sprintf("vapi.auth[%d]", i), &v.Auth[i], opt.Now())
 	}
 	c.validateAssistantRequest(e)
 	if v.TransferDestination != nil && v.TransferDestination.Destination == nil {
@@ -783,7 +793,7 @@ func (c *Config) validateServer(e *ValidationError) {
 	}
 }
 
-func validateAuth(e *ValidationError, path string, a *AuthConfig) {
+func validateAuth(e *ValidationError, path string, a *AuthConfig, now time.Time) {
 	if a.Preset != "" && a.Preset != PresetVapiSignature {
 		e.add(path+".preset", "unknown preset %q (known: %s)", a.Preset, PresetVapiSignature)
 	}
@@ -817,7 +827,7 @@ func validateAuth(e *ValidationError, path string, a *AuthConfig) {
 		if why := weakSecret(s.Value); why != "" && len(key) >= MinSecretLen {
 			e.add(sp, "secret refused: %s; generate one with: openssl rand -hex 32", why)
 		}
-		if s.NotAfter.IsZero() || s.NotAfter.After(time.Now()) {
+		if s.NotAfter.IsZero() || s.NotAfter.After(now) {
 			live++
 		}
 	}
@@ -1009,7 +1019,8 @@ func (c *Config) validateTools(e *ValidationError, opt Options) {
 			}
 		}
 		if t.Schema != nil {
-			if _, err := CompileSchema(t.Name, t.Schema); err != nil {
+			var err error
+			if t.Compiled, err = CompileSchema(t.Name, t.Schema); err != nil {
 				e.add(p+".schema", "%v", err)
 			}
 		}
@@ -1085,6 +1096,9 @@ func (c *Config) Check(opt Options) error {
 	}
 	if opt.ReadFile == nil {
 		opt.ReadFile = os.ReadFile
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
 	}
 	e := &ValidationError{}
 	c.validate(e, opt)

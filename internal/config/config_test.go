@@ -344,3 +344,18 @@ func TestREADMEShowsTheExample(t *testing.T) {
 		t.Fatal("README.md does not embed examples/voicegate.yaml verbatim: copy the file into the Configuration section")
 	}
 }
+
+// Validation reads the clock it is given, never the machine's.
+func TestNotAfterCheckedAgainstInjectedClock(t *testing.T) {
+	yml := []byte("vapi:\n  auth:\n    - mode: hmac\n      secrets:\n        - value: k3J9xQ2mV7pL5nR8wT4z\n          not_after: 2030-01-01T00:00:00Z\n")
+	at := func(s string) func() time.Time {
+		ts, _ := time.Parse(time.RFC3339, s)
+		return func() time.Time { return ts }
+	}
+	if _, err := Parse(yml, Options{Now: at("2029-12-31T23:00:00Z")}); err != nil {
+		t.Fatalf("a secret before its not_after: %v", err)
+	}
+	if _, err := Parse(yml, Options{Now: at("2030-01-01T01:00:00Z")}); err == nil || !strings.Contains(err.Error(), "every secret is past its not_after") {
+		t.Fatalf("a secret past its not_after: %v", err)
+	}
+}

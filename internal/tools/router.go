@@ -155,7 +155,9 @@ func New(cfgs []config.ToolConfig, log *slog.Logger, observe Observer) (*Router,
 		for _, k := range ReservedHeaders {
 			t.headers.Del(k)
 		}
-		if c.Schema != nil {
+		if c.Compiled != nil {
+			t.schema = c.Compiled // compiled once, by the configuration's validation
+		} else if c.Schema != nil {
 			if t.schema, err = config.CompileSchema(c.Name, c.Schema); err != nil {
 				return nil, fmt.Errorf("tool %s: %s", c.Name, redact.Error(err))
 			}
