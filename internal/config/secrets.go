@@ -10,8 +10,9 @@ import (
 // Threat: a secret copied from an example, a placeholder left in place, or a
 // value typed by hand (one repeated character, an alphabet run) is a
 // credential anyone can guess. Random secrets — 32 bytes from a generator,
-// hex or base64 — pass every rule here with overwhelming probability (a run
-// of 8 in random hex has odds of about 1 in 10^8).
+// hex or base64 — pass every rule here with overwhelming probability (the
+// likeliest refusal, a run of a third of the length, has odds below 1 in
+// 10^12 for 32 hex characters).
 func weakSecret(s string) string {
 	lower := strings.ToLower(s)
 	for _, p := range knownPlaceholders {
@@ -24,10 +25,18 @@ func weakSecret(s string) string {
 			return "it looks like a placeholder (contains \"" + w + "\")"
 		}
 	}
+	for _, w := range typedWords {
+		if strings.Contains(s, w) {
+			return "it looks like a placeholder (contains \"" + w + "\")"
+		}
+	}
 	if distinct(s) < 5 {
 		return "it has fewer than 5 distinct characters"
 	}
-	if n, kind := longestRun(s); n >= 8 {
+	// A run of 8 is rare in a random secret, but not negligible in a long
+	// one (about 1 in 2.5 million 64-character hex secrets has one): the
+	// bar rises with the length, to a third of it.
+	if n, kind := longestRun(s); n >= max(8, len(s)/3) {
 		return "it contains a run of " + strconv.Itoa(n) + " " + kind + " characters"
 	}
 	if p := period(s); p > 0 {
@@ -58,10 +67,15 @@ var knownPlaceholders = []string{
 	"bench-tq8zr3km7wx2pn9lv4hs", // the benchmark secret BENCHMARKS.md once printed
 }
 
-// placeholderWords are words a generated secret does not contain (a
-// 6-letter word turns up in random base64 about once in 10^9 secrets).
+// placeholderWords are words a generated secret does not contain, in any
+// case (7 letters or more: a 7-letter word turns up, case-insensitively, in
+// about one random base64 secret in 10^9).
 var placeholderWords = []string{"changeme", "change-me", "change_me", "placeholder", "replace-me", "replace_me", "your-secret", "your_secret", "example",
-	"password", "passw0rd", "qwerty", "asdfgh", "letmein"}
+	"password", "passw0rd", "letmein"}
+
+// typedWords are shorter runs typed on a keyboard, matched as typed (lower
+// case), which keeps their odds in random base64 near one in 10^9 too.
+var typedWords = []string{"qwerty", "asdfgh", "zxcvbn"}
 
 func distinct(s string) int {
 	var seen [256]bool
