@@ -88,7 +88,7 @@ func TestRunOwnsListenersAndBackground(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	pub, err := server.Listen(cfg, slog.New(slog.DiscardHandler))
+	pub, err := server.Listen(cfg.Listen, cfg.Server, cfg.TLS, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	ctx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
 
-	srv, err := server.Listen(cfg, log)
+	srv, err := server.Listen(cfg.Listen, cfg.Server, cfg.TLS, log)
 	if err != nil {
 		return err
 	}

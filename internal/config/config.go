@@ -20,7 +20,9 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/redact"
+	"github.com/voicegate/voicegate/internal/server"
 	"github.com/voicegate/voicegate/internal/sqlite"
 	"go.yaml.in/yaml/v3"
 )
@@ -47,36 +49,12 @@ type Config struct {
 	Warnings []Problem `yaml:"-"`
 }
 
-// TLSConfig enables HTTPS from PEM files; the pair is re-read when it changes.
-type TLSConfig struct {
-	CertFile       string   `yaml:"cert_file"`
-	KeyFile        string   `yaml:"key_file"`
-	MinVersion     string   `yaml:"min_version"` // "1.2" (default) or "1.3"
-	ReloadInterval Duration `yaml:"reload_interval"`
-}
-
-// Enabled reports whether TLS is configured.
-func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
-
-// ServerConfig holds the HTTP server's timeouts and shutdown bound.
-type ServerConfig struct {
-	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
-	ReadTimeout       Duration `yaml:"read_timeout"`
-	WriteTimeout      Duration `yaml:"write_timeout"`
-	IdleTimeout       Duration `yaml:"idle_timeout"`
-	MaxHeaderBytes    int      `yaml:"max_header_bytes"`
-	// BodyMemoryBytes bounds the memory held by request bodies in flight,
-	// all requests together; over it a request gets 503 with Retry-After.
-	BodyMemoryBytes int64 `yaml:"body_memory_bytes"`
-	// MaxConcurrentStreams bounds HTTP/2 streams per connection.
-	MaxConcurrentStreams int `yaml:"max_concurrent_streams"`
-	// ShutdownDelay is how long SIGTERM keeps serving with /readyz failing
-	// before the listener closes, so that a load balancer stops routing
-	// first.
-	ShutdownDelay Duration `yaml:"shutdown_delay"`
-	// DrainTimeout bounds how long SIGTERM waits for in-flight requests.
-	DrainTimeout Duration `yaml:"drain_timeout"`
-}
+// TLSConfig and ServerConfig are the server's own configuration types
+// (internal/server owns their defaults and validation).
+type (
+	TLSConfig    = server.TLSConfig
+	ServerConfig = server.Config
+)
 
 // AdminConfig is the separate operator listener (metrics and pprof), on a
 // loopback address. Off when Listen is empty; never the public listener.
@@ -250,27 +228,9 @@ type SessionConfig struct {
 	SweepInterval Duration `yaml:"sweep_interval"`
 }
 
-// Duration is a time.Duration written as "2s", "150ms", "5m".
-type Duration time.Duration
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// UnmarshalYAML accepts Go duration strings only: a bare number is ambiguous.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: expected a duration such as \"2s\"", n.Line)
-	}
-	v, err := time.ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (use a unit, such as \"2s\" or \"500ms\")", n.Line, n.Value)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML writes the duration as a string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+// Duration is a time.Duration written as "2s", "150ms", "5m" (confval's,
+// shared by every component's configuration).
+type Duration = confval.Duration
 
 // Secret is one shared secret, optionally retired after NotAfter.
 type Secret struct {
@@ -473,19 +433,9 @@ func Default() *Config {
 	return &Config{
 		Listen:  "127.0.0.1:3000",
 		DataDir: "./data",
-		TLS:     TLSConfig{MinVersion: "1.2", ReloadInterval: Duration(30 * time.Second)},
-		Server: ServerConfig{
-			ReadHeaderTimeout:    Duration(5 * time.Second),
-			ReadTimeout:          Duration(15 * time.Second),
-			WriteTimeout:         Duration(35 * time.Second),
-			IdleTimeout:          Duration(120 * time.Second),
-			MaxHeaderBytes:       64 << 10,
-			BodyMemoryBytes:      64 << 20,
-			MaxConcurrentStreams: 100,
-			ShutdownDelay:        Duration(5 * time.Second),
-			DrainTimeout:         Duration(25 * time.Second),
-		},
-		Log: LogConfig{Level: "info"},
+		TLS:     server.DefaultTLSConfig(),
+		Server:  server.DefaultConfig(),
+		Log:     LogConfig{Level: "info"},
 		Vapi: VapiConfig{
 			Path:              "/webhook/vapi",
 			MaxBodyBytes:      1 << 20,
@@ -723,73 +673,36 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	if s.SweepInterval.D() <= 0 {
 		e.add("sessions.sweep_interval", "must be positive")
 	}
-	for _, p := range c.Storage.SQLite().Validate() {
+	e.section("storage", c.Storage.SQLite().Validate())
+}
+
+// section collects a component's problems ("field: why", or ": why" for
+// the section as a whole), qualified with the section's path.
+func (e *ValidationError) section(path string, probs []string) {
+	for _, p := range probs {
 		key, msg, ok := strings.Cut(p, ": ")
 		if !ok {
 			key, msg = "", p
 		}
-		e.add(strings.TrimSuffix("storage."+key, "."), "%s", msg)
+		if key != "" {
+			key = "." + key
+		}
+		e.add(path+key, "%s", msg)
 	}
 }
 
-func (c *Config) validateTLS(e *ValidationError) {
-	t := c.TLS
-	if t.Enabled() && (t.CertFile == "" || t.KeyFile == "") {
-		e.add("tls", "cert_file and key_file must both be set")
-	}
-	switch t.MinVersion {
-	case "1.2", "1.3":
-	default:
-		e.add("tls.min_version", "%q is not 1.2 or 1.3", t.MinVersion)
-	}
-	if t.Enabled() && t.ReloadInterval.D() <= 0 {
-		e.add("tls.reload_interval", "must be positive")
-	}
-}
+func (c *Config) validateTLS(e *ValidationError) { e.section("tls", c.TLS.Validate()) }
 
+// validateServer collects the server's own problems and checks the rules
+// that tie it to other sections.
 func (c *Config) validateServer(e *ValidationError) {
+	e.section("server", c.Server.Validate())
 	s := c.Server
-	for _, d := range []struct {
-		name string
-		v    Duration
-	}{
-		{"read_header_timeout", s.ReadHeaderTimeout}, {"read_timeout", s.ReadTimeout},
-		{"write_timeout", s.WriteTimeout}, {"idle_timeout", s.IdleTimeout}, {"drain_timeout", s.DrainTimeout},
-	} {
-		if d.v <= 0 {
-			e.add("server."+d.name, "must be positive (a zero timeout means none)")
-		}
-	}
-	for _, d := range []struct {
-		name string
-		v    Duration
-		max  time.Duration
-		why  string
-	}{
-		{"read_header_timeout", s.ReadHeaderTimeout, time.Minute, "a client may hold a connection that long without finishing its headers"},
-		{"read_timeout", s.ReadTimeout, 5 * time.Minute, "a client may trickle a body that long"},
-		{"write_timeout", s.WriteTimeout, 15 * time.Minute, "a stuck answer holds its connection that long"},
-		{"idle_timeout", s.IdleTimeout, time.Hour, "idle connections are kept that long"},
-		{"drain_timeout", s.DrainTimeout, 10 * time.Minute, "shutdown may wait that long"},
-	} {
-		if d.v.D() > d.max {
-			e.add("server."+d.name, "%s is longer than the %s allowed: %s", d.v.D(), d.max, d.why)
-		}
-	}
-	if s.ShutdownDelay < 0 || s.ShutdownDelay.D() > time.Minute {
-		e.add("server.shutdown_delay", "must be between 0s and 1m, got %s", s.ShutdownDelay.D())
-	}
 	if s.WriteTimeout.D() > 0 && s.WriteTimeout <= c.Vapi.ServerTimeout {
 		e.add("server.write_timeout", "must exceed vapi.server_timeout (%s), or slow tool answers are cut off", c.Vapi.ServerTimeout.D())
 	}
-	if s.MaxHeaderBytes < 4096 || s.MaxHeaderBytes > 1<<20 {
-		e.add("server.max_header_bytes", "must be between 4096 and 1048576 (1 MiB), got %d: Vapi's headers are a few hundred bytes", s.MaxHeaderBytes)
-	}
 	if s.BodyMemoryBytes < c.Vapi.MaxBodyBytes || s.BodyMemoryBytes > 16<<30 {
 		e.add("server.body_memory_bytes", "must be between vapi.max_body_bytes (%d) and 17179869184 (16 GiB), got %d", c.Vapi.MaxBodyBytes, s.BodyMemoryBytes)
-	}
-	if s.MaxConcurrentStreams < 1 || s.MaxConcurrentStreams > 1000 {
-		e.add("server.max_concurrent_streams", "must be between 1 and 1000, got %d", s.MaxConcurrentStreams)
 	}
 }
 

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/periodic"
 )
 
@@ -37,8 +36,7 @@ type Server struct {
 
 // Listen binds the configured address synchronously, so the caller knows the
 // real address (for ":0") before serving.
-func Listen(cfg *config.Config, log *slog.Logger) (*Server, error) {
-	sc := cfg.Server
+func Listen(addr string, sc Config, tc TLSConfig, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log, drain: sc.DrainTimeout.D(), srv: &http.Server{
 		ReadHeaderTimeout: sc.ReadHeaderTimeout.D(),
 		ReadTimeout:       sc.ReadTimeout.D(),
@@ -48,19 +46,19 @@ func Listen(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: sc.MaxConcurrentStreams},
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	if cfg.TLS.Enabled() {
-		cr, err := NewCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, log)
+	if tc.Enabled() {
+		cr, err := NewCertReloader(tc.CertFile, tc.KeyFile, log)
 		if err != nil {
 			ln.Close()
 			return nil, err
 		}
 		s.certs = cr
 		min := uint16(tls.VersionTLS12)
-		if cfg.TLS.MinVersion == "1.3" {
+		if tc.MinVersion == "1.3" {
 			min = tls.VersionTLS13
 		}
 		s.srv.TLSConfig = &tls.Config{MinVersion: min, GetCertificate: cr.GetCertificate, NextProtos: []string{"h2", "http/1.1"}}

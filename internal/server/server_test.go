@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/confval"
 )
 
 // writeCert writes a self-signed certificate for 127.0.0.1 with the given
@@ -50,10 +50,26 @@ func writeCert(t *testing.T, dir, cn string) []byte {
 	return der
 }
 
-func tlsConfig(t *testing.T, dir, min string) *config.Config {
-	c := config.Default()
+// testConfig is what Listen takes, with the defaults (no import of the
+// config package, which imports this one).
+type testConfig struct {
+	Listen string
+	Server Config
+	TLS    TLSConfig
+}
+
+func defaults() *testConfig {
+	return &testConfig{Listen: "127.0.0.1:0", Server: DefaultConfig(), TLS: DefaultTLSConfig()}
+}
+
+func listenCfg(c *testConfig, log *slog.Logger) (*Server, error) {
+	return Listen(c.Listen, c.Server, c.TLS, log)
+}
+
+func tlsConfig(t *testing.T, dir, min string) *testConfig {
+	c := defaults()
 	c.Listen = "127.0.0.1:0"
-	c.TLS = config.TLSConfig{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"), MinVersion: min, ReloadInterval: config.Duration(20 * time.Millisecond)}
+	c.TLS = TLSConfig{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"), MinVersion: min, ReloadInterval: confval.Duration(20 * time.Millisecond)}
 	return c
 }
 
@@ -70,7 +86,7 @@ func TestTLSMinimumAndReload(t *testing.T) {
 	dir := t.TempDir()
 	writeCert(t, dir, "first")
 	log := slog.New(slog.DiscardHandler)
-	s, err := Listen(tlsConfig(t, dir, "1.2"), log)
+	s, err := listenCfg(tlsConfig(t, dir, "1.2"), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +128,7 @@ func TestTLSMinimumAndReload(t *testing.T) {
 func TestTLS13Only(t *testing.T) {
 	dir := t.TempDir()
 	writeCert(t, dir, "x")
-	s, err := Listen(tlsConfig(t, dir, "1.3"), slog.New(slog.DiscardHandler))
+	s, err := listenCfg(tlsConfig(t, dir, "1.3"), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,15 +144,15 @@ func TestTLS13Only(t *testing.T) {
 }
 
 func TestMissingCertificateRefusesToStart(t *testing.T) {
-	if _, err := Listen(tlsConfig(t, t.TempDir(), "1.2"), slog.New(slog.DiscardHandler)); err == nil {
+	if _, err := listenCfg(tlsConfig(t, t.TempDir(), "1.2"), slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("want an error for missing certificate files")
 	}
 }
 
 func TestDrainFinishesInFlightRequests(t *testing.T) {
-	c := config.Default()
+	c := defaults()
 	c.Listen = "127.0.0.1:0"
-	s, err := Listen(c, slog.New(slog.DiscardHandler))
+	s, err := Listen(c.Listen, c.Server, c.TLS, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,10 +192,10 @@ func TestDrainFinishesInFlightRequests(t *testing.T) {
 }
 
 func TestTimeoutsSetAndSlowHeadersCut(t *testing.T) {
-	c := config.Default()
+	c := defaults()
 	c.Listen = "127.0.0.1:0"
-	c.Server.ReadHeaderTimeout = config.Duration(100 * time.Millisecond)
-	s, err := Listen(c, slog.New(slog.DiscardHandler))
+	c.Server.ReadHeaderTimeout = confval.Duration(100 * time.Millisecond)
+	s, err := Listen(c.Listen, c.Server, c.TLS, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +266,7 @@ func TestHTTP2StreamsPerConnectionBounded(t *testing.T) {
 	writeCert(t, dir, "h2")
 	c := tlsConfig(t, dir, "1.2")
 	c.Server.MaxConcurrentStreams = 4
-	s, err := Listen(c, slog.New(slog.DiscardHandler))
+	s, err := Listen(c.Listen, c.Server, c.TLS, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,10 +340,10 @@ func TestDrainWaitsForHijackedConnections(t *testing.T) {
 		finishes bool
 	}{{"finishes", true}, {"never finishes", false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := config.Default()
+			c := defaults()
 			c.Listen = "127.0.0.1:0"
-			c.Server.DrainTimeout = config.Duration(500 * time.Millisecond)
-			s, err := Listen(c, slog.New(slog.DiscardHandler))
+			c.Server.DrainTimeout = confval.Duration(500 * time.Millisecond)
+			s, err := Listen(c.Listen, c.Server, c.TLS, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}
