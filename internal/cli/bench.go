@@ -159,10 +159,20 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	}{}
 	failed := 0
 	// Repetitions alternate between targets, so that a noisy spell on the
-	// shared machine hits both rather than one.
+	// shared machine hits both rather than one, and the order within a
+	// pair alternates too (A B, B A, ...): whichever runs first in a pair
+	// measured several percent more (BENCHMARKS.md).
 	runs := make([][]*bench.Report, len(targets))
 	for i := 0; i < *repeat; i++ {
-		for t, o := range targets {
+		order := make([]int, len(targets))
+		for t := range order {
+			order[t] = t
+			if i%2 == 1 {
+				order[t] = len(targets) - 1 - t
+			}
+		}
+		for _, t := range order {
+			o := targets[t]
 			rep, err := bench.Run(ctx, o)
 			if err != nil {
 				return fmt.Errorf("%s: %w", o.Name, err)
