@@ -14,8 +14,6 @@ import (
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/voicegate/voicegate/internal/config"
 )
 
 // Reason says why a request failed authentication. Reasons are stable metric
@@ -137,7 +135,7 @@ func (c Chain) Verify(r *Request, now time.Time) error {
 }
 
 // New builds the chain for a list of configured credentials.
-func New(cfgs []config.AuthConfig) (Chain, error) {
+func New(cfgs []Config) (Chain, error) {
 	var c Chain
 	for i, a := range cfgs {
 		v, err := NewVerifier(a)
@@ -150,13 +148,13 @@ func New(cfgs []config.AuthConfig) (Chain, error) {
 }
 
 // NewVerifier builds one verifier from a validated AuthConfig.
-func NewVerifier(a config.AuthConfig) (Verifier, error) {
+func NewVerifier(a Config) (Verifier, error) {
 	switch a.Mode {
-	case config.ModeHMAC:
+	case ModeHMAC:
 		return newHMAC(a)
-	case config.ModeBearer:
+	case ModeBearer:
 		return newToken(a, *a.BearerPrefix), nil
-	case config.ModeSecret:
+	case ModeSecret:
 		return newToken(a, false), nil
 	}
 	return nil, fmt.Errorf("unknown auth mode %q", a.Mode)
@@ -179,7 +177,7 @@ type tokenKey struct {
 	notAfter time.Time
 }
 
-func newToken(a config.AuthConfig, bearer bool) *token {
+func newToken(a Config, bearer bool) *token {
 	t := &token{mode: a.Mode, header: http.CanonicalHeaderKey(a.Header), bearer: bearer}
 	for _, s := range a.Secrets {
 		t.keys = append(t.keys, tokenKey{digest: sha256.Sum256([]byte(s.Value)), notAfter: s.NotAfter})

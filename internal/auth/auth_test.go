@@ -7,14 +7,13 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
+	"github.com/voicegate/voicegate/internal/confval"
 	"hash"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/voicegate/voicegate/internal/config"
 )
 
 const (
@@ -26,8 +25,8 @@ var now = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 
 func ptr[T any](v T) *T { return &v }
 
-func hmacCfg(mut func(*config.AuthConfig)) config.AuthConfig {
-	a := config.AuthConfig{Mode: config.ModeHMAC, Secrets: []config.Secret{{Value: secretA}}}
+func hmacCfg(mut func(*Config)) Config {
+	a := Config{Mode: ModeHMAC, Secrets: []confval.Secret{{Value: secretA}}}
 	if mut != nil {
 		mut(&a)
 	}
@@ -49,7 +48,7 @@ func hdr(kv ...string) http.Header {
 	return h
 }
 
-func mustVerifier(t *testing.T, a config.AuthConfig) Verifier {
+func mustVerifier(t *testing.T, a Config) Verifier {
 	t.Helper()
 	v, err := NewVerifier(a)
 	if err != nil {
@@ -131,26 +130,26 @@ func TestHMACVariants(t *testing.T) {
 	b64key := base64.StdEncoding.EncodeToString([]byte(secretA))
 	cases := []struct {
 		name string
-		cfg  config.AuthConfig
+		cfg  Config
 		h    http.Header
 		want Reason
 	}{
-		{"sha512 base64 with prefix", hmacCfg(func(a *config.AuthConfig) {
+		{"sha512 base64 with prefix", hmacCfg(func(a *Config) {
 			a.Algorithm, a.Encoding, a.Prefix = "sha512", "base64", "v1="
 		}), hdr("X-Signature", "v1="+base64.StdEncoding.EncodeToString(mac(sha512.New, secretA, ts+"."+body)), "X-Timestamp", ts), ""},
-		{"prefix required", hmacCfg(func(a *config.AuthConfig) { a.Prefix = "sha256=" }),
+		{"prefix required", hmacCfg(func(a *Config) { a.Prefix = "sha256=" }),
 			hdr("X-Signature", hex.EncodeToString(mac(sha256.New, secretA, ts+"."+body)), "X-Timestamp", ts), ReasonMalformed},
-		{"sha1 hex", hmacCfg(func(a *config.AuthConfig) { a.Algorithm = "sha1" }),
+		{"sha1 hex", hmacCfg(func(a *Config) { a.Algorithm = "sha1" }),
 			hdr("X-Signature", hex.EncodeToString(mac(sha1.New, secretA, ts+"."+body)), "X-Timestamp", ts), ""},
-		{"base64 secret", hmacCfg(func(a *config.AuthConfig) {
+		{"base64 secret", hmacCfg(func(a *Config) {
 			a.SecretBase64 = true
-			a.Secrets = []config.Secret{{Value: b64key}}
+			a.Secrets = []confval.Secret{{Value: b64key}}
 		}), hdr("X-Signature", hex.EncodeToString(mac(sha256.New, secretA, ts+"."+body)), "X-Timestamp", ts), ""},
-		{"base64 secret used raw is a mismatch", hmacCfg(func(a *config.AuthConfig) {
+		{"base64 secret used raw is a mismatch", hmacCfg(func(a *Config) {
 			a.SecretBase64 = true
-			a.Secrets = []config.Secret{{Value: b64key}}
+			a.Secrets = []confval.Secret{{Value: b64key}}
 		}), hdr("X-Signature", hex.EncodeToString(mac(sha256.New, b64key, ts+"."+body)), "X-Timestamp", ts), ReasonMismatch},
-		{"method and url placeholders", hmacCfg(func(a *config.AuthConfig) {
+		{"method and url placeholders", hmacCfg(func(a *Config) {
 			a.PayloadFormat = "{method}\n{url}\n{timestamp}\n{body}"
 			a.SignatureHeader, a.TimestampHeader = "X-Hook-Sig", ptr("X-Hook-Time")
 		}), hdr("X-Hook-Sig", hex.EncodeToString(mac(sha256.New, secretA, "POST\nhttps://gw.example/webhook/vapi\n"+ts+"\n"+body)), "X-Hook-Time", ts), ""},
@@ -170,8 +169,8 @@ func TestHMACVariants(t *testing.T) {
 	}
 }
 
-func presetCfg() config.AuthConfig {
-	a := config.AuthConfig{Preset: config.PresetVapiSignature, Secrets: []config.Secret{{Value: secretA}}}
+func presetCfg() Config {
+	a := Config{Preset: PresetVapiSignature, Secrets: []confval.Secret{{Value: secretA}}}
 	a.Complete()
 	return a
 }
@@ -181,8 +180,8 @@ func TestRotation(t *testing.T) {
 	sign := func(key string) http.Header {
 		return hdr("X-Signature", hex.EncodeToString(mac(sha256.New, key, ts+"."+body)), "X-Timestamp", ts)
 	}
-	v := mustVerifier(t, hmacCfg(func(a *config.AuthConfig) {
-		a.Secrets = []config.Secret{{Value: secretA, NotAfter: now.Add(time.Hour)}, {Value: secretB}}
+	v := mustVerifier(t, hmacCfg(func(a *Config) {
+		a.Secrets = []confval.Secret{{Value: secretA, NotAfter: now.Add(time.Hour)}, {Value: secretB}}
 	}))
 	for _, key := range []string{secretA, secretB} {
 		if err := v.Verify(&Request{Header: sign(key), Body: []byte(body)}, now); err != nil {
@@ -203,15 +202,15 @@ func TestRotation(t *testing.T) {
 }
 
 func TestTokenModes(t *testing.T) {
-	bearer := config.AuthConfig{Mode: config.ModeBearer, Secrets: []config.Secret{{Value: secretA}, {Value: secretB, NotAfter: now.Add(-time.Second)}}}
+	bearer := Config{Mode: ModeBearer, Secrets: []confval.Secret{{Value: secretA}, {Value: secretB, NotAfter: now.Add(-time.Second)}}}
 	bearer.Complete()
-	noPrefix := config.AuthConfig{Mode: config.ModeBearer, Header: "X-Vapi-Secret", BearerPrefix: ptr(false), Secrets: []config.Secret{{Value: secretA}}}
+	noPrefix := Config{Mode: ModeBearer, Header: "X-Vapi-Secret", BearerPrefix: ptr(false), Secrets: []confval.Secret{{Value: secretA}}}
 	noPrefix.Complete()
-	legacy := config.AuthConfig{Mode: config.ModeSecret, Secrets: []config.Secret{{Value: secretA}}}
+	legacy := Config{Mode: ModeSecret, Secrets: []confval.Secret{{Value: secretA}}}
 	legacy.Complete()
 	cases := []struct {
 		name string
-		cfg  config.AuthConfig
+		cfg  Config
 		h    http.Header
 		want Reason
 	}{
@@ -241,9 +240,9 @@ func TestTokenModes(t *testing.T) {
 }
 
 func TestChainAcceptsAnyAndReportsMostSpecific(t *testing.T) {
-	legacy := config.AuthConfig{Mode: config.ModeSecret, Secrets: []config.Secret{{Value: secretB}}}
+	legacy := Config{Mode: ModeSecret, Secrets: []confval.Secret{{Value: secretB}}}
 	legacy.Complete()
-	c, err := New([]config.AuthConfig{hmacCfg(nil), legacy})
+	c, err := New([]Config{hmacCfg(nil), legacy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,14 +261,14 @@ func TestChainAcceptsAnyAndReportsMostSpecific(t *testing.T) {
 
 // TestSignerRoundTrip checks that what simulate and bench send is accepted.
 func TestSignerRoundTrip(t *testing.T) {
-	bearer := config.AuthConfig{Mode: config.ModeBearer, Secrets: []config.Secret{{Value: secretA}}}
+	bearer := Config{Mode: ModeBearer, Secrets: []confval.Secret{{Value: secretA}}}
 	bearer.Complete()
-	legacy := config.AuthConfig{Mode: config.ModeSecret, Secrets: []config.Secret{{Value: secretA}}}
+	legacy := Config{Mode: ModeSecret, Secrets: []confval.Secret{{Value: secretA}}}
 	legacy.Complete()
-	for _, a := range []config.AuthConfig{
+	for _, a := range []Config{
 		hmacCfg(nil), presetCfg(), bearer, legacy,
-		hmacCfg(func(a *config.AuthConfig) { a.Algorithm, a.Encoding, a.Prefix = "sha512", "base64", "sha512=" }),
-		hmacCfg(func(a *config.AuthConfig) { a.PayloadFormat = "{method} {url} {timestamp} {body}" }),
+		hmacCfg(func(a *Config) { a.Algorithm, a.Encoding, a.Prefix = "sha512", "base64", "sha512=" }),
+		hmacCfg(func(a *Config) { a.PayloadFormat = "{method} {url} {timestamp} {body}" }),
 	} {
 		s, err := NewSigner(a, now)
 		if err != nil {
@@ -282,7 +281,7 @@ func TestSignerRoundTrip(t *testing.T) {
 			t.Errorf("%s/%s: signed request refused: %v", a.Mode, a.Algorithm, err)
 		}
 	}
-	if _, err := NewSigner(hmacCfg(func(a *config.AuthConfig) { a.Secrets[0].NotAfter = now.Add(-time.Second) }), now); err == nil {
+	if _, err := NewSigner(hmacCfg(func(a *Config) { a.Secrets[0].NotAfter = now.Add(-time.Second) }), now); err == nil {
 		t.Fatal("signer with only retired secrets must fail")
 	}
 }
@@ -296,9 +295,9 @@ func FuzzHMACSignatureHeader(f *testing.F) {
 	f.Add("YWJj", "2026-11-29T12:00:00Z")
 	f.Add("\x00\xff", "NaN")
 	verifiers := []Verifier{}
-	for _, a := range []config.AuthConfig{
-		hmacCfg(func(a *config.AuthConfig) { a.Prefix, a.PrefixOptional = "sha256=", true }),
-		hmacCfg(func(a *config.AuthConfig) { a.Encoding = "base64" }),
+	for _, a := range []Config{
+		hmacCfg(func(a *Config) { a.Prefix, a.PrefixOptional = "sha256=", true }),
+		hmacCfg(func(a *Config) { a.Encoding = "base64" }),
 		presetCfg(),
 	} {
 		v, _ := NewVerifier(a)

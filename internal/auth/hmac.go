@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"github.com/voicegate/voicegate/internal/confval"
 	"hash"
 	"math"
 	"net/http"
@@ -15,8 +16,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/voicegate/voicegate/internal/config"
 )
 
 // hmacVerifier implements Vapi's HMAC authentication plan: a signature over
@@ -104,7 +103,7 @@ func parseFormat(f string) []segment {
 }
 
 // keyBytes decodes a configured secret to HMAC key bytes.
-func keyBytes(a config.AuthConfig, s config.Secret) ([]byte, error) {
+func keyBytes(a Config, s confval.Secret) ([]byte, error) {
 	if a.SecretBase64 {
 		k, err := base64.StdEncoding.DecodeString(s.Value)
 		if err != nil {
@@ -115,7 +114,7 @@ func keyBytes(a config.AuthConfig, s config.Secret) ([]byte, error) {
 	return []byte(s.Value), nil
 }
 
-func newHMAC(a config.AuthConfig) (*hmacVerifier, error) {
+func newHMAC(a Config) (*hmacVerifier, error) {
 	nh, err := hashFunc(a.Algorithm)
 	if err != nil {
 		return nil, err
@@ -148,40 +147,40 @@ func newHMAC(a config.AuthConfig) (*hmacVerifier, error) {
 func (v *hmacVerifier) Verify(r *Request, now time.Time) error {
 	sigs := r.Header[v.sigHeader]
 	if len(sigs) == 0 || sigs[0] == "" {
-		return &Error{Reason: ReasonMissing, Mode: config.ModeHMAC}
+		return &Error{Reason: ReasonMissing, Mode: ModeHMAC}
 	}
 	if len(sigs) > 1 {
-		return &Error{Reason: ReasonMalformed, Mode: config.ModeHMAC}
+		return &Error{Reason: ReasonMalformed, Mode: ModeHMAC}
 	}
 	var sigBuf [sha512.Size]byte
 	got, ok := v.decodeSignature(strings.TrimSpace(sigs[0]), sigBuf[:])
 	if !ok {
-		return &Error{Reason: ReasonMalformed, Mode: config.ModeHMAC}
+		return &Error{Reason: ReasonMalformed, Mode: ModeHMAC}
 	}
 	var ts string
 	var at time.Time
 	if v.tsHeader != "" {
 		tv := r.Header[v.tsHeader]
 		if len(tv) == 0 || tv[0] == "" {
-			return &Error{Reason: ReasonMissing, Mode: config.ModeHMAC}
+			return &Error{Reason: ReasonMissing, Mode: ModeHMAC}
 		}
 		if len(tv) > 1 {
-			return &Error{Reason: ReasonMalformed, Mode: config.ModeHMAC}
+			return &Error{Reason: ReasonMalformed, Mode: ModeHMAC}
 		}
 		ts = tv[0]
 		at, ok = ParseTimestamp(ts)
 		if !ok {
-			return &Error{Reason: ReasonMalformed, Mode: config.ModeHMAC}
+			return &Error{Reason: ReasonMalformed, Mode: ModeHMAC}
 		}
 		// The window is checked before any HMAC is computed: a stale
 		// request costs the receiver nothing.
 		if d := now.Sub(at); d > v.tolerance {
-			return &Error{Reason: ReasonStale, Mode: config.ModeHMAC}
+			return &Error{Reason: ReasonStale, Mode: ModeHMAC}
 		} else if d < -v.tolerance {
-			return &Error{Reason: ReasonFuture, Mode: config.ModeHMAC}
+			return &Error{Reason: ReasonFuture, Mode: ModeHMAC}
 		}
 	}
-	err := matchKeys(config.ModeHMAC, len(v.keys), now, func(i int) (bool, time.Time) {
+	err := matchKeys(ModeHMAC, len(v.keys), now, func(i int) (bool, time.Time) {
 		k := &v.keys[i]
 		st := k.pool.Get().(*macState)
 		st.h.Reset()

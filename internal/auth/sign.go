@@ -5,25 +5,24 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"github.com/voicegate/voicegate/internal/confval"
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/voicegate/voicegate/internal/config"
 )
 
 // Signer adds the credential of one AuthConfig to outgoing requests, using
 // its first secret that is still active. simulate and bench use it; tests use
 // it to build requests the verifiers must accept.
 type Signer struct {
-	cfg    config.AuthConfig
+	cfg    Config
 	key    []byte
 	secret string
 	format []segment
 }
 
 // NewSigner returns a Signer for a completed AuthConfig.
-func NewSigner(a config.AuthConfig, now time.Time) (*Signer, error) {
+func NewSigner(a Config, now time.Time) (*Signer, error) {
 	s := &Signer{cfg: a, format: parseFormat(a.PayloadFormat)}
 	for _, sec := range a.Secrets {
 		if sec.NotAfter.IsZero() || now.Before(sec.NotAfter) {
@@ -34,8 +33,8 @@ func NewSigner(a config.AuthConfig, now time.Time) (*Signer, error) {
 	if s.secret == "" {
 		return nil, errors.New("no active secret to sign with")
 	}
-	if a.Mode == config.ModeHMAC {
-		k, err := keyBytes(a, config.Secret{Value: s.secret})
+	if a.Mode == ModeHMAC {
+		k, err := keyBytes(a, confval.Secret{Value: s.secret})
 		if err != nil {
 			return nil, err
 		}
@@ -49,15 +48,15 @@ func NewSigner(a config.AuthConfig, now time.Time) (*Signer, error) {
 func (s *Signer) Sign(h http.Header, method, url string, body []byte, now time.Time) {
 	a := s.cfg
 	switch a.Mode {
-	case config.ModeBearer:
+	case ModeBearer:
 		v := s.secret
 		if a.BearerPrefix != nil && *a.BearerPrefix {
 			v = "Bearer " + v
 		}
 		h.Set(a.Header, v)
-	case config.ModeSecret:
+	case ModeSecret:
 		h.Set(a.Header, s.secret)
-	case config.ModeHMAC:
+	case ModeHMAC:
 		nh, _ := hashFunc(a.Algorithm)
 		m := hmac.New(nh, s.key)
 		ts := strconv.FormatInt(now.Unix(), 10)

@@ -6,7 +6,6 @@ package config
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/redact"
 	"github.com/voicegate/voicegate/internal/server"
@@ -54,6 +54,23 @@ type Config struct {
 type (
 	TLSConfig    = server.TLSConfig
 	ServerConfig = server.Config
+)
+
+// AuthConfig is one credential of vapi.auth (internal/auth owns its
+// defaults and validation); Secret is one of its secrets.
+type (
+	AuthConfig = auth.Config
+	Secret     = confval.Secret
+)
+
+// Authentication modes and presets, as auth defines them.
+const (
+	ModeHMAC            = auth.ModeHMAC
+	ModeBearer          = auth.ModeBearer
+	ModeSecret          = auth.ModeSecret
+	PresetVapiSignature = auth.PresetVapiSignature
+	MaxTolerance        = auth.MaxTolerance
+	MinSecretLen        = confval.MinSecretLen
 )
 
 // AdminConfig is the separate operator listener (metrics and pprof), on a
@@ -92,50 +109,6 @@ type VapiConfig struct {
 }
 
 // Auth modes.
-const (
-	ModeHMAC   = "hmac"
-	ModeBearer = "bearer"
-	ModeSecret = "secret"
-)
-
-// PresetVapiSignature is the widely copied form
-// "x-vapi-signature: [sha256=]<hex HMAC-SHA256 of the raw body>".
-const PresetVapiSignature = "vapi-signature"
-
-// AuthConfig is one accepted credential. A request that passes any one
-// configured AuthConfig is authentic.
-type AuthConfig struct {
-	Mode    string   `yaml:"mode"`
-	Preset  string   `yaml:"preset"`
-	Secrets []Secret `yaml:"secrets"`
-
-	// HMAC fields (Vapi's HMACAuthenticationPlan).
-	Algorithm       string  `yaml:"algorithm"`
-	SignatureHeader string  `yaml:"signature_header"`
-	TimestampHeader *string `yaml:"timestamp_header"`
-	PayloadFormat   string  `yaml:"payload_format"`
-	Encoding        string  `yaml:"encoding"`
-	Prefix          string  `yaml:"prefix"`
-	// PrefixOptional accepts the signature with or without Prefix.
-	PrefixOptional bool `yaml:"prefix_optional"`
-	SecretBase64   bool `yaml:"secret_base64"`
-	// Tolerance is the accepted clock skew of signed timestamps, both ways.
-	Tolerance Duration `yaml:"tolerance"`
-
-	// Header is the header carrying the token (bearer: Authorization;
-	// secret: x-vapi-secret).
-	Header       string `yaml:"header"`
-	BearerPrefix *bool  `yaml:"bearer_prefix"`
-}
-
-// TimestampHeaderName returns the timestamp header, "" when none is signed.
-func (a AuthConfig) TimestampHeaderName() string {
-	if a.TimestampHeader == nil {
-		return ""
-	}
-	return *a.TimestampHeader
-}
-
 // ReplayConfig bounds the cache that answers byte-identical replays.
 type ReplayConfig struct {
 	Window   Duration `yaml:"window"`
@@ -231,42 +204,6 @@ type SessionConfig struct {
 // Duration is a time.Duration written as "2s", "150ms", "5m" (confval's,
 // shared by every component's configuration).
 type Duration = confval.Duration
-
-// Secret is one shared secret, optionally retired after NotAfter.
-type Secret struct {
-	Value    string
-	NotAfter time.Time // zero: no expiry
-}
-
-// UnmarshalYAML accepts "value" or {value: ..., not_after: RFC3339}.
-func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		s.Value = n.Value
-		return nil
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			switch k.Value {
-			case "value":
-				s.Value = v.Value
-			case "not_after":
-				t, err := time.Parse(time.RFC3339, v.Value)
-				if err != nil {
-					return fmt.Errorf("line %d: not_after %q is not an RFC 3339 time", v.Line, v.Value)
-				}
-				s.NotAfter = t
-			default:
-				return fmt.Errorf("line %d: field %s not found in secret (want value, not_after)", k.Line, k.Value)
-			}
-		}
-		return nil
-	}
-	return fmt.Errorf("line %d: a secret is a string or {value, not_after}", n.Line)
-}
-
-// MarshalYAML never writes the secret's value.
-func (s Secret) MarshalYAML() (any, error) { return "<redacted>", nil }
 
 // HeaderValue is a header value given literally, from an environment
 // variable, or from a file (trailing newline trimmed). Resolved at load.
@@ -487,79 +424,12 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-// Complete fills an AuthConfig's defaults (Vapi's HMAC plan defaults, the
-// vapi-signature preset, bearer and secret header names).
-func (a *AuthConfig) Complete() {
-	if a.Preset == PresetVapiSignature {
-		if a.Mode == "" {
-			a.Mode = ModeHMAC
-		}
-		if a.Algorithm == "" {
-			a.Algorithm = "sha256"
-		}
-		if a.SignatureHeader == "" {
-			a.SignatureHeader = "x-vapi-signature"
-		}
-		if a.TimestampHeader == nil {
-			empty := ""
-			a.TimestampHeader = &empty
-		}
-		if a.PayloadFormat == "" {
-			a.PayloadFormat = "{body}"
-		}
-		if a.Prefix == "" {
-			a.Prefix = "sha256="
-			a.PrefixOptional = true
-		}
-	}
-	switch a.Mode {
-	case ModeHMAC:
-		if a.Algorithm == "" {
-			a.Algorithm = "sha256"
-		}
-		if a.SignatureHeader == "" {
-			a.SignatureHeader = "x-signature"
-		}
-		if a.TimestampHeader == nil {
-			ts := "x-timestamp"
-			a.TimestampHeader = &ts
-		}
-		if a.PayloadFormat == "" {
-			if a.TimestampHeaderName() == "" {
-				a.PayloadFormat = "{body}"
-			} else {
-				a.PayloadFormat = "{timestamp}.{body}"
-			}
-		}
-		if a.Encoding == "" {
-			a.Encoding = "hex"
-		}
-	case ModeBearer:
-		if a.Header == "" {
-			a.Header = "Authorization"
-		}
-		if a.BearerPrefix == nil {
-			t := true
-			a.BearerPrefix = &t
-		}
-	case ModeSecret:
-		if a.Header == "" {
-			a.Header = "x-vapi-secret"
-		}
-	}
-	if a.Tolerance == 0 {
-		a.Tolerance = Duration(5 * time.Minute)
-	}
-}
-
 // ReservedToolHeaders are set by voicegate (or by HTTP itself) on every
 // request to an internal API; a tool cannot configure them.
 var ReservedToolHeaders = []string{"X-Voicegate-Call-Id", "X-Voicegate-Tool-Call-Id", "Host", "Content-Length", "Transfer-Encoding", "Connection"}
 
 // Limits on settings whose cost grows with their value.
 const (
-	// MaxTolerance bounds the accepted skew of signed timestamps.
-	MaxTolerance = time.Hour
 	// ReplayEntryBytes is the measured cost of one replay cache entry
 	// (map entry, ring slot and record).
 	ReplayEntryBytes = 210
@@ -592,9 +462,6 @@ func (c *Config) validateReplay(e *ValidationError) {
 
 var toolNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 
-// MinSecretLen is the shortest accepted shared secret, in bytes.
-const MinSecretLen = 16
-
 func (c *Config) validate(e *ValidationError, opt Options) {
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
@@ -609,8 +476,8 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 		switch {
 		case len(t) < MinSecretLen:
 			e.add("admin.public_metrics_token", "must be at least %d bytes", MinSecretLen)
-		case weakSecret(t) != "":
-			e.add("admin.public_metrics_token", "token refused: %s", weakSecret(t))
+		case confval.WeakSecret(t) != "":
+			e.add("admin.public_metrics_token", "token refused: %s", confval.WeakSecret(t))
 		}
 	}
 	if c.Admin.Listen != "" {
@@ -654,7 +521,9 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 		e.add("vapi.auth", "no credential configured: voicegate refuses to start without one (fail closed); add an hmac, bearer or secret entry")
 	}
 	for i := range v.Auth {
-		validateAuth(e, fmt.Sprintf("vapi.auth[%d]", i), &v.Auth[i], opt.Now())
+		probs, warns := v.Auth[i].Validate(opt.Now())
+		e.section(fmt.Sprintf("vapi.auth[%d]", i), probs)
+		e.sectionWarn(fmt.Sprintf("vapi.auth[%d]", i), warns)
 	}
 	c.validateAssistantRequest(e)
 	if v.TransferDestination != nil && v.TransferDestination.Destination == nil {
@@ -674,6 +543,13 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 		e.add("sessions.sweep_interval", "must be positive")
 	}
 	e.section("storage", c.Storage.SQLite().Validate())
+}
+
+// sectionWarn is section for warnings.
+func (e *ValidationError) sectionWarn(path string, warns []string) {
+	var w ValidationError
+	w.section(path, warns)
+	e.Warnings = append(e.Warnings, w.Problems...)
 }
 
 // section collects a component's problems ("field: why", or ": why" for
@@ -704,125 +580,6 @@ func (c *Config) validateServer(e *ValidationError) {
 	if s.BodyMemoryBytes < c.Vapi.MaxBodyBytes || s.BodyMemoryBytes > 16<<30 {
 		e.add("server.body_memory_bytes", "must be between vapi.max_body_bytes (%d) and 17179869184 (16 GiB), got %d", c.Vapi.MaxBodyBytes, s.BodyMemoryBytes)
 	}
-}
-
-func validateAuth(e *ValidationError, path string, a *AuthConfig, now time.Time) {
-	if a.Preset != "" && a.Preset != PresetVapiSignature {
-		e.add(path+".preset", "unknown preset %q (known: %s)", a.Preset, PresetVapiSignature)
-	}
-	switch a.Mode {
-	case ModeHMAC, ModeBearer, ModeSecret:
-	default:
-		e.add(path+".mode", "%q is not one of hmac, bearer, secret", a.Mode)
-		return
-	}
-	if len(a.Secrets) == 0 {
-		e.add(path+".secrets", "at least one secret is required")
-	}
-	live := 0
-	for j, s := range a.Secrets {
-		sp := fmt.Sprintf("%s.secrets[%d]", path, j)
-		key := []byte(s.Value)
-		if a.Mode == ModeHMAC && a.SecretBase64 {
-			b, err := base64.StdEncoding.DecodeString(s.Value)
-			if err != nil {
-				e.add(sp, "secret_base64 is set but the secret is not valid base64")
-				continue
-			}
-			key = b
-		}
-		if len(key) < MinSecretLen {
-			e.add(sp, "secret is %d bytes; at least %d are required", len(key), MinSecretLen)
-		}
-		if strings.ContainsAny(s.Value, "\r\n") {
-			e.add(sp, "secret contains a line break")
-		}
-		if why := weakSecret(s.Value); why != "" && len(key) >= MinSecretLen {
-			e.add(sp, "secret refused: %s; generate one with: openssl rand -hex 32", why)
-		}
-		if s.NotAfter.IsZero() || s.NotAfter.After(now) {
-			live++
-		}
-	}
-	if len(a.Secrets) > 0 && live == 0 {
-		e.add(path+".secrets", "every secret is past its not_after; add a current one")
-	}
-	if a.Tolerance.D() <= 0 {
-		e.add(path+".tolerance", "must be positive")
-	} else if a.Tolerance.D() > MaxTolerance {
-		e.add(path+".tolerance", "%s is longer than %s: a captured request would verify for that long", a.Tolerance.D(), MaxTolerance)
-	} else if a.Mode == ModeHMAC && a.TimestampHeaderName() != "" && a.Tolerance.D() > 5*time.Minute {
-		e.warn(path+".tolerance", "%s is longer than the usual 5m: a captured request verifies for that long (replays are still refused while it does)", a.Tolerance.D())
-	}
-	switch a.Mode {
-	case ModeHMAC:
-		switch a.Algorithm {
-		case "sha256", "sha512":
-		case "sha1":
-			e.warn(path+".algorithm", "sha1 is accepted for compatibility only; use sha256 or sha512 when the sender allows it")
-		default:
-			e.add(path+".algorithm", "%q is not one of sha256, sha512, sha1", a.Algorithm)
-		}
-		switch a.Encoding {
-		case "hex", "base64":
-		default:
-			e.add(path+".encoding", "%q is not hex or base64", a.Encoding)
-		}
-		if !validHeaderName(a.SignatureHeader) {
-			e.add(path+".signature_header", "%q is not a valid header name", a.SignatureHeader)
-		}
-		if ts := a.TimestampHeaderName(); ts != "" && !validHeaderName(ts) {
-			e.add(path+".timestamp_header", "%q is not a valid header name", ts)
-		}
-		if !strings.Contains(a.PayloadFormat, "{body}") {
-			e.add(path+".payload_format", "must contain {body}, or the body is not authenticated")
-		}
-		if strings.Contains(a.PayloadFormat, "{timestamp}") && a.TimestampHeaderName() == "" {
-			e.add(path+".payload_format", "uses {timestamp} but timestamp_header is empty")
-		}
-		if a.TimestampHeaderName() != "" && !strings.Contains(a.PayloadFormat, "{timestamp}") {
-			e.add(path+".payload_format", "timestamp_header is set but the payload format does not sign {timestamp}, so the timestamp could be forged")
-		}
-		for _, ph := range placeholderRE.FindAllString(a.PayloadFormat, -1) {
-			switch ph {
-			case "{body}", "{timestamp}", "{method}", "{url}":
-			default:
-				e.add(path+".payload_format", "unknown placeholder %s (known: {timestamp} {body} {method} {url})", ph)
-			}
-		}
-		if a.Header != "" || a.BearerPrefix != nil {
-			e.add(path, "header and bearer_prefix apply to bearer and secret modes, not hmac")
-		}
-		if a.TimestampHeaderName() == "" {
-			e.warn(path, "no signed timestamp: a captured request verifies forever, so replays are refused only inside vapi.replay.window; sign a timestamp (timestamp_header) when the sender allows it")
-		}
-	case ModeBearer, ModeSecret:
-		if !validHeaderName(a.Header) {
-			e.add(path+".header", "%q is not a valid header name", a.Header)
-		}
-		if a.Algorithm != "" || a.SignatureHeader != "" || a.TimestampHeader != nil || a.PayloadFormat != "" || a.Encoding != "" || a.Prefix != "" {
-			e.add(path, "algorithm, signature_header, timestamp_header, payload_format, encoding and prefix apply to hmac mode only")
-		}
-		if a.Mode == ModeSecret && a.BearerPrefix != nil {
-			e.add(path+".bearer_prefix", "applies to bearer mode only")
-		}
-		e.warn(path, "a static %s token never expires: a captured request can be replayed after vapi.replay.window; prefer hmac with a signed timestamp", a.Mode)
-	}
-}
-
-var placeholderRE = regexp.MustCompile(`\{[^{}]*\}`)
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
 }
 
 func (c *Config) validateAssistantRequest(e *ValidationError) {
@@ -881,7 +638,7 @@ func (c *Config) validateTools(e *ValidationError, opt Options) {
 		}
 		for name, hv := range t.Headers {
 			hp := p + ".headers." + name
-			if !validHeaderName(name) {
+			if !confval.ValidHeaderName(name) {
 				e.add(hp, "not a valid header name")
 			}
 			for _, r := range ReservedToolHeaders {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/voicegate/voicegate/internal/confval"
+
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -267,7 +269,7 @@ func TestWeakSecretsRefused(t *testing.T) {
 	// Random secrets pass: generated ones, as `openssl rand -hex 32`, the
 	// dev mode, or base64 of 12 to 32 random bytes would make them.
 	for i := 0; i < 1000; i++ {
-		if why := weakSecret(NewSecret()); why != "" {
+		if why := confval.WeakSecret(NewSecret()); why != "" {
 			t.Fatalf("a random secret was refused: %s", why)
 		}
 	}
@@ -277,7 +279,7 @@ func TestWeakSecretsRefused(t *testing.T) {
 		b := make([]byte, 12+i%21)
 		rng.Read(b)
 		for _, s := range []string{hex.EncodeToString(b), base64.StdEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b)} {
-			if why := weakSecret(s); why != "" {
+			if why := confval.WeakSecret(s); why != "" {
 				t.Fatalf("random secret %q was refused: %s", s, why)
 			}
 		}

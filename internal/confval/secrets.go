@@ -1,11 +1,11 @@
-package config
+package confval
 
 import (
 	"strconv"
 	"strings"
 )
 
-// weakSecret says why a shared secret must not be used, or "" when it may.
+// WeakSecret says why a shared secret must not be used, or "" when it may.
 //
 // Threat: a secret copied from an example, a placeholder left in place, or a
 // value typed by hand (one repeated character, an alphabet run) is a
@@ -13,7 +13,7 @@ import (
 // hex or base64 — pass every rule here with overwhelming probability (the
 // likeliest refusal, a run of a third of the length, has odds below 1 in
 // 10^12 for 32 hex characters).
-func weakSecret(s string) string {
+func WeakSecret(s string) string {
 	lower := strings.ToLower(s)
 	for _, p := range knownPlaceholders {
 		if lower == p {
