@@ -22,7 +22,9 @@ import (
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/redact"
+	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/server"
+	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/sqlite"
 	"go.yaml.in/yaml/v3"
 )
@@ -110,10 +112,7 @@ type VapiConfig struct {
 
 // Auth modes.
 // ReplayConfig bounds the cache that answers byte-identical replays.
-type ReplayConfig struct {
-	Window   Duration `yaml:"window"`
-	Capacity int      `yaml:"capacity"`
-}
+type ReplayConfig = replay.Config
 
 // AssistantRequestConfig routes assistant-request messages.
 type AssistantRequestConfig struct {
@@ -195,11 +194,7 @@ func (s StorageConfig) SQLite() sqlite.Config {
 }
 
 // SessionConfig bounds the per-call session table.
-type SessionConfig struct {
-	TTL           Duration `yaml:"ttl"`
-	Capacity      int      `yaml:"capacity"`
-	SweepInterval Duration `yaml:"sweep_interval"`
-}
+type SessionConfig = session.Config
 
 // Duration is a time.Duration written as "2s", "150ms", "5m" (confval's,
 // shared by every component's configuration).
@@ -377,7 +372,7 @@ func Default() *Config {
 			Path:              "/webhook/vapi",
 			MaxBodyBytes:      1 << 20,
 			ServerTimeout:     Duration(20 * time.Second),
-			Replay:            ReplayConfig{Window: Duration(5 * time.Minute), Capacity: 100_000},
+			Replay:            replay.DefaultConfig(),
 			DeadlineWarnRatio: 0.5,
 			AssistantRequest: AssistantRequestConfig{
 				ErrorMessage: "Sorry, we cannot take your call right now. Please try again later.",
@@ -387,11 +382,7 @@ func Default() *Config {
 			WALLimitBytes:      sqlite.DefaultConfig().WALLimitBytes,
 			CheckpointInterval: Duration(sqlite.DefaultConfig().CheckpointInterval),
 		},
-		Sessions: SessionConfig{
-			TTL:           Duration(2 * time.Hour),
-			Capacity:      200_000,
-			SweepInterval: Duration(30 * time.Second),
-		},
+		Sessions: session.DefaultConfig(),
 	}
 }
 
@@ -428,35 +419,26 @@ func (c *Config) applyDefaults() {
 // request to an internal API; a tool cannot configure them.
 var ReservedToolHeaders = []string{"X-Voicegate-Call-Id", "X-Voicegate-Tool-Call-Id", "Host", "Content-Length", "Transfer-Encoding", "Connection"}
 
-// Limits on settings whose cost grows with their value.
+// Limits on settings whose cost grows with their value, as their
+// components define them.
 const (
-	// ReplayEntryBytes is the measured cost of one replay cache entry
-	// (map entry, ring slot and record).
-	ReplayEntryBytes = 210
-	// MaxReplayEntries bounds vapi.replay.capacity (about 1 GiB).
-	MaxReplayEntries = 5_000_000
-	// SessionBytes is the approximate cost of one live call's session.
-	SessionBytes = 400
-	// MaxSessions bounds sessions.capacity (about 800 MiB).
-	MaxSessions = 2_000_000
+	ReplayEntryBytes = replay.EntryBytes
+	MaxReplayEntries = replay.MaxCapacity
+	SessionBytes     = session.EntryBytes
+	MaxSessions      = session.MaxCapacity
 )
 
-func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
-
+// validateReplay collects the replay cache's problems and checks that its
+// window covers every signed-timestamp tolerance.
 func (c *Config) validateReplay(e *ValidationError) {
+	probs, warns := c.Vapi.Replay.Validate()
+	e.section("vapi.replay", probs)
+	e.sectionWarn("vapi.replay", warns)
 	r := c.Vapi.Replay
-	if r.Window.D() < time.Second {
-		e.add("vapi.replay.window", "must be at least 1s, got %s", r.Window.D())
-	}
 	for i, a := range c.Vapi.Auth {
 		if a.Mode == ModeHMAC && a.TimestampHeaderName() != "" && r.Window < a.Tolerance {
 			e.add("vapi.replay.window", "%s is shorter than vapi.auth[%d].tolerance (%s): a replay after the window would still verify", r.Window.D(), i, a.Tolerance.D())
 		}
-	}
-	if r.Capacity <= 0 || r.Capacity > MaxReplayEntries {
-		e.add("vapi.replay.capacity", "must be between 1 and %d, got %d (each entry costs about %d bytes: %s)", MaxReplayEntries, r.Capacity, ReplayEntryBytes, mib(int64(r.Capacity)*ReplayEntryBytes))
-	} else if m := int64(r.Capacity) * ReplayEntryBytes; m > 512<<20 {
-		e.warn("vapi.replay.capacity", "%d entries can take %s of memory", r.Capacity, mib(m))
 	}
 }
 
@@ -530,18 +512,9 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 		e.add("vapi.transfer_destination.destination", "must be set (for example {type: number, number: \"+15551234567\"})")
 	}
 	c.validateTools(e, opt)
-	s := c.Sessions
-	if s.TTL.D() <= 0 {
-		e.add("sessions.ttl", "must be positive")
-	}
-	if s.Capacity <= 0 || s.Capacity > MaxSessions {
-		e.add("sessions.capacity", "must be between 1 and %d, got %d (each live call costs about %d bytes: %s)", MaxSessions, s.Capacity, SessionBytes, mib(int64(s.Capacity)*SessionBytes))
-	} else if m := int64(s.Capacity) * SessionBytes; m > 512<<20 {
-		e.warn("sessions.capacity", "%d live calls can take %s of memory", s.Capacity, mib(m))
-	}
-	if s.SweepInterval.D() <= 0 {
-		e.add("sessions.sweep_interval", "must be positive")
-	}
+	probs, warns := c.Sessions.Validate()
+	e.section("sessions", probs)
+	e.sectionWarn("sessions", warns)
 	e.section("storage", c.Storage.SQLite().Validate())
 }
 

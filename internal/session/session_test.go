@@ -5,7 +5,6 @@ import (
 
 	"errors"
 	"fmt"
-	"github.com/voicegate/voicegate/internal/config"
 	"sync"
 	"testing"
 	"time"
@@ -171,7 +170,7 @@ func TestSessionContextEndsWithTheCall(t *testing.T) {
 }
 
 // TestMemoryPerSession bounds what one live call costs, so that the
-// capacity advice (config.SessionBytes, shown by config check) stays true.
+// capacity advice (EntryBytes, shown by config check) stays true.
 func TestMemoryPerSession(t *testing.T) {
 	const n = 100_000
 	ids := make([]string, n)
@@ -191,8 +190,8 @@ func TestMemoryPerSession(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	per := float64(after.HeapAlloc-before.HeapAlloc) / n
 	t.Logf("%.0f bytes per live call", per)
-	if per > config.SessionBytes || tb.Len() != n {
-		t.Fatalf("%.0f bytes per live call (len %d), want at most config.SessionBytes = %d", per, tb.Len(), config.SessionBytes)
+	if per > EntryBytes || tb.Len() != n {
+		t.Fatalf("%.0f bytes per live call (len %d), want at most EntryBytes = %d", per, tb.Len(), EntryBytes)
 	}
 	runtime.KeepAlive(tb)
 }
