@@ -11,14 +11,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/redact"
@@ -26,6 +23,7 @@ import (
 	"github.com/voicegate/voicegate/internal/server"
 	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/sqlite"
+	"github.com/voicegate/voicegate/internal/tools"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -163,22 +161,12 @@ type TransferConfig struct {
 	Message     string         `yaml:"message"`
 }
 
-// ToolConfig binds a Vapi tool name to an internal HTTP endpoint.
-type ToolConfig struct {
-	Name    string                 `yaml:"name"`
-	URL     string                 `yaml:"url"`
-	Method  string                 `yaml:"method"`
-	Headers map[string]HeaderValue `yaml:"headers"`
-	Timeout Duration               `yaml:"timeout"`
-	// MaxConcurrency caps simultaneous requests to this tool's endpoint.
-	MaxConcurrency   int            `yaml:"max_concurrency"`
-	MaxResponseBytes int64          `yaml:"max_response_bytes"`
-	Schema           map[string]any `yaml:"schema"`
-	SchemaFile       string         `yaml:"schema_file"`
-	// Compiled is Schema compiled by validation, so that it is compiled
-	// once (nil when there is no schema).
-	Compiled *jsonschema.Schema `yaml:"-"`
-}
+// ToolConfig binds a Vapi tool name to an internal HTTP endpoint
+// (internal/tools owns its defaults, resolution and validation).
+type (
+	ToolConfig  = tools.Config
+	HeaderValue = tools.HeaderValue
+)
 
 // StorageConfig tunes the embedded SQLite store (see sqlite.Config).
 type StorageConfig struct {
@@ -199,42 +187,6 @@ type SessionConfig = session.Config
 // Duration is a time.Duration written as "2s", "150ms", "5m" (confval's,
 // shared by every component's configuration).
 type Duration = confval.Duration
-
-// HeaderValue is a header value given literally, from an environment
-// variable, or from a file (trailing newline trimmed). Resolved at load.
-type HeaderValue struct {
-	Value string
-	Env   string
-	File  string
-}
-
-// UnmarshalYAML accepts "literal", {env: NAME} or {file: PATH}.
-func (h *HeaderValue) UnmarshalYAML(n *yaml.Node) error {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		h.Value = n.Value
-		return nil
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			switch k.Value {
-			case "value":
-				h.Value = v.Value
-			case "env":
-				h.Env = v.Value
-			case "file":
-				h.File = v.Value
-			default:
-				return fmt.Errorf("line %d: field %s not found in header value (want value, env or file)", k.Line, k.Value)
-			}
-		}
-		return nil
-	}
-	return fmt.Errorf("line %d: a header value is a string or {env|file: ...}", n.Line)
-}
-
-// MarshalYAML never writes the header's value.
-func (h HeaderValue) MarshalYAML() (any, error) { return "<redacted>", nil }
 
 // Problem is one configuration error at a path such as "vapi.auth[0].secrets".
 type Problem struct {
@@ -388,9 +340,9 @@ func Default() *Config {
 
 // Tool defaults.
 const (
-	DefaultToolTimeout          = 4 * time.Second
-	DefaultToolConcurrency      = 64
-	DefaultToolMaxResponseBytes = 64 << 10
+	DefaultToolTimeout          = tools.DefaultTimeout
+	DefaultToolConcurrency      = tools.DefaultConcurrency
+	DefaultToolMaxResponseBytes = tools.DefaultMaxResponseBytes
 )
 
 func (c *Config) applyDefaults() {
@@ -398,26 +350,14 @@ func (c *Config) applyDefaults() {
 		c.Vapi.Auth[i].Complete()
 	}
 	for i := range c.Tools {
-		t := &c.Tools[i]
-		if t.Method == "" {
-			t.Method = http.MethodPost
-		}
-		t.Method = strings.ToUpper(t.Method)
-		if t.Timeout == 0 {
-			t.Timeout = Duration(DefaultToolTimeout)
-		}
-		if t.MaxConcurrency == 0 {
-			t.MaxConcurrency = DefaultToolConcurrency
-		}
-		if t.MaxResponseBytes == 0 {
-			t.MaxResponseBytes = DefaultToolMaxResponseBytes
-		}
+		c.Tools[i].Complete()
 	}
+
 }
 
 // ReservedToolHeaders are set by voicegate (or by HTTP itself) on every
 // request to an internal API; a tool cannot configure them.
-var ReservedToolHeaders = []string{"X-Voicegate-Call-Id", "X-Voicegate-Tool-Call-Id", "Host", "Content-Length", "Transfer-Encoding", "Connection"}
+var ReservedToolHeaders = tools.ReservedConfigHeaders
 
 // Limits on settings whose cost grows with their value, as their
 // components define them.
@@ -441,8 +381,6 @@ func (c *Config) validateReplay(e *ValidationError) {
 		}
 	}
 }
-
-var toolNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 
 func (c *Config) validate(e *ValidationError, opt Options) {
 	host, _, err := net.SplitHostPort(c.Listen)
@@ -574,108 +512,25 @@ func (c *Config) validateAssistantRequest(e *ValidationError) {
 	}
 }
 
+// validateTools resolves each tool entry (its I/O), collects its problems,
+// and checks what ties the entries to each other and to Vapi's deadline.
 func (c *Config) validateTools(e *ValidationError, opt Options) {
 	seen := map[string]bool{}
 	for i := range c.Tools {
 		t := &c.Tools[i]
 		p := fmt.Sprintf("tools[%d]", i)
-		if !toolNameRE.MatchString(t.Name) {
-			e.add(p+".name", "%q must match ^[a-zA-Z0-9_-]{1,64}$ (Vapi's function name rule)", t.Name)
-		} else if seen[t.Name] {
+		e.section(p, t.Resolve(opt.Getenv, opt.ReadFile))
+		probs, warns := t.Validate()
+		e.section(p, probs)
+		e.sectionWarn(p, warns)
+		if seen[t.Name] {
 			e.add(p+".name", "duplicate tool %q", t.Name)
 		}
 		seen[t.Name] = true
-		u, err := url.Parse(t.URL)
-		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			e.add(p+".url", "%q is not an absolute http(s) URL", redact.URL(t.URL))
-		} else if u.User != nil {
-			e.add(p+".url", "credentials in the URL are not allowed; use headers with env or file values")
-		} else if redact.URL(t.URL) != t.URL {
-			e.warn(p+".url", "the URL seems to carry a credential (%s): it is redacted in voicegate's output, but internal proxies and access logs may record it; prefer a header with an env or file value", redact.URL(t.URL))
-		}
-		switch t.Method {
-		case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
-		default:
-			e.add(p+".method", "%q is not one of GET, POST, PUT, PATCH, DELETE", t.Method)
-		}
-		if t.Timeout <= 0 {
-			e.add(p+".timeout", "must be positive")
-		} else if t.Timeout >= c.Vapi.ServerTimeout {
+		if t.Timeout > 0 && t.Timeout >= c.Vapi.ServerTimeout {
 			e.add(p+".timeout", "%s must stay below vapi.server_timeout (%s) so an error can be returned before Vapi gives up", t.Timeout.D(), c.Vapi.ServerTimeout.D())
 		}
-		if t.MaxConcurrency < 0 {
-			e.add(p+".max_concurrency", "must be positive")
-		}
-		if t.MaxResponseBytes < 0 {
-			e.add(p+".max_response_bytes", "must be positive")
-		}
-		for name, hv := range t.Headers {
-			hp := p + ".headers." + name
-			if !confval.ValidHeaderName(name) {
-				e.add(hp, "not a valid header name")
-			}
-			for _, r := range ReservedToolHeaders {
-				if strings.EqualFold(name, r) {
-					e.add(hp, "%s is set by voicegate on every tool request and cannot be configured", r)
-				}
-			}
-			set := 0
-			for _, s := range []string{hv.Value, hv.Env, hv.File} {
-				if s != "" {
-					set++
-				}
-			}
-			if set != 1 {
-				e.add(hp, "needs exactly one of a value, env or file")
-				continue
-			}
-			switch {
-			case hv.Env != "":
-				v := opt.Getenv(hv.Env)
-				if v == "" {
-					e.add(hp, "environment variable %s is not set", hv.Env)
-				}
-				hv.Value, hv.Env = v, ""
-			case hv.File != "":
-				b, err := opt.ReadFile(hv.File)
-				if err != nil {
-					e.add(hp, "read %s: %v", hv.File, unwrapPathErr(err))
-				}
-				hv.Value, hv.File = strings.TrimRight(string(b), "\r\n"), ""
-			}
-			if strings.ContainsAny(hv.Value, "\r\n") {
-				e.add(hp, "value contains a line break")
-			}
-			t.Headers[name] = hv
-		}
-		if t.Schema != nil && t.SchemaFile != "" {
-			e.add(p, "set schema or schema_file, not both")
-		}
-		if t.SchemaFile != "" {
-			b, err := opt.ReadFile(t.SchemaFile)
-			if err != nil {
-				e.add(p+".schema_file", "read %s: %v", t.SchemaFile, unwrapPathErr(err))
-			} else if err := yaml.Unmarshal(b, &t.Schema); err != nil {
-				e.add(p+".schema_file", "%s is not JSON or YAML: %v", t.SchemaFile, err)
-			} else {
-				t.SchemaFile = ""
-			}
-		}
-		if t.Schema != nil {
-			var err error
-			if t.Compiled, err = CompileSchema(t.Name, t.Schema); err != nil {
-				e.add(p+".schema", "%v", err)
-			}
-		}
 	}
-}
-
-func unwrapPathErr(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // IsLoopback reports whether host is a loopback name or address.

@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"github.com/voicegate/voicegate/internal/confval"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/vapi"
 )
 
@@ -24,12 +24,12 @@ func BenchmarkCallGET(b *testing.B) {
 		io.WriteString(w, `{"slot":"10:30","ok":true}`)
 	}))
 	defer api.Close()
-	cfg := config.ToolConfig{
+	cfg := Config{
 		Name: "getAppointment", URL: api.URL + "/appointments?tenant=acme&region=eu", Method: http.MethodGet,
-		Timeout: config.Duration(2 * time.Second), MaxConcurrency: 8, MaxResponseBytes: 1 << 10,
-		Headers: map[string]config.HeaderValue{"Authorization": {Value: "Bearer internal"}},
+		Timeout: confval.Duration(2 * time.Second), MaxConcurrency: 8, MaxResponseBytes: 1 << 10,
+		Headers: map[string]HeaderValue{"Authorization": {Value: "Bearer internal"}},
 	}
-	r, err := New([]config.ToolConfig{cfg}, slog.New(slog.DiscardHandler), nil)
+	r, err := New([]Config{cfg}, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -53,12 +53,12 @@ func BenchmarkRequestGET(b *testing.B) { benchRequest(b, http.MethodGet) }
 func BenchmarkRequestPOST(b *testing.B) { benchRequest(b, http.MethodPost) }
 
 func benchRequest(b *testing.B, method string) {
-	cfg := config.ToolConfig{
+	cfg := Config{
 		Name: "getAppointment", URL: "http://127.0.0.1:9/appointments?tenant=acme&region=eu", Method: method,
-		Timeout: config.Duration(2 * time.Second), MaxConcurrency: 8, MaxResponseBytes: 1 << 10,
-		Headers: map[string]config.HeaderValue{"Authorization": {Value: "Bearer internal"}},
+		Timeout: confval.Duration(2 * time.Second), MaxConcurrency: 8, MaxResponseBytes: 1 << 10,
+		Headers: map[string]HeaderValue{"Authorization": {Value: "Bearer internal"}},
 	}
-	r, err := New([]config.ToolConfig{cfg}, slog.New(slog.DiscardHandler), nil)
+	r, err := New([]Config{cfg}, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

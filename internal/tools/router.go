@@ -32,7 +32,6 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/redact"
 	"github.com/voicegate/voicegate/internal/vapi"
 	"golang.org/x/text/language"
@@ -67,7 +66,7 @@ type Router struct {
 }
 
 type tool struct {
-	cfg config.ToolConfig
+	cfg Config
 	url *url.URL
 	// inQuery: the arguments are sent as query parameters (GET, DELETE),
 	// otherwise as the JSON body.
@@ -108,7 +107,7 @@ const (
 )
 
 // New builds a router for validated tool configurations.
-func New(cfgs []config.ToolConfig, log *slog.Logger, observe Observer) (*Router, error) {
+func New(cfgs []Config, log *slog.Logger, observe Observer) (*Router, error) {
 	if observe == nil {
 		observe = func(string, Outcome, time.Duration) {}
 	}
@@ -158,7 +157,7 @@ func New(cfgs []config.ToolConfig, log *slog.Logger, observe Observer) (*Router,
 		if c.Compiled != nil {
 			t.schema = c.Compiled // compiled once, by the configuration's validation
 		} else if c.Schema != nil {
-			if t.schema, err = config.CompileSchema(c.Name, c.Schema); err != nil {
+			if t.schema, err = CompileSchema(c.Name, c.Schema); err != nil {
 				return nil, fmt.Errorf("tool %s: %s", c.Name, redact.Error(err))
 			}
 		}

@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"github.com/voicegate/voicegate/internal/confval"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/vapi"
 )
 
@@ -41,15 +41,15 @@ func newInternalAPI(t *testing.T, h func(w http.ResponseWriter, r *http.Request)
 	return api
 }
 
-func toolCfg(name, url string, mut func(*config.ToolConfig)) config.ToolConfig {
-	c := config.ToolConfig{Name: name, URL: url, Method: "POST", Timeout: config.Duration(2 * time.Second), MaxConcurrency: 8, MaxResponseBytes: 1 << 10}
+func toolCfg(name, url string, mut func(*Config)) Config {
+	c := Config{Name: name, URL: url, Method: "POST", Timeout: confval.Duration(2 * time.Second), MaxConcurrency: 8, MaxResponseBytes: 1 << 10}
 	if mut != nil {
 		mut(&c)
 	}
 	return c
 }
 
-func router(t *testing.T, cfgs ...config.ToolConfig) (*Router, *[]Outcome) {
+func router(t *testing.T, cfgs ...Config) (*Router, *[]Outcome) {
 	t.Helper()
 	var mu sync.Mutex
 	var outs []Outcome
@@ -74,8 +74,8 @@ func TestSuccessForwardsArgsAndHeaders(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, "{\n  \"slot\": \"10:30\",\n  \"ok\": true\n}\n")
 	})
-	r, outs := router(t, toolCfg("getAppointment", api.URL+"/appointments", func(c *config.ToolConfig) {
-		c.Headers = map[string]config.HeaderValue{"Authorization": {Value: "Bearer internal"}}
+	r, outs := router(t, toolCfg("getAppointment", api.URL+"/appointments", func(c *Config) {
+		c.Headers = map[string]HeaderValue{"Authorization": {Value: "Bearer internal"}}
 	}))
 	res := call(r, "getAppointment", `{"date":"2026-12-01"}`)
 	if res.Error != "" || res.Result != `{"slot":"10:30","ok":true}` || res.ToolCallID != "tc-1" || res.Name != "getAppointment" {
@@ -95,7 +95,7 @@ func TestSuccessForwardsArgsAndHeaders(t *testing.T) {
 
 func TestGETSendsQuery(t *testing.T) {
 	api := newInternalAPI(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "Line one\nLine two\r\n") })
-	r, _ := router(t, toolCfg("find", api.URL+"/find?fixed=1", func(c *config.ToolConfig) { c.Method = "GET" }))
+	r, _ := router(t, toolCfg("find", api.URL+"/find?fixed=1", func(c *Config) { c.Method = "GET" }))
 	res := call(r, "find", `{"q":"a b","n":3,"deep":{"x":1}}`)
 	if res.Result != "Line one Line two" {
 		t.Fatalf("text result must be folded onto one line: %q", res.Result)
@@ -127,12 +127,12 @@ func TestFailuresAreSafeStrings(t *testing.T) {
 	dead.Close()
 	schema := map[string]any{"type": "object", "properties": map[string]any{"date": map[string]any{"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}}, "required": []any{"date"}}
 	r, outs := router(t,
-		toolCfg("slow", slow.URL, func(c *config.ToolConfig) { c.Timeout = config.Duration(100 * time.Millisecond) }),
+		toolCfg("slow", slow.URL, func(c *Config) { c.Timeout = confval.Duration(100 * time.Millisecond) }),
 		toolCfg("fail", fail.URL, nil),
 		toolCfg("redirect", redirect.URL, nil),
 		toolCfg("big", big.URL, nil),
 		toolCfg("dead", deadURL, nil),
-		toolCfg("strict", fail.URL, func(c *config.ToolConfig) { c.Schema = schema }),
+		toolCfg("strict", fail.URL, func(c *Config) { c.Schema = schema }),
 	)
 	cases := []struct {
 		tool, args string
@@ -187,9 +187,9 @@ func TestConcurrencyCapAndOrder(t *testing.T) {
 		b, _ := json.Marshal(r.Header.Get(HeaderToolCallID))
 		w.Write(b)
 	})
-	r, _ := router(t, toolCfg("t", api.URL, func(c *config.ToolConfig) {
+	r, _ := router(t, toolCfg("t", api.URL, func(c *Config) {
 		c.MaxConcurrency = 2
-		c.Timeout = config.Duration(300 * time.Millisecond)
+		c.Timeout = confval.Duration(300 * time.Millisecond)
 	}))
 	invs := make([]vapi.Invocation, 4)
 	for i := range invs {

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/vapi"
 )
 
@@ -38,10 +37,10 @@ func okAPI(t *testing.T) *internalAPI {
 
 func TestArgsCannotOverrideConfiguredQuery(t *testing.T) {
 	api := okAPI(t)
-	get := func(c *config.ToolConfig) { c.Method = http.MethodGet }
+	get := func(c *Config) { c.Method = http.MethodGet }
 	r, outs := router(t,
 		toolCfg("getX", api.URL+"/echo?tenant=acme&apikey=K", get),
-		toolCfg("delX", api.URL+"/echo?tenant=acme&apikey=K", func(c *config.ToolConfig) { c.Method = http.MethodDelete }),
+		toolCfg("delX", api.URL+"/echo?tenant=acme&apikey=K", func(c *Config) { c.Method = http.MethodDelete }),
 		toolCfg("getMixed", api.URL+"/echo?apiKey=K", get),
 		toolCfg("getSemi", api.URL+"/echo?a=1;tenant=acme", get),
 		toolCfg("postX", api.URL+"/echo?tenant=acme&apikey=K", nil),
@@ -108,7 +107,7 @@ func TestArgsCannotOverrideConfiguredQuery(t *testing.T) {
 
 func TestConfiguredQueryIsKeptVerbatim(t *testing.T) {
 	api := okAPI(t)
-	get := func(c *config.ToolConfig) { c.Method = http.MethodGet }
+	get := func(c *Config) { c.Method = http.MethodGet }
 	r, _ := router(t,
 		toolCfg("getX", api.URL+"/echo?tenant=acme&apikey=K", get),
 		toolCfg("getEnc", api.URL+"/echo?tenant=acme%20corp&list=a,b&z=1", get),
@@ -135,7 +134,7 @@ func TestConfiguredQueryIsKeptVerbatim(t *testing.T) {
 
 func TestArgKeyCannotInjectQueryParams(t *testing.T) {
 	api := okAPI(t)
-	get := func(c *config.ToolConfig) { c.Method = http.MethodGet }
+	get := func(c *Config) { c.Method = http.MethodGet }
 	r, _ := router(t, toolCfg("getX", api.URL+"/echo?tenant=acme", get), toolCfg("getFree", api.URL+"/echo", get))
 	// A URL without fixed parameters takes any key, escaped: "&", "=" and
 	// ";" in a key arrive as part of that one key.
@@ -172,15 +171,15 @@ func TestPOSTKeepsConfiguredQuery(t *testing.T) {
 func TestConfiguredHeadersAreHonoured(t *testing.T) {
 	api := okAPI(t)
 	r, _ := router(t,
-		toolCfg("custom", api.URL+"/c", func(c *config.ToolConfig) {
-			c.Headers = map[string]config.HeaderValue{
+		toolCfg("custom", api.URL+"/c", func(c *Config) {
+			c.Headers = map[string]HeaderValue{
 				"content-type": {Value: "application/vnd.acme+json"},
 				"Accept":       {Value: "application/xml"},
 				"User-Agent":   {Value: "acme-gateway/1"},
 			}
 		}),
 		toolCfg("plainPOST", api.URL+"/p", nil),
-		toolCfg("plainGET", api.URL+"/g", func(c *config.ToolConfig) { c.Method = http.MethodGet }),
+		toolCfg("plainGET", api.URL+"/g", func(c *Config) { c.Method = http.MethodGet }),
 	)
 	cases := []struct {
 		tool                 string
@@ -205,8 +204,8 @@ func TestConfiguredHeadersAreHonoured(t *testing.T) {
 
 func TestConfiguredHeaderCannotSetVoicegateIDs(t *testing.T) {
 	api := okAPI(t)
-	r, _ := router(t, toolCfg("t", api.URL, func(c *config.ToolConfig) {
-		c.Headers = map[string]config.HeaderValue{
+	r, _ := router(t, toolCfg("t", api.URL, func(c *Config) {
+		c.Headers = map[string]HeaderValue{
 			"x-voicegate-call-id":      {Value: "forged-call"},
 			"X-Voicegate-Tool-Call-Id": {Value: "forged-tool-call"},
 			"Authorization":            {Value: "Bearer internal"},
@@ -244,8 +243,8 @@ func TestRequestErrorLogHasNoURLSecret(t *testing.T) {
 	for _, method := range []string{http.MethodPost, http.MethodGet} {
 		var buf bytes.Buffer
 		log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		cfg := toolCfg("getX", "http://127.0.0.1:1/x?apikey=SECRETKEY123&tenant=acme", func(c *config.ToolConfig) { c.Method = method })
-		r, err := New([]config.ToolConfig{cfg}, log, nil)
+		cfg := toolCfg("getX", "http://127.0.0.1:1/x?apikey=SECRETKEY123&tenant=acme", func(c *Config) { c.Method = method })
+		r, err := New([]Config{cfg}, log, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,8 +275,8 @@ func TestReservedHeaders(t *testing.T) {
 		}
 		// config cannot import tools (tools imports config), so it keeps its
 		// own list of refused tool headers; it must cover these.
-		if !slices.Contains(config.ReservedToolHeaders, h) {
-			t.Errorf("%q is missing from config.ReservedToolHeaders %q", h, config.ReservedToolHeaders)
+		if !slices.Contains(ReservedConfigHeaders, h) {
+			t.Errorf("%q is missing from ReservedConfigHeaders %q", h, ReservedConfigHeaders)
 		}
 	}
 }
@@ -290,7 +289,7 @@ func TestConflictRefusedWhileBusy(t *testing.T) {
 		entered <- struct{}{}
 		<-release
 	})
-	r, outs := router(t, toolCfg("getX", api.URL+"/echo?tenant=acme", func(c *config.ToolConfig) {
+	r, outs := router(t, toolCfg("getX", api.URL+"/echo?tenant=acme", func(c *Config) {
 		c.Method = http.MethodGet
 		c.MaxConcurrency = 1
 	}))

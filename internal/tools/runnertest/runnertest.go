@@ -15,13 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/tools"
 	"github.com/voicegate/voicegate/internal/vapi"
 )
 
 // Run runs the suite; open returns a Runner for the tool configurations.
-func Run(t *testing.T, open func(t *testing.T, cfgs []config.ToolConfig) tools.Runner) {
+func Run(t *testing.T, open func(t *testing.T, cfgs []tools.Config) tools.Runner) {
 	ctx := context.Background()
 	var hits atomic.Int32
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -41,8 +41,8 @@ func Run(t *testing.T, open func(t *testing.T, cfgs []config.ToolConfig) tools.R
 		json.NewEncoder(w).Encode(map[string]any{"echo": json.RawMessage(b), "toolCallId": r.Header.Get(tools.HeaderToolCallID)})
 	}))
 	t.Cleanup(api.Close)
-	tool := func(name, path string, mut func(*config.ToolConfig)) config.ToolConfig {
-		c := config.ToolConfig{Name: name, URL: api.URL + path, Method: http.MethodPost, Timeout: config.Duration(time.Second),
+	tool := func(name, path string, mut func(*tools.Config)) tools.Config {
+		c := tools.Config{Name: name, URL: api.URL + path, Method: http.MethodPost, Timeout: confval.Duration(time.Second),
 			MaxConcurrency: 8, MaxResponseBytes: 1 << 16}
 		if mut != nil {
 			mut(&c)
@@ -50,10 +50,10 @@ func Run(t *testing.T, open func(t *testing.T, cfgs []config.ToolConfig) tools.R
 		return c
 	}
 	schema := map[string]any{"type": "object", "required": []any{"date"}, "properties": map[string]any{"date": map[string]any{"type": "string"}}}
-	r := open(t, []config.ToolConfig{
+	r := open(t, []tools.Config{
 		tool("echo", "/echo", nil),
-		tool("strict", "/echo", func(c *config.ToolConfig) { c.Schema = schema }),
-		tool("slow", "/slow", func(c *config.ToolConfig) { c.Timeout = config.Duration(200 * time.Millisecond) }),
+		tool("strict", "/echo", func(c *tools.Config) { c.Schema = schema }),
+		tool("slow", "/slow", func(c *tools.Config) { c.Timeout = confval.Duration(200 * time.Millisecond) }),
 		tool("broken", "/broken", nil),
 	})
 	inv := func(id, name, args string) vapi.Invocation {
