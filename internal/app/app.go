@@ -17,6 +17,7 @@ import (
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/demoapi"
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/gateway"
 	"github.com/voicegate/voicegate/internal/metrics"
@@ -53,8 +54,8 @@ type Options struct {
 	Now func() time.Time
 	// Store replaces the SQLite store in DataDir (tests of failure paths).
 	Store calls.Store
-	// DevTool is mounted at config.DevToolPath when set.
-	DevTool http.Handler
+	// Dev mounts the demo internal API at config.DevToolPath (serve --dev).
+	Dev bool
 	// Level, if set, is the logger's level: a reload applies log.level to it.
 	Level *slog.LevelVar
 }
@@ -107,8 +108,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	a.Tools = router
 	a.vapi = dispatch.NewSource(cfg.Vapi.Path, ep)
-	a.Gateway = gateway.New(cfg, gateway.Deps{Sources: []webhook.Source{a.vapi}, Replay: a.Replay, Store: a.Store,
-		Metrics: a.Metrics, Log: o.Log, Now: o.Now, DevTool: o.DevTool})
+	var routes map[string]http.Handler
+	if o.Dev {
+		routes = map[string]http.Handler{"POST " + config.DevToolPath: demoapi.Handler()}
+	}
+	a.Gateway = gateway.New(gateway.Config{BodyMemoryBytes: cfg.Server.BodyMemoryBytes, ReadTimeout: cfg.Server.ReadTimeout.D(),
+		PublicMetricsToken: cfg.Admin.PublicMetricsToken},
+		gateway.Deps{Sources: []webhook.Source{a.vapi}, Replay: a.Replay, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes})
 	ok = true
 	return a, nil
 }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/voicegate/voicegate/internal/app"
 	"github.com/voicegate/voicegate/internal/config"
-	"github.com/voicegate/voicegate/internal/demoapi"
 	"github.com/voicegate/voicegate/internal/server"
 )
 
@@ -72,7 +71,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	opts := app.Options{Log: log, Level: level}
 	if *dev {
-		opts.DevTool = demoapi.Handler()
+		opts.Dev = true
 	}
 	a, err := app.New(ctx, cfg, opts)
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/calls"
-	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/webhook"
@@ -28,14 +27,14 @@ import (
 // (internal/webhook), health and readiness, and knows nothing
 // provider-specific.
 type Gateway struct {
-	cfg      *config.Config // as started: server limits and routes that need a restart
+	cfg      Config
 	sources  []webhook.Source
 	replay   replay.Guard
 	store    calls.Store
 	metrics  *metrics.Metrics
 	log      *slog.Logger
 	now      func() time.Time
-	devTool  http.Handler
+	extra    map[string]http.Handler
 	draining atomic.Bool
 	handler  http.Handler
 	bodies   *bodyReader
@@ -51,15 +50,28 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
 	Now     func() time.Time
-	// DevTool, if set, is mounted at config.DevToolPath (serve --dev).
-	DevTool http.Handler
+	// Routes are extra endpoints, by pattern ("POST /dev/internal/x"):
+	// the demo internal API of serve --dev.
+	Routes map[string]http.Handler
 }
 
-// New returns the gateway for a validated configuration.
-func New(cfg *config.Config, d Deps) *Gateway {
+// Config is what the gateway needs of the configuration; it changes only
+// with a restart.
+type Config struct {
+	// BodyMemoryBytes bounds the memory of all request bodies in flight.
+	BodyMemoryBytes int64
+	// ReadTimeout is the server's read timeout, the latest a body may end.
+	ReadTimeout time.Duration
+	// PublicMetricsToken, when set, serves /metrics on this listener to
+	// that bearer token.
+	PublicMetricsToken string
+}
+
+// New returns the gateway.
+func New(cfg Config, d Deps) *Gateway {
 	g := &Gateway{cfg: cfg, sources: d.Sources, replay: d.Replay, store: d.Store,
-		metrics: d.Metrics, log: d.Log, now: d.Now, devTool: d.DevTool}
-	g.bodies = newBodyReader(cfg.Server.BodyMemoryBytes)
+		metrics: d.Metrics, log: d.Log, now: d.Now, extra: d.Routes}
+	g.bodies = newBodyReader(cfg.BodyMemoryBytes)
 	g.authLog = newAuthLog(d.Log, AuthLogInterval, d.Now)
 	g.handler = g.routes()
 	return g
@@ -180,7 +192,7 @@ func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhoo
 	var b body
 	defer g.bodies.release(&b)
 	// Deadlines are on the real clock, whatever g.now says.
-	pace := pacer{w: w, now: time.Now, limit: time.Now().Add(g.cfg.Server.ReadTimeout.D())}
+	pace := pacer{w: w, now: time.Now, limit: time.Now().Add(g.cfg.ReadTimeout)}
 	if err := g.bodies.read(r, ep.MaxBodyBytes, &b, &pace); err != nil {
 		var mbe *http.MaxBytesError
 		switch {

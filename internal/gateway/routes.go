@@ -2,13 +2,11 @@ package gateway
 
 import (
 	"net/http"
-
-	"github.com/voicegate/voicegate/internal/config"
 )
 
 // routes lists every endpoint voicegate serves on its public listener: each
 // webhook source at its path (POST), health, readiness, and the optional
-// metrics and dev tool. The
+// metrics and extra routes (serve --dev's demo internal API). The
 // admin listener (internal/server) serves /metrics and pprof.
 func (g *Gateway) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -18,12 +16,12 @@ func (g *Gateway) routes() http.Handler {
 	}
 	mux.HandleFunc("GET /healthz", g.handleHealthz)
 	mux.HandleFunc("GET /readyz", g.handleReadyz)
-	if tok := g.cfg.Admin.PublicMetricsToken; tok != "" {
+	if tok := g.cfg.PublicMetricsToken; tok != "" {
 		// Off by default: metrics are served on the admin listener.
 		mux.Handle("GET /metrics", requireBearer(tok, g.metrics.Handler()))
 	}
-	if g.devTool != nil {
-		mux.Handle("POST "+config.DevToolPath, g.devTool) // serve --dev only: the demo internal API
+	for pattern, h := range g.extra {
+		mux.Handle(pattern, h) // serve --dev: the demo internal API
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
