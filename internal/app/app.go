@@ -132,11 +132,14 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 	if err != nil {
 		return nil, nil, err
 	}
-	disp, err := dispatch.New(cfg, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Tools: router, Log: a.log, Metrics: a.Metrics, Now: a.now})
+	v := cfg.Vapi
+	disp, err := dispatch.New(dispatch.Config{AssistantRequest: v.AssistantRequest, TransferDestination: v.TransferDestination,
+		ServerTimeout: v.ServerTimeout.D()}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Tools: router, Log: a.log, Metrics: a.Metrics, Now: a.now})
 	if err != nil {
 		return nil, nil, err
 	}
-	return dispatch.Endpoint(cfg, verifier, disp), router, nil
+	ep := dispatch.EndpointConfig{MaxBodyBytes: v.MaxBodyBytes, PublicURL: v.PublicURL, DeadlineWarnRatio: v.DeadlineWarnRatio}
+	return dispatch.Endpoint(ep, verifier, disp), router, nil
 }
 
 // Reload applies a new, validated configuration without dropping a request:

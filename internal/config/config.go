@@ -18,6 +18,7 @@ import (
 
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/confval"
+	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/redact"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/server"
@@ -112,54 +113,14 @@ type VapiConfig struct {
 // ReplayConfig bounds the cache that answers byte-identical replays.
 type ReplayConfig = replay.Config
 
-// AssistantRequestConfig routes assistant-request messages.
-type AssistantRequestConfig struct {
-	Routes  []AssistantRoute `yaml:"routes"`
-	Default *AssistantAnswer `yaml:"default"`
-	// ErrorMessage is spoken to the caller when no route answers.
-	ErrorMessage string `yaml:"error_message"`
-}
-
-// AssistantRoute answers when every non-empty match field equals the call's.
-type AssistantRoute struct {
-	PhoneNumberID   string `yaml:"phone_number_id"`
-	CalledNumber    string `yaml:"called_number"`
-	CallerNumber    string `yaml:"caller_number"`
-	AssistantAnswer `yaml:",inline"`
-}
-
-// AssistantAnswer is exactly one of an assistant id, an inline assistant, a
-// squad id, or a transfer destination.
-type AssistantAnswer struct {
-	AssistantID        string         `yaml:"assistant_id"`
-	Assistant          map[string]any `yaml:"assistant"`
-	SquadID            string         `yaml:"squad_id"`
-	Destination        map[string]any `yaml:"destination"`
-	AssistantOverrides map[string]any `yaml:"assistant_overrides"`
-}
-
-func (a AssistantAnswer) count() int {
-	n := 0
-	if a.AssistantID != "" {
-		n++
-	}
-	if a.Assistant != nil {
-		n++
-	}
-	if a.SquadID != "" {
-		n++
-	}
-	if a.Destination != nil {
-		n++
-	}
-	return n
-}
-
-// TransferConfig answers transfer-destination-request.
-type TransferConfig struct {
-	Destination map[string]any `yaml:"destination"`
-	Message     string         `yaml:"message"`
-}
+// The Vapi source's answers (internal/dispatch owns them and their
+// validation).
+type (
+	AssistantRequestConfig = dispatch.AssistantRequestConfig
+	AssistantRoute         = dispatch.AssistantRoute
+	AssistantAnswer        = dispatch.AssistantAnswer
+	TransferConfig         = dispatch.TransferConfig
+)
 
 // ToolConfig binds a Vapi tool name to an internal HTTP endpoint
 // (internal/tools owns its defaults, resolution and validation).
@@ -445,9 +406,9 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 		e.section(fmt.Sprintf("vapi.auth[%d]", i), probs)
 		e.sectionWarn(fmt.Sprintf("vapi.auth[%d]", i), warns)
 	}
-	c.validateAssistantRequest(e)
-	if v.TransferDestination != nil && v.TransferDestination.Destination == nil {
-		e.add("vapi.transfer_destination.destination", "must be set (for example {type: number, number: \"+15551234567\"})")
+	e.section("vapi.assistant_request", v.AssistantRequest.Validate())
+	if v.TransferDestination != nil {
+		e.section("vapi.transfer_destination", v.TransferDestination.Validate())
 	}
 	c.validateTools(e, opt)
 	probs, warns := c.Sessions.Validate()
@@ -490,25 +451,6 @@ func (c *Config) validateServer(e *ValidationError) {
 	}
 	if s.BodyMemoryBytes < c.Vapi.MaxBodyBytes || s.BodyMemoryBytes > 16<<30 {
 		e.add("server.body_memory_bytes", "must be between vapi.max_body_bytes (%d) and 17179869184 (16 GiB), got %d", c.Vapi.MaxBodyBytes, s.BodyMemoryBytes)
-	}
-}
-
-func (c *Config) validateAssistantRequest(e *ValidationError) {
-	ar := c.Vapi.AssistantRequest
-	if strings.TrimSpace(ar.ErrorMessage) == "" {
-		e.add("vapi.assistant_request.error_message", "must not be empty (Vapi speaks an empty error as \"Unknown Error\")")
-	}
-	for i, r := range ar.Routes {
-		p := fmt.Sprintf("vapi.assistant_request.routes[%d]", i)
-		if r.PhoneNumberID == "" && r.CalledNumber == "" && r.CallerNumber == "" {
-			e.add(p, "needs at least one of phone_number_id, called_number, caller_number (use default for a catch-all)")
-		}
-		if n := r.count(); n != 1 {
-			e.add(p, "needs exactly one of assistant_id, assistant, squad_id, destination (has %d)", n)
-		}
-	}
-	if ar.Default != nil && ar.Default.count() != 1 {
-		e.add("vapi.assistant_request.default", "needs exactly one of assistant_id, assistant, squad_id, destination")
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/vapi"
 )
 
@@ -22,7 +21,7 @@ type route struct {
 }
 
 // NewAssistantRouter prepares the answers of a validated configuration.
-func NewAssistantRouter(c config.AssistantRequestConfig) (*AssistantRouter, error) {
+func NewAssistantRouter(c AssistantRequestConfig) (*AssistantRouter, error) {
 	r := &AssistantRouter{}
 	var err error
 	if r.errAns, err = json.Marshal(vapi.AssistantResponse{Error: c.ErrorMessage}); err != nil {
@@ -43,7 +42,7 @@ func NewAssistantRouter(c config.AssistantRequestConfig) (*AssistantRouter, erro
 	return r, nil
 }
 
-func answerJSON(a config.AssistantAnswer) ([]byte, error) {
+func answerJSON(a AssistantAnswer) ([]byte, error) {
 	resp := vapi.AssistantResponse{AssistantID: a.AssistantID, SquadID: a.SquadID}
 	raw := func(v map[string]any) (json.RawMessage, error) {
 		if v == nil {

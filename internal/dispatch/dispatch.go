@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/internal/calls"
-	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/tools"
@@ -56,17 +55,17 @@ type Deps struct {
 }
 
 // New builds a Dispatcher for a validated configuration.
-func New(cfg *config.Config, d Deps) (*Dispatcher, error) {
-	ar, err := NewAssistantRouter(cfg.Vapi.AssistantRequest)
+func New(cfg Config, d Deps) (*Dispatcher, error) {
+	ar, err := NewAssistantRouter(cfg.AssistantRequest)
 	if err != nil {
 		return nil, err
 	}
-	tr, err := transferAnswer(cfg.Vapi.TransferDestination)
+	tr, err := transferAnswer(cfg.TransferDestination)
 	if err != nil {
 		return nil, err
 	}
 	return &Dispatcher{sessions: d.Sessions, store: d.Store, tools: d.Tools, assistant: ar, transfer: tr,
-		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.Vapi.ServerTimeout.D()}, nil
+		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout}, nil
 }
 
 // Deadline returns how long Vapi waits for an answer to a message of type t.
@@ -248,7 +247,7 @@ func jsonResponse(v any) webhook.Reply {
 	return webhook.Reply{Status: http.StatusOK, Body: b}
 }
 
-func transferAnswer(t *config.TransferConfig) ([]byte, error) {
+func transferAnswer(t *TransferConfig) ([]byte, error) {
 	if t == nil {
 		return json.Marshal(vapi.TransferResponse{Error: "Sorry, I cannot transfer this call right now."})
 	}

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/vapi"
 )
 
@@ -15,11 +14,11 @@ func TestDeadline(t *testing.T) {
 }
 
 func TestAssistantRouterOrderAndMatching(t *testing.T) {
-	r, err := NewAssistantRouter(config.AssistantRequestConfig{
-		Routes: []config.AssistantRoute{
-			{PhoneNumberID: "pn1", CallerNumber: "+1999", AssistantAnswer: config.AssistantAnswer{AssistantID: "vip"}},
-			{PhoneNumberID: "pn1", AssistantAnswer: config.AssistantAnswer{AssistantID: "support"}},
-			{CalledNumber: "+1555", AssistantAnswer: config.AssistantAnswer{SquadID: "squad"}},
+	r, err := NewAssistantRouter(AssistantRequestConfig{
+		Routes: []AssistantRoute{
+			{PhoneNumberID: "pn1", CallerNumber: "+1999", AssistantAnswer: AssistantAnswer{AssistantID: "vip"}},
+			{PhoneNumberID: "pn1", AssistantAnswer: AssistantAnswer{AssistantID: "support"}},
+			{CalledNumber: "+1555", AssistantAnswer: AssistantAnswer{SquadID: "squad"}},
 		},
 		ErrorMessage: "Sorry.",
 	})

@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 
 	"github.com/voicegate/voicegate/internal/auth"
-	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/vapi"
 	"github.com/voicegate/voicegate/internal/webhook"
 )
@@ -44,15 +43,22 @@ func (s *Source) Endpoint() *webhook.Endpoint { return s.ep.Load() }
 // Swap makes ep the endpoint of every request that starts from now on.
 func (s *Source) Swap(ep *webhook.Endpoint) { s.ep.Store(ep) }
 
-// Endpoint returns the Vapi endpoint of a validated configuration: its
-// limits, its verifier, and d to handle what passes.
-func Endpoint(cfg *config.Config, verifier auth.Verifier, d *Dispatcher) *webhook.Endpoint {
+// EndpointConfig is the Vapi endpoint's part of the configuration.
+type EndpointConfig struct {
+	MaxBodyBytes      int64
+	PublicURL         string
+	DeadlineWarnRatio float64
+}
+
+// Endpoint returns the Vapi endpoint: its limits, its verifier, and d to
+// handle what passes.
+func Endpoint(c EndpointConfig, verifier auth.Verifier, d *Dispatcher) *webhook.Endpoint {
 	return &webhook.Endpoint{
-		MaxBodyBytes: cfg.Vapi.MaxBodyBytes,
-		PublicURL:    cfg.Vapi.PublicURL,
+		MaxBodyBytes: c.MaxBodyBytes,
+		PublicURL:    c.PublicURL,
 		Verifier:     verifier,
 		Handle:       d.handleBody,
-		SlowRatio:    cfg.Vapi.DeadlineWarnRatio,
+		SlowRatio:    c.DeadlineWarnRatio,
 	}
 }
 

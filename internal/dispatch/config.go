@@ -1,0 +1,94 @@
+package dispatch
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config is what the Vapi source's dispatcher needs: its answers and Vapi's
+// deadline for a message.
+type Config struct {
+	AssistantRequest    AssistantRequestConfig
+	TransferDestination *TransferConfig
+	// ServerTimeout is the assistant's server.timeoutSeconds in Vapi.
+	ServerTimeout time.Duration
+}
+
+// AssistantRequestConfig routes assistant-request messages.
+type AssistantRequestConfig struct {
+	Routes  []AssistantRoute `yaml:"routes"`
+	Default *AssistantAnswer `yaml:"default"`
+	// ErrorMessage is spoken to the caller when no route answers.
+	ErrorMessage string `yaml:"error_message"`
+}
+
+// AssistantRoute answers when every non-empty match field equals the call's.
+type AssistantRoute struct {
+	PhoneNumberID   string `yaml:"phone_number_id"`
+	CalledNumber    string `yaml:"called_number"`
+	CallerNumber    string `yaml:"caller_number"`
+	AssistantAnswer `yaml:",inline"`
+}
+
+// AssistantAnswer is exactly one of an assistant id, an inline assistant, a
+// squad id, or a transfer destination.
+type AssistantAnswer struct {
+	AssistantID        string         `yaml:"assistant_id"`
+	Assistant          map[string]any `yaml:"assistant"`
+	SquadID            string         `yaml:"squad_id"`
+	Destination        map[string]any `yaml:"destination"`
+	AssistantOverrides map[string]any `yaml:"assistant_overrides"`
+}
+
+func (a AssistantAnswer) count() int {
+	n := 0
+	if a.AssistantID != "" {
+		n++
+	}
+	if a.Assistant != nil {
+		n++
+	}
+	if a.SquadID != "" {
+		n++
+	}
+	if a.Destination != nil {
+		n++
+	}
+	return n
+}
+
+// TransferConfig answers transfer-destination-request.
+type TransferConfig struct {
+	Destination map[string]any `yaml:"destination"`
+	Message     string         `yaml:"message"`
+}
+
+// Validate returns the section's problems, each starting with its field
+// ("routes[0]: ...", or ": ..." for the section as a whole).
+func (c AssistantRequestConfig) Validate() (probs []string) {
+	if strings.TrimSpace(c.ErrorMessage) == "" {
+		probs = append(probs, "error_message: must not be empty (Vapi speaks an empty error as \"Unknown Error\")")
+	}
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		if r.PhoneNumberID == "" && r.CalledNumber == "" && r.CallerNumber == "" {
+			probs = append(probs, p+": needs at least one of phone_number_id, called_number, caller_number (use default for a catch-all)")
+		}
+		if n := r.count(); n != 1 {
+			probs = append(probs, fmt.Sprintf("%s: needs exactly one of assistant_id, assistant, squad_id, destination (has %d)", p, n))
+		}
+	}
+	if c.Default != nil && c.Default.count() != 1 {
+		probs = append(probs, "default: needs exactly one of assistant_id, assistant, squad_id, destination")
+	}
+	return probs
+}
+
+// Validate returns the section's problems ("destination: ...").
+func (t TransferConfig) Validate() (probs []string) {
+	if t.Destination == nil {
+		probs = append(probs, "destination: must be set (for example {type: number, number: \"+15551234567\"})")
+	}
+	return probs
+}
