@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/internal/auth"
-	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/confval"
 )
 
 // Scenarios lists the scenario names Run accepts.
@@ -29,8 +29,8 @@ var Scenarios = []string{"call", "security", "all"}
 type Options struct {
 	URL      string
 	Scenario string
-	Auth     config.AuthConfig // completed
-	Tool     string            // tool name used by the call scenario
+	Auth     auth.Config // completed
+	Tool     string      // tool name used by the call scenario
 	ToolArgs map[string]any
 	// MaxBody is the server's body cap; the security scenario sends one byte more.
 	MaxBody int64
@@ -288,13 +288,13 @@ func (p *player) security(ctx context.Context) {
 	}
 	p.send(ctx, "unsigned", p.msg("status-update", map[string]any{"status": "in-progress"}), http.StatusUnauthorized, func(http.Header, []byte) {}, nil)
 	wrong := p.o.Auth
-	wrong.Secrets = []config.Secret{{Value: "wrong-secret-wrong-secret-wrong"}}
+	wrong.Secrets = []confval.Secret{{Value: "wrong-secret-wrong-secret-wrong"}}
 	if ws, err := auth.NewSigner(wrong, p.o.Now()); err == nil {
 		p.send(ctx, "wrong secret", p.msg("status-update", map[string]any{"status": "in-progress"}), http.StatusUnauthorized, func(h http.Header, b []byte) {
 			ws.Sign(h, http.MethodPost, p.o.URL, b, p.o.Now())
 		}, nil)
 	}
-	if p.o.Auth.Mode == config.ModeHMAC && p.o.Auth.TimestampHeaderName() != "" {
+	if p.o.Auth.Mode == auth.ModeHMAC && p.o.Auth.TimestampHeaderName() != "" {
 		p.send(ctx, "stale timestamp (-10m)", p.msg("status-update", map[string]any{"status": "in-progress"}), http.StatusUnauthorized, func(h http.Header, b []byte) {
 			p.signer.Sign(h, http.MethodPost, p.o.URL, b, p.o.Now().Add(-10*time.Minute))
 		}, nil)
