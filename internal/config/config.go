@@ -265,6 +265,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		}
 	}
 	cfg.applyDefaults()
+	cfg.resolve(verr, opt)
 	cfg.validate(verr, opt)
 	if err := verr.orNil(); err != nil {
 		return nil, err
@@ -343,6 +344,17 @@ func (c *Config) validateReplay(e *ValidationError) {
 	}
 }
 
+// resolve does the configuration's I/O, through opt: each tool's header
+// values from the environment or files, schema files, compiled schemas.
+// Validation that follows reads nothing.
+func (c *Config) resolve(e *ValidationError, opt Options) {
+	for i := range c.Tools {
+		e.section(fmt.Sprintf("tools[%d]", i), c.Tools[i].Resolve(opt.Getenv, opt.ReadFile))
+	}
+}
+
+// validate checks the decoded, completed and resolved configuration; it
+// reads nothing but opt.Now.
 func (c *Config) validate(e *ValidationError, opt Options) {
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
@@ -454,14 +466,13 @@ func (c *Config) validateServer(e *ValidationError) {
 	}
 }
 
-// validateTools resolves each tool entry (its I/O), collects its problems,
-// and checks what ties the entries to each other and to Vapi's deadline.
+// validateTools collects each tool entry's problems and checks what ties
+// the entries to each other and to Vapi's deadline.
 func (c *Config) validateTools(e *ValidationError, opt Options) {
 	seen := map[string]bool{}
 	for i := range c.Tools {
 		t := &c.Tools[i]
 		p := fmt.Sprintf("tools[%d]", i)
-		e.section(p, t.Resolve(opt.Getenv, opt.ReadFile))
 		probs, warns := t.Validate()
 		e.section(p, probs)
 		e.sectionWarn(p, warns)
@@ -541,6 +552,7 @@ func (c *Config) Check(opt Options) error {
 		opt.Now = time.Now
 	}
 	e := &ValidationError{}
+	c.resolve(e, opt)
 	c.validate(e, opt)
 	c.Warnings = e.Warnings
 	return e.orNil()
