@@ -6,7 +6,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"github.com/voicegate/voicegate/internal/logkey"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -20,6 +19,7 @@ import (
 	"github.com/voicegate/voicegate/internal/demoapi"
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/gateway"
+	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/server"
@@ -257,6 +257,9 @@ func (a *App) Run(ctx context.Context, l Listeners) error {
 	}
 	if l.Public != nil {
 		listeners.Go(func() { fail(l.Public.Serve(ctx, a.Gateway, a.certReloadEvery, a.Gateway.SetDraining)) })
+	}
+	if l.Public == nil && l.Admin == nil {
+		<-ctx.Done() // background work only: it runs until ctx ends
 	}
 	listeners.Wait()
 	stopBackground()

@@ -2,12 +2,12 @@ package app
 
 import (
 	"context"
-	"github.com/voicegate/voicegate/internal/logkey"
 	"log/slog"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/sqlite"
 )
 

@@ -75,7 +75,7 @@ var placeholderWords = []string{"changeme", "change-me", "change_me", "placehold
 
 // typedWords are shorter runs typed on a keyboard, matched as typed (lower
 // case), which keeps their odds in random base64 near one in 10^9 too.
-var typedWords = []string{"qwerty", "asdfgh", "zxcvbn"}
+var typedWords = []string{"qwerty", "asdfgh"}
 
 func distinct(s string) int {
 	var seen [256]bool

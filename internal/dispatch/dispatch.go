@@ -7,12 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/voicegate/voicegate/internal/logkey"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/calls"
+	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/tools"
@@ -90,7 +90,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) webhook.Reply 
 		ctx, cancel = context.WithTimeout(ctx, Deadline(m.Type, d.serverTimeout))
 		defer cancel()
 	}
-	tracked := d.track(ctx, m, m.Call.Status)
+	tracked := d.track(ctx, m, "")
 	switch m.Type {
 	case vapi.TypeAssistantRequest:
 		return d.assistantRequest(ctx, m)
@@ -116,11 +116,15 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) webhook.Reply 
 // status) and, on first sight, records the call. It reports whether the
 // call is tracked.
 func (d *Dispatcher) track(ctx context.Context, m *vapi.Message, status string) bool {
+	var initial string
+	if m.Call != nil {
+		initial = m.Call.Status
+	}
 	id := m.CallID()
 	if id == "" {
 		return false
 	}
-	first, err := d.sessions.Observe(id, status)
+	first, err := d.sessions.Observe(id, status, initial)
 	switch {
 	case errors.Is(err, session.ErrEnded):
 		return false // a late event of an ended call: answered, not tracked

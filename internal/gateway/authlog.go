@@ -2,13 +2,13 @@ package gateway
 
 import (
 	"context"
-	"github.com/voicegate/voicegate/internal/logkey"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/auth"
+	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/periodic"
 )
 

@@ -1,6 +1,7 @@
-// Package gateway provides voicegate's HTTP layer: the Vapi webhook handler
-// (read with a size cap, authenticate, refuse replays, decode, dispatch),
-// health and readiness, metrics, and the middleware around them.
+// Package gateway provides voicegate's HTTP layer for any webhook source
+// (internal/webhook): read the body under a budget, authenticate the raw
+// bytes, refuse replays, then hand the body to its source; plus health,
+// readiness, optional public metrics, and the middleware around them.
 package gateway
 
 import (
@@ -8,7 +9,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"github.com/voicegate/voicegate/internal/logkey"
 	"log/slog"
 	"net/http"
 	"os"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/calls"
+	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/webhook"
@@ -141,7 +142,12 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 	for _, t := range types {
 		byType[t] = g.metrics.ForType(t)
 	}
+	// Refusals (401, 413, 503, 408) and replays come before any message is
+	// read: they are labelled "none", whatever the source's own types.
 	none := byType["none"]
+	if none == nil {
+		none = g.metrics.ForType("none")
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := g.now()
 		ep := src.Endpoint() // the request runs on one configuration

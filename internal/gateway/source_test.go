@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -85,5 +86,30 @@ func TestSecondSourceNeedsNoGatewayChange(t *testing.T) {
 	}
 	if resp, _ := http.Get(srv.URL + "/webhook/vapi"); resp.StatusCode != 404 {
 		t.Fatalf("a source that is not configured is not served: %d", resp.StatusCode)
+	}
+}
+
+// A message's call object carries the status it had when the message was
+// made, which may be older than the last status update: it sets the
+// session's status only on first sight.
+func TestCallObjectStatusNeverOverridesAnUpdate(t *testing.T) {
+	e := newEnv(t, nil)
+	raw := func(typ, extra string) string {
+		return fmt.Sprintf(`{"message":{"type":%q,"timestamp":%d,"call":{"id":"S1","status":"queued"}%s}}`, typ, time.Now().UnixNano(), extra)
+	}
+	for _, b := range []string{
+		raw("status-update", `,"status":"in-progress"`),
+		raw("speech-update", `,"role":"user","status":"started","turn":1`),
+	} {
+		if s, r := e.send(b); s != 200 {
+			t.Fatalf("%d %s", s, r)
+		}
+	}
+	s, ok := e.app.Sessions.Get("S1")
+	if !ok {
+		t.Fatal("no session")
+	}
+	if st := s.State().Status; st != "in-progress" {
+		t.Fatalf("status %q after an update to in-progress and a later message whose call object says queued", st)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/voicegate/voicegate/internal/logkey"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/periodic"
 )
 
@@ -69,9 +69,11 @@ func Listen(addr string, sc Config, tc TLSConfig, log *slog.Logger) (*Server, er
 	return s, nil
 }
 
-// Hijacked registers a connection its handler has taken over (a WebSocket,
-// after http.Hijacker or a WebSocket upgrade). ctx ends when the drain
-// starts: the handler should then finish and close the connection, and call
+// Hijacked registers a connection its handler is about to take over (a
+// WebSocket). Call it before http.Hijacker.Hijack or the upgrade: from the
+// hijack on, Shutdown no longer sees the connection, so registering later
+// could miss a drain that has already started. ctx ends when the drain
+// starts: the handler should then finish, close the connection, and call
 // done. The drain waits for every registered connection, within the drain
 // timeout.
 func (s *Server) Hijacked() (ctx context.Context, done func()) {

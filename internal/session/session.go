@@ -20,11 +20,14 @@ import (
 // (Redis) will be another. Every Tracker passes the suite in package
 // trackertest.
 type Tracker interface {
-	// Observe notes an event of call id (status, when not empty, becomes
-	// the call's status) and reports whether it is the first sight of the
-	// call. A call that ended recently gets ErrEnded (its late events must
-	// not bring it back); a new call at capacity gets ErrFull.
-	Observe(id, status string) (first bool, err error)
+	// Observe notes an event of call id and reports whether it is the first
+	// sight of the call. status, when not empty, becomes the call's status
+	// (a status update); initial, when not empty, becomes it only on first
+	// sight (the status a message's call object carries, which may be older
+	// than the last update). A call that ended recently gets ErrEnded (its
+	// late events must not bring it back); a new call at capacity gets
+	// ErrFull.
+	Observe(id, status, initial string) (first bool, err error)
 	// Forget drops a live call, so that its next event is a first sight
 	// again (when recording the first sight failed).
 	Forget(id string)
@@ -169,17 +172,20 @@ func (t *Table) Get(id string) (*Session, bool) {
 }
 
 // Observe implements Tracker.
-func (t *Table) Observe(id, status string) (first bool, err error) {
+func (t *Table) Observe(id, status, initial string) (first bool, err error) {
 	s, created, err := t.Touch(id)
 	if err != nil {
 		return false, err
 	}
-	s.Update(func(st *State) {
-		st.Events++
-		if status != "" {
-			st.Status = status
-		}
-	})
+	s.mu.Lock()
+	s.state.Events++
+	switch {
+	case status != "":
+		s.state.Status = status
+	case created && initial != "":
+		s.state.Status = initial
+	}
+	s.mu.Unlock()
 	return created, nil
 }
 

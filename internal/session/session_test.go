@@ -182,7 +182,7 @@ func TestMemoryPerSession(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	tb := New(time.Hour, n, time.Now)
 	for _, id := range ids {
-		if _, err := tb.Observe(id, "in-progress"); err != nil {
+		if _, err := tb.Observe(id, "in-progress", ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -154,10 +154,12 @@ func (c *Config) Resolve(getenv func(string) string, readFile func(string) ([]by
 		}
 		c.Headers[name] = hv
 	}
-	if c.SchemaFile != "" && c.Schema == nil {
+	if c.SchemaFile != "" {
 		b, err := readFile(c.SchemaFile)
 		if err != nil {
 			add("schema_file", "read %s: %v", c.SchemaFile, unwrapPathErr(err))
+		} else if c.Schema != nil {
+			// Both set: Validate reports it; the inline schema is kept.
 		} else if err := yaml.Unmarshal(b, &c.Schema); err != nil {
 			add("schema_file", "%s is not JSON or YAML: %v", c.SchemaFile, err)
 		} else {

@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/voicegate/voicegate/internal/logkey"
 	"io"
 	"iter"
 	"log/slog"
@@ -32,6 +31,7 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/redact"
 	"github.com/voicegate/voicegate/internal/vapi"
 	"golang.org/x/text/language"

@@ -22,7 +22,9 @@ type Source interface {
 	Name() string
 	// Path is where the source is served; it changes only with a restart.
 	Path() string
-	// Types lists the message types the source labels its metrics with.
+	// Types lists the message types the source labels its metrics with
+	// (the gateway adds "none", its label for requests refused or replayed
+	// before any message is read).
 	Types() []string
 	// Endpoint returns the configuration a request starts on. A reload
 	// swaps it; a request in flight finishes on the one it started with.

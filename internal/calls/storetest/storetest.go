@@ -37,7 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) calls.Store) {
 		must(t, s.CreateCall(ctx, calls.Record{ID: "c1", OrgID: "other", Status: "queued", CreatedAt: t0.Add(time.Hour)}))
 		r, _, err := s.Call(ctx, "c1")
 		must(t, err)
-		if r.ID != "c1" || r.OrgID != "o" || r.Type != "inboundPhoneCall" || r.PhoneNumberID != "pn" || r.AssistantID != "a" || !r.CreatedAt.Equal(t0) {
+		if r.ID != "c1" || r.OrgID != "o" || r.Type != "inboundPhoneCall" || r.PhoneNumberID != "pn" || r.AssistantID != "a" || r.Status != "ringing" || !r.CreatedAt.Equal(t0) {
 			t.Fatalf("a second create changed the record: %+v", r)
 		}
 	})
@@ -83,8 +83,22 @@ func Run(t *testing.T, open func(t *testing.T) calls.Store) {
 		must(t, s.CreateCall(ctx, calls.Record{ID: "c1", CreatedAt: t0}))
 		must(t, s.EndCall(ctx, "c1", calls.End{Reason: "hangup", At: t0.Add(time.Minute)}))
 		must(t, s.RecordStatus(ctx, "c1", calls.StatusChange{Status: "in-progress", At: t0.Add(2 * time.Minute)}))
-		if r, _, err := s.Call(ctx, "c1"); err != nil || r.Status != "ended" || r.EndedAt.IsZero() {
+		r, hist, err := s.Call(ctx, "c1")
+		if err != nil || r.Status != "ended" || r.EndedAt.IsZero() {
 			t.Fatalf("a late status reopened the call: %+v %v", r, err)
+		}
+		if len(hist) != 1 || hist[0].Status != "in-progress" {
+			t.Fatalf("the late status is not in the history: %+v", hist)
+		}
+	})
+
+	t.Run("StatusOfAnUnseenCallCreatesIt", func(t *testing.T) {
+		// A call the tracker could not hold (at capacity) is never created
+		// first: its status updates must still be stored.
+		s := fresh(t)
+		must(t, s.RecordStatus(ctx, "unseen", calls.StatusChange{Status: "in-progress", At: t0}))
+		if r, hist, err := s.Call(ctx, "unseen"); err != nil || r.Status != "in-progress" || len(hist) != 1 {
+			t.Fatalf("%+v %+v %v", r, hist, err)
 		}
 	})
 
@@ -117,8 +131,14 @@ func Run(t *testing.T, open func(t *testing.T) calls.Store) {
 		s := fresh(t)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if err := s.CreateCall(cctx, calls.Record{ID: "c1", CreatedAt: t0}); !errors.Is(err, context.Canceled) {
-			t.Fatalf("write under a cancelled context: %v, want an error wrapping context.Canceled", err)
+		for name, err := range map[string]error{
+			"CreateCall":   s.CreateCall(cctx, calls.Record{ID: "c1", CreatedAt: t0}),
+			"RecordStatus": s.RecordStatus(cctx, "c1", calls.StatusChange{Status: "ringing", At: t0}),
+			"EndCall":      s.EndCall(cctx, "c1", calls.End{Reason: "x", At: t0}),
+		} {
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("%s under a cancelled context: %v, want an error wrapping context.Canceled", name, err)
+			}
 		}
 		if _, _, err := s.Call(ctx, "c1"); !errors.Is(err, calls.ErrNotFound) {
 			t.Fatalf("a write that failed was stored: %v", err)

@@ -6,6 +6,7 @@ package replaytest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -35,15 +36,32 @@ func Run(t *testing.T, open func(t *testing.T, c Config) replay.Guard) {
 		if err != nil || replayed {
 			t.Fatalf("first sight: replay=%v err=%v", replayed, err)
 		}
-		g.Finish(tk, replay.Response{Status: 200, Body: []byte(`{"results":[]}`)}, true)
+		g.Finish(tk, replay.Response{Status: 200, Body: []byte(`{"results":[]}`), ContentType: "application/vnd.test+json"}, true)
 		r, replayed, _, err := g.BeginAt(ctx, key("body"), t0.Add(time.Second), time.Time{})
-		if err != nil || !replayed || r.Status != 200 || string(r.Body) != `{"results":[]}` {
+		if err != nil || !replayed || r.Status != 200 || string(r.Body) != `{"results":[]}` || r.ContentType != "application/vnd.test+json" {
 			t.Fatalf("replay: %+v replay=%v err=%v", r, replayed, err)
 		}
 		if _, replayed, tk, _ := g.BeginAt(ctx, key("other"), t0.Add(time.Second), time.Time{}); replayed {
 			t.Fatal("a different body is not a replay")
 		} else {
 			g.Finish(tk, replay.Response{}, true)
+		}
+	})
+
+	t.Run("CapacityBoundsMemory", func(t *testing.T) {
+		g := open(t, Config{Window: time.Hour, Capacity: 10})
+		for i := range 50 {
+			_, _, tk, _ := g.BeginAt(ctx, key(fmt.Sprint("k", i)), t0, time.Time{})
+			g.Finish(tk, replay.Response{Status: 200}, true)
+		}
+		// The oldest were forgotten to stay within capacity; the newest kept.
+		if _, replayed, tk, _ := g.BeginAt(ctx, key("k0"), t0, time.Time{}); replayed {
+			t.Fatal("50 entries kept in a guard of capacity 10")
+		} else {
+			g.Finish(tk, replay.Response{}, true)
+		}
+		if _, replayed, _, _ := g.BeginAt(ctx, key("k49"), t0, time.Time{}); !replayed {
+			t.Fatal("the newest entry was not kept")
 		}
 	})
 

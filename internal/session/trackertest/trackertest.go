@@ -18,7 +18,7 @@ import (
 func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 	observe := func(t *testing.T, tr session.Tracker, id string) bool {
 		t.Helper()
-		first, err := tr.Observe(id, "")
+		first, err := tr.Observe(id, "", "")
 		if err != nil {
 			t.Fatalf("Observe(%q): %v", id, err)
 		}
@@ -41,7 +41,7 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 		var wg sync.WaitGroup
 		for range 16 {
 			wg.Go(func() {
-				if first, err := tr.Observe("same", "ringing"); err == nil && first {
+				if first, err := tr.Observe("same", "", "ringing"); err == nil && first {
 					firsts.Add(1)
 				}
 			})
@@ -70,7 +70,7 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 			if !tr.Seen(id) {
 				t.Errorf("%s: an ended call must be seen", id)
 			}
-			if _, err := tr.Observe(id, "in-progress"); !errors.Is(err, session.ErrEnded) {
+			if _, err := tr.Observe(id, "in-progress", ""); !errors.Is(err, session.ErrEnded) {
 				t.Errorf("%s: a late event must get ErrEnded, got %v", id, err)
 			}
 			if tr.Speech(id, "user", true, 1) || tr.Interrupted(id) {
@@ -83,14 +83,14 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 		tr := open(t, 2)
 		observe(t, tr, "a")
 		observe(t, tr, "b")
-		if _, err := tr.Observe("c", ""); !errors.Is(err, session.ErrFull) {
+		if _, err := tr.Observe("c", "", ""); !errors.Is(err, session.ErrFull) {
 			t.Fatalf("a new call over capacity: %v, want ErrFull", err)
 		}
-		if _, err := tr.Observe("a", ""); err != nil {
+		if _, err := tr.Observe("a", "", ""); err != nil {
 			t.Fatalf("a live call at capacity: %v", err)
 		}
 		tr.End("a")
-		if _, err := tr.Observe("c", ""); err != nil {
+		if _, err := tr.Observe("c", "", ""); err != nil {
 			t.Fatalf("room after an end: %v", err)
 		}
 	})

@@ -7,6 +7,7 @@ package runnertest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,7 +24,7 @@ import (
 // Run runs the suite; open returns a Runner for the tool configurations.
 func Run(t *testing.T, open func(t *testing.T, cfgs []tools.Config) tools.Runner) {
 	ctx := context.Background()
-	var hits atomic.Int32
+	var hits, inflight, peak atomic.Int32
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		b, _ := io.ReadAll(r.Body)
@@ -33,12 +34,25 @@ func Run(t *testing.T, open func(t *testing.T, cfgs []tools.Config) tools.Runner
 			case <-time.After(2 * time.Second):
 			case <-r.Context().Done():
 			}
+		case "/pause":
+			n := inflight.Add(1)
+			for {
+				if p := peak.Load(); n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			select { // held 500 ms, so that concurrent calls overlap
+			case <-time.After(500 * time.Millisecond):
+			case <-r.Context().Done():
+			}
+			inflight.Add(-1)
 		case "/broken":
 			http.Error(w, "stack trace: NullPointerException at db.query(internal-db-7:5432)", http.StatusInternalServerError)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"echo": json.RawMessage(b), "toolCallId": r.Header.Get(tools.HeaderToolCallID)})
+		json.NewEncoder(w).Encode(map[string]any{"echo": json.RawMessage(b), "toolCallId": r.Header.Get(tools.HeaderToolCallID),
+			"callId": r.Header.Get(tools.HeaderCallID)})
 	}))
 	t.Cleanup(api.Close)
 	tool := func(name, path string, mut func(*tools.Config)) tools.Config {
@@ -55,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T, cfgs []tools.Config) tools.Runner
 		tool("strict", "/echo", func(c *tools.Config) { c.Schema = schema }),
 		tool("slow", "/slow", func(c *tools.Config) { c.Timeout = confval.Duration(200 * time.Millisecond) }),
 		tool("broken", "/broken", nil),
+		tool("pause", "/pause", nil),
 	})
 	inv := func(id, name, args string) vapi.Invocation {
 		return vapi.Invocation{ID: id, Name: name, Args: json.RawMessage(args)}
@@ -70,6 +85,35 @@ func Run(t *testing.T, open func(t *testing.T, cfgs []tools.Config) tools.Runner
 			if x.ToolCallID != invs[i].ID || x.Name != "echo" || x.Error != "" || !strings.Contains(x.Result, `"toolCallId":"`+invs[i].ID+`"`) {
 				t.Fatalf("result %d: %+v", i, x)
 			}
+			// The arguments and the call reach the internal API.
+			if !strings.Contains(x.Result, fmt.Sprintf(`"echo":{"n":%d}`, i+1)) || !strings.Contains(x.Result, `"callId":"call-1"`) {
+				t.Fatalf("result %d does not carry its arguments and call id: %s", i, x.Result)
+			}
+		}
+	})
+
+	t.Run("CallsRunConcurrently", func(t *testing.T) {
+		// Four calls are in flight at the internal API at once, and answer
+		// in call order.
+		peak.Store(0)
+		invs := []vapi.Invocation{inv("p1", "pause", `{}`), inv("p2", "pause", `{}`), inv("p3", "pause", `{}`), inv("p4", "pause", `{}`)}
+		res := r.CallAll(ctx, tools.CallInfo{}, invs)
+		if p := peak.Load(); p != 4 {
+			t.Fatalf("at most %d of 4 calls were in flight at once: they did not run concurrently", p)
+		}
+		for i, x := range res {
+			if x.ToolCallID != invs[i].ID || x.Error != "" {
+				t.Fatalf("result %d: %+v", i, x)
+			}
+		}
+	})
+
+	t.Run("TheCallersContextEndsTheCall", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		res := r.Call(cctx, tools.CallInfo{}, inv("c", "echo", `{}`))
+		if res.Error == "" || res.Result != "" {
+			t.Fatalf("a call whose caller had already gone: %+v, want an error result", res)
 		}
 	})
 
