@@ -24,7 +24,6 @@ import (
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/server"
 	"github.com/voicegate/voicegate/internal/session"
-	"github.com/voicegate/voicegate/internal/sqlite"
 	"github.com/voicegate/voicegate/internal/tools"
 	"github.com/voicegate/voicegate/internal/webhook"
 )
@@ -38,14 +37,14 @@ type App struct {
 	Store    *calls.MonitoredStore
 	Metrics  *metrics.Metrics
 	Tools    *tools.Router
-	db       *sqlite.DB // nil when Options.Store replaced it
+	store    driver // the opened store's extras; zero when Options.Store replaced it
 	vapi     *dispatch.Source
 	log      *slog.Logger
 	level    *slog.LevelVar
 	now      func() time.Time
 	reloadMu sync.Mutex
 	// Restart-only intervals, read by Run (Config is replaced by Reload).
-	checkpointEvery, sweepEvery, certReloadEvery time.Duration
+	sweepEvery, certReloadEvery time.Duration
 }
 
 // Options are the injectable parts.
@@ -73,14 +72,15 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	a := &App{Config: cfg, log: o.Log, level: o.Level, now: o.Now,
-		checkpointEvery: cfg.Storage.CheckpointInterval.D(), sweepEvery: cfg.Sessions.SweepInterval.D(),
+		sweepEvery:      cfg.Sessions.SweepInterval.D(),
 		certReloadEvery: cfg.TLS.ReloadInterval.D()}
 	store := o.Store
 	if store == nil {
 		var err error
-		if store, a.db, err = openStore(ctx, cfg, o.Log); err != nil {
+		if a.store, err = openStore(ctx, cfg, o.Log); err != nil {
 			return nil, err
 		}
+		store = a.store.Store
 	}
 	// Readiness fails while writes fail (a full disk, a lock held by
 	// another process), not only when the store stops answering.
@@ -98,8 +98,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	a.Replay.SetGrace(cfg.Server.ReadTimeout.D())
 	a.Metrics = metrics.New(func() float64 { return float64(a.Sessions.Len()) }, func() float64 { return float64(a.Replay.Len()) },
 		func() float64 { return float64(a.Replay.EarlyEvictions()) })
-	if a.db != nil {
-		a.Metrics.ObserveWAL(a.db)
+	if a.store.observe != nil {
+		a.store.observe(a.Metrics)
 	}
 	a.Sessions.OnExpire = func(*session.Session) { a.Metrics.SessionsExpired.Inc() }
 	ep, router, err := a.build(cfg)
@@ -231,9 +231,9 @@ func (a *App) Run(ctx context.Context, l Listeners) error {
 	defer cancel()
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	var background sync.WaitGroup
-	if a.db != nil {
+	if a.store.maintain != nil {
 		background.Go(func() {
-			a.db.RunCheckpoints(bgCtx, a.checkpointEvery, func(err error) {
+			a.store.maintain(bgCtx, func(err error) {
 				a.Metrics.StoreErrors.WithLabelValues("checkpoint").Inc()
 				a.log.Error("database checkpoint", logkey.Err, err)
 			})

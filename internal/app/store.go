@@ -8,21 +8,38 @@ import (
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/logkey"
+	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/sqlite"
 )
 
-// openStore is the one place the call store's driver is chosen: the
-// embedded SQLite store in data_dir today (PostgreSQL joins here, passing
-// the calls.Store suite in internal/calls/storetest). db is the SQLite store
-// itself, for its background checkpoints and metrics.
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (calls.Store, *sqlite.DB, error) {
+// driver is a store as opened here: what every store is (calls.Store), and
+// what this one needs beyond it.
+type driver struct {
+	calls.Store
+	// observe registers the store's own metrics (nil: none).
+	observe func(*metrics.Metrics)
+	// maintain runs the store's background work until ctx ends, passing
+	// each error to onErr (nil: none).
+	maintain func(ctx context.Context, onErr func(error))
+}
+
+// openStore is the one place the call store's driver is chosen and
+// everything specific to it is set up: the embedded SQLite store in
+// data_dir today (PostgreSQL joins here, passing the calls.Store suite in
+// internal/calls/storetest).
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (driver, error) {
 	start := time.Now()
 	db, err := sqlite.Open(ctx, cfg.DataDir, cfg.Storage.SQLite())
 	if err != nil {
-		return nil, nil, err
+		return driver{}, err
 	}
 	log.Info("database open", logkey.Driver, "sqlite", logkey.Dir, cfg.DataDir,
 		logkey.IntegrityCheck, db.QuickCheckDuration().Round(time.Millisecond).String(),
 		logkey.Took, time.Since(start).Round(time.Millisecond).String())
-	return db, db, nil
+	every := cfg.Storage.CheckpointInterval.D()
+	return driver{
+		Store:    db,
+		observe:  func(m *metrics.Metrics) { m.ObserveWAL(db) },
+		maintain: func(ctx context.Context, onErr func(error)) { db.RunCheckpoints(ctx, every, onErr) },
+	}, nil
 }

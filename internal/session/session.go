@@ -323,7 +323,17 @@ func (t *Table) Sweep() int {
 	return len(expired)
 }
 
-// Run sweeps every interval until ctx ends.
+// Run sweeps every interval until ctx ends, then cancels the context of
+// every live session (the process is stopping).
 func (t *Table) Run(ctx context.Context, interval time.Duration) {
 	periodic.Run(ctx, interval, func() { t.Sweep() })
+	// Shutting down: work that belongs to a live call stops with it.
+	for i := range t.shard {
+		sh := &t.shard[i]
+		sh.mu.Lock()
+		for _, s := range sh.m {
+			s.cancel()
+		}
+		sh.mu.Unlock()
+	}
 }

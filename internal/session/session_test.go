@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"runtime"
 
 	"errors"
@@ -194,4 +195,21 @@ func TestMemoryPerSession(t *testing.T) {
 		t.Fatalf("%.0f bytes per live call (len %d), want at most EntryBytes = %d", per, tb.Len(), EntryBytes)
 	}
 	runtime.KeepAlive(tb)
+}
+
+// When the process stops (Run's context ends), live calls' contexts end
+// too, so that work belonging to them stops.
+func TestRunCancelsLiveSessionsAtShutdown(t *testing.T) {
+	tb := New(time.Hour, 100, time.Now)
+	s, _, _ := tb.Touch("live")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tb.Run(ctx, time.Hour); close(done) }()
+	cancel()
+	<-done
+	select {
+	case <-s.Context().Done():
+	default:
+		t.Fatal("a live session's context is not done after Run stopped")
+	}
 }
