@@ -325,6 +325,7 @@ func (g *Gateway) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				g.metrics.Panics.Inc()
+				g.metrics.Requests.WithLabelValues("none", metrics.OutcomeError).Inc()
 				g.log.Error("panic in handler", logkey.Path, r.URL.Path, logkey.Panic, v)
 				writeError(w, http.StatusInternalServerError, "internal error")
 			}

@@ -104,6 +104,9 @@ func TestPanicReleasesReplayTicket(t *testing.T) {
 	if n := e.metric("voicegate_panics_total"); n != "1" {
 		t.Fatalf("voicegate_panics_total = %q after one panic, want 1", n)
 	}
+	if n := e.metric(`voicegate_requests_total{outcome="error",type="none"}`); n != "1" {
+		t.Fatalf("the panicked request is not counted as an error: %q", n)
+	}
 	client := &http.Client{Timeout: 3 * time.Second}
 	req, _ := http.NewRequest(http.MethodPost, e.url, strings.NewReader(body))
 	req.Header = h
