@@ -7,9 +7,9 @@ import (
 	"context"
 	"os"
 
-	"github.com/voicegate/voicegate/internal/cli"
+	"github.com/voicegate/voicegate/internal/benchcmd"
 )
 
 func main() {
-	os.Exit(cli.BenchMain(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr))
+	os.Exit(benchcmd.Main(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr))
 }

@@ -1,26 +1,23 @@
-// Package cli provides voicegate's command line — serve, simulate, config
-// check and version — and, for the separate voicegate-bench binary, the load
-// generator's (BenchMain). Everything a command needs comes in as
+// Package cli provides voicegate's command line: serve, simulate, config
+// check and version (the load generator's is internal/benchcmd). Everything a command needs comes in as
 // arguments (environment, output streams, context), never from globals; the
 // end-to-end tests run the real binary.
 package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/voicegate/voicegate/internal/cli/clikit"
 )
 
 // Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
 var Version = "dev"
 
 // UsageError is a command-line mistake (exit code 2).
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
+type UsageError = clikit.UsageError
 
 const usage = `voicegate — a secure Vapi server-URL gateway for private clouds
 
@@ -35,22 +32,7 @@ Run "voicegate COMMAND -h" for a command's flags.
 
 // Main runs the command line and returns the process exit code.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	return exitCode("voicegate", Run(ctx, args, getenv, stdout, stderr), stderr)
-}
-
-// exitCode reports err on stderr and maps it to an exit code: 0 for none
-// (or -h), 2 for a usage mistake, 1 otherwise.
-func exitCode(prog string, err error, stderr io.Writer) int {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	var ue *UsageError
-	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "%s: %s\n", prog, ue.Msg)
-		return 2
-	}
-	fmt.Fprintf(stderr, "%s: %v\n", prog, err)
-	return 1
+	return clikit.ExitCode("voicegate", Run(ctx, args, getenv, stdout, stderr), stderr)
 }
 
 // Run dispatches to a subcommand.
@@ -87,15 +69,4 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &UsageError{Msg: err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return &UsageError{Msg: fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
-	}
-	return nil
-}
+func parseFlags(fs *flag.FlagSet, args []string) error { return clikit.ParseFlags(fs, args) }

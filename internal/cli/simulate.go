@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/cli/clikit"
 	"github.com/voicegate/voicegate/internal/simulate"
 )
 
@@ -17,7 +18,7 @@ func runSimulate(ctx context.Context, args []string, getenv func(string) string,
 	fs := newFlagSet("simulate", stderr)
 	url := fs.String("url", "", "server URL to call (required), e.g. http://127.0.0.1:3000/webhook/vapi")
 	scenario := fs.String("scenario", "call", "call (a complete call), security (replay, unsigned, stale, oversized, bad JSON) or all")
-	af := registerAuthFlags(fs)
+	af := clikit.RegisterAuthFlags(fs)
 	tool := fs.String("tool", "getAppointment", "tool name used by the call scenario")
 	maxBody := fs.Int64("max-body", 1<<20, "the server's body cap; the security scenario sends one byte more (taken from --config when given)")
 	timeout := fs.Duration("timeout", 10*time.Second, "per-request timeout")
@@ -28,7 +29,7 @@ func runSimulate(ctx context.Context, args []string, getenv func(string) string,
 	if *url == "" {
 		return &UsageError{Msg: "simulate needs --url"}
 	}
-	a, cfgMax, err := af.resolve(getenv)
+	a, cfgMax, err := af.Resolve(getenv)
 	if err != nil {
 		if ue, ok := err.(*UsageError); ok {
 			return &UsageError{Msg: "simulate " + ue.Msg}

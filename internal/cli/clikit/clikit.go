@@ -1,20 +1,63 @@
-package cli
+// Package clikit is what voicegate's command lines share: usage errors and
+// exit codes, strict flag parsing, and the flags that describe the
+// credential a client command (simulate, voicegate-bench) signs with.
+package clikit
 
 import (
+	"errors"
 	"flag"
+	"fmt"
+	"io"
+	"strings"
 
 	"github.com/voicegate/voicegate/internal/config"
 )
 
-// authFlags describe the credential a client command (simulate, bench) signs
+// UsageError is a command-line mistake (exit code 2).
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// ExitCode reports err on stderr and maps it to an exit code: 0 for none
+// (or -h), 2 for a usage mistake, 1 otherwise.
+func ExitCode(prog string, err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "%s: %s\n", prog, ue.Msg)
+		return 2
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+	return 1
+}
+
+// ParseFlags parses args strictly: a bad flag or a stray argument is a
+// UsageError.
+func ParseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &UsageError{Msg: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &UsageError{Msg: fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	return nil
+}
+
+// AuthFlags describe the credential a client command (simulate, bench) signs
 // with: either a voicegate config's first vapi.auth entry, or flags.
-type authFlags struct {
+type AuthFlags struct {
 	cfgPath, mode, secret, preset, alg, sigHeader, tsHeader, format, encoding, prefix, header *string
 	secretB64, noBearer                                                                       *bool
 }
 
-func registerAuthFlags(fs *flag.FlagSet) *authFlags {
-	return &authFlags{
+// RegisterAuthFlags adds the credential flags to fs.
+func RegisterAuthFlags(fs *flag.FlagSet) *AuthFlags {
+	return &AuthFlags{
 		cfgPath:   fs.String("config", "", "take the credential from this voicegate config (its first vapi.auth entry) instead of the flags"),
 		mode:      fs.String("auth", "hmac", "auth mode: hmac, bearer or secret"),
 		secret:    fs.String("secret", "", "secret or token (default: $VOICEGATE_SECRET)"),
@@ -31,9 +74,9 @@ func registerAuthFlags(fs *flag.FlagSet) *authFlags {
 	}
 }
 
-// resolve returns the completed credential and, from a config, its body cap
+// Resolve returns the completed credential and, from a config, its body cap
 // (0 when given by flags).
-func (f *authFlags) resolve(getenv func(string) string) (config.AuthConfig, int64, error) {
+func (f *AuthFlags) Resolve(getenv func(string) string) (config.AuthConfig, int64, error) {
 	if *f.cfgPath != "" {
 		cfg, err := config.Load(*f.cfgPath, config.Options{Getenv: getenv})
 		if err != nil {

@@ -1,4 +1,7 @@
-package cli
+// Package benchcmd is the voicegate-bench command line: the load generator
+// and its helpers (a stand-in internal API, the bare baseline handler, the
+// header-only flood), kept out of the product binary.
+package benchcmd
 
 import (
 	"context"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/bench"
+	"github.com/voicegate/voicegate/internal/cli/clikit"
 )
 
 const benchUsage = `voicegate-bench — voicegate's load generator and benchmark helpers (loopback only)
@@ -31,19 +35,19 @@ Usage:
 Run "voicegate-bench [COMMAND] -h" for the flags.
 `
 
-// BenchMain is the voicegate-bench command line (a binary of its own, so the
+// Main is the voicegate-bench command line (a binary of its own, so the
 // load generator is not part of the product binary); it returns the exit
 // code.
-func BenchMain(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) < 2 {
 		fmt.Fprint(stderr, benchUsage)
-		return exitCode("voicegate-bench", &UsageError{Msg: "no arguments given"}, stderr)
+		return clikit.ExitCode("voicegate-bench", &clikit.UsageError{Msg: "no arguments given"}, stderr)
 	}
 	if a := args[1]; a == "help" || a == "--help" || a == "-h" {
 		fmt.Fprint(stdout, benchUsage)
 		return 0
 	}
-	return exitCode("voicegate-bench", runBench(ctx, args[1:], getenv, stdout, stderr), stderr)
+	return clikit.ExitCode("voicegate-bench", runBench(ctx, args[1:], getenv, stdout, stderr), stderr)
 }
 
 func benchFlagSet(name string, stderr io.Writer) *flag.FlagSet {
@@ -87,18 +91,18 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	jsonOut := fs.String("json-out", "", "also write the JSON report to this file")
 	seed := fs.Uint64("seed", 1, "seed of the workload's random choices")
 	repeat := fs.Int("repeat", 1, "run the scenario this many times and report medians (the machine is shared and noisy)")
-	af := registerAuthFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	af := clikit.RegisterAuthFlags(fs)
+	if err := clikit.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *url == "" {
-		return &UsageError{Msg: "voicegate-bench needs --url"}
+		return &clikit.UsageError{Msg: "voicegate-bench needs --url"}
 	}
 	if !slices.Contains(bench.Mixes, *mix) {
-		return &UsageError{Msg: fmt.Sprintf("unknown mix %q (known: %s)", *mix, strings.Join(bench.Mixes, ", "))}
+		return &clikit.UsageError{Msg: fmt.Sprintf("unknown mix %q (known: %s)", *mix, strings.Join(bench.Mixes, ", "))}
 	}
 	if *toolStyle != "tool-calls" && *toolStyle != "function-call" {
-		return &UsageError{Msg: "--tool-style is tool-calls or function-call"}
+		return &clikit.UsageError{Msg: "--tool-style is tool-calls or function-call"}
 	}
 	loadTargets := []string{*url, *cmpURL}
 	if *toolAPI != "" {
@@ -109,13 +113,13 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			continue
 		}
 		if err := loopbackOnly(u); err != nil {
-			return &UsageError{Msg: err.Error()}
+			return &clikit.UsageError{Msg: err.Error()}
 		}
 	}
-	a, _, err := af.resolve(getenv)
+	a, _, err := af.Resolve(getenv)
 	if err != nil {
-		if ue, ok := err.(*UsageError); ok {
-			return &UsageError{Msg: "bench " + ue.Msg}
+		if ue, ok := err.(*clikit.UsageError); ok {
+			return &clikit.UsageError{Msg: "bench " + ue.Msg}
 		}
 		return err
 	}
@@ -141,7 +145,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		opts.Progress = func(s string) { fmt.Fprintf(stderr, "bench %s: %s\n", opts.Name, s) }
 	}
 	if *repeat < 1 {
-		return &UsageError{Msg: "--repeat must be at least 1"}
+		return &clikit.UsageError{Msg: "--repeat must be at least 1"}
 	}
 	targets := []bench.Options{opts}
 	if *cmpURL != "" {
@@ -249,17 +253,17 @@ func runBenchFlood(ctx context.Context, args []string, stdout, stderr io.Writer)
 	announce := fs.Int64("announce", 1<<20, "Content-Length each connection announces")
 	hold := fs.Duration("hold", 5*time.Second, "how long the connections are held (at most 1m)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if err := parseFlags(fs, args); err != nil {
+	if err := clikit.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *url == "" {
-		return &UsageError{Msg: "voicegate-bench flood needs --url"}
+		return &clikit.UsageError{Msg: "voicegate-bench flood needs --url"}
 	}
 	if err := loopbackOnly(*url); err != nil {
-		return &UsageError{Msg: err.Error()}
+		return &clikit.UsageError{Msg: err.Error()}
 	}
 	if *conns < 1 || *conns > 20000 || *hold <= 0 || *hold > time.Minute {
-		return &UsageError{Msg: "--conns must be 1..20000 and --hold at most 1m"}
+		return &clikit.UsageError{Msg: "--conns must be 1..20000 and --hold at most 1m"}
 	}
 	r, err := bench.Flood(ctx, bench.FloodOptions{URL: *url, Conns: *conns, Announce: *announce, Hold: *hold, ServerPID: *pid})
 	if err != nil {
@@ -280,7 +284,7 @@ func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := benchFlagSet("api", stderr)
 	listen := fs.String("listen", "127.0.0.1:9090", "loopback address to serve the internal tool API on")
 	delay := fs.Duration("delay", 0, "how long each answer takes")
-	if err := parseFlags(fs, args); err != nil {
+	if err := clikit.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	return serveLoopback(ctx, *listen, bench.APIHandler(*delay), stdout, fmt.Sprintf("internal tool API (answers after %s)", *delay))
@@ -290,7 +294,7 @@ func runBenchBare(ctx context.Context, args []string, getenv func(string) string
 	fs := benchFlagSet("bare", stderr)
 	listen := fs.String("listen", "127.0.0.1:3200", "loopback address to serve the bare baseline handler on")
 	secret := fs.String("secret", "", "HMAC secret (default: $VOICEGATE_SECRET)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := clikit.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	s := *secret
@@ -298,7 +302,7 @@ func runBenchBare(ctx context.Context, args []string, getenv func(string) string
 		s = getenv("VOICEGATE_SECRET")
 	}
 	if s == "" {
-		return &UsageError{Msg: "voicegate-bench bare needs --secret (or VOICEGATE_SECRET)"}
+		return &clikit.UsageError{Msg: "voicegate-bench bare needs --secret (or VOICEGATE_SECRET)"}
 	}
 	return serveLoopback(ctx, *listen, bench.BareHandler(s), stdout, "bare baseline handler (read body, check HMAC, decode envelope)")
 }
@@ -306,7 +310,7 @@ func runBenchBare(ctx context.Context, args []string, getenv func(string) string
 // serveLoopback serves h on a loopback address until SIGINT or SIGTERM.
 func serveLoopback(ctx context.Context, addr string, h http.Handler, stdout io.Writer, what string) error {
 	if err := loopbackOnly("http://" + addr + "/"); err != nil {
-		return &UsageError{Msg: err.Error()}
+		return &clikit.UsageError{Msg: err.Error()}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
