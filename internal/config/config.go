@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/dispatch"
-	"github.com/voicegate/voicegate/internal/redact"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/server"
 	"github.com/voicegate/voicegate/internal/session"
@@ -92,19 +90,11 @@ type LogConfig struct {
 
 // VapiConfig configures the Vapi server-URL endpoint.
 type VapiConfig struct {
-	Path         string `yaml:"path"`
-	MaxBodyBytes int64  `yaml:"max_body_bytes"`
-	// ServerTimeout is the assistant's server.timeoutSeconds in Vapi (default
-	// 20s); every tool timeout must stay below it.
-	ServerTimeout Duration `yaml:"server_timeout"`
-	// PublicURL is the URL Vapi calls, used for the {url} placeholder of HMAC
-	// payload formats (a proxy may change scheme, host or port).
-	PublicURL string       `yaml:"public_url"`
-	Auth      []AuthConfig `yaml:"auth"`
-	Replay    ReplayConfig `yaml:"replay"`
-	// DeadlineWarnRatio logs a warning when handling a message takes more
-	// than this share of its deadline.
-	DeadlineWarnRatio   float64                `yaml:"deadline_warn_ratio"`
+	// The endpoint's own settings (path, body cap, server timeout, public
+	// URL, slow-answer ratio), as the Vapi source defines them.
+	dispatch.Settings   `yaml:",inline"`
+	Auth                []AuthConfig           `yaml:"auth"`
+	Replay              ReplayConfig           `yaml:"replay"`
 	AssistantRequest    AssistantRequestConfig `yaml:"assistant_request"`
 	TransferDestination *TransferConfig        `yaml:"transfer_destination"`
 }
@@ -283,11 +273,8 @@ func Default() *Config {
 		Server:  server.DefaultConfig(),
 		Log:     LogConfig{Level: "info"},
 		Vapi: VapiConfig{
-			Path:              "/webhook/vapi",
-			MaxBodyBytes:      1 << 20,
-			ServerTimeout:     Duration(20 * time.Second),
-			Replay:            replay.DefaultConfig(),
-			DeadlineWarnRatio: 0.5,
+			Settings: dispatch.DefaultSettings(),
+			Replay:   replay.DefaultConfig(),
 			AssistantRequest: AssistantRequestConfig{
 				ErrorMessage: "Sorry, we cannot take your call right now. Please try again later.",
 			},
@@ -392,23 +379,7 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 		e.add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
 	v := &c.Vapi
-	if !strings.HasPrefix(v.Path, "/") {
-		e.add("vapi.path", "%q must start with /", v.Path)
-	}
-	if v.MaxBodyBytes <= 0 || v.MaxBodyBytes > 64<<20 {
-		e.add("vapi.max_body_bytes", "must be between 1 and 67108864, got %d", v.MaxBodyBytes)
-	}
-	if st := v.ServerTimeout.D(); st < time.Second || st > 300*time.Second {
-		e.add("vapi.server_timeout", "must be between 1s and 300s (Vapi's server.timeoutSeconds), got %s", st)
-	}
-	if v.PublicURL != "" {
-		if u, err := url.Parse(v.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			e.add("vapi.public_url", "%q is not an absolute http(s) URL", redact.URL(v.PublicURL))
-		}
-	}
-	if v.DeadlineWarnRatio <= 0 || v.DeadlineWarnRatio > 1 {
-		e.add("vapi.deadline_warn_ratio", "must be in (0, 1], got %v", v.DeadlineWarnRatio)
-	}
+	e.section("vapi", v.Settings.Validate())
 	c.validateReplay(e)
 	if len(v.Auth) == 0 && !opt.Dev {
 		e.add("vapi.auth", "no credential configured: voicegate refuses to start without one (fail closed); add an hmac, bearer or secret entry")

@@ -2,9 +2,59 @@ package dispatch
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
+
+	"github.com/voicegate/voicegate/internal/confval"
+	"github.com/voicegate/voicegate/internal/redact"
 )
+
+// Settings are the Vapi endpoint's own settings (keys of the "vapi"
+// section).
+type Settings struct {
+	Path         string `yaml:"path"`
+	MaxBodyBytes int64  `yaml:"max_body_bytes"`
+	// ServerTimeout is the assistant's server.timeoutSeconds in Vapi
+	// (default 20s); every tool timeout must stay below it.
+	ServerTimeout confval.Duration `yaml:"server_timeout"`
+	// PublicURL is the URL Vapi calls, used for the {url} placeholder of
+	// HMAC payload formats (a proxy may change scheme, host or port).
+	PublicURL string `yaml:"public_url"`
+	// DeadlineWarnRatio logs a warning when handling a message takes more
+	// than this share of its deadline.
+	DeadlineWarnRatio float64 `yaml:"deadline_warn_ratio"`
+}
+
+// DefaultSettings returns the endpoint's defaults.
+func DefaultSettings() Settings {
+	return Settings{Path: "/webhook/vapi", MaxBodyBytes: 1 << 20, ServerTimeout: confval.Duration(20 * time.Second), DeadlineWarnRatio: 0.5}
+}
+
+// Validate returns the settings' problems, each starting with its key.
+func (s Settings) Validate() (probs []string) {
+	add := func(field, format string, args ...any) {
+		probs = append(probs, field+": "+fmt.Sprintf(format, args...))
+	}
+	if !strings.HasPrefix(s.Path, "/") {
+		add("path", "%q must start with /", s.Path)
+	}
+	if s.MaxBodyBytes <= 0 || s.MaxBodyBytes > 64<<20 {
+		add("max_body_bytes", "must be between 1 and 67108864, got %d", s.MaxBodyBytes)
+	}
+	if st := s.ServerTimeout.D(); st < time.Second || st > 300*time.Second {
+		add("server_timeout", "must be between 1s and 300s (Vapi's server.timeoutSeconds), got %s", st)
+	}
+	if s.PublicURL != "" {
+		if u, err := url.Parse(s.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			add("public_url", "%q is not an absolute http(s) URL", redact.URL(s.PublicURL))
+		}
+	}
+	if s.DeadlineWarnRatio <= 0 || s.DeadlineWarnRatio > 1 {
+		add("deadline_warn_ratio", "must be in (0, 1], got %v", s.DeadlineWarnRatio)
+	}
+	return probs
+}
 
 // Config is what the Vapi source's dispatcher needs: its answers and Vapi's
 // deadline for a message.
