@@ -92,7 +92,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		}
 	}()
 	a.Sessions = session.New(cfg.Sessions.TTL.D(), cfg.Sessions.Capacity, o.Now)
-	a.Replay = replay.New(cfg.Vapi.Replay.Window.D(), cfg.Vapi.Replay.Capacity, o.Now)
+	a.Replay = replay.New(cfg.Vapi.Replay.Window.D(), cfg.Vapi.Replay.Capacity)
 	// A request's signature is checked when its headers are in; its body may
 	// take up to the read timeout to arrive before the replay lookup.
 	a.Replay.SetGrace(cfg.Server.ReadTimeout.D())

@@ -38,8 +38,12 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (drive
 		logkey.Took, time.Since(start).Round(time.Millisecond).String())
 	every := cfg.Storage.CheckpointInterval.D()
 	return driver{
-		Store:    db,
-		observe:  func(m *metrics.Metrics) { m.ObserveWAL(db) },
+		Store: db,
+		observe: func(m *metrics.Metrics) {
+			m.ObserveWAL(func() float64 { return float64(db.WALSize()) },
+				func() float64 { return float64(db.CheckpointStats().Restarts) },
+				func() float64 { return float64(db.CheckpointStats().RestartsBusy) })
+		},
 		maintain: func(ctx context.Context, onErr func(error)) { db.RunCheckpoints(ctx, every, onErr) },
 	}, nil
 }

@@ -24,7 +24,7 @@ import (
 const secret = "bench-test-Wq7Zk3Rm8Xp2Lv9N"
 
 func hmacAuth() config.AuthConfig {
-	a := config.AuthConfig{Mode: config.ModeHMAC, Secrets: []config.Secret{{Value: secret}}}
+	a := config.AuthConfig{Mode: auth.ModeHMAC, Secrets: []config.Secret{{Value: secret}}}
 	a.Complete()
 	return a
 }

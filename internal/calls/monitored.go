@@ -42,10 +42,6 @@ func Monitored(s Store, now func() time.Time, window time.Duration) *MonitoredSt
 	return &MonitoredStore{s: s, now: now, window: window}
 }
 
-// Unwrap returns the wrapped store (for optional interfaces such as the
-// SQLite store's background checkpoints).
-func (m *MonitoredStore) Unwrap() Store { return m.s }
-
 // Ready returns nil when the store answers Ping and its writes are not
 // failing. It returns an error wrapping ErrWritesFailing (and the last
 // write's error) while the most recent write failed less than the window

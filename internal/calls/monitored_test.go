@@ -143,8 +143,8 @@ func TestMonitoredConcurrent(t *testing.T) {
 	if err := bad.Ready(ctx); !errors.Is(err, ErrWritesFailing) {
 		t.Errorf("store whose writes all failed: %v", err)
 	}
-	if ok.Unwrap() != Store(fs) {
-		t.Error("Unwrap does not return the wrapped store")
+	if ok.s != Store(fs) {
+		t.Error("the monitor does not wrap the store it was given")
 	}
 }
 

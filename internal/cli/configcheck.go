@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/redact"
+	"github.com/voicegate/voicegate/internal/replay"
+	"github.com/voicegate/voicegate/internal/session"
 )
 
 func runConfigCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -43,8 +46,8 @@ func runConfigCheck(args []string, getenv func(string) string, stdout, stderr io
 		fmt.Fprintf(stdout, "  tool %s: %s %s, timeout %s, max %d concurrent, schema %v\n", t.Name, t.Method, redact.URL(t.URL), t.Timeout.D(), t.MaxConcurrency, t.Schema != nil)
 	}
 	fmt.Fprintf(stdout, "  memory at capacity: replay cache %d entries ~%d MiB, sessions %d calls ~%d MiB, request bodies at most %d MiB\n",
-		cfg.Vapi.Replay.Capacity, int64(cfg.Vapi.Replay.Capacity)*config.ReplayEntryBytes>>20,
-		cfg.Sessions.Capacity, int64(cfg.Sessions.Capacity)*config.SessionBytes>>20, cfg.Server.BodyMemoryBytes>>20)
+		cfg.Vapi.Replay.Capacity, int64(cfg.Vapi.Replay.Capacity)*replay.EntryBytes>>20,
+		cfg.Sessions.Capacity, int64(cfg.Sessions.Capacity)*session.EntryBytes>>20, cfg.Server.BodyMemoryBytes>>20)
 	printWarnings(stdout, cfg.Warnings)
 	return nil
 }
@@ -71,14 +74,14 @@ func scheme(c *config.Config) string {
 // describeAuth says how an entry verifies, never what its secrets are.
 func describeAuth(a config.AuthConfig) string {
 	switch a.Mode {
-	case config.ModeHMAC:
+	case auth.ModeHMAC:
 		ts := a.TimestampHeaderName()
 		if ts == "" {
 			ts = "none"
 		}
 		return fmt.Sprintf("hmac-%s in %s (%s, prefix %q), timestamp header %s, payload %q, %d secret(s)",
 			a.Algorithm, a.SignatureHeader, a.Encoding, a.Prefix, ts, a.PayloadFormat, len(a.Secrets))
-	case config.ModeBearer:
+	case auth.ModeBearer:
 		return fmt.Sprintf("bearer token in %s (Bearer prefix %v), %d token(s)", a.Header, *a.BearerPrefix, len(a.Secrets))
 	default:
 		return fmt.Sprintf("static secret in %s, %d secret(s)", a.Header, len(a.Secrets))

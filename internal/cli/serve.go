@@ -17,6 +17,7 @@ import (
 
 	"github.com/voicegate/voicegate/internal/app"
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/server"
 )
@@ -229,7 +230,7 @@ func devSecretIn(dir string) (string, error) {
 	}
 	path := filepath.Join(dir, "dev-webhook-secret")
 	b, err := os.ReadFile(path)
-	if err == nil && len(strings.TrimSpace(string(b))) >= config.MinSecretLen {
+	if err == nil && len(strings.TrimSpace(string(b))) >= confval.MinSecretLen {
 		return strings.TrimSpace(string(b)), nil
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {

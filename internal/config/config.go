@@ -33,43 +33,26 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// AllowInsecureHTTP permits plain HTTP on a non-loopback address, for a
 	// deployment behind a TLS-terminating internal load balancer.
-	AllowInsecureHTTP bool          `yaml:"allow_insecure_http"`
-	TLS               TLSConfig     `yaml:"tls"`
-	Server            ServerConfig  `yaml:"server"`
-	Log               LogConfig     `yaml:"log"`
-	Admin             AdminConfig   `yaml:"admin"`
-	Vapi              VapiConfig    `yaml:"vapi"`
-	Tools             []ToolConfig  `yaml:"tools"`
-	Sessions          SessionConfig `yaml:"sessions"`
-	Storage           StorageConfig `yaml:"storage"`
+	AllowInsecureHTTP bool             `yaml:"allow_insecure_http"`
+	TLS               server.TLSConfig `yaml:"tls"`
+	Server            server.Config    `yaml:"server"`
+	Log               LogConfig        `yaml:"log"`
+	Admin             AdminConfig      `yaml:"admin"`
+	Vapi              VapiConfig       `yaml:"vapi"`
+	Tools             []ToolConfig     `yaml:"tools"`
+	Sessions          session.Config   `yaml:"sessions"`
+	Storage           StorageConfig    `yaml:"storage"`
 
 	// Warnings are settings accepted because they have a legitimate use,
 	// but weaker than the defaults; serve logs them, config check shows them.
 	Warnings []Problem `yaml:"-"`
 }
 
-// TLSConfig and ServerConfig are the server's own configuration types
-// (internal/server owns their defaults and validation).
-type (
-	TLSConfig    = server.TLSConfig
-	ServerConfig = server.Config
-)
-
 // AuthConfig is one credential of vapi.auth (internal/auth owns its
 // defaults and validation); Secret is one of its secrets.
 type (
 	AuthConfig = auth.Config
 	Secret     = confval.Secret
-)
-
-// Authentication modes and presets, as auth defines them.
-const (
-	ModeHMAC            = auth.ModeHMAC
-	ModeBearer          = auth.ModeBearer
-	ModeSecret          = auth.ModeSecret
-	PresetVapiSignature = auth.PresetVapiSignature
-	MaxTolerance        = auth.MaxTolerance
-	MinSecretLen        = confval.MinSecretLen
 )
 
 // AdminConfig is the separate operator listener (metrics and pprof), on a
@@ -93,31 +76,15 @@ type VapiConfig struct {
 	// The endpoint's own settings (path, body cap, server timeout, public
 	// URL, slow-answer ratio), as the Vapi source defines them.
 	dispatch.Settings   `yaml:",inline"`
-	Auth                []AuthConfig           `yaml:"auth"`
-	Replay              ReplayConfig           `yaml:"replay"`
-	AssistantRequest    AssistantRequestConfig `yaml:"assistant_request"`
-	TransferDestination *TransferConfig        `yaml:"transfer_destination"`
+	Auth                []AuthConfig                    `yaml:"auth"`
+	Replay              replay.Config                   `yaml:"replay"`
+	AssistantRequest    dispatch.AssistantRequestConfig `yaml:"assistant_request"`
+	TransferDestination *dispatch.TransferConfig        `yaml:"transfer_destination"`
 }
-
-// Auth modes.
-// ReplayConfig bounds the cache that answers byte-identical replays.
-type ReplayConfig = replay.Config
-
-// The Vapi source's answers (internal/dispatch owns them and their
-// validation).
-type (
-	AssistantRequestConfig = dispatch.AssistantRequestConfig
-	AssistantRoute         = dispatch.AssistantRoute
-	AssistantAnswer        = dispatch.AssistantAnswer
-	TransferConfig         = dispatch.TransferConfig
-)
 
 // ToolConfig binds a Vapi tool name to an internal HTTP endpoint
 // (internal/tools owns its defaults, resolution and validation).
-type (
-	ToolConfig  = tools.Config
-	HeaderValue = tools.HeaderValue
-)
+type ToolConfig = tools.Config
 
 // StorageConfig tunes the embedded SQLite store (see sqlite.Config).
 type StorageConfig struct {
@@ -131,9 +98,6 @@ func (s StorageConfig) SQLite() sqlite.Config {
 	c.WALLimitBytes, c.CheckpointInterval = s.WALLimitBytes, s.CheckpointInterval.D()
 	return c
 }
-
-// SessionConfig bounds the per-call session table.
-type SessionConfig = session.Config
 
 // Duration is a time.Duration written as "2s", "150ms", "5m" (confval's,
 // shared by every component's configuration).
@@ -201,6 +165,21 @@ type Options struct {
 	Now func() time.Time
 }
 
+// withDefaults fills what opt leaves out: no environment, the real files
+// and clock.
+func (opt Options) withDefaults() Options {
+	if opt.Getenv == nil {
+		opt.Getenv = func(string) string { return "" }
+	}
+	if opt.ReadFile == nil {
+		opt.ReadFile = os.ReadFile
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return opt
+}
+
 // Load reads, expands, strictly decodes, completes and validates the file at
 // path. Every problem is reported in one *ValidationError.
 func Load(path string, opt Options) (*Config, error) {
@@ -213,15 +192,7 @@ func Load(path string, opt Options) (*Config, error) {
 
 // Parse is Load on bytes.
 func Parse(raw []byte, opt Options) (*Config, error) {
-	if opt.Getenv == nil {
-		opt.Getenv = func(string) string { return "" }
-	}
-	if opt.ReadFile == nil {
-		opt.ReadFile = os.ReadFile
-	}
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
+	opt = opt.withDefaults()
 	verr := &ValidationError{}
 	// ${ENV} is expanded inside scalar values only, after parsing: a comment
 	// is never expanded, and an environment value cannot inject YAML
@@ -275,7 +246,7 @@ func Default() *Config {
 		Vapi: VapiConfig{
 			Settings: dispatch.DefaultSettings(),
 			Replay:   replay.DefaultConfig(),
-			AssistantRequest: AssistantRequestConfig{
+			AssistantRequest: dispatch.AssistantRequestConfig{
 				ErrorMessage: "Sorry, we cannot take your call right now. Please try again later.",
 			},
 		},
@@ -287,13 +258,6 @@ func Default() *Config {
 	}
 }
 
-// Tool defaults.
-const (
-	DefaultToolTimeout          = tools.DefaultTimeout
-	DefaultToolConcurrency      = tools.DefaultConcurrency
-	DefaultToolMaxResponseBytes = tools.DefaultMaxResponseBytes
-)
-
 func (c *Config) applyDefaults() {
 	for i := range c.Vapi.Auth {
 		c.Vapi.Auth[i].Complete()
@@ -304,19 +268,6 @@ func (c *Config) applyDefaults() {
 
 }
 
-// ReservedToolHeaders are set by voicegate (or by HTTP itself) on every
-// request to an internal API; a tool cannot configure them.
-var ReservedToolHeaders = tools.ReservedConfigHeaders
-
-// Limits on settings whose cost grows with their value, as their
-// components define them.
-const (
-	ReplayEntryBytes = replay.EntryBytes
-	MaxReplayEntries = replay.MaxCapacity
-	SessionBytes     = session.EntryBytes
-	MaxSessions      = session.MaxCapacity
-)
-
 // validateReplay collects the replay cache's problems and checks that its
 // window covers every signed-timestamp tolerance.
 func (c *Config) validateReplay(e *ValidationError) {
@@ -325,7 +276,7 @@ func (c *Config) validateReplay(e *ValidationError) {
 	e.sectionWarn("vapi.replay", warns)
 	r := c.Vapi.Replay
 	for i, a := range c.Vapi.Auth {
-		if a.Mode == ModeHMAC && a.TimestampHeaderName() != "" && r.Window < a.Tolerance {
+		if a.Mode == auth.ModeHMAC && a.TimestampHeaderName() != "" && r.Window < a.Tolerance {
 			e.add("vapi.replay.window", "%s is shorter than vapi.auth[%d].tolerance (%s): a replay after the window would still verify", r.Window.D(), i, a.Tolerance.D())
 		}
 	}
@@ -354,8 +305,8 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	}
 	if t := c.Admin.PublicMetricsToken; t != "" {
 		switch {
-		case len(t) < MinSecretLen:
-			e.add("admin.public_metrics_token", "must be at least %d bytes", MinSecretLen)
+		case len(t) < confval.MinSecretLen:
+			e.add("admin.public_metrics_token", "must be at least %d bytes", confval.MinSecretLen)
 		case confval.WeakSecret(t) != "":
 			e.add("admin.public_metrics_token", "token refused: %s", confval.WeakSecret(t))
 		}
@@ -483,9 +434,9 @@ func Dev(secret, listen, dataDir string) *Config {
 	c.Listen = listen
 	c.DataDir = dataDir
 	c.Server.ShutdownDelay = 0 // no load balancer in front of a laptop
-	c.Vapi.Auth = []AuthConfig{{Mode: ModeHMAC, Secrets: []Secret{{Value: secret}}}}
+	c.Vapi.Auth = []AuthConfig{{Mode: auth.ModeHMAC, Secrets: []Secret{{Value: secret}}}}
 	c.Tools = []ToolConfig{{Name: "getAppointment", URL: "http://" + listen + DevToolPath}}
-	c.Vapi.AssistantRequest.Default = &AssistantAnswer{Assistant: map[string]any{
+	c.Vapi.AssistantRequest.Default = &dispatch.AssistantAnswer{Assistant: map[string]any{
 		"firstMessage": "Hello, this is the voicegate demo assistant. How can I help?",
 		"model": map[string]any{"provider": "openai", "model": "gpt-4o", "messages": []any{
 			map[string]any{"role": "system", "content": "You book appointments. Use getAppointment to look one up."},
@@ -513,15 +464,7 @@ func (c *Config) CheckCombined() error {
 // Dev, flag overrides, or tests).
 func (c *Config) Check(opt Options) error {
 	c.applyDefaults()
-	if opt.Getenv == nil {
-		opt.Getenv = func(string) string { return "" }
-	}
-	if opt.ReadFile == nil {
-		opt.ReadFile = os.ReadFile
-	}
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
+	opt = opt.withDefaults()
 	e := &ValidationError{}
 	c.resolve(e, opt)
 	c.validate(e, opt)

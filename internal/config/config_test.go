@@ -2,6 +2,7 @@ package config
 
 import (
 	"github.com/voicegate/voicegate/internal/confval"
+	"github.com/voicegate/voicegate/internal/tools"
 
 	"encoding/base64"
 	"encoding/hex"
@@ -207,7 +208,7 @@ func TestExpandEnv(t *testing.T) {
 
 func TestSecretsNeverMarshalled(t *testing.T) {
 	v, _ := Secret{Value: "top-secret-value"}.MarshalYAML()
-	h, _ := HeaderValue{Value: "top-secret-value"}.MarshalYAML()
+	h, _ := tools.HeaderValue{Value: "top-secret-value"}.MarshalYAML()
 	if v == "top-secret-value" || h == "top-secret-value" {
 		t.Fatal("secret values must never be written back out")
 	}

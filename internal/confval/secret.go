@@ -18,29 +18,41 @@ type Secret struct {
 
 // UnmarshalYAML accepts "value" or {value: ..., not_after: RFC3339}.
 func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
+	var notAfter string
+	err := DecodeStringOrFields(n, &s.Value, map[string]*string{"value": &s.Value, "not_after": &notAfter},
+		"secret (want value, not_after)", "a secret is a string or {value, not_after}")
+	if err != nil || notAfter == "" {
+		return err
+	}
+	t, err := time.Parse(time.RFC3339, notAfter)
+	if err != nil {
+		return fmt.Errorf("line %d: not_after %q is not an RFC 3339 time", n.Line, notAfter)
+	}
+	s.NotAfter = t
+	return nil
+}
+
+// DecodeStringOrFields decodes a value written either as a plain string
+// (into *str) or as a mapping of the named string fields. in names the
+// value in an unknown-field error ("field x not found in <in>"); shape is
+// the error for any other node.
+func DecodeStringOrFields(n *yaml.Node, str *string, fields map[string]*string, in, shape string) error {
 	switch n.Kind {
 	case yaml.ScalarNode:
-		s.Value = n.Value
+		*str = n.Value
 		return nil
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			switch k.Value {
-			case "value":
-				s.Value = v.Value
-			case "not_after":
-				t, err := time.Parse(time.RFC3339, v.Value)
-				if err != nil {
-					return fmt.Errorf("line %d: not_after %q is not an RFC 3339 time", v.Line, v.Value)
-				}
-				s.NotAfter = t
-			default:
-				return fmt.Errorf("line %d: field %s not found in secret (want value, not_after)", k.Line, k.Value)
+			dst, ok := fields[k.Value]
+			if !ok {
+				return fmt.Errorf("line %d: field %s not found in %s", k.Line, k.Value, in)
 			}
+			*dst = v.Value
 		}
 		return nil
 	}
-	return fmt.Errorf("line %d: a secret is a string or {value, not_after}", n.Line)
+	return fmt.Errorf("line %d: %s", n.Line, shape)
 }
 
 // MarshalYAML never writes the secret's value.

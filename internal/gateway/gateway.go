@@ -162,9 +162,10 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 		if tm == nil {
 			tm = none
 		}
-		tm.Observe(outcome, g.now().Sub(start))
+		took := g.now().Sub(start)
+		tm.Observe(outcome, took)
 		if err == nil && outcome != metrics.OutcomeReplay {
-			g.checkSlow(r, ep, reply, start)
+			g.checkSlow(r, ep, reply, took)
 		}
 	})
 }
@@ -235,8 +236,13 @@ func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhoo
 		g.log.Info("replayed request answered from cache", logkey.Status, cached.Status)
 		return webhook.Reply{Status: cached.Status, Body: cached.Body, ContentType: cached.ContentType, Type: "none"}, metrics.OutcomeReplay, nil
 	}
-	// Released on every path, a panic included; a no-op once Finish ran.
-	defer g.replay.Finish(ticket, replay.Response{}, false)
+	// The ticket is released on every path, a panic included.
+	finished := false
+	defer func() {
+		if !finished {
+			g.replay.Finish(ticket, replay.Response{}, false)
+		}
+	}()
 
 	reply := ep.Handle(r.Context(), body)
 	// An answer computed after the client went away (its context cancelled)
@@ -244,6 +250,7 @@ func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhoo
 	// neither is stored, so that the next identical request does the work.
 	g.replay.Finish(ticket, replay.Response{Status: reply.Status, Body: reply.Body, ContentType: reply.ContentType},
 		reply.Status < 500 && r.Context().Err() == nil)
+	finished = true
 	switch {
 	case reply.Status >= 500:
 		return reply, metrics.OutcomeError, nil
@@ -255,8 +262,7 @@ func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhoo
 
 // checkSlow logs and counts an answer that took more than its endpoint's
 // share of the provider's deadline, and logs every answer at debug level.
-func (g *Gateway) checkSlow(r *http.Request, ep *webhook.Endpoint, reply webhook.Reply, start time.Time) {
-	took := g.now().Sub(start)
+func (g *Gateway) checkSlow(r *http.Request, ep *webhook.Endpoint, reply webhook.Reply, took time.Duration) {
 	if reply.Deadline > 0 && took > time.Duration(float64(reply.Deadline)*ep.SlowRatio) {
 		g.metrics.DeadlineWarnings.WithLabelValues(reply.Type).Inc()
 		g.log.Warn("slow webhook answer", logkey.Type, reply.Type, logkey.CallID, reply.CallID, logkey.DurationMS, ms(took), logkey.DeadlineMS, ms(reply.Deadline))

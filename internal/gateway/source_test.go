@@ -52,7 +52,7 @@ func TestSecondSourceNeedsNoGatewayChange(t *testing.T) {
 		SlowRatio: 0.5,
 	}}
 	zero := func() float64 { return 0 }
-	g := gateway.New(gateway.Config{BodyMemoryBytes: 1 << 20, ReadTimeout: 15 * time.Second}, gateway.Deps{Sources: []webhook.Source{src}, Replay: replay.New(time.Minute, 100, time.Now),
+	g := gateway.New(gateway.Config{BodyMemoryBytes: 1 << 20, ReadTimeout: 15 * time.Second}, gateway.Deps{Sources: []webhook.Source{src}, Replay: replay.New(time.Minute, 100),
 		Store: e.app.Store, Metrics: metrics.New(zero, zero, zero), Log: slog.New(slog.DiscardHandler), Now: time.Now})
 	srv := httptest.NewServer(g)
 	defer srv.Close()

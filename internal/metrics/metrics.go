@@ -89,26 +89,20 @@ func New(activeCalls, replayEntries, replayEarly func() float64) *Metrics {
 	return m
 }
 
-// WALStats is what the embedded store reports about its write-ahead log.
-type WALStats interface {
-	WALSize() int64
-	LogRestarts() (restarts, busy uint64)
-}
-
 // ObserveWAL registers, read at scrape time, the size of the embedded
-// store's write-ahead log and how often its checkpoints restarted it (or
-// could not, a reader holding it).
-func (m *Metrics) ObserveWAL(s WALStats) {
+// store's write-ahead log and how often its checkpoints restarted it
+// (restarts) or could not, a reader holding it (busy).
+func (m *Metrics) ObserveWAL(size, restarts, busy func() float64) {
 	m.Registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_sqlite_wal_bytes",
 			Help: "Size of the SQLite write-ahead log file; bounded by storage.wal_limit_bytes plus what one checkpoint interval writes."},
-			func() float64 { return float64(s.WALSize()) }),
+			size),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "voicegate_sqlite_wal_restarts_total",
 			Help: "Checkpoints that found the write-ahead log over storage.wal_limit_bytes and restarted it."},
-			func() float64 { r, _ := s.LogRestarts(); return float64(r) }),
+			restarts),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "voicegate_sqlite_wal_restarts_busy_total",
 			Help: "Checkpoints that found the write-ahead log over its limit but could not restart it because a reader held it; the next one retries."},
-			func() float64 { _, b := s.LogRestarts(); return float64(b) }),
+			busy),
 	)
 }
 

@@ -2,7 +2,6 @@ package replay_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/replay/replaytest"
@@ -11,7 +10,7 @@ import (
 // TestGuardContract: the in-memory Cache meets replay.Guard's contract.
 func TestGuardContract(t *testing.T) {
 	replaytest.Run(t, func(t *testing.T, c replaytest.Config) replay.Guard {
-		cache := replay.New(c.Window, c.Capacity, time.Now)
+		cache := replay.New(c.Window, c.Capacity)
 		cache.SetGrace(c.Grace)
 		return cache
 	})

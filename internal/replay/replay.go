@@ -58,7 +58,6 @@ type slot struct {
 type Cache struct {
 	window time.Duration
 	cap    int
-	now    func() time.Time
 	grace  int64 // nanoseconds an expired entry stays in the ring (SetGrace)
 
 	mu    sync.Mutex
@@ -72,8 +71,8 @@ type Cache struct {
 }
 
 // New returns a cache holding at most capacity entries for window each.
-func New(window time.Duration, capacity int, now func() time.Time) *Cache {
-	return &Cache{window: window, cap: capacity, now: now, m: make(map[Key]*entry), order: make([]slot, capacity)}
+func New(window time.Duration, capacity int) *Cache {
+	return &Cache{window: window, cap: capacity, m: make(map[Key]*entry), order: make([]slot, capacity)}
 }
 
 // SetGrace keeps an entry in memory for d past its expiry, for lookups as of
@@ -111,19 +110,14 @@ type Ticket struct {
 
 var _ Guard = (*Cache)(nil)
 
-// Begin looks k up. If a live entry exists, Begin waits (bounded by ctx) for
-// its handler to finish and returns its response with replay=true. Otherwise
-// it registers k, to be remembered until the later of one window from now
-// and validUntil (when the request's credential stops verifying; zero if it
-// never does), and returns a Ticket that the caller must pass to Finish.
-func (c *Cache) Begin(ctx context.Context, k Key, validUntil time.Time) (resp Response, replay bool, t Ticket, err error) {
-	return c.BeginAt(ctx, k, c.now(), validUntil)
-}
-
-// BeginAt is Begin as of the instant at: the caller passes the instant at
-// which it checked the request's credential, so that an entry is found for
-// as long as that check could pass — a client that sends its body slowly
-// cannot outlast the entry between the two checks.
+// BeginAt looks k up as of the instant at, when the caller checked the
+// request's credential: an entry is found for as long as that check could
+// pass, so a client that sends its body slowly cannot outlast the entry
+// between the two checks. If a live entry exists, BeginAt waits (bounded by
+// ctx) for its handler to finish and returns its response with replay=true.
+// Otherwise it registers k, to be remembered until the later of at+window
+// and validUntil (when the credential stops verifying; zero if it never
+// does), and returns a Ticket that the caller must pass to Finish.
 func (c *Cache) BeginAt(ctx context.Context, k Key, at, validUntil time.Time) (resp Response, replay bool, t Ticket, err error) {
 	now := at.UnixNano()
 	c.mu.Lock()

@@ -17,35 +17,35 @@ func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return 
 func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 func TestCapacityEvictsOldest(t *testing.T) {
-	c := New(time.Hour, 3, time.Now)
+	c := New(time.Hour, 3)
 	for i := 0; i < 5; i++ {
-		_, _, tk, _ := c.Begin(context.Background(), KeyOf([]byte{byte(i)}), time.Time{})
+		_, _, tk, _ := c.BeginAt(context.Background(), KeyOf([]byte{byte(i)}), time.Now(), time.Time{})
 		c.Finish(tk, Response{Status: 200}, true)
 	}
 	if c.Len() != 3 || c.EarlyEvictions() != 2 {
 		t.Fatalf("len %d, early evictions %d; want capacity 3 and 2 counted", c.Len(), c.EarlyEvictions())
 	}
-	if _, replay, tk, _ := c.Begin(context.Background(), KeyOf([]byte{0}), time.Time{}); replay {
+	if _, replay, tk, _ := c.BeginAt(context.Background(), KeyOf([]byte{0}), time.Now(), time.Time{}); replay {
 		t.Fatal("oldest entry should have been evicted")
 	} else {
 		c.Finish(tk, Response{}, true)
 	}
-	if _, replay, _, _ := c.Begin(context.Background(), KeyOf([]byte{4}), time.Time{}); !replay {
+	if _, replay, _, _ := c.BeginAt(context.Background(), KeyOf([]byte{4}), time.Now(), time.Time{}); !replay {
 		t.Fatal("newest entry should be kept")
 	}
 }
 
 func TestWaiterSeesForgottenOriginalAndTakesOver(t *testing.T) {
-	c := New(time.Minute, 10, time.Now)
+	c := New(time.Minute, 10)
 	k := KeyOf([]byte("z"))
-	_, _, tk, _ := c.Begin(context.Background(), k, time.Time{})
+	_, _, tk, _ := c.BeginAt(context.Background(), k, time.Now(), time.Time{})
 	type res struct {
 		replay bool
 		tk     Ticket
 	}
 	ch := make(chan res)
 	go func() {
-		_, replay, tk2, _ := c.Begin(context.Background(), k, time.Time{})
+		_, replay, tk2, _ := c.BeginAt(context.Background(), k, time.Now(), time.Time{})
 		ch <- res{replay, tk2}
 	}()
 	// Finish only once the second Begin is waiting on the original, so
@@ -69,7 +69,7 @@ func TestWaiterSeesForgottenOriginalAndTakesOver(t *testing.T) {
 }
 
 func BenchmarkBeginFinish(b *testing.B) {
-	c := New(time.Minute, 1<<16, time.Now)
+	c := New(time.Minute, 1<<16)
 	var keys [1024]Key
 	for i := range keys {
 		keys[i] = KeyOf([]byte{byte(i), byte(i >> 8)})
@@ -79,7 +79,7 @@ func BenchmarkBeginFinish(b *testing.B) {
 		k := keys[i%len(keys)]
 		k[31] = byte(i >> 10)
 		k[30] = byte(i >> 18)
-		_, replay, tk, _ := c.Begin(context.Background(), k, time.Time{})
+		_, replay, tk, _ := c.BeginAt(context.Background(), k, time.Now(), time.Time{})
 		if !replay {
 			c.Finish(tk, Response{Status: 200}, true)
 		}
@@ -93,11 +93,11 @@ func TestMemoryPerEntry(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	c := New(time.Hour, n, time.Now)
+	c := New(time.Hour, n)
 	for i := 0; i < n; i++ {
 		var k Key
 		k[0], k[1], k[2] = byte(i), byte(i>>8), byte(i>>16)
-		_, _, tk, _ := c.Begin(context.Background(), k, time.Time{})
+		_, _, tk, _ := c.BeginAt(context.Background(), k, time.Now(), time.Time{})
 		c.Finish(tk, Response{Status: 200, Body: shared}, true)
 	}
 	runtime.GC()
@@ -116,14 +116,14 @@ var shared = []byte("{}")
 // window keeps later entries in the ring, but they are no longer answered.
 func TestExpiredEntryBehindLongLivedHeadIsIgnored(t *testing.T) {
 	ck := &clock{t: time.Unix(1e9, 0)}
-	c := New(10*time.Second, 10, ck.now)
-	_, _, tk, _ := c.Begin(context.Background(), KeyOf([]byte("long")), ck.now().Add(time.Minute))
+	c := New(10*time.Second, 10)
+	_, _, tk, _ := c.BeginAt(context.Background(), KeyOf([]byte("long")), ck.now(), ck.now().Add(time.Minute))
 	c.Finish(tk, Response{Status: 200}, true)
 	k := KeyOf([]byte("short"))
-	_, _, tk, _ = c.Begin(context.Background(), k, time.Time{})
+	_, _, tk, _ = c.BeginAt(context.Background(), k, ck.now(), time.Time{})
 	c.Finish(tk, Response{Status: 200}, true)
 	ck.add(11 * time.Second)
-	if _, replay, tk, _ := c.Begin(context.Background(), k, time.Time{}); replay {
+	if _, replay, tk, _ := c.BeginAt(context.Background(), k, ck.now(), time.Time{}); replay {
 		t.Fatal("an expired entry was answered as a replay")
 	} else {
 		c.Finish(tk, Response{Status: 200}, true)

@@ -45,8 +45,8 @@ type Tracker interface {
 var _ Tracker = (*Table)(nil)
 
 // Session is the live state of one call. ID and Created never change; the
-// rest is read with State and changed with Update, under the session's own
-// lock.
+// rest is read with State and changed by the Table's tracker methods, under
+// the session's own lock.
 type Session struct {
 	ID      string
 	Created time.Time
@@ -78,13 +78,6 @@ func (s *Session) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.state
-}
-
-// Update changes the session's state under its lock.
-func (s *Session) Update(f func(*State)) {
-	s.mu.Lock()
-	f(&s.state)
-	s.mu.Unlock()
 }
 
 // ErrFull is returned when the table is at capacity.

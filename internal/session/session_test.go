@@ -19,7 +19,7 @@ func TestLifecycleAndIsolation(t *testing.T) {
 		t.Fatalf("create: %v %v", created, err)
 	}
 	b, _, _ := tb.Touch("call-b")
-	a.Update(func(st *State) { st.AssistantSpeaking = true })
+	tb.Speech("call-a", "assistant", true, 1)
 	if b.State().AssistantSpeaking {
 		t.Fatal("state leaked between calls")
 	}
@@ -80,8 +80,7 @@ func TestConcurrentTouch(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 1000; i++ {
-				s, _, _ := tb.Touch(fmt.Sprint("call-", i))
-				s.Update(func(st *State) { st.Events++ })
+				tb.Observe(fmt.Sprint("call-", i), "", "")
 			}
 		}()
 	}

@@ -285,11 +285,6 @@ func (s *DB) CheckpointStats() CheckpointStats {
 	return CheckpointStats{Restarts: s.restarts.Load(), RestartsBusy: s.restartsKO.Load()}
 }
 
-// LogRestarts returns CheckpointStats as two numbers (for metrics).
-func (s *DB) LogRestarts() (restarts, busy uint64) {
-	return s.restarts.Load(), s.restartsKO.Load()
-}
-
 // RunCheckpoints runs Checkpoint every interval (Config.CheckpointInterval
 // when every is 0) until ctx ends, passing errors to onErr: each one, except
 // that a reader holding the log is reported once until the log restarts.

@@ -194,27 +194,8 @@ type HeaderValue struct {
 
 // UnmarshalYAML accepts "literal", {env: NAME} or {file: PATH}.
 func (h *HeaderValue) UnmarshalYAML(n *yaml.Node) error {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		h.Value = n.Value
-		return nil
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			switch k.Value {
-			case "value":
-				h.Value = v.Value
-			case "env":
-				h.Env = v.Value
-			case "file":
-				h.File = v.Value
-			default:
-				return fmt.Errorf("line %d: field %s not found in header value (want value, env or file)", k.Line, k.Value)
-			}
-		}
-		return nil
-	}
-	return fmt.Errorf("line %d: a header value is a string or {env|file: ...}", n.Line)
+	return confval.DecodeStringOrFields(n, &h.Value, map[string]*string{"value": &h.Value, "env": &h.Env, "file": &h.File},
+		"header value (want value, env or file)", "a header value is a string or {env|file: ...}")
 }
 
 // MarshalYAML never writes the header's value.

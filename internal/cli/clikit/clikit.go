@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/config"
 )
 
@@ -95,14 +96,14 @@ func (f *AuthFlags) Resolve(getenv func(string) string) (config.AuthConfig, int6
 	if *f.preset != "" {
 		a.Mode = ""
 	}
-	if a.Mode == config.ModeHMAC || *f.preset != "" {
+	if a.Mode == auth.ModeHMAC || *f.preset != "" {
 		a.Algorithm, a.SignatureHeader, a.PayloadFormat, a.Encoding, a.Prefix, a.SecretBase64 = *f.alg, *f.sigHeader, *f.format, *f.encoding, *f.prefix, *f.secretB64
 		if *f.preset == "" {
 			a.TimestampHeader = f.tsHeader
 		}
 	} else {
 		a.Header = *f.header
-		if a.Mode == config.ModeBearer && *f.noBearer {
+		if a.Mode == auth.ModeBearer && *f.noBearer {
 			no := false
 			a.BearerPrefix = &no
 		}
