@@ -53,7 +53,7 @@ type Options struct {
 	Now func() time.Time
 	// Store replaces the SQLite store in DataDir (tests of failure paths).
 	Store calls.Store
-	// Dev mounts the demo internal API at config.DevToolPath (serve --dev).
+	// Dev mounts the demo internal API at demoapi.Path (serve --dev).
 	Dev bool
 	// Level, if set, is the logger's level: a reload applies log.level to it.
 	Level *slog.LevelVar
@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	a.vapi = dispatch.NewSource(cfg.Vapi.Path, ep)
 	var routes map[string]http.Handler
 	if o.Dev {
-		routes = map[string]http.Handler{"POST " + config.DevToolPath: demoapi.Handler()}
+		routes = map[string]http.Handler{"POST " + demoapi.Path: demoapi.Handler()}
 	}
 	a.Gateway = gateway.New(gateway.Config{BodyMemoryBytes: cfg.Server.BodyMemoryBytes, ReadTimeout: cfg.Server.ReadTimeout.D(),
 		PublicMetricsToken: cfg.Admin.PublicMetricsToken},
@@ -171,7 +171,7 @@ func (a *App) Reload(next *config.Config) (needRestart []string, err error) {
 	a.Tools, a.Config = router, &merged
 	old.CloseIdleConnections() // calls in flight keep their connections
 	if a.level != nil {
-		a.level.Set(LogLevel(merged.Log.Level))
+		a.level.Set(merged.Log.SlogLevel())
 	}
 	return needRestart, nil
 }
@@ -197,19 +197,6 @@ func restartOnly(cur, next *config.Config) []string {
 	keep("sessions", cur.Sessions, next.Sessions, func() { next.Sessions = cur.Sessions })
 	keep("storage", cur.Storage, next.Storage, func() { next.Storage = cur.Storage })
 	return diff
-}
-
-// LogLevel maps log.level to a slog level (validated values only).
-func LogLevel(s string) slog.Level {
-	switch s {
-	case "debug":
-		return slog.LevelDebug
-	case "warn":
-		return slog.LevelWarn
-	case "error":
-		return slog.LevelError
-	}
-	return slog.LevelInfo
 }
 
 // Listeners are what Run serves: the public listener, and the admin one

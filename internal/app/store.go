@@ -29,7 +29,7 @@ type driver struct {
 // internal/calls/storetest).
 func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (driver, error) {
 	start := time.Now()
-	db, err := sqlite.Open(ctx, cfg.DataDir, cfg.Storage.SQLite())
+	db, err := sqlite.Open(ctx, cfg.DataDir, cfg.Storage)
 	if err != nil {
 		return driver{}, err
 	}

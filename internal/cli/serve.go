@@ -18,6 +18,7 @@ import (
 	"github.com/voicegate/voicegate/internal/app"
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/confval"
+	"github.com/voicegate/voicegate/internal/demoapi"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/server"
 )
@@ -40,7 +41,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	level := new(slog.LevelVar)
-	level.Set(app.LogLevel(cfg.Log.Level))
+	level.Set(cfg.Log.SlogLevel())
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", logkey.Setting, w.Path, logkey.Warning, w.Msg)
@@ -62,10 +63,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *dev {
 		// The demo tool is served by this process; point the tool at the
 		// address actually bound (the port may have been chosen by the OS).
-		cfg.Tools[0].URL = "http://" + addr + config.DevToolPath
+		cfg.Tools[0].URL = "http://" + addr + demoapi.Path
 	}
 	if !cfg.TLS.Enabled() {
-		if host, _, _ := net.SplitHostPort(addr); !config.IsLoopback(host) {
+		if host, _, _ := net.SplitHostPort(addr); !server.IsLoopback(host) {
 			log.Warn("serving plain HTTP on a non-loopback address (allow_insecure_http): only behind a TLS-terminating load balancer", logkey.Addr, addr)
 		}
 	}
@@ -188,14 +189,14 @@ func loadServeConfig(dev bool, path, listen, dataDir string, getenv func(string)
 		dir := or(dataDir, "./data")
 		addr := or(listen, "127.0.0.1:3000")
 		host, _, err := net.SplitHostPort(addr)
-		if err != nil || !config.IsLoopback(host) {
+		if err != nil || !server.IsLoopback(host) {
 			return nil, "", &UsageError{Msg: "--dev listens on loopback only (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)"}
 		}
 		secret, err := devSecretIn(dir)
 		if err != nil {
 			return nil, "", err
 		}
-		cfg := config.Dev(secret, addr, dir)
+		cfg := devConfig(secret, addr, dir)
 		if err := cfg.Check(config.Options{Dev: true, Getenv: getenv}); err != nil {
 			return nil, "", err
 		}
@@ -236,7 +237,7 @@ func devSecretIn(dir string) (string, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("read dev secret: %w", err)
 	}
-	s := config.NewSecret()
+	s := confval.NewSecret()
 	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write dev secret: %w", err)
 	}

@@ -5,19 +5,19 @@ package config
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/dispatch"
+	"github.com/voicegate/voicegate/internal/logging"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/server"
 	"github.com/voicegate/voicegate/internal/session"
@@ -33,15 +33,15 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// AllowInsecureHTTP permits plain HTTP on a non-loopback address, for a
 	// deployment behind a TLS-terminating internal load balancer.
-	AllowInsecureHTTP bool             `yaml:"allow_insecure_http"`
-	TLS               server.TLSConfig `yaml:"tls"`
-	Server            server.Config    `yaml:"server"`
-	Log               LogConfig        `yaml:"log"`
-	Admin             AdminConfig      `yaml:"admin"`
-	Vapi              VapiConfig       `yaml:"vapi"`
-	Tools             []ToolConfig     `yaml:"tools"`
-	Sessions          session.Config   `yaml:"sessions"`
-	Storage           StorageConfig    `yaml:"storage"`
+	AllowInsecureHTTP bool               `yaml:"allow_insecure_http"`
+	TLS               server.TLSConfig   `yaml:"tls"`
+	Server            server.Config      `yaml:"server"`
+	Log               logging.Config     `yaml:"log"`
+	Admin             server.AdminConfig `yaml:"admin"`
+	Vapi              VapiConfig         `yaml:"vapi"`
+	Tools             []ToolConfig       `yaml:"tools"`
+	Sessions          session.Config     `yaml:"sessions"`
+	Storage           sqlite.Config      `yaml:"storage"`
 
 	// Warnings are settings accepted because they have a legitimate use,
 	// but weaker than the defaults; serve logs them, config check shows them.
@@ -54,22 +54,6 @@ type (
 	AuthConfig = auth.Config
 	Secret     = confval.Secret
 )
-
-// AdminConfig is the separate operator listener (metrics and pprof), on a
-// loopback address. Off when Listen is empty; never the public listener.
-type AdminConfig struct {
-	Listen string `yaml:"listen"`
-	// PublicMetricsToken, when set, also serves /metrics on the public
-	// listener, to requests carrying "Authorization: Bearer <token>" only
-	// (for a scraper that cannot reach the admin listener). Tool names,
-	// authentication failures and call volumes are not for the internet.
-	PublicMetricsToken string `yaml:"public_metrics_token"`
-}
-
-// LogConfig selects the log level ("debug", "info", "warn", "error").
-type LogConfig struct {
-	Level string `yaml:"level"`
-}
 
 // VapiConfig configures the Vapi server-URL endpoint.
 type VapiConfig struct {
@@ -85,19 +69,6 @@ type VapiConfig struct {
 // ToolConfig binds a Vapi tool name to an internal HTTP endpoint
 // (internal/tools owns its defaults, resolution and validation).
 type ToolConfig = tools.Config
-
-// StorageConfig tunes the embedded SQLite store (see sqlite.Config).
-type StorageConfig struct {
-	WALLimitBytes      int64    `yaml:"wal_limit_bytes"`
-	CheckpointInterval Duration `yaml:"checkpoint_interval"`
-}
-
-// SQLite returns the store's own configuration.
-func (s StorageConfig) SQLite() sqlite.Config {
-	c := sqlite.DefaultConfig()
-	c.WALLimitBytes, c.CheckpointInterval = s.WALLimitBytes, s.CheckpointInterval.D()
-	return c
-}
 
 // Duration is a time.Duration written as "2s", "150ms", "5m" (confval's,
 // shared by every component's configuration).
@@ -221,7 +192,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 				return nil, verr
 			}
 			for _, m := range te.Errors {
-				verr.add("", "%s", strings.TrimPrefix(m, "yaml: "))
+				verr.add("", "%s", decodeMessage(m))
 			}
 		}
 	}
@@ -235,6 +206,20 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	return cfg, nil
 }
 
+// unknownField is yaml's message for a key the schema does not have, which
+// names a Go type the operator has never seen.
+var unknownField = regexp.MustCompile(`^(line \d+: )field (.+) not found in type \S+$`)
+
+// decodeMessage words a decoding problem for the operator: an unknown key
+// is called that, without the Go type it was decoded into.
+func decodeMessage(m string) string {
+	m = strings.TrimPrefix(m, "yaml: ")
+	if sm := unknownField.FindStringSubmatch(m); sm != nil {
+		return fmt.Sprintf("%sunknown key %q", sm[1], sm[2])
+	}
+	return m
+}
+
 // Default returns the configuration used for every key the file omits.
 func Default() *Config {
 	return &Config{
@@ -242,7 +227,7 @@ func Default() *Config {
 		DataDir: "./data",
 		TLS:     server.DefaultTLSConfig(),
 		Server:  server.DefaultConfig(),
-		Log:     LogConfig{Level: "info"},
+		Log:     logging.DefaultConfig(),
 		Vapi: VapiConfig{
 			Settings: dispatch.DefaultSettings(),
 			Replay:   replay.DefaultConfig(),
@@ -250,10 +235,7 @@ func Default() *Config {
 				ErrorMessage: "Sorry, we cannot take your call right now. Please try again later.",
 			},
 		},
-		Storage: StorageConfig{
-			WALLimitBytes:      sqlite.DefaultConfig().WALLimitBytes,
-			CheckpointInterval: Duration(sqlite.DefaultConfig().CheckpointInterval),
-		},
+		Storage:  sqlite.DefaultConfig(),
 		Sessions: session.DefaultConfig(),
 	}
 }
@@ -297,38 +279,16 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		e.add("listen", "%q is not host:port", c.Listen)
-	} else if !c.TLS.Enabled() && !c.AllowInsecureHTTP && !IsLoopback(host) {
+	} else if !c.TLS.Enabled() && !c.AllowInsecureHTTP && !server.IsLoopback(host) {
 		e.add("listen", "plain HTTP on non-loopback address %q: configure tls, or set allow_insecure_http: true when a TLS-terminating load balancer is in front", c.Listen)
 	}
 	if c.DataDir == "" {
 		e.add("data_dir", "must not be empty")
 	}
-	if t := c.Admin.PublicMetricsToken; t != "" {
-		switch {
-		case len(t) < confval.MinSecretLen:
-			e.add("admin.public_metrics_token", "must be at least %d bytes", confval.MinSecretLen)
-		case confval.WeakSecret(t) != "":
-			e.add("admin.public_metrics_token", "token refused: %s", confval.WeakSecret(t))
-		}
-	}
-	if c.Admin.Listen != "" {
-		ah, _, err := net.SplitHostPort(c.Admin.Listen)
-		switch {
-		case err != nil:
-			e.add("admin.listen", "%q is not host:port", c.Admin.Listen)
-		case !IsLoopback(ah):
-			e.add("admin.listen", "%q: the admin listener (metrics, pprof) must be on a loopback address", c.Admin.Listen)
-		case c.Admin.Listen == c.Listen:
-			e.add("admin.listen", "must differ from listen: metrics and pprof are never served on the public listener")
-		}
-	}
+	e.section("admin", c.Admin.Validate(c.Listen))
 	c.validateTLS(e)
 	c.validateServer(e)
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		e.add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
-	}
+	e.section("log", c.Log.Validate())
 	v := &c.Vapi
 	e.section("vapi", v.Settings.Validate())
 	c.validateReplay(e)
@@ -348,7 +308,7 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	probs, warns := c.Sessions.Validate()
 	e.section("sessions", probs)
 	e.sectionWarn("sessions", warns)
-	e.section("storage", c.Storage.SQLite().Validate())
+	e.section("storage", c.Storage.Validate())
 }
 
 // sectionWarn is section for warnings.
@@ -407,46 +367,6 @@ func (c *Config) validateTools(e *ValidationError, opt Options) {
 		}
 	}
 }
-
-// IsLoopback reports whether host is a loopback name or address.
-func IsLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// NewSecret returns a random 32-byte secret, hex encoded.
-func NewSecret() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return hex.EncodeToString(b)
-}
-
-// Dev returns the configuration for serve --dev: loopback only, HMAC-SHA256
-// with the given secret, and the built-in demo tool served by voicegate itself.
-// Like any built configuration, it is completed and validated by Check.
-func Dev(secret, listen, dataDir string) *Config {
-	c := Default()
-	c.Listen = listen
-	c.DataDir = dataDir
-	c.Server.ShutdownDelay = 0 // no load balancer in front of a laptop
-	c.Vapi.Auth = []AuthConfig{{Mode: auth.ModeHMAC, Secrets: []Secret{{Value: secret}}}}
-	c.Tools = []ToolConfig{{Name: "getAppointment", URL: "http://" + listen + DevToolPath}}
-	c.Vapi.AssistantRequest.Default = &dispatch.AssistantAnswer{Assistant: map[string]any{
-		"firstMessage": "Hello, this is the voicegate demo assistant. How can I help?",
-		"model": map[string]any{"provider": "openai", "model": "gpt-4o", "messages": []any{
-			map[string]any{"role": "system", "content": "You book appointments. Use getAppointment to look one up."},
-		}},
-	}}
-	return c
-}
-
-// DevToolPath is where serve --dev mounts its demo internal API.
-const DevToolPath = "/dev/internal/appointments"
 
 // CheckCombined validates, without any I/O, the rules that tie the settings
 // a reload can change to those it cannot (server timeouts, body memory and

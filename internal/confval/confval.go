@@ -19,11 +19,11 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // UnmarshalYAML accepts Go duration strings only: a bare number is ambiguous.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: expected a duration such as \"2s\"", n.Line)
+		return DecodeError(n, "expected a duration such as \"2s\"")
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (use a unit, such as \"2s\" or \"500ms\")", n.Line, n.Value)
+		return DecodeError(n, "%q is not a duration (use a unit, such as \"2s\" or \"500ms\")", n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -31,6 +31,14 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// DecodeError is a value's decoding problem at n's line. It is a
+// *yaml.TypeError, so that decoding goes on and every problem in the file
+// is reported at once (any other error from an UnmarshalYAML stops the
+// decoder at the first one).
+func DecodeError(n *yaml.Node, format string, args ...any) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: ", n.Line) + fmt.Sprintf(format, args...)}}
+}
 
 // MiB formats a byte count in mebibytes, for messages about memory.
 func MiB(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }

@@ -1,7 +1,6 @@
 package confval
 
 import (
-	"fmt"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -26,7 +25,7 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 	}
 	t, err := time.Parse(time.RFC3339, notAfter)
 	if err != nil {
-		return fmt.Errorf("line %d: not_after %q is not an RFC 3339 time", n.Line, notAfter)
+		return DecodeError(n, "not_after %q is not an RFC 3339 time", notAfter)
 	}
 	s.NotAfter = t
 	return nil
@@ -34,7 +33,7 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 
 // DecodeStringOrFields decodes a value written either as a plain string
 // (into *str) or as a mapping of the named string fields. in names the
-// value in an unknown-field error ("field x not found in <in>"); shape is
+// value in an unknown-key error ("unknown key \"x\" in <in>"); shape is
 // the error for any other node.
 func DecodeStringOrFields(n *yaml.Node, str *string, fields map[string]*string, in, shape string) error {
 	switch n.Kind {
@@ -46,13 +45,13 @@ func DecodeStringOrFields(n *yaml.Node, str *string, fields map[string]*string, 
 			k, v := n.Content[i], n.Content[i+1]
 			dst, ok := fields[k.Value]
 			if !ok {
-				return fmt.Errorf("line %d: field %s not found in %s", k.Line, k.Value, in)
+				return DecodeError(k, "unknown key %q in %s", k.Value, in)
 			}
 			*dst = v.Value
 		}
 		return nil
 	}
-	return fmt.Errorf("line %d: %s", n.Line, shape)
+	return DecodeError(n, "%s", shape)
 }
 
 // MarshalYAML never writes the secret's value.

@@ -1,9 +1,18 @@
 package confval
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"strconv"
 	"strings"
 )
+
+// NewSecret returns a random 32-byte secret, hex encoded.
+func NewSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails on supported platforms (Go 1.24+ crashes instead)
+	return hex.EncodeToString(b)
+}
 
 // WeakSecret says why a shared secret must not be used, or "" when it may.
 //

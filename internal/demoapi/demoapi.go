@@ -10,6 +10,9 @@ import (
 	"time"
 )
 
+// Path is where serve --dev mounts the demo API.
+const Path = "/dev/internal/appointments"
+
 // Handler answers POST {"name"?, "date"?} with a fixed appointment.
 // A "delay_ms" argument (0–2000) makes it answer late, for tests of timeouts.
 func Handler() http.Handler {

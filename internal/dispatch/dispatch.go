@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -25,9 +26,8 @@ import (
 const AssistantRequestBudget = 6 * time.Second
 
 var (
-	emptyJSON   = []byte("{}")
-	respEmpty   = webhook.Reply{Status: http.StatusOK, Body: emptyJSON}
-	respStoreKO = webhook.Reply{Status: http.StatusServiceUnavailable, Body: webhook.ErrorJSON("temporarily unavailable, retry")}
+	emptyJSON = []byte("{}")
+	respEmpty = webhook.Reply{Status: http.StatusOK, Body: emptyJSON}
 )
 
 // Dispatcher handles messages. All fields are required unless noted.
@@ -79,7 +79,10 @@ func Deadline(t string, serverTimeout time.Duration) time.Duration {
 // Handle processes one message. Messages whose answer Vapi waits for run
 // under its deadline for them, the database write of a first-seen call
 // included; the others need no deadline of their own.
-func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) webhook.Reply {
+//
+// A failure to store what Vapi sent is an error (503, so that Vapi
+// retries): voicegate never answers 200 for something it did not keep.
+func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
 	switch m.Type {
 	case vapi.TypeStatusUpdate:
 		return d.statusUpdate(ctx, m)
@@ -93,13 +96,13 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) webhook.Reply 
 	tracked := d.track(ctx, m, "")
 	switch m.Type {
 	case vapi.TypeAssistantRequest:
-		return d.assistantRequest(ctx, m)
+		return d.assistantRequest(ctx, m), nil
 	case vapi.TypeToolCalls:
 		return d.toolCalls(ctx, m)
 	case vapi.TypeFunctionCall:
 		return d.functionCall(ctx, m)
 	case vapi.TypeTransferDestination:
-		return webhook.Reply{Status: http.StatusOK, Body: d.transfer}
+		return webhook.Reply{Status: http.StatusOK, Body: d.transfer}, nil
 	case vapi.TypeSpeechUpdate:
 		if tracked {
 			d.sessions.Speech(m.CallID(), m.Role, m.Status == "started", m.Turn)
@@ -109,7 +112,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) webhook.Reply 
 			d.sessions.Interrupted(m.CallID())
 		}
 	}
-	return respEmpty
+	return respEmpty, nil
 }
 
 // track notes an event of the call (status, when not empty, becomes its
@@ -171,10 +174,16 @@ func (d *Dispatcher) eventTime(m *vapi.Message) time.Time {
 	return d.now()
 }
 
-func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) webhook.Reply {
+// errNotStored is the answer when what Vapi sent could not be stored.
+func errNotStored(id, op string, err error) error {
+	return &webhook.Error{Status: http.StatusServiceUnavailable, Msg: "temporarily unavailable, retry",
+		CallID: id, Err: fmt.Errorf("%s: %w", op, err)}
+}
+
+func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
 	id := m.CallID()
 	if id == "" || m.Status == "" {
-		return respEmpty
+		return respEmpty, nil
 	}
 	at := d.eventTime(m)
 	if m.Status != "ended" {
@@ -184,24 +193,22 @@ func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) webhook.
 	}
 	if err := d.store.RecordStatus(ctx, id, calls.StatusChange{Status: m.Status, At: at}); err != nil {
 		d.metrics.StoreErrors.WithLabelValues("record_status").Inc()
-		d.log.Error("persist status", logkey.CallID, id, logkey.Err, err)
-		return respStoreKO
+		return webhook.Reply{}, errNotStored(id, "persist status", err)
 	}
 	if m.Status == "ended" {
 		if err := d.store.EndCall(ctx, id, calls.End{Reason: m.EndedReason, At: at}); err != nil {
 			d.metrics.StoreErrors.WithLabelValues("end_call").Inc()
-			d.log.Error("persist end", logkey.CallID, id, logkey.Err, err)
-			return respStoreKO
+			return webhook.Reply{}, errNotStored(id, "persist end", err)
 		}
 		d.sessions.End(id)
 	}
-	return respEmpty
+	return respEmpty, nil
 }
 
-func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) webhook.Reply {
+func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
 	id := m.CallID()
 	if id == "" {
-		return respEmpty
+		return respEmpty, nil
 	}
 	if !d.sessions.Seen(id) {
 		d.recordFirstSight(ctx, m) // the report is the first event of this call
@@ -212,20 +219,19 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) webhook.Rep
 	}
 	if err := d.store.EndCall(ctx, id, e); err != nil {
 		d.metrics.StoreErrors.WithLabelValues("end_call").Inc()
-		d.log.Error("persist end of call", logkey.CallID, id, logkey.Err, err)
-		return respStoreKO
+		return webhook.Reply{}, errNotStored(id, "persist end of call", err)
 	}
 	d.sessions.End(id)
-	return respEmpty
+	return respEmpty, nil
 }
 
-func (d *Dispatcher) toolCalls(ctx context.Context, m *vapi.Message) webhook.Reply {
+func (d *Dispatcher) toolCalls(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
 	invs := m.Invocations()
 	res := d.tools.CallAll(ctx, tools.CallInfo{CallID: m.CallID()}, invs)
 	return jsonResponse(vapi.ToolCallsResponse{Results: res})
 }
 
-func (d *Dispatcher) functionCall(ctx context.Context, m *vapi.Message) webhook.Reply {
+func (d *Dispatcher) functionCall(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
 	if m.FunctionCall == nil || m.FunctionCall.Name == "" {
 		return jsonResponse(vapi.FunctionCallResponse{Result: "Error: the function call has no name."})
 	}
@@ -242,13 +248,14 @@ func (d *Dispatcher) assistantRequest(ctx context.Context, m *vapi.Message) webh
 	return webhook.Reply{Status: http.StatusOK, Body: d.assistant.Answer(m)}
 }
 
-func jsonResponse(v any) webhook.Reply {
+func jsonResponse(v any) (webhook.Reply, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		// Only plain strings and raw JSON validated at start-up are marshalled.
-		return webhook.Reply{Status: http.StatusInternalServerError, Body: []byte(`{"error":"internal error"}`)}
+		// Only plain strings and raw JSON validated at start-up are
+		// marshalled: the gateway answers 500.
+		return webhook.Reply{}, fmt.Errorf("encode answer: %w", err)
 	}
-	return webhook.Reply{Status: http.StatusOK, Body: b}
+	return webhook.Reply{Status: http.StatusOK, Body: b}, nil
 }
 
 func transferAnswer(t *TransferConfig) ([]byte, error) {

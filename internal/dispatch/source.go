@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync/atomic"
 
@@ -59,16 +60,25 @@ func Endpoint(c EndpointConfig, verifier auth.Verifier, d *Dispatcher) *webhook.
 		Verifier:     verifier,
 		Handle:       d.handleBody,
 		SlowRatio:    c.DeadlineWarnRatio,
+		// EncodeError is nil: Vapi is answered in JSON.
 	}
 }
 
 // handleBody decodes an authentic body and handles the message.
-func (d *Dispatcher) handleBody(ctx context.Context, body []byte) webhook.Reply {
+func (d *Dispatcher) handleBody(ctx context.Context, body []byte) (webhook.Reply, error) {
 	msg, err := vapi.Decode(body)
 	if err != nil {
-		return webhook.Reply{Status: http.StatusBadRequest, Body: webhook.ErrorJSON(err.Error()), Type: "none"}
+		// The decoder's message names the field, never its value.
+		return webhook.Reply{}, &webhook.Error{Status: http.StatusBadRequest, Msg: err.Error(), Type: "none"}
 	}
-	out := d.Handle(ctx, msg)
-	out.Type, out.CallID, out.Deadline = vapi.MetricType(msg.Type), msg.CallID(), Deadline(msg.Type, d.serverTimeout)
-	return out
+	out, err := d.Handle(ctx, msg)
+	typ, id := vapi.MetricType(msg.Type), msg.CallID()
+	if err != nil {
+		if we := (*webhook.Error)(nil); errors.As(err, &we) {
+			we.Type, we.CallID = typ, id
+		}
+		return out, err
+	}
+	out.Type, out.CallID, out.Deadline = typ, id, Deadline(msg.Type, d.serverTimeout)
+	return out, nil
 }

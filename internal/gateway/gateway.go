@@ -153,11 +153,17 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 		ep := src.Endpoint() // the request runs on one configuration
 		reply, outcome, err := g.serveSource(w, r, ep, start)
 		if err != nil {
-			writeFailure(w, r, err)
+			if err.retryAfter {
+				w.Header().Set("Retry-After", "1")
+			}
+			if err.closeConn {
+				closeConn(w, r)
+			}
+			reply.Status = err.status
+			reply.ContentType, reply.Body = encodeError(ep, err.status, err.msg)
 			outcome = err.outcome
-		} else {
-			write(w, reply.Status, reply.ContentType, reply.Body)
 		}
+		write(w, reply.Status, reply.ContentType, reply.Body)
 		tm := byType[reply.Type]
 		if tm == nil {
 			tm = none
@@ -171,7 +177,7 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 }
 
 // failure is a request refused before its source handled it: the one
-// place that turns a refusal into a status, a body and an outcome.
+// place that turns a refusal into a status, a message and an outcome.
 type failure struct {
 	status     int
 	msg        string
@@ -182,14 +188,35 @@ type failure struct {
 
 func (f *failure) Error() string { return f.msg }
 
-func writeFailure(w http.ResponseWriter, r *http.Request, f *failure) {
-	if f.retryAfter {
-		w.Header().Set("Retry-After", "1")
+// encodeError renders an error answer in ep's format (JSON by default).
+func encodeError(ep *webhook.Endpoint, status int, msg string) (string, []byte) {
+	if ep.EncodeError != nil {
+		return ep.EncodeError(status, msg)
 	}
-	if f.closeConn {
-		closeConn(w, r)
+	return webhook.EncodeJSONError(status, msg)
+}
+
+// sourceError is the adapter from a source's error to its answer, outcome
+// and log line: a *webhook.Error says the status and what the caller is
+// told; anything else is a 500 that tells nothing.
+func (g *Gateway) sourceError(ctx context.Context, ep *webhook.Endpoint, err error) (webhook.Reply, string) {
+	we := &webhook.Error{Status: http.StatusInternalServerError, Msg: "internal error", Err: err}
+	if e := (*webhook.Error)(nil); errors.As(err, &e) {
+		we = e
 	}
-	writeError(w, f.status, f.msg)
+	reply := webhook.Reply{Status: we.Status, Type: we.Type, CallID: we.CallID}
+	reply.ContentType, reply.Body = encodeError(ep, we.Status, we.Msg)
+	outcome := metrics.OutcomeBadRequest
+	if we.Status >= 500 {
+		outcome = metrics.OutcomeError
+		g.log.Error("webhook not handled", logkey.Type, we.Type, logkey.CallID, we.CallID, logkey.Status, we.Status, logkey.Err, we.Err)
+	} else if g.log.Enabled(ctx, slog.LevelDebug) {
+		g.log.Debug("webhook refused", logkey.Type, we.Type, logkey.CallID, we.CallID, logkey.Status, we.Status, logkey.Err, we.Err)
+	}
+	if reply.Type == "" {
+		reply.Type = "none"
+	}
+	return reply, outcome
 }
 
 // serveSource reads, authenticates and de-duplicates one request, then has
@@ -244,20 +271,23 @@ func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhoo
 		}
 	}()
 
-	reply := ep.Handle(r.Context(), body)
+	reply, err := ep.Handle(r.Context(), body)
+	outcome := metrics.OutcomeOK
+	switch {
+	case err != nil:
+		reply, outcome = g.sourceError(r.Context(), ep, err)
+	case reply.Status >= 500:
+		outcome = metrics.OutcomeError
+	case reply.Status == http.StatusBadRequest:
+		outcome = metrics.OutcomeBadRequest
+	}
 	// An answer computed after the client went away (its context cancelled)
 	// may be a failure caused by the cancellation, and a 5xx is passing:
 	// neither is stored, so that the next identical request does the work.
 	g.replay.Finish(ticket, replay.Response{Status: reply.Status, Body: reply.Body, ContentType: reply.ContentType},
 		reply.Status < 500 && r.Context().Err() == nil)
 	finished = true
-	switch {
-	case reply.Status >= 500:
-		return reply, metrics.OutcomeError, nil
-	case reply.Status == http.StatusBadRequest:
-		return reply, metrics.OutcomeBadRequest, nil
-	}
-	return reply, metrics.OutcomeOK, nil
+	return reply, outcome, nil
 }
 
 // checkSlow logs and counts an answer that took more than its endpoint's

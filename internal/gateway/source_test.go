@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,9 +46,18 @@ func TestSecondSourceNeedsNoGatewayChange(t *testing.T) {
 		ReplayKey: func(r *http.Request, _ []byte) replay.Key {
 			return replay.KeyOf([]byte(r.Header.Get("I-Twilio-Idempotency-Token")))
 		},
-		Handle: func(context.Context, []byte) webhook.Reply {
+		Handle: func(_ context.Context, body []byte) (webhook.Reply, error) {
 			handled.Add(1)
-			return webhook.Reply{Status: 200, Body: []byte("<Response><Say>Hello</Say></Response>"), ContentType: "text/xml", Type: "voice", Deadline: 15 * time.Second}
+			switch {
+			case strings.Contains(string(body), "Bad=1"):
+				return webhook.Reply{}, webhook.BadRequest("no such field", nil)
+			case strings.Contains(string(body), "Crash=1"):
+				return webhook.Reply{}, errors.New("database said: secret detail")
+			}
+			return webhook.Reply{Status: 200, Body: []byte("<Response><Say>Hello</Say></Response>"), ContentType: "text/xml", Type: "voice", Deadline: 15 * time.Second}, nil
+		},
+		EncodeError: func(status int, msg string) (string, []byte) {
+			return "text/plain", []byte(fmt.Sprintf("refused %d: %s", status, msg))
 		},
 		SlowRatio: 0.5,
 	}}
@@ -81,8 +91,22 @@ func TestSecondSourceNeedsNoGatewayChange(t *testing.T) {
 	if n := handled.Load(); n != 1 {
 		t.Fatalf("handled %d times, want 1 (the redelivery is answered from the replay cache)", n)
 	}
-	if resp, _ := post("CallSid=CA2", "T2", false); resp.StatusCode != 401 {
-		t.Fatalf("unsigned request: %d, want 401", resp.StatusCode)
+	// Refusals, the source's errors and anything else it returns are all
+	// rendered by the source's EncodeError; an unknown error tells nothing.
+	for _, c := range []struct {
+		body, token string
+		signed      bool
+		status      int
+		answer      string
+	}{
+		{"CallSid=CA2", "T2", false, 401, "refused 401: unauthorized"},
+		{"CallSid=CA3&Bad=1", "T3", true, 400, "refused 400: no such field"},
+		{"CallSid=CA4&Crash=1", "T4", true, 500, "refused 500: internal error"},
+	} {
+		resp, b := post(c.body, c.token, c.signed)
+		if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != "text/plain" || b != c.answer {
+			t.Errorf("%s: %d %q %q, want %d text/plain %q", c.body, resp.StatusCode, resp.Header.Get("Content-Type"), b, c.status, c.answer)
+		}
 	}
 	if resp, _ := http.Get(srv.URL + "/webhook/vapi"); resp.StatusCode != 404 {
 		t.Fatalf("a source that is not configured is not served: %d", resp.StatusCode)

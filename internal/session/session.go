@@ -40,6 +40,11 @@ type Tracker interface {
 	// assistant. Both report false when the call is not live.
 	Speech(id, role string, started bool, turn int) bool
 	Interrupted(id string) bool
+	// Context returns the context of live call id, cancelled when the
+	// call ends, expires or is forgotten, or when the tracker stops: work
+	// that belongs to the call (a barge-in timer, a media stream) runs
+	// under it. ok is false when the call is not live.
+	Context(id string) (ctx context.Context, ok bool)
 }
 
 var _ Tracker = (*Table)(nil)
@@ -215,6 +220,15 @@ func (t *Table) Interrupted(id string) bool {
 
 // Forget implements Tracker.
 func (t *Table) Forget(id string) { t.Remove(id) }
+
+// Context implements Tracker.
+func (t *Table) Context(id string) (context.Context, bool) {
+	s, ok := t.Get(id)
+	if !ok {
+		return nil, false
+	}
+	return s.ctx, true
+}
 
 // Remove deletes the session of call id; it reports whether one existed.
 func (t *Table) Remove(id string) bool {

@@ -3,6 +3,8 @@ package sqlite
 import (
 	"fmt"
 	"time"
+
+	"github.com/voicegate/voicegate/internal/confval"
 )
 
 // Config is the embedded store's configuration (the "storage" section of
@@ -17,9 +19,9 @@ type Config struct {
 	// writers add during one interval and one checkpoint. It is also
 	// SQLite's journal_size_limit: a log that restarts on its own is cut
 	// back to this size.
-	WALLimitBytes int64
+	WALLimitBytes int64 `yaml:"wal_limit_bytes"`
 	// CheckpointInterval is how often the background checkpoint runs.
-	CheckpointInterval time.Duration
+	CheckpointInterval confval.Duration `yaml:"checkpoint_interval"`
 
 	// busyTimeout is how long a statement waits for a lock held by another
 	// connection (another process, in practice) before failing; zero means
@@ -42,7 +44,7 @@ const (
 // checkpointing every second (BENCHMARKS.md); an idle database's checkpoint
 // finds nothing to do.
 func DefaultConfig() Config {
-	return Config{WALLimitBytes: 64 << 20, CheckpointInterval: 100 * time.Millisecond}
+	return Config{WALLimitBytes: 64 << 20, CheckpointInterval: confval.Duration(100 * time.Millisecond)}
 }
 
 // Validate returns one human-readable problem per invalid field, each
@@ -53,8 +55,8 @@ func (c Config) Validate() []string {
 	if c.WALLimitBytes < minWALLimit || c.WALLimitBytes > maxWALLimit {
 		probs = append(probs, fmt.Sprintf("wal_limit_bytes: must be between 1 MiB (%d) and 4 GiB (%d), got %d", int64(minWALLimit), int64(maxWALLimit), c.WALLimitBytes))
 	}
-	if c.CheckpointInterval < minCheckpointInterval || c.CheckpointInterval > maxCheckpointInterval {
-		probs = append(probs, fmt.Sprintf("checkpoint_interval: must be between %s and %s, got %s", minCheckpointInterval, maxCheckpointInterval, c.CheckpointInterval))
+	if ci := c.CheckpointInterval.D(); ci < minCheckpointInterval || ci > maxCheckpointInterval {
+		probs = append(probs, fmt.Sprintf("checkpoint_interval: must be between %s and %s, got %s", minCheckpointInterval, maxCheckpointInterval, ci))
 	}
 	return probs
 }

@@ -9,12 +9,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/voicegate/voicegate/internal/confval"
 )
 
 var (
 	soak         = flag.Duration("soak", 0, "run TestWALSoak: write at full speed for this long and report the WAL size and write latency (e.g. -soak=60s)")
 	soakLimit    = flag.Int64("soak-wal-limit", DefaultConfig().WALLimitBytes, "TestWALSoak: Config.WALLimitBytes")
-	soakInterval = flag.Duration("soak-interval", DefaultConfig().CheckpointInterval, "TestWALSoak: Config.CheckpointInterval")
+	soakInterval = flag.Duration("soak-interval", DefaultConfig().CheckpointInterval.D(), "TestWALSoak: Config.CheckpointInterval")
 )
 
 // TestWALSoak measures the store under writes that never pause, as in
@@ -25,7 +27,7 @@ func TestWALSoak(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := openWith(t, dir, Config{WALLimitBytes: *soakLimit, CheckpointInterval: *soakInterval})
+	db := openWith(t, dir, Config{WALLimitBytes: *soakLimit, CheckpointInterval: confval.Duration(*soakInterval)})
 	defer db.Close()
 	cctx, cancel := context.WithCancel(ctx)
 	stopped := make(chan struct{})

@@ -290,7 +290,7 @@ func (s *DB) CheckpointStats() CheckpointStats {
 // that a reader holding the log is reported once until the log restarts.
 func (s *DB) RunCheckpoints(ctx context.Context, every time.Duration, onErr func(error)) {
 	if every <= 0 {
-		every = s.cfg.CheckpointInterval
+		every = s.cfg.CheckpointInterval.D()
 	}
 	busy := false // reported once per episode of a reader holding the log
 	periodic.Run(ctx, every, func() {

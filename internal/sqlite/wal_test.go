@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/internal/calls"
+	"github.com/voicegate/voicegate/internal/confval"
 )
 
 // writeLoad writes call lifecycles (create, three statuses, end) from
@@ -139,7 +140,7 @@ func TestWALStaysBoundedUnderSustainedWrites(t *testing.T) {
 	)
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := openWith(t, dir, Config{WALLimitBytes: limit, CheckpointInterval: 10 * time.Millisecond})
+	db := openWith(t, dir, Config{WALLimitBytes: limit, CheckpointInterval: confval.Duration(10 * time.Millisecond)})
 	defer db.Close()
 
 	cctx, cancel := context.WithCancel(ctx)
@@ -200,7 +201,7 @@ func dbFileSize(t testing.TB, db *DB) int64 {
 func TestCheckpointBusyWhileReaderHoldsLog(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := openWith(t, dir, Config{WALLimitBytes: 1 << 20, CheckpointInterval: time.Second})
+	db := openWith(t, dir, Config{WALLimitBytes: 1 << 20, CheckpointInterval: confval.Duration(time.Second)})
 	defer db.Close()
 	clock := time.UnixMilli(1_795_000_000_000)
 	db.Now = func() time.Time { return clock }
@@ -274,7 +275,7 @@ func TestCheckpointBusyWhileReaderHoldsLog(t *testing.T) {
 // reader is reported again and starts from the shortest backoff.
 func TestCheckpointBackoffEndsWhenLogShrinks(t *testing.T) {
 	ctx := context.Background()
-	db := openWith(t, t.TempDir(), Config{WALLimitBytes: 1 << 20, CheckpointInterval: time.Second})
+	db := openWith(t, t.TempDir(), Config{WALLimitBytes: 1 << 20, CheckpointInterval: confval.Duration(time.Second)})
 	defer db.Close()
 	clock := time.UnixMilli(1_795_000_000_000)
 	db.Now = func() time.Time { return clock }

@@ -9,6 +9,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -44,8 +45,15 @@ type Endpoint struct {
 	// body; a provider with an idempotency token may use it instead.
 	ReplayKey func(r *http.Request, body []byte) replay.Key
 	// Handle decodes and handles an authentic body that is not a replay.
-	// It never fails: a problem is a Reply with its status.
-	Handle func(ctx context.Context, body []byte) Reply
+	// A failure is returned as an error, never written: the gateway turns
+	// it into the status, body, outcome metric and log line (an *Error
+	// chooses the status and what the caller is told; any other error is
+	// a 500 "internal error").
+	Handle func(ctx context.Context, body []byte) (Reply, error)
+	// EncodeError renders an error answer — the gateway's refusals (401,
+	// 413, 503, ...) and the source's errors — in the provider's format.
+	// Nil renders JSON, {"error":"msg"}.
+	EncodeError func(status int, msg string) (contentType string, body []byte)
 	// SlowRatio is the share of a reply's deadline past which the answer
 	// is logged and counted as slow.
 	SlowRatio float64
@@ -64,6 +72,45 @@ type Reply struct {
 	CallID string
 	// Deadline is how long the provider waits for this answer.
 	Deadline time.Duration
+}
+
+// Error is a request a source could not answer normally. The gateway
+// answers it with Status and Msg (rendered by the endpoint's EncodeError)
+// and logs it with Err, its cause.
+type Error struct {
+	Status int
+	// Msg is what the caller is told: no body content, secret or personal
+	// data.
+	Msg string
+	// Type and CallID identify the message in metrics and logs, when known.
+	Type   string
+	CallID string
+	// Err is the cause, for the log only (may be nil).
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("%d %s", e.Status, e.Msg)
+	}
+	return fmt.Sprintf("%d %s: %v", e.Status, e.Msg, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// BadRequest is a 400 telling the caller msg.
+func BadRequest(msg string, cause error) *Error {
+	return &Error{Status: http.StatusBadRequest, Msg: msg, Err: cause}
+}
+
+// Unavailable is a 503 telling the caller msg: the provider should retry.
+func Unavailable(msg string, cause error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Msg: msg, Err: cause}
+}
+
+// EncodeJSONError is the default EncodeError: {"error":"msg"}.
+func EncodeJSONError(status int, msg string) (string, []byte) {
+	return "application/json", ErrorJSON(msg)
 }
 
 // ErrorJSON is the body of an error answer: {"error":"msg"}.

@@ -4,6 +4,7 @@
 package trackertest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -49,6 +50,32 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 		wg.Wait()
 		if n := firsts.Load(); n != 1 {
 			t.Fatalf("%d of 16 concurrent observers saw a first sight, want 1", n)
+		}
+	})
+
+	t.Run("CallContextEndsWithTheCall", func(t *testing.T) {
+		tr := open(t, 100)
+		if _, ok := tr.Context("a"); ok {
+			t.Fatal("a call never seen has no context")
+		}
+		observe(t, tr, "a")
+		observe(t, tr, "b")
+		ca, ok := tr.Context("a")
+		if !ok || ca.Err() != nil {
+			t.Fatalf("a live call's context: ok=%v err=%v", ok, ca.Err())
+		}
+		cb, _ := tr.Context("b")
+		tr.End("a")
+		tr.Forget("b")
+		for name, ctx := range map[string]context.Context{"ended": ca, "forgotten": cb} {
+			select {
+			case <-ctx.Done():
+			default:
+				t.Errorf("the %s call's context is not cancelled", name)
+			}
+		}
+		if _, ok := tr.Context("a"); ok {
+			t.Error("an ended call has no context")
 		}
 	})
 
