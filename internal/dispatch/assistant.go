@@ -11,33 +11,69 @@ import (
 // answer is serialised once at start-up, so answering costs a lookup.
 type AssistantRouter struct {
 	routes []route
-	def    []byte
-	errAns []byte
+	def    *route
+	errAns *route
 }
 
 type route struct {
 	phoneNumberID, called, caller string
 	answer                        []byte
+	decision                      Decision
+}
+
+// Decision is which answer an assistant-request got, for the call's log
+// line and record.
+type Decision struct {
+	// Rule is the configuration that answered: "routes[N]", "default", or
+	// "error_message" when none did.
+	Rule string
+	// Assistant names what the call was given: an assistant id,
+	// "squad:ID", "inline" or "inline:NAME" for an assistant defined in the
+	// answer, "transfer" for a destination; empty for the spoken error.
+	Assistant string
+}
+
+// label names an answer's assistant for Decision.Assistant.
+func (a AssistantAnswer) label() string {
+	switch {
+	case a.AssistantID != "":
+		return a.AssistantID
+	case a.SquadID != "":
+		return "squad:" + a.SquadID
+	case a.Assistant != nil:
+		if name, ok := a.Assistant["name"].(string); ok && name != "" {
+			return "inline:" + name
+		}
+		return "inline"
+	case a.Destination != nil:
+		return "transfer"
+	}
+	return ""
 }
 
 // NewAssistantRouter prepares the answers of a validated configuration.
 func NewAssistantRouter(c AssistantRequestConfig) (*AssistantRouter, error) {
 	r := &AssistantRouter{}
 	var err error
-	if r.errAns, err = json.Marshal(vapi.AssistantResponse{Error: c.ErrorMessage}); err != nil {
+	errAns, err := json.Marshal(vapi.AssistantResponse{Error: c.ErrorMessage})
+	if err != nil {
 		return nil, err
 	}
+	r.errAns = &route{answer: errAns, decision: Decision{Rule: "error_message"}}
 	for i, rt := range c.Routes {
 		b, err := answerJSON(rt.AssistantAnswer)
 		if err != nil {
 			return nil, fmt.Errorf("assistant route %d: %w", i, err)
 		}
-		r.routes = append(r.routes, route{phoneNumberID: rt.PhoneNumberID, called: rt.CalledNumber, caller: rt.CallerNumber, answer: b})
+		r.routes = append(r.routes, route{phoneNumberID: rt.PhoneNumberID, called: rt.CalledNumber, caller: rt.CallerNumber, answer: b,
+			decision: Decision{Rule: fmt.Sprintf("routes[%d]", i), Assistant: rt.label()}})
 	}
 	if c.Default != nil {
-		if r.def, err = answerJSON(*c.Default); err != nil {
+		b, err := answerJSON(*c.Default)
+		if err != nil {
 			return nil, fmt.Errorf("assistant default: %w", err)
 		}
+		r.def = &route{answer: b, decision: Decision{Rule: "default", Assistant: c.Default.label()}}
 	}
 	return r, nil
 }
@@ -63,11 +99,12 @@ func answerJSON(a AssistantAnswer) ([]byte, error) {
 	return json.Marshal(resp)
 }
 
-// Answer returns the JSON answer for m: the first route whose every set field
-// matches, else the default, else the spoken error.
-func (r *AssistantRouter) Answer(m *vapi.Message) []byte {
+// Answer returns the JSON answer for m — the first route whose every set
+// field matches, else the default, else the spoken error — and which it was.
+func (r *AssistantRouter) Answer(m *vapi.Message) ([]byte, Decision) {
 	pnID, called, caller := callParties(m)
-	for _, rt := range r.routes {
+	for i := range r.routes {
+		rt := &r.routes[i]
 		if rt.phoneNumberID != "" && rt.phoneNumberID != pnID {
 			continue
 		}
@@ -77,12 +114,12 @@ func (r *AssistantRouter) Answer(m *vapi.Message) []byte {
 		if rt.caller != "" && rt.caller != caller {
 			continue
 		}
-		return rt.answer
+		return rt.answer, rt.decision
 	}
 	if r.def != nil {
-		return r.def
+		return r.def.answer, r.def.decision
 	}
-	return r.errAns
+	return r.errAns.answer, r.errAns.decision
 }
 
 // callParties extracts the phone number id, the called number and the

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/calls"
@@ -83,6 +85,9 @@ func Deadline(t string, serverTimeout time.Duration) time.Duration {
 // A failure to store what Vapi sent is an error (503, so that Vapi
 // retries): voicegate never answers 200 for something it did not keep.
 func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
+	if m.DryRun {
+		return d.dryRun(ctx, m)
+	}
 	switch m.Type {
 	case vapi.TypeStatusUpdate:
 		return d.statusUpdate(ctx, m)
@@ -93,14 +98,19 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 		ctx, cancel = context.WithTimeout(ctx, Deadline(m.Type, d.serverTimeout))
 		defer cancel()
 	}
-	tracked := d.track(ctx, m, "")
+	if m.Type == vapi.TypeAssistantRequest {
+		// Routed first, so that the call is recorded with its assistant.
+		answer, dec := d.assistant.Answer(m)
+		d.track(ctx, m, "", &dec)
+		return webhook.Reply{Status: http.StatusOK, Body: answer}, nil
+	}
+	tracked := d.track(ctx, m, "", nil)
+	ci := tools.CallInfo{CallID: m.CallID()}
 	switch m.Type {
-	case vapi.TypeAssistantRequest:
-		return d.assistantRequest(ctx, m), nil
 	case vapi.TypeToolCalls:
-		return d.toolCalls(ctx, m)
+		return d.toolCalls(ctx, ci, m, tracked)
 	case vapi.TypeFunctionCall:
-		return d.functionCall(ctx, m)
+		return d.functionCall(ctx, ci, m, tracked)
 	case vapi.TypeTransferDestination:
 		return webhook.Reply{Status: http.StatusOK, Body: d.transfer}, nil
 	case vapi.TypeSpeechUpdate:
@@ -115,10 +125,37 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 	return respEmpty, nil
 }
 
+// dryRunHeader marks an answer given without side effects.
+var dryRunHeader = http.Header{"X-Voicegate-Dry-Run": {"true"}}
+
+// dryRun answers a message marked by voicegate simulate as a real one
+// would be answered — routing, tool lookup and argument validation
+// included — without tracking the call, storing anything or calling an
+// internal API.
+func (d *Dispatcher) dryRun(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
+	reply, err := respEmpty, error(nil)
+	ci := tools.CallInfo{CallID: m.CallID(), DryRun: true}
+	switch m.Type {
+	case vapi.TypeAssistantRequest:
+		answer, dec := d.assistant.Answer(m)
+		d.log.Info("dry run: assistant chosen", logkey.CallID, m.CallID(), logkey.Assistant, dec.Assistant, logkey.Rule, dec.Rule)
+		reply = webhook.Reply{Status: http.StatusOK, Body: answer}
+	case vapi.TypeToolCalls:
+		reply, err = d.toolCalls(ctx, ci, m, false)
+	case vapi.TypeFunctionCall:
+		reply, err = d.functionCall(ctx, ci, m, false)
+	case vapi.TypeTransferDestination:
+		reply = webhook.Reply{Status: http.StatusOK, Body: d.transfer}
+	}
+	reply.Header = dryRunHeader
+	return reply, err
+}
+
 // track notes an event of the call (status, when not empty, becomes its
-// status) and, on first sight, records the call. It reports whether the
-// call is tracked.
-func (d *Dispatcher) track(ctx context.Context, m *vapi.Message, status string) bool {
+// status) and, on first sight, records the call — with the assistant the
+// routing chose, when dec is set — and logs its start. It reports whether
+// the call is tracked.
+func (d *Dispatcher) track(ctx context.Context, m *vapi.Message, status string, dec *Decision) bool {
 	var initial string
 	if m.Call != nil {
 		initial = m.Call.Status
@@ -139,18 +176,72 @@ func (d *Dispatcher) track(ctx context.Context, m *vapi.Message, status string) 
 		d.log.Error("track call", logkey.CallID, id, logkey.Err, err)
 		return false
 	}
-	if first && !d.recordFirstSight(ctx, m) {
-		d.sessions.Forget(id) // the next event tries again
+	if first {
+		d.logStart(m, dec)
+		if !d.recordFirstSight(ctx, m, dec) {
+			d.sessions.Forget(id) // the next event tries again
+		}
 	}
 	return true
+}
+
+// logStart writes the call's first line: its kind, number and assistant —
+// the one routing chose (and by which rule), or the one Vapi set.
+func (d *Dispatcher) logStart(m *vapi.Message, dec *Decision) {
+	r := recordOf(m, time.Time{}, dec)
+	rule := "set by Vapi"
+	if dec != nil {
+		rule = dec.Rule
+	}
+	d.log.Info("call started", logkey.CallID, r.ID, logkey.CallType, r.Type, logkey.PhoneNumberID, r.PhoneNumberID,
+		logkey.Assistant, r.AssistantID, logkey.Rule, rule)
+}
+
+// ended notes that call id ended: the session ends, and the call's last
+// line is logged — once, by whichever of the status update and the report
+// ends a live call, or by the report of a call never seen before.
+func (d *Dispatcher) ended(m *vapi.Message, id string, neverSeen bool) {
+	last, live := d.sessions.End(id)
+	if !live && !neverSeen {
+		return
+	}
+	attrs := []any{logkey.CallID, id, logkey.EndedReason, m.EndedReason}
+	if dur, ok := m.Duration(); ok {
+		attrs = append(attrs, logkey.DurationS, dur)
+	} else if live {
+		attrs = append(attrs, logkey.DurationS, d.now().Sub(last.Started).Round(time.Millisecond).Seconds())
+	}
+	attrs = append(attrs, logkey.ToolCalls, toolCounts(last.ToolCalls), logkey.Interruptions, last.Interruptions)
+	d.log.Info("call ended", attrs...)
+}
+
+// toolCounts renders tool calls by outcome as "ok=2 http_error=1", in a
+// fixed order; "none" when there were none.
+func toolCounts(c map[string]int) string {
+	if len(c) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", k, c[k])
+	}
+	return b.String()
 }
 
 // recordFirstSight stores the metadata of a call seen for the first time.
 // A failure is logged and counted, and reported so the caller can retry on
 // a later event (an end write that follows still creates the row, only
 // without the metadata).
-func (d *Dispatcher) recordFirstSight(ctx context.Context, m *vapi.Message) bool {
-	if err := d.store.CreateCall(ctx, recordOf(m, d.now())); err != nil {
+func (d *Dispatcher) recordFirstSight(ctx context.Context, m *vapi.Message, dec *Decision) bool {
+	if err := d.store.CreateCall(ctx, recordOf(m, d.now(), dec)); err != nil {
 		d.metrics.StoreErrors.WithLabelValues("create_call").Inc()
 		d.log.Error("persist call", logkey.CallID, m.CallID(), logkey.Err, err)
 		return false
@@ -158,11 +249,14 @@ func (d *Dispatcher) recordFirstSight(ctx context.Context, m *vapi.Message) bool
 	return true
 }
 
-func recordOf(m *vapi.Message, now time.Time) calls.Record {
+func recordOf(m *vapi.Message, now time.Time, dec *Decision) calls.Record {
 	c := m.Call
 	r := calls.Record{ID: c.ID, OrgID: c.OrgID, Type: c.Type, PhoneNumberID: c.PhoneNumberID, AssistantID: c.AssistantID, Status: c.Status, CreatedAt: now}
 	if r.PhoneNumberID == "" && m.PhoneNumber != nil {
 		r.PhoneNumberID = m.PhoneNumber.ID
+	}
+	if dec != nil && dec.Assistant != "" {
+		r.AssistantID = dec.Assistant
 	}
 	return r
 }
@@ -186,10 +280,11 @@ func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) (webhook
 		return respEmpty, nil
 	}
 	at := d.eventTime(m)
+	neverSeen := false
 	if m.Status != "ended" {
-		d.track(ctx, m, m.Status)
-	} else if !d.sessions.Seen(id) {
-		d.recordFirstSight(ctx, m) // the first event of this call is its end
+		d.track(ctx, m, m.Status, nil)
+	} else if neverSeen = !d.sessions.Seen(id); neverSeen {
+		d.recordFirstSight(ctx, m, nil) // the first event of this call is its end
 	}
 	if err := d.store.RecordStatus(ctx, id, calls.StatusChange{Status: m.Status, At: at}); err != nil {
 		d.metrics.StoreErrors.WithLabelValues("record_status").Inc()
@@ -200,7 +295,7 @@ func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) (webhook
 			d.metrics.StoreErrors.WithLabelValues("end_call").Inc()
 			return webhook.Reply{}, errNotStored(id, "persist end", err)
 		}
-		d.sessions.End(id)
+		d.ended(m, id, neverSeen)
 	}
 	return respEmpty, nil
 }
@@ -210,8 +305,9 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) (webhook.Re
 	if id == "" {
 		return respEmpty, nil
 	}
-	if !d.sessions.Seen(id) {
-		d.recordFirstSight(ctx, m) // the report is the first event of this call
+	neverSeen := !d.sessions.Seen(id)
+	if neverSeen {
+		d.recordFirstSight(ctx, m, nil) // the report is the first event of this call
 	}
 	e := calls.End{Reason: m.EndedReason, Cost: m.Cost, At: d.eventTime(m)}
 	if dur, ok := m.Duration(); ok {
@@ -221,31 +317,36 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) (webhook.Re
 		d.metrics.StoreErrors.WithLabelValues("end_call").Inc()
 		return webhook.Reply{}, errNotStored(id, "persist end of call", err)
 	}
-	d.sessions.End(id)
+	d.ended(m, id, neverSeen)
 	return respEmpty, nil
 }
 
-func (d *Dispatcher) toolCalls(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
-	invs := m.Invocations()
-	res := d.tools.CallAll(ctx, tools.CallInfo{CallID: m.CallID()}, invs)
+// toolCalls runs the message's tool calls; a tracked call counts them by
+// outcome for its end line.
+func (d *Dispatcher) toolCalls(ctx context.Context, ci tools.CallInfo, m *vapi.Message, tracked bool) (webhook.Reply, error) {
+	res := d.tools.CallAll(ctx, ci, m.Invocations())
+	if tracked {
+		for i := range res {
+			d.sessions.ToolCall(ci.CallID, res[i].Outcome)
+		}
+	}
 	return jsonResponse(vapi.ToolCallsResponse{Results: res})
 }
 
-func (d *Dispatcher) functionCall(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
+func (d *Dispatcher) functionCall(ctx context.Context, ci tools.CallInfo, m *vapi.Message, tracked bool) (webhook.Reply, error) {
 	if m.FunctionCall == nil || m.FunctionCall.Name == "" {
 		return jsonResponse(vapi.FunctionCallResponse{Result: "Error: the function call has no name."})
 	}
 	inv := vapi.Invocation{Name: m.FunctionCall.Name}
 	inv.Args, inv.ArgsErr = vapi.NormalizeArgs(m.FunctionCall.Parameters)
-	r := d.tools.Call(ctx, tools.CallInfo{CallID: m.CallID()}, inv)
+	r := d.tools.Call(ctx, ci, inv)
+	if tracked {
+		d.sessions.ToolCall(ci.CallID, r.Outcome)
+	}
 	if r.Error != "" {
 		return jsonResponse(vapi.FunctionCallResponse{Result: r.Error})
 	}
 	return jsonResponse(vapi.FunctionCallResponse{Result: r.Result})
-}
-
-func (d *Dispatcher) assistantRequest(ctx context.Context, m *vapi.Message) webhook.Reply {
-	return webhook.Reply{Status: http.StatusOK, Body: d.assistant.Answer(m)}
 }
 
 func jsonResponse(v any) (webhook.Reply, error) {

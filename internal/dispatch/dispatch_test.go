@@ -32,17 +32,26 @@ func TestAssistantRouterOrderAndMatching(t *testing.T) {
 	cases := []struct {
 		m    *vapi.Message
 		want string
+		dec  Decision
 	}{
-		{msg("pn1", "", "+1999"), `{"assistantId":"vip"}`},                                      // first match wins
-		{msg("pn1", "", "+1000"), `{"assistantId":"support"}`},                                  // every set field must match
-		{msg("pn2", "+1555", ""), `{"squadId":"squad"}`},                                        // called number from the call object
-		{msg("pn2", "+1666", "+1999"), `{"error":"Sorry."}`},                                    // no route, no default
-		{&vapi.Message{Type: vapi.TypeAssistantRequest}, `{"error":"Sorry."}`},                  // no call at all
-		{&vapi.Message{PhoneNumber: &vapi.PhoneNumber{ID: "pn1"}}, `{"assistantId":"support"}`}, // message-level phone number
+		{msg("pn1", "", "+1999"), `{"assistantId":"vip"}`, Decision{"routes[0]", "vip"}},                                          // first match wins
+		{msg("pn1", "", "+1000"), `{"assistantId":"support"}`, Decision{"routes[1]", "support"}},                                  // every set field must match
+		{msg("pn2", "+1555", ""), `{"squadId":"squad"}`, Decision{"routes[2]", "squad:squad"}},                                    // called number from the call object
+		{msg("pn2", "+1666", "+1999"), `{"error":"Sorry."}`, Decision{"error_message", ""}},                                       // no route, no default
+		{&vapi.Message{Type: vapi.TypeAssistantRequest}, `{"error":"Sorry."}`, Decision{"error_message", ""}},                     // no call at all
+		{&vapi.Message{PhoneNumber: &vapi.PhoneNumber{ID: "pn1"}}, `{"assistantId":"support"}`, Decision{"routes[1]", "support"}}, // message-level phone number
 	}
 	for i, tc := range cases {
-		if got := string(r.Answer(tc.m)); got != tc.want {
-			t.Errorf("case %d: %s, want %s", i, got, tc.want)
+		got, dec := r.Answer(tc.m)
+		if string(got) != tc.want || dec != tc.dec {
+			t.Errorf("case %d: %s %+v, want %s %+v", i, got, dec, tc.want, tc.dec)
 		}
+	}
+	def, err := NewAssistantRouter(AssistantRequestConfig{Default: &AssistantAnswer{Assistant: map[string]any{"name": "Front desk"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, dec := def.Answer(msg("pn9", "", "")); dec != (Decision{"default", "inline:Front desk"}) {
+		t.Errorf("default inline assistant: %+v", dec)
 	}
 }

@@ -163,6 +163,9 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 			reply.ContentType, reply.Body = encodeError(ep, err.status, err.msg)
 			outcome = err.outcome
 		}
+		for k, v := range reply.Header {
+			w.Header()[k] = v
+		}
 		write(w, reply.Status, reply.ContentType, reply.Body)
 		tm := byType[reply.Type]
 		if tm == nil {

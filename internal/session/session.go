@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,13 +34,17 @@ type Tracker interface {
 	Forget(id string)
 	// Seen reports whether call id is live or has ended recently.
 	Seen(id string) bool
-	// End marks call id ended.
-	End(id string)
+	// End marks call id ended. When the call was live, it returns the
+	// call's last state and true (for the end-of-call log line).
+	End(id string) (last State, wasLive bool)
 	// Speech notes that role ("assistant" or "user") started or stopped
 	// speaking in turn; Interrupted, that the user interrupted the
 	// assistant. Both report false when the call is not live.
 	Speech(id, role string, started bool, turn int) bool
 	Interrupted(id string) bool
+	// ToolCall counts a tool call of call id by its outcome ("ok",
+	// "http_error", ...); false when the call is not live.
+	ToolCall(id, outcome string) bool
 	// Context returns the context of live call id, cancelled when the
 	// call ends, expires or is forgotten, or when the tracker stops: work
 	// that belongs to the call (a barge-in timer, a media stream) runs
@@ -70,19 +75,25 @@ func (s *Session) Context() context.Context { return s.ctx }
 
 // State is what is known of a live call (the seam for barge-in).
 type State struct {
+	// Started is when the call was first seen.
+	Started           time.Time
 	Status            string
 	Events            uint64
 	AssistantSpeaking bool
 	UserSpeaking      bool
 	Turn              int
 	Interruptions     int
+	// ToolCalls counts the call's tool calls by outcome (nil: none).
+	ToolCalls map[string]int
 }
 
 // State returns a copy of the session's state.
 func (s *Session) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state
+	st := s.state
+	st.ToolCalls = maps.Clone(st.ToolCalls)
+	return st
 }
 
 // ErrFull is returned when the table is at capacity.
@@ -149,7 +160,7 @@ func (t *Table) Touch(id string) (s *Session, created bool, err error) {
 			sh.mu.Unlock()
 			return nil, false, ErrFull
 		}
-		s = &Session{ID: id, Created: now}
+		s = &Session{ID: id, Created: now, state: State{Started: now}}
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		sh.m[id] = s
 		t.count.Add(1)
@@ -218,6 +229,21 @@ func (t *Table) Interrupted(id string) bool {
 	return true
 }
 
+// ToolCall implements Tracker.
+func (t *Table) ToolCall(id, outcome string) bool {
+	s, ok := t.Get(id)
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	if s.state.ToolCalls == nil {
+		s.state.ToolCalls = make(map[string]int, 2)
+	}
+	s.state.ToolCalls[outcome]++
+	s.mu.Unlock()
+	return true
+}
+
 // Forget implements Tracker.
 func (t *Table) Forget(id string) { t.Remove(id) }
 
@@ -260,7 +286,7 @@ func (t *Table) Seen(id string) bool {
 // call is over. The memory of ended calls is bounded like the table: when a
 // shard's share is full, an arbitrary older entry is forgotten (a late event
 // of that call then opens a session that the TTL sweeper removes).
-func (t *Table) End(id string) {
+func (t *Table) End(id string) (State, bool) {
 	now := t.now().UnixNano()
 	sh := &t.shard[t.shardOf(id)]
 	sh.mu.Lock()
@@ -277,9 +303,11 @@ func (t *Table) End(id string) {
 	}
 	sh.ended[id] = now
 	sh.mu.Unlock()
-	if live {
-		s.cancel()
+	if !live {
+		return State{}, false
 	}
+	s.cancel()
+	return s.State(), true
 }
 
 // EndedLen returns how many ended calls are remembered.

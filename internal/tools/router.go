@@ -85,6 +85,10 @@ type tool struct {
 // internal API as headers so that acting tools can be idempotent.
 type CallInfo struct {
 	CallID string
+	// DryRun checks the call as a real one would be (known tool, arguments
+	// against the schema and the configured URL) and answers without
+	// calling the internal API (voicegate simulate's smoke test).
+	DryRun bool
 }
 
 // Header names sent to internal APIs.
@@ -228,31 +232,63 @@ func (r *Router) Call(ctx context.Context, ci CallInfo, inv vapi.Invocation) vap
 	t, ok := r.tools[inv.Name]
 	if !ok {
 		res.Error = fmt.Sprintf("Unknown tool %q: this tool is not available.", oneLine(inv.Name, 64))
-		r.observe("unknown", OutcomeUnknownTool, 0)
+		res.Outcome = string(OutcomeUnknownTool)
+		if !ci.DryRun {
+			r.observe("unknown", OutcomeUnknownTool, 0)
+		}
+		// The model asked for a tool the configuration does not have: the
+		// Vapi assistant and voicegate disagree on the tool list.
+		r.log.Warn("unknown tool called", logkey.Tool, oneLine(inv.Name, 64), logkey.CallID, ci.CallID, logkey.ToolCallID, inv.ID, logkey.DryRun, ci.DryRun)
 		return res
 	}
-	outcome, result, errMsg := r.call(ctx, t, ci, inv)
-	if errMsg != "" {
-		res.Error = errMsg
+	c := r.call(ctx, t, ci, inv)
+	if c.errMsg != "" {
+		res.Error = c.errMsg
 	} else {
-		res.Result = result
+		res.Result = c.result
 	}
+	res.Outcome = string(c.outcome)
 	d := r.now().Sub(start)
-	r.observe(t.cfg.Name, outcome, d)
-	if outcome != OutcomeOK {
-		r.log.Warn("tool call failed", logkey.Tool, t.cfg.Name, logkey.CallID, ci.CallID, logkey.ToolCallID, inv.ID, logkey.Outcome, string(outcome), logkey.DurationMS, float64(d.Microseconds())/1000)
+	if !ci.DryRun {
+		r.observe(t.cfg.Name, c.outcome, d)
+	}
+	if c.outcome != OutcomeOK {
+		attrs := []any{logkey.Tool, t.cfg.Name, logkey.CallID, ci.CallID, logkey.ToolCallID, inv.ID, logkey.Outcome, string(c.outcome), logkey.DurationMS, float64(d.Microseconds()) / 1000}
+		if c.status != 0 {
+			attrs = append(attrs, logkey.Status, c.status)
+		}
+		if c.class != "" {
+			attrs = append(attrs, logkey.ErrClass, c.class)
+		}
+		if ci.DryRun {
+			attrs = append(attrs, logkey.DryRun, true)
+		}
+		r.log.Warn("tool call failed", attrs...)
 	}
 	return res
 }
 
-func (r *Router) call(ctx context.Context, t *tool, ci CallInfo, inv vapi.Invocation) (Outcome, string, string) {
+// callResult is how one call went: what the model is told, and for the
+// log the internal API's status or the class of error that stopped it.
+type callResult struct {
+	outcome        Outcome
+	result, errMsg string
+	status         int    // the internal API's HTTP status, when it answered
+	class          string // why it did not ("timeout", "connection refused", ...)
+}
+
+func fail(o Outcome, format string, args ...any) callResult {
+	return callResult{outcome: o, errMsg: fmt.Sprintf(format, args...)}
+}
+
+func (r *Router) call(ctx context.Context, t *tool, ci CallInfo, inv vapi.Invocation) callResult {
 	name := t.cfg.Name
 	if inv.ArgsErr != nil {
-		return OutcomeBadArgs, "", fmt.Sprintf("Invalid arguments for %s: %s. Send the arguments as a JSON object and call again.", name, inv.ArgsErr.Error())
+		return fail(OutcomeBadArgs, "Invalid arguments for %s: %s. Send the arguments as a JSON object and call again.", name, inv.ArgsErr.Error())
 	}
 	if t.schema != nil {
 		if msg := validate(t.schema, inv.Args); msg != "" {
-			return OutcomeBadArgs, "", fmt.Sprintf("Invalid arguments for %s: %s. Fix the arguments and call again.", name, msg)
+			return fail(OutcomeBadArgs, "Invalid arguments for %s: %s. Fix the arguments and call again.", name, msg)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout.D())
@@ -263,41 +299,60 @@ func (r *Router) call(ctx context.Context, t *tool, ci CallInfo, inv vapi.Invoca
 	if err != nil {
 		var ae *argsError
 		if errors.As(err, &ae) {
-			return OutcomeBadArgs, "", fmt.Sprintf("Invalid arguments for %s: %s", name, ae.msg)
+			return fail(OutcomeBadArgs, "Invalid arguments for %s: %s", name, ae.msg)
 		}
 		r.log.Debug("tool request error", logkey.Tool, name, logkey.Err, redact.Error(err))
-		return OutcomeUnreachable, "", fmt.Sprintf("The %s service is unavailable right now.", name)
+		c := fail(OutcomeUnreachable, "The %s service is unavailable right now.", name)
+		c.class = "request could not be built"
+		return c
+	}
+	if ci.DryRun {
+		return callResult{outcome: OutcomeOK, result: fmt.Sprintf("Dry run: %s was not called. The arguments are valid and would be sent as configured.", name)}
 	}
 	select {
 	case t.sem <- struct{}{}:
 		defer func() { <-t.sem }()
 	case <-ctx.Done():
-		return OutcomeBusy, "", fmt.Sprintf("The %s service is busy right now. Tell the caller to try again in a moment.", name)
+		c := fail(OutcomeBusy, "The %s service is busy right now. Tell the caller to try again in a moment.", name)
+		c.class = fmt.Sprintf("all %d slots in use", cap(t.sem))
+		return c
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return OutcomeTimeout, "", fmt.Sprintf("The %s service did not answer in time. Tell the caller it is unavailable right now.", name)
+			c := fail(OutcomeTimeout, "The %s service did not answer in time. Tell the caller it is unavailable right now.", name)
+			c.class = "no answer within " + t.cfg.Timeout.D().String()
+			return c
 		}
 		// The client's error quotes the URL, which may hold a key.
 		r.log.Debug("tool request error", logkey.Tool, name, logkey.Err, redact.Error(err))
-		return OutcomeUnreachable, "", fmt.Sprintf("The %s service is unavailable right now.", name)
+		c := fail(OutcomeUnreachable, "The %s service is unavailable right now.", name)
+		c.class = ErrorClass(err)
+		return c
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, t.cfg.MaxResponseBytes+1))
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return OutcomeTimeout, "", fmt.Sprintf("The %s service did not answer in time. Tell the caller it is unavailable right now.", name)
+			c := fail(OutcomeTimeout, "The %s service did not answer in time. Tell the caller it is unavailable right now.", name)
+			c.status, c.class = resp.StatusCode, "body not finished within "+t.cfg.Timeout.D().String()
+			return c
 		}
-		return OutcomeUnreachable, "", fmt.Sprintf("The %s service is unavailable right now.", name)
+		c := fail(OutcomeUnreachable, "The %s service is unavailable right now.", name)
+		c.status, c.class = resp.StatusCode, ErrorClass(err)
+		return c
 	}
 	if int64(len(body)) > t.cfg.MaxResponseBytes {
-		return OutcomeTooLarge, "", fmt.Sprintf("The %s service returned too much data.", name)
+		c := fail(OutcomeTooLarge, "The %s service returned too much data.", name)
+		c.status, c.class = resp.StatusCode, fmt.Sprintf("answer over %d bytes", t.cfg.MaxResponseBytes)
+		return c
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return OutcomeHTTPError, "", fmt.Sprintf("The %s service failed (status %d).", name, resp.StatusCode)
+		c := fail(OutcomeHTTPError, "The %s service failed (status %d).", name, resp.StatusCode)
+		c.status = resp.StatusCode
+		return c
 	}
-	return OutcomeOK, ResultString(body), ""
+	return callResult{outcome: OutcomeOK, result: ResultString(body)}
 }
 
 // argsError is a problem with the arguments that the model can fix; msg

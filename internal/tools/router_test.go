@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"github.com/voicegate/voicegate/internal/confval"
@@ -229,5 +230,65 @@ func TestResultString(t *testing.T) {
 		if got := ResultString([]byte(in)); got != want {
 			t.Errorf("ResultString(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestFailureLogNamesStatusOrCause: a failed call is logged once at warn
+// with what the operator needs — the internal API's status, or the class
+// of error that stopped the request — and never the URL's secret.
+func TestFailureLogNamesStatusOrCause(t *testing.T) {
+	api := newInternalAPI(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) })
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	r, err := New([]Config{toolCfg("getX", api.URL, nil), toolCfg("getY", "http://127.0.0.1:1/y?apikey=SECRETKEY123", nil)}, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ tool, want string }{
+		{"getX", `outcome=http_error duration_ms=`},
+		{"getX", ` status=502`},
+		{"getY", `err_class="connection refused"`},
+		{"nope", `msg="unknown tool called" tool=nope call_id=call-1`},
+	} {
+		buf.Reset()
+		if res := call(r, c.tool, `{}`); res.Outcome == string(OutcomeOK) || res.Error == "" {
+			t.Fatalf("%s: want a failure, got %+v", c.tool, res)
+		}
+		out := buf.String()
+		if !strings.Contains(out, c.want) || strings.Count(out, "\n") != 1 {
+			t.Errorf("%s: want one warn line with %q, got:\n%s", c.tool, c.want, out)
+		}
+		if strings.Contains(out, "SECRETKEY123") {
+			t.Errorf("the log leaks the URL's secret:\n%s", out)
+		}
+	}
+}
+
+// TestDryRunChecksEverythingButCallsNothing: a dry run refuses what a real
+// call would refuse and answers the rest without reaching the internal API
+// or the tool metrics.
+func TestDryRunChecksEverythingButCallsNothing(t *testing.T) {
+	api := newInternalAPI(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) })
+	r, outs := router(t, toolCfg("book", api.URL, func(c *Config) {
+		c.Schema = map[string]any{"type": "object", "required": []any{"date"}}
+	}))
+	dry := func(name, args string) vapi.ToolResult {
+		a, err := vapi.NormalizeArgs(json.RawMessage(args))
+		return r.Call(context.Background(), CallInfo{CallID: "c", DryRun: true}, vapi.Invocation{ID: "t", Name: name, Args: a, ArgsErr: err})
+	}
+	if res := dry("book", `{"date":"2026-12-01"}`); res.Outcome != "ok" || !strings.HasPrefix(res.Result, "Dry run: book was not called") {
+		t.Fatalf("valid arguments: %+v", res)
+	}
+	if res := dry("book", `{}`); res.Outcome != string(OutcomeBadArgs) {
+		t.Fatalf("arguments the schema refuses: %+v", res)
+	}
+	if res := dry("other", `{}`); res.Outcome != string(OutcomeUnknownTool) {
+		t.Fatalf("unknown tool: %+v", res)
+	}
+	if n := api.hits.Load(); n != 0 {
+		t.Fatalf("a dry run reached the internal API %d times", n)
+	}
+	if len(*outs) != 0 {
+		t.Fatalf("dry runs were counted in the tool metrics: %v", *outs)
 	}
 }

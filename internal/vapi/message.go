@@ -69,6 +69,17 @@ func MetricType(t string) string {
 // Envelope is the body of every request: {"message": {...}}.
 type Envelope struct {
 	Message *Message `json:"message"`
+	// Voicegate is voicegate's own marker, sent by voicegate simulate
+	// beside Vapi's message (never by Vapi). It is as authentic as the rest
+	// of the request: an HMAC signature covers it.
+	Voicegate *Marker `json:"voicegate"`
+}
+
+// Marker is what voicegate simulate asks of the server.
+type Marker struct {
+	// DryRun asks for a full answer without side effects: nothing stored,
+	// no internal API called.
+	DryRun bool `json:"dryRun"`
 }
 
 // Message is one server message. Fields not relevant to a type are empty.
@@ -133,6 +144,9 @@ type Message struct {
 	Source     string          `json:"source"`
 	CampaignID string          `json:"campaignId"`
 	Contact    json.RawMessage `json:"contact"`
+
+	// DryRun is set from the envelope's marker (see Marker).
+	DryRun bool `json:"-"`
 }
 
 // Call is the call object Vapi attaches to messages.
@@ -385,6 +399,7 @@ func Decode(body []byte) (*Message, error) {
 	if env.Message.Type == "" {
 		return nil, ErrNoType
 	}
+	env.Message.DryRun = env.Voicegate != nil && env.Voicegate.DryRun
 	return env.Message, nil
 }
 

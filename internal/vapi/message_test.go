@@ -242,3 +242,20 @@ func TestImplausibleTimestampsDropped(t *testing.T) {
 		}
 	}
 }
+
+// TestDryRunMarker: only voicegate's own envelope key marks a dry run; a
+// field of that name inside Vapi's message does not.
+func TestDryRunMarker(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"message":{"type":"status-update"},"voicegate":{"dryRun":true}}`:  true,
+		`{"message":{"type":"status-update"},"voicegate":{"dryRun":false}}`: false,
+		`{"message":{"type":"status-update"}}`:                              false,
+		`{"message":{"type":"status-update","DryRun":true,"dryRun":true}}`:  false,
+		`{"message":{"type":"status-update"},"voicegate":null}`:             false,
+	} {
+		m, err := Decode([]byte(body))
+		if err != nil || m.DryRun != want {
+			t.Errorf("%s: dry run %v (%v), want %v", body, m != nil && m.DryRun, err, want)
+		}
+	}
+}

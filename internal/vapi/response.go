@@ -9,6 +9,9 @@ type ToolResult struct {
 	Name       string `json:"name"`
 	Result     string `json:"result,omitempty"`
 	Error      string `json:"error,omitempty"`
+	// Outcome is how the call went, for logs and metrics ("ok",
+	// "http_error", ...); never sent to Vapi.
+	Outcome string `json:"-"`
 }
 
 // ToolCallsResponse answers tool-calls: always HTTP 200, results in call order.

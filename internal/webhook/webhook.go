@@ -72,6 +72,9 @@ type Reply struct {
 	CallID string
 	// Deadline is how long the provider waits for this answer.
 	Deadline time.Duration
+	// Header holds extra response headers (nil: none). They are not kept
+	// by the replay cache: a replayed answer has only its body and type.
+	Header http.Header
 }
 
 // Error is a request a source could not answer normally. The gateway

@@ -53,6 +53,31 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 		}
 	})
 
+	t.Run("EndReturnsTheLastStateOnce", func(t *testing.T) {
+		tr := open(t, 100)
+		if _, err := tr.Observe("a", "in-progress", ""); err != nil {
+			t.Fatal(err)
+		}
+		tr.Interrupted("a")
+		tr.ToolCall("a", "ok")
+		tr.ToolCall("a", "ok")
+		tr.ToolCall("a", "http_error")
+		last, live := tr.End("a")
+		if !live || last.Status != "in-progress" || last.Interruptions != 1 || last.Started.IsZero() ||
+			last.ToolCalls["ok"] != 2 || last.ToolCalls["http_error"] != 1 || len(last.ToolCalls) != 2 {
+			t.Fatalf("End of a live call: live=%v %+v", live, last)
+		}
+		if _, live := tr.End("a"); live {
+			t.Fatal("a second End must report the call was not live")
+		}
+		if _, live := tr.End("never-seen"); live {
+			t.Fatal("End of a call never seen must report it was not live")
+		}
+		if tr.ToolCall("a", "ok") {
+			t.Fatal("an ended call counts no tool calls")
+		}
+	})
+
 	t.Run("CallContextEndsWithTheCall", func(t *testing.T) {
 		tr := open(t, 100)
 		if _, ok := tr.Context("a"); ok {

@@ -1,0 +1,122 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/voicegate/voicegate/internal/calls"
+)
+
+// dry wraps a message in voicegate simulate's dry-run marker.
+func dry(m string) string {
+	return strings.TrimSuffix(m, "}") + `,"voicegate":{"dryRun":true}}`
+}
+
+// TestDryRunHasNoSideEffects: a message marked dry-run is answered as a
+// real one would be — routing, tool lookup, schema validation — with the
+// answer marked, while nothing is stored, no session opens and no internal
+// API is called.
+func TestDryRunHasNoSideEffects(t *testing.T) {
+	e := newEnv(t, nil)
+	postDry := func(m string) (*http.Response, string) {
+		t.Helper()
+		body := dry(m)
+		req, _ := http.NewRequest(http.MethodPost, e.url, strings.NewReader(body))
+		req.Header = e.signed(body)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || resp.Header.Get("X-Voicegate-Dry-Run") != "true" {
+			t.Fatalf("%s: %d, dry-run header %q: %s", m[:40], resp.StatusCode, resp.Header.Get("X-Voicegate-Dry-Run"), b)
+		}
+		return resp, string(b)
+	}
+	if _, b := postDry(msg("assistant-request", "D1", `"phoneNumber":{"id":"pn-sales"}`)); b != `{"assistantId":"asst-sales"}` {
+		t.Fatalf("routing in a dry run: %s", b)
+	}
+	postDry(msg("status-update", "D1", `"status":"in-progress"`))
+	_, b := postDry(msg("tool-calls", "D1", `"toolCallList":[{"id":"t1","name":"getAppointment","arguments":{"date":"2026-12-01"}},{"id":"t2","name":"strict","arguments":{"id":"x"}}]`))
+	var r struct {
+		Results []struct{ Result, Error string } `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(b), &r); err != nil || len(r.Results) != 2 ||
+		!strings.HasPrefix(r.Results[0].Result, "Dry run: getAppointment was not called") || !strings.Contains(r.Results[1].Error, "Invalid arguments for strict") {
+		t.Fatalf("tool calls in a dry run: %s", b)
+	}
+	postDry(msg("status-update", "D1", `"status":"ended","endedReason":"customer-ended-call"`))
+	postDry(msg("end-of-call-report", "D1", `"endedReason":"customer-ended-call","durationSeconds":3`))
+	if n := e.hits.Load(); n != 0 {
+		t.Errorf("a dry run called the internal API %d times", n)
+	}
+	if _, _, err := e.app.Store.Call(context.Background(), "D1"); !errors.Is(err, calls.ErrNotFound) {
+		t.Errorf("a dry run stored the call: %v", err)
+	}
+	if e.app.Sessions.Len() != 0 || e.app.Sessions.Seen("D1") {
+		t.Errorf("a dry run opened a session")
+	}
+	// The marker is part of the signed body: it cannot be added to a
+	// captured request without breaking its signature.
+	real := msg("status-update", "D2", `"status":"in-progress"`)
+	if s, _ := e.post(dry(real), e.signed(real)); s != 401 {
+		t.Fatalf("marker added after signing: %d, want 401", s)
+	}
+}
+
+// TestCallStartAndEndLines: a call logs one line when it starts (with the
+// assistant routing chose and the rule) and one when it ends (duration,
+// reason, tool calls by outcome), and the routed assistant is stored.
+func TestCallStartAndEndLines(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, m := range []string{
+		msg("assistant-request", "L1", `"phoneNumber":{"id":"pn-sales"}`),
+		msg("status-update", "L1", `"status":"in-progress"`),
+		msg("tool-calls", "L1", `"toolCallList":[{"id":"t1","name":"getAppointment","arguments":{}},{"id":"t2","name":"strict","arguments":{"id":"x"}}]`),
+		msg("tool-calls", "L1", `"toolCallList":[{"id":"t3","name":"getAppointment","arguments":{}}]`),
+		msg("status-update", "L1", `"status":"ended","endedReason":"customer-ended-call"`),
+		msg("end-of-call-report", "L1", `"endedReason":"customer-ended-call","durationSeconds":12.5`),
+	} {
+		if s, b := e.send(m); s != 200 {
+			t.Fatalf("%d %s", s, b)
+		}
+	}
+	rec, _, err := e.app.Store.Call(context.Background(), "L1")
+	if err != nil || rec.AssistantID != "asst-sales" {
+		t.Fatalf("stored assistant %q (%v), want the routed asst-sales", rec.AssistantID, err)
+	}
+	logs := e.logs.String()
+	lines := func(msg string) []map[string]any {
+		var out []map[string]any
+		for _, l := range strings.Split(logs, "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	start := lines("call started")
+	if len(start) != 1 || start[0]["level"] != "INFO" || start[0]["call_id"] != "L1" || start[0]["assistant"] != "asst-sales" || start[0]["rule"] != "routes[0]" {
+		t.Fatalf("call started lines: %v", start)
+	}
+	end := lines("call ended")
+	if len(end) != 1 || end[0]["level"] != "INFO" || end[0]["ended_reason"] != "customer-ended-call" ||
+		end[0]["tool_calls"] != "invalid_arguments=1 ok=2" || end[0]["duration_s"] == nil {
+		t.Fatalf("call ended lines (want exactly one, from the status update): %v", end)
+	}
+	// A call whose first event is its report still gets its end line.
+	if s, _ := e.send(msg("end-of-call-report", "L2", `"endedReason":"silence-timed-out","durationSeconds":4`)); s != 200 {
+		t.Fatal(s)
+	}
+	logs = e.logs.String()
+	if end := lines("call ended"); len(end) != 2 || end[1]["call_id"] != "L2" || end[1]["duration_s"] != 4.0 || end[1]["tool_calls"] != "none" {
+		t.Fatalf("end line of a call first seen at its report: %v", end)
+	}
+}
