@@ -185,7 +185,21 @@ tools:
 	}
 	p := start(t, env, "serve", "--config", cfgPath)
 	url := "http://" + p.addr + "/webhook/vapi"
-	out, err = run(t, env, "simulate", "--url", url, "--config", cfgPath, "--scenario", "all")
+	// The smoke test after a rollout: a dry run needs only the credential
+	// it signs with (not the tool's token), checks the tool's arguments
+	// against its schema, and leaves no trace.
+	signOnly := []string{"E2E_SECRET=e2e-Rk7Wm2Qz9Xp4Lt8Vn3Bh6"}
+	out, err = run(t, signOnly, "simulate", "--url", url, "--config", cfgPath, "--scenario", "all", "--tool", "getAppointment", "--args", `{"date":"2026-12-01"}`)
+	if err != nil || !strings.Contains(out, "dry run; result Dry run: getAppointment was not called") || !strings.Contains(out, "answered with assistantId") {
+		t.Fatalf("dry-run simulate: %v\n%s", err, out)
+	}
+	if out, err := run(t, signOnly, "simulate", "--url", url, "--config", cfgPath, "--tool", "getAppointment", "--args", `{"day":"monday"}`); err == nil || !strings.Contains(out, "Invalid arguments for getAppointment") {
+		t.Fatalf("dry run with arguments the schema refuses must fail: %v\n%s", err, out)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("a dry run called the internal API %d times", n)
+	}
+	out, err = run(t, env, "simulate", "--url", url, "--config", cfgPath, "--scenario", "all", "--tool", "getAppointment", "--args", `{"date":"2026-12-01"}`, "--effects")
 	if err != nil {
 		t.Fatalf("simulate: %v\n%s", err, out)
 	}
@@ -212,6 +226,12 @@ tools:
 	defer db.Close()
 	var ended, reason string
 	var cost float64
+	var rows int
+	// The real run stores its call and the security scenario's signed
+	// request; the two dry runs before it must have stored nothing.
+	if err := db.QueryRow(`SELECT count(*) FROM calls`).Scan(&rows); err != nil || rows != 2 {
+		t.Fatalf("%d calls stored (%v), want 2: the dry runs must store nothing", rows, err)
+	}
 	if err := db.QueryRow(`SELECT status, ended_reason, cost FROM calls WHERE ended_at IS NOT NULL`).Scan(&ended, &reason, &cost); err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +245,7 @@ tools:
 func TestDevMode(t *testing.T) {
 	dir := t.TempDir()
 	p := start(t, nil, "serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir)
-	re := regexp.MustCompile(`simulate --url (\S+) --secret ([0-9a-f]{64})`)
+	re := regexp.MustCompile(`simulate --url (\S+) --secret ([0-9a-f]{64})( .*)?\n`)
 	m := re.FindStringSubmatch(p.stdout.String())
 	for deadline := time.Now().Add(5 * time.Second); m == nil && time.Now().Before(deadline); m = re.FindStringSubmatch(p.stdout.String()) {
 		time.Sleep(10 * time.Millisecond)
@@ -233,8 +253,10 @@ func TestDevMode(t *testing.T) {
 	if m == nil {
 		t.Fatalf("dev output lacks the simulate line:\n%s", p.stdout.String())
 	}
-	out, err := run(t, nil, "simulate", "--url", m[1], "--secret", m[2], "--scenario", "all")
-	if err != nil || !strings.Contains(out, "24 of 24 steps answered as expected") {
+	// The printed line, as printed: a real call with the demo tool.
+	args := append([]string{"simulate", "--url", m[1], "--secret", m[2], "--scenario", "all"}, strings.Fields(m[3])...)
+	out, err := run(t, nil, args...)
+	if err != nil || !strings.Contains(out, "24 of 24 steps answered as expected") || !strings.Contains(out, "result {") {
 		t.Fatalf("simulate against --dev: %v\n%s", err, out)
 	}
 	p.stop(t)

@@ -250,7 +250,7 @@ func printDevHelp(w io.Writer, url, secret, dir string) {
   Webhook secret:   %s   (kept in %s/dev-webhook-secret)
   Signing:          x-timestamp: <unix seconds>
                     x-signature: hex(HMAC-SHA256(secret, "<x-timestamp>.<raw body>"))
-  Try a full call:  go run ./cmd/voicegate simulate --url %s --secret %s
+  Try a full call:  go run ./cmd/voicegate simulate --url %s --secret %s --tool getAppointment --effects
   Demo tool:        getAppointment (served by this process)
 `, url, secret, dir, url, secret)
 }

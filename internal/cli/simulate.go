@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/cli/clikit"
@@ -19,7 +21,9 @@ func runSimulate(ctx context.Context, args []string, getenv func(string) string,
 	url := fs.String("url", "", "server URL to call (required), e.g. http://127.0.0.1:3000/webhook/vapi")
 	scenario := fs.String("scenario", "call", "call (a complete call), security (replay, unsigned, stale, oversized, bad JSON) or all")
 	af := clikit.RegisterAuthFlags(fs)
-	tool := fs.String("tool", "getAppointment", "tool name used by the call scenario")
+	tool := fs.String("tool", "", "a tool the call scenario calls (default: no tool step)")
+	toolArgs := fs.String("args", "{}", "the tool's arguments, a JSON object")
+	effects := fs.Bool("effects", false, "a real call: stored, and the tool calls its internal API (default: a dry run, answered without side effects)")
 	maxBody := fs.Int64("max-body", 1<<20, "the server's body cap; the security scenario sends one byte more (taken from --config when given)")
 	timeout := fs.Duration("timeout", 10*time.Second, "per-request timeout")
 	caFile := fs.String("ca-file", "", "PEM file of the CA that signed the server's certificate (for https URLs with a private CA)")
@@ -43,7 +47,11 @@ func runSimulate(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	if _, err := simulate.Run(ctx, simulate.Options{URL: *url, Scenario: *scenario, Auth: a, Tool: *tool, MaxBody: *maxBody, Timeout: *timeout, Client: client}, stdout); err != nil {
+	if !json.Valid([]byte(*toolArgs)) || !strings.HasPrefix(strings.TrimSpace(*toolArgs), "{") {
+		return &UsageError{Msg: `simulate --args must be a JSON object, like '{"date":"2026-12-01"}'`}
+	}
+	if _, err := simulate.Run(ctx, simulate.Options{URL: *url, Scenario: *scenario, Auth: a, Tool: *tool, ToolArgs: json.RawMessage(*toolArgs),
+		Effects: *effects, MaxBody: *maxBody, Timeout: *timeout, Client: client}, stdout); err != nil {
 		return fmt.Errorf("simulate: %w", err)
 	}
 	return nil

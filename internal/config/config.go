@@ -173,28 +173,9 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 		return nil, verr
 	}
-	for _, m := range expandNode(&root, opt.Getenv) {
-		verr.add("", "%s", m)
-	}
-	cfg := Default()
-	if len(root.Content) > 0 {
-		expanded, err := yaml.Marshal(&root)
-		if err != nil {
-			verr.add("", "%v", err)
-			return nil, verr
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(expanded))
-		dec.KnownFields(true)
-		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-			var te *yaml.TypeError
-			if !errors.As(err, &te) {
-				verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
-				return nil, verr
-			}
-			for _, m := range te.Errors {
-				verr.add("", "%s", decodeMessage(m))
-			}
-		}
+	cfg := decodeInto(&root, opt, verr)
+	if cfg == nil {
+		return nil, verr
 	}
 	cfg.applyDefaults()
 	cfg.resolve(verr, opt)
@@ -204,6 +185,37 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	}
 	cfg.Warnings = verr.Warnings
 	return cfg, nil
+}
+
+// decodeInto expands ${ENV} in root's scalars and strictly decodes it over
+// the defaults, collecting every problem in verr; nil when the document
+// cannot be decoded at all.
+func decodeInto(root *yaml.Node, opt Options, verr *ValidationError) *Config {
+	for _, m := range expandNode(root, opt.Getenv) {
+		verr.add("", "%s", m)
+	}
+	cfg := Default()
+	if len(root.Content) == 0 {
+		return cfg
+	}
+	expanded, err := yaml.Marshal(root)
+	if err != nil {
+		verr.add("", "%v", err)
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+			return nil
+		}
+		for _, m := range te.Errors {
+			verr.add("", "%s", decodeMessage(m))
+		}
+	}
+	return cfg
 }
 
 // unknownField is yaml's message for a key the schema does not have, which

@@ -2,6 +2,12 @@
 // voicegate (or other server-URL) deployment, as a smoke test: each step's
 // HTTP status and latency is printed and checked against what a correct
 // receiver answers.
+//
+// By default every request carries voicegate's dry-run marker (inside the
+// signed body): voicegate answers it fully — authentication, decoding,
+// routing, tool lookup and argument validation — without storing anything
+// or calling an internal API, and says so in a response header that each
+// step checks. Effects asks for a real call instead.
 package simulate
 
 import (
@@ -30,8 +36,13 @@ type Options struct {
 	URL      string
 	Scenario string
 	Auth     auth.Config // completed
-	Tool     string      // tool name used by the call scenario
-	ToolArgs map[string]any
+	// Tool is the tool the call scenario calls, with ToolArgs (a JSON
+	// object); empty skips the tool step.
+	Tool     string
+	ToolArgs json.RawMessage
+	// Effects sends real requests: the call is stored and the tool's
+	// internal API is called. Without it, every request is a dry run.
+	Effects bool
 	// MaxBody is the server's body cap; the security scenario sends one byte more.
 	MaxBody int64
 	Timeout time.Duration
@@ -58,17 +69,23 @@ func Run(ctx context.Context, o Options, out io.Writer) ([]Step, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Tool == "" {
-		o.Tool = "getAppointment"
+	if len(o.ToolArgs) == 0 {
+		o.ToolArgs = json.RawMessage("{}")
 	}
-	if o.ToolArgs == nil {
-		o.ToolArgs = map[string]any{"name": "Alex Example", "date": "2026-12-01"}
+	var args map[string]any
+	if err := json.Unmarshal(o.ToolArgs, &args); err != nil || args == nil {
+		return nil, fmt.Errorf("tool arguments must be a JSON object, like {\"date\":\"2026-12-01\"}")
 	}
 	signer, err := auth.NewSigner(o.Auth, o.Now())
 	if err != nil {
 		return nil, err
 	}
 	p := &player{o: o, signer: signer, callID: newID(), out: tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)}
+	if o.Effects {
+		fmt.Fprintf(out, "effects: the call is stored and tools call their internal APIs\n")
+	} else {
+		fmt.Fprintf(out, "dry run: voicegate answers every step without storing anything or calling an internal API (--effects for a real call)\n")
+	}
 	fmt.Fprintf(p.out, "STEP\tSTATUS\tWANT\tLATENCY\tNOTE\n")
 	switch o.Scenario {
 	case "", "call":
@@ -97,7 +114,10 @@ func Run(ctx context.Context, o Options, out io.Writer) ([]Step, error) {
 }
 
 type player struct {
-	o      Options
+	o Options
+	// confirm: the next answer must carry the dry-run confirmation (false
+	// for a replay, answered from the cache without its headers).
+	confirm bool
 	signer *auth.Signer
 	callID string
 	seq    int
@@ -123,13 +143,19 @@ func (p *player) msg(t string, fields map[string]any) []byte {
 	for k, v := range fields {
 		m[k] = v
 	}
-	b, _ := json.Marshal(map[string]any{"message": m})
+	env := map[string]any{"message": m}
+	if !p.o.Effects {
+		env["voicegate"] = map[string]any{"dryRun": true}
+	}
+	b, _ := json.Marshal(env)
 	return b
 }
 
 type check func(body []byte) (note string, err error)
 
 func (p *player) send(ctx context.Context, name string, body []byte, want int, sign func(h http.Header, body []byte), chk check) ([]byte, http.Header) {
+	p.confirm = true
+	defer func() { p.confirm = false }()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.o.URL, bytes.NewReader(body))
 	if err != nil {
 		p.record(Step{Name: name, Want: want, Err: err})
@@ -162,6 +188,16 @@ func (p *player) do(name string, req *http.Request, want int, chk check) []byte 
 		st.Note, st.Err = chk(rb)
 		if st.Err != nil {
 			st.Note = st.Err.Error()
+		}
+	}
+	// A dry run that the server did not confirm may have had effects: an
+	// older voicegate, or another receiver, ignores the marker.
+	if st.Err == nil && !p.o.Effects && p.confirm && resp.StatusCode == http.StatusOK {
+		if resp.Header.Get("X-Voicegate-Dry-Run") != "true" {
+			st.Err = errors.New("the server did not confirm a dry run: it may have stored this or called a tool")
+			st.Note = st.Err.Error()
+		} else {
+			st.Note = strings.TrimSuffix("dry run; "+st.Note, "; ")
 		}
 	}
 	p.record(st)
@@ -227,11 +263,33 @@ func (p *player) call(ctx context.Context) {
 	speech("assistant", "stopped", 1)
 	transcript(`transcript[transcriptType="final"]`, "final", "I'd like to check my appointment.")
 	speech("user", "stopped", 1)
+	if p.o.Tool == "" {
+		fmt.Fprintf(p.out, "tool-calls\t-\t-\t-\tskipped: no --tool given\n")
+	} else {
+		p.toolCall(ctx)
+	}
+	p.send(ctx, "conversation-update", p.msg("conversation-update", map[string]any{
+		"messages": []any{
+			map[string]any{"role": "bot", "message": "Hello, how can I help?"},
+			map[string]any{"role": "user", "message": "I'd like to check my appointment."},
+		},
+	}), ok, nil, emptyObject)
+	status("ended", map[string]any{"endedReason": "customer-ended-call"})
+	p.send(ctx, "end-of-call-report", p.msg("end-of-call-report", map[string]any{
+		"endedReason": "customer-ended-call", "cost": 0.042, "durationSeconds": 73.5,
+		"startedAt": p.o.Now().Add(-74 * time.Second).UTC().Format(time.RFC3339Nano), "endedAt": p.o.Now().UTC().Format(time.RFC3339Nano),
+		"artifact": map[string]any{"transcript": "AI: Hello. User: I'd like to check my appointment.", "messages": []any{}},
+		"analysis": map[string]any{"summary": "Caller checked an appointment."},
+	}), ok, nil, emptyObject)
+}
+
+// toolCall calls the tool with the given arguments; the step fails unless
+// the tool answers with a result (an error string fails it).
+func (p *player) toolCall(ctx context.Context) {
 	toolCallID := "call_" + newID()[:8]
-	args, _ := json.Marshal(p.o.ToolArgs)
 	p.send(ctx, "tool-calls "+p.o.Tool, p.msg("tool-calls", map[string]any{
-		"toolCallList": []any{map[string]any{"id": toolCallID, "type": "function", "function": map[string]any{"name": p.o.Tool, "arguments": string(args)}}},
-	}), ok, nil, func(b []byte) (string, error) {
+		"toolCallList": []any{map[string]any{"id": toolCallID, "type": "function", "function": map[string]any{"name": p.o.Tool, "arguments": string(p.o.ToolArgs)}}},
+	}), http.StatusOK, nil, func(b []byte) (string, error) {
 		var r struct {
 			Results []struct {
 				ToolCallID string `json:"toolCallId"`
@@ -250,19 +308,6 @@ func (p *player) call(ctx context.Context) {
 		}
 		return "result " + truncate(r.Results[0].Result, 60), nil
 	})
-	p.send(ctx, "conversation-update", p.msg("conversation-update", map[string]any{
-		"messages": []any{
-			map[string]any{"role": "bot", "message": "Hello, how can I help?"},
-			map[string]any{"role": "user", "message": "I'd like to check my appointment."},
-		},
-	}), ok, nil, emptyObject)
-	status("ended", map[string]any{"endedReason": "customer-ended-call"})
-	p.send(ctx, "end-of-call-report", p.msg("end-of-call-report", map[string]any{
-		"endedReason": "customer-ended-call", "cost": 0.042, "durationSeconds": 73.5,
-		"startedAt": p.o.Now().Add(-74 * time.Second).UTC().Format(time.RFC3339Nano), "endedAt": p.o.Now().UTC().Format(time.RFC3339Nano),
-		"artifact": map[string]any{"transcript": "AI: Hello. User: I'd like to check my appointment.", "messages": []any{}},
-		"analysis": map[string]any{"summary": "Caller checked an appointment."},
-	}), ok, nil, emptyObject)
 }
 
 func truncate(s string, n int) string {

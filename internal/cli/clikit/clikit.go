@@ -79,7 +79,8 @@ func RegisterAuthFlags(fs *flag.FlagSet) *AuthFlags {
 // (0 when given by flags).
 func (f *AuthFlags) Resolve(getenv func(string) string) (config.AuthConfig, int64, error) {
 	if *f.cfgPath != "" {
-		cfg, err := config.Load(*f.cfgPath, config.Options{Getenv: getenv})
+		// Only the credential is read: a tool's token need not be set here.
+		cfg, err := config.LoadClient(*f.cfgPath, config.Options{Getenv: getenv})
 		if err != nil {
 			return config.AuthConfig{}, 0, err
 		}

@@ -1,0 +1,78 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// clientKeys are the vapi keys a client of the deployment needs.
+var clientKeys = map[string]bool{"auth": true, "max_body_bytes": true, "path": true, "public_url": true}
+
+// LoadClient reads the file at path for a client of the deployment
+// (simulate, voicegate-bench): only what signing a request needs — the
+// vapi section's credentials, path, public URL and body cap — is expanded,
+// decoded and checked. ${ENV} references elsewhere (a tool's token) need
+// not be set where the client runs.
+func LoadClient(path string, opt Options) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return ParseClient(raw, opt)
+}
+
+// ParseClient is LoadClient on bytes.
+func ParseClient(raw []byte, opt Options) (*Config, error) {
+	opt = opt.withDefaults()
+	verr := &ValidationError{}
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, verr
+	}
+	pruneToClient(&root)
+	cfg := decodeInto(&root, opt, verr)
+	if cfg == nil {
+		return nil, verr
+	}
+	v := &cfg.Vapi
+	if len(v.Auth) == 0 {
+		verr.add("vapi.auth", "no credential configured: a client signs with the first entry")
+	}
+	for i := range v.Auth {
+		v.Auth[i].Complete()
+		probs, _ := v.Auth[i].Validate(opt.Now())
+		verr.section(fmt.Sprintf("vapi.auth[%d]", i), probs)
+	}
+	if err := verr.orNil(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// pruneToClient keeps, of the document, only vapi's client keys.
+func pruneToClient(root *yaml.Node) {
+	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return
+	}
+	doc := root.Content[0]
+	var kept []*yaml.Node
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		k, v := doc.Content[i], doc.Content[i+1]
+		if k.Value != "vapi" || v.Kind != yaml.MappingNode {
+			continue
+		}
+		var vk []*yaml.Node
+		for j := 0; j+1 < len(v.Content); j += 2 {
+			if clientKeys[v.Content[j].Value] {
+				vk = append(vk, v.Content[j], v.Content[j+1])
+			}
+		}
+		v.Content = vk
+		kept = append(kept, k, v)
+	}
+	doc.Content = kept
+}

@@ -1,0 +1,41 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestParseClientNeedsOnlyTheCredential: a client of the deployment reads
+// the credential; ${ENV} elsewhere (a tool's token) need not be set, and
+// problems elsewhere are not its business — but the credential's are.
+func TestParseClientNeedsOnlyTheCredential(t *testing.T) {
+	doc := `
+listen: ${LISTEN}
+vapi:
+  max_body_bytes: 4096
+  auth:
+    - mode: hmac
+      secrets: ["${VG_SECRET}"]
+  replay:
+    window: ${WINDOW}
+tools:
+  - name: t
+    url: ${API_URL}
+    headers: {Authorization: {env: API_TOKEN}}
+`
+	env := map[string]string{"VG_SECRET": "k3J9xQ2mV7pL5nR8wT4z"}
+	cfg, err := ParseClient([]byte(doc), Options{Getenv: func(k string) string { return env[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Vapi.Auth) != 1 || cfg.Vapi.Auth[0].Secrets[0].Value != env["VG_SECRET"] || cfg.Vapi.Auth[0].SignatureHeader != "x-signature" || cfg.Vapi.MaxBodyBytes != 4096 {
+		t.Fatalf("credential not read and completed: %+v", cfg.Vapi)
+	}
+	_, err = ParseClient([]byte(doc), Options{})
+	if err == nil || !strings.Contains(err.Error(), "VG_SECRET") || strings.Contains(err.Error(), "API_URL") {
+		t.Fatalf("an unset credential must be the one problem: %v", err)
+	}
+	if _, err := ParseClient([]byte("tools: []\n"), Options{}); err == nil || !strings.Contains(err.Error(), "vapi.auth") {
+		t.Fatalf("no credential: %v", err)
+	}
+}
