@@ -118,11 +118,11 @@ type player struct {
 	// confirm: the next answer must carry the dry-run confirmation (false
 	// for a replay, answered from the cache without its headers).
 	confirm bool
-	signer *auth.Signer
-	callID string
-	seq    int
-	out    *tabwriter.Writer
-	steps  []Step
+	signer  *auth.Signer
+	callID  string
+	seq     int
+	out     *tabwriter.Writer
+	steps   []Step
 }
 
 func newID() string {
