@@ -166,6 +166,7 @@ listen: 127.0.0.1:0
 data_dir: %s/data
 vapi:
   max_body_bytes: 65536
+  public_url: https://voice.example.test/webhook/vapi
   auth:
     - mode: hmac
       secrets: ["${E2E_SECRET}"]
@@ -218,6 +219,15 @@ tools:
 	logs := p.stop(t)
 	if !strings.Contains(logs, `"msg":"draining"`) || !strings.Contains(logs, `"msg":"stopped"`) || strings.Contains(logs, "e2e-Rk7Wm2Qz9Xp4Lt8Vn3Bh6") {
 		t.Errorf("shutdown logs:\n%s", logs)
+	}
+	// The start-up line names the URL Vapi calls, not the listener's.
+	if !strings.Contains(logs, `"msg":"listening"`) || !strings.Contains(logs, `"url":"https://voice.example.test/webhook/vapi"`) {
+		t.Errorf("start-up line lacks the public URL:\n%s", logs)
+	}
+	// One line when the call starts, with the routed assistant, and one
+	// when it ends; the dry runs log neither.
+	if strings.Count(logs, `"msg":"call started"`) != 2 || !strings.Contains(logs, `"assistant":"asst-e2e","rule":"default"`) || strings.Count(logs, `"msg":"call ended"`) != 1 {
+		t.Errorf("call lines:\n%s", logs)
 	}
 	db, err := sql.Open("sqlite", filepath.Join(dir, "data", "voicegate.db"))
 	if err != nil {

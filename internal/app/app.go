@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		routes = map[string]http.Handler{"POST " + demoapi.Path: demoapi.Handler()}
 	}
 	a.Gateway = gateway.New(gateway.Config{BodyMemoryBytes: cfg.Server.BodyMemoryBytes, ReadTimeout: cfg.Server.ReadTimeout.D(),
-		PublicMetricsToken: cfg.Admin.PublicMetricsToken},
+		PublicMetricsToken: cfg.Admin.PublicMetricsToken, TrustedProxies: cfg.Server.Proxies()},
 		gateway.Deps{Sources: []webhook.Source{a.vapi}, Replay: a.Replay, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes})
 	ok = true
 	return a, nil

@@ -38,6 +38,16 @@ func runConfigCheck(args []string, getenv func(string) string, stdout, stderr io
 	fmt.Fprintf(stdout, "%s: OK\n", *path)
 	fmt.Fprintf(stdout, "  listen %s (%s), webhook path %s, %d credential(s), %d tool(s), %d assistant route(s)\n",
 		cfg.Listen, scheme(cfg), cfg.Vapi.Path, len(cfg.Vapi.Auth), len(cfg.Tools), len(cfg.Vapi.AssistantRequest.Routes))
+	fmt.Fprintf(stdout, "  server URL for Vapi: %s\n", serverURL(cfg))
+	fmt.Fprintf(stdout, "  data_dir %s\n", cfg.DataDir)
+	admin := "off (no metrics or pprof listener; set admin.listen)"
+	if cfg.Admin.Listen != "" {
+		admin = "http://" + cfg.Admin.Listen + "/metrics and /debug/pprof/ (loopback only)"
+	}
+	if cfg.Admin.PublicMetricsToken != "" {
+		admin += "; /metrics also on the public listener behind its bearer token"
+	}
+	fmt.Fprintf(stdout, "  admin %s\n", admin)
 	for i, a := range cfg.Vapi.Auth {
 		fmt.Fprintf(stdout, "  auth[%d]: %s\n", i, describeAuth(a))
 	}
@@ -62,6 +72,19 @@ func printWarnings(w io.Writer, ws []config.Problem) {
 	for _, p := range ws {
 		fmt.Fprintf(w, "  ! %s\n", redact.Text(p.String()))
 	}
+}
+
+// serverURL is the URL Vapi must call: vapi.public_url when set, else
+// what the listener serves (an address to replace with the public name).
+func serverURL(c *config.Config) string {
+	if c.Vapi.PublicURL != "" {
+		return redact.URL(c.Vapi.PublicURL) + " (vapi.public_url)"
+	}
+	s := "http"
+	if c.TLS.Enabled() {
+		s = "https"
+	}
+	return s + "://" + c.Listen + c.Vapi.Path + " (set vapi.public_url to the address Vapi reaches)"
 }
 
 func scheme(c *config.Config) string {

@@ -47,7 +47,7 @@ tools:
 	}
 	// The credential in the URL is also a warning, and the cost of the
 	// capacities is shown.
-	if !strings.Contains(out, "! tools[0].url: the URL seems to carry a credential") || !strings.Contains(out, "memory at capacity: replay cache 100000 entries ~20 MiB") {
+	if !strings.Contains(out, "! tools[0].url: the URL seems to carry a credential") || !strings.Contains(out, "memory at capacity: replay cache 100000 entries ~25 MiB") {
 		t.Errorf("warnings or memory summary missing:\n%s", out)
 	}
 }
@@ -76,5 +76,26 @@ tools:
 	}
 	if strings.Contains(out, "SECRETKEY123") || strings.Contains(err.Error(), "SECRETKEY123") {
 		t.Errorf("config check prints a secret:\n%s", out)
+	}
+}
+
+// TestConfigCheckSummary: the summary names what an operator wires up
+// next — the URL to give Vapi, where data lives, the admin listener.
+func TestConfigCheckSummary(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ extra, want string }{
+		{"  public_url: https://voice.example.com/webhook/vapi\nadmin:\n  listen: 127.0.0.1:9090\n", "server URL for Vapi: https://voice.example.com/webhook/vapi (vapi.public_url)\n  data_dir /srv/vg\n  admin http://127.0.0.1:9090/metrics"},
+		{"", "server URL for Vapi: http://127.0.0.1:3000/webhook/vapi (set vapi.public_url to the address Vapi reaches)\n  data_dir /srv/vg\n  admin off"},
+	} {
+		path := filepath.Join(dir, "voicegate.yaml")
+		doc := "data_dir: /srv/vg\nvapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n" + c.extra
+		os.WriteFile(path, []byte(doc), 0o600)
+		var stdout, stderr bytes.Buffer
+		if err := runConfigCheck([]string{"--config", path}, func(string) string { return "" }, &stdout, &stderr); err != nil {
+			t.Fatalf("%v\n%s", err, stdout.String())
+		}
+		if !strings.Contains(stdout.String(), c.want) {
+			t.Errorf("summary lacks %q:\n%s", c.want, stdout.String())
+		}
 	}
 }

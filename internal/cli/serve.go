@@ -20,6 +20,7 @@ import (
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/demoapi"
 	"github.com/voicegate/voicegate/internal/logkey"
+	"github.com/voicegate/voicegate/internal/redact"
 	"github.com/voicegate/voicegate/internal/server"
 )
 
@@ -101,7 +102,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.TLS.Enabled() {
 		scheme = "https"
 	}
-	log.Info("listening", logkey.Addr, addr, logkey.URL, scheme+"://"+addr+cfg.Vapi.Path, logkey.Tools, len(cfg.Tools), logkey.Credentials, len(cfg.Vapi.Auth), logkey.Version, Version)
+	// The URL is the one Vapi calls: public_url when set (the listener's
+	// address, "[::]:3000" say, is not reachable by that name).
+	serverURL := scheme + "://" + addr + cfg.Vapi.Path
+	if cfg.Vapi.PublicURL != "" {
+		serverURL = redact.URL(cfg.Vapi.PublicURL)
+	}
+	log.Info("listening", logkey.Addr, addr, logkey.URL, serverURL, logkey.Tools, len(cfg.Tools), logkey.Credentials, len(cfg.Vapi.Auth), logkey.Version, Version)
 	if *dev {
 		printDevHelp(stdout, scheme+"://"+addr+cfg.Vapi.Path, devSecret, cfg.DataDir)
 	}

@@ -34,10 +34,11 @@ func ParseClient(raw []byte, opt Options) (*Config, error) {
 		return nil, verr
 	}
 	pruneToClient(&root)
-	cfg := decodeInto(&root, opt, verr)
+	cfg, missing := decodeInto(&root, opt, verr)
 	if cfg == nil {
 		return nil, verr
 	}
+	defer reportUnexpanded(verr, missing)
 	v := &cfg.Vapi
 	if len(v.Auth) == 0 {
 		verr.add("vapi.auth", "no credential configured: a client signs with the first entry")

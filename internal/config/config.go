@@ -173,13 +173,14 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 		return nil, verr
 	}
-	cfg := decodeInto(&root, opt, verr)
+	cfg, missing := decodeInto(&root, opt, verr)
 	if cfg == nil {
 		return nil, verr
 	}
 	cfg.applyDefaults()
 	cfg.resolve(verr, opt)
 	cfg.validate(verr, opt)
+	reportUnexpanded(verr, missing)
 	if err := verr.orNil(); err != nil {
 		return nil, err
 	}
@@ -190,18 +191,18 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 // decodeInto expands ${ENV} in root's scalars and strictly decodes it over
 // the defaults, collecting every problem in verr; nil when the document
 // cannot be decoded at all.
-func decodeInto(root *yaml.Node, opt Options, verr *ValidationError) *Config {
-	for _, m := range expandNode(root, opt.Getenv) {
-		verr.add("", "%s", m)
-	}
+func decodeInto(root *yaml.Node, opt Options, verr *ValidationError) (*Config, []unexpanded) {
+	// The values that could not be expanded are reported by
+	// reportUnexpanded, once validation is done.
+	missing := expandNode(root, "", opt.Getenv)
 	cfg := Default()
 	if len(root.Content) == 0 {
-		return cfg
+		return cfg, missing
 	}
 	expanded, err := yaml.Marshal(root)
 	if err != nil {
 		verr.add("", "%v", err)
-		return nil
+		return nil, missing
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
@@ -209,13 +210,13 @@ func decodeInto(root *yaml.Node, opt Options, verr *ValidationError) *Config {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
 			verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
-			return nil
+			return nil, missing
 		}
 		for _, m := range te.Errors {
 			verr.add("", "%s", decodeMessage(m))
 		}
 	}
-	return cfg
+	return cfg, missing
 }
 
 // unknownField is yaml's message for a key the schema does not have, which

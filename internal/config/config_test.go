@@ -327,7 +327,7 @@ func TestWarnings(t *testing.T) {
 		{"preset", "vapi:\n  auth:\n    - preset: vapi-signature\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "no signed timestamp"},
 		{"bearer", "vapi:\n  auth:\n    - mode: bearer\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "static bearer token never expires"},
 		{"long tolerance", "vapi:\n  auth:\n    - mode: hmac\n      tolerance: 30m\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n  replay:\n    window: 30m\n", "vapi.auth[0].tolerance: 30m0s is longer than the usual 5m"},
-		{"big replay cache", "vapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n  replay:\n    capacity: 4000000\n", "vapi.replay.capacity: 4000000 entries can take 801 MiB"},
+		{"big replay cache", "vapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n  replay:\n    capacity: 4000000\n", "vapi.replay.capacity: 4000000 entries can take 1011 MiB"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.yaml), Options{})
@@ -377,5 +377,19 @@ func TestNotAfterCheckedAgainstInjectedClock(t *testing.T) {
 	}
 	if _, err := Parse(yml, Options{Now: at("2030-01-01T01:00:00Z")}); err == nil || !strings.Contains(err.Error(), "every secret is past its not_after") {
 		t.Fatalf("a secret past its not_after: %v", err)
+	}
+}
+
+// TestUnsetVariableIsTheOneProblem: an unset ${VAR} is reported once, with
+// where it is, instead of also as the empty value it left (a "0 bytes"
+// secret) — and the configuration is still refused (fail closed).
+func TestUnsetVariableIsTheOneProblem(t *testing.T) {
+	ps := problems(t, "vapi:\n  auth:\n    - mode: hmac\n      secrets: [\"${VG_UNSET}\"]\n    - mode: bearer\n      secrets: [short]\n", Options{})
+	want := []string{
+		"vapi.auth[0].secrets[0]: line 4: environment variable VG_UNSET is not set",
+		"vapi.auth[1].secrets[0]: secret is 5 bytes; at least 16 are required",
+	}
+	if strings.Join(ps, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(ps, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -52,10 +52,19 @@ func expandEnv(src string, getenv func(string) string) (string, []string) {
 	return b.String(), missing
 }
 
+// unexpanded is a value whose ${ENV} could not be expanded: where it is,
+// and why.
+type unexpanded struct {
+	path string // "vapi.auth[0].secrets[0]"
+	line int
+	msg  string
+}
+
 // expandNode expands ${ENV} in every scalar value below n (keys included,
-// comments never) and returns the problems found.
-func expandNode(n *yaml.Node, getenv func(string) string) []string {
-	var missing []string
+// comments never) and returns the values it could not expand. path is
+// n's path in the configuration ("" for the document).
+func expandNode(n *yaml.Node, path string, getenv func(string) string) []unexpanded {
+	var missing []unexpanded
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "$") {
 		v, m := expandEnv(n.Value, getenv)
 		if v != n.Value {
@@ -64,10 +73,57 @@ func expandNode(n *yaml.Node, getenv func(string) string) []string {
 				n.Tag = "" // a plain ${PORT} may resolve to a number
 			}
 		}
-		missing = append(missing, m...)
+		for _, msg := range m {
+			missing = append(missing, unexpanded{path: path, line: n.Line, msg: msg})
+		}
 	}
-	for _, c := range n.Content {
-		missing = append(missing, expandNode(c, getenv)...)
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			missing = append(missing, expandNode(k, path, getenv)...)
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			missing = append(missing, expandNode(n.Content[i+1], p, getenv)...)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			missing = append(missing, expandNode(c, fmt.Sprintf("%s[%d]", path, i), getenv)...)
+		}
+	default:
+		for _, c := range n.Content {
+			missing = append(missing, expandNode(c, path, getenv)...)
+		}
 	}
 	return missing
+}
+
+// reportUnexpanded reports each value that could not be expanded, first,
+// in place of the problems found with it: a secret reported as "0 bytes"
+// after "VG_SECRET is not set" says the same thing twice, and only the
+// cause helps.
+func reportUnexpanded(e *ValidationError, missing []unexpanded) {
+	if len(missing) == 0 {
+		return
+	}
+	kept := e.Problems[:0]
+	for _, p := range e.Problems {
+		caused := false
+		for _, m := range missing {
+			if m.path != "" && (p.Path == m.path || strings.HasPrefix(p.Path, m.path+".") || strings.HasPrefix(p.Path, m.path+"[")) {
+				caused = true
+				break
+			}
+		}
+		if !caused {
+			kept = append(kept, p)
+		}
+	}
+	causes := make([]Problem, 0, len(missing)+len(kept))
+	for _, m := range missing {
+		causes = append(causes, Problem{Path: m.path, Msg: fmt.Sprintf("line %d: %s", m.line, m.msg)})
+	}
+	e.Problems = append(causes, kept...)
 }

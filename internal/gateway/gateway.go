@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -39,7 +40,7 @@ type Gateway struct {
 	draining atomic.Bool
 	handler  http.Handler
 	bodies   *bodyReader
-	authLog  *authLog
+	refusals *refusalLog
 }
 
 // Deps are the Gateway's collaborators.
@@ -66,6 +67,9 @@ type Config struct {
 	// PublicMetricsToken, when set, serves /metrics on this listener to
 	// that bearer token.
 	PublicMetricsToken string
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the caller in logs.
+	TrustedProxies []netip.Prefix
 }
 
 // New returns the gateway.
@@ -73,17 +77,18 @@ func New(cfg Config, d Deps) *Gateway {
 	g := &Gateway{cfg: cfg, sources: d.Sources, replay: d.Replay, store: d.Store,
 		metrics: d.Metrics, log: d.Log, now: d.Now, extra: d.Routes}
 	g.bodies = newBodyReader(cfg.BodyMemoryBytes)
-	g.authLog = newAuthLog(d.Log, AuthLogInterval, d.Now)
+	g.refusals = newRefusalLog(d.Log, RefusalLogInterval, d.Now)
 	g.handler = g.routes()
 	return g
 }
 
-// AuthLogInterval is how often aggregated authentication failures are logged.
-const AuthLogInterval = time.Minute
+// RefusalLogInterval is how often aggregated refusals (authentication
+// failures included) are logged.
+const RefusalLogInterval = time.Minute
 
 // Run does the gateway's background work (closing each interval of the
-// authentication-failure log) until ctx ends.
-func (g *Gateway) Run(ctx context.Context) { g.authLog.run(ctx) }
+// refusal log) until ctx ends.
+func (g *Gateway) Run(ctx context.Context) { g.refusals.run(ctx) }
 
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
@@ -162,6 +167,8 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 			reply.Status = err.status
 			reply.ContentType, reply.Body = encodeError(ep, err.status, err.msg)
 			outcome = err.outcome
+			client, peer := g.clientAddr(r)
+			g.refusals.refused(err.kind, err.reason, client, peer)
 		}
 		for k, v := range reply.Header {
 			w.Header()[k] = v
@@ -182,9 +189,12 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 // failure is a request refused before its source handled it: the one
 // place that turns a refusal into a status, a message and an outcome.
 type failure struct {
-	status     int
-	msg        string
-	outcome    string
+	status  int
+	msg     string
+	outcome string
+	// kind and reason label the refusal's log line (aggregated).
+	kind       *refusalKind
+	reason     string
 	closeConn  bool // the body was not read to its end
 	retryAfter bool
 }
@@ -202,7 +212,7 @@ func encodeError(ep *webhook.Endpoint, status int, msg string) (string, []byte) 
 // sourceError is the adapter from a source's error to its answer, outcome
 // and log line: a *webhook.Error says the status and what the caller is
 // told; anything else is a 500 that tells nothing.
-func (g *Gateway) sourceError(ctx context.Context, ep *webhook.Endpoint, err error) (webhook.Reply, string) {
+func (g *Gateway) sourceError(r *http.Request, ep *webhook.Endpoint, err error) (webhook.Reply, string) {
 	we := &webhook.Error{Status: http.StatusInternalServerError, Msg: "internal error", Err: err}
 	if e := (*webhook.Error)(nil); errors.As(err, &e) {
 		we = e
@@ -213,8 +223,11 @@ func (g *Gateway) sourceError(ctx context.Context, ep *webhook.Endpoint, err err
 	if we.Status >= 500 {
 		outcome = metrics.OutcomeError
 		g.log.Error("webhook not handled", logkey.Type, we.Type, logkey.CallID, we.CallID, logkey.Status, we.Status, logkey.Err, we.Err)
-	} else if g.log.Enabled(ctx, slog.LevelDebug) {
-		g.log.Debug("webhook refused", logkey.Type, we.Type, logkey.CallID, we.CallID, logkey.Status, we.Status, logkey.Err, we.Err)
+	} else {
+		// A body that is authentic but not a message the source can read:
+		// aggregated like every refusal (its detail is in the answer).
+		client, peer := g.clientAddr(r)
+		g.refusals.refused(kindRefusal, "invalid_message", client, peer)
 	}
 	if reply.Type == "" {
 		reply.Type = "none"
@@ -234,13 +247,13 @@ func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhoo
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
-			return webhook.Reply{}, "", &failure{status: http.StatusRequestEntityTooLarge, msg: "request body too large", outcome: metrics.OutcomeTooLarge}
+			return webhook.Reply{}, "", &failure{status: http.StatusRequestEntityTooLarge, msg: "request body too large", outcome: metrics.OutcomeTooLarge, kind: kindRefusal, reason: "body_too_large"}
 		case errors.Is(err, errOverBudget):
-			return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "server busy, retry", outcome: metrics.OutcomeOverloaded, closeConn: true, retryAfter: true}
+			return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "server busy, retry", outcome: metrics.OutcomeOverloaded, kind: kindRefusal, reason: "over_body_budget", closeConn: true, retryAfter: true}
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			return webhook.Reply{}, "", &failure{status: http.StatusRequestTimeout, msg: "request body too slow", outcome: metrics.OutcomeBadRequest, closeConn: true}
+			return webhook.Reply{}, "", &failure{status: http.StatusRequestTimeout, msg: "request body too slow", outcome: metrics.OutcomeBadRequest, kind: kindRefusal, reason: "body_too_slow", closeConn: true}
 		}
-		return webhook.Reply{}, "", &failure{status: http.StatusBadRequest, msg: "could not read request body", outcome: metrics.OutcomeBadRequest}
+		return webhook.Reply{}, "", &failure{status: http.StatusBadRequest, msg: "could not read request body", outcome: metrics.OutcomeBadRequest, kind: kindRefusal, reason: "body_unreadable"}
 	}
 	body := b.b
 
@@ -248,8 +261,7 @@ func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhoo
 	if err := ep.Verifier.Verify(&areq, start); err != nil {
 		reason := auth.ReasonOf(err)
 		g.metrics.AuthFailures.WithLabelValues(string(reason)).Inc()
-		g.authLog.failed(r.RemoteAddr, reason)
-		return webhook.Reply{}, "", &failure{status: http.StatusUnauthorized, msg: "unauthorized", outcome: metrics.OutcomeUnauthorized}
+		return webhook.Reply{}, "", &failure{status: http.StatusUnauthorized, msg: "unauthorized", outcome: metrics.OutcomeUnauthorized, kind: kindAuth, reason: string(reason)}
 	}
 
 	var key replay.Key
@@ -260,10 +272,10 @@ func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhoo
 	}
 	cached, replayed, ticket, err := g.replay.BeginAt(r.Context(), key, start, areq.ValidUntil)
 	if err != nil {
-		return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "request already in progress", outcome: metrics.OutcomeError}
+		return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "request already in progress", outcome: metrics.OutcomeError, kind: kindRefusal, reason: "delivery_in_progress"}
 	}
 	if replayed {
-		g.log.Info("replayed request answered from cache", logkey.Status, cached.Status)
+		g.log.Info("replayed request answered from cache", logkey.Status, cached.Status, logkey.CallID, cached.CallID, logkey.Type, cached.Type)
 		return webhook.Reply{Status: cached.Status, Body: cached.Body, ContentType: cached.ContentType, Type: "none"}, metrics.OutcomeReplay, nil
 	}
 	// The ticket is released on every path, a panic included.
@@ -278,7 +290,7 @@ func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhoo
 	outcome := metrics.OutcomeOK
 	switch {
 	case err != nil:
-		reply, outcome = g.sourceError(r.Context(), ep, err)
+		reply, outcome = g.sourceError(r, ep, err)
 	case reply.Status >= 500:
 		outcome = metrics.OutcomeError
 	case reply.Status == http.StatusBadRequest:
@@ -287,7 +299,7 @@ func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhoo
 	// An answer computed after the client went away (its context cancelled)
 	// may be a failure caused by the cancellation, and a 5xx is passing:
 	// neither is stored, so that the next identical request does the work.
-	g.replay.Finish(ticket, replay.Response{Status: reply.Status, Body: reply.Body, ContentType: reply.ContentType},
+	g.replay.Finish(ticket, replay.Response{Status: reply.Status, Body: reply.Body, ContentType: reply.ContentType, CallID: reply.CallID, Type: reply.Type},
 		reply.Status < 500 && r.Context().Err() == nil)
 	finished = true
 	return reply, outcome, nil

@@ -137,7 +137,7 @@ func TestAuthFailureLogsAggregated(t *testing.T) {
 	if got := strings.Count(e.logs.String(), `"msg":"authentication failed"`); got != 2 {
 		t.Fatalf("%d individual auth-failure lines for %d bad requests, want 2 (one per source and reason)", got, n+1)
 	}
-	e.skew.Store(int64(gateway.AuthLogInterval + time.Second))
+	e.skew.Store(int64(gateway.RefusalLogInterval + time.Second))
 	e.post(body, bad) // the next failure closes the interval
 	logs := e.logs.String()
 	if !strings.Contains(logs, `"msg":"authentication failures","reason":"mismatch","source":"127.0.0.1","count":1999`) {

@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/voicegate/voicegate/internal/calls"
+	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/gateway"
 )
 
 // dry wraps a message in voicegate simulate's dry-run marker.
@@ -118,5 +121,44 @@ func TestCallStartAndEndLines(t *testing.T) {
 	logs = e.logs.String()
 	if end := lines("call ended"); len(end) != 2 || end[1]["call_id"] != "L2" || end[1]["duration_s"] != 4.0 || end[1]["tool_calls"] != "none" {
 		t.Fatalf("end line of a call first seen at its report: %v", end)
+	}
+}
+
+// TestRefusalsLoggedAggregated: every kind of refused request leaves a
+// trace at warn — the first of each reason and client at once, the rest
+// as a count when the interval closes — and behind a trusted proxy the
+// line names the caller, not the load balancer.
+func TestRefusalsLoggedAggregated(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Server.TrustedProxies = []string{"127.0.0.0/8"} })
+	big := `{"message":{"type":"transcript","x":"` + strings.Repeat("a", 5000) + `"}}`
+	for i := 0; i < 3; i++ {
+		if s, _ := e.send(big); s != 413 {
+			t.Fatalf("oversized: %d", s)
+		}
+		if s, _ := e.send(`{"message":` + strings.Repeat(" ", i)); s != 400 {
+			t.Fatalf("invalid JSON: %d", s)
+		}
+	}
+	// Through the load balancer: the caller is the right-most address the
+	// proxy appended; what the client wrote to its left is not trusted.
+	h := e.signed(`{"message": 1`)
+	h.Set("X-Forwarded-For", "198.51.100.9, 203.0.113.7")
+	if s, _ := e.post(`{"message": 1`, h); s != 400 {
+		t.Fatal(s)
+	}
+	logs := e.logs.String()
+	for _, want := range []string{
+		`"msg":"request refused","reason":"body_too_large","source":"127.0.0.1"`,
+		`"msg":"request refused","reason":"invalid_message","source":"127.0.0.1"`,
+		`"msg":"request refused","reason":"invalid_message","source":"203.0.113.7","peer":"127.0.0.1"`,
+	} {
+		if strings.Count(logs, want) != 1 {
+			t.Errorf("want exactly one %s in:\n%s", want, tail(logs, 3000))
+		}
+	}
+	e.skew.Store(int64(gateway.RefusalLogInterval + time.Second))
+	e.send(big) // the next refusal closes the interval
+	if logs := e.logs.String(); !strings.Contains(logs, `"msg":"requests refused","reason":"body_too_large","source":"127.0.0.1","count":2`) {
+		t.Fatalf("no aggregated count:\n%s", tail(logs, 3000))
 	}
 }

@@ -47,4 +47,5 @@ const (
 	Interruptions  = "interruptions"
 	Client         = "client"
 	Counts         = "counts"
+	Peer           = "peer"
 )

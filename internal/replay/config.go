@@ -21,8 +21,8 @@ type Config struct {
 const (
 	// EntryBytes is the measured cost of one entry (map entry, ring slot
 	// and record; TestMemoryPerEntry).
-	EntryBytes = 210
-	// MaxCapacity bounds Capacity (about 1 GiB).
+	EntryBytes = 265
+	// MaxCapacity bounds Capacity (about 1.2 GiB).
 	MaxCapacity = 5_000_000
 )
 

@@ -28,6 +28,9 @@ type Response struct {
 	Status      int
 	Body        []byte
 	ContentType string // empty: application/json
+	// CallID and Type name what was answered, for the replay's log line
+	// (a replay is answered before its body is read).
+	CallID, Type string
 }
 
 type entry struct {

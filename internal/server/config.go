@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/confval"
@@ -27,6 +29,35 @@ type Config struct {
 	ShutdownDelay confval.Duration `yaml:"shutdown_delay"`
 	// DrainTimeout bounds how long SIGTERM waits for in-flight requests.
 	DrainTimeout confval.Duration `yaml:"drain_timeout"`
+	// TrustedProxies are the load balancers in front (addresses or CIDR
+	// ranges) whose X-Forwarded-For header names the caller in logs. Only
+	// logs use it: nothing is allowed or refused by a forwarded address.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Proxies returns TrustedProxies parsed (a bare address is a /32 or
+// /128); entries Validate refuses are skipped.
+func (c Config) Proxies() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		if p, err := parsePrefix(s); err == nil && p.Bits() > 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // DefaultConfig returns the server defaults.
@@ -80,6 +111,15 @@ func (c Config) Validate() []string {
 	}
 	if c.MaxConcurrentStreams < 1 || c.MaxConcurrentStreams > 1000 {
 		add("max_concurrent_streams", "must be between 1 and 1000, got %d", c.MaxConcurrentStreams)
+	}
+	for i, s := range c.TrustedProxies {
+		p, err := parsePrefix(s)
+		switch {
+		case err != nil:
+			add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not an IP address or CIDR range", s)
+		case p.Bits() == 0:
+			add(fmt.Sprintf("trusted_proxies[%d]", i), "%q trusts every address: any client could name any caller", s)
+		}
 	}
 	return probs
 }

@@ -394,3 +394,15 @@ func TestDrainWaitsForHijackedConnections(t *testing.T) {
 		})
 	}
 }
+
+func TestTrustedProxiesValidated(t *testing.T) {
+	c := DefaultConfig()
+	c.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "::1", "not-an-ip", "0.0.0.0/0"}
+	probs := strings.Join(c.Validate(), "\n")
+	if !strings.Contains(probs, `trusted_proxies[3]: "not-an-ip" is not an IP address or CIDR range`) || !strings.Contains(probs, `trusted_proxies[4]: "0.0.0.0/0" trusts every address`) || strings.Count(probs, "trusted_proxies") != 2 {
+		t.Fatalf("problems:\n%s", probs)
+	}
+	if got := c.Proxies(); len(got) != 3 || got[1].String() != "192.0.2.7/32" || got[2].String() != "::1/128" {
+		t.Fatalf("parsed: %v", got)
+	}
+}

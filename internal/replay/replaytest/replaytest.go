@@ -36,9 +36,9 @@ func Run(t *testing.T, open func(t *testing.T, c Config) replay.Guard) {
 		if err != nil || replayed {
 			t.Fatalf("first sight: replay=%v err=%v", replayed, err)
 		}
-		g.Finish(tk, replay.Response{Status: 200, Body: []byte(`{"results":[]}`), ContentType: "application/vnd.test+json"}, true)
+		g.Finish(tk, replay.Response{Status: 200, Body: []byte(`{"results":[]}`), ContentType: "application/vnd.test+json", CallID: "c1", Type: "tool-calls"}, true)
 		r, replayed, _, err := g.BeginAt(ctx, key("body"), t0.Add(time.Second), time.Time{})
-		if err != nil || !replayed || r.Status != 200 || string(r.Body) != `{"results":[]}` || r.ContentType != "application/vnd.test+json" {
+		if err != nil || !replayed || r.Status != 200 || string(r.Body) != `{"results":[]}` || r.ContentType != "application/vnd.test+json" || r.CallID != "c1" || r.Type != "tool-calls" {
 			t.Fatalf("replay: %+v replay=%v err=%v", r, replayed, err)
 		}
 		if _, replayed, tk, _ := g.BeginAt(ctx, key("other"), t0.Add(time.Second), time.Time{}); replayed {

@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/logkey"
+	"github.com/voicegate/voicegate/internal/periodic"
+)
+
+// refusalLog aggregates the log lines of refused requests: authentication
+// failures, bodies too large or too slow, the server over its body budget,
+// bodies that are not a message.
+//
+// Threat: one WARN line per refused request turns a flood of bad requests
+// into unbounded log volume (disk, log shipping cost, lost signal). The
+// first refusal of each (kind, reason, client) in an interval is logged at
+// once; later ones are only counted, and one line per key with the count
+// closes the interval. Keys beyond maxKeys in one interval are counted
+// under the client "other".
+type refusalLog struct {
+	log     *slog.Logger
+	every   time.Duration
+	now     func() time.Time
+	maxKeys int
+
+	mu     sync.Mutex
+	start  time.Time
+	counts map[refusalKey]int // refusals not logged individually
+}
+
+// refusalKind is a family of refusals, with its two log messages.
+type refusalKind struct{ first, many string }
+
+var (
+	kindAuth    = &refusalKind{"authentication failed", "authentication failures"}
+	kindRefusal = &refusalKind{"request refused", "requests refused"}
+)
+
+type refusalKey struct {
+	kind   *refusalKind
+	reason string
+	// client is the caller's address (the forwarded one behind a trusted
+	// proxy); peer is the connection's, logged when it differs.
+	client, peer string
+}
+
+// otherClient collects the clients beyond maxKeys.
+const otherClient = "other"
+
+func newRefusalLog(log *slog.Logger, every time.Duration, now func() time.Time) *refusalLog {
+	return &refusalLog{log: log, every: every, now: now, maxKeys: 1000, start: now(), counts: make(map[refusalKey]int)}
+}
+
+// refused records one refusal of kind for reason from client (through
+// peer, when a trusted proxy forwarded it).
+func (a *refusalLog) refused(kind *refusalKind, reason, client, peer string) {
+	now := a.now()
+	a.mu.Lock()
+	if now.Sub(a.start) >= a.every {
+		a.flushLocked(now)
+	}
+	k := refusalKey{kind, reason, client, peer}
+	n, seen := a.counts[k]
+	if !seen && len(a.counts) >= a.maxKeys {
+		k.client, k.peer = otherClient, ""
+		n, seen = a.counts[k]
+	}
+	if seen {
+		a.counts[k] = n + 1
+		a.mu.Unlock()
+		return
+	}
+	a.counts[k] = 0
+	a.mu.Unlock()
+	a.log.Warn(kind.first, k.attrs()...)
+}
+
+func (k refusalKey) attrs(extra ...any) []any {
+	attrs := []any{logkey.Reason, k.reason, logkey.Source, k.client}
+	if k.peer != "" && k.peer != k.client {
+		attrs = append(attrs, logkey.Peer, k.peer)
+	}
+	return append(attrs, extra...)
+}
+
+// flushLocked writes one line per key with refusals not yet logged, and
+// starts a new interval.
+func (a *refusalLog) flushLocked(now time.Time) {
+	for k, n := range a.counts {
+		if n > 0 {
+			a.log.Warn(k.kind.many, k.attrs(logkey.Count, n, logkey.IntervalS, now.Sub(a.start).Seconds())...)
+		}
+	}
+	clear(a.counts)
+	a.start = now
+}
+
+func (a *refusalLog) flush() {
+	a.mu.Lock()
+	a.flushLocked(a.now())
+	a.mu.Unlock()
+}
+
+// run closes each interval on time until ctx ends, then flushes.
+func (a *refusalLog) run(ctx context.Context) {
+	periodic.Run(ctx, a.every, func() {
+		a.mu.Lock()
+		if now := a.now(); now.Sub(a.start) >= a.every {
+			a.flushLocked(now)
+		}
+		a.mu.Unlock()
+	})
+	a.flush()
+}
