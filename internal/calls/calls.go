@@ -43,6 +43,55 @@ type End struct {
 // ErrNotFound is returned for an unknown call id.
 var ErrNotFound = errors.New("call not found")
 
+// List limits: a list returns DefaultListLimit calls unless told otherwise,
+// and never more than MaxListLimit, however large the store.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// ListFilter selects the calls List returns.
+type ListFilter struct {
+	// Limit is the most calls returned: DefaultListLimit when zero or
+	// negative, MaxListLimit when larger.
+	Limit int
+	// Before, when not zero, pages back: only calls created before it are
+	// returned, and, when BeforeID is also set, calls created at Before
+	// whose id sorts before BeforeID. Give the CreatedAt and ID of the last
+	// call of a page to get the next one, with no call skipped or repeated.
+	Before   time.Time
+	BeforeID string
+	// Status, when set, returns only calls whose current status is Status.
+	Status string
+}
+
+// EffectiveLimit returns the number of calls f asks for, within the list limits.
+func (f ListFilter) EffectiveLimit() int {
+	switch {
+	case f.Limit <= 0:
+		return DefaultListLimit
+	case f.Limit > MaxListLimit:
+		return MaxListLimit
+	}
+	return f.Limit
+}
+
+// Reader reads stored calls. Implementations are safe for concurrent use;
+// every Store is a Reader, and a read-only view of a store may be one
+// without being a Store.
+//
+//   - Call returns an error wrapping ErrNotFound for an unknown id.
+//   - List never returns ErrNotFound: no matching call is an empty slice.
+//   - Other errors (a cancelled context's error among them, wrapped) mean
+//     the store could not answer.
+type Reader interface {
+	// Call returns a call and its status history in time order.
+	Call(ctx context.Context, id string) (Record, []StatusChange, error)
+	// List returns the calls that f selects, newest first (by CreatedAt,
+	// then by ID, descending), without their status history.
+	List(ctx context.Context, f ListFilter) ([]Record, error)
+}
+
 // Store persists call metadata. Implementations are safe for concurrent use
 // and pass the suite in package storetest, which is this contract:
 //
@@ -50,10 +99,13 @@ var ErrNotFound = errors.New("call not found")
 //     stored nothing, so the sender can be told to retry.
 //   - A write under a cancelled or expired context fails with an error
 //     wrapping the context's error.
-//   - Call returns an error wrapping ErrNotFound for an unknown id; other
+//   - Reads follow Reader's contract: Call returns an error wrapping
+//     ErrNotFound for an unknown id; List returns at most MaxListLimit
+//     calls, newest first, and an empty slice when none matches; other
 //     errors mean the store could not answer.
 //   - Ping fails once the store is closed or unreachable.
 type Store interface {
+	Reader
 	// CreateCall records a call the first time it is seen; a second create
 	// of the same id changes nothing.
 	CreateCall(ctx context.Context, r Record) error
@@ -64,8 +116,6 @@ type Store interface {
 	// the record if the call was never seen; what a later, emptier report
 	// leaves out (cost, reason) is kept.
 	EndCall(ctx context.Context, callID string, e End) error
-	// Call returns a call and its status history in time order.
-	Call(ctx context.Context, id string) (Record, []StatusChange, error)
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

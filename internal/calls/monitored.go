@@ -96,6 +96,11 @@ func (m *MonitoredStore) Call(ctx context.Context, id string) (Record, []StatusC
 	return m.s.Call(ctx, id)
 }
 
+// List implements Store; reads are not monitored.
+func (m *MonitoredStore) List(ctx context.Context, f ListFilter) ([]Record, error) {
+	return m.s.List(ctx, f)
+}
+
 // Ping implements Store: the wrapped store's Ping, without the write
 // history (Ready includes it).
 func (m *MonitoredStore) Ping(ctx context.Context) error { return m.s.Ping(ctx) }

@@ -30,6 +30,9 @@ func (f *fakeStore) EndCall(ctx context.Context, _ string, _ End) error { return
 func (f *fakeStore) Call(context.Context, string) (Record, []StatusChange, error) {
 	return Record{}, nil, ErrNotFound
 }
+func (f *fakeStore) List(ctx context.Context, _ ListFilter) ([]Record, error) {
+	return nil, f.write(ctx)
+}
 func (f *fakeStore) Ping(context.Context) error { return f.pingErr }
 func (f *fakeStore) Close() error               { return nil }
 
@@ -41,7 +44,8 @@ func TestMonitoredReadiness(t *testing.T) {
 		advance time.Duration
 		// write is "ok", "fail", "cancelled" (the caller gave up, then the
 		// write failed), "deadline" (its deadline passed), "read" (a read
-		// that fails), or "" for none.
+		// that fails), "list" (a list that fails), "list-ok" (one that
+		// succeeds), or "" for none.
 		write     string
 		pingErr   error
 		wantReady bool
@@ -61,6 +65,8 @@ func TestMonitoredReadiness(t *testing.T) {
 		{"a write past its caller's deadline", []step{{write: "deadline", wantReady: true}}},
 		{"a cancelled write does not clear a failure", []step{{write: "fail"}, {write: "cancelled"}}},
 		{"reads do not count", []step{{write: "fail"}, {write: "read"}}},
+		{"a failed list does not count", []step{{write: "ok", wantReady: true}, {write: "list", wantReady: true}}},
+		{"a successful list does not clear a failure", []step{{write: "fail"}, {write: "list-ok"}}},
 		{"ping fails", []step{{pingErr: errors.New("unreachable")}}},
 		{"ping fails after a success", []step{{write: "ok", pingErr: errors.New("unreachable")}}},
 	}
@@ -100,6 +106,17 @@ func TestMonitoredReadiness(t *testing.T) {
 				case "read":
 					fs.writeErr = errDiskFull
 					m.Call(ctx, "c")
+				case "list":
+					fs.writeErr = errDiskFull
+					if _, err := m.List(ctx, ListFilter{}); !errors.Is(err, errDiskFull) {
+						t.Fatalf("step %d: List error %v, want the store's", i, err)
+					}
+				case "list-ok":
+					fs.writeErr = nil
+					if _, err := m.List(ctx, ListFilter{}); err != nil {
+						t.Fatalf("step %d: List: %v", i, err)
+					}
+					fs.writeErr = errDiskFull
 				}
 				err = m.Ready(context.Background())
 				if got := err == nil; got != s.wantReady {

@@ -1,5 +1,5 @@
-// Package cli provides voicegate's command line: serve, simulate, config
-// check and version (the load generator's is internal/benchcmd). Everything a command needs comes in as
+// Package cli provides voicegate's command line: serve, simulate, calls,
+// config check and version (the load generator's is internal/benchcmd). Everything a command needs comes in as
 // arguments (environment, output streams, context), never from globals; the
 // end-to-end tests run the real binary.
 package cli
@@ -25,6 +25,8 @@ Usage:
   voicegate serve [--config FILE | --dev] [--listen ADDR] [--data-dir DIR]
   voicegate simulate --url URL [--scenario call|security|all] [auth flags | --config FILE]
   voicegate config check --config FILE
+  voicegate calls list (--config FILE | --data-dir DIR) [--limit N] [--status S] [--before ID] [--json]
+  voicegate calls show ID (--config FILE | --data-dir DIR) [--json]
   voicegate version
 
 Run "voicegate COMMAND -h" for a command's flags.
@@ -52,6 +54,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return &UsageError{Msg: "usage: voicegate config check --config FILE"}
 		}
 		return runConfigCheck(rest[1:], getenv, stdout, stderr)
+	case "calls":
+		return runCalls(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "voicegate", Version)
 		return nil

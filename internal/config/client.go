@@ -54,6 +54,47 @@ func ParseClient(raw []byte, opt Options) (*Config, error) {
 	return cfg, nil
 }
 
+// LoadDataDir reads only data_dir from the file at path (the default
+// when absent), expanded as serve expands it: a command that reads the
+// stored calls needs neither the credentials nor the tool tokens, so their
+// variables need not be set, and nothing else in the file is checked.
+func LoadDataDir(path string, opt Options) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read config: %w", err)
+	}
+	opt = opt.withDefaults()
+	verr := &ValidationError{}
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return "", verr
+	}
+	if len(root.Content) > 0 {
+		doc := root.Content[0]
+		if doc.Kind != yaml.MappingNode {
+			verr.add("", "not a voicegate configuration (want a mapping of keys)")
+			return "", verr
+		}
+		var kept []*yaml.Node
+		for i := 0; i+1 < len(doc.Content); i += 2 {
+			if doc.Content[i].Value == "data_dir" {
+				kept = append(kept, doc.Content[i], unalias(doc.Content[i+1]))
+			}
+		}
+		doc.Content = kept
+	}
+	cfg, missing := decodeInto(&root, opt, verr)
+	if cfg != nil && cfg.DataDir == "" {
+		verr.add("data_dir", "must not be empty")
+	}
+	reportUnexpanded(verr, missing)
+	if err := verr.orNil(); err != nil {
+		return "", err
+	}
+	return cfg.DataDir, nil
+}
+
 // pruneToClient keeps, of the document, only vapi's client keys.
 func pruneToClient(root *yaml.Node) {
 	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
@@ -63,17 +104,29 @@ func pruneToClient(root *yaml.Node) {
 	var kept []*yaml.Node
 	for i := 0; i+1 < len(doc.Content); i += 2 {
 		k, v := doc.Content[i], doc.Content[i+1]
+		v = unalias(v)
 		if k.Value != "vapi" || v.Kind != yaml.MappingNode {
 			continue
 		}
 		var vk []*yaml.Node
 		for j := 0; j+1 < len(v.Content); j += 2 {
 			if clientKeys[v.Content[j].Value] {
-				vk = append(vk, v.Content[j], v.Content[j+1])
+				vk = append(vk, v.Content[j], unalias(v.Content[j+1]))
 			}
 		}
 		v.Content = vk
 		kept = append(kept, k, v)
 	}
 	doc.Content = kept
+}
+
+// unalias returns what an alias (*name) stands for, so that a kept value
+// survives the pruning of the key that held its anchor.
+func unalias(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		c := *n.Alias
+		c.Anchor = ""
+		return &c
+	}
+	return n
 }

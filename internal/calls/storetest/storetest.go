@@ -127,6 +127,167 @@ func Run(t *testing.T, open func(t *testing.T) calls.Store) {
 		}
 	})
 
+	// ids returns the ids of list, in order.
+	ids := func(list []calls.Record) string {
+		var out []string
+		for _, r := range list {
+			out = append(out, r.ID)
+		}
+		return fmt.Sprint(out)
+	}
+	// seed creates n calls "c000", "c001", … one second apart, the first
+	// at t0.
+	seed := func(t *testing.T, s calls.Store, n int) {
+		t.Helper()
+		for i := range n {
+			must(t, s.CreateCall(ctx, calls.Record{ID: fmt.Sprintf("c%03d", i), Status: "queued", CreatedAt: t0.Add(time.Duration(i) * time.Second)}))
+		}
+	}
+
+	t.Run("ListEmptyStore", func(t *testing.T) {
+		s := fresh(t)
+		for _, f := range []calls.ListFilter{{}, {Limit: 5, Status: "ended"}, {Before: t0}} {
+			list, err := s.List(ctx, f)
+			if err != nil || list == nil || len(list) != 0 {
+				t.Fatalf("List(%+v) on an empty store: %#v %v, want an empty slice and no error", f, list, err)
+			}
+		}
+	})
+
+	t.Run("ListNewestFirstWithTheRecords", func(t *testing.T) {
+		s := fresh(t)
+		// Created out of order, two at the same instant (then by id,
+		// descending too).
+		must(t, s.CreateCall(ctx, calls.Record{ID: "mid", OrgID: "o", Type: "inboundPhoneCall", PhoneNumberID: "pn", AssistantID: "a", Status: "ringing", CreatedAt: t0.Add(time.Minute)}))
+		must(t, s.CreateCall(ctx, calls.Record{ID: "old", CreatedAt: t0}))
+		must(t, s.CreateCall(ctx, calls.Record{ID: "new-a", CreatedAt: t0.Add(time.Hour)}))
+		must(t, s.CreateCall(ctx, calls.Record{ID: "new-b", CreatedAt: t0.Add(time.Hour)}))
+		cost, dur := 0.5, 60.0
+		must(t, s.RecordStatus(ctx, "mid", calls.StatusChange{Status: "in-progress", At: t0.Add(time.Minute + time.Second)}))
+		must(t, s.EndCall(ctx, "mid", calls.End{Reason: "hangup", Cost: &cost, Duration: &dur, At: t0.Add(2 * time.Minute)}))
+		list, err := s.List(ctx, calls.ListFilter{})
+		must(t, err)
+		if got := ids(list); got != "[new-b new-a mid old]" {
+			t.Fatalf("List order %s, want newest first, then by id descending", got)
+		}
+		// Each listed record is the record Call returns.
+		for _, r := range list {
+			want, _, err := s.Call(ctx, r.ID)
+			must(t, err)
+			if !sameRecord(r, want) {
+				t.Fatalf("List gave %+v, Call gives %+v", r, want)
+			}
+		}
+		if m := list[2]; m.Status != "ended" || m.EndedReason != "hangup" || m.Cost == nil || *m.Cost != 0.5 || m.Duration == nil || *m.Duration != 60 ||
+			!m.EndedAt.Equal(t0.Add(2*time.Minute)) || !m.CreatedAt.Equal(t0.Add(time.Minute)) || m.AssistantID != "a" || m.PhoneNumberID != "pn" || m.Type != "inboundPhoneCall" {
+			t.Fatalf("listed record %+v", m)
+		}
+	})
+
+	t.Run("ListLimit", func(t *testing.T) {
+		s := fresh(t)
+		seed(t, s, calls.MaxListLimit+1)
+		for _, tc := range []struct{ limit, want int }{
+			{2, 2}, {0, calls.DefaultListLimit}, {-1, calls.DefaultListLimit},
+			{calls.MaxListLimit, calls.MaxListLimit}, {calls.MaxListLimit + 1, calls.MaxListLimit}, {1 << 30, calls.MaxListLimit},
+		} {
+			list, err := s.List(ctx, calls.ListFilter{Limit: tc.limit})
+			must(t, err)
+			if len(list) != tc.want {
+				t.Fatalf("Limit %d: %d calls, want %d", tc.limit, len(list), tc.want)
+			}
+			if first := fmt.Sprintf("c%03d", calls.MaxListLimit); list[0].ID != first {
+				t.Fatalf("Limit %d: first call %s, want the newest (%s)", tc.limit, list[0].ID, first)
+			}
+		}
+	})
+
+	t.Run("ListPagesWithBefore", func(t *testing.T) {
+		s := fresh(t)
+		seed(t, s, 5)
+		// Three more created at the same instant as c002: a page boundary
+		// falls among them.
+		for _, id := range []string{"c002a", "c002b", "c002c"} {
+			must(t, s.CreateCall(ctx, calls.Record{ID: id, CreatedAt: t0.Add(2 * time.Second)}))
+		}
+		all, err := s.List(ctx, calls.ListFilter{})
+		must(t, err)
+		if got := ids(all); got != "[c004 c003 c002c c002b c002a c002 c001 c000]" {
+			t.Fatalf("List %s", got)
+		}
+		var paged []calls.Record
+		f := calls.ListFilter{Limit: 3}
+		for page := 0; ; page++ {
+			if page > len(all) {
+				t.Fatalf("paging does not end: %s", ids(paged))
+			}
+			list, err := s.List(ctx, f)
+			must(t, err)
+			if len(list) == 0 {
+				break
+			}
+			paged = append(paged, list...)
+			last := list[len(list)-1]
+			f.Before, f.BeforeID = last.CreatedAt, last.ID
+		}
+		if ids(paged) != ids(all) {
+			t.Fatalf("pages of 3 gave %s, want %s", ids(paged), ids(all))
+		}
+		// Before alone: strictly created before it.
+		list, err := s.List(ctx, calls.ListFilter{Before: t0.Add(2 * time.Second)})
+		must(t, err)
+		if got := ids(list); got != "[c001 c000]" {
+			t.Fatalf("Before c002's time: %s, want [c001 c000]", got)
+		}
+		list, err = s.List(ctx, calls.ListFilter{Before: t0.Add(2*time.Second + time.Microsecond)})
+		must(t, err)
+		if got := ids(list); got != "[c002c c002b c002a c002 c001 c000]" {
+			t.Fatalf("Before just after c002's time: %s", got)
+		}
+		list, err = s.List(ctx, calls.ListFilter{Before: t0})
+		must(t, err)
+		if len(list) != 0 {
+			t.Fatalf("Before the first call: %s, want none", ids(list))
+		}
+	})
+
+	t.Run("ListFiltersByCurrentStatus", func(t *testing.T) {
+		s := fresh(t)
+		seed(t, s, 4)
+		must(t, s.RecordStatus(ctx, "c001", calls.StatusChange{Status: "in-progress", At: t0.Add(time.Minute)}))
+		must(t, s.RecordStatus(ctx, "c002", calls.StatusChange{Status: "in-progress", At: t0.Add(time.Minute)}))
+		must(t, s.EndCall(ctx, "c002", calls.End{Reason: "hangup", At: t0.Add(2 * time.Minute)}))
+		// A late status never reopens c002, so it stays "ended".
+		must(t, s.RecordStatus(ctx, "c002", calls.StatusChange{Status: "in-progress", At: t0.Add(3 * time.Minute)}))
+		for status, want := range map[string]string{
+			"queued": "[c003 c000]", "in-progress": "[c001]", "ended": "[c002]", "ringing": "[]",
+		} {
+			list, err := s.List(ctx, calls.ListFilter{Status: status})
+			must(t, err)
+			if got := ids(list); got != want {
+				t.Fatalf("Status %q: %s, want %s", status, got, want)
+			}
+		}
+		list, err := s.List(ctx, calls.ListFilter{Status: "queued", Limit: 1, Before: t0.Add(3 * time.Second), BeforeID: "c003"})
+		must(t, err)
+		if got := ids(list); got != "[c000]" {
+			t.Fatalf("status, limit and before together: %s, want [c000]", got)
+		}
+	})
+
+	t.Run("CancelledContextFailsTheRead", func(t *testing.T) {
+		s := fresh(t)
+		seed(t, s, 2)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := s.List(cctx, calls.ListFilter{}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("List under a cancelled context: %v, want an error wrapping context.Canceled", err)
+		}
+		if _, _, err := s.Call(cctx, "c000"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Call under a cancelled context: %v, want an error wrapping context.Canceled", err)
+		}
+	})
+
 	t.Run("CancelledContextFailsTheWrite", func(t *testing.T) {
 		s := fresh(t)
 		cctx, cancel := context.WithCancel(ctx)
@@ -189,4 +350,14 @@ func Run(t *testing.T, open func(t *testing.T) calls.Store) {
 			t.Fatal("Ping on a closed store must fail")
 		}
 	})
+}
+
+// sameRecord reports whether a and b hold the same call, times compared as
+// instants.
+func sameRecord(a, b calls.Record) bool {
+	eqf := func(x, y *float64) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	return a.ID == b.ID && a.OrgID == b.OrgID && a.Type == b.Type && a.PhoneNumberID == b.PhoneNumberID &&
+		a.AssistantID == b.AssistantID && a.Status == b.Status && a.EndedReason == b.EndedReason &&
+		eqf(a.Cost, b.Cost) && eqf(a.Duration, b.Duration) &&
+		a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt) && a.EndedAt.Equal(b.EndedAt)
 }
