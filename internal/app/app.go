@@ -45,6 +45,12 @@ type App struct {
 	reloadMu sync.Mutex
 	// Restart-only intervals, read by Run (Config is replaced by Reload).
 	sweepEvery, certReloadEvery time.Duration
+	// handlerWait bounds how long Run waits, after the listener closed,
+	// for webhook handlers still running (each is bounded by Vapi's
+	// deadline, which a reload may raise up to the write timeout).
+	handlerWait time.Duration
+	// runs is held while Run runs: Close waits for it.
+	runs sync.WaitGroup
 }
 
 // Options are the injectable parts.
@@ -73,6 +79,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	a := &App{Config: cfg, log: o.Log, level: o.Level, now: o.Now,
 		sweepEvery:      cfg.Sessions.SweepInterval.D(),
+		handlerWait:     cfg.Server.WriteTimeout.D(),
 		certReloadEvery: cfg.TLS.ReloadInterval.D()}
 	store := o.Store
 	if store == nil {
@@ -214,6 +221,8 @@ type Listeners struct {
 // every goroutine it started has stopped: the first listener error, which
 // stops everything, or nil.
 func (a *App) Run(ctx context.Context, l Listeners) error {
+	a.runs.Add(1)
+	defer a.runs.Done()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	bgCtx, stopBackground := context.WithCancel(context.Background())
@@ -249,10 +258,22 @@ func (a *App) Run(ctx context.Context, l Listeners) error {
 		<-ctx.Done() // background work only: it runs until ctx ends
 	}
 	listeners.Wait()
+	// A drain that timed out closed the connections, but their handlers
+	// may still be running (net/http does not wait for them): the store
+	// and background work stay up until they finish.
+	waitCtx, stopWaiting := context.WithTimeout(context.Background(), a.handlerWait)
+	if err := a.Gateway.Wait(waitCtx); err != nil {
+		a.log.Error("webhook handlers still running after the drain", logkey.Count, a.Gateway.InFlight())
+	}
+	stopWaiting()
 	stopBackground()
 	background.Wait()
 	return first
 }
 
-// Close releases the store.
-func (a *App) Close() error { return a.Store.Close() }
+// Close waits for Run to return (cancel its context first), then
+// releases the store.
+func (a *App) Close() error {
+	a.runs.Wait()
+	return a.Store.Close()
+}

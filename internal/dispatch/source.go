@@ -75,7 +75,7 @@ func (d *Dispatcher) handleBody(ctx context.Context, body []byte) (webhook.Reply
 	typ, id := vapi.MetricType(msg.Type), msg.CallID()
 	if err != nil {
 		if we := (*webhook.Error)(nil); errors.As(err, &we) {
-			we.Type, we.CallID = typ, id
+			we.Type, we.CallID, we.Deadline = typ, id, Deadline(msg.Type, d.serverTimeout)
 		}
 		return out, err
 	}

@@ -38,6 +38,7 @@ type Gateway struct {
 	now      func() time.Time
 	extra    map[string]http.Handler
 	draining atomic.Bool
+	inFlight atomic.Int64
 	handler  http.Handler
 	bodies   *bodyReader
 	refusals *refusalLog
@@ -138,25 +139,36 @@ func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
 }
 
+// served is one source as the gateway serves it.
+type served struct {
+	src    webhook.Source
+	byType map[string]*metrics.TypeMetrics
+	none   *metrics.TypeMetrics
+	// salt namespaces the source's replay keys: two sources never share
+	// an entry, whatever their keys.
+	salt replay.Key
+}
+
 // handleSource serves one webhook source. Order matters: size cap, then
 // authentication on the raw bytes, then replay check, then the source's
 // decoding and handling.
 func (g *Gateway) handleSource(src webhook.Source) http.Handler {
-	types := src.Types()
-	byType := make(map[string]*metrics.TypeMetrics, len(types))
-	for _, t := range types {
-		byType[t] = g.metrics.ForType(t)
+	s := &served{src: src, byType: make(map[string]*metrics.TypeMetrics), salt: replay.KeyOf([]byte("voicegate source " + src.Name()))}
+	for _, t := range src.Types() {
+		s.byType[t] = g.metrics.ForType(t)
 	}
 	// Refusals (401, 413, 503, 408) and replays come before any message is
 	// read: they are labelled "none", whatever the source's own types.
-	none := byType["none"]
-	if none == nil {
-		none = g.metrics.ForType("none")
+	s.none = s.byType["none"]
+	if s.none == nil {
+		s.none = g.metrics.ForType("none")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.inFlight.Add(1)
+		defer g.inFlight.Add(-1)
 		start := g.now()
 		ep := src.Endpoint() // the request runs on one configuration
-		reply, outcome, err := g.serveSource(w, r, ep, start)
+		reply, outcome, err := g.serveSource(s, w, r, ep, start)
 		if err != nil {
 			if err.retryAfter {
 				w.Header().Set("Retry-After", "1")
@@ -174,9 +186,9 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 			w.Header()[k] = v
 		}
 		write(w, reply.Status, reply.ContentType, reply.Body)
-		tm := byType[reply.Type]
+		tm := s.byType[reply.Type]
 		if tm == nil {
-			tm = none
+			tm = s.none
 		}
 		took := g.now().Sub(start)
 		tm.Observe(outcome, took)
@@ -186,8 +198,9 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 	})
 }
 
-// failure is a request refused before its source handled it: the one
-// place that turns a refusal into a status, a message and an outcome.
+// failure is a request the gateway refused before its source handled it:
+// its status, message, outcome and log reason (a source's own errors go
+// through sourceError).
 type failure struct {
 	status  int
 	msg     string
@@ -216,8 +229,14 @@ func (g *Gateway) sourceError(r *http.Request, ep *webhook.Endpoint, err error) 
 	we := &webhook.Error{Status: http.StatusInternalServerError, Msg: "internal error", Err: err}
 	if e := (*webhook.Error)(nil); errors.As(err, &e) {
 		we = e
+		if we.Status < 400 || we.Status > 599 {
+			// Not an error status: a bug in the source, answered as one.
+			c := *we
+			c.Status, c.Msg = http.StatusInternalServerError, "internal error"
+			we = &c
+		}
 	}
-	reply := webhook.Reply{Status: we.Status, Type: we.Type, CallID: we.CallID}
+	reply := webhook.Reply{Status: we.Status, Type: we.Type, CallID: we.CallID, Deadline: we.Deadline}
 	reply.ContentType, reply.Body = encodeError(ep, we.Status, we.Msg)
 	outcome := metrics.OutcomeBadRequest
 	if we.Status >= 500 {
@@ -238,7 +257,7 @@ func (g *Gateway) sourceError(r *http.Request, ep *webhook.Endpoint, err error) 
 // serveSource reads, authenticates and de-duplicates one request, then has
 // ep handle it. It returns the reply to write and its outcome, or the
 // failure that refused the request.
-func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhook.Endpoint, start time.Time) (webhook.Reply, string, *failure) {
+func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request, ep *webhook.Endpoint, start time.Time) (webhook.Reply, string, *failure) {
 	var b body
 	defer g.bodies.release(&b)
 	// Deadlines are on the real clock, whatever g.now says.
@@ -270,6 +289,9 @@ func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhoo
 	} else {
 		key = replay.KeyOf(body)
 	}
+	for i := range key {
+		key[i] ^= s.salt[i]
+	}
 	cached, replayed, ticket, err := g.replay.BeginAt(r.Context(), key, start, areq.ValidUntil)
 	if err != nil {
 		return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "request already in progress", outcome: metrics.OutcomeError, kind: kindRefusal, reason: "delivery_in_progress"}
@@ -286,7 +308,7 @@ func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhoo
 		}
 	}()
 
-	reply, err := ep.Handle(r.Context(), body)
+	reply, err := g.handle(r, ep, body)
 	outcome := metrics.OutcomeOK
 	switch {
 	case err != nil:
@@ -303,6 +325,43 @@ func (g *Gateway) serveSource(w http.ResponseWriter, r *http.Request, ep *webhoo
 		reply.Status < 500 && r.Context().Err() == nil)
 	finished = true
 	return reply, outcome, nil
+}
+
+// handle runs the source's handler; a panic in it is an error like any
+// other (a 500 in the source's format, counted, never remembered).
+func (g *Gateway) handle(r *http.Request, ep *webhook.Endpoint, body []byte) (reply webhook.Reply, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			g.metrics.Panics.Inc()
+			g.log.Error("panic in handler", logkey.Path, r.URL.Path, logkey.Panic, v)
+			reply, err = webhook.Reply{}, errPanic
+		}
+	}()
+	return ep.Handle(r.Context(), body)
+}
+
+var errPanic = errors.New("the handler panicked")
+
+// InFlight returns how many webhook requests are being served.
+func (g *Gateway) InFlight() int64 { return g.inFlight.Load() }
+
+// Wait returns when no webhook request is being served any more, or with
+// ctx's error. After the listener has closed, no new request starts, so
+// this waits for those still running (each bounded by its deadline).
+func (g *Gateway) Wait(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for g.inFlight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
 }
 
 // checkSlow logs and counts an answer that took more than its endpoint's

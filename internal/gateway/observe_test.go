@@ -162,3 +162,27 @@ func TestRefusalsLoggedAggregated(t *testing.T) {
 		t.Fatalf("no aggregated count:\n%s", tail(logs, 3000))
 	}
 }
+
+// TestSourceErrorGoesThroughTheAdapter: a write that fails is answered 503
+// by the one adapter, which also labels the metric with the message's type
+// and outcome error, logs one error line with the call, and counts the
+// answer as slow when it was (an error is no excuse for a late answer).
+func TestSourceErrorGoesThroughTheAdapter(t *testing.T) {
+	var store *diskFullStore
+	e := newEnvWith(t, func(c *config.Config) { c.Vapi.DeadlineWarnRatio = 1e-9 },
+		func(s calls.Store) calls.Store { store = &diskFullStore{Store: s}; return store })
+	store.full.Store(true)
+	if s, b := e.send(msg("status-update", "E1", `"status":"in-progress"`)); s != 503 || !strings.Contains(b, "retry") {
+		t.Fatalf("%d %s", s, b)
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, `"level":"ERROR","msg":"webhook not handled","type":"status-update","call_id":"E1","status":503,"err":"persist status: database or disk is full`) {
+		t.Errorf("no error line naming the call and the cause:\n%s", tail(logs, 2000))
+	}
+	if got := e.metric(`voicegate_requests_total{outcome="error",type="status-update"}`); got != "1" {
+		t.Errorf("requests_total for the failed status update: %q, want 1", got)
+	}
+	if got := e.metric(`voicegate_deadline_warnings_total{type="status-update"}`); got != "1" {
+		t.Errorf("a slow error answer is not counted as slow: %q", got)
+	}
+}

@@ -53,6 +53,10 @@ func TestSecondSourceNeedsNoGatewayChange(t *testing.T) {
 				return webhook.Reply{}, webhook.BadRequest("no such field", nil)
 			case strings.Contains(string(body), "Crash=1"):
 				return webhook.Reply{}, errors.New("database said: secret detail")
+			case strings.Contains(string(body), "Panic=1"):
+				panic("handler bug")
+			case strings.Contains(string(body), "NoStatus=1"):
+				return webhook.Reply{}, &webhook.Error{Msg: "a source bug: no status"}
 			}
 			return webhook.Reply{Status: 200, Body: []byte("<Response><Say>Hello</Say></Response>"), ContentType: "text/xml", Type: "voice", Deadline: 15 * time.Second}, nil
 		},
@@ -102,11 +106,19 @@ func TestSecondSourceNeedsNoGatewayChange(t *testing.T) {
 		{"CallSid=CA2", "T2", false, 401, "refused 401: unauthorized"},
 		{"CallSid=CA3&Bad=1", "T3", true, 400, "refused 400: no such field"},
 		{"CallSid=CA4&Crash=1", "T4", true, 500, "refused 500: internal error"},
+		// A panic in the handler is an error like any other: the source's
+		// format, counted, and the delivery not remembered.
+		{"CallSid=CA5&Panic=1", "T5", true, 500, "refused 500: internal error"},
+		{"CallSid=CA5&Panic=1", "T5", true, 500, "refused 500: internal error"},
+		{"CallSid=CA6&NoStatus=1", "T6", true, 500, "refused 500: internal error"},
 	} {
 		resp, b := post(c.body, c.token, c.signed)
 		if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != "text/plain" || b != c.answer {
 			t.Errorf("%s: %d %q %q, want %d text/plain %q", c.body, resp.StatusCode, resp.Header.Get("Content-Type"), b, c.status, c.answer)
 		}
+	}
+	if n := handled.Load(); n != 6 {
+		t.Errorf("handled %d times, want 6: a panicked delivery is handled again when it comes back", n)
 	}
 	if resp, _ := http.Get(srv.URL + "/webhook/vapi"); resp.StatusCode != 404 {
 		t.Fatalf("a source that is not configured is not served: %d", resp.StatusCode)

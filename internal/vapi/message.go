@@ -343,7 +343,7 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 			t.Time = fromMillis(n)
 			return nil
 		}
-		return fmt.Errorf("timestamp %q is neither ISO 8601 nor milliseconds", s)
+		return errors.New("timestamp is neither ISO 8601 nor milliseconds") // never the value: it is echoed to the caller
 	}
 	n, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {

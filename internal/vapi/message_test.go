@@ -259,3 +259,19 @@ func TestDryRunMarker(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeErrorsNeverEchoValues: a decoding error is sent back to the
+// caller and kept by the replay cache; it names fields, never their values.
+func TestDecodeErrorsNeverEchoValues(t *testing.T) {
+	for _, body := range []string{
+		`{"message":{"type":"status-update","timestamp":"SECRET-PII-+15551234567"}}`,
+		`{"message":{"type":"status-update","timestamp":{"SECRET-PII-+15551234567":1}}}`,
+		`{"message":{"type":"status-update","call":"SECRET-PII-+15551234567"}}`,
+		`{"message":"SECRET-PII-+15551234567"}`,
+	} {
+		_, err := Decode([]byte(body))
+		if err != nil && strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("%s: error echoes the value: %v", body, err)
+		}
+	}
+}

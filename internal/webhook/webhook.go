@@ -65,8 +65,9 @@ type Reply struct {
 	Body   []byte
 	// ContentType is the body's type; empty means application/json.
 	ContentType string
-	// Type is the message type, for metrics and logs ("unknown" when it
-	// could not be told).
+	// Type is the message type, for metrics and logs: one of the source's
+	// Types (a source labels what it cannot read "none", and a type it does
+	// not know as it chooses: Vapi's "unknown").
 	Type string
 	// CallID identifies the call in logs, when known.
 	CallID string
@@ -88,6 +89,9 @@ type Error struct {
 	// Type and CallID identify the message in metrics and logs, when known.
 	Type   string
 	CallID string
+	// Deadline is how long the provider waited for this answer, when
+	// known: a slow error is logged and counted as slow like any answer.
+	Deadline time.Duration
 	// Err is the cause, for the log only (may be nil).
 	Err error
 }
@@ -104,11 +108,6 @@ func (e *Error) Unwrap() error { return e.Err }
 // BadRequest is a 400 telling the caller msg.
 func BadRequest(msg string, cause error) *Error {
 	return &Error{Status: http.StatusBadRequest, Msg: msg, Err: cause}
-}
-
-// Unavailable is a 503 telling the caller msg: the provider should retry.
-func Unavailable(msg string, cause error) *Error {
-	return &Error{Status: http.StatusServiceUnavailable, Msg: msg, Err: cause}
 }
 
 // EncodeJSONError is the default EncodeError: {"error":"msg"}.
