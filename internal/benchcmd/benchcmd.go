@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -131,8 +132,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("tool API: %w", err)
 		}
 		srv := &http.Server{Handler: bench.APIHandler(*toolDelay), ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
+		var serving sync.WaitGroup
+		serving.Go(func() { srv.Serve(ln) })
+		defer func() { srv.Close(); serving.Wait() }()
 	}
 	signer, err := auth.NewSigner(a, time.Now())
 	if err != nil {

@@ -129,7 +129,8 @@ type Options struct {
 	Dev bool
 	// Getenv resolves ${ENV} references and {env: NAME} header values.
 	Getenv func(string) string
-	// ReadFile reads header value files and schema files (default os.ReadFile).
+	// ReadFile reads the configuration file, header value files and schema
+	// files (default os.ReadFile).
 	ReadFile func(string) ([]byte, error)
 	// Now is the time secrets' not_after are checked against (default
 	// time.Now).
@@ -154,7 +155,8 @@ func (opt Options) withDefaults() Options {
 // Load reads, expands, strictly decodes, completes and validates the file at
 // path. Every problem is reported in one *ValidationError.
 func Load(path string, opt Options) (*Config, error) {
-	raw, err := os.ReadFile(path)
+	opt = opt.withDefaults()
+	raw, err := opt.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -242,11 +244,9 @@ func Default() *Config {
 		Server:  server.DefaultConfig(),
 		Log:     logging.DefaultConfig(),
 		Vapi: VapiConfig{
-			Settings: dispatch.DefaultSettings(),
-			Replay:   replay.DefaultConfig(),
-			AssistantRequest: dispatch.AssistantRequestConfig{
-				ErrorMessage: "Sorry, we cannot take your call right now. Please try again later.",
-			},
+			Settings:         dispatch.DefaultSettings(),
+			Replay:           replay.DefaultConfig(),
+			AssistantRequest: dispatch.DefaultAssistantRequestConfig(),
 		},
 		Storage:  sqlite.DefaultConfig(),
 		Sessions: session.DefaultConfig(),

@@ -73,6 +73,12 @@ type AssistantRequestConfig struct {
 	ErrorMessage string `yaml:"error_message"`
 }
 
+// DefaultAssistantRequestConfig answers with a spoken apology when nothing
+// is configured.
+func DefaultAssistantRequestConfig() AssistantRequestConfig {
+	return AssistantRequestConfig{ErrorMessage: "Sorry, we cannot take your call right now. Please try again later."}
+}
+
 // AssistantRoute answers when every non-empty match field equals the call's.
 type AssistantRoute struct {
 	PhoneNumberID   string `yaml:"phone_number_id"`

@@ -95,7 +95,7 @@ func TestBodyBudgetSheds(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("over the body budget: status %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	if got := e.metric(`voicegate_requests_total{outcome="overloaded",type="none"}`); got == "" || got == "0" {
+	if got := e.metric(`voicegate_requests_total{outcome="overloaded",source="vapi",type="none"}`); got == "" || got == "0" {
 		t.Fatalf("shed request not counted: %q", got)
 	}
 	// The stalled clients finish their bodies (unsigned: 401) or leave; the

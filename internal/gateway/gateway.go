@@ -155,19 +155,34 @@ type served struct {
 func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 	s := &served{src: src, byType: make(map[string]*metrics.TypeMetrics), salt: replay.KeyOf([]byte("voicegate source " + src.Name()))}
 	for _, t := range src.Types() {
-		s.byType[t] = g.metrics.ForType(t)
+		s.byType[t] = g.metrics.ForType(src.Name(), t)
 	}
 	// Refusals (401, 413, 503, 408) and replays come before any message is
 	// read: they are labelled "none", whatever the source's own types.
 	s.none = s.byType["none"]
 	if s.none == nil {
-		s.none = g.metrics.ForType("none")
+		s.none = g.metrics.ForType(src.Name(), "none")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.inFlight.Add(1)
 		defer g.inFlight.Add(-1)
 		start := g.now()
 		ep := src.Endpoint() // the request runs on one configuration
+		// A panic in the handler is answered by the adapter (handle); one
+		// anywhere else on this path is answered here, in the source's
+		// format, and counted like any failed request.
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				g.metrics.Panics.Inc()
+				g.log.Error("panic in handler", logkey.Source, src.Name(), logkey.Path, r.URL.Path, logkey.Panic, v)
+				s.none.Observe(metrics.OutcomeError, g.now().Sub(start))
+				ct, b := encodeError(ep, http.StatusInternalServerError, "internal error")
+				write(w, http.StatusInternalServerError, ct, b)
+			}
+		}()
 		reply, outcome, err := g.serveSource(s, w, r, ep, start)
 		if err != nil {
 			if err.retryAfter {
@@ -193,7 +208,7 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 		took := g.now().Sub(start)
 		tm.Observe(outcome, took)
 		if err == nil && outcome != metrics.OutcomeReplay {
-			g.checkSlow(r, ep, reply, took)
+			g.checkSlow(s, r, ep, reply, took)
 		}
 	})
 }
@@ -279,7 +294,7 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 	areq := auth.Request{Method: r.Method, Header: r.Header, Body: body, PublicURL: ep.PublicURL, HTTP: r}
 	if err := ep.Verifier.Verify(&areq, start); err != nil {
 		reason := auth.ReasonOf(err)
-		g.metrics.AuthFailures.WithLabelValues(string(reason)).Inc()
+		g.metrics.AuthFailures.WithLabelValues(s.src.Name(), string(reason)).Inc()
 		return webhook.Reply{}, "", &failure{status: http.StatusUnauthorized, msg: "unauthorized", outcome: metrics.OutcomeUnauthorized, kind: kindAuth, reason: string(reason)}
 	}
 
@@ -366,10 +381,10 @@ func (g *Gateway) Wait(ctx context.Context) error {
 
 // checkSlow logs and counts an answer that took more than its endpoint's
 // share of the provider's deadline, and logs every answer at debug level.
-func (g *Gateway) checkSlow(r *http.Request, ep *webhook.Endpoint, reply webhook.Reply, took time.Duration) {
+func (g *Gateway) checkSlow(s *served, r *http.Request, ep *webhook.Endpoint, reply webhook.Reply, took time.Duration) {
 	if reply.Deadline > 0 && took > time.Duration(float64(reply.Deadline)*ep.SlowRatio) {
-		g.metrics.DeadlineWarnings.WithLabelValues(reply.Type).Inc()
-		g.log.Warn("slow webhook answer", logkey.Type, reply.Type, logkey.CallID, reply.CallID, logkey.DurationMS, ms(took), logkey.DeadlineMS, ms(reply.Deadline))
+		g.metrics.DeadlineWarnings.WithLabelValues(s.src.Name(), reply.Type).Inc()
+		g.log.Warn("slow webhook answer", logkey.Source, s.src.Name(), logkey.Type, reply.Type, logkey.CallID, reply.CallID, logkey.DurationMS, ms(took), logkey.DeadlineMS, ms(reply.Deadline))
 	}
 	if g.log.Enabled(r.Context(), slog.LevelDebug) {
 		g.log.Debug("handled", logkey.Type, reply.Type, logkey.CallID, reply.CallID, logkey.Status, reply.Status, logkey.DurationMS, ms(took))
@@ -426,7 +441,9 @@ func methodNotAllowed(allow string) http.Handler {
 	})
 }
 
-// recoverer turns a panic into a 500 without leaking its detail.
+// recoverer turns a panic in the other routes (health, metrics, the demo
+// API) into a 500 without leaking its detail; webhook sources recover in
+// handleSource, in their own format.
 func (g *Gateway) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -435,7 +452,6 @@ func (g *Gateway) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				g.metrics.Panics.Inc()
-				g.metrics.Requests.WithLabelValues("none", metrics.OutcomeError).Inc()
 				g.log.Error("panic in handler", logkey.Path, r.URL.Path, logkey.Panic, v)
 				writeError(w, http.StatusInternalServerError, "internal error")
 			}

@@ -219,7 +219,7 @@ func TestRefusedRequestsAreNotProcessed(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			name := `voicegate_auth_failures_total{reason="` + tc.reason + `"}`
+			name := `voicegate_auth_failures_total{reason="` + tc.reason + `",source="vapi"}`
 			before, _ := strconv.Atoi(e.metric(name))
 			status, resp := e.post(tc.body, tc.h)
 			if status != tc.status || resp != tc.resp {
@@ -239,7 +239,7 @@ func TestRefusedRequestsAreNotProcessed(t *testing.T) {
 	if e.app.Sessions.Len() != 0 {
 		t.Fatal("refused request created a session")
 	}
-	if e.metric(`voicegate_requests_total{outcome="too_large",type="none"}`) != "1" {
+	if e.metric(`voicegate_requests_total{outcome="too_large",source="vapi",type="none"}`) != "1" {
 		t.Fatal("oversize not counted")
 	}
 }
@@ -320,7 +320,7 @@ func TestToolCallsShapesOrderAndReplay(t *testing.T) {
 	if status2 != 200 || resp2 != resp || e.hits.Load() != 2 {
 		t.Fatalf("replay: %d, same=%v, hits %d", status2, resp2 == resp, e.hits.Load())
 	}
-	if e.metric(`voicegate_requests_total{outcome="replay",type="none"}`) != "1" {
+	if e.metric(`voicegate_requests_total{outcome="replay",source="vapi",type="none"}`) != "1" {
 		t.Fatal("replay not counted")
 	}
 	if e.metric(`voicegate_tool_calls_total{outcome="ok",tool="getAppointment"}`) != "2" ||
@@ -477,7 +477,7 @@ func TestDeadlineWarning(t *testing.T) {
 	// With a tiny ratio every answer uses "too much" of its deadline.
 	e := newEnv(t, func(c *config.Config) { c.Vapi.DeadlineWarnRatio = 1e-9 })
 	e.send(msg("assistant-request", "x", ""))
-	if !strings.Contains(e.logs.String(), "slow webhook answer") || e.metric(`voicegate_deadline_warnings_total{type="assistant-request"}`) != "1" {
+	if !strings.Contains(e.logs.String(), "slow webhook answer") || e.metric(`voicegate_deadline_warnings_total{source="vapi",type="assistant-request"}`) != "1" {
 		t.Fatalf("deadline warning not raised: %s", e.logs.String())
 	}
 }

@@ -41,7 +41,7 @@ func TestReplayRefusedWhileSignatureVerifies(t *testing.T) {
 	if n := e.hits.Load(); n != 1 {
 		t.Fatalf("the internal API was called %d times: a replay inside the signature's validity was processed again", n)
 	}
-	if e.metric(`voicegate_requests_total{outcome="replay",type="none"}`) != "1" {
+	if e.metric(`voicegate_requests_total{outcome="replay",source="vapi",type="none"}`) != "1" {
 		t.Fatal("replay not counted")
 	}
 }
@@ -104,7 +104,7 @@ func TestPanicReleasesReplayTicket(t *testing.T) {
 	if n := e.metric("voicegate_panics_total"); n != "1" {
 		t.Fatalf("voicegate_panics_total = %q after one panic, want 1", n)
 	}
-	if n := e.metric(`voicegate_requests_total{outcome="error",type="none"}`); n != "1" {
+	if n := e.metric(`voicegate_requests_total{outcome="error",source="vapi",type="none"}`); n != "1" {
 		t.Fatalf("the panicked request is not counted as an error: %q", n)
 	}
 	client := &http.Client{Timeout: 3 * time.Second}
@@ -143,7 +143,7 @@ func TestAuthFailureLogsAggregated(t *testing.T) {
 	if !strings.Contains(logs, `"msg":"authentication failures","reason":"mismatch","source":"127.0.0.1","count":1999`) {
 		t.Fatalf("no aggregated line with the count:\n%s", tail(logs, 2000))
 	}
-	if e.metric(`voicegate_auth_failures_total{reason="mismatch"}`) != strconv.Itoa(n+1) {
+	if e.metric(`voicegate_auth_failures_total{reason="mismatch",source="vapi"}`) != strconv.Itoa(n+1) {
 		t.Fatal("every failure is still counted in the metric")
 	}
 }

@@ -179,10 +179,10 @@ func TestSourceErrorGoesThroughTheAdapter(t *testing.T) {
 	if !strings.Contains(logs, `"level":"ERROR","msg":"webhook not handled","type":"status-update","call_id":"E1","status":503,"err":"persist status: database or disk is full`) {
 		t.Errorf("no error line naming the call and the cause:\n%s", tail(logs, 2000))
 	}
-	if got := e.metric(`voicegate_requests_total{outcome="error",type="status-update"}`); got != "1" {
+	if got := e.metric(`voicegate_requests_total{outcome="error",source="vapi",type="status-update"}`); got != "1" {
 		t.Errorf("requests_total for the failed status update: %q, want 1", got)
 	}
-	if got := e.metric(`voicegate_deadline_warnings_total{type="status-update"}`); got != "1" {
+	if got := e.metric(`voicegate_deadline_warnings_total{source="vapi",type="status-update"}`); got != "1" {
 		t.Errorf("a slow error answer is not counted as slow: %q", got)
 	}
 }

@@ -216,22 +216,22 @@ var alertCases = map[string]struct {
 	"VoicegateMetricsAbsent": {[]string{`voicegate_panics_total 0x20`}, "10m", 1},
 	"VoicegateRestarting":    {[]string{`process_start_time_seconds 100+60x20`}, "20m", 1},
 	"VoicegateRequestErrors": {[]string{
-		`voicegate_requests_total{type="status-update",outcome="ok"} 0+60x20`,
-		`voicegate_requests_total{type="status-update",outcome="error"} 0+6x20`,
+		`voicegate_requests_total{source="vapi",type="status-update",outcome="ok"} 0+60x20`,
+		`voicegate_requests_total{source="vapi",type="status-update",outcome="error"} 0+6x20`,
 	}, "15m", 1},
 	"VoicegateOverloaded": {[]string{
-		`voicegate_requests_total{type="none",outcome="overloaded"} 0+5x20`,
-		`voicegate_requests_total{type="status-update",outcome="ok"} 0+60x20`,
+		`voicegate_requests_total{source="vapi",type="none",outcome="overloaded"} 0+5x20`,
+		`voicegate_requests_total{source="vapi",type="status-update",outcome="ok"} 0+60x20`,
 	}, "15m", 1},
 	"VoicegateAuthFailureSpike": {[]string{
-		`voicegate_auth_failures_total{reason="mismatch"} 0+60x20`,
-		`voicegate_auth_failures_total{reason="stale"} 0+1x20`,
+		`voicegate_auth_failures_total{source="vapi",reason="mismatch"} 0+60x20`,
+		`voicegate_auth_failures_total{source="vapi",reason="stale"} 0+1x20`,
 	}, "15m", 1},
 	"VoicegateMostRequestsUnauthorized": {[]string{
-		`voicegate_requests_total{type="none",outcome="unauthorized"} 0+100x20`,
-		`voicegate_requests_total{type="status-update",outcome="ok"} 0+10x20`,
+		`voicegate_requests_total{source="vapi",type="none",outcome="unauthorized"} 0+100x20`,
+		`voicegate_requests_total{source="vapi",type="status-update",outcome="ok"} 0+10x20`,
 	}, "15m", 1},
-	"VoicegateExpiredSecretInUse": {[]string{`voicegate_auth_failures_total{reason="expired_secret"} 0+1x20`}, "15m", 1},
+	"VoicegateExpiredSecretInUse": {[]string{`voicegate_auth_failures_total{source="vapi",reason="expired_secret"} 0+1x20`}, "15m", 1},
 	"VoicegateToolErrorRate": {[]string{
 		`voicegate_tool_calls_total{tool="a",outcome="ok"} 0+90x20`,
 		`voicegate_tool_calls_total{tool="a",outcome="timeout"} 0+10x20`,
@@ -245,14 +245,14 @@ var alertCases = map[string]struct {
 		histogram(`voicegate_tool_duration_seconds`, `tool="b"`, 0, 0),
 	), "15m", 1},
 	"VoicegateToolCallsNearDeadline": {slices.Concat(
-		histogram(`voicegate_request_duration_seconds`, `type="tool-calls"`, 5, 10), // 5% over 10 s
-		histogram(`voicegate_request_duration_seconds`, `type="function-call"`, 0, 0),
+		histogram(`voicegate_request_duration_seconds`, `source="vapi",type="tool-calls"`, 5, 10), // 5% over 10 s
+		histogram(`voicegate_request_duration_seconds`, `source="vapi",type="function-call"`, 0, 0),
 	), "15m", 1},
 	"VoicegateAssistantRequestNearDeadline": {slices.Concat(
-		histogram(`voicegate_request_duration_seconds`, `type="assistant-request"`, 5, 2.5), // 5% between 2.5 and 5 s
-		histogram(`voicegate_request_duration_seconds`, `type="status-update"`, 5, 2.5),
+		histogram(`voicegate_request_duration_seconds`, `source="vapi",type="assistant-request"`, 5, 2.5), // 5% between 2.5 and 5 s
+		histogram(`voicegate_request_duration_seconds`, `source="vapi",type="status-update"`, 5, 2.5),
 	), "15m", 1},
-	"VoicegateSlowAnswers":           {[]string{`voicegate_deadline_warnings_total{type="tool-calls"} 0+1x20`}, "15m", 1},
+	"VoicegateSlowAnswers":           {[]string{`voicegate_deadline_warnings_total{source="vapi",type="tool-calls"} 0+1x20`}, "15m", 1},
 	"VoicegateDatabaseWriteFailures": {[]string{`voicegate_store_errors_total{op="end_call"} 0+1x20`, `voicegate_store_errors_total{op="checkpoint"} 0+1x20`}, "15m", 1},
 	"VoicegateCheckpointFailures":    {[]string{`voicegate_store_errors_total{op="end_call"} 0+1x20`, `voicegate_store_errors_total{op="checkpoint"} 0+1x20`}, "15m", 1},
 	"VoicegateWALTooLarge":           {[]string{`voicegate_sqlite_wal_bytes 200000000x20`}, "15m", 1},
@@ -267,16 +267,16 @@ var alertCases = map[string]struct {
 var healthySeries = slices.Concat([]string{
 	`up 1x40`,
 	`process_start_time_seconds 100x40`,
-	`voicegate_requests_total{type="status-update",outcome="ok"} 0+60x40`,
-	`voicegate_requests_total{type="tool-calls",outcome="ok"} 0+30x40`,
-	`voicegate_requests_total{type="none",outcome="unauthorized"} 0+1x40`,
-	`voicegate_requests_total{type="none",outcome="error"} 0x40`,
-	`voicegate_requests_total{type="none",outcome="overloaded"} 0x40`,
-	`voicegate_auth_failures_total{reason="mismatch"} 0+1x40`,
-	`voicegate_auth_failures_total{reason="expired_secret"} 0x40`,
+	`voicegate_requests_total{source="vapi",type="status-update",outcome="ok"} 0+60x40`,
+	`voicegate_requests_total{source="vapi",type="tool-calls",outcome="ok"} 0+30x40`,
+	`voicegate_requests_total{source="vapi",type="none",outcome="unauthorized"} 0+1x40`,
+	`voicegate_requests_total{source="vapi",type="none",outcome="error"} 0x40`,
+	`voicegate_requests_total{source="vapi",type="none",outcome="overloaded"} 0x40`,
+	`voicegate_auth_failures_total{source="vapi",reason="mismatch"} 0+1x40`,
+	`voicegate_auth_failures_total{source="vapi",reason="expired_secret"} 0x40`,
 	`voicegate_tool_calls_total{tool="a",outcome="ok"} 0+100x40`,
 	`voicegate_tool_calls_total{tool="a",outcome="timeout"} 0+1x40`,
-	`voicegate_deadline_warnings_total{type="tool-calls"} 0x40`,
+	`voicegate_deadline_warnings_total{source="vapi",type="tool-calls"} 0x40`,
 	`voicegate_store_errors_total{op="end_call"} 0x40`,
 	`voicegate_store_errors_total{op="checkpoint"} 0x40`,
 	`voicegate_sqlite_wal_bytes 5000000x40`,
@@ -289,8 +289,8 @@ var healthySeries = slices.Concat([]string{
 	`voicegate_config_reloads_total{result="error"} 0x40`,
 },
 	histogram(`voicegate_tool_duration_seconds`, `tool="a"`, 1, 0.25),
-	histogram(`voicegate_request_duration_seconds`, `type="tool-calls"`, 1, 0.25),
-	histogram(`voicegate_request_duration_seconds`, `type="assistant-request"`, 1, 0.05),
+	histogram(`voicegate_request_duration_seconds`, `source="vapi",type="tool-calls"`, 1, 0.25),
+	histogram(`voicegate_request_duration_seconds`, `source="vapi",type="assistant-request"`, 1, 0.05),
 )
 
 // histogram returns the bucket and count series of a histogram observing

@@ -56,10 +56,10 @@ func registered(t *testing.T) map[string]family {
 	zero := func() float64 { return 0 }
 	m := metrics.New(zero, zero, zero)
 	m.ObserveWAL(zero, zero, zero)
-	m.ForType("tool-calls").Observe(metrics.OutcomeOK, time.Millisecond)
+	m.ForType("vapi", "tool-calls").Observe(metrics.OutcomeOK, time.Millisecond)
 	m.ObserveTool("t", "ok", time.Millisecond)
-	m.AuthFailures.WithLabelValues("missing").Inc()
-	m.DeadlineWarnings.WithLabelValues("tool-calls").Inc()
+	m.AuthFailures.WithLabelValues("vapi", "missing").Inc()
+	m.DeadlineWarnings.WithLabelValues("vapi", "tool-calls").Inc()
 	m.StoreErrors.WithLabelValues("create_call").Inc()
 	m.ConfigReloads.WithLabelValues("ok").Inc()
 

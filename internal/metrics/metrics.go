@@ -25,12 +25,12 @@ const (
 // Metrics holds every collector.
 type Metrics struct {
 	Registry         *prometheus.Registry
-	Requests         *prometheus.CounterVec   // type, outcome
-	AuthFailures     *prometheus.CounterVec   // reason
-	Latency          *prometheus.HistogramVec // type
+	Requests         *prometheus.CounterVec   // source, type, outcome
+	AuthFailures     *prometheus.CounterVec   // source, reason
+	Latency          *prometheus.HistogramVec // source, type
 	ToolCalls        *prometheus.CounterVec   // tool, outcome
 	ToolLatency      *prometheus.HistogramVec // tool
-	DeadlineWarnings *prometheus.CounterVec   // type
+	DeadlineWarnings *prometheus.CounterVec   // source, type
 	SessionsRejected prometheus.Counter
 	SessionsExpired  prometheus.Counter
 	StoreErrors      *prometheus.CounterVec // op
@@ -47,14 +47,14 @@ func New(activeCalls, replayEntries, replayEarly func() float64) *Metrics {
 	m := &Metrics{
 		Registry: r,
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "voicegate_requests_total", Help: "Webhook requests by message type and outcome.",
-		}, []string{"type", "outcome"}),
+			Name: "voicegate_requests_total", Help: "Webhook requests by source (the webhook provider), message type and outcome.",
+		}, []string{"source", "type", "outcome"}),
 		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "voicegate_auth_failures_total", Help: "Requests refused by authentication, by reason.",
-		}, []string{"reason"}),
+			Name: "voicegate_auth_failures_total", Help: "Requests refused by authentication, by source and reason.",
+		}, []string{"source", "reason"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "voicegate_request_duration_seconds", Help: "Time from request start to response, by message type.", Buckets: buckets,
-		}, []string{"type"}),
+			Name: "voicegate_request_duration_seconds", Help: "Time from request start to response, by source and message type.", Buckets: buckets,
+		}, []string{"source", "type"}),
 		ToolCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "voicegate_tool_calls_total", Help: "Tool calls by tool and outcome.",
 		}, []string{"tool", "outcome"}),
@@ -62,8 +62,8 @@ func New(activeCalls, replayEntries, replayEarly func() float64) *Metrics {
 			Name: "voicegate_tool_duration_seconds", Help: "Tool call latency including the internal API, by tool.", Buckets: buckets,
 		}, []string{"tool"}),
 		DeadlineWarnings: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "voicegate_deadline_warnings_total", Help: "Requests that used more than the configured share of their deadline.",
-		}, []string{"type"}),
+			Name: "voicegate_deadline_warnings_total", Help: "Requests that used more than the configured share of their deadline, by source and message type.",
+		}, []string{"source", "type"}),
 		SessionsRejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "voicegate_sessions_rejected_total", Help: "New calls not tracked because the session table was full.",
 		}),
@@ -116,11 +116,11 @@ type TypeMetrics struct {
 // Outcomes lists every request outcome label value.
 var Outcomes = []string{OutcomeOK, OutcomeReplay, OutcomeUnauthorized, OutcomeTooLarge, OutcomeBadRequest, OutcomeError, OutcomeOverloaded}
 
-// ForType returns the pre-resolved collectors of a message type label.
-func (m *Metrics) ForType(t string) *TypeMetrics {
-	tm := &TypeMetrics{outcomes: make(map[string]prometheus.Counter, len(Outcomes)), latency: m.Latency.WithLabelValues(t)}
+// ForType returns the pre-resolved collectors of a source's message type.
+func (m *Metrics) ForType(source, t string) *TypeMetrics {
+	tm := &TypeMetrics{outcomes: make(map[string]prometheus.Counter, len(Outcomes)), latency: m.Latency.WithLabelValues(source, t)}
 	for _, o := range Outcomes {
-		tm.outcomes[o] = m.Requests.WithLabelValues(t, o)
+		tm.outcomes[o] = m.Requests.WithLabelValues(source, t, o)
 	}
 	return tm
 }

@@ -69,8 +69,9 @@ type Session struct {
 	cancel context.CancelFunc
 }
 
-// Context is cancelled when the call ends, expires or is forgotten: work
-// that belongs to the call (a barge-in timer, a media stream) stops with it.
+// Context is cancelled when the call ends, expires or is forgotten, or when
+// the table's sweeper stops: work that belongs to the call (a barge-in
+// timer, a media stream) stops with it.
 func (s *Session) Context() context.Context { return s.ctx }
 
 // State is what is known of a live call (the seam for barge-in).

@@ -159,7 +159,7 @@ func New(cfgs []Config, log *slog.Logger, observe Observer) (*Router, error) {
 			t.headers.Del(k)
 		}
 		if c.Compiled != nil {
-			t.schema = c.Compiled // compiled once, by the configuration's validation
+			t.schema = c.Compiled // compiled once, by Config.Resolve
 		} else if c.Schema != nil {
 			if t.schema, err = CompileSchema(c.Name, c.Schema); err != nil {
 				return nil, fmt.Errorf("tool %s: %s", c.Name, redact.Error(err))

@@ -104,10 +104,10 @@ func Run(t *testing.T, open func(t *testing.T) calls.Store) {
 
 	t.Run("SecondReportKeepsKnownData", func(t *testing.T) {
 		s := fresh(t)
-		cost := 0.25
-		must(t, s.EndCall(ctx, "c1", calls.End{Reason: "hangup", Cost: &cost, At: t0}))
+		cost, dur := 0.25, 73.5
+		must(t, s.EndCall(ctx, "c1", calls.End{Reason: "hangup", Cost: &cost, Duration: &dur, At: t0}))
 		must(t, s.EndCall(ctx, "c1", calls.End{}))
-		if r, _, err := s.Call(ctx, "c1"); err != nil || r.Cost == nil || *r.Cost != 0.25 || r.EndedReason != "hangup" || !r.EndedAt.Equal(t0) {
+		if r, _, err := s.Call(ctx, "c1"); err != nil || r.Cost == nil || *r.Cost != 0.25 || r.Duration == nil || *r.Duration != 73.5 || r.EndedReason != "hangup" || !r.EndedAt.Equal(t0) {
 			t.Fatalf("a second, emptier report erased data: %+v %v", r, err)
 		}
 	})

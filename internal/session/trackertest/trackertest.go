@@ -53,6 +53,27 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 		}
 	})
 
+	t.Run("StatusFromUpdatesAndFirstSight", func(t *testing.T) {
+		tr := open(t, 100)
+		for _, o := range []struct{ status, initial string }{
+			{"", "queued"},      // first sight: the call object's status
+			{"in-progress", ""}, // an update sets it
+			{"", "ringing"},     // a later call object's (older) status does not
+			{"", ""},            // nor does an event without one
+		} {
+			if _, err := tr.Observe("a", o.status, o.initial); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if last, _ := tr.End("a"); last.Status != "in-progress" {
+			t.Fatalf("status %q, want in-progress", last.Status)
+		}
+		tr.Observe("b", "", "queued")
+		if last, _ := tr.End("b"); last.Status != "queued" {
+			t.Fatalf("first sight's status %q, want queued", last.Status)
+		}
+	})
+
 	t.Run("EndReturnsTheLastStateOnce", func(t *testing.T) {
 		tr := open(t, 100)
 		if _, err := tr.Observe("a", "in-progress", ""); err != nil {
