@@ -186,3 +186,19 @@ func TestSourceErrorGoesThroughTheAdapter(t *testing.T) {
 		t.Errorf("a slow error answer is not counted as slow: %q", got)
 	}
 }
+
+// TestReplayLineNamesTheCall: a redelivery is answered before its body is
+// read, yet its log line names the call and the message type.
+func TestReplayLineNamesTheCall(t *testing.T) {
+	e := newEnv(t, nil)
+	body := msg("status-update", "R1", `"status":"in-progress"`)
+	h := e.signed(body)
+	for i := 0; i < 2; i++ {
+		if s, _ := e.post(body, h); s != 200 {
+			t.Fatal(s)
+		}
+	}
+	if !strings.Contains(e.logs.String(), `"msg":"replayed request answered from cache","status":200,"call_id":"R1","type":"status-update"`) {
+		t.Fatalf("replay line:\n%s", tail(e.logs.String(), 1500))
+	}
+}
