@@ -122,6 +122,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	a.Gateway = gateway.New(gateway.Config{BodyMemoryBytes: cfg.Server.BodyMemoryBytes, ReadTimeout: cfg.Server.ReadTimeout.D(),
 		PublicMetricsToken: cfg.Admin.PublicMetricsToken, TrustedProxies: cfg.Server.Proxies()},
 		gateway.Deps{Sources: []webhook.Source{a.vapi}, Replay: a.Replay, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes})
+	a.Metrics.ObserveReady(func() float64 {
+		if ok, _ := a.Gateway.Ready(context.Background()); ok {
+			return 1
+		}
+		return 0
+	})
 	ok = true
 	return a, nil
 }

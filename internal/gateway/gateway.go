@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -116,12 +117,14 @@ type readier interface {
 	Ready(ctx context.Context) error
 }
 
-func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) {
+// Ready reports whether the gateway should get traffic, and if not why:
+// "draining", "database writes failing" or "database unreachable". It is
+// what /readyz answers and what voicegate_ready shows.
+func (g *Gateway) Ready(ctx context.Context) (bool, string) {
 	if g.draining.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"draining"}`))
-		return
+		return false, "draining"
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	check := g.store.Ping
 	if rd, ok := g.store.(readier); ok {
@@ -129,14 +132,22 @@ func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := check(ctx); errors.Is(err, calls.ErrWritesFailing) {
 		g.log.Error("readiness: database writes failing", logkey.Err, err)
-		writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"database writes failing"}`))
-		return
+		return false, "database writes failing"
 	} else if err != nil {
 		g.log.Error("readiness: database unreachable", logkey.Err, err)
-		writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"database unreachable"}`))
-		return
+		return false, "database unreachable"
 	}
-	writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
+	return true, "ready"
+}
+
+func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ok, why := g.Ready(r.Context())
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	b, _ := json.Marshal(map[string]string{"status": why})
+	writeJSON(w, status, b)
 }
 
 // served is one source as the gateway serves it.

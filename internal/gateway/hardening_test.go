@@ -204,6 +204,9 @@ func TestReadyzFailsWhileWritesFail(t *testing.T) {
 	if s, b := ready(); s != 503 || !strings.Contains(b, "writes failing") {
 		t.Fatalf("readyz while writes fail: %d %s, want 503 database writes failing", s, b)
 	}
+	if v := e.metric("voicegate_ready"); v != "0" {
+		t.Fatalf("voicegate_ready while writes fail: %q, want 0", v)
+	}
 	// Recovers once the window has passed with no write since...
 	e.skew.Store(int64(app.WriteFailureWindow + time.Second))
 	if s, b := ready(); s != 200 {
@@ -222,6 +225,9 @@ func TestReadyzFailsWhileWritesFail(t *testing.T) {
 	}
 	if s, b := ready(); s != 200 {
 		t.Fatalf("readyz after a successful write: %d %s", s, b)
+	}
+	if v := e.metric("voicegate_ready"); v != "1" {
+		t.Fatalf("voicegate_ready once ready again: %q, want 1", v)
 	}
 }
 

@@ -56,6 +56,7 @@ func registered(t *testing.T) map[string]family {
 	zero := func() float64 { return 0 }
 	m := metrics.New(zero, zero, zero)
 	m.ObserveWAL(zero, zero, zero)
+	m.ObserveReady(zero)
 	m.ForType("vapi", "tool-calls").Observe(metrics.OutcomeOK, time.Millisecond)
 	m.ObserveTool("t", "ok", time.Millisecond)
 	m.AuthFailures.WithLabelValues("vapi", "missing").Inc()

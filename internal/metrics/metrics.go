@@ -106,6 +106,13 @@ func (m *Metrics) ObserveWAL(size, restarts, busy func() float64) {
 	)
 }
 
+// ObserveReady registers voicegate_ready, read at scrape time: 1 while the
+// gateway should get traffic (what /readyz answers), 0 while it should not.
+func (m *Metrics) ObserveReady(ready func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_ready",
+		Help: "1 while /readyz answers 200; 0 while draining or while the database is unreachable or its writes fail."}, ready))
+}
+
 // TypeMetrics are a message type's collectors, resolved once so that the
 // hot path does no label hashing.
 type TypeMetrics struct {
