@@ -108,7 +108,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if a.store.observe != nil {
 		a.store.observe(a.Metrics)
 	}
-	a.Sessions.OnExpire = func(*session.Session) { a.Metrics.SessionsExpired.Inc() }
+	a.Sessions.OnExpire = func(s *session.Session) {
+		a.Metrics.SessionsExpired.Inc()
+		dispatch.LogExpired(a.log, s.ID, s.State(), o.Now())
+	}
 	ep, router, err := a.build(cfg)
 	if err != nil {
 		return nil, err
@@ -147,7 +150,7 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 	}
 	v := cfg.Vapi
 	disp, err := dispatch.New(dispatch.Config{AssistantRequest: v.AssistantRequest, TransferDestination: v.TransferDestination,
-		ServerTimeout: v.ServerTimeout.D()}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Tools: router, Log: a.log, Metrics: a.Metrics, Now: a.now})
+		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Tools: router, Log: a.log, Metrics: a.Metrics, Now: a.now})
 	if err != nil {
 		return nil, nil, err
 	}

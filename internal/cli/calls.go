@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
@@ -259,11 +262,32 @@ func toCallJSON(r calls.Record) callJSON {
 	return j
 }
 
+// writeJSON writes v as indented JSON in which every character that is not
+// printable (C1 controls such as U+009B, which terminals read as an escape
+// sequence; bidirectional overrides such as U+202E) is written as a \u
+// escape: the JSON is the same, and a terminal shows it inert.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	for _, r := range buf.String() {
+		switch {
+		case r < utf8.RuneSelf || r == '\n' || unicode.IsPrint(r):
+			out.WriteRune(r)
+		case r > 0xFFFF:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&out, "\\u%04x\\u%04x", r1, r2)
+		default:
+			fmt.Fprintf(&out, "\\u%04x", r)
+		}
+	}
+	_, err := w.Write(out.Bytes())
+	return err
 }
 
 // text prints a stored value in a table: "-" when empty, and quoted (Go

@@ -365,3 +365,28 @@ func TestCallsNotFoundIsErrNotFound(t *testing.T) {
 		t.Fatalf("%v, want calls.ErrNotFound", err)
 	}
 }
+
+// TestCallsOutputNeverCarriesTerminalControls: values stored from webhooks
+// may hold C0 or C1 controls or bidirectional overrides; neither the table
+// nor the JSON writes them raw (the JSON escapes them, staying valid).
+func TestCallsOutputNeverCarriesTerminalControls(t *testing.T) {
+	for _, s := range []string{"asst\x1b[2J", "asst\u009b2J", "asst\u202eevil", "asst\u2066x"} {
+		if got := text(s); got == s || !strings.HasPrefix(got, `"`) {
+			t.Errorf("text(%q) = %q: not quoted", s, got)
+		}
+		var buf bytes.Buffer
+		if err := writeJSON(&buf, map[string]string{"assistant_id": s}); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		for _, r := range out {
+			if r == 0x1b || r == 0x9b || r == 0x202e || r == 0x2066 {
+				t.Errorf("JSON for %q carries %U raw: %q", s, r, out)
+			}
+		}
+		var back map[string]string
+		if err := json.Unmarshal(buf.Bytes(), &back); err != nil || back["assistant_id"] != s {
+			t.Errorf("escaped JSON does not decode back to %q: %q %v", s, back["assistant_id"], err)
+		}
+	}
+}

@@ -13,8 +13,8 @@ var clientKeys = map[string]bool{"auth": true, "max_body_bytes": true, "path": t
 
 // LoadClient reads the file at path for a client of the deployment
 // (simulate, voicegate-bench): only what signing a request needs — the
-// vapi section's credentials, path, public URL and body cap — is expanded,
-// decoded and checked. ${ENV} references elsewhere (a tool's token) need
+// first credential with its first secret, the path, public URL and body
+// cap of the vapi section — is expanded, decoded and checked. ${ENV} references elsewhere (a tool's token) need
 // not be set where the client runs.
 func LoadClient(path string, opt Options) (*Config, error) {
 	raw, err := os.ReadFile(path)
@@ -111,7 +111,11 @@ func pruneToClient(root *yaml.Node) {
 		var vk []*yaml.Node
 		for j := 0; j+1 < len(v.Content); j += 2 {
 			if clientKeys[v.Content[j].Value] {
-				vk = append(vk, v.Content[j], unalias(v.Content[j+1]))
+				val := unalias(v.Content[j+1])
+				if v.Content[j].Value == "auth" {
+					val = firstCredential(val)
+				}
+				vk = append(vk, v.Content[j], val)
 			}
 		}
 		v.Content = vk
@@ -129,4 +133,29 @@ func unalias(n *yaml.Node) *yaml.Node {
 		return &c
 	}
 	return n
+}
+
+// firstCredential keeps, of the auth list, the entry a client signs with —
+// the first — and of its secrets the first: the variables of the other
+// entries and rotation secrets need not be set where the client runs.
+func firstCredential(auth *yaml.Node) *yaml.Node {
+	if auth.Kind != yaml.SequenceNode || len(auth.Content) == 0 {
+		return auth
+	}
+	seq := *auth
+	entry := *unalias(auth.Content[0])
+	seq.Content = []*yaml.Node{&entry}
+	if entry.Kind == yaml.MappingNode {
+		entry.Content = append([]*yaml.Node(nil), entry.Content...)
+		for i := 0; i+1 < len(entry.Content); i += 2 {
+			if entry.Content[i].Value == "secrets" {
+				secrets := *unalias(entry.Content[i+1])
+				if secrets.Kind == yaml.SequenceNode && len(secrets.Content) > 1 {
+					secrets.Content = secrets.Content[:1]
+				}
+				entry.Content[i+1] = &secrets
+			}
+		}
+	}
+	return &seq
 }

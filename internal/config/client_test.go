@@ -15,7 +15,9 @@ vapi:
   max_body_bytes: 4096
   auth:
     - mode: hmac
-      secrets: ["${VG_SECRET}"]
+      secrets: ["${VG_SECRET}", "${VG_NEXT_SECRET}"]
+    - mode: bearer
+      secrets: ["${VG_BEARER}"]
   replay:
     window: ${WINDOW}
 tools:

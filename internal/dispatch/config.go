@@ -24,11 +24,16 @@ type Settings struct {
 	// DeadlineWarnRatio logs a warning when handling a message takes more
 	// than this share of its deadline.
 	DeadlineWarnRatio float64 `yaml:"deadline_warn_ratio"`
+	// DryRun answers authentic requests carrying voicegate simulate's
+	// dry-run marker without side effects (default true); false refuses
+	// them (403), for a deployment that wants no request it cannot see
+	// in its call records.
+	DryRun bool `yaml:"dry_run"`
 }
 
 // DefaultSettings returns the endpoint's defaults.
 func DefaultSettings() Settings {
-	return Settings{Path: "/webhook/vapi", MaxBodyBytes: 1 << 20, ServerTimeout: confval.Duration(20 * time.Second), DeadlineWarnRatio: 0.5}
+	return Settings{Path: "/webhook/vapi", MaxBodyBytes: 1 << 20, ServerTimeout: confval.Duration(20 * time.Second), DeadlineWarnRatio: 0.5, DryRun: true}
 }
 
 // Validate returns the settings' problems, each starting with its key.
@@ -63,6 +68,8 @@ type Config struct {
 	TransferDestination *TransferConfig
 	// ServerTimeout is the assistant's server.timeoutSeconds in Vapi.
 	ServerTimeout time.Duration
+	// DryRun allows dry runs (Settings.DryRun).
+	DryRun bool
 }
 
 // AssistantRequestConfig routes assistant-request messages.

@@ -44,6 +44,7 @@ type Dispatcher struct {
 	now       func() time.Time
 	// serverTimeout is Vapi's wait for tool answers.
 	serverTimeout time.Duration
+	allowDryRun   bool
 }
 
 // Deps are the Dispatcher's collaborators.
@@ -67,7 +68,7 @@ func New(cfg Config, d Deps) (*Dispatcher, error) {
 		return nil, err
 	}
 	return &Dispatcher{sessions: d.Sessions, store: d.Store, tools: d.Tools, assistant: ar, transfer: tr,
-		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout}, nil
+		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun}, nil
 }
 
 // Deadline returns how long Vapi waits for an answer to a message of type t.
@@ -133,6 +134,11 @@ var dryRunHeader = http.Header{"X-Voicegate-Dry-Run": {"true"}}
 // included — without tracking the call, storing anything or calling an
 // internal API.
 func (d *Dispatcher) dryRun(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
+	if !d.allowDryRun {
+		return webhook.Reply{}, &webhook.Error{Status: http.StatusForbidden, Msg: "dry runs are disabled on this server (vapi.dry_run: false)"}
+	}
+	// A dry run leaves no call record: its trace is this line.
+	d.log.Info("dry run", logkey.Type, vapi.MetricType(m.Type), logkey.CallID, m.CallID())
 	reply, err := respEmpty, error(nil)
 	ci := tools.CallInfo{CallID: m.CallID(), DryRun: true}
 	switch m.Type {
@@ -177,10 +183,11 @@ func (d *Dispatcher) track(ctx context.Context, m *vapi.Message, status string, 
 		return false
 	}
 	if first {
-		d.logStart(m, dec)
 		if !d.recordFirstSight(ctx, m, dec) {
-			d.sessions.Forget(id) // the next event tries again
+			d.sessions.Forget(id) // the next event tries again (and logs the start then)
+			return true
 		}
+		d.logStart(m, dec)
 	}
 	return true
 }
@@ -213,6 +220,19 @@ func (d *Dispatcher) ended(m *vapi.Message, id string, neverSeen bool) {
 	}
 	attrs = append(attrs, logkey.ToolCalls, toolCounts(last.ToolCalls), logkey.Interruptions, last.Interruptions)
 	d.log.Info("call ended", attrs...)
+}
+
+// ExpiredReason is the ended_reason of a call whose session expired: no
+// end event came within sessions.ttl (a lost report, or a status update
+// that was never sent).
+const ExpiredReason = "expired: no end event within sessions.ttl"
+
+// LogExpired writes the last line of a call whose session expired, so
+// that every call that started also ends in the log.
+func LogExpired(log *slog.Logger, id string, last session.State, now time.Time) {
+	log.Info("call ended", logkey.CallID, id, logkey.EndedReason, ExpiredReason,
+		logkey.DurationS, now.Sub(last.Started).Round(time.Millisecond).Seconds(),
+		logkey.ToolCalls, toolCounts(last.ToolCalls), logkey.Interruptions, last.Interruptions)
 }
 
 // toolCounts renders tool calls by outcome as "ok=2 http_error=1", in a

@@ -323,7 +323,8 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 		return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "request already in progress", outcome: metrics.OutcomeError, kind: kindRefusal, reason: "delivery_in_progress"}
 	}
 	if replayed {
-		g.log.Info("replayed request answered from cache", logkey.Status, cached.Status, logkey.CallID, cached.CallID, logkey.Type, cached.Type)
+		client, peer := g.clientAddr(r)
+		g.refusals.replayed(cached.Type, cached.CallID, client, peer)
 		return webhook.Reply{Status: cached.Status, Body: cached.Body, ContentType: cached.ContentType, Type: "none"}, metrics.OutcomeReplay, nil
 	}
 	// The ticket is released on every path, a panic included.

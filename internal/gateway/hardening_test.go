@@ -140,7 +140,7 @@ func TestAuthFailureLogsAggregated(t *testing.T) {
 	e.skew.Store(int64(gateway.RefusalLogInterval + time.Second))
 	e.post(body, bad) // the next failure closes the interval
 	logs := e.logs.String()
-	if !strings.Contains(logs, `"msg":"authentication failures","reason":"mismatch","source":"127.0.0.1","count":1999`) {
+	if !strings.Contains(logs, `"msg":"authentication failures","reason":"mismatch","client":"127.0.0.1","count":1999`) {
 		t.Fatalf("no aggregated line with the count:\n%s", tail(logs, 2000))
 	}
 	if e.metric(`voicegate_auth_failures_total{reason="mismatch",source="vapi"}`) != strconv.Itoa(n+1) {

@@ -65,6 +65,10 @@ func TestDryRunHasNoSideEffects(t *testing.T) {
 	if e.app.Sessions.Len() != 0 || e.app.Sessions.Seen("D1") {
 		t.Errorf("a dry run opened a session")
 	}
+	// It leaves no record, but the log has a line for each message.
+	if n := strings.Count(e.logs.String(), `"level":"INFO","msg":"dry run"`); n != 5 {
+		t.Errorf("%d dry-run lines for 5 dry-run messages", n)
+	}
 	// The marker is part of the signed body: it cannot be added to a
 	// captured request without breaking its signature.
 	real := msg("status-update", "D2", `"status":"in-progress"`)
@@ -148,9 +152,9 @@ func TestRefusalsLoggedAggregated(t *testing.T) {
 	}
 	logs := e.logs.String()
 	for _, want := range []string{
-		`"msg":"request refused","reason":"body_too_large","source":"127.0.0.1"`,
-		`"msg":"request refused","reason":"invalid_message","source":"127.0.0.1"`,
-		`"msg":"request refused","reason":"invalid_message","source":"203.0.113.7","peer":"127.0.0.1"`,
+		`"msg":"request refused","reason":"body_too_large","client":"127.0.0.1"`,
+		`"msg":"request refused","reason":"invalid_message","client":"127.0.0.1"`,
+		`"msg":"request refused","reason":"invalid_message","client":"203.0.113.7","peer":"127.0.0.1"`,
 	} {
 		if strings.Count(logs, want) != 1 {
 			t.Errorf("want exactly one %s in:\n%s", want, tail(logs, 3000))
@@ -158,7 +162,7 @@ func TestRefusalsLoggedAggregated(t *testing.T) {
 	}
 	e.skew.Store(int64(gateway.RefusalLogInterval + time.Second))
 	e.send(big) // the next refusal closes the interval
-	if logs := e.logs.String(); !strings.Contains(logs, `"msg":"requests refused","reason":"body_too_large","source":"127.0.0.1","count":2`) {
+	if logs := e.logs.String(); !strings.Contains(logs, `"msg":"requests refused","reason":"body_too_large","client":"127.0.0.1","count":2`) {
 		t.Fatalf("no aggregated count:\n%s", tail(logs, 3000))
 	}
 }
@@ -198,7 +202,40 @@ func TestReplayLineNamesTheCall(t *testing.T) {
 			t.Fatal(s)
 		}
 	}
-	if !strings.Contains(e.logs.String(), `"msg":"replayed request answered from cache","status":200,"call_id":"R1","type":"status-update"`) {
+	if !strings.Contains(e.logs.String(), `"level":"INFO","msg":"replayed request answered from cache","type":"status-update","call_id":"R1","client":"127.0.0.1"`) {
 		t.Fatalf("replay line:\n%s", tail(e.logs.String(), 1500))
+	}
+}
+
+// TestExpiredCallGetsItsEndLine: a call whose end never arrives still ends
+// in the log, when its session expires.
+func TestExpiredCallGetsItsEndLine(t *testing.T) {
+	e := newEnv(t, nil)
+	if s, _ := e.send(msg("status-update", "X1", `"status":"in-progress"`)); s != 200 {
+		t.Fatal(s)
+	}
+	e.skew.Store(int64(e.app.Config.Sessions.TTL.D() + time.Minute))
+	if n := e.app.Sessions.Sweep(); n != 1 {
+		t.Fatalf("swept %d sessions, want 1", n)
+	}
+	if !strings.Contains(e.logs.String(), `"msg":"call ended","call_id":"X1","ended_reason":"expired: no end event within sessions.ttl"`) {
+		t.Fatalf("no end line for the expired call:\n%s", tail(e.logs.String(), 1500))
+	}
+}
+
+// TestDryRunsCanBeRefused: with vapi.dry_run false a marked request is
+// refused, never processed for real; a malformed marker is refused too.
+func TestDryRunsCanBeRefused(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Vapi.DryRun = false })
+	if s, b := e.send(dry(msg("tool-calls", "N1", `"toolCallList":[{"id":"t1","name":"getAppointment","arguments":{}}]`))); s != 403 || !strings.Contains(b, "dry runs are disabled") {
+		t.Fatalf("dry run with dry_run false: %d %s", s, b)
+	}
+	on := newEnv(t, nil)
+	bad := strings.TrimSuffix(msg("tool-calls", "N2", `"toolCallList":[{"id":"t1","name":"getAppointment","arguments":{}}]`), "}") + `,"voicegate":{"dryRun":"true"}}`
+	if s, b := on.send(bad); s != 400 || !strings.Contains(b, `invalid \"voicegate\" marker`) {
+		t.Fatalf("malformed marker: %d %s", s, b)
+	}
+	if e.hits.Load()+on.hits.Load() != 0 {
+		t.Fatal("a refused dry run reached the internal API")
 	}
 }

@@ -31,12 +31,20 @@ type refusalLog struct {
 	counts map[refusalKey]int // refusals not logged individually
 }
 
-// refusalKind is a family of refusals, with its two log messages.
-type refusalKind struct{ first, many string }
+// refusalKind is a family of lines, with its two messages, its level and
+// the key its reason is logged under.
+type refusalKind struct {
+	first, many string
+	level       slog.Level
+	reasonKey   string
+}
 
 var (
-	kindAuth    = &refusalKind{"authentication failed", "authentication failures"}
-	kindRefusal = &refusalKind{"request refused", "requests refused"}
+	kindAuth    = &refusalKind{"authentication failed", "authentication failures", slog.LevelWarn, logkey.Reason}
+	kindRefusal = &refusalKind{"request refused", "requests refused", slog.LevelWarn, logkey.Reason}
+	// A replay is answered, not refused, but whoever holds a captured
+	// request can send it without end: its lines are bounded the same way.
+	kindReplay = &refusalKind{"replayed request answered from cache", "replayed requests answered from cache", slog.LevelInfo, logkey.Type}
 )
 
 type refusalKey struct {
@@ -45,6 +53,8 @@ type refusalKey struct {
 	// client is the caller's address (the forwarded one behind a trusted
 	// proxy); peer is the connection's, logged when it differs.
 	client, peer string
+	// callID names the call, when known (replays).
+	callID string
 }
 
 // otherClient collects the clients beyond maxKeys.
@@ -57,15 +67,23 @@ func newRefusalLog(log *slog.Logger, every time.Duration, now func() time.Time) 
 // refused records one refusal of kind for reason from client (through
 // peer, when a trusted proxy forwarded it).
 func (a *refusalLog) refused(kind *refusalKind, reason, client, peer string) {
+	a.record(refusalKey{kind: kind, reason: reason, client: client, peer: peer})
+}
+
+// replayed records one replay of call id's message of type typ.
+func (a *refusalLog) replayed(typ, callID, client, peer string) {
+	a.record(refusalKey{kind: kindReplay, reason: typ, client: client, peer: peer, callID: callID})
+}
+
+func (a *refusalLog) record(k refusalKey) {
 	now := a.now()
 	a.mu.Lock()
 	if now.Sub(a.start) >= a.every {
 		a.flushLocked(now)
 	}
-	k := refusalKey{kind, reason, client, peer}
 	n, seen := a.counts[k]
 	if !seen && len(a.counts) >= a.maxKeys {
-		k.client, k.peer = otherClient, ""
+		k.client, k.peer, k.callID = otherClient, "", ""
 		n, seen = a.counts[k]
 	}
 	if seen {
@@ -75,11 +93,15 @@ func (a *refusalLog) refused(kind *refusalKind, reason, client, peer string) {
 	}
 	a.counts[k] = 0
 	a.mu.Unlock()
-	a.log.Warn(kind.first, k.attrs()...)
+	a.log.Log(context.Background(), k.kind.level, k.kind.first, k.attrs()...)
 }
 
 func (k refusalKey) attrs(extra ...any) []any {
-	attrs := []any{logkey.Reason, k.reason, logkey.Source, k.client}
+	attrs := []any{k.kind.reasonKey, k.reason}
+	if k.callID != "" {
+		attrs = append(attrs, logkey.CallID, k.callID)
+	}
+	attrs = append(attrs, logkey.Client, k.client)
 	if k.peer != "" && k.peer != k.client {
 		attrs = append(attrs, logkey.Peer, k.peer)
 	}
@@ -91,7 +113,7 @@ func (k refusalKey) attrs(extra ...any) []any {
 func (a *refusalLog) flushLocked(now time.Time) {
 	for k, n := range a.counts {
 		if n > 0 {
-			a.log.Warn(k.kind.many, k.attrs(logkey.Count, n, logkey.IntervalS, now.Sub(a.start).Seconds())...)
+			a.log.Log(context.Background(), k.kind.level, k.kind.many, k.attrs(logkey.Count, n, logkey.IntervalS, now.Sub(a.start).Seconds())...)
 		}
 	}
 	clear(a.counts)
@@ -104,14 +126,10 @@ func (a *refusalLog) flush() {
 	a.mu.Unlock()
 }
 
-// run closes each interval on time until ctx ends, then flushes.
+// run closes an interval at every tick until ctx ends, then flushes. (A
+// tick that checked the interval's age would find it a few microseconds
+// short and wait for the next one: intervals of twice the length.)
 func (a *refusalLog) run(ctx context.Context) {
-	periodic.Run(ctx, a.every, func() {
-		a.mu.Lock()
-		if now := a.now(); now.Sub(a.start) >= a.every {
-			a.flushLocked(now)
-		}
-		a.mu.Unlock()
-	})
+	periodic.Run(ctx, a.every, a.flush)
 	a.flush()
 }

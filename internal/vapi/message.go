@@ -69,18 +69,19 @@ func MetricType(t string) string {
 // Envelope is the body of every request: {"message": {...}}.
 type Envelope struct {
 	Message *Message `json:"message"`
-	// Voicegate is voicegate's own marker, sent by voicegate simulate
-	// beside Vapi's message (never by Vapi). It is as authentic as the rest
-	// of the request: an HMAC signature covers it.
-	Voicegate *Marker `json:"voicegate"`
+	// Voicegate is voicegate's own marker ({"dryRun": true}), sent by voicegate
+	// simulate beside Vapi's message (never by Vapi). It is as authentic as
+	// the rest of the request: an HMAC signature covers it. It is decoded
+	// strictly: a marker that does not decode is refused, never ignored
+	// (ignoring it would turn a requested dry run into a real call).
+	Voicegate json.RawMessage `json:"voicegate"`
 }
 
-// Marker is what voicegate simulate asks of the server.
-type Marker struct {
-	// DryRun asks for a full answer without side effects: nothing stored,
-	// no internal API called.
-	DryRun bool `json:"dryRun"`
-}
+// ErrBadMarker is a voicegate marker that does not decode.
+var ErrBadMarker = errors.New(`invalid "voicegate" marker: want {"dryRun": true|false}`)
+
+// The marker is {"dryRun": true}: a full answer without side effects,
+// nothing stored, no internal API called.
 
 // Message is one server message. Fields not relevant to a type are empty.
 // The conversation arrays (messages, messagesOpenAIFormatted) and the
@@ -399,7 +400,22 @@ func Decode(body []byte) (*Message, error) {
 	if env.Message.Type == "" {
 		return nil, ErrNoType
 	}
-	env.Message.DryRun = env.Voicegate != nil && env.Voicegate.DryRun
+	if len(env.Voicegate) > 0 && string(env.Voicegate) != "null" {
+		// Exact keys and types (encoding/json would match "dryrun" too).
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(env.Voicegate, &fields) != nil || fields == nil {
+			return nil, ErrBadMarker
+		}
+		for k, v := range fields {
+			switch {
+			case k == "dryRun" && string(v) == "true":
+				env.Message.DryRun = true
+			case k == "dryRun" && string(v) == "false":
+			default:
+				return nil, ErrBadMarker
+			}
+		}
+	}
 	return env.Message, nil
 }
 

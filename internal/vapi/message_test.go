@@ -2,6 +2,7 @@ package vapi
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -272,6 +273,21 @@ func TestDecodeErrorsNeverEchoValues(t *testing.T) {
 		_, err := Decode([]byte(body))
 		if err != nil && strings.Contains(err.Error(), "SECRET") {
 			t.Errorf("%s: error echoes the value: %v", body, err)
+		}
+	}
+}
+
+// TestMalformedDryRunMarkerIsRefused: a marker that does not decode is an
+// error, never read as "not a dry run" (which would have real effects).
+func TestMalformedDryRunMarkerIsRefused(t *testing.T) {
+	for _, body := range []string{
+		`{"message":{"type":"tool-calls"},"voicegate":{"dryRun":"true"}}`,
+		`{"message":{"type":"tool-calls"},"voicegate":{"dryrun":true}}`,
+		`{"message":{"type":"tool-calls"},"voicegate":true}`,
+		`{"message":{"type":"tool-calls"},"voicegate":[1]}`,
+	} {
+		if _, err := Decode([]byte(body)); !errors.Is(err, ErrBadMarker) {
+			t.Errorf("%s: %v, want ErrBadMarker", body, err)
 		}
 	}
 }
