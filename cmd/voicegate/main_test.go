@@ -358,6 +358,8 @@ func TestStartupRefusals(t *testing.T) {
 		{"dev on a public IPv6 address", []string{"serve", "--dev", "--listen", "[::]:0"}, "loopback only", 2},
 		{"unknown command", []string{"frobnicate"}, "unknown command", 2},
 		{"simulate without secret", []string{"simulate", "--url", "http://127.0.0.1:1/x"}, "needs --secret", 2},
+		{"simulate args without tool", []string{"simulate", "--url", "http://127.0.0.1:1/x", "--secret", "0123456789abcdef0123", "--args", `{"a":1}`}, "--args needs --tool", 2},
+		{"simulate args not an object", []string{"simulate", "--url", "http://127.0.0.1:1/x", "--secret", "0123456789abcdef0123", "--tool", "t", "--args", `[1]`}, "must be a JSON object", 2},
 		{"placeholder secret", []string{"serve", "--config", write("weak.yaml", "listen: 127.0.0.1:0\nvapi: {auth: [{mode: bearer, secrets: [bearer-token-000000000000]}]}\n")},
 			"vapi.auth[0].secrets[0]: secret refused: it is a published example value", 1},
 		{"dangerous settings", []string{"serve", "--config", write("danger.yaml", "listen: 127.0.0.1:0\nserver: {read_header_timeout: 10m, max_header_bytes: 100000000}\nvapi:\n  replay: {window: 1ms, capacity: 2000000000}\n  auth: [{mode: hmac, tolerance: 8760h, secrets: [k3J9xQ2mV7pL5nR8wT4z]}]\n")},

@@ -47,6 +47,9 @@ func runSimulate(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
+	if *tool == "" && *toolArgs != "{}" {
+		return &UsageError{Msg: "simulate --args needs --tool NAME (the tool the arguments are for)"}
+	}
 	if !json.Valid([]byte(*toolArgs)) || !strings.HasPrefix(strings.TrimSpace(*toolArgs), "{") {
 		return &UsageError{Msg: `simulate --args must be a JSON object, like '{"date":"2026-12-01"}'`}
 	}
