@@ -9,7 +9,10 @@ import (
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
+	"github.com/voicegate/voicegate/internal/postgres"
+	"github.com/voicegate/voicegate/internal/redact"
 	"github.com/voicegate/voicegate/internal/sqlite"
+	"github.com/voicegate/voicegate/internal/storage"
 )
 
 // driver is a store as opened here: what every store is (calls.Store), and
@@ -25,11 +28,20 @@ type driver struct {
 
 // openStore is the one place the call store's driver is chosen and
 // everything specific to it is set up: the embedded SQLite store in
-// data_dir today (PostgreSQL joins here, passing the calls.Store suite in
+// data_dir, or PostgreSQL (both pass the calls.Store suite in
 // internal/calls/storetest).
 func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (driver, error) {
 	start := time.Now()
-	db, err := sqlite.Open(ctx, cfg.DataDir, cfg.Storage)
+	if cfg.Storage.Driver == storage.DriverPostgres {
+		db, err := postgres.Open(ctx, cfg.Storage.PostgresURL, postgres.Options{})
+		if err != nil {
+			return driver{}, err
+		}
+		log.Info("database open", logkey.Driver, storage.DriverPostgres, logkey.URL, redact.URL(cfg.Storage.PostgresURL),
+			logkey.Took, time.Since(start).Round(time.Millisecond).String())
+		return driver{Store: db}, nil
+	}
+	db, err := sqlite.Open(ctx, cfg.DataDir, cfg.Storage.SQLite())
 	if err != nil {
 		return driver{}, err
 	}

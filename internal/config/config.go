@@ -21,7 +21,7 @@ import (
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/server"
 	"github.com/voicegate/voicegate/internal/session"
-	"github.com/voicegate/voicegate/internal/sqlite"
+	"github.com/voicegate/voicegate/internal/storage"
 	"github.com/voicegate/voicegate/internal/tools"
 	"go.yaml.in/yaml/v3"
 )
@@ -41,7 +41,7 @@ type Config struct {
 	Vapi              VapiConfig         `yaml:"vapi"`
 	Tools             []ToolConfig       `yaml:"tools"`
 	Sessions          session.Config     `yaml:"sessions"`
-	Storage           sqlite.Config      `yaml:"storage"`
+	Storage           storage.Config     `yaml:"storage"`
 
 	// Warnings are settings accepted because they have a legitimate use,
 	// but weaker than the defaults; serve logs them, config check shows them.
@@ -248,7 +248,7 @@ func Default() *Config {
 			Replay:           replay.DefaultConfig(),
 			AssistantRequest: dispatch.DefaultAssistantRequestConfig(),
 		},
-		Storage:  sqlite.DefaultConfig(),
+		Storage:  storage.DefaultConfig(),
 		Sessions: session.DefaultConfig(),
 	}
 }

@@ -393,3 +393,20 @@ func TestUnsetVariableIsTheOneProblem(t *testing.T) {
 		t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(ps, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestStorageDriverChecked(t *testing.T) {
+	for doc, want := range map[string]string{
+		"storage:\n  driver: mysql\n":                                       `storage.driver: "mysql" is not sqlite or postgres`,
+		"storage:\n  driver: postgres\n":                                    "storage.postgres_url: required by driver postgres",
+		"storage:\n  driver: postgres\n  postgres_url: mysql://u:pw@h/db\n": "storage.postgres_url: mysql://u:REDACTED@h/db is not a postgres",
+		"storage:\n  postgres_url: postgres://u@127.0.0.1:5432/test\n":      "storage.postgres_url: set, but driver is sqlite",
+	} {
+		ps := problems(t, "vapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n"+doc, Options{})
+		if !strings.Contains(strings.Join(ps, "\n"), want) {
+			t.Errorf("%q: problems %q, want %q", doc, ps, want)
+		}
+	}
+	if _, err := Parse([]byte("vapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\nstorage:\n  driver: postgres\n  postgres_url: postgres://vg@db.internal:5432/voicegate?sslmode=verify-full\n"), Options{}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -113,7 +113,7 @@ tools:
 	now := func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
 	opts := app.Options{Log: log, Now: now}
 	if wrap != nil {
-		db, err := sqlite.Open(context.Background(), cfg.DataDir, cfg.Storage)
+		db, err := sqlite.Open(context.Background(), cfg.DataDir, cfg.Storage.SQLite())
 		if err != nil {
 			t.Fatal(err)
 		}
