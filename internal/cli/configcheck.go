@@ -10,6 +10,7 @@ import (
 	"github.com/voicegate/voicegate/internal/redact"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/session"
+	"github.com/voicegate/voicegate/internal/storage"
 )
 
 func runConfigCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -39,7 +40,11 @@ func runConfigCheck(args []string, getenv func(string) string, stdout, stderr io
 	fmt.Fprintf(stdout, "  listen %s (%s), webhook path %s, %d credential(s), %d tool(s), %d assistant route(s)\n",
 		cfg.Listen, scheme(cfg), cfg.Vapi.Path, len(cfg.Vapi.Auth), len(cfg.Tools), len(cfg.Vapi.AssistantRequest.Routes))
 	fmt.Fprintf(stdout, "  server URL for Vapi: %s\n", serverURL(cfg))
-	fmt.Fprintf(stdout, "  data_dir %s\n", cfg.DataDir)
+	store := "sqlite in data_dir"
+	if cfg.Storage.Driver == storage.DriverPostgres {
+		store = "postgres at " + redact.URL(cfg.Storage.PostgresURL)
+	}
+	fmt.Fprintf(stdout, "  data_dir %s; calls stored in %s\n", cfg.DataDir, store)
 	admin := "off (no metrics or pprof listener; set admin.listen)"
 	if cfg.Admin.Listen != "" {
 		admin = "http://" + cfg.Admin.Listen + "/metrics and /debug/pprof/ (loopback only)"

@@ -84,8 +84,8 @@ tools:
 func TestConfigCheckSummary(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct{ extra, want string }{
-		{"  public_url: https://voice.example.com/webhook/vapi\nadmin:\n  listen: 127.0.0.1:9090\n", "server URL for Vapi: https://voice.example.com/webhook/vapi (vapi.public_url)\n  data_dir /srv/vg\n  admin http://127.0.0.1:9090/metrics"},
-		{"", "server URL for Vapi: http://127.0.0.1:3000/webhook/vapi (set vapi.public_url to the address Vapi reaches)\n  data_dir /srv/vg\n  admin off"},
+		{"  public_url: https://voice.example.com/webhook/vapi\nadmin:\n  listen: 127.0.0.1:9090\n", "server URL for Vapi: https://voice.example.com/webhook/vapi (vapi.public_url)\n  data_dir /srv/vg; calls stored in sqlite in data_dir\n  admin http://127.0.0.1:9090/metrics"},
+		{"", "server URL for Vapi: http://127.0.0.1:3000/webhook/vapi (set vapi.public_url to the address Vapi reaches)\n  data_dir /srv/vg; calls stored in sqlite in data_dir\n  admin off"},
 	} {
 		path := filepath.Join(dir, "voicegate.yaml")
 		doc := "data_dir: /srv/vg\nvapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n" + c.extra
