@@ -1,0 +1,137 @@
+package envelope
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func keyring(t *testing.T) (*Local, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keys", "keyring.json")
+	k, err := LoadFile(path, rand.Reader, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, path
+}
+
+func TestSealOpenBindsTheRecord(t *testing.T) {
+	k, _ := keyring(t)
+	aad := []byte("record r1 call c1")
+	s, err := Seal(k, rand.Reader, []byte("my number is +15551234567"), aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(s.Payload, []byte("5551234567")) || s.Key.KeyID != k.Current() {
+		t.Fatalf("sealed: %+v", s)
+	}
+	pt, err := Open(k, s, aad)
+	if err != nil || string(pt) != "my number is +15551234567" {
+		t.Fatalf("open: %q %v", pt, err)
+	}
+	// Moved to another record: neither the key nor the payload opens.
+	if _, err := Open(k, s, []byte("record r2 call c1")); !errors.Is(err, ErrOpen) {
+		t.Fatalf("another record's additional data: %v", err)
+	}
+	// A flipped byte anywhere is refused, never garbage.
+	for _, flip := range []func(*Sealed){
+		func(s *Sealed) { s.Payload[len(s.Payload)-1] ^= 1 },
+		func(s *Sealed) { s.Key.Sealed[20] ^= 1 },
+	} {
+		c := Sealed{Key: Wrapped{KeyID: s.Key.KeyID, Sealed: bytes.Clone(s.Key.Sealed)}, Payload: bytes.Clone(s.Payload)}
+		flip(&c)
+		if _, err := Open(k, c, aad); !errors.Is(err, ErrOpen) {
+			t.Errorf("altered envelope opened: %v", err)
+		}
+	}
+	// A wrapped key relabelled with another key id does not open either.
+	old := s.Key.KeyID
+	if _, err := k.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	c := s
+	c.Key.KeyID = k.Current()
+	if _, err := Open(k, c, aad); !errors.Is(err, ErrOpen) {
+		t.Errorf("relabelled key id opened: %v", err)
+	}
+	if pt, err := Open(k, s, aad); err != nil || len(pt) == 0 || s.Key.KeyID != old {
+		t.Fatalf("a record under the previous key no longer opens after rotation: %v", err)
+	}
+}
+
+func TestRotateRewrapRetire(t *testing.T) {
+	k, path := keyring(t)
+	aad := []byte("r1")
+	s, err := Seal(k, rand.Reader, []byte("payload"), aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := k.Current()
+	second, err := k.Rotate()
+	if err != nil || second == first || k.Current() != second {
+		t.Fatalf("rotate: %q %v", second, err)
+	}
+	// A restart reads the same keyring.
+	again, err := LoadFile(path, rand.Reader, time.Now)
+	if err != nil || again.Current() != second || len(again.IDs()) != 2 || again.IDs()[0] != first {
+		t.Fatalf("reloaded: %v %v %v", again.IDs(), again.Current(), err)
+	}
+	w, err := Rewrap(again, s.Key, aad)
+	if err != nil || w.KeyID != second {
+		t.Fatalf("rewrap: %+v %v", w, err)
+	}
+	if same, _ := Rewrap(again, w, aad); !bytes.Equal(same.Sealed, w.Sealed) {
+		t.Fatal("rewrapping a current key must change nothing")
+	}
+	if err := again.Retire(second); err == nil {
+		t.Fatal("the current key was retired")
+	}
+	if err := again.Retire(first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(again, s, aad); !errors.Is(err, ErrKeyMissing) || !strings.Contains(err.Error(), first) {
+		t.Fatalf("a record under a retired key: %v (want ErrKeyMissing naming %s)", err, first)
+	}
+	if pt, err := Open(again, Sealed{Key: w, Payload: s.Payload}, aad); err != nil || string(pt) != "payload" {
+		t.Fatalf("the rewrapped record: %q %v", pt, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("keyring file mode %v %v", fi.Mode(), err)
+	}
+}
+
+func TestKeyringRefusals(t *testing.T) {
+	_, path := keyring(t)
+	os.Chmod(path, 0o644)
+	if _, err := LoadFile(path, rand.Reader, time.Now); err == nil || !strings.Contains(err.Error(), "readable by others") {
+		t.Fatalf("a world-readable keyring: %v", err)
+	}
+	for _, v := range []string{"", "{", `{"version":2}`, `{"version":1,"current":"k","keys":[]}`, `{"version":1,"current":"k","keys":[{"id":"k","key":"c2hvcnQ="}]}`} {
+		if _, err := LoadEnv("VOICEGATE_KEYRING", v, rand.Reader); err == nil {
+			t.Errorf("keyring %q accepted", v)
+		}
+	}
+	k, _ := keyring(t)
+	b, _ := os.ReadFile(k.path)
+	env, err := LoadEnv("VOICEGATE_KEYRING", string(b), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Rotate(); err == nil {
+		t.Fatal("a keyring from the environment rotated")
+	}
+	s, err := Seal(env, rand.Reader, []byte("x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := Open(k, s, nil); err != nil || string(pt) != "x" {
+		t.Fatalf("the file and the environment hold the same keys: %v", err)
+	}
+}

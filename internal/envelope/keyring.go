@@ -1,0 +1,265 @@
+package envelope
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+// keyringFile is the on-disk and environment format of a keyring.
+type keyringFile struct {
+	Version int       `json:"version"`
+	Current string    `json:"current"`
+	Keys    []fileKey `json:"keys"`
+}
+
+type fileKey struct {
+	ID      string    `json:"id"`
+	Created time.Time `json:"created"`
+	Key     string    `json:"key"` // base64, 32 bytes
+}
+
+// Local is a keyring held in this process: read from a file (mode 0600)
+// or from an environment variable, in the same JSON format. Safe for
+// concurrent use.
+type Local struct {
+	mu      sync.RWMutex
+	path    string // "" when read from the environment: read-only
+	current string
+	keys    map[string][]byte
+	created map[string]time.Time
+	random  io.Reader
+	now     func() time.Time
+}
+
+var _ Keyring = (*Local)(nil)
+
+// LoadFile reads the keyring at path, creating it with one fresh key (mode
+// 0600, its directory 0700) when it does not exist yet. A file readable by
+// others is refused: it holds every record's key.
+func LoadFile(path string, random io.Reader, now func() time.Time) (*Local, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		k := &Local{path: path, keys: map[string][]byte{}, created: map[string]time.Time{}, random: random, now: now}
+		if _, err := k.Rotate(); err != nil {
+			return nil, err
+		}
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keyring %s: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("keyring %s is readable by others (mode %04o): chmod 600 it", path, fi.Mode().Perm())
+	}
+	k, err := parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("keyring %s: %w", path, err)
+	}
+	k.path, k.random, k.now = path, random, now
+	return k, nil
+}
+
+// LoadEnv reads a keyring from the value of an environment variable (the
+// file's JSON). It cannot be rotated from here: rotate where it is kept.
+func LoadEnv(name, value string, random io.Reader) (*Local, error) {
+	if value == "" {
+		return nil, fmt.Errorf("keyring: environment variable %s is not set", name)
+	}
+	k, err := parse([]byte(value))
+	if err != nil {
+		return nil, fmt.Errorf("keyring in %s: %w", name, err)
+	}
+	k.random = random
+	return k, nil
+}
+
+func parse(b []byte) (*Local, error) {
+	var f keyringFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("not a keyring (JSON: %v)", err)
+	}
+	if f.Version != 1 {
+		return nil, fmt.Errorf("keyring version %d is not 1", f.Version)
+	}
+	k := &Local{current: f.Current, keys: map[string][]byte{}, created: map[string]time.Time{}}
+	for _, fk := range f.Keys {
+		key, err := base64.StdEncoding.DecodeString(fk.Key)
+		if err != nil || len(key) != KeySize {
+			return nil, fmt.Errorf("key %s is not %d bytes of base64", fk.ID, KeySize)
+		}
+		if _, dup := k.keys[fk.ID]; dup || fk.ID == "" {
+			return nil, fmt.Errorf("key id %q is empty or repeated", fk.ID)
+		}
+		k.keys[fk.ID], k.created[fk.ID] = key, fk.Created
+	}
+	if _, ok := k.keys[k.current]; !ok {
+		return nil, fmt.Errorf("current key %q is not in the keyring", k.current)
+	}
+	return k, nil
+}
+
+// Current implements Keyring.
+func (k *Local) Current() string {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.current
+}
+
+// IDs returns the key ids, oldest first.
+func (k *Local) IDs() []string {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	ids := make([]string, 0, len(k.keys))
+	for id := range k.keys {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		if !k.created[ids[i]].Equal(k.created[ids[j]]) {
+			return k.created[ids[i]].Before(k.created[ids[j]])
+		}
+		return ids[i] < ids[j]
+	})
+	return ids
+}
+
+// Wrap implements Keyring.
+func (k *Local) Wrap(dek, aad []byte) (Wrapped, error) {
+	k.mu.RLock()
+	id, kek := k.current, k.keys[k.current]
+	random := k.random
+	k.mu.RUnlock()
+	s, err := seal(kek, random, dek, wrapAAD(id, aad))
+	if err != nil {
+		return Wrapped{}, err
+	}
+	return Wrapped{KeyID: id, Sealed: s}, nil
+}
+
+// Unwrap implements Keyring.
+func (k *Local) Unwrap(w Wrapped, aad []byte) ([]byte, error) {
+	k.mu.RLock()
+	kek, ok := k.keys[w.KeyID]
+	k.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("key %s: %w", w.KeyID, ErrKeyMissing)
+	}
+	dek, err := open(kek, w.Sealed, wrapAAD(w.KeyID, aad))
+	if err != nil {
+		return nil, fmt.Errorf("data key under key %s: %w", w.KeyID, err)
+	}
+	return dek, nil
+}
+
+// wrapAAD binds a wrapped key to its key id as well as to the record.
+func wrapAAD(id string, aad []byte) []byte {
+	return append([]byte("voicegate dek\x00"+id+"\x00"), aad...)
+}
+
+// Rotate adds a fresh key and makes it current, saving the file first
+// (atomically: a crash leaves the old keyring or the new one). It returns
+// the new key's id.
+func (k *Local) Rotate() (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.path == "" {
+		return "", errors.New("keyring: read from the environment: rotate where it is kept, then restart")
+	}
+	key := make([]byte, KeySize+3)
+	if _, err := io.ReadFull(k.random, key); err != nil {
+		return "", fmt.Errorf("keyring: new key: %w", err)
+	}
+	now := k.now().UTC()
+	// The id says when the key was made, and a random suffix keeps ids
+	// unique, never reused after a key is retired.
+	id := fmt.Sprintf("k%s-%x", now.Format("20060102"), key[KeySize:])
+	key = key[:KeySize]
+	next := keyringFile{Version: 1, Current: id}
+	for oid, ok := range k.keys {
+		next.Keys = append(next.Keys, fileKey{ID: oid, Created: k.created[oid], Key: base64.StdEncoding.EncodeToString(ok)})
+	}
+	next.Keys = append(next.Keys, fileKey{ID: id, Created: now, Key: base64.StdEncoding.EncodeToString(key)})
+	if err := k.save(next); err != nil {
+		return "", err
+	}
+	k.keys[id], k.created[id], k.current = key, now, id
+	return id, nil
+}
+
+// Retire removes key id. The caller first makes sure nothing still needs
+// it (no record wrapped under it); the current key cannot be retired.
+func (k *Local) Retire(id string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.path == "" {
+		return errors.New("keyring: read from the environment: retire where it is kept, then restart")
+	}
+	if _, ok := k.keys[id]; !ok {
+		return fmt.Errorf("key %s: %w", id, ErrKeyMissing)
+	}
+	if id == k.current {
+		return fmt.Errorf("key %s is current: rotate first", id)
+	}
+	next := keyringFile{Version: 1, Current: k.current}
+	for oid, ok := range k.keys {
+		if oid != id {
+			next.Keys = append(next.Keys, fileKey{ID: oid, Created: k.created[oid], Key: base64.StdEncoding.EncodeToString(ok)})
+		}
+	}
+	if err := k.save(next); err != nil {
+		return err
+	}
+	clear(k.keys[id])
+	delete(k.keys, id)
+	delete(k.created, id)
+	return nil
+}
+
+// save writes f to the keyring's file: a temporary file (0600) synced and
+// renamed over it, then the directory synced.
+func (k *Local) save(f keyringFile) error {
+	sort.Slice(f.Keys, func(i, j int) bool { return f.Keys[i].ID < f.Keys[j].ID })
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(k.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("keyring: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".keyring-*")
+	if err != nil {
+		return fmt.Errorf("keyring: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keyring: %w", err)
+	}
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keyring: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keyring: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("keyring: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), k.path); err != nil {
+		return fmt.Errorf("keyring: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
