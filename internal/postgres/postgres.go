@@ -133,6 +133,22 @@ CREATE TABLE call_status_changes (
 CREATE INDEX call_status_changes_call ON call_status_changes(call_id, at, seq);
 CREATE INDEX calls_created_id ON calls(created_at, id);
 `,
+	// Protected records (internal/records), as in SQLite's migration 3.
+	2: `
+CREATE TABLE records (
+	seq         BIGSERIAL,
+	id          TEXT COLLATE "C" PRIMARY KEY,
+	call_id     TEXT COLLATE "C" NOT NULL,
+	kind        TEXT NOT NULL,
+	dedup_key   TEXT NOT NULL,
+	created_at  BIGINT NOT NULL,
+	key_id      TEXT NOT NULL,
+	wrapped_key BYTEA,
+	payload     BYTEA NOT NULL,
+	UNIQUE (call_id, kind, dedup_key)
+);
+CREATE INDEX records_call ON records(call_id, created_at, seq);
+`,
 }
 
 // SchemaVersion is the newest migration this binary knows.

@@ -10,6 +10,8 @@ import (
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/calls/storetest"
 	"github.com/voicegate/voicegate/internal/postgres/pgtest"
+	"github.com/voicegate/voicegate/internal/records"
+	"github.com/voicegate/voicegate/internal/records/recordstest"
 )
 
 func testURL() string { return pgtest.BaseURL() }
@@ -103,4 +105,14 @@ func TestUnreachableOrBadURLIsClearAndKeepsThePassword(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
+}
+
+// TestRecordsContract: PostgreSQL meets records.Store's contract, as
+// SQLite does.
+func TestRecordsContract(t *testing.T) {
+	recordstest.Run(t, func(t *testing.T) records.Store {
+		db := open(t)
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
 }

@@ -91,6 +91,23 @@ CREATE INDEX calls_created ON calls(created_at);
 CREATE INDEX calls_created_id ON calls(created_at, id);
 DROP INDEX calls_created;
 `,
+	// Protected records (internal/records): the content sealed, only what
+	// finds and deletes a record in clear. A call's records are not tied
+	// to the calls table: a record may be written before the call is.
+	3: `
+CREATE TABLE records (
+	id          TEXT PRIMARY KEY,
+	call_id     TEXT NOT NULL,
+	kind        TEXT NOT NULL,
+	dedup_key   TEXT NOT NULL,
+	created_at  INTEGER NOT NULL,
+	key_id      TEXT NOT NULL,
+	wrapped_key BLOB,
+	payload     BLOB NOT NULL,
+	UNIQUE (call_id, kind, dedup_key)
+) STRICT;
+CREATE INDEX records_call ON records(call_id, created_at);
+`,
 }
 
 // Open opens (creating if needed, mode 0600 in a 0700 directory) the database
@@ -119,7 +136,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 	// journal_size_limit cuts a log that restarts back to the limit.
 	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=journal_size_limit(%d)",
 		cfg.busyTimeout.Milliseconds(), cfg.WALLimitBytes)
-	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_pragma=secure_delete(1)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/calls/storetest"
+	"github.com/voicegate/voicegate/internal/records"
+	"github.com/voicegate/voicegate/internal/records/recordstest"
 )
 
 func open(t testing.TB, dir string) *DB {
@@ -117,4 +119,13 @@ func TestCheckpointsRunOffTheWritePath(t *testing.T) {
 	if !grew {
 		t.Fatal("RunCheckpoints never copied the log into the database")
 	}
+}
+
+// TestRecordsContract: the SQLite store meets records.Store's contract.
+func TestRecordsContract(t *testing.T) {
+	recordstest.Run(t, func(t *testing.T) records.Store {
+		db := open(t, t.TempDir())
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
 }

@@ -1,0 +1,75 @@
+// Package records provides the protected call records: what an
+// end-of-call report carries and every tool invocation, kept per call with
+// their content sealed by envelope encryption (internal/envelope). Only
+// what finding and deleting a record needs is stored in clear: its id,
+// call id, kind, time, and the wrapped data key.
+package records
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/envelope"
+)
+
+// Kind is what a record holds.
+type Kind string
+
+const (
+	KindEndOfCall Kind = "end_of_call_report"
+	KindToolCall  Kind = "tool_call"
+)
+
+// Sealed is a record as stored.
+type Sealed struct {
+	ID     string
+	CallID string
+	Kind   Kind
+	// DedupKey makes a redelivery idempotent: a second record with the
+	// same call id, kind and key is not stored again.
+	DedupKey  string
+	CreatedAt time.Time
+	Key       envelope.Wrapped
+	Payload   []byte
+}
+
+// AAD is the additional data a record's envelope is bound to: its id and
+// its call's, so that a payload or key moved to another row does not open.
+func (s Sealed) AAD() []byte { return []byte("voicegate record\x00" + s.ID + "\x00" + s.CallID) }
+
+// ErrNotFound is a record id the store does not have.
+var ErrNotFound = errors.New("record not found")
+
+// ErrShredded is a record whose data key was destroyed (purged).
+var ErrShredded = errors.New("record purged: its key was destroyed")
+
+// Store keeps sealed records. Implementations are safe for concurrent use
+// and pass the suite in package recordstest, which is this contract:
+//
+//   - Put stores a record durably when it returns nil, all of it or
+//     nothing; it reports false (and stores nothing) when a record with
+//     the same call id, kind and dedup key exists.
+//   - Get returns ErrNotFound for an unknown id; ForCall returns a call's
+//     records oldest first (none: an empty slice).
+//   - ShredCall destroys the wrapped data keys of a call's records and
+//     returns how many it destroyed: their payloads can no longer be
+//     opened from this store. A shredded record is still listed, with an
+//     empty Key. (A copy of the store taken before, opened with a keyring
+//     that still holds the key-encryption key, can: erasure that also
+//     defeats old backups needs key material kept outside the store.)
+type Store interface {
+	PutRecord(ctx context.Context, r Sealed) (stored bool, err error)
+	GetRecord(ctx context.Context, id string) (Sealed, error)
+	CallRecords(ctx context.Context, callID string) ([]Sealed, error)
+	ShredCall(ctx context.Context, callID string) (int, error)
+}
+
+// NewID returns a random record id.
+func NewID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return "rec_" + hex.EncodeToString(b)
+}

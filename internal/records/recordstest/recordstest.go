@@ -1,0 +1,133 @@
+// Package recordstest is the contract every records.Store must meet, as one
+// test suite: SQLite and PostgreSQL both run it.
+package recordstest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/envelope"
+	"github.com/voicegate/voicegate/internal/records"
+)
+
+// Run runs the suite; open returns a new, empty store for each subtest.
+func Run(t *testing.T, open func(t *testing.T) records.Store) {
+	ctx := context.Background()
+	t0 := time.UnixMilli(1_795_000_000_000).UTC()
+	rec := func(call string, kind records.Kind, dedup string, at time.Time) records.Sealed {
+		return records.Sealed{ID: records.NewID(), CallID: call, Kind: kind, DedupKey: dedup, CreatedAt: at,
+			Key: envelope.Wrapped{KeyID: "k1", Sealed: []byte("wrapped-" + call)}, Payload: []byte("payload-" + dedup)}
+	}
+	must := func(t *testing.T, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("PutGetRoundTrip", func(t *testing.T) {
+		s := open(t)
+		r := rec("c1", records.KindEndOfCall, "eocr", t0)
+		stored, err := s.PutRecord(ctx, r)
+		must(t, err)
+		got, err := s.GetRecord(ctx, r.ID)
+		must(t, err)
+		if !stored || got.ID != r.ID || got.CallID != "c1" || got.Kind != r.Kind || got.DedupKey != "eocr" || !got.CreatedAt.Equal(t0) ||
+			got.Key.KeyID != "k1" || !bytes.Equal(got.Key.Sealed, r.Key.Sealed) || !bytes.Equal(got.Payload, r.Payload) {
+			t.Fatalf("round trip: %+v", got)
+		}
+		if _, err := s.GetRecord(ctx, "nope"); !errors.Is(err, records.ErrNotFound) {
+			t.Fatalf("unknown id: %v", err)
+		}
+	})
+
+	t.Run("DuplicateStoredOnce", func(t *testing.T) {
+		s := open(t)
+		first, err := s.PutRecord(ctx, rec("c1", records.KindEndOfCall, "eocr", t0))
+		must(t, err)
+		again, err := s.PutRecord(ctx, rec("c1", records.KindEndOfCall, "eocr", t0.Add(time.Second)))
+		must(t, err)
+		other, err := s.PutRecord(ctx, rec("c1", records.KindToolCall, "eocr", t0))
+		must(t, err)
+		if !first || again || !other {
+			t.Fatalf("stored: first %v, duplicate %v, another kind %v", first, again, other)
+		}
+		list, err := s.CallRecords(ctx, "c1")
+		must(t, err)
+		if len(list) != 2 {
+			t.Fatalf("%d records, want 2", len(list))
+		}
+	})
+
+	t.Run("ConcurrentDuplicatesStoredOnce", func(t *testing.T) {
+		s := open(t)
+		var stored atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if ok, err := s.PutRecord(ctx, rec("c1", records.KindEndOfCall, "eocr", t0)); err == nil && ok {
+					stored.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := stored.Load(); n != 1 {
+			t.Fatalf("%d of 8 concurrent duplicates stored, want 1", n)
+		}
+	})
+
+	t.Run("CallRecordsOldestFirstAndIsolated", func(t *testing.T) {
+		s := open(t)
+		for i := range 3 {
+			_, err := s.PutRecord(ctx, rec("c1", records.KindToolCall, fmt.Sprint("t", i), t0.Add(time.Duration(2-i)*time.Second)))
+			must(t, err)
+		}
+		_, err := s.PutRecord(ctx, rec("c2", records.KindToolCall, "t0", t0))
+		must(t, err)
+		list, err := s.CallRecords(ctx, "c1")
+		must(t, err)
+		if len(list) != 3 || list[0].DedupKey != "t2" || list[2].DedupKey != "t0" {
+			t.Fatalf("order: %v", list)
+		}
+		none, err := s.CallRecords(ctx, "unknown")
+		must(t, err)
+		if none == nil || len(none) != 0 {
+			t.Fatalf("an unknown call: %v", none)
+		}
+	})
+
+	t.Run("ShredDestroysTheKeysOfOneCall", func(t *testing.T) {
+		s := open(t)
+		a := rec("c1", records.KindEndOfCall, "eocr", t0)
+		b := rec("c1", records.KindToolCall, "t1", t0)
+		c := rec("c2", records.KindToolCall, "t1", t0)
+		for _, r := range []records.Sealed{a, b, c} {
+			_, err := s.PutRecord(ctx, r)
+			must(t, err)
+		}
+		n, err := s.ShredCall(ctx, "c1")
+		must(t, err)
+		if n != 2 {
+			t.Fatalf("shredded %d, want 2", n)
+		}
+		for _, id := range []string{a.ID, b.ID} {
+			got, err := s.GetRecord(ctx, id)
+			must(t, err)
+			if got.Key.KeyID != "" || len(got.Key.Sealed) != 0 {
+				t.Fatalf("a shredded record keeps its key: %+v", got.Key)
+			}
+		}
+		if got, _ := s.GetRecord(ctx, c.ID); len(got.Key.Sealed) == 0 {
+			t.Fatal("another call's key was shredded")
+		}
+		if n, err := s.ShredCall(ctx, "c1"); err != nil || n != 0 {
+			t.Fatalf("shredding again: %d %v", n, err)
+		}
+	})
+}

@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/envelope"
+	"github.com/voicegate/voicegate/internal/records"
+)
+
+var _ records.Store = (*DB)(nil)
+
+// PutRecord implements records.Store.
+func (s *DB) PutRecord(ctx context.Context, r records.Sealed) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `INSERT INTO records (id, call_id, kind, dedup_key, created_at, key_id, wrapped_key, payload)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(call_id, kind, dedup_key) DO NOTHING`,
+		r.ID, r.CallID, string(r.Kind), r.DedupKey, r.CreatedAt.UnixMilli(), r.Key.KeyID, r.Key.Sealed, r.Payload)
+	if err != nil {
+		return false, fmt.Errorf("put record: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("put record: %w", err)
+	}
+	return n == 1, nil
+}
+
+const recordColumns = `id, call_id, kind, dedup_key, created_at, key_id, wrapped_key, payload`
+
+func scanRecord(row interface{ Scan(...any) error }) (records.Sealed, error) {
+	var r records.Sealed
+	var kind string
+	var at int64
+	if err := row.Scan(&r.ID, &r.CallID, &kind, &r.DedupKey, &at, &r.Key.KeyID, &r.Key.Sealed, &r.Payload); err != nil {
+		return records.Sealed{}, err
+	}
+	r.Kind, r.CreatedAt = records.Kind(kind), time.UnixMilli(at)
+	if len(r.Key.Sealed) == 0 {
+		r.Key = envelope.Wrapped{}
+	}
+	return r, nil
+}
+
+// GetRecord implements records.Store.
+func (s *DB) GetRecord(ctx context.Context, id string) (records.Sealed, error) {
+	r, err := scanRecord(s.r.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM records WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, records.ErrNotFound
+	}
+	if err != nil {
+		return r, fmt.Errorf("read record: %w", err)
+	}
+	return r, nil
+}
+
+// CallRecords implements records.Store.
+func (s *DB) CallRecords(ctx context.Context, callID string) ([]records.Sealed, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+recordColumns+` FROM records WHERE call_id = ? ORDER BY created_at, rowid`, callID)
+	if err != nil {
+		return nil, fmt.Errorf("read records: %w", err)
+	}
+	defer rows.Close()
+	list := []records.Sealed{}
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read records: %w", err)
+		}
+		list = append(list, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read records: %w", err)
+	}
+	return list, nil
+}
+
+// ShredCall implements records.Store. The writer runs with secure_delete,
+// so SQLite zeroes the bytes a cleared key leaves in its page (older copies
+// may linger in the write-ahead log until its next restart).
+func (s *DB) ShredCall(ctx context.Context, callID string) (int, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE records SET wrapped_key = NULL, key_id = '' WHERE call_id = ? AND wrapped_key IS NOT NULL`, callID)
+	if err != nil {
+		return 0, fmt.Errorf("shred records: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("shred records: %w", err)
+	}
+	return int(n), nil
+}
