@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,9 +19,11 @@ import (
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/demoapi"
 	"github.com/voicegate/voicegate/internal/dispatch"
+	"github.com/voicegate/voicegate/internal/envelope"
 	"github.com/voicegate/voicegate/internal/gateway"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
+	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/server"
 	"github.com/voicegate/voicegate/internal/session"
@@ -37,6 +40,9 @@ type App struct {
 	Store    *calls.MonitoredStore
 	Metrics  *metrics.Metrics
 	Tools    *tools.Router
+	// Records seals and keeps the protected call records (nil when the
+	// store given in Options keeps none).
+	Records  *records.Writer
 	store    driver // the opened store's extras; zero when Options.Store replaced it
 	vapi     *dispatch.Source
 	log      *slog.Logger
@@ -98,6 +104,24 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 			a.Store.Close()
 		}
 	}()
+	// Protected records live in the same database, sealed with the keyring.
+	rs := a.store.records
+	if rs == nil {
+		rs, _ = store.(records.Store) // a store given by the caller, if it keeps records
+	}
+	if rs != nil {
+		var kr envelope.Keyring
+		var err error
+		if cfg.Records.KeyringEnv != "" {
+			kr, err = envelope.LoadEnv(cfg.Records.KeyringEnv, cfg.Records.KeyringJSON, rand.Reader)
+		} else {
+			kr, err = envelope.LoadFile(cfg.Records.KeyringPath(cfg.DataDir), rand.Reader, o.Now)
+		}
+		if err != nil {
+			return nil, err
+		}
+		a.Records = records.NewWriter(rs, kr, rand.Reader, o.Now)
+	}
 	a.Sessions = session.New(cfg.Sessions.TTL.D(), cfg.Sessions.Capacity, o.Now)
 	a.Replay = replay.New(cfg.Vapi.Replay.Window.D(), cfg.Vapi.Replay.Capacity)
 	// A request's signature is checked when its headers are in; its body may
@@ -150,7 +174,7 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 	}
 	v := cfg.Vapi
 	disp, err := dispatch.New(dispatch.Config{AssistantRequest: v.AssistantRequest, TransferDestination: v.TransferDestination,
-		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Tools: router, Log: a.log, Metrics: a.Metrics, Now: a.now})
+		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Records: a.Records, Tools: router, Log: a.log, Metrics: a.Metrics, Now: a.now})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -212,6 +236,7 @@ func restartOnly(cur, next *config.Config) []string {
 	keep("vapi.replay", cur.Vapi.Replay, next.Vapi.Replay, func() { next.Vapi.Replay = cur.Vapi.Replay })
 	keep("sessions", cur.Sessions, next.Sessions, func() { next.Sessions = cur.Sessions })
 	keep("storage", cur.Storage, next.Storage, func() { next.Storage = cur.Storage })
+	keep("records", cur.Records, next.Records, func() { next.Records = cur.Records })
 	return diff
 }
 

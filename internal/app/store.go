@@ -10,6 +10,7 @@ import (
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/postgres"
+	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/redact"
 	"github.com/voicegate/voicegate/internal/sqlite"
 	"github.com/voicegate/voicegate/internal/storage"
@@ -19,6 +20,8 @@ import (
 // what this one needs beyond it.
 type driver struct {
 	calls.Store
+	// records keeps the protected records, in the same database.
+	records records.Store
 	// observe registers the store's own metrics (nil: none).
 	observe func(*metrics.Metrics)
 	// maintain runs the store's background work until ctx ends, passing
@@ -39,7 +42,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (drive
 		}
 		log.Info("database open", logkey.Driver, storage.DriverPostgres, logkey.URL, redact.URL(cfg.Storage.PostgresURL),
 			logkey.Took, time.Since(start).Round(time.Millisecond).String())
-		return driver{Store: db}, nil
+		return driver{Store: db, records: db}, nil
 	}
 	db, err := sqlite.Open(ctx, cfg.DataDir, cfg.Storage.SQLite())
 	if err != nil {
@@ -50,7 +53,8 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (drive
 		logkey.Took, time.Since(start).Round(time.Millisecond).String())
 	every := cfg.Storage.CheckpointInterval.D()
 	return driver{
-		Store: db,
+		Store:   db,
+		records: db,
 		observe: func(m *metrics.Metrics) {
 			m.ObserveWAL(func() float64 { return float64(db.WALSize()) },
 				func() float64 { return float64(db.CheckpointStats().Restarts) },

@@ -18,6 +18,7 @@ import (
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/logging"
+	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/server"
 	"github.com/voicegate/voicegate/internal/session"
@@ -42,6 +43,7 @@ type Config struct {
 	Tools             []ToolConfig       `yaml:"tools"`
 	Sessions          session.Config     `yaml:"sessions"`
 	Storage           storage.Config     `yaml:"storage"`
+	Records           records.Config     `yaml:"records"`
 
 	// Warnings are settings accepted because they have a legitimate use,
 	// but weaker than the defaults; serve logs them, config check shows them.
@@ -284,6 +286,7 @@ func (c *Config) resolve(e *ValidationError, opt Options) {
 	for i := range c.Tools {
 		e.section(fmt.Sprintf("tools[%d]", i), c.Tools[i].Resolve(opt.Getenv, opt.ReadFile))
 	}
+	e.section("records", c.Records.Resolve(opt.Getenv))
 }
 
 // validate checks the decoded, completed and resolved configuration; it
@@ -322,6 +325,7 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	e.section("sessions", probs)
 	e.sectionWarn("sessions", warns)
 	e.section("storage", c.Storage.Validate())
+	e.section("records", c.Records.Validate())
 }
 
 // sectionWarn is section for warnings.

@@ -410,3 +410,24 @@ func TestStorageDriverChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRecordsKeyringChecked(t *testing.T) {
+	base := "vapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n"
+	for doc, want := range map[string]string{
+		"records:\n  keyring_file: /k.json\n  keyring_env: VG_KEYRING\n": "records: keyring_file and keyring_env are both set",
+		"records:\n  keyring_env: VG_KEYRING\n":                         "records.keyring_env: environment variable VG_KEYRING is not set",
+	} {
+		if ps := problems(t, base+doc, Options{}); !strings.Contains(strings.Join(ps, "\n"), want) {
+			t.Errorf("%q: %q, want %q", doc, ps, want)
+		}
+	}
+	cfg, err := Parse([]byte(base+"records:\n  keyring_env: VG_KEYRING\n"), Options{Getenv: func(k string) string {
+		if k == "VG_KEYRING" {
+			return `{"version":1}`
+		}
+		return ""
+	}})
+	if err != nil || cfg.Records.KeyringJSON != `{"version":1}` {
+		t.Fatalf("keyring read from the environment: %v %q", err, cfg.Records.KeyringJSON)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
+	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/tools"
 	"github.com/voicegate/voicegate/internal/vapi"
@@ -36,6 +37,7 @@ var (
 type Dispatcher struct {
 	sessions  session.Tracker
 	store     calls.Store
+	records   *records.Writer
 	tools     tools.Runner
 	assistant *AssistantRouter
 	transfer  []byte // precomputed transfer-destination-request answer
@@ -51,10 +53,12 @@ type Dispatcher struct {
 type Deps struct {
 	Sessions session.Tracker
 	Store    calls.Store
-	Tools    tools.Runner
-	Log      *slog.Logger
-	Metrics  *metrics.Metrics
-	Now      func() time.Time
+	// Records keeps the protected call records (nil: none are kept).
+	Records *records.Writer
+	Tools   tools.Runner
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+	Now     func() time.Time
 }
 
 // New builds a Dispatcher for a validated configuration.
@@ -67,7 +71,7 @@ func New(cfg Config, d Deps) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dispatcher{sessions: d.Sessions, store: d.Store, tools: d.Tools, assistant: ar, transfer: tr,
+	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, transfer: tr,
 		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun}, nil
 }
 
@@ -325,6 +329,19 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) (webhook.Re
 	if id == "" {
 		return respEmpty, nil
 	}
+	// The protected record first: if it cannot be written the report is
+	// answered 503, and its redelivery (if Vapi's backoffPlan retries)
+	// writes it once.
+	if d.records != nil {
+		raw, err := vapi.RawMessage(m.Body)
+		if err == nil {
+			err = d.records.EndOfCall(ctx, id, raw)
+		}
+		if err != nil {
+			d.metrics.StoreErrors.WithLabelValues("put_record").Inc()
+			return webhook.Reply{}, errNotStored(id, "persist end-of-call record", err)
+		}
+	}
 	neverSeen := !d.sessions.Seen(id)
 	if neverSeen {
 		d.recordFirstSight(ctx, m, nil) // the report is the first event of this call
@@ -344,13 +361,42 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) (webhook.Re
 // toolCalls runs the message's tool calls; a tracked call counts them by
 // outcome for its end line.
 func (d *Dispatcher) toolCalls(ctx context.Context, ci tools.CallInfo, m *vapi.Message, tracked bool) (webhook.Reply, error) {
-	res := d.tools.CallAll(ctx, ci, m.Invocations())
+	invs := m.Invocations()
+	res := d.tools.CallAll(ctx, ci, invs)
 	if tracked {
 		for i := range res {
 			d.sessions.ToolCall(ci.CallID, res[i].Outcome)
 		}
 	}
+	if err := d.recordTools(ctx, ci, invs, res); err != nil {
+		return webhook.Reply{}, err
+	}
 	return jsonResponse(vapi.ToolCallsResponse{Results: res})
+}
+
+// recordTools keeps a protected record of each tool invocation, before the
+// answer: a record that cannot be written is a 503 (the tools' internal
+// APIs see the redelivery's X-Voicegate-Tool-Call-Id again). A dry run
+// keeps none.
+func (d *Dispatcher) recordTools(ctx context.Context, ci tools.CallInfo, invs []vapi.Invocation, res []vapi.ToolResult) error {
+	if d.records == nil || ci.DryRun || ci.CallID == "" {
+		return nil
+	}
+	for i := range res {
+		tc := records.ToolCall{ToolCallID: res[i].ToolCallID, Tool: res[i].Name, Result: res[i].Result, Error: res[i].Error,
+			Outcome: res[i].Outcome, DurationMS: float64(res[i].Duration.Microseconds()) / 1000}
+		if i < len(invs) {
+			tc.Arguments = invs[i].Args
+		}
+		if tc.ToolCallID == "" {
+			tc.ToolCallID = fmt.Sprintf("%s#%d", records.NewID(), i) // no id to deduplicate on
+		}
+		if err := d.records.ToolCall(ctx, ci.CallID, tc); err != nil {
+			d.metrics.StoreErrors.WithLabelValues("put_record").Inc()
+			return errNotStored(ci.CallID, "persist tool record", err)
+		}
+	}
+	return nil
 }
 
 func (d *Dispatcher) functionCall(ctx context.Context, ci tools.CallInfo, m *vapi.Message, tracked bool) (webhook.Reply, error) {
@@ -362,6 +408,9 @@ func (d *Dispatcher) functionCall(ctx context.Context, ci tools.CallInfo, m *vap
 	r := d.tools.Call(ctx, ci, inv)
 	if tracked {
 		d.sessions.ToolCall(ci.CallID, r.Outcome)
+	}
+	if err := d.recordTools(ctx, ci, []vapi.Invocation{inv}, []vapi.ToolResult{r}); err != nil {
+		return webhook.Reply{}, err
 	}
 	if r.Error != "" {
 		return jsonResponse(vapi.FunctionCallResponse{Result: r.Error})

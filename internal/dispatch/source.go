@@ -71,6 +71,7 @@ func (d *Dispatcher) handleBody(ctx context.Context, body []byte) (webhook.Reply
 		// The decoder's message names the field, never its value.
 		return webhook.Reply{}, &webhook.Error{Status: http.StatusBadRequest, Msg: err.Error(), Type: "none"}
 	}
+	msg.Body = body
 	out, err := d.Handle(ctx, msg)
 	typ, id := vapi.MetricType(msg.Type), msg.CallID()
 	if err != nil {

@@ -249,6 +249,7 @@ func (r *Router) Call(ctx context.Context, ci CallInfo, inv vapi.Invocation) vap
 	}
 	res.Outcome = string(c.outcome)
 	d := r.now().Sub(start)
+	res.Duration = d
 	if !ci.DryRun {
 		r.observe(t.cfg.Name, c.outcome, d)
 	}

@@ -146,8 +146,23 @@ type Message struct {
 	CampaignID string          `json:"campaignId"`
 	Contact    json.RawMessage `json:"contact"`
 
-	// DryRun is set from the envelope's marker (see Marker).
+	// DryRun is set from the envelope's marker.
 	DryRun bool `json:"-"`
+	// Body is the request's raw body, set by the source: valid only while
+	// the request is handled (its buffer is reused after).
+	Body []byte `json:"-"`
+}
+
+// RawMessage returns the raw "message" object of body (for a record of
+// everything it carries, as sent).
+func RawMessage(body []byte) (json.RawMessage, error) {
+	var env struct {
+		Message json.RawMessage `json:"message"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil || len(env.Message) == 0 {
+		return nil, ErrNoMessage
+	}
+	return env.Message, nil
 }
 
 // Call is the call object Vapi attaches to messages.

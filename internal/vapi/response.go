@@ -1,6 +1,9 @@
 package vapi
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // ToolResult is one entry of a tool-calls response. Exactly one of Result and
 // Error is set; both are single-line strings.
@@ -12,6 +15,8 @@ type ToolResult struct {
 	// Outcome is how the call went, for logs and metrics ("ok",
 	// "http_error", ...); never sent to Vapi.
 	Outcome string `json:"-"`
+	// Duration is how long the call took (never sent to Vapi).
+	Duration time.Duration `json:"-"`
 }
 
 // ToolCallsResponse answers tool-calls: always HTTP 200, results in call order.

@@ -1,0 +1,115 @@
+package gateway_test
+
+import (
+	"context"
+	"io/fs"
+	neturl "net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/postgres/pgtest"
+	"github.com/voicegate/voicegate/internal/storage"
+)
+
+const (
+	secretPhrase = "pineapple-zebra-quartz"
+	callerNumber = "+15557654321"
+)
+
+// sendPersonalData plays a call whose end-of-call report and tool call
+// carry a known phrase and phone number, and checks that both are kept in
+// the call's records, readable with the keyring.
+func sendPersonalData(t *testing.T, e *env, call string) {
+	t.Helper()
+	for _, m := range []string{
+		msg("status-update", call, `"status":"in-progress","customer":{"number":"`+callerNumber+`"}`),
+		msg("tool-calls", call, `"toolCallList":[{"id":"tc-leak","name":"getAppointment","arguments":{"note":"`+secretPhrase+`","phone":"`+callerNumber+`"}}]`),
+		msg("end-of-call-report", call, `"endedReason":"hangup","customer":{"number":"`+callerNumber+`"},"artifact":{"transcript":"User: my code is `+secretPhrase+` and my number is `+callerNumber+`"},"analysis":{"summary":"`+secretPhrase+`"}`),
+		// Vapi redelivers the report: it is recorded once.
+		msg("end-of-call-report", call, `"endedReason":"hangup","artifact":{"transcript":"`+secretPhrase+`"}`),
+	} {
+		if s, b := e.send(m); s != 200 {
+			t.Fatalf("%d %s", s, b)
+		}
+	}
+	recs, err := e.app.Records.Store().CallRecords(context.Background(), call)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%d records (%v), want 2: one tool call, one report", len(recs), err)
+	}
+	for _, r := range recs {
+		b, err := e.app.Records.Open(r)
+		if err != nil || !strings.Contains(string(b), secretPhrase) || !strings.Contains(string(b), callerNumber) {
+			t.Fatalf("record %s (%s) does not open to what was sent: %v %.200s", r.ID, r.Kind, err, b)
+		}
+		if strings.Contains(string(r.Payload), secretPhrase) {
+			t.Fatal("a payload is stored in clear")
+		}
+	}
+	if logs := e.logs.String(); strings.Contains(logs, secretPhrase) || strings.Contains(logs, "5557654321") {
+		t.Fatalf("the logs (debug level) carry personal data:\n%s", tail(logs, 2000))
+	}
+}
+
+// TestRecordsLeakNothingOnSQLite: a known phrase and phone number sent in
+// a report and in a tool call's arguments appear in no file under the
+// data directory — database, write-ahead log, keyring — nor in the logs.
+func TestRecordsLeakNothingOnSQLite(t *testing.T) {
+	e := newEnv(t, nil)
+	sendPersonalData(t, e, "LEAK1")
+	dir := e.app.Config.DataDir
+	files := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		if strings.Contains(string(b), secretPhrase) || strings.Contains(string(b), "5557654321") {
+			t.Errorf("%s holds the personal data in clear", path)
+		}
+		return nil
+	})
+	if err != nil || files < 2 {
+		t.Fatalf("walked %d files: %v", files, err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "keyring.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("keyring: %v %v", fi, err)
+	}
+}
+
+// TestRecordsLeakNothingOnPostgres: the same, read from a pg_dump of the
+// test's schema.
+func TestRecordsLeakNothingOnPostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	e := newEnv(t, func(c *config.Config) {
+		c.Storage.Driver, c.Storage.PostgresURL = storage.DriverPostgres, url
+	})
+	sendPersonalData(t, e, "LEAK2")
+	pgDump, err := exec.LookPath("pg_dump")
+	if err != nil {
+		t.Skip("pg_dump not installed: the records were checked sealed, the dump is not")
+	}
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := u.Query().Get("search_path")
+	u.RawQuery = "sslmode=disable"
+	out, err := exec.Command(pgDump, "--dbname", u.String(), "--schema", schema, "--data-only").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pg_dump: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "LEAK2") {
+		t.Fatalf("the dump does not hold the call at all:\n%.500s", out)
+	}
+	if strings.Contains(string(out), secretPhrase) || strings.Contains(string(out), "5557654321") {
+		t.Fatal("pg_dump shows the personal data in clear")
+	}
+}
