@@ -415,7 +415,7 @@ func TestRecordsKeyringChecked(t *testing.T) {
 	base := "vapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n"
 	for doc, want := range map[string]string{
 		"records:\n  keyring_file: /k.json\n  keyring_env: VG_KEYRING\n": "records: keyring_file and keyring_env are both set",
-		"records:\n  keyring_env: VG_KEYRING\n":                         "records.keyring_env: environment variable VG_KEYRING is not set",
+		"records:\n  keyring_env: VG_KEYRING\n":                          "records.keyring_env: environment variable VG_KEYRING is not set",
 	} {
 		if ps := problems(t, base+doc, Options{}); !strings.Contains(strings.Join(ps, "\n"), want) {
 			t.Errorf("%q: %q, want %q", doc, ps, want)
