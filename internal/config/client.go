@@ -59,40 +59,58 @@ func ParseClient(raw []byte, opt Options) (*Config, error) {
 // stored calls needs neither the credentials nor the tool tokens, so their
 // variables need not be set, and nothing else in the file is checked.
 func LoadDataDir(path string, opt Options) (string, error) {
-	raw, err := os.ReadFile(path)
+	cfg, err := LoadStorage(path, opt)
 	if err != nil {
-		return "", fmt.Errorf("read config: %w", err)
+		return "", err
 	}
+	return cfg.DataDir, nil
+}
+
+// LoadStorage reads only what an operator command on the stored data
+// needs — data_dir, storage and records — expanded, decoded, resolved and
+// checked as serve does; the rest of the file (credentials, tools, their
+// variables) is not read.
+func LoadStorage(path string, opt Options) (*Config, error) {
 	opt = opt.withDefaults()
+	raw, err := opt.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
 	verr := &ValidationError{}
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
 		verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
-		return "", verr
+		return nil, verr
 	}
 	if len(root.Content) > 0 {
 		doc := root.Content[0]
 		if doc.Kind != yaml.MappingNode {
 			verr.add("", "not a voicegate configuration (want a mapping of keys)")
-			return "", verr
+			return nil, verr
 		}
 		var kept []*yaml.Node
 		for i := 0; i+1 < len(doc.Content); i += 2 {
-			if doc.Content[i].Value == "data_dir" {
+			switch doc.Content[i].Value {
+			case "data_dir", "storage", "records":
 				kept = append(kept, doc.Content[i], unalias(doc.Content[i+1]))
 			}
 		}
 		doc.Content = kept
 	}
 	cfg, missing := decodeInto(&root, opt, verr)
-	if cfg != nil && cfg.DataDir == "" {
-		verr.add("data_dir", "must not be empty")
+	if cfg != nil {
+		if cfg.DataDir == "" {
+			verr.add("data_dir", "must not be empty")
+		}
+		verr.section("records", cfg.Records.Resolve(opt.Getenv))
+		verr.section("storage", cfg.Storage.Validate())
+		verr.section("records", cfg.Records.Validate())
 	}
 	reportUnexpanded(verr, missing)
 	if err := verr.orNil(); err != nil {
-		return "", err
+		return nil, err
 	}
-	return cfg.DataDir, nil
+	return cfg, nil
 }
 
 // pruneToClient keeps, of the document, only vapi's client keys.

@@ -78,7 +78,8 @@ func TestRotateRewrapRetire(t *testing.T) {
 		t.Fatalf("rotate: %q %v", second, err)
 	}
 	// A restart reads the same keyring.
-	again, err := LoadFile(path, rand.Reader, time.Now)
+	clock := time.Now()
+	again, err := LoadFile(path, rand.Reader, func() time.Time { return clock })
 	if err != nil || again.Current() != second || len(again.IDs()) != 2 || again.IDs()[0] != first {
 		t.Fatalf("reloaded: %v %v %v", again.IDs(), again.Current(), err)
 	}
@@ -92,6 +93,10 @@ func TestRotateRewrapRetire(t *testing.T) {
 	if err := again.Retire(second); err == nil {
 		t.Fatal("the current key was retired")
 	}
+	if err := again.Retire(first); err == nil || !strings.Contains(err.Error(), "may still wrap with it") {
+		t.Fatalf("a key current a moment ago was retired: %v", err)
+	}
+	clock = clock.Add(RetireAfter + time.Second)
 	if err := again.Retire(first); err != nil {
 		t.Fatal(err)
 	}
@@ -133,5 +138,37 @@ func TestKeyringRefusals(t *testing.T) {
 	}
 	if pt, err := Open(k, s, nil); err != nil || string(pt) != "x" {
 		t.Fatalf("the file and the environment hold the same keys: %v", err)
+	}
+}
+
+// TestRotationSeenByAnotherProcess: a running voicegate picks up a key
+// rotated by voicegate keys rotate within RefreshInterval, and then seals
+// with it.
+func TestRotationSeenByAnotherProcess(t *testing.T) {
+	_, path := keyring(t)
+	clock := time.Now()
+	serving, err := LoadFile(path, rand.Reader, func() time.Time { return clock })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := LoadFile(path, rand.Reader, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := serving.Current()
+	next, err := cli.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if serving.Current() != old {
+		t.Fatal("re-read before RefreshInterval")
+	}
+	clock = clock.Add(RefreshInterval)
+	s, err := Seal(serving, rand.Reader, []byte("x"), nil)
+	if err != nil || s.Key.KeyID != next || serving.Current() != next {
+		t.Fatalf("the serving keyring still seals with %s (want %s): %v", s.Key.KeyID, next, err)
+	}
+	if pt, err := Open(cli, s, nil); err != nil || string(pt) != "x" {
+		t.Fatalf("%v", err)
 	}
 }

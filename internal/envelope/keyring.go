@@ -37,7 +37,22 @@ type Local struct {
 	created map[string]time.Time
 	random  io.Reader
 	now     func() time.Time
+	// The file as last read, and when it was last looked at: a keyring
+	// rotated by another process (voicegate keys rotate) is picked up
+	// within RefreshInterval.
+	modTime time.Time
+	size    int64
+	checked time.Time
 }
+
+// RefreshInterval is how often a file keyring looks for a change made by
+// another process.
+const RefreshInterval = time.Second
+
+// RetireAfter is how long a key must have stopped being current before it
+// may be retired: a running voicegate may still wrap with it until it sees
+// the rotation (RefreshInterval).
+const RetireAfter = time.Minute
 
 var _ Keyring = (*Local)(nil)
 
@@ -64,7 +79,42 @@ func LoadFile(path string, random io.Reader, now func() time.Time) (*Local, erro
 		return nil, fmt.Errorf("keyring %s: %w", path, err)
 	}
 	k.path, k.random, k.now = path, random, now
+	if fi, err := os.Stat(path); err == nil {
+		k.modTime, k.size, k.checked = fi.ModTime(), fi.Size(), now()
+	}
 	return k, nil
+}
+
+// refresh re-reads the file when another process changed it (checked at
+// most once per RefreshInterval). A file that no longer reads keeps the
+// keys in memory: a half-written file is never seen (writes are renames).
+func (k *Local) refresh() {
+	if k.path == "" {
+		return
+	}
+	k.mu.RLock()
+	due := k.now().Sub(k.checked) >= RefreshInterval
+	k.mu.RUnlock()
+	if !due {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.checked = k.now()
+	fi, err := os.Stat(k.path)
+	if err != nil || (fi.ModTime().Equal(k.modTime) && fi.Size() == k.size) {
+		return
+	}
+	b, err := os.ReadFile(k.path)
+	if err != nil {
+		return
+	}
+	n, err := parse(b)
+	if err != nil {
+		return
+	}
+	k.current, k.keys, k.created = n.current, n.keys, n.created
+	k.modTime, k.size = fi.ModTime(), fi.Size()
 }
 
 // LoadEnv reads a keyring from the value of an environment variable (the
@@ -108,6 +158,7 @@ func parse(b []byte) (*Local, error) {
 
 // Current implements Keyring.
 func (k *Local) Current() string {
+	k.refresh()
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	return k.current
@@ -132,6 +183,7 @@ func (k *Local) IDs() []string {
 
 // Wrap implements Keyring.
 func (k *Local) Wrap(dek, aad []byte) (Wrapped, error) {
+	k.refresh()
 	k.mu.RLock()
 	id, kek := k.current, k.keys[k.current]
 	random := k.random
@@ -148,6 +200,12 @@ func (k *Local) Unwrap(w Wrapped, aad []byte) ([]byte, error) {
 	k.mu.RLock()
 	kek, ok := k.keys[w.KeyID]
 	k.mu.RUnlock()
+	if !ok {
+		k.refresh() // a key rotated in by another process
+		k.mu.RLock()
+		kek, ok = k.keys[w.KeyID]
+		k.mu.RUnlock()
+	}
 	if !ok {
 		return nil, fmt.Errorf("key %s: %w", w.KeyID, ErrKeyMissing)
 	}
@@ -190,6 +248,7 @@ func (k *Local) Rotate() (string, error) {
 		return "", err
 	}
 	k.keys[id], k.created[id], k.current = key, now, id
+	k.noteSaved()
 	return id, nil
 }
 
@@ -207,6 +266,9 @@ func (k *Local) Retire(id string) error {
 	if id == k.current {
 		return fmt.Errorf("key %s is current: rotate first", id)
 	}
+	if since := k.now().Sub(k.created[k.current]); since < RetireAfter {
+		return fmt.Errorf("key %s stopped being current %s ago: a running voicegate may still wrap with it; retire it after %s", id, since.Round(time.Second), RetireAfter)
+	}
 	next := keyringFile{Version: 1, Current: k.current}
 	for oid, ok := range k.keys {
 		if oid != id {
@@ -219,7 +281,15 @@ func (k *Local) Retire(id string) error {
 	clear(k.keys[id])
 	delete(k.keys, id)
 	delete(k.created, id)
+	k.noteSaved()
 	return nil
+}
+
+// noteSaved records the file as this process wrote it.
+func (k *Local) noteSaved() {
+	if fi, err := os.Stat(k.path); err == nil {
+		k.modTime, k.size = fi.ModTime(), fi.Size()
+	}
 }
 
 // save writes f to the keyring's file: a temporary file (0600) synced and

@@ -82,3 +82,50 @@ func (s *DB) ShredCall(ctx context.Context, callID string) (int, error) {
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// KeyUsage implements records.Store.
+func (s *DB) KeyUsage(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT key_id, count(*) FROM records WHERE wrapped_key IS NOT NULL GROUP BY key_id`)
+	if err != nil {
+		return nil, fmt.Errorf("key usage: %w", err)
+	}
+	defer rows.Close()
+	usage := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("key usage: %w", err)
+		}
+		usage[id] = n
+	}
+	return usage, rows.Err()
+}
+
+// UnderKey implements records.Store.
+func (s *DB) UnderKey(ctx context.Context, keyID, afterID string, limit int) ([]records.Sealed, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+recordColumns+` FROM records WHERE key_id = $1 AND wrapped_key IS NOT NULL AND id > $2 ORDER BY id LIMIT $3`, keyID, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("records under key %s: %w", keyID, err)
+	}
+	defer rows.Close()
+	list := []records.Sealed{}
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("records under key %s: %w", keyID, err)
+		}
+		list = append(list, r)
+	}
+	return list, rows.Err()
+}
+
+// Rekey implements records.Store.
+func (s *DB) Rekey(ctx context.Context, id string, old, next envelope.Wrapped) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE records SET key_id = $1, wrapped_key = $2 WHERE id = $3 AND key_id = $4 AND wrapped_key IS NOT NULL`,
+		next.KeyID, next.Sealed, id, old.KeyID)
+	if err != nil {
+		return false, fmt.Errorf("rekey record %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

@@ -60,11 +60,20 @@ var ErrShredded = errors.New("record purged: its key was destroyed")
 //     empty Key. (A copy of the store taken before, opened with a keyring
 //     that still holds the key-encryption key, can: erasure that also
 //     defeats old backups needs key material kept outside the store.)
+//   - KeyUsage counts the records (not shredded) wrapped under each key id.
+//   - UnderKey returns up to limit records wrapped under key id whose ids
+//     sort after afterID, by id: a rewrap walks them in batches and can
+//     resume from the last id it finished.
+//   - Rekey replaces a record's wrapped key only while it is still wrapped
+//     under old's key id (false otherwise: shredded, or already rekeyed).
 type Store interface {
 	PutRecord(ctx context.Context, r Sealed) (stored bool, err error)
 	GetRecord(ctx context.Context, id string) (Sealed, error)
 	CallRecords(ctx context.Context, callID string) ([]Sealed, error)
 	ShredCall(ctx context.Context, callID string) (int, error)
+	KeyUsage(ctx context.Context) (map[string]int, error)
+	UnderKey(ctx context.Context, keyID, afterID string, limit int) ([]Sealed, error)
+	Rekey(ctx context.Context, id string, old, next envelope.Wrapped) (bool, error)
 }
 
 // NewID returns a random record id.

@@ -3,6 +3,7 @@ package records
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -79,4 +80,73 @@ func (w *Writer) Open(r Sealed) ([]byte, error) {
 		return nil, fmt.Errorf("record %s: %w", r.ID, err)
 	}
 	return b, nil
+}
+
+// RewrapBatch is how many records a rewrap reads at a time.
+const RewrapBatch = 500
+
+// Rewrap re-wraps the data key of every record not under the current key
+// with the current key, leaving payloads untouched. It is resumable: an
+// interrupted run leaves each record under its old key or its new one, and
+// the next run carries on with those still under an old key. progress, if
+// set, is called after each batch with the count so far.
+func (w *Writer) Rewrap(ctx context.Context, progress func(done int)) (int, error) {
+	usage, err := w.store.KeyUsage(ctx)
+	if err != nil {
+		return 0, err
+	}
+	cur := w.keys.Current()
+	done := 0
+	for id := range usage {
+		if id == cur {
+			continue
+		}
+		after := ""
+		for {
+			batch, err := w.store.UnderKey(ctx, id, after, RewrapBatch)
+			if err != nil {
+				return done, err
+			}
+			if len(batch) == 0 {
+				break
+			}
+			for _, r := range batch {
+				if err := ctx.Err(); err != nil {
+					return done, err
+				}
+				next, err := envelope.Rewrap(w.keys, r.Key, r.AAD())
+				if err != nil {
+					return done, fmt.Errorf("record %s: %w", r.ID, err)
+				}
+				ok, err := w.store.Rekey(ctx, r.ID, r.Key, next)
+				if err != nil {
+					return done, err
+				}
+				if ok {
+					done++
+				}
+				after = r.ID
+			}
+			if progress != nil {
+				progress(done)
+			}
+		}
+	}
+	return done, nil
+}
+
+// ErrKeyInUse is a key some records are still wrapped under.
+var ErrKeyInUse = errors.New("key still in use")
+
+// CheckRetire says whether key id may be retired: no record may still be
+// wrapped under it.
+func (w *Writer) CheckRetire(ctx context.Context, id string) error {
+	usage, err := w.store.KeyUsage(ctx)
+	if err != nil {
+		return err
+	}
+	if n := usage[id]; n > 0 {
+		return fmt.Errorf("key %s still wraps %d record(s): run voicegate keys rewrap first: %w", id, n, ErrKeyInUse)
+	}
+	return nil
 }

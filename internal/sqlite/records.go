@@ -91,3 +91,51 @@ func (s *DB) ShredCall(ctx context.Context, callID string) (int, error) {
 	}
 	return int(n), nil
 }
+
+// KeyUsage implements records.Store.
+func (s *DB) KeyUsage(ctx context.Context) (map[string]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT key_id, count(*) FROM records WHERE wrapped_key IS NOT NULL GROUP BY key_id`)
+	if err != nil {
+		return nil, fmt.Errorf("key usage: %w", err)
+	}
+	defer rows.Close()
+	usage := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("key usage: %w", err)
+		}
+		usage[id] = n
+	}
+	return usage, rows.Err()
+}
+
+// UnderKey implements records.Store.
+func (s *DB) UnderKey(ctx context.Context, keyID, afterID string, limit int) ([]records.Sealed, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+recordColumns+` FROM records WHERE key_id = ? AND wrapped_key IS NOT NULL AND id > ? ORDER BY id LIMIT ?`, keyID, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("records under key %s: %w", keyID, err)
+	}
+	defer rows.Close()
+	list := []records.Sealed{}
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("records under key %s: %w", keyID, err)
+		}
+		list = append(list, r)
+	}
+	return list, rows.Err()
+}
+
+// Rekey implements records.Store.
+func (s *DB) Rekey(ctx context.Context, id string, old, next envelope.Wrapped) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE records SET key_id = ?, wrapped_key = ? WHERE id = ? AND key_id = ? AND wrapped_key IS NOT NULL`,
+		next.KeyID, next.Sealed, id, old.KeyID)
+	if err != nil {
+		return false, fmt.Errorf("rekey record %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}

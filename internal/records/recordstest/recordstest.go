@@ -102,6 +102,55 @@ func Run(t *testing.T, open func(t *testing.T) records.Store) {
 		}
 	})
 
+	t.Run("KeyUsageUnderKeyRekey", func(t *testing.T) {
+		s := open(t)
+		var under []records.Sealed
+		for i := range 5 {
+			r := rec(fmt.Sprint("c", i), records.KindToolCall, "t", t0)
+			if i == 4 {
+				r.Key.KeyID = "k2"
+			}
+			_, err := s.PutRecord(ctx, r)
+			must(t, err)
+			if i < 4 {
+				under = append(under, r)
+			}
+		}
+		_, err := s.ShredCall(ctx, "c3")
+		must(t, err)
+		usage, err := s.KeyUsage(ctx)
+		must(t, err)
+		if usage["k1"] != 3 || usage["k2"] != 1 || len(usage) != 2 {
+			t.Fatalf("usage %v, want k1:3 k2:1 (a shredded record uses no key)", usage)
+		}
+		// Batches by id, resumable from the last id done.
+		first, err := s.UnderKey(ctx, "k1", "", 2)
+		must(t, err)
+		rest, err := s.UnderKey(ctx, "k1", first[len(first)-1].ID, 10)
+		must(t, err)
+		if len(first) != 2 || len(rest) != 1 || first[0].ID >= first[1].ID || first[1].ID >= rest[0].ID {
+			t.Fatalf("batches %d + %d, or not in id order", len(first), len(rest))
+		}
+		next := envelope.Wrapped{KeyID: "k2", Sealed: []byte("rewrapped")}
+		ok, err := s.Rekey(ctx, first[0].ID, first[0].Key, next)
+		must(t, err)
+		again, err := s.Rekey(ctx, first[0].ID, first[0].Key, next)
+		must(t, err)
+		if !ok || again {
+			t.Fatalf("rekey %v, again %v: want true then false", ok, again)
+		}
+		got, err := s.GetRecord(ctx, first[0].ID)
+		must(t, err)
+		if got.Key.KeyID != "k2" || string(got.Key.Sealed) != "rewrapped" || !bytes.Equal(got.Payload, first[0].Payload) {
+			t.Fatalf("rekeyed record: %+v", got)
+		}
+		// A shredded record is never given a key back.
+		shredded := under[3]
+		if ok, err := s.Rekey(ctx, shredded.ID, shredded.Key, next); err != nil || ok {
+			t.Fatalf("rekey of a shredded record: %v %v", ok, err)
+		}
+	})
+
 	t.Run("ShredDestroysTheKeysOfOneCall", func(t *testing.T) {
 		s := open(t)
 		a := rec("c1", records.KindEndOfCall, "eocr", t0)

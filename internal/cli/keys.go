@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/envelope"
+	"github.com/voicegate/voicegate/internal/postgres"
+	"github.com/voicegate/voicegate/internal/records"
+	"github.com/voicegate/voicegate/internal/sqlite"
+	"github.com/voicegate/voicegate/internal/storage"
+)
+
+const keysUsage = `voicegate keys list    (--config FILE | --data-dir DIR)
+voicegate keys rotate  (--config FILE | --data-dir DIR)
+voicegate keys rewrap  (--config FILE | --data-dir DIR)
+voicegate keys retire ID (--config FILE | --data-dir DIR)`
+
+// runKeys manages the keyring that seals the protected records. Each
+// subcommand works while serve runs: a running voicegate picks up a
+// rotation within envelope.RefreshInterval.
+func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return &UsageError{Msg: "keys needs list, rotate, rewrap or retire\n" + keysUsage}
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, keysUsage)
+		return nil
+	case "list", "rotate", "rewrap", "retire":
+	default:
+		return &UsageError{Msg: fmt.Sprintf("unknown keys command %q\n%s", sub, keysUsage)}
+	}
+	fs := newFlagSet("keys "+sub, stderr)
+	cfgPath := fs.String("config", "", "voicegate config (only data_dir, storage and records are read)")
+	dataDir := fs.String("data-dir", "", "the data directory (instead of, or overriding, --config)")
+	var id string
+	if sub == "retire" {
+		if len(rest) == 0 || rest[0] == "" || rest[0][0] == '-' {
+			return &UsageError{Msg: "keys retire needs the key's ID (see voicegate keys list)"}
+		}
+		id, rest = rest[0], rest[1:]
+	}
+	if err := parseFlags(fs, rest); err != nil {
+		return err
+	}
+	w, kr, closeStore, err := openRecords(ctx, *cfgPath, *dataDir, "keys "+sub, getenv)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	switch sub {
+	case "list":
+		usage, err := w.Store().KeyUsage(ctx)
+		if err != nil {
+			return err
+		}
+		for _, k := range kr.IDs() {
+			mark := " "
+			if k == kr.Current() {
+				mark = "*"
+			}
+			fmt.Fprintf(stdout, "%s %s  %d record(s)\n", mark, k, usage[k])
+			delete(usage, k)
+		}
+		for k, n := range usage {
+			fmt.Fprintf(stdout, "! %s  %d record(s) under a key this keyring does not hold: they cannot be read\n", k, n)
+		}
+		fmt.Fprintln(stdout, "(* the current key: new records are sealed with it)")
+	case "rotate":
+		next, err := kr.Rotate()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new current key %s: new records are sealed with it (a running voicegate picks it up within %s).\n"+
+			"Existing records stay under their key until: voicegate keys rewrap\n", next, envelope.RefreshInterval)
+	case "rewrap":
+		n, err := w.Rewrap(ctx, func(done int) { fmt.Fprintf(stderr, "rewrapped %d\n", done) })
+		if err != nil {
+			return fmt.Errorf("rewrap stopped after %d record(s) (run it again to resume): %w", n, err)
+		}
+		fmt.Fprintf(stdout, "%d record(s) rewrapped under %s; payloads untouched\n", n, kr.Current())
+	case "retire":
+		if err := w.CheckRetire(ctx, id); err != nil {
+			return err
+		}
+		if err := kr.Retire(id); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "key %s retired\n", id)
+	}
+	return nil
+}
+
+// openRecords opens the protected records' store and keyring as serve
+// would, for an operator command.
+func openRecords(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(string) string) (*records.Writer, *envelope.Local, func(), error) {
+	cfg := config.Default()
+	if cfgPath != "" {
+		var err error
+		if cfg, err = config.LoadStorage(cfgPath, config.Options{Getenv: getenv}); err != nil {
+			return nil, nil, nil, err
+		}
+	} else if dataDir == "" {
+		return nil, nil, nil, &UsageError{Msg: cmd + " needs --config FILE or --data-dir DIR"}
+	}
+	if dataDir != "" {
+		cfg.DataDir = dataDir
+	}
+	var store records.Store
+	var closeStore func()
+	switch cfg.Storage.Driver {
+	case storage.DriverPostgres:
+		db, err := postgres.Open(ctx, cfg.Storage.PostgresURL, postgres.Options{MaxConns: 2})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		store, closeStore = db, func() { db.Close() }
+	default:
+		db, err := sqlite.Open(ctx, cfg.DataDir, cfg.Storage.SQLite())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		store, closeStore = db, func() { db.Close() }
+	}
+	var kr *envelope.Local
+	var err error
+	if cfg.Records.KeyringEnv != "" {
+		kr, err = envelope.LoadEnv(cfg.Records.KeyringEnv, cfg.Records.KeyringJSON, rand.Reader)
+	} else {
+		kr, err = envelope.LoadFile(cfg.Records.KeyringPath(cfg.DataDir), rand.Reader, time.Now)
+	}
+	if err != nil {
+		closeStore()
+		return nil, nil, nil, err
+	}
+	return records.NewWriter(store, kr, rand.Reader, time.Now), kr, closeStore, nil
+}

@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/envelope"
+	"github.com/voicegate/voicegate/internal/records"
+	"github.com/voicegate/voicegate/internal/sqlite"
+)
+
+// TestKeysCommands: list shows the keys and how many records each seals;
+// rotate adds a current key; rewrap moves the records to it; retire
+// refuses a key a running voicegate may still use, and one still in use.
+func TestKeysCommands(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, dir, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := envelope.LoadFile(filepath.Join(dir, "keyring.json"), rand.Reader, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := records.NewWriter(db, kr, rand.Reader, time.Now)
+	for _, id := range []string{"t1", "t2", "t3"} {
+		if err := w.ToolCall(ctx, "c1", records.ToolCall{ToolCallID: id, Tool: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	first := kr.Current()
+	keys := func(args ...string) (string, string, int) {
+		t.Helper()
+		return runCLI(t, nil, append([]string{"keys"}, append(args, "--data-dir", dir)...)...)
+	}
+	if out, errOut, code := keys("list"); code != 0 || !strings.Contains(out, "* "+first+"  3 record(s)") {
+		t.Fatalf("list: %d %s %s", code, out, errOut)
+	}
+	out, errOut, code := keys("rotate")
+	if code != 0 || !strings.Contains(out, "new current key") {
+		t.Fatalf("rotate: %d %s %s", code, out, errOut)
+	}
+	if _, errOut, code := keys("retire", first); code != 1 || !strings.Contains(errOut, "still wraps 3 record(s)") {
+		t.Fatalf("retire of a key in use: %d %s", code, errOut)
+	}
+	if out, errOut, code := keys("rewrap"); code != 0 || !strings.Contains(out, "3 record(s) rewrapped") {
+		t.Fatalf("rewrap: %d %s %s", code, out, errOut)
+	}
+	if _, errOut, code := keys("retire", first); code != 1 || !strings.Contains(errOut, "may still wrap with it") {
+		t.Fatalf("retire right after a rotation: %d %s", code, errOut)
+	}
+	for _, c := range [][]string{{"keys"}, {"keys", "nope"}, {"keys", "retire"}, {"keys", "list"}} {
+		if _, _, code := runCLI(t, nil, c...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", c, code)
+		}
+	}
+}
