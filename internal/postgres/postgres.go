@@ -149,6 +149,19 @@ CREATE TABLE records (
 );
 CREATE INDEX records_call ON records(call_id, created_at, seq);
 `,
+	// The tamper-evident audit log (internal/audit), as in SQLite's 4.
+	3: `
+CREATE TABLE audit_log (
+	seq     BIGINT PRIMARY KEY,
+	at      BIGINT NOT NULL,
+	event   TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	detail  TEXT NOT NULL,
+	actor   TEXT NOT NULL,
+	prev    BYTEA NOT NULL,
+	hash    BYTEA NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the newest migration this binary knows.

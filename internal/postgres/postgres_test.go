@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/audit/audittest"
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/calls/storetest"
 	"github.com/voicegate/voicegate/internal/postgres/pgtest"
@@ -114,5 +116,20 @@ func TestRecordsContract(t *testing.T) {
 		db := open(t)
 		t.Cleanup(func() { db.Close() })
 		return db
+	})
+}
+
+// TestAuditContract: PostgreSQL keeps the audit chain as SQLite does.
+func TestAuditContract(t *testing.T) {
+	audittest.Run(t, func(t *testing.T) audittest.Env {
+		db := open(t)
+		t.Cleanup(func() { db.Close() })
+		return audittest.Env{Store: db, Exec: func(q string, args ...any) error {
+			for i := 1; strings.Contains(q, "?"); i++ {
+				q = strings.Replace(q, "?", fmt.Sprintf("$%d", i), 1)
+			}
+			_, err := db.pool.Exec(context.Background(), q, args...)
+			return err
+		}}
 	})
 }

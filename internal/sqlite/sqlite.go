@@ -108,6 +108,19 @@ CREATE TABLE records (
 ) STRICT;
 CREATE INDEX records_call ON records(call_id, created_at);
 `,
+	// The tamper-evident audit log (internal/audit).
+	4: `
+CREATE TABLE audit_log (
+	seq     INTEGER PRIMARY KEY,
+	at      INTEGER NOT NULL,
+	event   TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	detail  TEXT NOT NULL,
+	actor   TEXT NOT NULL,
+	prev    BLOB NOT NULL,
+	hash    BLOB NOT NULL
+) STRICT;
+`,
 }
 
 // Open opens (creating if needed, mode 0600 in a 0700 directory) the database

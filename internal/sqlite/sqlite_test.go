@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/audit/audittest"
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/calls/storetest"
 	"github.com/voicegate/voicegate/internal/records"
@@ -127,5 +128,18 @@ func TestRecordsContract(t *testing.T) {
 		db := open(t, t.TempDir())
 		t.Cleanup(func() { db.Close() })
 		return db
+	})
+}
+
+// TestAuditContract: the SQLite store keeps the audit chain, and verify
+// catches each way of tampering with it.
+func TestAuditContract(t *testing.T) {
+	audittest.Run(t, func(t *testing.T) audittest.Env {
+		db := open(t, t.TempDir())
+		t.Cleanup(func() { db.Close() })
+		return audittest.Env{Store: db, Exec: func(q string, args ...any) error {
+			_, err := db.w.Exec(q, args...)
+			return err
+		}}
 	})
 }
