@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/audit"
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
@@ -42,7 +43,10 @@ type App struct {
 	Tools    *tools.Router
 	// Records seals and keeps the protected call records (nil when the
 	// store given in Options keeps none).
-	Records  *records.Writer
+	Records *records.Writer
+	// Audit is the tamper-evident audit log (nil when the store given in
+	// Options keeps none).
+	Audit    *audit.Log
 	store    driver // the opened store's extras; zero when Options.Store replaced it
 	vapi     *dispatch.Source
 	log      *slog.Logger
@@ -122,6 +126,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		}
 		a.Records = records.NewWriter(rs, kr, rand.Reader, o.Now)
 	}
+	if as, ok := rs.(audit.Store); ok {
+		a.Audit = audit.New(as, audit.HeadFile(cfg.DataDir), "serve", o.Now)
+	}
 	a.Sessions = session.New(cfg.Sessions.TTL.D(), cfg.Sessions.Capacity, o.Now)
 	a.Replay = replay.New(cfg.Vapi.Replay.Window.D(), cfg.Vapi.Replay.Capacity)
 	// A request's signature is checked when its headers are in; its body may
@@ -148,7 +155,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	a.Gateway = gateway.New(gateway.Config{BodyMemoryBytes: cfg.Server.BodyMemoryBytes, ReadTimeout: cfg.Server.ReadTimeout.D(),
 		PublicMetricsToken: cfg.Admin.PublicMetricsToken, TrustedProxies: cfg.Server.Proxies()},
-		gateway.Deps{Sources: []webhook.Source{a.vapi}, Replay: a.Replay, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes})
+		gateway.Deps{Sources: []webhook.Source{a.vapi}, Replay: a.Replay, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes, Audit: a.AuditEvent})
 	a.Metrics.ObserveReady(func() float64 {
 		if ok, _ := a.Gateway.Ready(context.Background()); ok {
 			return 1
@@ -303,6 +310,19 @@ func (a *App) Run(ctx context.Context, l Listeners) error {
 	stopBackground()
 	background.Wait()
 	return first
+}
+
+// AuditEvent appends an event to the audit log; a failure is logged (the
+// event it would have recorded is not lost from the logs).
+func (a *App) AuditEvent(event, subject, detail string) {
+	if a.Audit == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.Audit.Append(ctx, event, subject, detail); err != nil {
+		a.log.Error("audit log append failed", logkey.Type, event, logkey.Err, err)
+	}
 }
 
 // Close waits for Run to return (cancel its context first), then

@@ -202,3 +202,8 @@ func Verify(ctx context.Context, store Store, headFile string) (int64, error) {
 	}
 	return n, nil
 }
+
+// Entries returns up to limit entries after seq, in order.
+func (l *Log) Entries(ctx context.Context, afterSeq int64, limit int) ([]Entry, error) {
+	return l.store.AuditRange(ctx, afterSeq, limit)
+}

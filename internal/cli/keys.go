@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"os/user"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/audit"
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/envelope"
 	"github.com/voicegate/voicegate/internal/postgres"
@@ -49,11 +51,12 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if err := parseFlags(fs, rest); err != nil {
 		return err
 	}
-	w, kr, closeStore, err := openRecords(ctx, *cfgPath, *dataDir, "keys "+sub, getenv)
+	o, err := openRecords(ctx, *cfgPath, *dataDir, "keys "+sub, getenv)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	defer o.close()
+	w, kr := o.writer, o.keys
 	switch sub {
 	case "list":
 		usage, err := w.Store().KeyUsage(ctx)
@@ -77,10 +80,16 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return err
 		}
+		if err := o.audit(ctx, "keys.rotate", next, "new current key"); err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "new current key %s: new records are sealed with it (a running voicegate picks it up within %s).\n"+
 			"Existing records stay under their key until: voicegate keys rewrap\n", next, envelope.RefreshInterval)
 	case "rewrap":
 		n, err := w.Rewrap(ctx, func(done int) { fmt.Fprintf(stderr, "rewrapped %d\n", done) })
+		if aerr := o.audit(ctx, "keys.rewrap", kr.Current(), fmt.Sprintf("%d record(s) rewrapped", n)); aerr != nil && err == nil {
+			err = aerr
+		}
 		if err != nil {
 			return fmt.Errorf("rewrap stopped after %d record(s) (run it again to resume): %w", n, err)
 		}
@@ -92,41 +101,66 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		if err := kr.Retire(id); err != nil {
 			return err
 		}
+		if err := o.audit(ctx, "keys.retire", id, "retired"); err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "key %s retired\n", id)
 	}
 	return nil
 }
 
-// openRecords opens the protected records' store and keyring as serve
-// would, for an operator command.
-func openRecords(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(string) string) (*records.Writer, *envelope.Local, func(), error) {
+// opened is what an operator command on the stored data works with.
+type opened struct {
+	cfg    *config.Config
+	writer *records.Writer
+	keys   *envelope.Local
+	log    *audit.Log
+	store  audit.Store
+	close  func()
+}
+
+// audit records an operator's action in the audit log.
+func (o *opened) audit(ctx context.Context, event, subject, detail string) error {
+	if err := o.log.Append(ctx, event, subject, detail); err != nil {
+		return fmt.Errorf("%s done, but not recorded in the audit log: %w", event, err)
+	}
+	return nil
+}
+
+// openRecords opens the protected records' store, keyring and audit log
+// as serve would, for an operator command.
+func openRecords(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(string) string) (*opened, error) {
 	cfg := config.Default()
 	if cfgPath != "" {
 		var err error
 		if cfg, err = config.LoadStorage(cfgPath, config.Options{Getenv: getenv}); err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
 	} else if dataDir == "" {
-		return nil, nil, nil, &UsageError{Msg: cmd + " needs --config FILE or --data-dir DIR"}
+		return nil, &UsageError{Msg: cmd + " needs --config FILE or --data-dir DIR"}
 	}
 	if dataDir != "" {
 		cfg.DataDir = dataDir
 	}
-	var store records.Store
+	type store interface {
+		records.Store
+		audit.Store
+	}
+	var st store
 	var closeStore func()
 	switch cfg.Storage.Driver {
 	case storage.DriverPostgres:
 		db, err := postgres.Open(ctx, cfg.Storage.PostgresURL, postgres.Options{MaxConns: 2})
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
-		store, closeStore = db, func() { db.Close() }
+		st, closeStore = db, func() { db.Close() }
 	default:
 		db, err := sqlite.Open(ctx, cfg.DataDir, cfg.Storage.SQLite())
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
-		store, closeStore = db, func() { db.Close() }
+		st, closeStore = db, func() { db.Close() }
 	}
 	var kr *envelope.Local
 	var err error
@@ -137,7 +171,12 @@ func openRecords(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(
 	}
 	if err != nil {
 		closeStore()
-		return nil, nil, nil, err
+		return nil, err
 	}
-	return records.NewWriter(store, kr, rand.Reader, time.Now), kr, closeStore, nil
+	actor := "cli"
+	if u, err := user.Current(); err == nil {
+		actor = "cli:" + u.Username
+	}
+	return &opened{cfg: cfg, writer: records.NewWriter(st, kr, rand.Reader, time.Now), keys: kr,
+		log: audit.New(st, audit.HeadFile(cfg.DataDir), actor, time.Now), store: st, close: closeStore}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/audit"
 	"github.com/voicegate/voicegate/internal/envelope"
 	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/sqlite"
@@ -59,5 +60,39 @@ func TestKeysCommands(t *testing.T) {
 		if _, _, code := runCLI(t, nil, c...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", c, code)
 		}
+	}
+}
+
+// TestAuditCommands: key operations are in the audit log; verify says the
+// chain is intact, and names the entry an attacker edited in the database.
+func TestAuditCommands(t *testing.T) {
+	dir := t.TempDir()
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		return runCLI(t, nil, append(args, "--data-dir", dir)...)
+	}
+	if _, errOut, code := run("keys", "rotate"); code != 0 {
+		t.Fatalf("rotate: %s", errOut)
+	}
+	if _, errOut, code := run("keys", "rewrap"); code != 0 {
+		t.Fatalf("rewrap: %s", errOut)
+	}
+	out, errOut, code := run("audit", "list")
+	if code != 0 || !strings.Contains(out, "keys.rotate") || !strings.Contains(out, "keys.rewrap") || !strings.Contains(out, "cli") {
+		t.Fatalf("audit list: %d %s %s", code, out, errOut)
+	}
+	if out, errOut, code := run("audit", "verify"); code != 0 || !strings.Contains(out, "intact: 2 entries") {
+		t.Fatalf("verify: %d %s %s", code, out, errOut)
+	}
+	db, err := sqlite.Open(context.Background(), dir, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.InsertAudit(context.Background(), audit.Entry{Seq: 3, Event: "forged", Prev: make([]byte, 32), Hash: make([]byte, 32)}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, errOut, code := run("audit", "verify"); code != 1 || !strings.Contains(errOut, "NOT intact") || !strings.Contains(errOut, "audit entry 3") {
+		t.Fatalf("verify of a forged entry: %d %s", code, errOut)
 	}
 }

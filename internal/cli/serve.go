@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -158,9 +159,15 @@ func handleSignals(ctx context.Context, sigs <-chan os.Signal, stop context.Canc
 func reloadConfig(a *app.App, log *slog.Logger, load func() (*config.Config, error)) {
 	next, err := load()
 	if err == nil {
+		prevAuth := a.Config.Vapi.Auth
 		var restart []string
 		restart, err = a.Reload(next)
 		if err == nil {
+			detail := "applied"
+			if !reflect.DeepEqual(prevAuth, next.Vapi.Auth) {
+				detail = "applied; credentials changed"
+			}
+			a.AuditEvent("config.reload", "", detail)
 			for _, w := range next.Warnings {
 				log.Warn("configuration", logkey.Setting, w.Path, logkey.Warning, w.Msg)
 			}
@@ -173,6 +180,7 @@ func reloadConfig(a *app.App, log *slog.Logger, load func() (*config.Config, err
 		}
 	}
 	a.Metrics.ConfigReloads.WithLabelValues("error").Inc()
+	a.AuditEvent("config.reload", "", "refused")
 	log.Error("configuration reload refused; the running configuration is kept", logkey.Err, err.Error())
 }
 

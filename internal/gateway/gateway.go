@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -57,6 +58,9 @@ type Deps struct {
 	// Routes are extra endpoints, by pattern ("POST /dev/internal/x"):
 	// the demo internal API of serve --dev.
 	Routes map[string]http.Handler
+	// Audit, if set, records security events (each minute's authentication
+	// failures per reason and client) in the audit log.
+	Audit func(event, subject, detail string)
 }
 
 // Config is what the gateway needs of the configuration; it changes only
@@ -80,6 +84,11 @@ func New(cfg Config, d Deps) *Gateway {
 		metrics: d.Metrics, log: d.Log, now: d.Now, extra: d.Routes}
 	g.bodies = newBodyReader(cfg.BodyMemoryBytes)
 	g.refusals = newRefusalLog(d.Log, RefusalLogInterval, d.Now)
+	if d.Audit != nil {
+		g.refusals.onAuth = func(reason, client string, count int) {
+			d.Audit("auth.failures", client, fmt.Sprintf("reason=%s count=%d", reason, count))
+		}
+	}
 	g.handler = g.routes()
 	return g
 }

@@ -239,3 +239,21 @@ func TestDryRunsCanBeRefused(t *testing.T) {
 		t.Fatal("a refused dry run reached the internal API")
 	}
 }
+
+// TestAuthFailuresAudited: each minute's authentication failures per
+// reason and client are appended to the tamper-evident audit log.
+func TestAuthFailuresAudited(t *testing.T) {
+	e := newEnv(t, nil)
+	body := msg("status-update", "A1", `"status":"in-progress"`)
+	for range 3 {
+		if s, _ := e.post(body, nil); s != 401 {
+			t.Fatal(s)
+		}
+	}
+	e.skew.Store(int64(gateway.RefusalLogInterval + time.Second))
+	e.post(body, nil) // closes the interval
+	entries, err := e.app.Audit.Entries(context.Background(), 0, 10)
+	if err != nil || len(entries) != 1 || entries[0].Event != "auth.failures" || entries[0].Subject != "127.0.0.1" || entries[0].Detail != "reason=missing count=3" {
+		t.Fatalf("audit entries: %+v %v", entries, err)
+	}
+}

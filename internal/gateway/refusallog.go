@@ -29,6 +29,9 @@ type refusalLog struct {
 	mu     sync.Mutex
 	start  time.Time
 	counts map[refusalKey]int // refusals not logged individually
+	// onAuth, if set, receives each interval's authentication failures
+	// per reason and client (for the audit log), outside the lock.
+	onAuth func(reason, client string, count int)
 }
 
 // refusalKind is a family of lines, with its two messages, its level and
@@ -78,9 +81,11 @@ func (a *refusalLog) replayed(typ, callID, client, peer string) {
 func (a *refusalLog) record(k refusalKey) {
 	now := a.now()
 	a.mu.Lock()
+	var auths []authCount
 	if now.Sub(a.start) >= a.every {
-		a.flushLocked(now)
+		auths = a.flushLocked(now)
 	}
+	defer a.report(auths) // after the lock is released
 	n, seen := a.counts[k]
 	if !seen && len(a.counts) >= a.maxKeys {
 		k.client, k.peer, k.callID = otherClient, "", ""
@@ -108,22 +113,42 @@ func (k refusalKey) attrs(extra ...any) []any {
 	return append(attrs, extra...)
 }
 
+// authCount is one interval's authentication failures of a reason and
+// client.
+type authCount struct {
+	reason, client string
+	count          int
+}
+
 // flushLocked writes one line per key with refusals not yet logged, and
-// starts a new interval.
-func (a *refusalLog) flushLocked(now time.Time) {
+// starts a new interval. It returns the interval's authentication
+// failures, for onAuth once the lock is released.
+func (a *refusalLog) flushLocked(now time.Time) []authCount {
+	var auths []authCount
 	for k, n := range a.counts {
 		if n > 0 {
 			a.log.Log(context.Background(), k.kind.level, k.kind.many, k.attrs(logkey.Count, n, logkey.IntervalS, now.Sub(a.start).Seconds())...)
 		}
+		if k.kind == kindAuth && a.onAuth != nil {
+			auths = append(auths, authCount{k.reason, k.client, n + 1})
+		}
 	}
 	clear(a.counts)
 	a.start = now
+	return auths
 }
 
 func (a *refusalLog) flush() {
 	a.mu.Lock()
-	a.flushLocked(a.now())
+	auths := a.flushLocked(a.now())
 	a.mu.Unlock()
+	a.report(auths)
+}
+
+func (a *refusalLog) report(auths []authCount) {
+	for _, c := range auths {
+		a.onAuth(c.reason, c.client, c.count)
+	}
 }
 
 // run closes an interval at every tick until ctx ends, then flushes. (A

@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/voicegate/voicegate/internal/audit"
+)
+
+const auditUsage = `voicegate audit verify (--config FILE | --data-dir DIR)
+voicegate audit list   (--config FILE | --data-dir DIR) [--after SEQ] [--limit N]`
+
+// runAudit verifies or lists the tamper-evident audit log.
+func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return &UsageError{Msg: "audit needs verify or list\n" + auditUsage}
+	}
+	sub := args[0]
+	switch sub {
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, auditUsage)
+		return nil
+	case "verify", "list":
+	default:
+		return &UsageError{Msg: fmt.Sprintf("unknown audit command %q\n%s", sub, auditUsage)}
+	}
+	fs := newFlagSet("audit "+sub, stderr)
+	cfgPath := fs.String("config", "", "voicegate config (only data_dir, storage and records are read)")
+	dataDir := fs.String("data-dir", "", "the data directory (instead of, or overriding, --config)")
+	after := fs.Int64("after", 0, "list: entries after this sequence number")
+	limit := fs.Int("limit", 100, "list: the most entries to print (1 to 10000)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *limit < 1 || *limit > 10000 {
+		return &UsageError{Msg: fmt.Sprintf("--limit must be between 1 and 10000, got %d", *limit)}
+	}
+	o, err := openRecords(ctx, *cfgPath, *dataDir, "audit "+sub, getenv)
+	if err != nil {
+		return err
+	}
+	defer o.close()
+	head := audit.HeadFile(o.cfg.DataDir)
+	if sub == "verify" {
+		n, err := audit.Verify(ctx, o.store, head)
+		if err != nil {
+			return fmt.Errorf("audit log NOT intact after %d good entries: %w", n, err)
+		}
+		fmt.Fprintf(stdout, "audit log intact: %d entries, chain and head (%s) agree\n", n, head)
+		return nil
+	}
+	entries, err := o.store.AuditRange(ctx, *after, *limit)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tEVENT\tSUBJECT\tDETAIL\tACTOR")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, formatTime(e.At), text(e.Event), text(e.Subject), text(e.Detail), text(e.Actor))
+	}
+	return tw.Flush()
+}
