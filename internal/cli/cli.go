@@ -27,7 +27,6 @@ Usage:
   voicegate config check --config FILE
   voicegate calls list (--config FILE | --data-dir DIR) [--limit N] [--status S] [--before ID] [--json]
   voicegate calls show ID (--config FILE | --data-dir DIR) [--json]
-  voicegate redact [--json] < INPUT
   voicegate keys list|rotate|rewrap|retire ID (--config FILE | --data-dir DIR)
   voicegate audit verify|list (--config FILE | --data-dir DIR)
   voicegate version
@@ -59,8 +58,6 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runConfigCheck(rest[1:], getenv, stdout, stderr)
 	case "calls":
 		return runCalls(ctx, rest, getenv, stdout, stderr)
-	case "redact":
-		return runRedactCommand(rest, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "audit":
