@@ -274,10 +274,19 @@ func writeJSON(w io.Writer, v any) error {
 	if err := enc.Encode(v); err != nil {
 		return err
 	}
+	_, err := w.Write(escapeControls(buf.Bytes()))
+	return err
+}
+
+// escapeControls rewrites, in JSON, every character that is not printable
+// as a \u escape (control characters inside JSON strings are already
+// escaped by encoding/json): the JSON means the same, and a terminal shows
+// it inert.
+func escapeControls(b []byte) []byte {
 	var out bytes.Buffer
-	for _, r := range buf.String() {
+	for _, r := range string(b) {
 		switch {
-		case r < utf8.RuneSelf || r == '\n' || unicode.IsPrint(r):
+		case r < utf8.RuneSelf || unicode.IsPrint(r):
 			out.WriteRune(r)
 		case r > 0xFFFF:
 			r1, r2 := utf16.EncodeRune(r)
@@ -286,8 +295,7 @@ func writeJSON(w io.Writer, v any) error {
 			fmt.Fprintf(&out, "\\u%04x", r)
 		}
 	}
-	_, err := w.Write(out.Bytes())
-	return err
+	return out.Bytes()
 }
 
 // text prints a stored value in a table: "-" when empty, and quoted (Go

@@ -29,6 +29,7 @@ Usage:
   voicegate calls show ID (--config FILE | --data-dir DIR) [--json]
   voicegate keys list|rotate|rewrap|retire ID (--config FILE | --data-dir DIR)
   voicegate audit verify|list (--config FILE | --data-dir DIR)
+  voicegate records list|export|purge --call ID | show RECORD_ID (--config FILE | --data-dir DIR)
   voicegate version
 
 Run "voicegate COMMAND -h" for a command's flags.
@@ -62,6 +63,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, rest, getenv, stdout, stderr)
+	case "records":
+		return runRecords(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "voicegate", Version)
 		return nil

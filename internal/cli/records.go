@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"unicode"
+
+	"github.com/voicegate/voicegate/internal/records"
+)
+
+const recordsUsage = `voicegate records list   --call ID (--config FILE | --data-dir DIR)
+voicegate records show   RECORD_ID (--config FILE | --data-dir DIR)
+voicegate records export --call ID (--config FILE | --data-dir DIR)
+voicegate records purge  --call ID (--config FILE | --data-dir DIR)`
+
+// runRecords reads, exports and purges the protected records. Every read
+// and every purge is appended to the audit log first: a read that cannot
+// be audited is not made.
+func runRecords(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return &UsageError{Msg: "records needs list, show, export or purge\n" + recordsUsage}
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, recordsUsage)
+		return nil
+	case "list", "show", "export", "purge":
+	default:
+		return &UsageError{Msg: fmt.Sprintf("unknown records command %q\n%s", sub, recordsUsage)}
+	}
+	fs := newFlagSet("records "+sub, stderr)
+	cfgPath := fs.String("config", "", "voicegate config (only data_dir, storage and records are read)")
+	dataDir := fs.String("data-dir", "", "the data directory (instead of, or overriding, --config)")
+	callID := fs.String("call", "", "the call whose records to list, export or purge")
+	var id string
+	if sub == "show" {
+		if len(rest) == 0 || rest[0] == "" || rest[0][0] == '-' {
+			return &UsageError{Msg: "records show needs a RECORD_ID (see voicegate records list)"}
+		}
+		id, rest = rest[0], rest[1:]
+	}
+	if err := parseFlags(fs, rest); err != nil {
+		return err
+	}
+	if sub != "show" && *callID == "" {
+		return &UsageError{Msg: "records " + sub + " needs --call ID"}
+	}
+	o, err := openRecords(ctx, *cfgPath, *dataDir, "records "+sub, getenv)
+	if err != nil {
+		return err
+	}
+	defer o.close()
+	st := o.writer.Store()
+	switch sub {
+	case "list":
+		list, err := st.CallRecords(ctx, *callID)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RECORD\tKIND\tCREATED\tKEY")
+		for _, r := range list {
+			key := r.Key.KeyID
+			if key == "" {
+				key = "(purged)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", text(r.ID), r.Kind, formatTime(r.CreatedAt), text(key))
+		}
+		return tw.Flush()
+	case "show":
+		r, err := st.GetRecord(ctx, id)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", text(id), err)
+		}
+		if err := o.audit(ctx, "records.read", r.ID, "call "+r.CallID); err != nil {
+			return err
+		}
+		b, err := o.writer.Open(r)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "record %s of call %s, %s, %s\n", text(r.ID), text(r.CallID), r.Kind, formatTime(r.CreatedAt))
+		if r.Kind == records.KindEndOfCall {
+			var m struct {
+				Transcript string `json:"transcript"`
+				Artifact   struct {
+					Transcript string `json:"transcript"`
+				} `json:"artifact"`
+			}
+			if json.Unmarshal(b, &m) == nil {
+				t := m.Artifact.Transcript
+				if t == "" {
+					t = m.Transcript
+				}
+				fmt.Fprintf(stdout, "transcript:\n%s\n", sanitize(t))
+			}
+		}
+		return writeJSON(stdout, json.RawMessage(b))
+	case "export":
+		list, err := st.CallRecords(ctx, *callID)
+		if err != nil {
+			return err
+		}
+		if err := o.audit(ctx, "records.export", *callID, fmt.Sprintf("%d record(s)", len(list))); err != nil {
+			return err
+		}
+		for _, r := range list {
+			line := map[string]any{"id": r.ID, "call_id": r.CallID, "kind": r.Kind, "created_at": formatTime(r.CreatedAt)}
+			if b, err := o.writer.Open(r); err != nil {
+				line["error"] = err.Error()
+			} else {
+				line["content"] = json.RawMessage(b)
+			}
+			b, err := json.Marshal(line)
+			if err != nil {
+				return err
+			}
+			if _, err := stdout.Write(append(escapeControls(b), '\n')); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "purge":
+		n, err := st.ShredCall(ctx, *callID)
+		if err != nil {
+			return err
+		}
+		if err := o.audit(ctx, "records.purge", *callID, fmt.Sprintf("%d data key(s) destroyed", n)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "call %s: %d record key(s) destroyed; their content can no longer be opened\n", text(*callID), n)
+	}
+	return nil
+}
+
+// sanitize makes free text safe for a terminal: every character that is
+// not printable, but the newline and tab, is written as \uXXXX.
+func sanitize(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r == '\n' || r == '\t' || unicode.IsPrint(r) {
+			b.WriteRune(r)
+		} else {
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+	}
+	return b.String()
+}
