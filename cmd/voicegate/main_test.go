@@ -395,7 +395,7 @@ func TestReloadAndShutdownDelay(t *testing.T) {
 		os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
 listen: 127.0.0.1:0
 data_dir: %s/data
-server: {shutdown_delay: 1500ms}
+server: {shutdown_delay: 4s}
 log: {level: info}
 vapi:
   auth: [{mode: hmac, secrets: ["${%s}"]}]

@@ -127,7 +127,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		a.Records = records.NewWriter(rs, kr, rand.Reader, o.Now)
 	}
 	if as, ok := rs.(audit.Store); ok {
-		a.Audit = audit.New(as, audit.HeadFile(cfg.DataDir), "serve", o.Now)
+		var err error
+		if a.Audit, err = audit.New(as, cfg.DataDir, "serve", o.Now); err != nil {
+			return nil, err
+		}
 	}
 	a.Sessions = session.New(cfg.Sessions.TTL.D(), cfg.Sessions.Capacity, o.Now)
 	a.Replay = replay.New(cfg.Vapi.Replay.Window.D(), cfg.Vapi.Replay.Capacity)

@@ -1,14 +1,19 @@
 // Package audit provides the tamper-evident audit log: security-relevant
 // events (key rotations, record reads and purges, configuration reloads,
-// authentication failures) appended to a hash chain in the database, each
-// entry's hash covering the previous one's, with the chain's head also
-// checkpointed in a file outside the database, so that a rewrite of the
-// whole chain is detected too. Verify names the first entry that does not
-// hold.
+// authentication failures) appended to a chain in the database, each
+// entry's HMAC-SHA256 covering its fields and the previous entry's, keyed
+// by a secret kept outside the database (audit.key in data_dir), with the
+// chain's head also checkpointed in a file outside the database. Someone
+// who can write the database but not data_dir can neither forge an entry
+// nor rewrite the chain; an append first checks that the chain still ends
+// where the head file says, so tampering is never papered over. Verify
+// names the first entry that does not hold.
 package audit
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -17,8 +22,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/voicegate/voicegate/internal/lockfile"
 )
 
 // Entry is one event of the log.
@@ -37,10 +45,10 @@ type Entry struct {
 	Hash  []byte
 }
 
-// Sum is the entry's hash: SHA-256 over its fields, each length-prefixed,
-// and the previous hash.
-func (e Entry) Sum() []byte {
-	h := sha256.New()
+// Sum is the entry's MAC under key: HMAC-SHA256 over its fields, each
+// length-prefixed, and the previous entry's.
+func (e Entry) Sum(key []byte) []byte {
+	h := hmac.New(sha256.New, key)
 	var n [8]byte
 	field := func(b []byte) {
 		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
@@ -75,70 +83,175 @@ type Store interface {
 // Log appends to the chain and keeps its head file.
 type Log struct {
 	store Store
-	head  string // path of the head checkpoint file
+	dir   string
+	key   []byte
 	now   func() time.Time
 	actor string
 	mu    sync.Mutex
 }
 
-// New returns the log over store, checkpointing its head in headFile.
-func New(store Store, headFile, actor string, now func() time.Time) *Log {
-	return &Log{store: store, head: headFile, actor: actor, now: now}
+// Files of the log in a data directory.
+const (
+	headName = "audit-head.json"
+	keyName  = "audit.key"
+)
+
+// ErrTampered is a chain that no longer ends where its head file says.
+var ErrTampered = errors.New("audit log tampered with")
+
+// New returns the log over store, its key and head kept in data directory
+// dir (the key created, mode 0600, on first use).
+func New(store Store, dir, actor string, now func() time.Time) (*Log, error) {
+	key, err := loadKey(dir, true)
+	if err != nil {
+		return nil, err
+	}
+	return &Log{store: store, dir: dir, key: key, actor: actor, now: now}, nil
 }
 
-// HeadFile is where the head of a log in data directory dir is kept.
-func HeadFile(dir string) string { return filepath.Join(dir, "audit-head.json") }
+func loadKey(dir string, create bool) ([]byte, error) {
+	path := filepath.Join(dir, keyName)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		key, derr := hex.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(key) != 32 {
+			return nil, fmt.Errorf("audit key %s is damaged", path)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) || !create {
+		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	unlock, err := lockfile.Lock(path, 10*time.Second, time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := os.Stat(path); err == nil { // another process made it first
+		return loadKey(dir, false)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := writeFile(path, []byte(hex.EncodeToString(key)+"\n")); err != nil {
+		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	return key, nil
+}
 
-// Append adds an event at the end of the chain.
+// writeFile replaces path atomically (a temporary file, mode 0600, renamed).
+func writeFile(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Append adds an event at the end of the chain, after checking that the
+// chain still ends where the head file says (ErrTampered otherwise: the
+// event is not appended, so tampering is never covered by a new head).
+// Appends from several processes on one host are serialised by a lock
+// file beside the head.
 func (l *Log) Append(ctx context.Context, event, subject, detail string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	head := filepath.Join(l.dir, headName)
+	unlock, err := lockfile.Lock(head, 10*time.Second, time.Minute)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	defer unlock()
+	last, ok, err := l.store.LastAudit(ctx)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	if err := l.checkHead(ctx, head, last, ok); err != nil {
+		return err
+	}
 	for attempt := 0; attempt < 20; attempt++ {
-		last, ok, err := l.store.LastAudit(ctx)
-		if err != nil {
-			return fmt.Errorf("audit: %w", err)
-		}
 		e := Entry{Seq: 1, At: l.now(), Event: event, Subject: subject, Detail: detail, Actor: l.actor, Prev: make([]byte, 32)}
 		if ok {
 			e.Seq, e.Prev = last.Seq+1, last.Hash
 		}
-		e.Hash = e.Sum()
+		e.Hash = e.Sum(l.key)
 		err = l.store.InsertAudit(ctx, e)
-		if errors.Is(err, ErrConflict) {
-			continue // another process appended first
+		if errors.Is(err, ErrConflict) { // another host appended first
+			if last, ok, err = l.store.LastAudit(ctx); err != nil {
+				return fmt.Errorf("audit: %w", err)
+			}
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}
-		return l.writeHead(e)
+		b, _ := json.Marshal(headRecord{Seq: e.Seq, Hash: hex.EncodeToString(e.Hash)})
+		if err := writeFile(head, append(b, '\n')); err != nil {
+			return fmt.Errorf("audit head: %w", err)
+		}
+		return nil
 	}
 	return fmt.Errorf("audit: could not append after 20 attempts: %w", ErrConflict)
 }
 
-type head struct {
-	Seq  int64  `json:"seq"`
-	Hash string `json:"hash"`
-}
-
-// writeHead checkpoints e as the head, unless the file already names a
-// later one (another process appended since).
-func (l *Log) writeHead(e Entry) error {
-	if cur, err := readHead(l.head); err == nil && cur.Seq >= e.Seq {
+// checkHead: the entry the head file names must be in the chain with its
+// hash, and every entry after it must follow and verify.
+func (l *Log) checkHead(ctx context.Context, head string, last Entry, ok bool) error {
+	h, err := readHead(head)
+	if errors.Is(err, os.ErrNotExist) {
+		if ok {
+			return fmt.Errorf("%w: the chain has %d entries but the head file %s is missing", ErrTampered, last.Seq, head)
+		}
 		return nil
 	}
-	b, _ := json.Marshal(head{Seq: e.Seq, Hash: hex.EncodeToString(e.Hash)})
-	tmp := l.head + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("audit head: %w", err)
+	if err != nil {
+		return err
 	}
-	if err := os.Rename(tmp, l.head); err != nil {
-		return fmt.Errorf("audit head: %w", err)
+	entries, err := l.store.AuditRange(ctx, h.Seq-1, 1000)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	if len(entries) == 0 || entries[0].Seq != h.Seq || hex.EncodeToString(entries[0].Hash) != h.Hash || !hmac.Equal(entries[0].Sum(l.key), entries[0].Hash) {
+		return fmt.Errorf("%w: entry %d is not the one the head file names", ErrTampered, h.Seq)
+	}
+	prev := entries[0].Hash
+	for _, e := range entries[1:] {
+		if string(e.Prev) != string(prev) || !hmac.Equal(e.Sum(l.key), e.Hash) {
+			return fmt.Errorf("%w: entry %d after the head does not verify", ErrTampered, e.Seq)
+		}
+		prev = e.Hash
 	}
 	return nil
 }
 
-func readHead(path string) (head, error) {
-	var h head
+// Entries returns up to limit entries after seq, in order.
+func (l *Log) Entries(ctx context.Context, afterSeq int64, limit int) ([]Entry, error) {
+	return l.store.AuditRange(ctx, afterSeq, limit)
+}
+
+type headRecord struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+func readHead(path string) (headRecord, error) {
+	var h headRecord
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return h, err
@@ -161,7 +274,14 @@ func (p *Problem) Error() string { return fmt.Sprintf("audit entry %d: %s", p.Se
 // the one before, that sequence numbers run without a gap from 1, and that
 // the head file names the last entry. It returns the number of entries
 // and, if the log was tampered with, a *Problem naming the first bad one.
-func Verify(ctx context.Context, store Store, headFile string) (int64, error) {
+func Verify(ctx context.Context, store Store, dir string) (int64, error) {
+	headFile := filepath.Join(dir, headName)
+	key, err := loadKey(dir, false)
+	if errors.Is(err, os.ErrNotExist) {
+		key = nil // no key yet: only an empty chain verifies
+	} else if err != nil {
+		return 0, err
+	}
 	prev := make([]byte, 32)
 	var n, seq int64
 	for {
@@ -178,7 +298,7 @@ func Verify(ctx context.Context, store Store, headFile string) (int64, error) {
 				return n, &Problem{Seq: seq + 1, Reason: fmt.Sprintf("missing (the next entry is %d): removed", e.Seq)}
 			case string(e.Prev) != string(prev):
 				return n, &Problem{Seq: e.Seq, Reason: "does not follow the entry before it: inserted, removed or reordered"}
-			case string(e.Sum()) != string(e.Hash):
+			case key == nil || !hmac.Equal(e.Sum(key), e.Hash):
 				return n, &Problem{Seq: e.Seq, Reason: "its content does not match its hash: edited"}
 			}
 			prev, seq = e.Hash, e.Seq
@@ -201,9 +321,4 @@ func Verify(ctx context.Context, store Store, headFile string) (int64, error) {
 		return n, &Problem{Seq: seq, Reason: "the chain's last hash differs from the head file's: the chain was rewritten"}
 	}
 	return n, nil
-}
-
-// Entries returns up to limit entries after seq, in order.
-func (l *Log) Entries(ctx context.Context, afterSeq int64, limit int) ([]Entry, error) {
-	return l.store.AuditRange(ctx, afterSeq, limit)
 }

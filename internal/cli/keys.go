@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"os"
 	"os/user"
+	"path/filepath"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/audit"
@@ -68,11 +70,11 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 			if k == kr.Current() {
 				mark = "*"
 			}
-			fmt.Fprintf(stdout, "%s %s  %d record(s)\n", mark, k, usage[k])
+			fmt.Fprintf(stdout, "%s %s  %d record(s)\n", mark, text(k), usage[k])
 			delete(usage, k)
 		}
 		for k, n := range usage {
-			fmt.Fprintf(stdout, "! %s  %d record(s) under a key this keyring does not hold: they cannot be read\n", k, n)
+			fmt.Fprintf(stdout, "! %s  %d record(s) under a key this keyring does not hold: they cannot be read\n", text(k), n)
 		}
 		fmt.Fprintln(stdout, "(* the current key: new records are sealed with it)")
 	case "rotate":
@@ -119,10 +121,12 @@ type opened struct {
 	close  func()
 }
 
-// audit records an operator's action in the audit log.
+// audit records an operator's action in the audit log. Reads and purges
+// are recorded before they happen (a failure stops them); changes to the
+// keyring after (a failure says the change was made but not recorded).
 func (o *opened) audit(ctx context.Context, event, subject, detail string) error {
 	if err := o.log.Append(ctx, event, subject, detail); err != nil {
-		return fmt.Errorf("%s done, but not recorded in the audit log: %w", event, err)
+		return fmt.Errorf("%s: could not record it in the audit log: %w", event, err)
 	}
 	return nil
 }
@@ -156,6 +160,11 @@ func openRecords(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(
 		}
 		st, closeStore = db, func() { db.Close() }
 	default:
+		// Existing data only: a mistyped directory is an error, not a new
+		// empty database.
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, "voicegate.db")); err != nil {
+			return nil, fmt.Errorf("no database in %s: has voicegate served with this data_dir?", cfg.DataDir)
+		}
 		db, err := sqlite.Open(ctx, cfg.DataDir, cfg.Storage.SQLite())
 		if err != nil {
 			return nil, err
@@ -167,7 +176,7 @@ func openRecords(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(
 	if cfg.Records.KeyringEnv != "" {
 		kr, err = envelope.LoadEnv(cfg.Records.KeyringEnv, cfg.Records.KeyringJSON, rand.Reader)
 	} else {
-		kr, err = envelope.LoadFile(cfg.Records.KeyringPath(cfg.DataDir), rand.Reader, time.Now)
+		kr, err = envelope.OpenFile(cfg.Records.KeyringPath(cfg.DataDir), rand.Reader, time.Now)
 	}
 	if err != nil {
 		closeStore()
@@ -177,6 +186,11 @@ func openRecords(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(
 	if u, err := user.Current(); err == nil {
 		actor = "cli:" + u.Username
 	}
+	log, err := audit.New(st, cfg.DataDir, actor, time.Now)
+	if err != nil {
+		closeStore()
+		return nil, err
+	}
 	return &opened{cfg: cfg, writer: records.NewWriter(st, kr, rand.Reader, time.Now), keys: kr,
-		log: audit.New(st, audit.HeadFile(cfg.DataDir), actor, time.Now), store: st, close: closeStore}, nil
+		log: log, store: st, close: closeStore}, nil
 }

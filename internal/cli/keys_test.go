@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,6 +57,14 @@ func TestKeysCommands(t *testing.T) {
 	if _, errOut, code := keys("retire", first); code != 1 || !strings.Contains(errOut, "may still wrap with it") {
 		t.Fatalf("retire right after a rotation: %d %s", code, errOut)
 	}
+	// A mistyped directory is an error, not a new database and keyring.
+	empty := t.TempDir()
+	if _, errOut, code := runCLI(t, nil, "audit", "verify", "--data-dir", empty); code != 1 || !strings.Contains(errOut, "no database in") {
+		t.Fatalf("verify of an empty directory: %d %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(empty, "keyring.json")); err == nil {
+		t.Fatal("a command created a keyring")
+	}
 	for _, c := range [][]string{{"keys"}, {"keys", "nope"}, {"keys", "retire"}, {"keys", "list"}} {
 		if _, _, code := runCLI(t, nil, c...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", c, code)
@@ -67,6 +76,13 @@ func TestKeysCommands(t *testing.T) {
 // chain is intact, and names the entry an attacker edited in the database.
 func TestAuditCommands(t *testing.T) {
 	dir := t.TempDir()
+	// The data directory of a voicegate that has served: its database and keyring.
+	if db, err := sqlite.Open(context.Background(), dir, sqlite.DefaultConfig()); err == nil {
+		db.Close()
+	}
+	if _, err := envelope.LoadFile(filepath.Join(dir, "keyring.json"), rand.Reader, time.Now); err != nil {
+		t.Fatal(err)
+	}
 	run := func(args ...string) (string, string, int) {
 		t.Helper()
 		return runCLI(t, nil, append(args, "--data-dir", dir)...)

@@ -58,6 +58,9 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 	st := o.writer.Store()
 	switch sub {
 	case "list":
+		if err := o.audit(ctx, "records.list", *callID, ""); err != nil {
+			return err
+		}
 		list, err := st.CallRecords(ctx, *callID)
 		if err != nil {
 			return err
@@ -69,7 +72,7 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 			if key == "" {
 				key = "(purged)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", text(r.ID), r.Kind, formatTime(r.CreatedAt), text(key))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", text(r.ID), text(string(r.Kind)), formatTime(r.CreatedAt), text(key))
 		}
 		return tw.Flush()
 	case "show":
@@ -84,7 +87,7 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "record %s of call %s, %s, %s\n", text(r.ID), text(r.CallID), r.Kind, formatTime(r.CreatedAt))
+		fmt.Fprintf(stdout, "record %s of call %s, %s, %s\n", text(r.ID), text(r.CallID), text(string(r.Kind)), formatTime(r.CreatedAt))
 		if r.Kind == records.KindEndOfCall {
 			var m struct {
 				Transcript string `json:"transcript"`
@@ -106,7 +109,7 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 		if err != nil {
 			return err
 		}
-		if err := o.audit(ctx, "records.export", *callID, fmt.Sprintf("%d record(s)", len(list))); err != nil {
+		if err := o.audit(ctx, "records.export", *callID, fmt.Sprintf("%d record(s)", len(list))); err != nil { // before any is opened
 			return err
 		}
 		for _, r := range list {
@@ -126,11 +129,12 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		return nil
 	case "purge":
-		n, err := st.ShredCall(ctx, *callID)
-		if err != nil {
+		// Recorded first: a purge that cannot be audited is not made.
+		if err := o.audit(ctx, "records.purge", *callID, "destroying the call's record keys"); err != nil {
 			return err
 		}
-		if err := o.audit(ctx, "records.purge", *callID, fmt.Sprintf("%d data key(s) destroyed", n)); err != nil {
+		n, err := st.ShredCall(ctx, *callID)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "call %s: %d record key(s) destroyed; their content can no longer be opened\n", text(*callID), n)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -170,5 +171,66 @@ func TestRotationSeenByAnotherProcess(t *testing.T) {
 	}
 	if pt, err := Open(cli, s, nil); err != nil || string(pt) != "x" {
 		t.Fatalf("%v", err)
+	}
+}
+
+// TestConcurrentRotationsLoseNoKey: processes rotating at once (each with
+// its own copy) never drop one another's keys: writes re-read the file
+// under a lock.
+func TestConcurrentRotationsLoseNoKey(t *testing.T) {
+	_, path := keyring(t)
+	var wg sync.WaitGroup
+	ids := make(chan string, 8)
+	for range 8 {
+		k, err := LoadFile(path, rand.Reader, time.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			id, err := k.Rotate()
+			if err != nil {
+				t.Error(err)
+			}
+			ids <- id
+		})
+	}
+	wg.Wait()
+	close(ids)
+	final, err := OpenFile(path, rand.Reader, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, id := range final.IDs() {
+		have[id] = true
+	}
+	for id := range ids {
+		if !have[id] {
+			t.Errorf("key %s rotated in but lost", id)
+		}
+	}
+	if len(have) != 9 {
+		t.Errorf("%d keys, want 9", len(have))
+	}
+}
+
+// TestUnreadableKeyringStopsSealing: when the file changes into something
+// this process cannot read, sealing stops (an error) instead of going on
+// with a key that may have been retired meanwhile.
+func TestUnreadableKeyringStopsSealing(t *testing.T) {
+	_, path := keyring(t)
+	clock := time.Now()
+	k, err := LoadFile(path, rand.Reader, func() time.Time { return clock })
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path+".new", []byte("{damaged"), 0o600)
+	os.Rename(path+".new", path)
+	clock = clock.Add(RefreshInterval)
+	if _, err := Seal(k, rand.Reader, []byte("x"), nil); err == nil || !strings.Contains(err.Error(), "can no longer be read") {
+		t.Fatalf("sealing with an unreadable keyring: %v", err)
+	}
+	if _, err := OpenFile(filepath.Join(t.TempDir(), "missing.json"), rand.Reader, time.Now); err == nil || !strings.Contains(err.Error(), "restore it from its backup") {
+		t.Fatalf("OpenFile of a missing keyring: %v", err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/voicegate/voicegate/internal/lockfile"
 )
 
 // keyringFile is the on-disk and environment format of a keyring.
@@ -43,6 +45,7 @@ type Local struct {
 	modTime time.Time
 	size    int64
 	checked time.Time
+	failed  error // the last refresh's, until one succeeds
 }
 
 // RefreshInterval is how often a file keyring looks for a change made by
@@ -60,13 +63,25 @@ var _ Keyring = (*Local)(nil)
 // 0600, its directory 0700) when it does not exist yet. A file readable by
 // others is refused: it holds every record's key.
 func LoadFile(path string, random io.Reader, now func() time.Time) (*Local, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		k := &Local{path: path, keys: map[string][]byte{}, created: map[string]time.Time{}, random: random, now: now}
+		// Rotate writes under the lock and only over what it re-read: a
+		// process that lost the race to create the file adopts the winner's.
 		if _, err := k.Rotate(); err != nil {
 			return nil, err
 		}
 		return k, nil
+	}
+	return OpenFile(path, random, now)
+}
+
+// OpenFile reads an existing keyring, never creating one: what operator
+// commands use, so that a missing keyring (deleted, not yet restored) is
+// an error, not a fresh key that would make every record unreadable.
+func OpenFile(path string, random io.Reader, now func() time.Time) (*Local, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("keyring %s does not exist: restore it from its backup (without it no record can be read)", path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("keyring %s: %w", path, err)
@@ -86,35 +101,44 @@ func LoadFile(path string, random io.Reader, now func() time.Time) (*Local, erro
 }
 
 // refresh re-reads the file when another process changed it (checked at
-// most once per RefreshInterval). A file that no longer reads keeps the
-// keys in memory: a half-written file is never seen (writes are renames).
-func (k *Local) refresh() {
+// most once per RefreshInterval). It fails closed: a keyring that can no
+// longer be read (a rotation that left the file unreadable to this process,
+// a damaged file) stops sealing, rather than go on with a key that may be
+// retired meanwhile. Writes are renames, so a half-written file is never
+// seen.
+func (k *Local) refresh() error {
 	if k.path == "" {
-		return
+		return nil
 	}
 	k.mu.RLock()
 	due := k.now().Sub(k.checked) >= RefreshInterval
+	failed := k.failed
 	k.mu.RUnlock()
 	if !due {
-		return
+		return failed
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.checked = k.now()
 	fi, err := os.Stat(k.path)
-	if err != nil || (fi.ModTime().Equal(k.modTime) && fi.Size() == k.size) {
-		return
+	if err != nil {
+		k.failed = fmt.Errorf("keyring %s: %w", k.path, err)
+		return k.failed
+	}
+	if fi.ModTime().Equal(k.modTime) && fi.Size() == k.size {
+		return k.failed
 	}
 	b, err := os.ReadFile(k.path)
-	if err != nil {
-		return
+	if err == nil {
+		var n *Local
+		if n, err = parse(b); err == nil {
+			k.current, k.keys, k.created = n.current, n.keys, n.created
+			k.modTime, k.size, k.failed = fi.ModTime(), fi.Size(), nil
+			return nil
+		}
 	}
-	n, err := parse(b)
-	if err != nil {
-		return
-	}
-	k.current, k.keys, k.created = n.current, n.keys, n.created
-	k.modTime, k.size = fi.ModTime(), fi.Size()
+	k.failed = fmt.Errorf("keyring %s changed and can no longer be read (fix its owner and mode 0600 for this process): %w", k.path, err)
+	return k.failed
 }
 
 // LoadEnv reads a keyring from the value of an environment variable (the
@@ -158,7 +182,7 @@ func parse(b []byte) (*Local, error) {
 
 // Current implements Keyring.
 func (k *Local) Current() string {
-	k.refresh()
+	k.refresh() // a failure is reported by Wrap
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	return k.current
@@ -183,7 +207,9 @@ func (k *Local) IDs() []string {
 
 // Wrap implements Keyring.
 func (k *Local) Wrap(dek, aad []byte) (Wrapped, error) {
-	k.refresh()
+	if err := k.refresh(); err != nil {
+		return Wrapped{}, err
+	}
 	k.mu.RLock()
 	id, kek := k.current, k.keys[k.current]
 	random := k.random
@@ -230,7 +256,12 @@ func (k *Local) Rotate() (string, error) {
 	if k.path == "" {
 		return "", errors.New("keyring: read from the environment: rotate where it is kept, then restart")
 	}
-	key := make([]byte, KeySize+3)
+	unlock, err := k.lockAndReload()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	key := make([]byte, KeySize+6)
 	if _, err := io.ReadFull(k.random, key); err != nil {
 		return "", fmt.Errorf("keyring: new key: %w", err)
 	}
@@ -239,6 +270,9 @@ func (k *Local) Rotate() (string, error) {
 	// unique, never reused after a key is retired.
 	id := fmt.Sprintf("k%s-%x", now.Format("20060102"), key[KeySize:])
 	key = key[:KeySize]
+	if _, taken := k.keys[id]; taken {
+		return "", fmt.Errorf("keyring: key id %s is taken (a 48-bit collision): rotate again", id)
+	}
 	next := keyringFile{Version: 1, Current: id}
 	for oid, ok := range k.keys {
 		next.Keys = append(next.Keys, fileKey{ID: oid, Created: k.created[oid], Key: base64.StdEncoding.EncodeToString(ok)})
@@ -260,6 +294,11 @@ func (k *Local) Retire(id string) error {
 	if k.path == "" {
 		return errors.New("keyring: read from the environment: retire where it is kept, then restart")
 	}
+	unlock, err := k.lockAndReload()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if _, ok := k.keys[id]; !ok {
 		return fmt.Errorf("key %s: %w", id, ErrKeyMissing)
 	}
@@ -283,6 +322,35 @@ func (k *Local) Retire(id string) error {
 	delete(k.created, id)
 	k.noteSaved()
 	return nil
+}
+
+// lockAndReload takes the keyring's lock and re-reads the file under it,
+// so that a write starts from what another process wrote, never from this
+// process's older copy (two rotations at once would otherwise drop one).
+// With k.mu held.
+func (k *Local) lockAndReload() (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	unlock, err := lockfile.Lock(k.path, 10*time.Second, time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(k.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return unlock, nil // the first key: nothing to merge
+	case err != nil:
+		unlock()
+		return nil, fmt.Errorf("keyring %s: %w", k.path, err)
+	}
+	n, err := parse(b)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("keyring %s: %w", k.path, err)
+	}
+	k.current, k.keys, k.created = n.current, n.keys, n.created
+	return unlock, nil
 }
 
 // noteSaved records the file as this process wrote it.

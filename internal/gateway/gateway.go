@@ -85,8 +85,8 @@ func New(cfg Config, d Deps) *Gateway {
 	g.bodies = newBodyReader(cfg.BodyMemoryBytes)
 	g.refusals = newRefusalLog(d.Log, RefusalLogInterval, d.Now)
 	if d.Audit != nil {
-		g.refusals.onAuth = func(reason, client string, count int) {
-			d.Audit("auth.failures", client, fmt.Sprintf("reason=%s count=%d", reason, count))
+		g.refusals.onAuth = func(reason, topClient string, count, clients int) {
+			d.Audit("auth.failures", topClient, fmt.Sprintf("reason=%s count=%d clients=%d", reason, count, clients))
 		}
 	}
 	g.handler = g.routes()
@@ -103,6 +103,10 @@ func (g *Gateway) Run(ctx context.Context) { g.refusals.run(ctx) }
 
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
+
+// FlushRefusals closes the refusal log's interval now (what its tick does
+// each minute), for tests.
+func (g *Gateway) FlushRefusals() { g.refusals.flush() }
 
 // SetDraining marks the gateway as shutting down: /readyz fails from now on.
 func (g *Gateway) SetDraining() { g.draining.Store(true) }

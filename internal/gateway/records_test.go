@@ -2,16 +2,21 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/postgres/pgtest"
+	"github.com/voicegate/voicegate/internal/records"
+	"github.com/voicegate/voicegate/internal/sqlite"
 	"github.com/voicegate/voicegate/internal/storage"
 )
 
@@ -111,5 +116,59 @@ func TestRecordsLeakNothingOnPostgres(t *testing.T) {
 	}
 	if strings.Contains(string(out), secretPhrase) || strings.Contains(string(out), "5557654321") {
 		t.Fatal("pg_dump shows the personal data in clear")
+	}
+}
+
+// failingRecords is the real SQLite store whose record writes fail while
+// fail is set (a full disk), everything else working.
+type failingRecords struct {
+	*sqlite.DB
+	fail atomic.Bool
+}
+
+func (f *failingRecords) PutRecord(ctx context.Context, r records.Sealed) (bool, error) {
+	if f.fail.Load() {
+		return false, errors.New("database or disk is full")
+	}
+	return f.DB.PutRecord(ctx, r)
+}
+
+// TestRecordWriteFailureIsNot200: a report or a tool call whose record
+// cannot be written is answered 503 — never 200 for what was not kept —
+// and a redelivery once the store works again records it once; a dry run
+// records nothing.
+func TestRecordWriteFailureIsNot200(t *testing.T) {
+	var store *failingRecords
+	e := newEnvWith(t, nil, func(s calls.Store) calls.Store { store = &failingRecords{DB: s.(*sqlite.DB)}; return store })
+	store.fail.Store(true)
+	report := msg("end-of-call-report", "F1", `"endedReason":"hangup","artifact":{"transcript":"hello"}`)
+	tool := msg("tool-calls", "F1", `"toolCallList":[{"id":"tf1","name":"getAppointment","arguments":{}}]`)
+	for _, m := range []string{report, tool} {
+		if s, b := e.send(m); s != 503 {
+			t.Fatalf("record write failing: %d %s", s, b)
+		}
+	}
+	store.fail.Store(false)
+	for _, m := range []string{report, tool, report} {
+		if s, b := e.send(m); s != 200 {
+			t.Fatalf("after recovery: %d %s", s, b)
+		}
+	}
+	recs, err := store.CallRecords(context.Background(), "F1")
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%d records (%v), want 2 (the report once, the tool call once)", len(recs), err)
+	}
+	if s, _ := e.send(dry(msg("tool-calls", "F2", `"toolCallList":[{"id":"tf2","name":"getAppointment","arguments":{}}]`))); s != 200 {
+		t.Fatal(s)
+	}
+	if recs, _ := store.CallRecords(context.Background(), "F2"); len(recs) != 0 {
+		t.Fatalf("a dry run stored %d records", len(recs))
+	}
+	// A record moved to another call (its row relabelled) does not open.
+	all, _ := store.CallRecords(context.Background(), "F1")
+	moved := all[0]
+	moved.CallID = "F9"
+	if _, err := e.app.Records.Open(moved); err == nil {
+		t.Fatal("a record relabelled to another call opened")
 	}
 }

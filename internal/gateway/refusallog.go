@@ -29,9 +29,12 @@ type refusalLog struct {
 	mu     sync.Mutex
 	start  time.Time
 	counts map[refusalKey]int // refusals not logged individually
+	// pending are authentication failures of intervals closed by a
+	// request, reported by the next tick (one batch per interval).
+	pending [][]authCount
 	// onAuth, if set, receives each interval's authentication failures
 	// per reason and client (for the audit log), outside the lock.
-	onAuth func(reason, client string, count int)
+	onAuth func(reason, topClient string, count, clients int)
 }
 
 // refusalKind is a family of lines, with its two messages, its level and
@@ -85,7 +88,10 @@ func (a *refusalLog) record(k refusalKey) {
 	if now.Sub(a.start) >= a.every {
 		auths = a.flushLocked(now)
 	}
-	defer a.report(auths) // after the lock is released
+	// Reported by the next tick (run), never on this request's path.
+	if len(auths) > 0 {
+		a.pending = append(a.pending, auths)
+	}
 	n, seen := a.counts[k]
 	if !seen && len(a.counts) >= a.maxKeys {
 		k.client, k.peer, k.callID = otherClient, "", ""
@@ -140,14 +146,40 @@ func (a *refusalLog) flushLocked(now time.Time) []authCount {
 
 func (a *refusalLog) flush() {
 	a.mu.Lock()
-	auths := a.flushLocked(a.now())
+	batches := append(a.pending, a.flushLocked(a.now()))
+	a.pending = nil
 	a.mu.Unlock()
-	a.report(auths)
+	if a.onAuth != nil {
+		for _, b := range batches {
+			a.report(b)
+		}
+	}
 }
 
+// report sends the interval's authentication failures to onAuth, one
+// summary per reason — the count, how many clients, and the client with
+// the most — so that many distinct clients make a handful of audit
+// entries a minute, not one each.
 func (a *refusalLog) report(auths []authCount) {
+	type summary struct {
+		total, clients, top int
+		topClient           string
+	}
+	by := map[string]*summary{}
 	for _, c := range auths {
-		a.onAuth(c.reason, c.client, c.count)
+		s := by[c.reason]
+		if s == nil {
+			s = &summary{}
+			by[c.reason] = s
+		}
+		s.total += c.count
+		s.clients++
+		if c.count > s.top {
+			s.top, s.topClient = c.count, c.client
+		}
+	}
+	for reason, s := range by {
+		a.onAuth(reason, s.topClient, s.total, s.clients)
 	}
 }
 

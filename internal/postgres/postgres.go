@@ -19,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/voicegate/voicegate/internal/calls"
-	"github.com/voicegate/voicegate/internal/redact"
 )
 
 // DB is the PostgreSQL store. It is safe for concurrent use.
@@ -52,8 +51,9 @@ const ConnectTimeout = 5 * time.Second
 func Open(ctx context.Context, url string, o Options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		// pgx's error may quote the URL: say what is wrong without it.
-		return nil, fmt.Errorf("postgres: the URL %s does not parse (want postgres://user[:password]@host:port/database?sslmode=...)", redact.URL(url))
+		// pgx's error may quote the URL, and a string that is not a URL
+		// (key=value) would be echoed whole: say what is wrong without it.
+		return nil, errors.New("postgres: the URL does not parse (want postgres://user[:password]@host:port/database?sslmode=...)")
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = ConnectTimeout
@@ -69,7 +69,7 @@ func Open(ctx context.Context, url string, o Options) (*DB, error) {
 	}
 	if o.Schema != "" {
 		if !validSchema(o.Schema) {
-			return nil, fmt.Errorf("postgres: schema %q: use letters, digits and _ only", o.Schema)
+			return nil, fmt.Errorf("postgres: schema %q: use lower-case letters, digits and _ only", o.Schema)
 		}
 		cfg.ConnConfig.RuntimeParams["search_path"] = o.Schema
 	}
@@ -95,9 +95,12 @@ func Open(ctx context.Context, url string, o Options) (*DB, error) {
 	return db, nil
 }
 
+// validSchema accepts lower-case identifiers only: search_path folds
+// unquoted names to lower case, so an upper-case schema would be created
+// under one name and looked up under another.
 func validSchema(s string) bool {
 	for i, r := range s {
-		ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
+		ok := r == '_' || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9')
 		if !ok {
 			return false
 		}

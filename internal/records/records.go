@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/envelope"
@@ -36,9 +37,12 @@ type Sealed struct {
 	Payload   []byte
 }
 
-// AAD is the additional data a record's envelope is bound to: its id and
-// its call's, so that a payload or key moved to another row does not open.
-func (s Sealed) AAD() []byte { return []byte("voicegate record\x00" + s.ID + "\x00" + s.CallID) }
+// AAD is the additional data a record's envelope is bound to: its id, its
+// call's, its kind, dedup key and time, so that a payload or key moved to
+// another row, or a row relabelled or re-dated, does not open.
+func (s Sealed) AAD() []byte {
+	return []byte(fmt.Sprintf("voicegate record\x00%s\x00%s\x00%s\x00%s\x00%d", s.ID, s.CallID, s.Kind, s.DedupKey, s.CreatedAt.UnixMilli()))
+}
 
 // ErrNotFound is a record id the store does not have.
 var ErrNotFound = errors.New("record not found")

@@ -53,7 +53,11 @@ func (c Config) Validate() []string {
 		switch {
 		case c.PostgresURL == "":
 			probs = append(probs, "postgres_url: required by driver postgres (postgres://user@host:5432/database?sslmode=verify-full)")
-		case err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "":
+		case err != nil || u.Scheme == "" || u.Host == "":
+			// Not a URL (a key=value connection string, say): never echoed,
+			// it may hold a password in clear.
+			probs = append(probs, "postgres_url: is not a postgres://user@host:port/database URL (key=value connection strings are not accepted)")
+		case u.Scheme != "postgres" && u.Scheme != "postgresql":
 			probs = append(probs, fmt.Sprintf("postgres_url: %s is not a postgres://user@host:port/database URL", redact.URL(c.PostgresURL)))
 		}
 	default:

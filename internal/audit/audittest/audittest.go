@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,19 +24,27 @@ type Env struct {
 // Run runs the suite; open returns a new, empty store for each subtest.
 func Run(t *testing.T, open func(t *testing.T) Env) {
 	ctx := context.Background()
+	var lastLog *audit.Log
 	fill := func(t *testing.T, n int) (Env, string) {
 		t.Helper()
 		env := open(t)
-		head := filepath.Join(t.TempDir(), "audit-head.json")
+		dir := t.TempDir()
 		clock := time.UnixMilli(1_795_000_000_000)
-		log := audit.New(env.Store, head, "test", func() time.Time { clock = clock.Add(time.Second); return clock })
+		log, err := audit.New(env.Store, dir, "test", func() time.Time { clock = clock.Add(time.Second); return clock })
+		if err != nil {
+			t.Fatal(err)
+		}
 		for i := 1; i <= n; i++ {
 			if err := log.Append(ctx, "keys.rotate", fmt.Sprint("k", i), "rotated"); err != nil {
 				t.Fatal(err)
 			}
 		}
-		return env, head
+		lastLog = log
+		return env, dir
 	}
+	// attacker is a key that is not the log's: what someone who can write
+	// the database, but not read data_dir, signs with.
+	attacker := []byte("0123456789abcdef0123456789abcdef")
 	verifyFails := func(t *testing.T, env Env, head string, seq int64, why string) {
 		t.Helper()
 		_, err := audit.Verify(ctx, env.Store, head)
@@ -92,11 +99,11 @@ func Run(t *testing.T, open func(t *testing.T) Env) {
 			}
 		}
 		forged := audit.Entry{Seq: 3, At: all[1].At, Event: "keys.rotate", Subject: "forged", Detail: "x", Actor: "test", Prev: all[1].Hash}
-		forged.Hash = forged.Sum()
+		forged.Hash = forged.Sum(attacker)
 		if err := env.Store.InsertAudit(ctx, forged); err != nil {
 			t.Fatal(err)
 		}
-		verifyFails(t, env, head, 4, "does not follow")
+		verifyFails(t, env, head, 3, "edited")
 	})
 	t.Run("SwappedPair", func(t *testing.T) {
 		env, head := fill(t, 5)
@@ -120,12 +127,33 @@ func Run(t *testing.T, open func(t *testing.T) Env) {
 				e.Detail = "rewritten"
 			}
 			e.Prev = prev
-			e.Hash = e.Sum()
+			e.Hash = e.Sum(attacker)
 			prev = e.Hash
 			if err := env.Store.InsertAudit(ctx, e); err != nil {
 				t.Fatal(err)
 			}
 		}
-		verifyFails(t, env, head, 5, "rewritten")
+		verifyFails(t, env, head, 1, "edited")
+	})
+	t.Run("AppendRefusesATamperedChain", func(t *testing.T) {
+		// A forged tail, or a rewrite, is never covered by the next
+		// append's new head: the append is refused.
+		env, _ := fill(t, 3)
+		last, _, _ := env.Store.LastAudit(ctx)
+		forged := audit.Entry{Seq: 4, At: last.At, Event: "keys.retire", Subject: "k1", Detail: "retired", Actor: "cli:alice", Prev: last.Hash}
+		forged.Hash = forged.Sum(attacker)
+		if err := env.Store.InsertAudit(ctx, forged); err != nil {
+			t.Fatal(err)
+		}
+		if err := lastLog.Append(ctx, "config.reload", "", "applied"); !errors.Is(err, audit.ErrTampered) {
+			t.Fatalf("append after a forged tail: %v, want ErrTampered", err)
+		}
+		env2, _ := fill(t, 3)
+		if err := env2.Exec(`UPDATE audit_log SET detail = 'edited' WHERE seq = 3`); err != nil {
+			t.Fatal(err)
+		}
+		if err := lastLog.Append(ctx, "config.reload", "", "applied"); !errors.Is(err, audit.ErrTampered) {
+			t.Fatalf("append after the head entry was edited: %v, want ErrTampered", err)
+		}
 	})
 }
