@@ -1,5 +1,5 @@
 // Package cli provides voicegate's command line: serve, simulate, calls,
-// config check and version (the load generator's is internal/benchcmd). Everything a command needs comes in as
+// keys, records, audit, redact, config check and version (the load generator's is internal/benchcmd). Everything a command needs comes in as
 // arguments (environment, output streams, context), never from globals; the
 // end-to-end tests run the real binary.
 package cli
@@ -27,6 +27,7 @@ Usage:
   voicegate config check --config FILE
   voicegate calls list (--config FILE | --data-dir DIR) [--limit N] [--status S] [--before ID] [--json]
   voicegate calls show ID (--config FILE | --data-dir DIR) [--json]
+  voicegate redact [--json] < INPUT
   voicegate keys list|rotate|rewrap|retire ID (--config FILE | --data-dir DIR)
   voicegate audit verify|list (--config FILE | --data-dir DIR)
   voicegate records list|export|purge --call ID | show RECORD_ID (--config FILE | --data-dir DIR)
@@ -59,6 +60,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runConfigCheck(rest[1:], getenv, stdout, stderr)
 	case "calls":
 		return runCalls(ctx, rest, getenv, stdout, stderr)
+	case "redact":
+		return runRedactCommand(rest, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "audit":
