@@ -21,6 +21,7 @@ import (
 	"github.com/voicegate/voicegate/internal/demoapi"
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/envelope"
+	"github.com/voicegate/voicegate/internal/erasure"
 	"github.com/voicegate/voicegate/internal/gateway"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
@@ -61,6 +62,8 @@ type App struct {
 	handlerWait time.Duration
 	// runs is held while Run runs: Close waits for it.
 	runs sync.WaitGroup
+	// erasure keeps the per-call secrets the records are bound to.
+	erasure *erasure.Store
 }
 
 // Options are the injectable parts.
@@ -124,7 +127,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		if err != nil {
 			return nil, err
 		}
-		a.Records = records.NewWriter(rs, kr, rand.Reader, o.Now)
+		// Per-call secrets, outside the database: a purge destroys them.
+		if a.erasure, err = erasure.Open(ctx, cfg.DataDir); err != nil {
+			return nil, err
+		}
+		a.Records = records.NewWriter(rs, kr, a.erasure, rand.Reader, o.Now)
 	}
 	if as, ok := rs.(audit.Store); ok {
 		var err error
@@ -332,5 +339,8 @@ func (a *App) AuditEvent(event, subject, detail string) {
 // releases the store.
 func (a *App) Close() error {
 	a.runs.Wait()
+	if a.erasure != nil {
+		a.erasure.Close()
+	}
 	return a.Store.Close()
 }

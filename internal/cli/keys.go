@@ -13,6 +13,7 @@ import (
 	"github.com/voicegate/voicegate/internal/audit"
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/envelope"
+	"github.com/voicegate/voicegate/internal/erasure"
 	"github.com/voicegate/voicegate/internal/postgres"
 	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/sqlite"
@@ -182,15 +183,25 @@ func openRecords(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(
 		closeStore()
 		return nil, err
 	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, erasure.FileName)); err != nil {
+		closeStore()
+		return nil, fmt.Errorf("no erasure store %s in %s: restore it from its backup (without it no record can be read)", erasure.FileName, cfg.DataDir)
+	}
+	secrets, err := erasure.Open(ctx, cfg.DataDir)
+	if err != nil {
+		closeStore()
+		return nil, err
+	}
+	closeAll := func() { secrets.Close(); closeStore() }
 	actor := "cli"
 	if u, err := user.Current(); err == nil {
 		actor = "cli:" + u.Username
 	}
 	log, err := audit.New(st, cfg.DataDir, actor, time.Now)
 	if err != nil {
-		closeStore()
+		closeAll()
 		return nil, err
 	}
-	return &opened{cfg: cfg, writer: records.NewWriter(st, kr, rand.Reader, time.Now), keys: kr,
-		log: log, store: st, close: closeStore}, nil
+	return &opened{cfg: cfg, writer: records.NewWriter(st, kr, secrets, rand.Reader, time.Now), keys: kr,
+		log: log, store: st, close: closeAll}, nil
 }

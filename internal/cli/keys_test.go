@@ -11,6 +11,7 @@ import (
 
 	"github.com/voicegate/voicegate/internal/audit"
 	"github.com/voicegate/voicegate/internal/envelope"
+	"github.com/voicegate/voicegate/internal/erasure"
 	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/sqlite"
 )
@@ -29,7 +30,12 @@ func TestKeysCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := records.NewWriter(db, kr, rand.Reader, time.Now)
+	secrets, err := erasure.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer secrets.Close()
+	w := records.NewWriter(db, kr, secrets, rand.Reader, time.Now)
 	for _, id := range []string{"t1", "t2", "t3"} {
 		if err := w.ToolCall(ctx, "c1", records.ToolCall{ToolCallID: id, Tool: "x"}); err != nil {
 			t.Fatal(err)
@@ -82,6 +88,9 @@ func TestAuditCommands(t *testing.T) {
 	}
 	if _, err := envelope.LoadFile(filepath.Join(dir, "keyring.json"), rand.Reader, time.Now); err != nil {
 		t.Fatal(err)
+	}
+	if secrets, err := erasure.Open(context.Background(), dir); err == nil {
+		secrets.Close()
 	}
 	run := func(args ...string) (string, string, int) {
 		t.Helper()

@@ -83,7 +83,7 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 		if err := o.audit(ctx, "records.read", r.ID, "call "+r.CallID); err != nil {
 			return err
 		}
-		b, err := o.writer.Open(r)
+		b, err := o.writer.Open(ctx, r)
 		if err != nil {
 			return err
 		}
@@ -114,7 +114,7 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		for _, r := range list {
 			line := map[string]any{"id": r.ID, "call_id": r.CallID, "kind": r.Kind, "created_at": formatTime(r.CreatedAt)}
-			if b, err := o.writer.Open(r); err != nil {
+			if b, err := o.writer.Open(ctx, r); err != nil {
 				line["error"] = err.Error()
 			} else {
 				line["content"] = json.RawMessage(b)
@@ -133,11 +133,11 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 		if err := o.audit(ctx, "records.purge", *callID, "destroying the call's record keys"); err != nil {
 			return err
 		}
-		n, err := st.ShredCall(ctx, *callID)
+		n, err := o.writer.Purge(ctx, *callID)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "call %s: %d record key(s) destroyed; their content can no longer be opened\n", text(*callID), n)
+		fmt.Fprintf(stdout, "call %s erased: its secret and %d record key(s) destroyed; its records can no longer be opened, not even from an earlier copy of the database\n", text(*callID), n)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/internal/envelope"
+	"github.com/voicegate/voicegate/internal/erasure"
 	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/sqlite"
 )
@@ -29,7 +30,12 @@ func TestRecordsCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := records.NewWriter(db, kr, rand.Reader, time.Now)
+	secrets, err := erasure.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer secrets.Close()
+	w := records.NewWriter(db, kr, secrets, rand.Reader, time.Now)
 	if err := w.EndOfCall(ctx, "C1", json.RawMessage(`{"type":"end-of-call-report","artifact":{"transcript":"User: my code is walnut-42\u001b[2J"}}`)); err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func sendPersonalData(t *testing.T, e *env, call string) {
 		t.Fatalf("%d records (%v), want 2: one tool call, one report", len(recs), err)
 	}
 	for _, r := range recs {
-		b, err := e.app.Records.Open(r)
+		b, err := e.app.Records.Open(context.Background(), r)
 		if err != nil || !strings.Contains(string(b), secretPhrase) || !strings.Contains(string(b), callerNumber) {
 			t.Fatalf("record %s (%s) does not open to what was sent: %v %.200s", r.ID, r.Kind, err, b)
 		}
@@ -168,7 +168,7 @@ func TestRecordWriteFailureIsNot200(t *testing.T) {
 	all, _ := store.CallRecords(context.Background(), "F1")
 	moved := all[0]
 	moved.CallID = "F9"
-	if _, err := e.app.Records.Open(moved); err == nil {
+	if _, err := e.app.Records.Open(context.Background(), moved); err == nil {
 		t.Fatal("a record relabelled to another call opened")
 	}
 }

@@ -11,18 +11,36 @@ import (
 	"github.com/voicegate/voicegate/internal/envelope"
 )
 
-// Writer seals records and stores them; it opens them for an operator.
-type Writer struct {
-	store  Store
-	keys   envelope.Keyring
-	random io.Reader
-	now    func() time.Time
+// CallSecrets keep a random secret per call outside the records'
+// database (internal/erasure): every record's envelope is bound to it, so
+// erasing it makes the call's records unrecoverable even from an older copy
+// of the database opened with the keyring.
+type CallSecrets interface {
+	// Secret returns the call's secret, creating it when create is set;
+	// erasure.ErrErased when it was erased.
+	Secret(ctx context.Context, callID string, create bool) ([]byte, error)
+	// Erase destroys it.
+	Erase(ctx context.Context, callID string) (bool, error)
 }
 
-// NewWriter returns a writer sealing with keys' current key.
-func NewWriter(store Store, keys envelope.Keyring, random io.Reader, now func() time.Time) *Writer {
-	return &Writer{store: store, keys: keys, random: random, now: now}
+// Writer seals records and stores them; it opens them for an operator.
+type Writer struct {
+	store   Store
+	keys    envelope.Keyring
+	secrets CallSecrets
+	random  io.Reader
+	now     func() time.Time
 }
+
+// NewWriter returns a writer sealing with keys' current key, each record
+// bound to its call's secret.
+func NewWriter(store Store, keys envelope.Keyring, secrets CallSecrets, random io.Reader, now func() time.Time) *Writer {
+	return &Writer{store: store, keys: keys, secrets: secrets, random: random, now: now}
+}
+
+// aad is what a record's envelope is bound to: its own fields and its
+// call's secret.
+func aad(r Sealed, secret []byte) []byte { return append(r.AAD(), secret...) }
 
 // Store returns the store the writer keeps records in.
 func (w *Writer) Store() Store { return w.store }
@@ -33,7 +51,11 @@ func (w *Writer) Keys() envelope.Keyring { return w.keys }
 // put seals payload as a record of call and stores it once per dedup key.
 func (w *Writer) put(ctx context.Context, callID string, kind Kind, dedup string, payload []byte) error {
 	r := Sealed{ID: NewID(), CallID: callID, Kind: kind, DedupKey: dedup, CreatedAt: w.now()}
-	s, err := envelope.Seal(w.keys, w.random, payload, r.AAD())
+	secret, err := w.secrets.Secret(ctx, callID, true)
+	if err != nil {
+		return fmt.Errorf("record %s: %w", kind, err)
+	}
+	s, err := envelope.Seal(w.keys, w.random, payload, aad(r, secret))
 	if err != nil {
 		return fmt.Errorf("record %s: %w", kind, err)
 	}
@@ -71,11 +93,15 @@ func (w *Writer) ToolCall(ctx context.Context, callID string, tc ToolCall) error
 }
 
 // Open decrypts a stored record.
-func (w *Writer) Open(r Sealed) ([]byte, error) {
+func (w *Writer) Open(ctx context.Context, r Sealed) ([]byte, error) {
 	if r.Key.KeyID == "" {
 		return nil, fmt.Errorf("record %s: %w", r.ID, ErrShredded)
 	}
-	b, err := envelope.Open(w.keys, envelope.Sealed{Key: r.Key, Payload: r.Payload}, r.AAD())
+	secret, err := w.secrets.Secret(ctx, r.CallID, false)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w: %w", r.ID, ErrShredded, err)
+	}
+	b, err := envelope.Open(w.keys, envelope.Sealed{Key: r.Key, Payload: r.Payload}, aad(r, secret))
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", r.ID, err)
 	}
@@ -114,7 +140,12 @@ func (w *Writer) Rewrap(ctx context.Context, progress func(done int)) (int, erro
 				if err := ctx.Err(); err != nil {
 					return done, err
 				}
-				next, err := envelope.Rewrap(w.keys, r.Key, r.AAD())
+				secret, err := w.secrets.Secret(ctx, r.CallID, false)
+				if err != nil {
+					after = r.ID // erased: nothing left to rewrap
+					continue
+				}
+				next, err := envelope.Rewrap(w.keys, r.Key, aad(r, secret))
 				if err != nil {
 					return done, fmt.Errorf("record %s: %w", r.ID, err)
 				}
@@ -149,4 +180,14 @@ func (w *Writer) CheckRetire(ctx context.Context, id string) error {
 		return fmt.Errorf("key %s still wraps %d record(s): run voicegate keys rewrap first: %w", id, n, ErrKeyInUse)
 	}
 	return nil
+}
+
+// Purge erases a call: its secret is destroyed (its records can no longer
+// be opened from any copy of the database) and so are its records'
+// wrapped keys. It returns how many records it touched.
+func (w *Writer) Purge(ctx context.Context, callID string) (int, error) {
+	if _, err := w.secrets.Erase(ctx, callID); err != nil {
+		return 0, err
+	}
+	return w.store.ShredCall(ctx, callID)
 }

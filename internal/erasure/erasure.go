@@ -1,0 +1,92 @@
+// Package erasure provides the per-call secrets that make a purge final:
+// every record's envelope is bound to a random secret of its call, kept in
+// a small database of its own (erasure.db in data_dir), outside the records'
+// database. Erasing a call deletes its secret, so its records can never be
+// opened again — not from the database, and not from a copy of it taken
+// before the purge, even with the keyring. The file runs with
+// secure_delete and a rollback journal (no write-ahead log that would keep
+// an erased secret), and is backed up apart from the database, like the
+// keyring.
+package erasure
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	_ "modernc.org/sqlite" // the "sqlite" driver
+)
+
+// ErrErased is a call whose secret was erased (or never existed).
+var ErrErased = errors.New("call erased: its secret was destroyed")
+
+// Store keeps the per-call secrets. Safe for concurrent use.
+type Store struct {
+	db *sql.DB
+}
+
+// FileName is the store's file in a data directory.
+const FileName = "erasure.db"
+
+// Open opens (creating, mode 0600) the store in data directory dir.
+func Open(ctx context.Context, dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("erasure store: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+		f.Close()
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(DELETE)&_pragma=secure_delete(1)&_pragma=synchronous(FULL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("erasure store: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS call_secrets (call_id TEXT PRIMARY KEY, secret BLOB NOT NULL) STRICT`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("erasure store %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Secret returns call id's secret, creating it when create is set (else
+// ErrErased when it does not exist).
+func (s *Store) Secret(ctx context.Context, callID string, create bool) ([]byte, error) {
+	var secret []byte
+	err := s.db.QueryRowContext(ctx, `SELECT secret FROM call_secrets WHERE call_id = ?`, callID).Scan(&secret)
+	if err == nil {
+		return secret, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("erasure store: %w", err)
+	}
+	if !create {
+		return nil, ErrErased
+	}
+	secret = make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO call_secrets (call_id, secret) VALUES (?, ?) ON CONFLICT(call_id) DO NOTHING`, callID, secret); err != nil {
+		return nil, fmt.Errorf("erasure store: %w", err)
+	}
+	// Another writer may have created it first: read what is stored.
+	return s.Secret(ctx, callID, false)
+}
+
+// Erase destroys call id's secret; it reports whether there was one.
+func (s *Store) Erase(ctx context.Context, callID string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM call_secrets WHERE call_id = ?`, callID)
+	if err != nil {
+		return false, fmt.Errorf("erasure store: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
