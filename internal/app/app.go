@@ -127,10 +127,26 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Per-call secrets, outside the database: a purge destroys them.
+		// Per-call secrets, outside the database: a purge destroys them. A
+		// missing store beside records that need it is lost or not yet
+		// restored: never replaced by an empty one.
+		if !erasure.Exists(cfg.DataDir) {
+			usage, err := rs.KeyUsage(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if len(usage) > 0 {
+				return nil, fmt.Errorf("records exist but %s is missing from %s: restore it from its backup (a new one would make every record unreadable)", erasure.FileName, cfg.DataDir)
+			}
+		}
 		if a.erasure, err = erasure.Open(ctx, cfg.DataDir); err != nil {
 			return nil, err
 		}
+		defer func() {
+			if !ok {
+				a.erasure.Close()
+			}
+		}()
 		a.Records = records.NewWriter(rs, kr, a.erasure, rand.Reader, o.Now)
 	}
 	if as, ok := rs.(audit.Store); ok {

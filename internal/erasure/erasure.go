@@ -18,11 +18,13 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/voicegate/voicegate/internal/records"
 	_ "modernc.org/sqlite" // the "sqlite" driver
 )
 
-// ErrErased is a call whose secret was erased (or never existed).
-var ErrErased = errors.New("call erased: its secret was destroyed")
+// ErrErased is a call whose secret was erased (or never existed). It Is
+// records.ErrCallErased.
+var ErrErased = fmt.Errorf("%w: its secret was destroyed", records.ErrCallErased)
 
 // Store keeps the per-call secrets. Safe for concurrent use.
 type Store struct {
@@ -41,14 +43,21 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
 		f.Close()
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(DELETE)&_pragma=secure_delete(1)&_pragma=synchronous(FULL)&_txlock=immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(DELETE)&_pragma=secure_delete(1)&_pragma=synchronous(EXTRA)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("erasure store: %w", err)
 	}
 	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS call_secrets (call_id TEXT PRIMARY KEY, secret BLOB NOT NULL) STRICT`); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("erasure store %s: %w", path, err)
+	// erased_calls remembers what was erased, so that a live call's next
+	// event does not give it a fresh secret (and new, readable records).
+	for _, q := range []string{
+		`CREATE TABLE IF NOT EXISTS call_secrets (call_id TEXT PRIMARY KEY, secret BLOB NOT NULL) STRICT`,
+		`CREATE TABLE IF NOT EXISTS erased_calls (call_id TEXT PRIMARY KEY) STRICT`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("erasure store %s: %w", path, err)
+		}
 	}
 	return &Store{db: db}, nil
 }
@@ -67,6 +76,13 @@ func (s *Store) Secret(ctx context.Context, callID string, create bool) ([]byte,
 	if !create {
 		return nil, ErrErased
 	}
+	var erased int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM erased_calls WHERE call_id = ?`, callID).Scan(&erased); err != nil {
+		return nil, fmt.Errorf("erasure store: %w", err)
+	}
+	if erased > 0 {
+		return nil, ErrErased // an erased call stays erased
+	}
 	secret = make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
@@ -80,12 +96,29 @@ func (s *Store) Secret(ctx context.Context, callID string, create bool) ([]byte,
 
 // Erase destroys call id's secret; it reports whether there was one.
 func (s *Store) Erase(ctx context.Context, callID string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM call_secrets WHERE call_id = ?`, callID)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
+		return false, fmt.Errorf("erasure store: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM call_secrets WHERE call_id = ?`, callID)
+	if err != nil {
+		return false, fmt.Errorf("erasure store: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO erased_calls (call_id) VALUES (?) ON CONFLICT(call_id) DO NOTHING`, callID); err != nil {
+		return false, fmt.Errorf("erasure store: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("erasure store: %w", err)
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
+}
+
+// Exists reports whether data directory dir has an erasure store.
+func Exists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, FileName))
+	return err == nil
 }
 
 // Close closes the store.

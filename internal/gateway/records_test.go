@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/voicegate/voicegate/internal/app"
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/postgres/pgtest"
@@ -170,5 +171,23 @@ func TestRecordWriteFailureIsNot200(t *testing.T) {
 	moved.CallID = "F9"
 	if _, err := e.app.Records.Open(context.Background(), moved); err == nil {
 		t.Fatal("a record relabelled to another call opened")
+	}
+}
+
+// TestMissingErasureStoreRefusesToStart: records exist, erasure.db is
+// gone (lost, not yet restored): serve refuses to start rather than create
+// an empty store that would make every record unreadable.
+func TestMissingErasureStoreRefusesToStart(t *testing.T) {
+	e := newEnv(t, nil)
+	if s, _ := e.send(msg("tool-calls", "M1", `"toolCallList":[{"id":"m1","name":"getAppointment","arguments":{}}]`)); s != 200 {
+		t.Fatal(s)
+	}
+	cfg := e.app.Config
+	e.app.Close()
+	if err := os.Remove(filepath.Join(cfg.DataDir, "erasure.db")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.New(context.Background(), cfg, app.Options{}); err == nil || !strings.Contains(err.Error(), "restore it from its backup") {
+		t.Fatalf("start without erasure.db: %v", err)
 	}
 }

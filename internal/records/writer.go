@@ -17,11 +17,15 @@ import (
 // of the database opened with the keyring.
 type CallSecrets interface {
 	// Secret returns the call's secret, creating it when create is set;
-	// erasure.ErrErased when it was erased.
+	// an error that Is ErrCallErased when the call was erased (never
+	// re-created: an erased call stays erased).
 	Secret(ctx context.Context, callID string, create bool) ([]byte, error)
 	// Erase destroys it.
 	Erase(ctx context.Context, callID string) (bool, error)
 }
+
+// ErrCallErased is a call whose secret was destroyed by a purge.
+var ErrCallErased = errors.New("call erased")
 
 // Writer seals records and stores them; it opens them for an operator.
 type Writer struct {
@@ -52,6 +56,9 @@ func (w *Writer) Keys() envelope.Keyring { return w.keys }
 func (w *Writer) put(ctx context.Context, callID string, kind Kind, dedup string, payload []byte) error {
 	r := Sealed{ID: NewID(), CallID: callID, Kind: kind, DedupKey: dedup, CreatedAt: w.now()}
 	secret, err := w.secrets.Secret(ctx, callID, true)
+	if errors.Is(err, ErrCallErased) {
+		return nil // the call was erased: nothing more of it is kept
+	}
 	if err != nil {
 		return fmt.Errorf("record %s: %w", kind, err)
 	}
@@ -98,8 +105,11 @@ func (w *Writer) Open(ctx context.Context, r Sealed) ([]byte, error) {
 		return nil, fmt.Errorf("record %s: %w", r.ID, ErrShredded)
 	}
 	secret, err := w.secrets.Secret(ctx, r.CallID, false)
+	if errors.Is(err, ErrCallErased) {
+		return nil, fmt.Errorf("record %s: %w", r.ID, ErrShredded)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("record %s: %w: %w", r.ID, ErrShredded, err)
+		return nil, fmt.Errorf("record %s: %w", r.ID, err)
 	}
 	b, err := envelope.Open(w.keys, envelope.Sealed{Key: r.Key, Payload: r.Payload}, aad(r, secret))
 	if err != nil {
@@ -141,9 +151,12 @@ func (w *Writer) Rewrap(ctx context.Context, progress func(done int)) (int, erro
 					return done, err
 				}
 				secret, err := w.secrets.Secret(ctx, r.CallID, false)
-				if err != nil {
+				if errors.Is(err, ErrCallErased) {
 					after = r.ID // erased: nothing left to rewrap
 					continue
+				}
+				if err != nil {
+					return done, err
 				}
 				next, err := envelope.Rewrap(w.keys, r.Key, aad(r, secret))
 				if err != nil {

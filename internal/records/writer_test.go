@@ -147,5 +147,22 @@ func TestPurgeDefeatsAnEarlierBackup(t *testing.T) {
 		if !wantOpen && !errors.Is(err, records.ErrShredded) {
 			t.Fatalf("the purged call's record opens from a backup taken before the purge: %v %q", err, b)
 		}
+		if !wantOpen {
+			// Someone with the backup and the keyring uses their own code,
+			// not Open: without the call's secret the envelope must not open.
+			r := recs[0]
+			for _, aad := range [][]byte{r.AAD(), append(r.AAD(), make([]byte, 32)...)} {
+				if pt, err := envelope.Open(kr, envelope.Sealed{Key: r.Key, Payload: r.Payload}, aad); err == nil {
+					t.Fatalf("the purged record opens without its call's secret: %q", pt)
+				}
+			}
+		}
+	}
+	// A live call purged stays erased: its next event keeps nothing.
+	if err := w.ToolCall(ctx, "gone", records.ToolCall{ToolCallID: "later", Tool: "t", Arguments: []byte(`{"ssn":"123-45-6789"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := db.CallRecords(ctx, "gone"); len(recs) != 1 {
+		t.Fatalf("an erased call got %d records, want its 1 shredded one", len(recs))
 	}
 }
