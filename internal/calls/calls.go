@@ -65,6 +65,23 @@ type ListFilter struct {
 	Status string
 }
 
+// Bound returns the page boundary in the milliseconds stores keep times
+// in: calls created before ms, or, when tieBreak, also those created at ms
+// whose id sorts before BeforeID. ok is false when the list is not paged.
+// "Created before Before" is created_at < Before rounded up to the
+// millisecond, and only a whole millisecond has calls created at it.
+func (f ListFilter) Bound() (ms int64, tieBreak, ok bool) {
+	if f.Before.IsZero() {
+		return 0, false, false
+	}
+	ms = f.Before.UnixMilli()
+	exact := time.UnixMilli(ms).Equal(f.Before)
+	if !exact && f.Before.After(time.UnixMilli(ms)) {
+		ms++
+	}
+	return ms, f.BeforeID != "" && exact, true
+}
+
 // EffectiveLimit returns the number of calls f asks for, within the list limits.
 func (f ListFilter) EffectiveLimit() int {
 	switch {

@@ -2,8 +2,7 @@ package config
 
 import (
 	"fmt"
-	"os"
-	"strings"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -17,7 +16,8 @@ var clientKeys = map[string]bool{"auth": true, "max_body_bytes": true, "path": t
 // cap of the vapi section — is expanded, decoded and checked. ${ENV} references elsewhere (a tool's token) need
 // not be set where the client runs.
 func LoadClient(path string, opt Options) (*Config, error) {
-	raw, err := os.ReadFile(path)
+	opt = opt.withDefaults()
+	raw, err := opt.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -28,13 +28,7 @@ func LoadClient(path string, opt Options) (*Config, error) {
 func ParseClient(raw []byte, opt Options) (*Config, error) {
 	opt = opt.withDefaults()
 	verr := &ValidationError{}
-	var root yaml.Node
-	if err := yaml.Unmarshal(raw, &root); err != nil {
-		verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
-		return nil, verr
-	}
-	pruneToClient(&root)
-	cfg, missing := decodeInto(&root, opt, verr)
+	cfg, missing := decode(raw, pruneToClient, opt, verr)
 	if cfg == nil {
 		return nil, verr
 	}
@@ -77,27 +71,7 @@ func LoadStorage(path string, opt Options) (*Config, error) {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	verr := &ValidationError{}
-	var root yaml.Node
-	if err := yaml.Unmarshal(raw, &root); err != nil {
-		verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
-		return nil, verr
-	}
-	if len(root.Content) > 0 {
-		doc := root.Content[0]
-		if doc.Kind != yaml.MappingNode {
-			verr.add("", "not a voicegate configuration (want a mapping of keys)")
-			return nil, verr
-		}
-		var kept []*yaml.Node
-		for i := 0; i+1 < len(doc.Content); i += 2 {
-			switch doc.Content[i].Value {
-			case "data_dir", "storage", "records":
-				kept = append(kept, doc.Content[i], unalias(doc.Content[i+1]))
-			}
-		}
-		doc.Content = kept
-	}
-	cfg, missing := decodeInto(&root, opt, verr)
+	cfg, missing := decode(raw, keepKeys("data_dir", "storage", "records"), opt, verr)
 	if cfg != nil {
 		if cfg.DataDir == "" {
 			verr.add("data_dir", "must not be empty")
@@ -113,19 +87,29 @@ func LoadStorage(path string, opt Options) (*Config, error) {
 	return cfg, nil
 }
 
-// pruneToClient keeps, of the document, only vapi's client keys.
-func pruneToClient(root *yaml.Node) {
-	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
-		return
+// keepKeys returns a prune that keeps only the given top-level keys.
+func keepKeys(keys ...string) func(doc *yaml.Node) {
+	return func(doc *yaml.Node) {
+		var kept []*yaml.Node
+		for i := 0; i+1 < len(doc.Content); i += 2 {
+			if slices.Contains(keys, doc.Content[i].Value) {
+				kept = append(kept, doc.Content[i], unalias(doc.Content[i+1]))
+			}
+		}
+		doc.Content = kept
 	}
-	doc := root.Content[0]
-	var kept []*yaml.Node
+}
+
+// pruneToClient keeps, of the document, only vapi's client keys (and of
+// its credentials, the one a client signs with).
+func pruneToClient(doc *yaml.Node) {
+	keepKeys("vapi")(doc)
 	for i := 0; i+1 < len(doc.Content); i += 2 {
-		k, v := doc.Content[i], doc.Content[i+1]
-		v = unalias(v)
-		if k.Value != "vapi" || v.Kind != yaml.MappingNode {
+		v := doc.Content[i+1]
+		if v.Kind != yaml.MappingNode {
 			continue
 		}
+		v = &yaml.Node{Kind: v.Kind, Tag: v.Tag, Line: v.Line, Column: v.Column, Content: v.Content}
 		var vk []*yaml.Node
 		for j := 0; j+1 < len(v.Content); j += 2 {
 			if clientKeys[v.Content[j].Value] {
@@ -137,9 +121,8 @@ func pruneToClient(root *yaml.Node) {
 			}
 		}
 		v.Content = vk
-		kept = append(kept, k, v)
+		doc.Content[i+1] = v
 	}
-	doc.Content = kept
 }
 
 // unalias returns what an alias (*name) stands for, so that a kept value

@@ -169,15 +169,7 @@ func Load(path string, opt Options) (*Config, error) {
 func Parse(raw []byte, opt Options) (*Config, error) {
 	opt = opt.withDefaults()
 	verr := &ValidationError{}
-	// ${ENV} is expanded inside scalar values only, after parsing: a comment
-	// is never expanded, and an environment value cannot inject YAML
-	// structure (a secret containing ": " or a newline stays one string).
-	var root yaml.Node
-	if err := yaml.Unmarshal(raw, &root); err != nil {
-		verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
-		return nil, verr
-	}
-	cfg, missing := decodeInto(&root, opt, verr)
+	cfg, missing := decode(raw, nil, opt, verr)
 	if cfg == nil {
 		return nil, verr
 	}
@@ -192,10 +184,30 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	return cfg, nil
 }
 
-// decodeInto expands ${ENV} in root's scalars and strictly decodes it over
+// decode parses raw, keeps only what prune leaves of the document (nil:
+// all of it), expands ${ENV} in its scalars and strictly decodes it over
 // the defaults, collecting every problem in verr; nil when the document
-// cannot be decoded at all.
-func decodeInto(root *yaml.Node, opt Options, verr *ValidationError) (*Config, []unexpanded) {
+// cannot be decoded at all. ${ENV} is expanded inside scalar values only,
+// after parsing: a comment is never expanded, and an environment value
+// cannot inject YAML structure (a secret containing ": " or a newline stays
+// one string).
+func decode(raw []byte, prune func(doc *yaml.Node), opt Options, verr *ValidationError) (*Config, []unexpanded) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		verr.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, nil
+	}
+	if prune != nil && len(root.Content) > 0 {
+		if root.Content[0].Kind != yaml.MappingNode {
+			verr.add("", "not a voicegate configuration (want a mapping of keys)")
+			return nil, nil
+		}
+		prune(root.Content[0])
+	}
+	return decodeNode(&root, opt, verr)
+}
+
+func decodeNode(root *yaml.Node, opt Options, verr *ValidationError) (*Config, []unexpanded) {
 	// The values that could not be expanded are reported by
 	// reportUnexpanded, once validation is done.
 	missing := expandNode(root, "", opt.Getenv)

@@ -46,6 +46,5 @@ const (
 	ToolCalls      = "tool_calls"
 	Interruptions  = "interruptions"
 	Client         = "client"
-	Counts         = "counts"
 	Peer           = "peer"
 )

@@ -337,20 +337,11 @@ func (s *DB) List(ctx context.Context, f calls.ListFilter) ([]calls.Record, erro
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
-	if !f.Before.IsZero() {
-		// Times are stored in milliseconds (as in SQLite): "created before
-		// Before" is created_at < Before rounded up to the millisecond.
-		b := f.Before.UnixMilli()
-		exact := time.UnixMilli(b).Equal(f.Before)
-		if !exact && f.Before.After(time.UnixMilli(b)) {
-			b++
-		}
-		if f.BeforeID != "" && exact {
-			p := arg(b)
-			where = append(where, fmt.Sprintf(`created_at <= %s AND (created_at < %s OR id < %s)`, p, p, arg(f.BeforeID)))
-		} else {
-			where = append(where, `created_at < `+arg(b))
-		}
+	if b, tieBreak, ok := f.Bound(); ok && tieBreak {
+		p := arg(b)
+		where = append(where, fmt.Sprintf(`created_at <= %s AND (created_at < %s OR id < %s)`, p, p, arg(f.BeforeID)))
+	} else if ok {
+		where = append(where, `created_at < `+arg(b))
 	}
 	if f.Status != "" {
 		where = append(where, `status = `+arg(f.Status))

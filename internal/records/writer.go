@@ -49,9 +49,6 @@ func aad(r Sealed, secret []byte) []byte { return append(r.AAD(), secret...) }
 // Store returns the store the writer keeps records in.
 func (w *Writer) Store() Store { return w.store }
 
-// Keys returns the keyring the writer seals with.
-func (w *Writer) Keys() envelope.Keyring { return w.keys }
-
 // put seals payload as a record of call and stores it once per dedup key.
 func (w *Writer) put(ctx context.Context, callID string, kind Kind, dedup string, payload []byte) error {
 	r := Sealed{ID: NewID(), CallID: callID, Kind: kind, DedupKey: dedup, CreatedAt: w.now()}

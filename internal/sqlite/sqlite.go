@@ -533,22 +533,12 @@ func listCalls(ctx context.Context, db *sql.DB, f calls.ListFilter) ([]calls.Rec
 func listQuery(f calls.ListFilter) (string, []any) {
 	var where []string
 	var args []any
-	if !f.Before.IsZero() {
-		// Times are stored in milliseconds: "created before Before" is
-		// created_at < Before rounded up to the millisecond, and only a
-		// whole millisecond has calls created at it.
-		b := f.Before.UnixMilli()
-		exact := time.UnixMilli(b).Equal(f.Before)
-		if !exact && f.Before.After(time.UnixMilli(b)) {
-			b++
-		}
-		if f.BeforeID != "" && exact {
-			where = append(where, `created_at <= ? AND (created_at < ? OR id < ?)`)
-			args = append(args, b, b, f.BeforeID)
-		} else {
-			where = append(where, `created_at < ?`)
-			args = append(args, b)
-		}
+	if b, tieBreak, ok := f.Bound(); ok && tieBreak {
+		where = append(where, `created_at <= ? AND (created_at < ? OR id < ?)`)
+		args = append(args, b, b, f.BeforeID)
+	} else if ok {
+		where = append(where, `created_at < ?`)
+		args = append(args, b)
 	}
 	if f.Status != "" {
 		where = append(where, `status = ?`)
