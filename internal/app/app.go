@@ -25,6 +25,7 @@ import (
 	"github.com/voicegate/voicegate/internal/gateway"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
+	"github.com/voicegate/voicegate/internal/periodic"
 	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/server"
@@ -117,7 +118,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		rs, _ = store.(records.Store) // a store given by the caller, if it keeps records
 	}
 	if rs != nil {
-		var kr envelope.Keyring
+		var kr *envelope.Local
 		var err error
 		if cfg.Records.KeyringEnv != "" {
 			kr, err = envelope.LoadEnv(cfg.Records.KeyringEnv, cfg.Records.KeyringJSON, rand.Reader)
@@ -147,7 +148,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 				a.erasure.Close()
 			}
 		}()
-		a.Records = records.NewWriter(rs, kr, a.erasure, rand.Reader, o.Now)
+		a.Records = records.NewWriter(records.Deps{Store: rs, Keys: kr, Secrets: a.erasure, LookupKey: kr.LookupKey(),
+			Redaction: cfg.Records.Redaction, Random: rand.Reader, Now: o.Now})
 	}
 	if as, ok := rs.(audit.Store); ok {
 		var err error
@@ -304,6 +306,12 @@ func (a *App) Run(ctx context.Context, l Listeners) error {
 	}
 	background.Go(func() { a.Gateway.Run(bgCtx) })
 	background.Go(func() { a.Sessions.Run(bgCtx, a.sweepEvery) })
+	if periods := a.Config.Records.Retention.Periods(); a.Records != nil && len(periods) > 0 {
+		background.Go(func() {
+			a.ExpireRecords(bgCtx, periods)
+			periodic.Run(bgCtx, a.Config.Records.PurgeInterval.D(), func() { a.ExpireRecords(bgCtx, periods) })
+		})
+	}
 
 	var (
 		listeners sync.WaitGroup
@@ -336,6 +344,25 @@ func (a *App) Run(ctx context.Context, l Listeners) error {
 	stopBackground()
 	background.Wait()
 	return first
+}
+
+// ExpireRecords deletes the records older than their kind's retention
+// period (see records.Writer.Expire), audits what it deleted and logs it.
+func (a *App) ExpireRecords(ctx context.Context, periods map[records.Kind]time.Duration) {
+	res, err := a.Records.Expire(ctx, periods)
+	n := 0
+	for _, k := range res.Records {
+		n += k
+	}
+	if n > 0 || res.Calls > 0 {
+		a.AuditEvent("records.retention", "", fmt.Sprintf("end_of_call_report=%d tool_call=%d calls_erased=%d",
+			res.Records[records.KindEndOfCall], res.Records[records.KindToolCall], res.Calls))
+		a.log.Info("records past their retention deleted", logkey.Count, n, logkey.Calls, res.Calls)
+	}
+	if err != nil && ctx.Err() == nil {
+		a.Metrics.StoreErrors.WithLabelValues("expire_records").Inc()
+		a.log.Error("retention purge failed: it runs again at the next interval", logkey.Err, err)
+	}
 }
 
 // AuditEvent appends an event to the audit log; a failure is logged (the

@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/server"
 )
 
@@ -133,5 +135,66 @@ func TestRunOwnsListenersAndBackground(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines after Run returned, %d before it started", n, before)
+	}
+}
+
+// TestRetentionRunsInTheBackground: with a retention period set, Run
+// deletes the records past it when it starts (and then every
+// purge_interval), erases the calls left with none, and audits it.
+func TestRetentionRunsInTheBackground(t *testing.T) {
+	dir := t.TempDir()
+	cfg := load(t, dir, "records:\n  retention:\n    tool_call: 7d\n  purge_interval: 1h\n")
+	if cfg.Records.Retention.ToolCall.D() != 7*24*time.Hour {
+		t.Fatalf("retention %v", cfg.Records.Retention.ToolCall)
+	}
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	a, err := New(context.Background(), cfg, Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	if err := a.Records.ToolCall(ctx, records.Call{ID: "old", Caller: "+14155550123"}, records.ToolCall{ToolCallID: "t1", Tool: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	clock = clock.Add(8 * 24 * time.Hour)
+	mu.Unlock()
+	if err := a.Records.ToolCall(ctx, records.Call{ID: "new"}, records.ToolCall{ToolCallID: "t1", Tool: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx, Listeners{}) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		recs, err := a.Records.Store().CallRecords(ctx, "old")
+		if err == nil && len(recs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the expired record is still there: %d %v", len(recs), err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := a.Records.Store().CallRecords(ctx, "new"); len(recs) != 1 {
+		t.Fatalf("a record within its retention was deleted: %d left", len(recs))
+	}
+	entries, err := a.Audit.Entries(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range entries {
+		found = found || (e.Event == "records.retention" && strings.Contains(e.Detail, "tool_call=1 calls_erased=1"))
+	}
+	if !found {
+		t.Fatalf("no retention entry in the audit log: %+v", entries)
 	}
 }

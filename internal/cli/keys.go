@@ -202,6 +202,8 @@ func openRecords(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(
 		closeAll()
 		return nil, err
 	}
-	return &opened{cfg: cfg, writer: records.NewWriter(st, kr, secrets, rand.Reader, time.Now), keys: kr,
+	w := records.NewWriter(records.Deps{Store: st, Keys: kr, Secrets: secrets, LookupKey: kr.LookupKey(),
+		Redaction: cfg.Records.Redaction, Random: rand.Reader, Now: time.Now})
+	return &opened{cfg: cfg, writer: w, keys: kr,
 		log: log, store: st, close: closeAll}, nil
 }

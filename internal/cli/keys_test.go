@@ -13,6 +13,7 @@ import (
 	"github.com/voicegate/voicegate/internal/envelope"
 	"github.com/voicegate/voicegate/internal/erasure"
 	"github.com/voicegate/voicegate/internal/records"
+	"github.com/voicegate/voicegate/internal/records/writertest"
 	"github.com/voicegate/voicegate/internal/sqlite"
 )
 
@@ -22,22 +23,11 @@ import (
 func TestKeysCommands(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := sqlite.Open(ctx, dir, sqlite.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := envelope.LoadFile(filepath.Join(dir, "keyring.json"), rand.Reader, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secrets, err := erasure.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer secrets.Close()
-	w := records.NewWriter(db, kr, secrets, rand.Reader, time.Now)
+	p := writertest.SQLite(t, dir, nil, "")
+	db, kr, secrets, w := p.DB, p.Keys, p.Secrets, p.Writer
+	_, _ = kr, secrets
 	for _, id := range []string{"t1", "t2", "t3"} {
-		if err := w.ToolCall(ctx, "c1", records.ToolCall{ToolCallID: id, Tool: "x"}); err != nil {
+		if err := w.ToolCall(ctx, records.Call{ID: "c1"}, records.ToolCall{ToolCallID: id, Tool: "x"}); err != nil {
 			t.Fatal(err)
 		}
 	}

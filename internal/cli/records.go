@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"unicode"
@@ -12,24 +13,25 @@ import (
 	"github.com/voicegate/voicegate/internal/records"
 )
 
-const recordsUsage = `voicegate records list   --call ID (--config FILE | --data-dir DIR)
+const recordsUsage = `voicegate records list   (--call ID | --caller NUMBER) (--config FILE | --data-dir DIR)
 voicegate records show   RECORD_ID (--config FILE | --data-dir DIR)
-voicegate records export --call ID (--config FILE | --data-dir DIR)
-voicegate records purge  --call ID (--config FILE | --data-dir DIR)`
+voicegate records export (--call ID | --caller NUMBER) (--config FILE | --data-dir DIR)
+voicegate records purge  (--call ID | --caller NUMBER) (--config FILE | --data-dir DIR)
+voicegate records expire --config FILE   (delete what is past records.retention now)`
 
 // runRecords reads, exports and purges the protected records. Every read
 // and every purge is appended to the audit log first: a read that cannot
 // be audited is not made.
 func runRecords(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &UsageError{Msg: "records needs list, show, export or purge\n" + recordsUsage}
+		return &UsageError{Msg: "records needs list, show, export, purge or expire\n" + recordsUsage}
 	}
 	sub, rest := args[0], args[1:]
 	switch sub {
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, recordsUsage)
 		return nil
-	case "list", "show", "export", "purge":
+	case "list", "show", "export", "purge", "expire":
 	default:
 		return &UsageError{Msg: fmt.Sprintf("unknown records command %q\n%s", sub, recordsUsage)}
 	}
@@ -37,6 +39,7 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 	cfgPath := fs.String("config", "", "voicegate config (only data_dir, storage and records are read)")
 	dataDir := fs.String("data-dir", "", "the data directory (instead of, or overriding, --config)")
 	callID := fs.String("call", "", "the call whose records to list, export or purge")
+	caller := fs.String("caller", "", "the caller (phone number, E.164 as Vapi reports it) whose calls' records to list, export or purge")
 	var id string
 	if sub == "show" {
 		if len(rest) == 0 || rest[0] == "" || rest[0][0] == '-' {
@@ -47,8 +50,15 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 	if err := parseFlags(fs, rest); err != nil {
 		return err
 	}
-	if sub != "show" && *callID == "" {
-		return &UsageError{Msg: "records " + sub + " needs --call ID"}
+	switch {
+	case sub == "show" || sub == "expire":
+		if *callID != "" || *caller != "" {
+			return &UsageError{Msg: "records " + sub + " takes no --call or --caller"}
+		}
+	case (*callID == "") == (*caller == ""):
+		return &UsageError{Msg: "records " + sub + " needs one of --call ID or --caller NUMBER"}
+	case *caller != "" && !strings.HasPrefix(records.NormalizeNumber(*caller), "+"):
+		fmt.Fprintf(stderr, "warning: %q is not in E.164 form (+14155550100): it matches only calls whose number Vapi reported exactly so\n", sanitize(*caller))
 	}
 	o, err := openRecords(ctx, *cfgPath, *dataDir, "records "+sub, getenv)
 	if err != nil {
@@ -56,23 +66,50 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	defer o.close()
 	st := o.writer.Store()
+	// What the audit log names: the call, or the caller by keyed hash
+	// (never the number).
+	subject := *callID
+	if *caller != "" {
+		subject = "caller:" + o.writer.CallerHash(*caller)
+	}
+	// recordsOf reads the records of the call, or of every call of the
+	// caller.
+	recordsOf := func() ([]records.Sealed, error) {
+		ids := []string{*callID}
+		if *caller != "" {
+			var err error
+			if ids, err = st.CallerCalls(ctx, o.writer.CallerHash(*caller)); err != nil {
+				return nil, err
+			}
+			sort.Strings(ids)
+		}
+		var list []records.Sealed
+		for _, id := range ids {
+			rs, err := st.CallRecords(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, rs...)
+		}
+		return list, nil
+	}
 	switch sub {
 	case "list":
-		if err := o.audit(ctx, "records.list", *callID, ""); err != nil {
+		if err := o.audit(ctx, "records.list", subject, ""); err != nil {
 			return err
 		}
-		list, err := st.CallRecords(ctx, *callID)
+		list, err := recordsOf()
 		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "RECORD\tKIND\tCREATED\tKEY")
+		fmt.Fprintln(tw, "RECORD\tCALL\tKIND\tCREATED\tKEY")
 		for _, r := range list {
 			key := r.Key.KeyID
 			if key == "" {
 				key = "(purged)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", text(r.ID), text(string(r.Kind)), formatTime(r.CreatedAt), text(key))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", text(r.ID), text(r.CallID), text(string(r.Kind)), formatTime(r.CreatedAt), text(key))
 		}
 		return tw.Flush()
 	case "show":
@@ -105,11 +142,11 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		return writeJSON(stdout, json.RawMessage(b))
 	case "export":
-		list, err := st.CallRecords(ctx, *callID)
+		list, err := recordsOf()
 		if err != nil {
 			return err
 		}
-		if err := o.audit(ctx, "records.export", *callID, fmt.Sprintf("%d record(s)", len(list))); err != nil { // before any is opened
+		if err := o.audit(ctx, "records.export", subject, fmt.Sprintf("%d record(s)", len(list))); err != nil { // before any is opened
 			return err
 		}
 		for _, r := range list {
@@ -118,6 +155,9 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 				line["error"] = err.Error()
 			} else {
 				line["content"] = json.RawMessage(b)
+			}
+			if json.Valid(r.Redacted) {
+				line["redacted"] = json.RawMessage(r.Redacted)
 			}
 			b, err := json.Marshal(line)
 			if err != nil {
@@ -129,7 +169,21 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		return nil
 	case "purge":
-		// Recorded first: a purge that cannot be audited is not made.
+		if *caller != "" {
+			// Recorded first: a purge that cannot be audited is not made.
+			if err := o.audit(ctx, "records.purge", subject, "destroying the record keys of the caller's calls"); err != nil {
+				return err
+			}
+			calls, n, err := o.writer.PurgeCaller(ctx, *caller)
+			for _, id := range calls {
+				fmt.Fprintf(stdout, "call %s erased\n", text(id))
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "caller %s: %d call(s) erased, their secrets and %d record key(s) destroyed; their records can no longer be opened, not even from an earlier copy of the database\n", subject, len(calls), n)
+			return nil
+		}
 		if err := o.audit(ctx, "records.purge", *callID, "destroying the call's record keys"); err != nil {
 			return err
 		}
@@ -138,6 +192,19 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 			return err
 		}
 		fmt.Fprintf(stdout, "call %s erased: its secret and %d record key(s) destroyed; its records can no longer be opened, not even from an earlier copy of the database\n", text(*callID), n)
+	case "expire":
+		periods := o.cfg.Records.Retention.Periods()
+		if len(periods) == 0 {
+			return fmt.Errorf("records.retention sets no period in the configuration: nothing expires")
+		}
+		res, err := o.writer.Expire(ctx, periods)
+		detail := fmt.Sprintf("end_of_call_report=%d tool_call=%d calls_erased=%d", res.Records[records.KindEndOfCall], res.Records[records.KindToolCall], res.Calls)
+		if aerr := o.audit(ctx, "records.retention", "", detail); aerr != nil && err == nil {
+			err = aerr
+		}
+		fmt.Fprintf(stdout, "deleted %d end-of-call report(s) and %d tool call record(s) past their retention; %d call(s) left with no record were erased\n",
+			res.Records[records.KindEndOfCall], res.Records[records.KindToolCall], res.Calls)
+		return err
 	}
 	return nil
 }

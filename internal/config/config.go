@@ -263,6 +263,7 @@ func Default() *Config {
 			AssistantRequest: dispatch.DefaultAssistantRequestConfig(),
 		},
 		Storage:  storage.DefaultConfig(),
+		Records:  records.DefaultConfig(),
 		Sessions: session.DefaultConfig(),
 	}
 }

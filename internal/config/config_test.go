@@ -416,6 +416,12 @@ func TestRecordsKeyringChecked(t *testing.T) {
 	for doc, want := range map[string]string{
 		"records:\n  keyring_file: /k.json\n  keyring_env: VG_KEYRING\n": "records: keyring_file and keyring_env are both set",
 		"records:\n  keyring_env: VG_KEYRING\n":                          "records.keyring_env: environment variable VG_KEYRING is not set",
+		"records:\n  redaction: partial\n":                               `records.redaction: "partial" is not one of none, copy, only`,
+		"records:\n  retention:\n    tool_call: -1h\n":                   "records.retention.tool_call: -1h0m0s is negative",
+		"records:\n  retention:\n    end_of_call_report: 5m\n":           "records.retention.end_of_call_report: 5m0s is shorter than an hour",
+		"records:\n  retention:\n    tool_call: 30\n":                    `"30" is not a duration`,
+		"records:\n  retention:\n    calls: 30d\n":                       "calls",
+		"records:\n  purge_interval: 10ms\n":                             "records.purge_interval: 10ms is shorter than a second",
 	} {
 		if ps := problems(t, base+doc, Options{}); !strings.Contains(strings.Join(ps, "\n"), want) {
 			t.Errorf("%q: %q, want %q", doc, ps, want)
@@ -429,5 +435,13 @@ func TestRecordsKeyringChecked(t *testing.T) {
 	}})
 	if err != nil || cfg.Records.KeyringJSON != `{"version":1}` {
 		t.Fatalf("keyring read from the environment: %v %q", err, cfg.Records.KeyringJSON)
+	}
+	cfg, err = Parse([]byte(base+"records:\n  redaction: copy\n  retention:\n    end_of_call_report: 90d\n    tool_call: 1d12h\n"), Options{})
+	if err != nil || cfg.Records.Redaction != "copy" || cfg.Records.Retention.EndOfCall.D() != 90*24*time.Hour ||
+		cfg.Records.Retention.ToolCall.D() != 36*time.Hour || cfg.Records.PurgeInterval.D() != time.Hour {
+		t.Fatalf("records section: %+v %v", cfg.Records, err)
+	}
+	if cfg, _ := Parse([]byte(base), Options{}); cfg.Records.Redaction != "none" || len(cfg.Records.Retention.Periods()) != 0 {
+		t.Fatalf("records defaults: %+v", cfg.Records)
 	}
 }

@@ -5,6 +5,7 @@ package confval
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -16,21 +17,52 @@ type Duration time.Duration
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// UnmarshalYAML accepts Go duration strings only: a bare number is ambiguous.
+// UnmarshalYAML accepts Go duration strings, with whole days ("30d",
+// "1d12h") for retention periods; a bare number is ambiguous.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return DecodeError(n, "expected a duration such as \"2s\"")
 	}
-	v, err := time.ParseDuration(n.Value)
+	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return DecodeError(n, "%q is not a duration (use a unit, such as \"2s\" or \"500ms\")", n.Value)
+		return DecodeError(n, "%q is not a duration (use a unit, such as \"2s\", \"500ms\" or \"30d\")", n.Value)
 	}
 	*d = Duration(v)
 	return nil
 }
 
-// MarshalYAML writes the duration as a string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+// ParseDuration is time.ParseDuration with a leading whole number of days
+// allowed ("30d", "1d12h"). A day is 24 hours.
+func ParseDuration(s string) (time.Duration, error) {
+	i := 0
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	if i == 0 || i == len(s) || s[i] != 'd' {
+		return time.ParseDuration(s)
+	}
+	days, err := strconv.Atoi(s[:i])
+	if err != nil || days > 100*366 {
+		return 0, fmt.Errorf("%q: too many days", s)
+	}
+	v := time.Duration(days) * 24 * time.Hour
+	if rest := s[i+1:]; rest != "" {
+		r, err := time.ParseDuration(rest)
+		if err != nil || r < 0 {
+			return 0, fmt.Errorf("%q is not a duration", s)
+		}
+		v += r
+	}
+	return v, nil
+}
+
+// MarshalYAML writes the duration as a string (whole days as "30d").
+func (d Duration) MarshalYAML() (any, error) {
+	if v := time.Duration(d); v > 0 && v%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", v/(24*time.Hour)), nil
+	}
+	return time.Duration(d).String(), nil
+}
 
 // DecodeError is a value's decoding problem at n's line. It is a
 // *yaml.TypeError, so that decoding goes on and every problem in the file

@@ -5,6 +5,7 @@ package dispatch
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -335,7 +336,7 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) (webhook.Re
 	if d.records != nil {
 		raw, err := vapi.RawMessage(m.Body)
 		if err == nil {
-			err = d.records.EndOfCall(ctx, id, raw)
+			err = d.records.EndOfCall(ctx, records.Call{ID: id, Caller: m.CustomerNumber()}, raw)
 		}
 		if err != nil {
 			d.metrics.StoreErrors.WithLabelValues("put_record").Inc()
@@ -368,7 +369,7 @@ func (d *Dispatcher) toolCalls(ctx context.Context, ci tools.CallInfo, m *vapi.M
 			d.sessions.ToolCall(ci.CallID, res[i].Outcome)
 		}
 	}
-	if err := d.recordTools(ctx, ci, invs, res); err != nil {
+	if err := d.recordTools(ctx, ci, m, invs, res); err != nil {
 		return webhook.Reply{}, err
 	}
 	return jsonResponse(vapi.ToolCallsResponse{Results: res})
@@ -378,10 +379,11 @@ func (d *Dispatcher) toolCalls(ctx context.Context, ci tools.CallInfo, m *vapi.M
 // answer: a record that cannot be written is a 503 (the tools' internal
 // APIs see the redelivery's X-Voicegate-Tool-Call-Id again). A dry run
 // keeps none.
-func (d *Dispatcher) recordTools(ctx context.Context, ci tools.CallInfo, invs []vapi.Invocation, res []vapi.ToolResult) error {
+func (d *Dispatcher) recordTools(ctx context.Context, ci tools.CallInfo, m *vapi.Message, invs []vapi.Invocation, res []vapi.ToolResult) error {
 	if d.records == nil || ci.DryRun || ci.CallID == "" {
 		return nil
 	}
+	call := records.Call{ID: ci.CallID, Caller: m.CustomerNumber()}
 	for i := range res {
 		tc := records.ToolCall{ToolCallID: res[i].ToolCallID, Tool: res[i].Name, Result: res[i].Result, Error: res[i].Error,
 			Outcome: res[i].Outcome, DurationMS: float64(res[i].Duration.Microseconds()) / 1000}
@@ -389,9 +391,9 @@ func (d *Dispatcher) recordTools(ctx context.Context, ci tools.CallInfo, invs []
 			tc.Arguments = invs[i].Args
 		}
 		if tc.ToolCallID == "" {
-			tc.ToolCallID = fmt.Sprintf("%s#%d", records.NewID(), i) // no id to deduplicate on
+			tc.ToolCallID = invocationKey(m, i, tc)
 		}
-		if err := d.records.ToolCall(ctx, ci.CallID, tc); err != nil {
+		if err := d.records.ToolCall(ctx, call, tc); err != nil {
 			d.metrics.StoreErrors.WithLabelValues("put_record").Inc()
 			return errNotStored(ci.CallID, "persist tool record", err)
 		}
@@ -409,13 +411,25 @@ func (d *Dispatcher) functionCall(ctx context.Context, ci tools.CallInfo, m *vap
 	if tracked {
 		d.sessions.ToolCall(ci.CallID, r.Outcome)
 	}
-	if err := d.recordTools(ctx, ci, []vapi.Invocation{inv}, []vapi.ToolResult{r}); err != nil {
+	if err := d.recordTools(ctx, ci, m, []vapi.Invocation{inv}, []vapi.ToolResult{r}); err != nil {
 		return webhook.Reply{}, err
 	}
 	if r.Error != "" {
 		return jsonResponse(vapi.FunctionCallResponse{Result: r.Error})
 	}
 	return jsonResponse(vapi.FunctionCallResponse{Result: r.Result})
+}
+
+// invocationKey identifies an invocation that has no tool call id (a
+// legacy function call) for its record: a redelivery of the message
+// carries the same timestamp, name and arguments, so it is recorded once.
+// Without a timestamp there is nothing stable to go by: a random key.
+func invocationKey(m *vapi.Message, i int, tc records.ToolCall) string {
+	if m.Timestamp.IsZero() {
+		return fmt.Sprintf("%s#%d", records.NewID(), i)
+	}
+	h := sha256.Sum256(tc.Arguments)
+	return fmt.Sprintf("message@%d#%d:%s:%x", m.Timestamp.UnixMilli(), i, tc.Tool, h[:8])
 }
 
 func jsonResponse(v any) (webhook.Reply, error) {

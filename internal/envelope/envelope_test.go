@@ -234,3 +234,52 @@ func TestUnreadableKeyringStopsSealing(t *testing.T) {
 		t.Fatalf("OpenFile of a missing keyring: %v", err)
 	}
 }
+
+func TestLookupKeyIsStable(t *testing.T) {
+	k, path := keyring(t)
+	first := bytes.Clone(k.LookupKey())
+	if len(first) != KeySize {
+		t.Fatalf("a new keyring's lookup key: %d bytes", len(first))
+	}
+	// Rotation and retirement keep it; another process reads the same.
+	old := k.Current()
+	if _, err := k.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	k.now = func() time.Time { return time.Now().Add(2 * RetireAfter) }
+	if err := k.Retire(old); err != nil {
+		t.Fatal(err)
+	}
+	other, err := OpenFile(path, rand.Reader, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(k.LookupKey(), first) || !bytes.Equal(other.LookupKey(), first) {
+		t.Fatal("the lookup key changed with rotation, retirement or reload")
+	}
+	// A keyring file written before lookup keys gets one, kept from then on.
+	b, _ := os.ReadFile(path)
+	stripped := strings.Replace(string(b), `"lookup_key"`, `"unused"`, 1)
+	if err := os.WriteFile(path, []byte(stripped), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadEnv("VOICEGATE_KEYRING", stripped, rand.Reader); err == nil || !strings.Contains(err.Error(), "lookup_key") {
+		t.Fatalf("an environment keyring without a lookup key: %v", err)
+	}
+	added, err := OpenFile(path, rand.Reader, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenFile(path, rand.Reader, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(added.LookupKey()) != KeySize || !bytes.Equal(added.LookupKey(), again.LookupKey()) {
+		t.Fatal("an old keyring's added lookup key is not kept")
+	}
+	b, _ = os.ReadFile(path)
+	bad := strings.Replace(string(b), `"lookup_key": "`, `"lookup_key": "AAAA`, 1)
+	if _, err := LoadEnv("VOICEGATE_KEYRING", bad, rand.Reader); err == nil || !strings.Contains(err.Error(), "lookup_key") {
+		t.Fatalf("a damaged lookup key: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -20,6 +21,10 @@ type keyringFile struct {
 	Version int       `json:"version"`
 	Current string    `json:"current"`
 	Keys    []fileKey `json:"keys"`
+	// LookupKey (base64, 32 bytes) keys the hashes that find records by
+	// a caller's number without storing it. It is never rotated: the
+	// hashes already stored would stop matching.
+	LookupKey string `json:"lookup_key,omitempty"`
 }
 
 type fileKey struct {
@@ -37,6 +42,7 @@ type Local struct {
 	current string
 	keys    map[string][]byte
 	created map[string]time.Time
+	lookup  []byte
 	random  io.Reader
 	now     func() time.Time
 	// The file as last read, and when it was last looked at: a keyring
@@ -97,7 +103,60 @@ func OpenFile(path string, random io.Reader, now func() time.Time) (*Local, erro
 	if fi, err := os.Stat(path); err == nil {
 		k.modTime, k.size, k.checked = fi.ModTime(), fi.Size(), now()
 	}
+	if k.lookup == nil {
+		// A keyring written before lookup keys existed gets one.
+		if err := k.addLookupKey(); err != nil {
+			return nil, err
+		}
+	}
 	return k, nil
+}
+
+// addLookupKey gives the keyring file a lookup key if it has none yet.
+func (k *Local) addLookupKey() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	unlock, err := k.lockAndReload()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if k.lookup != nil {
+		return nil // another process added it
+	}
+	lookup := make([]byte, KeySize)
+	if _, err := io.ReadFull(k.random, lookup); err != nil {
+		return fmt.Errorf("keyring: new lookup key: %w", err)
+	}
+	next := k.file()
+	next.LookupKey = base64.StdEncoding.EncodeToString(lookup)
+	if err := k.save(next); err != nil {
+		return err
+	}
+	k.lookup = lookup
+	k.noteSaved()
+	return nil
+}
+
+// file is the keyring as it is saved. With k.mu held.
+func (k *Local) file() keyringFile {
+	f := keyringFile{Version: 1, Current: k.current}
+	for id, key := range k.keys {
+		f.Keys = append(f.Keys, fileKey{ID: id, Created: k.created[id], Key: base64.StdEncoding.EncodeToString(key)})
+	}
+	if k.lookup != nil {
+		f.LookupKey = base64.StdEncoding.EncodeToString(k.lookup)
+	}
+	return f
+}
+
+// LookupKey returns the key of the hashes that find records by caller
+// number (the same for every process sharing the keyring).
+func (k *Local) LookupKey() []byte {
+	k.refresh()
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.lookup
 }
 
 // refresh re-reads the file when another process changed it (checked at
@@ -132,7 +191,7 @@ func (k *Local) refresh() error {
 	if err == nil {
 		var n *Local
 		if n, err = parse(b); err == nil {
-			k.current, k.keys, k.created = n.current, n.keys, n.created
+			k.current, k.keys, k.created, k.lookup = n.current, n.keys, n.created, n.lookup
 			k.modTime, k.size, k.failed = fi.ModTime(), fi.Size(), nil
 			return nil
 		}
@@ -150,6 +209,9 @@ func LoadEnv(name, value string, random io.Reader) (*Local, error) {
 	k, err := parse([]byte(value))
 	if err != nil {
 		return nil, fmt.Errorf("keyring in %s: %w", name, err)
+	}
+	if k.lookup == nil {
+		return nil, fmt.Errorf("keyring in %s has no lookup_key: copy it again from a keyring file voicegate has opened since lookup keys were added", name)
 	}
 	k.random = random
 	return k, nil
@@ -176,6 +238,13 @@ func parse(b []byte) (*Local, error) {
 	}
 	if _, ok := k.keys[k.current]; !ok {
 		return nil, fmt.Errorf("current key %q is not in the keyring", k.current)
+	}
+	if f.LookupKey != "" {
+		lookup, err := base64.StdEncoding.DecodeString(f.LookupKey)
+		if err != nil || len(lookup) != KeySize {
+			return nil, fmt.Errorf("lookup_key is not %d bytes of base64", KeySize)
+		}
+		k.lookup = lookup
 	}
 	return k, nil
 }
@@ -273,15 +342,22 @@ func (k *Local) Rotate() (string, error) {
 	if _, taken := k.keys[id]; taken {
 		return "", fmt.Errorf("keyring: key id %s is taken (a 48-bit collision): rotate again", id)
 	}
-	next := keyringFile{Version: 1, Current: id}
-	for oid, ok := range k.keys {
-		next.Keys = append(next.Keys, fileKey{ID: oid, Created: k.created[oid], Key: base64.StdEncoding.EncodeToString(ok)})
+	lookup := k.lookup
+	if lookup == nil {
+		// A new keyring: its lookup key is made with its first key.
+		lookup = make([]byte, KeySize)
+		if _, err := io.ReadFull(k.random, lookup); err != nil {
+			return "", fmt.Errorf("keyring: new lookup key: %w", err)
+		}
 	}
+	next := k.file()
+	next.Current = id
+	next.LookupKey = base64.StdEncoding.EncodeToString(lookup)
 	next.Keys = append(next.Keys, fileKey{ID: id, Created: now, Key: base64.StdEncoding.EncodeToString(key)})
 	if err := k.save(next); err != nil {
 		return "", err
 	}
-	k.keys[id], k.created[id], k.current = key, now, id
+	k.keys[id], k.created[id], k.current, k.lookup = key, now, id, lookup
 	k.noteSaved()
 	return id, nil
 }
@@ -308,12 +384,8 @@ func (k *Local) Retire(id string) error {
 	if since := k.now().Sub(k.created[k.current]); since < RetireAfter {
 		return fmt.Errorf("key %s stopped being current %s ago: a running voicegate may still wrap with it; retire it after %s", id, since.Round(time.Second), RetireAfter)
 	}
-	next := keyringFile{Version: 1, Current: k.current}
-	for oid, ok := range k.keys {
-		if oid != id {
-			next.Keys = append(next.Keys, fileKey{ID: oid, Created: k.created[oid], Key: base64.StdEncoding.EncodeToString(ok)})
-		}
-	}
+	next := k.file()
+	next.Keys = slices.DeleteFunc(next.Keys, func(f fileKey) bool { return f.ID == id })
 	if err := k.save(next); err != nil {
 		return err
 	}
@@ -349,7 +421,7 @@ func (k *Local) lockAndReload() (func(), error) {
 		unlock()
 		return nil, fmt.Errorf("keyring %s: %w", k.path, err)
 	}
-	k.current, k.keys, k.created = n.current, n.keys, n.created
+	k.current, k.keys, k.created, k.lookup = n.current, n.keys, n.created, n.lookup
 	return unlock, nil
 }
 

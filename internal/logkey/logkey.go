@@ -24,6 +24,7 @@ const (
 	Driver         = "driver"
 	Source         = "source"
 	Count          = "count"
+	Calls          = "calls"
 	Setting        = "setting"
 	Settings       = "settings"
 	Warning        = "warning"

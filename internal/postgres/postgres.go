@@ -165,6 +165,13 @@ CREATE TABLE audit_log (
 	hash    BYTEA NOT NULL
 );
 `,
+	// As in SQLite's 5: the caller index, the redacted copy, retention.
+	4: `
+ALTER TABLE records ADD COLUMN caller_hash TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE records ADD COLUMN redacted BYTEA;
+CREATE INDEX records_caller ON records(caller_hash) WHERE caller_hash <> '';
+CREATE INDEX records_kind_created ON records(kind, created_at);
+`,
 }
 
 // SchemaVersion is the newest migration this binary knows.

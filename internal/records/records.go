@@ -33,15 +33,26 @@ type Sealed struct {
 	// same call id, kind and key is not stored again.
 	DedupKey  string
 	CreatedAt time.Time
-	Key       envelope.Wrapped
-	Payload   []byte
+	// CallerHash is the keyed hash of the caller's number (see
+	// Writer.CallerHash), "" when the call has none: what finds a
+	// caller's records without storing the number.
+	CallerHash string
+	Key        envelope.Wrapped
+	Payload    []byte
+	// Redacted is the payload with personal data replaced by placeholders,
+	// kept in clear for analytics when redaction is "copy" (else nil).
+	Redacted []byte
 }
 
 // AAD is the additional data a record's envelope is bound to: its id, its
 // call's, its kind, dedup key and time, so that a payload or key moved to
 // another row, or a row relabelled or re-dated, does not open.
 func (s Sealed) AAD() []byte {
-	return []byte(fmt.Sprintf("voicegate record\x00%s\x00%s\x00%s\x00%s\x00%d", s.ID, s.CallID, s.Kind, s.DedupKey, s.CreatedAt.UnixMilli()))
+	aad := fmt.Sprintf("voicegate record\x00%s\x00%s\x00%s\x00%s\x00%d", s.ID, s.CallID, s.Kind, s.DedupKey, s.CreatedAt.UnixMilli())
+	if s.CallerHash != "" {
+		aad += "\x00" + s.CallerHash // moved to another caller: does not open
+	}
+	return []byte(aad)
 }
 
 // ErrNotFound is a record id the store does not have.
@@ -58,10 +69,10 @@ var ErrShredded = errors.New("record purged: its key was destroyed")
 //     the same call id, kind and dedup key exists.
 //   - Get returns ErrNotFound for an unknown id; ForCall returns a call's
 //     records oldest first (none: an empty slice).
-//   - ShredCall destroys the wrapped data keys of a call's records and
-//     returns how many it destroyed: their payloads can no longer be
-//     opened from this store. A shredded record is still listed, with an
-//     empty Key. (A copy of the store taken before, opened with a keyring
+//   - ShredCall destroys the wrapped data keys of a call's records, their
+//     redacted copies and caller hashes, and returns how many records it
+//     touched: their payloads can no longer be opened from this store. A
+//     shredded record is still listed, with an empty Key. (A copy of the store taken before, opened with a keyring
 //     that still holds the key-encryption key, can: erasure that also
 //     defeats old backups needs key material kept outside the store.)
 //   - KeyUsage counts the records (not shredded) wrapped under each key id.
@@ -70,6 +81,10 @@ var ErrShredded = errors.New("record purged: its key was destroyed")
 //     resume from the last id it finished.
 //   - Rekey replaces a record's wrapped key only while it is still wrapped
 //     under old's key id (false otherwise: shredded, or already rekeyed).
+//   - CallerCalls returns the ids of the calls with a record (not
+//     shredded) of caller hash h, each once, in no particular order.
+//   - DeleteBefore deletes up to limit records of kind created before t,
+//     oldest first, and returns the call id of each deleted record.
 type Store interface {
 	PutRecord(ctx context.Context, r Sealed) (stored bool, err error)
 	GetRecord(ctx context.Context, id string) (Sealed, error)
@@ -78,6 +93,8 @@ type Store interface {
 	KeyUsage(ctx context.Context) (map[string]int, error)
 	UnderKey(ctx context.Context, keyID, afterID string, limit int) ([]Sealed, error)
 	Rekey(ctx context.Context, id string, old, next envelope.Wrapped) (bool, error)
+	CallerCalls(ctx context.Context, h string) ([]string, error)
+	DeleteBefore(ctx context.Context, kind Kind, t time.Time, limit int) ([]string, error)
 }
 
 // NewID returns a random record id.

@@ -2,13 +2,19 @@ package records
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/envelope"
+	"github.com/voicegate/voicegate/internal/pii"
 )
 
 // CallSecrets keep a random secret per call outside the records'
@@ -29,17 +35,36 @@ var ErrCallErased = errors.New("call erased")
 
 // Writer seals records and stores them; it opens them for an operator.
 type Writer struct {
-	store   Store
-	keys    envelope.Keyring
-	secrets CallSecrets
-	random  io.Reader
-	now     func() time.Time
+	store     Store
+	keys      envelope.Keyring
+	secrets   CallSecrets
+	lookup    []byte
+	redaction Redaction
+	random    io.Reader
+	now       func() time.Time
 }
 
-// NewWriter returns a writer sealing with keys' current key, each record
-// bound to its call's secret.
-func NewWriter(store Store, keys envelope.Keyring, secrets CallSecrets, random io.Reader, now func() time.Time) *Writer {
-	return &Writer{store: store, keys: keys, secrets: secrets, random: random, now: now}
+// Deps is what a Writer works with.
+type Deps struct {
+	Store Store
+	// Keys seal new records with their current key.
+	Keys envelope.Keyring
+	// Secrets bind each record to its call's secret.
+	Secrets CallSecrets
+	// LookupKey keys the hashes of callers' numbers (see CallerHash).
+	LookupKey []byte
+	// Redaction is what is stored (default RedactNone).
+	Redaction Redaction
+	Random    io.Reader
+	Now       func() time.Time
+}
+
+// NewWriter returns a writer over d.
+func NewWriter(d Deps) *Writer {
+	if d.Redaction == "" {
+		d.Redaction = RedactNone
+	}
+	return &Writer{store: d.Store, keys: d.Keys, secrets: d.Secrets, lookup: d.LookupKey, redaction: d.Redaction, random: d.Random, now: d.Now}
 }
 
 // aad is what a record's envelope is bound to: its own fields and its
@@ -49,10 +74,57 @@ func aad(r Sealed, secret []byte) []byte { return append(r.AAD(), secret...) }
 // Store returns the store the writer keeps records in.
 func (w *Writer) Store() Store { return w.store }
 
+// Call is the call a record belongs to.
+type Call struct {
+	ID string
+	// Caller is the other party's number, as Vapi reports it ("" when
+	// unknown); only its keyed hash is stored.
+	Caller string
+}
+
+// CallerHash returns the keyed hash (HMAC-SHA256, truncated to 128 bits,
+// hex) that stands for a caller's number in the store and in the audit
+// log; "" for no number. The number is normalised first (see
+// NormalizeNumber), so "+1 (415) 555-0100" and "+14155550100" hash alike.
+func (w *Writer) CallerHash(number string) string {
+	number = NormalizeNumber(number)
+	if number == "" || w.lookup == nil {
+		return ""
+	}
+	m := hmac.New(sha256.New, w.lookup)
+	m.Write([]byte("voicegate caller\x00"))
+	m.Write([]byte(number))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// NormalizeNumber removes the spaces, dashes, dots and parentheses people
+// write in a phone number ("+1 (415) 555-0100" → "+14155550100"). A value
+// that is not a phone number (a SIP URI) is only trimmed.
+func NormalizeNumber(s string) string {
+	s = strings.TrimSpace(s)
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')':
+		case '0' <= c && c <= '9', c == '+' && b.Len() == 0:
+			b.WriteByte(c)
+		default:
+			return s
+		}
+	}
+	return b.String()
+}
+
 // put seals payload as a record of call and stores it once per dedup key.
-func (w *Writer) put(ctx context.Context, callID string, kind Kind, dedup string, payload []byte) error {
-	r := Sealed{ID: NewID(), CallID: callID, Kind: kind, DedupKey: dedup, CreatedAt: w.now()}
-	secret, err := w.secrets.Secret(ctx, callID, true)
+func (w *Writer) put(ctx context.Context, c Call, kind Kind, dedup string, payload []byte) error {
+	r := Sealed{ID: NewID(), CallID: c.ID, Kind: kind, DedupKey: dedup, CreatedAt: w.now(), CallerHash: w.CallerHash(c.Caller)}
+	switch w.redaction {
+	case RedactCopy:
+		r.Redacted = pii.RedactJSON(payload)
+	case RedactOnly:
+		payload = pii.RedactJSON(payload)
+	}
+	secret, err := w.secrets.Secret(ctx, c.ID, true)
 	if errors.Is(err, ErrCallErased) {
 		return nil // the call was erased: nothing more of it is kept
 	}
@@ -72,8 +144,8 @@ func (w *Writer) put(ctx context.Context, callID string, kind Kind, dedup string
 
 // EndOfCall stores what an end-of-call report carries (its whole message
 // object, as sent): one record per call, however often it is delivered.
-func (w *Writer) EndOfCall(ctx context.Context, callID string, message json.RawMessage) error {
-	return w.put(ctx, callID, KindEndOfCall, "end-of-call-report", message)
+func (w *Writer) EndOfCall(ctx context.Context, c Call, message json.RawMessage) error {
+	return w.put(ctx, c, KindEndOfCall, "end-of-call-report", message)
 }
 
 // ToolCall is one tool invocation as recorded.
@@ -88,12 +160,12 @@ type ToolCall struct {
 }
 
 // ToolCall stores one tool invocation: once per tool call id.
-func (w *Writer) ToolCall(ctx context.Context, callID string, tc ToolCall) error {
+func (w *Writer) ToolCall(ctx context.Context, c Call, tc ToolCall) error {
 	b, err := json.Marshal(tc)
 	if err != nil {
 		return fmt.Errorf("record tool call: %w", err)
 	}
-	return w.put(ctx, callID, KindToolCall, tc.ToolCallID, b)
+	return w.put(ctx, c, KindToolCall, tc.ToolCallID, b)
 }
 
 // Open decrypts a stored record.
@@ -149,7 +221,13 @@ func (w *Writer) Rewrap(ctx context.Context, progress func(done int)) (int, erro
 				}
 				secret, err := w.secrets.Secret(ctx, r.CallID, false)
 				if errors.Is(err, ErrCallErased) {
-					after = r.ID // erased: nothing left to rewrap
+					// Erased, but a key is left: a record written while
+					// the purge ran. Nothing can open it; shred it so that
+					// it does not hold its key-encryption key.
+					if _, err := w.store.ShredCall(ctx, r.CallID); err != nil {
+						return done, err
+					}
+					after = r.ID
 					continue
 				}
 				if err != nil {
@@ -194,10 +272,83 @@ func (w *Writer) CheckRetire(ctx context.Context, id string) error {
 
 // Purge erases a call: its secret is destroyed (its records can no longer
 // be opened from any copy of the database) and so are its records'
-// wrapped keys. It returns how many records it touched.
+// wrapped keys and redacted copies. It returns how many records it
+// touched.
 func (w *Writer) Purge(ctx context.Context, callID string) (int, error) {
 	if _, err := w.secrets.Erase(ctx, callID); err != nil {
 		return 0, err
 	}
 	return w.store.ShredCall(ctx, callID)
+}
+
+// PurgeCaller erases every call with a record of the caller's number. It
+// returns the calls erased and how many records they had.
+func (w *Writer) PurgeCaller(ctx context.Context, number string) (calls []string, n int, err error) {
+	h := w.CallerHash(number)
+	if h == "" {
+		return nil, 0, errors.New("purge by caller: no number given")
+	}
+	ids, err := w.store.CallerCalls(ctx, h)
+	if err != nil {
+		return nil, 0, err
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		k, err := w.Purge(ctx, id)
+		if err != nil {
+			return calls, n, fmt.Errorf("purge call %s: %w", id, err)
+		}
+		calls, n = append(calls, id), n+k
+	}
+	return calls, n, nil
+}
+
+// ExpireBatch is how many records the retention purge deletes at a time.
+const ExpireBatch = 500
+
+// Expired is what a retention purge deleted.
+type Expired struct {
+	// Records counts the records deleted, by kind.
+	Records map[Kind]int
+	// Calls counts the calls left with no record, whose secret was
+	// erased.
+	Calls int
+}
+
+// Expire deletes the records older than their kind's retention period.
+// A call left with no record has its secret erased, so that a copy of the
+// database taken before cannot open its records either.
+func (w *Writer) Expire(ctx context.Context, periods map[Kind]time.Duration) (Expired, error) {
+	res := Expired{Records: map[Kind]int{}}
+	now := w.now()
+	for kind, period := range periods {
+		for {
+			ids, err := w.store.DeleteBefore(ctx, kind, now.Add(-period), ExpireBatch)
+			if err != nil {
+				return res, err
+			}
+			res.Records[kind] += len(ids)
+			seen := map[string]bool{}
+			for _, id := range ids {
+				if seen[id] {
+					continue
+				}
+				seen[id] = true
+				left, err := w.store.CallRecords(ctx, id)
+				if err != nil {
+					return res, err
+				}
+				if len(left) == 0 {
+					if _, err := w.secrets.Erase(ctx, id); err != nil {
+						return res, err
+					}
+					res.Calls++
+				}
+			}
+			if len(ids) < ExpireBatch {
+				break
+			}
+		}
+	}
+	return res, nil
 }

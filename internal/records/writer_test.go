@@ -4,14 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/envelope"
-	"github.com/voicegate/voicegate/internal/erasure"
 	"github.com/voicegate/voicegate/internal/records"
+	"github.com/voicegate/voicegate/internal/records/writertest"
 	"github.com/voicegate/voicegate/internal/sqlite"
 )
 
@@ -22,25 +24,14 @@ import (
 func TestRotateRewrapRetire(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := sqlite.Open(ctx, dir, sqlite.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	clock := time.Now()
-	kr, err := envelope.LoadFile(filepath.Join(dir, "keyring.json"), rand.Reader, func() time.Time { return clock })
-	if err != nil {
-		t.Fatal(err)
-	}
-	secrets, err := erasure.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer secrets.Close()
-	w := records.NewWriter(db, kr, secrets, rand.Reader, time.Now)
+	p := writertest.SQLite(t, dir, func() time.Time { return clock }, "")
+	db, kr, secrets, w := p.DB, p.Keys, p.Secrets, p.Writer
+	_, _ = kr, secrets
+	defer db.Close()
 	const n = 1200 // more than two rewrap batches
 	for i := range n {
-		if err := w.ToolCall(ctx, "call-1", records.ToolCall{ToolCallID: string(rune('a'+i%26)) + time.Duration(i).String(), Tool: "t", Result: "secret"}); err != nil {
+		if err := w.ToolCall(ctx, records.Call{ID: "call-1"}, records.ToolCall{ToolCallID: string(rune('a'+i%26)) + time.Duration(i).String(), Tool: "t", Result: "secret"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -105,23 +96,12 @@ func copyDB(t *testing.T, from string) string {
 func TestPurgeDefeatsAnEarlierBackup(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := sqlite.Open(ctx, dir, sqlite.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := writertest.SQLite(t, dir, nil, "")
+	db, kr, secrets, w := p.DB, p.Keys, p.Secrets, p.Writer
+	_, _ = kr, secrets
 	defer db.Close()
-	kr, err := envelope.LoadFile(filepath.Join(dir, "keyring.json"), rand.Reader, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secrets, err := erasure.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer secrets.Close()
-	w := records.NewWriter(db, kr, secrets, rand.Reader, time.Now)
 	for _, call := range []string{"gone", "kept"} {
-		if err := w.EndOfCall(ctx, call, []byte(`{"transcript":"my number is +15557654321"}`)); err != nil {
+		if err := w.EndOfCall(ctx, records.Call{ID: call}, []byte(`{"transcript":"my number is +15557654321"}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,7 +114,7 @@ func TestPurgeDefeatsAnEarlierBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer backup.Close()
-	fromBackup := records.NewWriter(backup, kr, secrets, rand.Reader, time.Now)
+	fromBackup := records.NewWriter(records.Deps{Store: backup, Keys: kr, Secrets: secrets, Random: rand.Reader, Now: time.Now})
 	for call, wantOpen := range map[string]bool{"gone": false, "kept": true} {
 		recs, err := backup.CallRecords(ctx, call)
 		if err != nil || len(recs) != 1 || recs[0].Key.KeyID == "" {
@@ -159,10 +139,202 @@ func TestPurgeDefeatsAnEarlierBackup(t *testing.T) {
 		}
 	}
 	// A live call purged stays erased: its next event keeps nothing.
-	if err := w.ToolCall(ctx, "gone", records.ToolCall{ToolCallID: "later", Tool: "t", Arguments: []byte(`{"ssn":"123-45-6789"}`)}); err != nil {
+	if err := w.ToolCall(ctx, records.Call{ID: "gone"}, records.ToolCall{ToolCallID: "later", Tool: "t", Arguments: []byte(`{"ssn":"123-45-6789"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	if recs, _ := db.CallRecords(ctx, "gone"); len(recs) != 1 {
 		t.Fatalf("an erased call got %d records, want its 1 shredded one", len(recs))
+	}
+}
+
+// TestPurgeByCaller: a caller's records are found by the keyed hash of
+// their number, written in any usual way; the number itself is stored
+// nowhere; purging the caller erases each of their calls and no other.
+func TestPurgeByCaller(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := writertest.SQLite(t, dir, nil, "")
+	defer p.DB.Close()
+	w := p.Writer
+	const number = "+14155550123"
+	for call, caller := range map[string]string{"a1": number, "a2": number, "b1": "+14155550999", "c1": ""} {
+		if err := w.EndOfCall(ctx, records.Call{ID: call, Caller: caller}, []byte(`{"transcript":"hello"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.ToolCall(ctx, records.Call{ID: call, Caller: caller}, records.ToolCall{ToolCallID: "t", Tool: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := w.CallerHash(number)
+	if len(h) != 32 || h != w.CallerHash(" +1 (415) 555-0123 ") || h == w.CallerHash("+14155550999") || w.CallerHash("") != "" {
+		t.Fatalf("caller hashes: %q", h)
+	}
+	other := records.NewWriter(records.Deps{Store: p.DB, Keys: p.Keys, Secrets: p.Secrets, LookupKey: make([]byte, 32)})
+	if other.CallerHash(number) == h {
+		t.Fatal("the hash does not depend on the lookup key")
+	}
+	p.DB.Close()
+	if hits := grepDir(t, dir, "4155550123"); len(hits) > 0 {
+		t.Fatalf("the caller's number is stored in clear in %v", hits)
+	}
+	p = writertest.SQLite(t, dir, nil, "")
+	defer p.DB.Close()
+	w = p.Writer
+	calls, n, err := w.PurgeCaller(ctx, "+1 415-555-0123")
+	if err != nil || fmt.Sprint(calls) != "[a1 a2]" || n != 4 {
+		t.Fatalf("purge by caller: %v %d %v", calls, n, err)
+	}
+	for call, open := range map[string]bool{"a1": false, "a2": false, "b1": true, "c1": true} {
+		recs, _ := p.DB.CallRecords(ctx, call)
+		for _, r := range recs {
+			if _, err := w.Open(ctx, r); (err == nil) != open {
+				t.Fatalf("call %s after the caller's purge: %v", call, err)
+			}
+		}
+	}
+	if calls, _, err := w.PurgeCaller(ctx, number); err != nil || len(calls) != 0 {
+		t.Fatalf("a second purge finds %v %v", calls, err)
+	}
+}
+
+// grepDir returns the files under dir that contain s.
+func grepDir(t *testing.T, dir, s string) []string {
+	t.Helper()
+	var hits []string
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if b, err := os.ReadFile(path); err == nil && strings.Contains(string(b), s) {
+			hits = append(hits, path)
+		}
+		return nil
+	})
+	return hits
+}
+
+// TestRetention: records older than their kind's period are deleted; a
+// call left with no record is erased (its older copies no longer open); a
+// call with a record left keeps its secret.
+func TestRetention(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	clock := time.Now()
+	p := writertest.SQLite(t, dir, func() time.Time { return clock }, "")
+	defer p.DB.Close()
+	w := p.Writer
+	for _, call := range []string{"old", "mixed"} {
+		if err := w.ToolCall(ctx, records.Call{ID: call}, records.ToolCall{ToolCallID: "t1", Tool: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.EndOfCall(ctx, records.Call{ID: "mixed"}, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(8 * 24 * time.Hour)
+	if err := w.ToolCall(ctx, records.Call{ID: "young"}, records.ToolCall{ToolCallID: "t1", Tool: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	backup := copyDB(t, dir)
+	res, err := w.Expire(ctx, map[records.Kind]time.Duration{records.KindToolCall: 7 * 24 * time.Hour, records.KindEndOfCall: 30 * 24 * time.Hour})
+	if err != nil || res.Records[records.KindToolCall] != 2 || res.Records[records.KindEndOfCall] != 0 || res.Calls != 1 {
+		t.Fatalf("expire: %+v %v", res, err)
+	}
+	for call, want := range map[string]int{"old": 0, "mixed": 1, "young": 1} {
+		if recs, _ := p.DB.CallRecords(ctx, call); len(recs) != want {
+			t.Fatalf("call %s keeps %d records, want %d", call, len(recs), want)
+		}
+	}
+	for call, erased := range map[string]bool{"old": true, "mixed": false, "young": false} {
+		if _, err := p.Secrets.Secret(ctx, call, false); errors.Is(err, records.ErrCallErased) != erased {
+			t.Fatalf("call %s: secret %v, want erased=%v", call, err, erased)
+		}
+	}
+	// The expired call's record no longer opens from the earlier copy.
+	b, err := sqlite.Open(ctx, backup, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	recs, _ := b.CallRecords(ctx, "old")
+	if len(recs) != 1 {
+		t.Fatalf("the backup has %d records of the old call", len(recs))
+	}
+	if _, err := w.Open(ctx, recs[0]); !errors.Is(err, records.ErrShredded) {
+		t.Fatalf("an expired call's record opens from an earlier backup: %v", err)
+	}
+	if res, err := w.Expire(ctx, map[records.Kind]time.Duration{records.KindToolCall: 7 * 24 * time.Hour}); err != nil || res.Records[records.KindToolCall] != 0 || res.Calls != 0 {
+		t.Fatalf("a second run: %+v %v", res, err)
+	}
+}
+
+// TestRedactionModes: "copy" keeps the original sealed and a redacted copy
+// in clear; "only" seals the redacted text and never stores the original.
+func TestRedactionModes(t *testing.T) {
+	ctx := context.Background()
+	const report = `{"transcript":"User: my number is 415-555-0123 and my card is 4111 1111 1111 1111","cost":0.1}`
+	for _, mode := range []records.Redaction{records.RedactNone, records.RedactCopy, records.RedactOnly} {
+		t.Run(string(mode), func(t *testing.T) {
+			dir := t.TempDir()
+			p := writertest.SQLite(t, dir, nil, mode)
+			defer p.DB.Close()
+			if err := p.Writer.EndOfCall(ctx, records.Call{ID: "c"}, []byte(report)); err != nil {
+				t.Fatal(err)
+			}
+			recs, _ := p.DB.CallRecords(ctx, "c")
+			b, err := p.Writer.Open(ctx, recs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			original := strings.Contains(string(b), "415-555-0123")
+			if original != (mode != records.RedactOnly) {
+				t.Fatalf("opened content %s", b)
+			}
+			copied := string(recs[0].Redacted)
+			if (copied != "") != (mode == records.RedactCopy) {
+				t.Fatalf("redacted copy %q", copied)
+			}
+			if mode == records.RedactCopy && (!strings.Contains(copied, "[PHONE]") || !strings.Contains(copied, "[CARD]") || strings.Contains(copied, "0123")) {
+				t.Fatalf("redacted copy %s", copied)
+			}
+			if mode == records.RedactOnly && (!strings.Contains(string(b), "[PHONE]") || strings.Contains(string(b), "4111")) {
+				t.Fatalf("redacted-only content %s", b)
+			}
+			p.DB.Close()
+			if hits := grepDir(t, dir, "555-0123"); len(hits) > 0 {
+				t.Fatalf("the number in clear in %v", hits)
+			}
+		})
+	}
+}
+
+// TestRewrapShredsARecordWrittenDuringItsPurge: a record stored after its
+// call's secret was erased (a write racing the purge) can never be opened;
+// a rewrap shreds it, so it does not keep an old key from being retired.
+func TestRewrapShredsARecordWrittenDuringItsPurge(t *testing.T) {
+	ctx := context.Background()
+	clock := time.Now()
+	p := writertest.SQLite(t, t.TempDir(), func() time.Time { return clock }, "")
+	defer p.DB.Close()
+	if err := p.Writer.ToolCall(ctx, records.Call{ID: "c"}, records.ToolCall{ToolCallID: "t1"}); err != nil {
+		t.Fatal(err)
+	}
+	old := p.Keys.Current()
+	// The race: the purge erases the secret after the write read it.
+	if _, err := p.Secrets.Erase(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Keys.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(envelope.RetireAfter + time.Second)
+	if err := p.Writer.CheckRetire(ctx, old); !errors.Is(err, records.ErrKeyInUse) {
+		t.Fatalf("before the rewrap: %v", err)
+	}
+	if _, err := p.Writer.Rewrap(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Writer.CheckRetire(ctx, old); err != nil {
+		t.Fatalf("after the rewrap, the unreadable record still holds the old key: %v", err)
 	}
 }

@@ -15,9 +15,9 @@ var _ records.Store = (*DB)(nil)
 
 // PutRecord implements records.Store.
 func (s *DB) PutRecord(ctx context.Context, r records.Sealed) (bool, error) {
-	res, err := s.w.ExecContext(ctx, `INSERT INTO records (id, call_id, kind, dedup_key, created_at, key_id, wrapped_key, payload)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(call_id, kind, dedup_key) DO NOTHING`,
-		r.ID, r.CallID, string(r.Kind), r.DedupKey, r.CreatedAt.UnixMilli(), r.Key.KeyID, r.Key.Sealed, r.Payload)
+	res, err := s.w.ExecContext(ctx, `INSERT INTO records (id, call_id, kind, dedup_key, created_at, caller_hash, key_id, wrapped_key, payload, redacted)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(call_id, kind, dedup_key) DO NOTHING`,
+		r.ID, r.CallID, string(r.Kind), r.DedupKey, r.CreatedAt.UnixMilli(), r.CallerHash, r.Key.KeyID, r.Key.Sealed, r.Payload, r.Redacted)
 	if err != nil {
 		return false, fmt.Errorf("put record: %w", err)
 	}
@@ -28,13 +28,13 @@ func (s *DB) PutRecord(ctx context.Context, r records.Sealed) (bool, error) {
 	return n == 1, nil
 }
 
-const recordColumns = `id, call_id, kind, dedup_key, created_at, key_id, wrapped_key, payload`
+const recordColumns = `id, call_id, kind, dedup_key, created_at, caller_hash, key_id, wrapped_key, payload, redacted`
 
 func scanRecord(row interface{ Scan(...any) error }) (records.Sealed, error) {
 	var r records.Sealed
 	var kind string
 	var at int64
-	if err := row.Scan(&r.ID, &r.CallID, &kind, &r.DedupKey, &at, &r.Key.KeyID, &r.Key.Sealed, &r.Payload); err != nil {
+	if err := row.Scan(&r.ID, &r.CallID, &kind, &r.DedupKey, &at, &r.CallerHash, &r.Key.KeyID, &r.Key.Sealed, &r.Payload, &r.Redacted); err != nil {
 		return records.Sealed{}, err
 	}
 	r.Kind, r.CreatedAt = records.Kind(kind), time.UnixMilli(at)
@@ -81,7 +81,8 @@ func (s *DB) CallRecords(ctx context.Context, callID string) ([]records.Sealed, 
 // so SQLite zeroes the bytes a cleared key leaves in its page (older copies
 // may linger in the write-ahead log until its next restart).
 func (s *DB) ShredCall(ctx context.Context, callID string) (int, error) {
-	res, err := s.w.ExecContext(ctx, `UPDATE records SET wrapped_key = NULL, key_id = '' WHERE call_id = ? AND wrapped_key IS NOT NULL`, callID)
+	res, err := s.w.ExecContext(ctx, `UPDATE records SET wrapped_key = NULL, key_id = '', redacted = NULL, caller_hash = ''
+		WHERE call_id = ? AND (wrapped_key IS NOT NULL OR redacted IS NOT NULL OR caller_hash <> '')`, callID)
 	if err != nil {
 		return 0, fmt.Errorf("shred records: %w", err)
 	}
@@ -138,4 +139,38 @@ func (s *DB) Rekey(ctx context.Context, id string, old, next envelope.Wrapped) (
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
+}
+
+// CallerCalls implements records.Store.
+func (s *DB) CallerCalls(ctx context.Context, h string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT call_id FROM records WHERE caller_hash = ? AND caller_hash <> ''`, h)
+	if err != nil {
+		return nil, fmt.Errorf("records of caller: %w", err)
+	}
+	return scanIDs(rows)
+}
+
+// DeleteBefore implements records.Store. With secure_delete, the deleted
+// rows' bytes are zeroed in their pages.
+func (s *DB) DeleteBefore(ctx context.Context, kind records.Kind, t time.Time, limit int) ([]string, error) {
+	rows, err := s.w.QueryContext(ctx, `DELETE FROM records WHERE id IN
+		(SELECT id FROM records WHERE kind = ? AND created_at < ? ORDER BY created_at LIMIT ?) RETURNING call_id`,
+		string(kind), t.UnixMilli(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("delete expired records: %w", err)
+	}
+	return scanIDs(rows)
+}
+
+func scanIDs(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }

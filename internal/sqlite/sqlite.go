@@ -121,6 +121,14 @@ CREATE TABLE audit_log (
 	hash    BLOB NOT NULL
 ) STRICT;
 `,
+	// Records found by the keyed hash of their caller's number, a
+	// redacted copy for analytics, and retention by kind and age.
+	5: `
+ALTER TABLE records ADD COLUMN caller_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE records ADD COLUMN redacted BLOB;
+CREATE INDEX records_caller ON records(caller_hash) WHERE caller_hash <> '';
+CREATE INDEX records_kind_created ON records(kind, created_at);
+`,
 }
 
 // Open opens (creating if needed, mode 0600 in a 0700 directory) the database

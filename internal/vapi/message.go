@@ -330,6 +330,18 @@ func (m *Message) CallID() string {
 	return ""
 }
 
+// CustomerNumber returns the number of the call's other party (the
+// caller of an inbound call), or "".
+func (m *Message) CustomerNumber() string {
+	if m.Customer != nil && m.Customer.Number != "" {
+		return m.Customer.Number
+	}
+	if m.Call != nil && m.Call.Customer != nil {
+		return m.Call.Customer.Number
+	}
+	return ""
+}
+
 // Timestamp accepts Vapi's two encodings: milliseconds since the epoch as a
 // number, or an ISO 8601 string.
 type Timestamp struct {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,13 +35,21 @@ func Run(t *testing.T, open func(t *testing.T) records.Store) {
 	t.Run("PutGetRoundTrip", func(t *testing.T) {
 		s := open(t)
 		r := rec("c1", records.KindEndOfCall, "eocr", t0)
+		r.CallerHash, r.Redacted = "h1", []byte(`{"n":"[PHONE]"}`)
 		stored, err := s.PutRecord(ctx, r)
 		must(t, err)
 		got, err := s.GetRecord(ctx, r.ID)
 		must(t, err)
 		if !stored || got.ID != r.ID || got.CallID != "c1" || got.Kind != r.Kind || got.DedupKey != "eocr" || !got.CreatedAt.Equal(t0) ||
-			got.Key.KeyID != "k1" || !bytes.Equal(got.Key.Sealed, r.Key.Sealed) || !bytes.Equal(got.Payload, r.Payload) {
+			got.Key.KeyID != "k1" || !bytes.Equal(got.Key.Sealed, r.Key.Sealed) || !bytes.Equal(got.Payload, r.Payload) ||
+			got.CallerHash != "h1" || string(got.Redacted) != string(r.Redacted) {
 			t.Fatalf("round trip: %+v", got)
+		}
+		plain := rec("c1", records.KindToolCall, "t1", t0)
+		_, err = s.PutRecord(ctx, plain)
+		must(t, err)
+		if got, err := s.GetRecord(ctx, plain.ID); err != nil || got.CallerHash != "" || got.Redacted != nil {
+			t.Fatalf("a record without caller or redacted copy: %+v %v", got, err)
 		}
 		if _, err := s.GetRecord(ctx, "nope"); !errors.Is(err, records.ErrNotFound) {
 			t.Fatalf("unknown id: %v", err)
@@ -154,6 +163,7 @@ func Run(t *testing.T, open func(t *testing.T) records.Store) {
 	t.Run("ShredDestroysTheKeysOfOneCall", func(t *testing.T) {
 		s := open(t)
 		a := rec("c1", records.KindEndOfCall, "eocr", t0)
+		a.CallerHash, a.Redacted = "h1", []byte(`{"x":1}`)
 		b := rec("c1", records.KindToolCall, "t1", t0)
 		c := rec("c2", records.KindToolCall, "t1", t0)
 		for _, r := range []records.Sealed{a, b, c} {
@@ -168,8 +178,8 @@ func Run(t *testing.T, open func(t *testing.T) records.Store) {
 		for _, id := range []string{a.ID, b.ID} {
 			got, err := s.GetRecord(ctx, id)
 			must(t, err)
-			if got.Key.KeyID != "" || len(got.Key.Sealed) != 0 {
-				t.Fatalf("a shredded record keeps its key: %+v", got.Key)
+			if got.Key.KeyID != "" || len(got.Key.Sealed) != 0 || got.Redacted != nil || got.CallerHash != "" {
+				t.Fatalf("a shredded record keeps its key, redacted copy or caller: %+v", got)
 			}
 		}
 		if got, _ := s.GetRecord(ctx, c.ID); len(got.Key.Sealed) == 0 {
@@ -179,4 +189,68 @@ func Run(t *testing.T, open func(t *testing.T) records.Store) {
 			t.Fatalf("shredding again: %d %v", n, err)
 		}
 	})
+
+	t.Run("CallerCalls", func(t *testing.T) {
+		s := open(t)
+		for i, r := range []records.Sealed{rec("c1", records.KindEndOfCall, "eocr", t0), rec("c1", records.KindToolCall, "t1", t0),
+			rec("c2", records.KindToolCall, "t1", t0), rec("c3", records.KindToolCall, "t1", t0), rec("c4", records.KindToolCall, "t1", t0)} {
+			r.CallerHash = []string{"h1", "h1", "h1", "h2", ""}[i]
+			_, err := s.PutRecord(ctx, r)
+			must(t, err)
+		}
+		got, err := s.CallerCalls(ctx, "h1")
+		must(t, err)
+		if fmt.Sprint(sorted(got)) != "[c1 c2]" {
+			t.Fatalf("calls of h1: %v, want [c1 c2] once each", got)
+		}
+		if got, err := s.CallerCalls(ctx, ""); err != nil || len(got) != 0 {
+			t.Fatalf("the empty hash finds %v %v", got, err)
+		}
+		_, err = s.ShredCall(ctx, "c2")
+		must(t, err)
+		if got, _ := s.CallerCalls(ctx, "h1"); fmt.Sprint(got) != "[c1]" {
+			t.Fatalf("a shredded call still found by its caller: %v", got)
+		}
+	})
+
+	t.Run("DeleteBeforeByKindAndAge", func(t *testing.T) {
+		s := open(t)
+		old1 := rec("c1", records.KindToolCall, "t1", t0)
+		old2 := rec("c2", records.KindToolCall, "t1", t0.Add(time.Minute))
+		young := rec("c1", records.KindToolCall, "t2", t0.Add(time.Hour))
+		eoc := rec("c1", records.KindEndOfCall, "eocr", t0)
+		for _, r := range []records.Sealed{old1, old2, young, eoc} {
+			_, err := s.PutRecord(ctx, r)
+			must(t, err)
+		}
+		got, err := s.DeleteBefore(ctx, records.KindToolCall, t0.Add(30*time.Minute), 1)
+		must(t, err)
+		if fmt.Sprint(got) != "[c1]" {
+			t.Fatalf("first batch of 1: %v, want the oldest record's call [c1]", got)
+		}
+		got, err = s.DeleteBefore(ctx, records.KindToolCall, t0.Add(30*time.Minute), 10)
+		must(t, err)
+		if fmt.Sprint(got) != "[c2]" {
+			t.Fatalf("second batch: %v, want [c2]", got)
+		}
+		if got, err := s.DeleteBefore(ctx, records.KindToolCall, t0.Add(30*time.Minute), 10); err != nil || got == nil || len(got) != 0 {
+			t.Fatalf("nothing left to delete: %#v %v", got, err)
+		}
+		for _, r := range []records.Sealed{old1, old2} {
+			if _, err := s.GetRecord(ctx, r.ID); !errors.Is(err, records.ErrNotFound) {
+				t.Fatalf("an expired record is still there: %v", err)
+			}
+		}
+		for _, r := range []records.Sealed{young, eoc} {
+			if _, err := s.GetRecord(ctx, r.ID); err != nil {
+				t.Fatalf("a record younger, or of another kind, was deleted: %v", err)
+			}
+		}
+	})
+}
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
 }

@@ -1,0 +1,42 @@
+package pii
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestRedactJSON(t *testing.T) {
+	in := `{"call":{"customer":{"number":"+14155550123"}},"args":{"dateOfBirth":"1985-03-12","appointment":"2026-03-12",` +
+		`"card":4111111111111111,"email":"jane.doe@example.com","orderId":12345678,"cost":0.42,"note":"call me at 415-555-0199",` +
+		`"list":["ssn 123-45-6789", 7]},"transcript":"AI: hi\nUser: my date of birth is March 3rd 1990"}`
+	out := string(RedactJSON([]byte(in)))
+	for _, leak := range []string{"5550123", "1985-03-12", "4111111111111111", "jane.doe", "555-0199", "123-45-6789", "March 3rd 1990"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("%q left in %s", leak, out)
+		}
+	}
+	for _, kept := range []string{`"appointment":"2026-03-12"`, `"orderId":12345678`, `"cost":0.42`, `"card":"[CARD]"`, `"dateOfBirth":"[DOB]"`, `7]`} {
+		if !strings.Contains(out, kept) {
+			t.Errorf("%q missing from %s", kept, out)
+		}
+	}
+	if !json.Valid([]byte(out)) {
+		t.Fatalf("not JSON: %s", out)
+	}
+	// Not JSON: redacted as text.
+	if got := string(RedactJSON([]byte(`{"a": "+14155550123"`))); strings.Contains(got, "5550123") {
+		t.Errorf("broken JSON kept the number: %s", got)
+	}
+}
+
+func FuzzRedactJSON(f *testing.F) {
+	f.Add(`{"a":"+14155550123","b":[1,"x"]}`)
+	f.Add(`[4111111111111111]`)
+	f.Fuzz(func(t *testing.T, s string) {
+		out := RedactJSON([]byte(s))
+		if json.Valid([]byte(s)) && !json.Valid(out) {
+			t.Fatalf("valid JSON redacted into invalid JSON: %q -> %q", s, out)
+		}
+	})
+}
