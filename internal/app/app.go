@@ -182,7 +182,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		routes = map[string]http.Handler{"POST " + demoapi.Path: demoapi.Handler()}
 	}
 	a.Gateway = gateway.New(gateway.Config{BodyMemoryBytes: cfg.Server.BodyMemoryBytes, ReadTimeout: cfg.Server.ReadTimeout.D(),
-		PublicMetricsToken: cfg.Admin.PublicMetricsToken, TrustedProxies: cfg.Server.Proxies()},
+		PublicMetricsToken: cfg.Admin.PublicMetricsToken, TrustedProxies: cfg.Server.Proxies(), Limits: cfg.Limits},
 		gateway.Deps{Sources: []webhook.Source{a.vapi}, Replay: a.Replay, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes, Audit: a.AuditEvent})
 	a.Metrics.ObserveReady(func() float64 {
 		if ok, _ := a.Gateway.Ready(context.Background()); ok {
@@ -272,6 +272,7 @@ func restartOnly(cur, next *config.Config) []string {
 	keep("sessions", cur.Sessions, next.Sessions, func() { next.Sessions = cur.Sessions })
 	keep("storage", cur.Storage, next.Storage, func() { next.Storage = cur.Storage })
 	keep("records", cur.Records, next.Records, func() { next.Records = cur.Records })
+	keep("limits", cur.Limits, next.Limits, func() { next.Limits = cur.Limits })
 	return diff
 }
 

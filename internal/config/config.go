@@ -18,6 +18,7 @@ import (
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/logging"
+	"github.com/voicegate/voicegate/internal/ratelimit"
 	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/server"
@@ -44,6 +45,7 @@ type Config struct {
 	Sessions          session.Config     `yaml:"sessions"`
 	Storage           storage.Config     `yaml:"storage"`
 	Records           records.Config     `yaml:"records"`
+	Limits            ratelimit.Config   `yaml:"limits"`
 
 	// Warnings are settings accepted because they have a legitimate use,
 	// but weaker than the defaults; serve logs them, config check shows them.
@@ -264,6 +266,7 @@ func Default() *Config {
 		},
 		Storage:  storage.DefaultConfig(),
 		Records:  records.DefaultConfig(),
+		Limits:   ratelimit.DefaultConfig(),
 		Sessions: session.DefaultConfig(),
 	}
 }
@@ -339,6 +342,7 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	e.sectionWarn("sessions", warns)
 	e.section("storage", c.Storage.Validate())
 	e.section("records", c.Records.Validate())
+	e.section("limits", c.Limits.Validate())
 }
 
 // sectionWarn is section for warnings.

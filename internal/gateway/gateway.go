@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +24,8 @@ import (
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
+	"github.com/voicegate/voicegate/internal/periodic"
+	"github.com/voicegate/voicegate/internal/ratelimit"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/webhook"
 )
@@ -44,6 +47,8 @@ type Gateway struct {
 	handler  http.Handler
 	bodies   *bodyReader
 	refusals *refusalLog
+	// perSource limits each client address (nil: off).
+	perSource *ratelimit.PerAddress
 }
 
 // Deps are the Gateway's collaborators.
@@ -74,8 +79,11 @@ type Config struct {
 	// that bearer token.
 	PublicMetricsToken string
 	// TrustedProxies are the load balancers whose X-Forwarded-For names
-	// the caller in logs.
+	// the caller (in logs, allowlists and rate limits).
 	TrustedProxies []netip.Prefix
+	// Limits are the rate limits and the in-flight cap, checked before a
+	// body is read.
+	Limits ratelimit.Config
 }
 
 // New returns the gateway.
@@ -83,6 +91,7 @@ func New(cfg Config, d Deps) *Gateway {
 	g := &Gateway{cfg: cfg, sources: d.Sources, replay: d.Replay, store: d.Store,
 		metrics: d.Metrics, log: d.Log, now: d.Now, extra: d.Routes}
 	g.bodies = newBodyReader(cfg.BodyMemoryBytes)
+	g.perSource = ratelimit.NewPerAddress(cfg.Limits.PerSource, cfg.Limits.MaxSources)
 	g.refusals = newRefusalLog(d.Log, RefusalLogInterval, d.Now)
 	if d.Audit != nil {
 		g.refusals.onAuth = func(reason, topClient string, count, clients int) {
@@ -98,8 +107,23 @@ func New(cfg Config, d Deps) *Gateway {
 const RefusalLogInterval = time.Minute
 
 // Run does the gateway's background work (closing each interval of the
-// refusal log) until ctx ends.
-func (g *Gateway) Run(ctx context.Context) { g.refusals.run(ctx) }
+// refusal log, forgetting the rate-limit buckets that are full again)
+// until ctx ends.
+func (g *Gateway) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { g.refusals.run(ctx) })
+	if g.perSource != nil {
+		wg.Go(func() { periodic.Run(ctx, SweepInterval, func() { g.perSource.Sweep(g.now()) }) })
+	}
+	wg.Wait()
+}
+
+// SweepInterval is how often the per-source buckets that are full again
+// are forgotten (a full table also sweeps itself when it needs room).
+const SweepInterval = time.Minute
+
+// RateLimitedSources returns how many client addresses have a bucket.
+func (g *Gateway) RateLimitedSources() int { return g.perSource.Len() }
 
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
@@ -165,7 +189,9 @@ func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) {
 
 // served is one source as the gateway serves it.
 type served struct {
-	src    webhook.Source
+	src webhook.Source
+	// route is the route's own bucket (nil: no per-route limit).
+	route  *ratelimit.Bucket
 	byType map[string]*metrics.TypeMetrics
 	none   *metrics.TypeMetrics
 	// salt namespaces the source's replay keys: two sources never share
@@ -177,7 +203,8 @@ type served struct {
 // authentication on the raw bytes, then replay check, then the source's
 // decoding and handling.
 func (g *Gateway) handleSource(src webhook.Source) http.Handler {
-	s := &served{src: src, byType: make(map[string]*metrics.TypeMetrics), salt: replay.KeyOf([]byte("voicegate source " + src.Name()))}
+	s := &served{src: src, byType: make(map[string]*metrics.TypeMetrics), salt: replay.KeyOf([]byte("voicegate source " + src.Name())),
+		route: ratelimit.NewBucket(g.cfg.Limits.PerRoute)}
 	for _, t := range src.Types() {
 		s.byType[t] = g.metrics.ForType(src.Name(), t)
 	}
@@ -188,7 +215,7 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 		s.none = g.metrics.ForType(src.Name(), "none")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g.inFlight.Add(1)
+		inFlight := g.inFlight.Add(1)
 		defer g.inFlight.Add(-1)
 		start := g.now()
 		ep := src.Endpoint() // the request runs on one configuration
@@ -207,10 +234,13 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 				write(w, http.StatusInternalServerError, ct, b)
 			}
 		}()
-		reply, outcome, err := g.serveSource(s, w, r, ep, start)
+		reply, outcome, err := webhook.Reply{}, "", g.admit(s, r, inFlight, start)
+		if err == nil {
+			reply, outcome, err = g.serveSource(s, w, r, ep, start)
+		}
 		if err != nil {
-			if err.retryAfter {
-				w.Header().Set("Retry-After", "1")
+			if err.retryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(err.retryAfter))
 			}
 			if err.closeConn {
 				closeConn(w, r)
@@ -245,10 +275,34 @@ type failure struct {
 	msg     string
 	outcome string
 	// kind and reason label the refusal's log line (aggregated).
-	kind       *refusalKind
-	reason     string
-	closeConn  bool // the body was not read to its end
-	retryAfter bool
+	kind      *refusalKind
+	reason    string
+	closeConn bool // the body was not read to its end
+	// retryAfter, when set, is the Retry-After header, in seconds.
+	retryAfter int
+}
+
+// admit applies the limits before anything is read: the client's rate,
+// the route's, then the cap on requests in flight (inFlight counts this
+// one).
+func (g *Gateway) admit(s *served, r *http.Request, inFlight int64, now time.Time) *failure {
+	if g.perSource != nil {
+		if client, _ := g.clientIP(r); client.IsValid() {
+			if ok, wait := g.perSource.Allow(client, now); !ok {
+				return &failure{status: http.StatusTooManyRequests, msg: "too many requests from this address, retry later", outcome: metrics.OutcomeRateLimited,
+					kind: kindRefusal, reason: "rate_limited_source", closeConn: true, retryAfter: ratelimit.RetryAfterSeconds(wait)}
+			}
+		}
+	}
+	if ok, wait := s.route.Allow(now); !ok {
+		return &failure{status: http.StatusTooManyRequests, msg: "too many requests, retry later", outcome: metrics.OutcomeRateLimited,
+			kind: kindRefusal, reason: "rate_limited_route", closeConn: true, retryAfter: ratelimit.RetryAfterSeconds(wait)}
+	}
+	if max := g.cfg.Limits.MaxInFlight; max > 0 && inFlight > int64(max) {
+		return &failure{status: http.StatusServiceUnavailable, msg: "server busy, retry", outcome: metrics.OutcomeOverloaded,
+			kind: kindRefusal, reason: "over_in_flight", closeConn: true, retryAfter: 1}
+	}
+	return nil
 }
 
 func (f *failure) Error() string { return f.msg }
@@ -307,7 +361,7 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 		case errors.As(err, &mbe):
 			return webhook.Reply{}, "", &failure{status: http.StatusRequestEntityTooLarge, msg: "request body too large", outcome: metrics.OutcomeTooLarge, kind: kindRefusal, reason: "body_too_large"}
 		case errors.Is(err, errOverBudget):
-			return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "server busy, retry", outcome: metrics.OutcomeOverloaded, kind: kindRefusal, reason: "over_body_budget", closeConn: true, retryAfter: true}
+			return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "server busy, retry", outcome: metrics.OutcomeOverloaded, kind: kindRefusal, reason: "over_body_budget", closeConn: true, retryAfter: 1}
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return webhook.Reply{}, "", &failure{status: http.StatusRequestTimeout, msg: "request body too slow", outcome: metrics.OutcomeBadRequest, kind: kindRefusal, reason: "body_too_slow", closeConn: true}
 		}

@@ -20,6 +20,7 @@ const (
 	OutcomeBadRequest   = "bad_request"
 	OutcomeError        = "error"
 	OutcomeOverloaded   = "overloaded"
+	OutcomeRateLimited  = "rate_limited"
 )
 
 // Metrics holds every collector.
@@ -121,7 +122,7 @@ type TypeMetrics struct {
 }
 
 // Outcomes lists every request outcome label value.
-var Outcomes = []string{OutcomeOK, OutcomeReplay, OutcomeUnauthorized, OutcomeTooLarge, OutcomeBadRequest, OutcomeError, OutcomeOverloaded}
+var Outcomes = []string{OutcomeOK, OutcomeReplay, OutcomeUnauthorized, OutcomeTooLarge, OutcomeBadRequest, OutcomeError, OutcomeOverloaded, OutcomeRateLimited}
 
 // ForType returns the pre-resolved collectors of a source's message type.
 func (m *Metrics) ForType(source, t string) *TypeMetrics {
