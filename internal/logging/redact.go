@@ -195,16 +195,43 @@ func text(x any) (s string, ok bool) {
 // the decoded text has findings, it is what is returned, redacted.
 func redactString(s string) (string, bool) {
 	changed := false
-	if fs := pii.Find(s); len(fs) > 0 {
+	if fs := find(s); len(fs) > 0 {
 		s, changed = pii.Replace(s, fs), true
 	}
 	if d, ok := unescape(s); ok {
-		if fs := pii.Find(d); len(fs) > 0 {
+		if fs := find(d); len(fs) > 0 {
 			return pii.Replace(d, fs), true
 		}
 	}
 	return s, changed
 }
+
+// find is pii.Find without the e-mail addresses that are a URL's
+// user@host ("postgres://voicegate:REDACTED@db.internal:5432/vg", as the
+// database line logs it): that is the account and server voicegate
+// connects to, not a person's address, and the operator needs the host.
+func find(s string) []pii.Finding {
+	fs := pii.Find(s)
+	kept := fs[:0]
+	for _, f := range fs {
+		if f.Kind != pii.Email || !inAuthority(s, f.Start) {
+			kept = append(kept, f)
+		}
+	}
+	return kept
+}
+
+// inAuthority reports whether s[i] is in the authority of a URL: after a
+// "scheme://" with no '/', space or quote between.
+func inAuthority(s string, i int) bool {
+	j := strings.LastIndex(s[:i], "://")
+	if j < 1 || !isLetter(s[j-1]) {
+		return false
+	}
+	return !strings.ContainsAny(s[j+3:i], "/ \t\n\"'<>")
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // maxUnescape bounds how many times escaped text is decoded (a URL in a
 // query parameter is escaped twice).

@@ -86,6 +86,12 @@ func TestRedacting(t *testing.T) {
 		{"url error, escaped query", func(l *slog.Logger) {
 			l.Info("m", "err", &url.Error{Op: "Get", URL: "http://api/x?phone=%2B15557654321&email=jane.doe%40example.com&card=4111+1111+1111+1111", Err: errors.New("connection refused")})
 		}, `{"level":"INFO","msg":"m","err":"Get \"http://api/x?phone=[PHONE]&email=[EMAIL]&card=[CARD]\": connection refused"}`},
+		{"URL user@host kept", func(l *slog.Logger) {
+			l.Info("database open", "url", "postgres://voicegate:REDACTED@db.internal:5432/vg", "dsn", "postgres://vg@10.0.0.5/vg")
+		}, ""},
+		{"e-mail in a URL's path or query", func(l *slog.Logger) {
+			l.Info("m", "a", "https://h/users/jane.doe@example.com", "b", "see https://h/?to="+email+" or mailto:"+email)
+		}, `{"level":"INFO","msg":"m","a":"https://h/users/[EMAIL]","b":"see https://h/?to=[EMAIL] or mailto:[EMAIL]"}`},
 		{"stringer", func(l *slog.Logger) { l.Info("m", "who", stringer{"caller " + phone}) },
 			`{"level":"INFO","msg":"m","who":"caller [PHONE]"}`},
 		{"[]byte", func(l *slog.Logger) { l.Info("m", "body", []byte("card "+card)) },
