@@ -427,13 +427,16 @@ vapi:
 			}
 		}
 	}
-	// Rotate: the new secret replaces the old one, and a setting that needs
-	// a restart (data_dir) is reported and keeps its running value.
+	// Rotate: the new secret replaces the old one, and settings that need
+	// a restart (data_dir; log.redact_pii, since the logger is built at
+	// start-up) are reported and keep their running values.
 	write("NEW_SECRET", "")
-	os.WriteFile(cfgPath, []byte(strings.Replace(mustRead(t, cfgPath), "/data", "/other-data", 1)), 0o600)
+	next := strings.Replace(mustRead(t, cfgPath), "/data", "/other-data", 1)
+	next = strings.Replace(next, "log: {level: info}", "log: {level: info, redact_pii: false}", 1)
+	os.WriteFile(cfgPath, []byte(next), 0o600)
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	if l := waitLog("need a restart"); !strings.Contains(l, "data_dir") {
-		t.Fatalf("restart-only setting not reported: %s", l)
+	if l := waitLog("need a restart"); !strings.Contains(l, "data_dir") || !strings.Contains(l, "log.redact_pii") {
+		t.Fatalf("restart-only settings not reported: %s", l)
 	}
 	waitLog("configuration reloaded")
 	if err := simulate("new-Tv6Qx9Lm3Rk8Zp2W"); err != nil {

@@ -44,7 +44,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	level := new(slog.LevelVar)
 	level.Set(cfg.Log.SlogLevel())
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// Every line passes the PII redactor (log.redact_pii), the HTTP
+	// server's error log too (it is built on this handler).
+	log := slog.New(cfg.Log.Handler(stderr, level))
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", logkey.Setting, w.Path, logkey.Warning, w.Msg)
 	}
@@ -160,8 +162,16 @@ func reloadConfig(a *app.App, log *slog.Logger, load func() (*config.Config, err
 	next, err := load()
 	if err == nil {
 		prevAuth := a.Config.Vapi.Auth
+		// The logger was built at start-up: turning redaction on or off
+		// needs a restart, and until then the running value is kept.
+		var keepRedact []string
+		if next.Log.RedactPII != a.Config.Log.RedactPII {
+			next.Log.RedactPII = a.Config.Log.RedactPII
+			keepRedact = []string{"log.redact_pii"}
+		}
 		var restart []string
 		restart, err = a.Reload(next)
+		restart = append(restart, keepRedact...)
 		if err == nil {
 			detail := "applied"
 			if !reflect.DeepEqual(prevAuth, next.Vapi.Auth) {

@@ -320,7 +320,9 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	e.section("admin", c.Admin.Validate(c.Listen))
 	c.validateTLS(e)
 	c.validateServer(e)
-	e.section("log", c.Log.Validate())
+	probs, warns := c.Log.Validate()
+	e.section("log", probs)
+	e.sectionWarn("log", warns)
 	v := &c.Vapi
 	e.section("vapi", v.Settings.Validate())
 	c.validateReplay(e)
@@ -337,7 +339,7 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 		e.section("vapi.transfer_destination", v.TransferDestination.Validate())
 	}
 	c.validateTools(e, opt)
-	probs, warns := c.Sessions.Validate()
+	probs, warns = c.Sessions.Validate()
 	e.section("sessions", probs)
 	e.sectionWarn("sessions", warns)
 	e.section("storage", c.Storage.Validate())

@@ -327,6 +327,7 @@ func TestWarnings(t *testing.T) {
 		{"preset", "vapi:\n  auth:\n    - preset: vapi-signature\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "no signed timestamp"},
 		{"bearer", "vapi:\n  auth:\n    - mode: bearer\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "static bearer token never expires"},
 		{"long tolerance", "vapi:\n  auth:\n    - mode: hmac\n      tolerance: 30m\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n  replay:\n    window: 30m\n", "vapi.auth[0].tolerance: 30m0s is longer than the usual 5m"},
+		{"log redaction off", "log:\n  redact_pii: false\nvapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "log.redact_pii: off: phone numbers"},
 		{"big replay cache", "vapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n  replay:\n    capacity: 4000000\n", "vapi.replay.capacity: 4000000 entries can take 1011 MiB"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -109,7 +109,7 @@ tools:
 	if cfg.Log.Level == "error" {
 		level = slog.LevelError // benchmarks log as production does, quietly
 	}
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: level}))
+	log := slog.New(cfg.Log.Handler(e.logs, level)) // as serve builds it
 	now := func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
 	opts := app.Options{Log: log, Now: now}
 	if wrap != nil {
@@ -465,6 +465,69 @@ func TestLogsNeverHoldBodiesSecretsOrSignatures(t *testing.T) {
 		if strings.Contains(logs, secretish) {
 			t.Fatalf("log contains %q:\n%s", secretish, logs)
 		}
+	}
+}
+
+// TestLogsRedactUserTextInErrors: user text can reach a log line without
+// any code logging it on purpose. A GET tool sends its arguments in the
+// query, and when the internal API is unreachable the HTTP client's error
+// quotes the URL, which the debug log "tool request error" carries. With
+// log.redact_pii (the default) the caller's phone number, e-mail address
+// and card number are replaced there by placeholders; with it off they are
+// in the log, which shows that this path does carry them.
+func TestLogsRedactUserTextInErrors(t *testing.T) {
+	const (
+		phone = "+15557654321"
+		email = "jane.doe@example.com"
+		card  = "4111 1111 1111 1111"
+	)
+	for _, tc := range []struct {
+		name   string
+		redact bool
+	}{{"redacted", true}, {"redaction off", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *config.Config) {
+				c.Log.RedactPII = tc.redact
+				// Port 1 on 127.0.0.1 is closed: the connection is refused.
+				tool := config.ToolConfig{Name: "lookupCaller", URL: "http://127.0.0.1:1/callers", Method: http.MethodGet}
+				tool.Complete()
+				c.Tools = append(c.Tools, tool)
+			})
+			args := fmt.Sprintf(`{"phone":%q,"email":%q,"card":%q}`, phone, email, card)
+			status, body := e.send(msg("tool-calls", "redact-call", `"toolCallList":[{"id":"t1","name":"lookupCaller","arguments":`+args+`}]`))
+			if status != 200 || !strings.Contains(body, "unavailable") {
+				t.Fatalf("%d %s: want the unreachable tool's error", status, body)
+			}
+			logs := e.logs.String()
+			line := ""
+			for _, l := range strings.Split(logs, "\n") {
+				if strings.Contains(l, "tool request error") {
+					line = l
+				}
+			}
+			if line == "" || !strings.Contains(line, "127.0.0.1:1") {
+				t.Fatalf("no tool request error naming the address:\n%s", tail(logs, 2000))
+			}
+			leaks := []string{"5557654321", "jane.doe", "example.com", "4111"}
+			if !tc.redact {
+				for _, l := range leaks {
+					if !strings.Contains(line, l) {
+						t.Fatalf("without redaction the line should carry %q (else this test checks nothing):\n%s", l, line)
+					}
+				}
+				return
+			}
+			for _, l := range leaks {
+				if strings.Contains(logs, l) {
+					t.Errorf("the logs carry %q:\n%s", l, tail(logs, 2000))
+				}
+			}
+			for _, p := range []string{"[PHONE]", "[EMAIL]", "[CARD]"} {
+				if !strings.Contains(line, p) {
+					t.Errorf("the line lacks %s:\n%s", p, line)
+				}
+			}
+		})
 	}
 }
 
