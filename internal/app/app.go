@@ -273,6 +273,8 @@ func restartOnly(cur, next *config.Config) []string {
 	keep("storage", cur.Storage, next.Storage, func() { next.Storage = cur.Storage })
 	keep("records", cur.Records, next.Records, func() { next.Records = cur.Records })
 	keep("limits", cur.Limits, next.Limits, func() { next.Limits = cur.Limits })
+	// The logger was built at start-up with redaction on or off.
+	keep("log.redact_pii", cur.Log.RedactPII, next.Log.RedactPII, func() { next.Log.RedactPII = cur.Log.RedactPII })
 	return diff
 }
 

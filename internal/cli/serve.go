@@ -162,16 +162,8 @@ func reloadConfig(a *app.App, log *slog.Logger, load func() (*config.Config, err
 	next, err := load()
 	if err == nil {
 		prevAuth := a.Config.Vapi.Auth
-		// The logger was built at start-up: turning redaction on or off
-		// needs a restart, and until then the running value is kept.
-		var keepRedact []string
-		if next.Log.RedactPII != a.Config.Log.RedactPII {
-			next.Log.RedactPII = a.Config.Log.RedactPII
-			keepRedact = []string{"log.redact_pii"}
-		}
 		var restart []string
 		restart, err = a.Reload(next)
-		restart = append(restart, keepRedact...)
 		if err == nil {
 			detail := "applied"
 			if !reflect.DeepEqual(prevAuth, next.Vapi.Auth) {

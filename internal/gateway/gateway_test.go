@@ -468,32 +468,27 @@ func TestLogsNeverHoldBodiesSecretsOrSignatures(t *testing.T) {
 	}
 }
 
-// TestLogsRedactUserTextInErrors: user text can reach a log line without
-// any code logging it on purpose. A GET tool sends its arguments in the
-// query, and when the internal API is unreachable the HTTP client's error
-// quotes the URL, which the debug log "tool request error" carries. With
-// log.redact_pii (the default) the caller's phone number, e-mail address
-// and card number are replaced there by placeholders; with it off they are
-// in the log, which shows that this path does carry them.
-func TestLogsRedactUserTextInErrors(t *testing.T) {
+// TestToolErrorsNeverLogArguments: a GET tool's arguments travel in its
+// URL's query, and Go's HTTP client quotes that URL in its errors; the
+// debug line "tool request error" names the configured URL instead, so a
+// caller's words never reach it — with log redaction on or off (the
+// redactor would only catch the kinds it knows).
+func TestToolErrorsNeverLogArguments(t *testing.T) {
 	const (
-		phone = "+15557654321"
-		email = "jane.doe@example.com"
-		card  = "4111 1111 1111 1111"
+		phone  = "+15557654321"
+		email  = "jane.doe@example.com"
+		phrase = "my-daughters-asthma"
 	)
-	for _, tc := range []struct {
-		name   string
-		redact bool
-	}{{"redacted", true}, {"redaction off", false}} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, redact := range []bool{true, false} {
+		t.Run(fmt.Sprintf("redact_pii=%v", redact), func(t *testing.T) {
 			e := newEnv(t, func(c *config.Config) {
-				c.Log.RedactPII = tc.redact
+				c.Log.RedactPII = redact
 				// Port 1 on 127.0.0.1 is closed: the connection is refused.
-				tool := config.ToolConfig{Name: "lookupCaller", URL: "http://127.0.0.1:1/callers", Method: http.MethodGet}
+				tool := config.ToolConfig{Name: "lookupCaller", URL: "http://127.0.0.1:1/callers?apikey=SECRETKEY123", Method: http.MethodGet}
 				tool.Complete()
 				c.Tools = append(c.Tools, tool)
 			})
-			args := fmt.Sprintf(`{"phone":%q,"email":%q,"card":%q}`, phone, email, card)
+			args := fmt.Sprintf(`{"phone":%q,"email":%q,"note":%q}`, phone, email, phrase)
 			status, body := e.send(msg("tool-calls", "redact-call", `"toolCallList":[{"id":"t1","name":"lookupCaller","arguments":`+args+`}]`))
 			if status != 200 || !strings.Contains(body, "unavailable") {
 				t.Fatalf("%d %s: want the unreachable tool's error", status, body)
@@ -505,26 +500,12 @@ func TestLogsRedactUserTextInErrors(t *testing.T) {
 					line = l
 				}
 			}
-			if line == "" || !strings.Contains(line, "127.0.0.1:1") {
-				t.Fatalf("no tool request error naming the address:\n%s", tail(logs, 2000))
+			if line == "" || !strings.Contains(line, "127.0.0.1:1/callers") || !strings.Contains(line, "connection refused") {
+				t.Fatalf("no tool request error naming the configured URL and the cause:\n%s", tail(logs, 2000))
 			}
-			leaks := []string{"5557654321", "jane.doe", "example.com", "4111"}
-			if !tc.redact {
-				for _, l := range leaks {
-					if !strings.Contains(line, l) {
-						t.Fatalf("without redaction the line should carry %q (else this test checks nothing):\n%s", l, line)
-					}
-				}
-				return
-			}
-			for _, l := range leaks {
+			for _, l := range []string{"5557654321", "jane.doe", phrase, "SECRETKEY123"} {
 				if strings.Contains(logs, l) {
-					t.Errorf("the logs carry %q:\n%s", l, tail(logs, 2000))
-				}
-			}
-			for _, p := range []string{"[PHONE]", "[EMAIL]", "[CARD]"} {
-				if !strings.Contains(line, p) {
-					t.Errorf("the line lacks %s:\n%s", p, line)
+					t.Errorf("the logs carry %q:\n%s", l, line)
 				}
 			}
 		})

@@ -302,7 +302,7 @@ func (r *Router) call(ctx context.Context, t *tool, ci CallInfo, inv vapi.Invoca
 		if errors.As(err, &ae) {
 			return fail(OutcomeBadArgs, "Invalid arguments for %s: %s", name, ae.msg)
 		}
-		r.log.Debug("tool request error", logkey.Tool, name, logkey.Err, redact.Error(err))
+		r.log.Debug("tool request error", logkey.Tool, name, logkey.Err, redact.Error(configuredURL(err, t.cfg.URL)))
 		c := fail(OutcomeUnreachable, "The %s service is unavailable right now.", name)
 		c.class = "request could not be built"
 		return c
@@ -325,8 +325,10 @@ func (r *Router) call(ctx context.Context, t *tool, ci CallInfo, inv vapi.Invoca
 			c.class = "no answer within " + t.cfg.Timeout.D().String()
 			return c
 		}
-		// The client's error quotes the URL, which may hold a key.
-		r.log.Debug("tool request error", logkey.Tool, name, logkey.Err, redact.Error(err))
+		// The client's error quotes the URL it sent: with a GET tool's
+		// arguments in its query (the caller's words), and perhaps a key.
+		// The log names the configured URL instead, redacted.
+		r.log.Debug("tool request error", logkey.Tool, name, logkey.Err, redact.Error(configuredURL(err, t.cfg.URL)))
 		c := fail(OutcomeUnreachable, "The %s service is unavailable right now.", name)
 		c.class = ErrorClass(err)
 		return c
@@ -589,3 +591,13 @@ func oneLine(s string, max int) string {
 }
 
 var printer = message.NewPrinter(language.English)
+
+// configuredURL returns err with the URL a *url.Error quotes replaced by
+// the tool's configured one: the URL sent carries the call's arguments.
+func configuredURL(err error, configured string) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	return &url.Error{Op: ue.Op, URL: configured, Err: ue.Err}
+}
