@@ -234,7 +234,7 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 				write(w, http.StatusInternalServerError, ct, b)
 			}
 		}()
-		reply, outcome, err := webhook.Reply{}, "", g.admit(s, r, inFlight, start)
+		reply, outcome, err := webhook.Reply{}, "", g.admit(s, r, ep, inFlight, start)
 		if err == nil {
 			reply, outcome, err = g.serveSource(s, w, r, ep, start)
 		}
@@ -282,18 +282,29 @@ type failure struct {
 	retryAfter int
 }
 
-// admit applies the limits before anything is read: the client's rate,
-// the route's, then the cap on requests in flight (inFlight counts this
-// one).
-func (g *Gateway) admit(s *served, r *http.Request, inFlight int64, now time.Time) *failure {
-	if g.perSource != nil {
-		if client, _ := g.clientIP(r); client.IsValid() {
-			if ok, wait := g.perSource.Allow(client, now); !ok {
-				return &failure{status: http.StatusTooManyRequests, msg: "too many requests from this address, retry later", outcome: metrics.OutcomeRateLimited,
-					kind: kindRefusal, reason: "rate_limited_source", closeConn: true, retryAfter: ratelimit.RetryAfterSeconds(wait)}
-			}
+// admit applies the source allowlist and the limits before anything is
+// read: the client's address, its rate, the route's, then the cap on
+// requests in flight (inFlight counts this one).
+func (g *Gateway) admit(s *served, r *http.Request, ep *webhook.Endpoint, inFlight int64, now time.Time) *failure {
+	if ep.AllowFrom == nil && g.perSource == nil {
+		return g.admitRoute(s, inFlight, now)
+	}
+	client, _ := g.clientIP(r)
+	if !ep.AllowFrom.Allows(client) {
+		return &failure{status: http.StatusForbidden, msg: "forbidden", outcome: metrics.OutcomeForbidden,
+			kind: kindRefusal, reason: "source_not_allowed", closeConn: true}
+	}
+	if g.perSource != nil && client.IsValid() {
+		if ok, wait := g.perSource.Allow(client, now); !ok {
+			return &failure{status: http.StatusTooManyRequests, msg: "too many requests from this address, retry later", outcome: metrics.OutcomeRateLimited,
+				kind: kindRefusal, reason: "rate_limited_source", closeConn: true, retryAfter: ratelimit.RetryAfterSeconds(wait)}
 		}
 	}
+	return g.admitRoute(s, inFlight, now)
+}
+
+// admitRoute applies the route's rate and the in-flight cap.
+func (g *Gateway) admitRoute(s *served, inFlight int64, now time.Time) *failure {
 	if ok, wait := s.route.Allow(now); !ok {
 		return &failure{status: http.StatusTooManyRequests, msg: "too many requests, retry later", outcome: metrics.OutcomeRateLimited,
 			kind: kindRefusal, reason: "rate_limited_route", closeConn: true, retryAfter: ratelimit.RetryAfterSeconds(wait)}

@@ -21,6 +21,7 @@ const (
 	OutcomeError        = "error"
 	OutcomeOverloaded   = "overloaded"
 	OutcomeRateLimited  = "rate_limited"
+	OutcomeForbidden    = "forbidden"
 )
 
 // Metrics holds every collector.
@@ -122,7 +123,7 @@ type TypeMetrics struct {
 }
 
 // Outcomes lists every request outcome label value.
-var Outcomes = []string{OutcomeOK, OutcomeReplay, OutcomeUnauthorized, OutcomeTooLarge, OutcomeBadRequest, OutcomeError, OutcomeOverloaded, OutcomeRateLimited}
+var Outcomes = []string{OutcomeOK, OutcomeReplay, OutcomeUnauthorized, OutcomeTooLarge, OutcomeBadRequest, OutcomeError, OutcomeOverloaded, OutcomeRateLimited, OutcomeForbidden}
 
 // ForType returns the pre-resolved collectors of a source's message type.
 func (m *Metrics) ForType(source, t string) *TypeMetrics {

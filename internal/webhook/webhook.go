@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/allowlist"
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/replay"
 )
@@ -36,6 +37,9 @@ type Source interface {
 type Endpoint struct {
 	// MaxBodyBytes caps a request body (over it: 413).
 	MaxBodyBytes int64
+	// AllowFrom is the addresses the source accepts requests from (nil:
+	// any); anyone else gets 403 before the body is read.
+	AllowFrom *allowlist.List
 	// PublicURL is the URL the provider calls, for signatures that cover
 	// it (empty: the request's own URL).
 	PublicURL string

@@ -1,0 +1,119 @@
+// Package allowlist provides source allowlists: the addresses a route
+// accepts requests from, written as CIDRs, single addresses or the names
+// of the providers' published ranges (presets).
+//
+// An allowlist is defence in depth, never authentication: a provider's
+// range is shared by all its customers, so a request from it is still
+// authenticated like any other. What it buys is that nobody else reaches
+// body reading and authentication at all.
+package allowlist
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// List is a parsed allowlist. A nil List allows every address.
+type List struct {
+	prefixes []netip.Prefix
+	// entries are the list as written, for messages.
+	entries []string
+}
+
+// Presets resolves a preset's name to its ranges (an error for an unknown
+// name, naming the known ones).
+type Presets func(name string) ([]netip.Prefix, error)
+
+// Parse reads entries: CIDRs ("10.0.0.0/8"), single addresses (a /32 or
+// /128) and preset names. An empty list is nil: no allowlist. Every
+// problem is returned, each naming its entry; "0.0.0.0/0" and "::/0" are
+// refused (they allow everyone: leave the list empty instead).
+func Parse(entries []string, presets Presets) (*List, []string) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	l := &List{entries: entries}
+	var probs []string
+	for i, e := range entries {
+		e = strings.TrimSpace(e)
+		switch {
+		case e == "":
+			probs = append(probs, fmt.Sprintf("[%d]: empty", i))
+		case strings.Contains(e, "/"):
+			p, err := netip.ParsePrefix(e)
+			if err != nil {
+				probs = append(probs, fmt.Sprintf("[%d]: %q is not a CIDR (%v)", i, e, err))
+				continue
+			}
+			if p.Bits() == 0 {
+				probs = append(probs, fmt.Sprintf("[%d]: %q allows every address: leave the list empty to allow all", i, e))
+				continue
+			}
+			if p.Addr().Is4In6() {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			l.prefixes = append(l.prefixes, p.Masked())
+		case looksLikeAddr(e):
+			a, err := netip.ParseAddr(e)
+			if err != nil {
+				probs = append(probs, fmt.Sprintf("[%d]: %q is not an address (%v)", i, e, err))
+				continue
+			}
+			a = a.Unmap()
+			l.prefixes = append(l.prefixes, netip.PrefixFrom(a, a.BitLen()))
+		default:
+			if presets == nil {
+				probs = append(probs, fmt.Sprintf("[%d]: %q is not an address or CIDR", i, e))
+				continue
+			}
+			ps, err := presets(e)
+			if err != nil {
+				probs = append(probs, fmt.Sprintf("[%d]: %v", i, err))
+				continue
+			}
+			l.prefixes = append(l.prefixes, ps...)
+		}
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return l, nil
+}
+
+// looksLikeAddr tells an address from a preset name: presets are words.
+func looksLikeAddr(s string) bool {
+	return strings.Contains(s, ":") || (s[0] >= '0' && s[0] <= '9')
+}
+
+// Allows reports whether a is in the list (an IPv4-mapped IPv6 address is
+// its IPv4 address). A nil list allows all; an invalid address (not an IP
+// connection) is allowed only by a nil list.
+func (l *List) Allows(a netip.Addr) bool {
+	if l == nil {
+		return true
+	}
+	a = a.Unmap()
+	for _, p := range l.prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Prefixes returns the ranges the list allows.
+func (l *List) Prefixes() []netip.Prefix {
+	if l == nil {
+		return nil
+	}
+	return l.prefixes
+}
+
+// String returns the list as written.
+func (l *List) String() string {
+	if l == nil {
+		return "(any)"
+	}
+	return strings.Join(l.entries, ", ")
+}
