@@ -112,7 +112,7 @@ func runTwilio(args []string, getenv func(string) string, stdout, stderr io.Writ
 		}
 		body = b
 	}
-	hash, isJSON := twilio.BodySHA256(*rawURL)
+	_, isJSON := twilio.BodySHA256(*rawURL)
 	if isJSON && len(params) > 0 {
 		return &UsageError{Msg: fmt.Sprintf("%s: the URL carries bodySHA256, so it is a JSON request whose signature covers the URL alone: drop --param/--form-file and give the body with --body-file", cmd)}
 	}
@@ -125,24 +125,36 @@ func runTwilio(args []string, getenv func(string) string, stdout, stderr io.Writ
 		}
 		return twilioVerify(stdout, *rawURL, params, body, *sig, tokens, *verbose)
 	}
-	u := *rawURL
+	return twilioSign(stdout, stderr, cmd, *rawURL, params, body, tokens[0], *verbose)
+}
+
+// twilioSign prints the signature of a request. Given a JSON body and a URL
+// without bodySHA256, it signs the URL Twilio would call: with the body's
+// hash appended.
+func twilioSign(stdout, stderr io.Writer, cmd, rawURL string, params []twilio.Param, body []byte, tok namedToken, verbose bool) error {
+	u := rawURL
 	if body != nil {
 		bh := twilio.BodyHash(body)
+		hash, isJSON := twilio.BodySHA256(rawURL)
 		switch {
 		case !isJSON:
+			base, frag, hasFrag := strings.Cut(u, "#")
 			sep := "?"
-			if strings.Contains(u, "?") {
+			if strings.Contains(base, "?") {
 				sep = "&"
 			}
-			u += sep + twilio.BodyHashParam + "=" + bh
+			u = base + sep + twilio.BodyHashParam + "=" + bh
+			if hasFrag {
+				u += "#" + frag
+			}
 			fmt.Fprintf(stderr, "voicegate %s: a JSON request's URL carries the body's SHA-256; the URL Twilio would call:\n%s\n", cmd, u)
 		case hash != bh:
 			return &UsageError{Msg: fmt.Sprintf("%s: the URL's bodySHA256 is %s, but the SHA-256 of --body-file is %s", cmd, hash, bh)}
 		}
 	}
 	canonical := twilio.Canonical(u, params)
-	signature := twilio.Sign(tokens[0].value, canonical)
-	if !*verbose {
+	signature := twilio.Sign(tok.value, canonical)
+	if !verbose {
 		fmt.Fprintln(stdout, signature)
 		return nil
 	}
@@ -276,7 +288,15 @@ func twilioVerify(w io.Writer, rawURL string, params []twilio.Param, body []byte
 		}
 		return errSignatureNotValid
 	}
+	reportMismatch(w, rawURL, signed, body != nil, sig, tokens, verr)
+	return errSignatureNotValid
+}
 
+// reportMismatch explains a signature that no token produces: the
+// parameters as signed, each URL variant's signed string and the
+// signature each token gives it, any near miss the signature does match,
+// and what to check.
+func reportMismatch(w io.Writer, rawURL string, signed []twilio.Param, isJSON bool, sig string, tokens []namedToken, verr error) {
 	switch {
 	case errors.Is(verr, twilio.ErrMalformedSignature):
 		fmt.Fprintf(w, "NOT VALID: the signature %s is not the base64 of an HMAC-SHA1 (28 characters ending in \"=\").\n", strconv.Quote(sig))
@@ -297,7 +317,7 @@ func twilioVerify(w io.Writer, rawURL string, params []twilio.Param, body []byte
 		}
 	}
 	fmt.Fprintln(w)
-	if body == nil {
+	if !isJSON {
 		if len(signed) == 0 {
 			fmt.Fprintln(w, "No parameters: the signature covers the URL alone.")
 		} else {
@@ -313,7 +333,7 @@ func twilioVerify(w io.Writer, rawURL string, params []twilio.Param, body []byte
 	} else {
 		fmt.Fprintln(w, "A JSON request (the URL carries bodySHA256): the signature covers the URL alone.")
 	}
-	for _, u := range variants {
+	for _, u := range twilio.URLVariants(rawURL) {
 		fmt.Fprintf(w, "\n%s:\n", capitalize(variantName(rawURL, u)))
 		c := twilio.Canonical(u, signed)
 		fmt.Fprintf(w, "  signed string: %s\n", strconv.Quote(c))
@@ -322,8 +342,7 @@ func twilioVerify(w io.Writer, rawURL string, params []twilio.Param, body []byte
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprint(w, twilioHints(rawURL, signed, body != nil))
-	return errSignatureNotValid
+	fmt.Fprint(w, twilioHints(rawURL, signed, isJSON))
 }
 
 // variantName says how a URL variant differs from the URL as given.

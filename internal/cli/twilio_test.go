@@ -69,6 +69,8 @@ func TestTwilioCommand(t *testing.T) {
 			"signature:     " + twSig + "\n"}},
 		{name: "sign JSON: bodySHA256 added", args: []string{"twilio", "sign", "--url", twBase, "--body-file", body},
 			exactOut: twJSONSig + "\n", errOut: []string{jsonURL + "\n"}},
+		{name: "sign JSON: bodySHA256 added before a fragment", args: []string{"twilio", "sign", "--url", "https://mycompany.com/myapp.php#top", "--body-file", body},
+			errOut: []string{"https://mycompany.com/myapp.php?bodySHA256=" + twHash + "#top\n"}},
 		{name: "sign JSON, URL with bodySHA256", args: []string{"twilio", "sign", "--url", jsonURL, "--body-file", body}, exactOut: twJSONSig + "\n"},
 		{name: "sign JSON URL alone", args: []string{"twilio", "sign", "--url", jsonURL}, exactOut: twJSONSig + "\n"},
 
