@@ -1,0 +1,5 @@
+//go:build race
+
+package twilio
+
+func init() { raceEnabled = true }
