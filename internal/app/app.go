@@ -358,8 +358,7 @@ func (a *App) ExpireRecords(ctx context.Context, periods map[records.Kind]time.D
 		n += k
 	}
 	if n > 0 || res.Calls > 0 {
-		a.AuditEvent("records.retention", "", fmt.Sprintf("end_of_call_report=%d tool_call=%d calls_erased=%d",
-			res.Records[records.KindEndOfCall], res.Records[records.KindToolCall], res.Calls))
+		a.AuditEvent("records.retention", "", res.String())
 		a.log.Info("records past their retention deleted", logkey.Count, n, logkey.Calls, res.Calls)
 	}
 	if err != nil && ctx.Err() == nil {

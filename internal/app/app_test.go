@@ -192,7 +192,7 @@ func TestRetentionRunsInTheBackground(t *testing.T) {
 	}
 	found := false
 	for _, e := range entries {
-		found = found || (e.Event == "records.retention" && strings.Contains(e.Detail, "tool_call=1 calls_erased=1"))
+		found = found || (e.Event == "records.retention" && strings.Contains(e.Detail, "tool_call=1 secrets_forgotten=0"))
 	}
 	if !found {
 		t.Fatalf("no retention entry in the audit log: %+v", entries)

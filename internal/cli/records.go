@@ -15,7 +15,7 @@ import (
 
 const recordsUsage = `voicegate records list   (--call ID | --caller NUMBER) (--config FILE | --data-dir DIR)
 voicegate records show   RECORD_ID (--config FILE | --data-dir DIR)
-voicegate records export (--call ID | --caller NUMBER) (--config FILE | --data-dir DIR)
+voicegate records export (--call ID | --caller NUMBER) [--redacted] (--config FILE | --data-dir DIR)
 voicegate records purge  (--call ID | --caller NUMBER) (--config FILE | --data-dir DIR)
 voicegate records expire --config FILE   (delete what is past records.retention now)`
 
@@ -40,6 +40,7 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 	dataDir := fs.String("data-dir", "", "the data directory (instead of, or overriding, --config)")
 	callID := fs.String("call", "", "the call whose records to list, export or purge")
 	caller := fs.String("caller", "", "the caller (phone number, E.164 as Vapi reports it) whose calls' records to list, export or purge")
+	redactedOnly := fs.Bool("redacted", false, "export: the redacted copies only (records.redaction copy), never the originals")
 	var id string
 	if sub == "show" {
 		if len(rest) == 0 || rest[0] == "" || rest[0][0] == '-' {
@@ -51,6 +52,8 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	switch {
+	case *redactedOnly && sub != "export":
+		return &UsageError{Msg: "--redacted is for records export"}
 	case sub == "show" || sub == "expire":
 		if *callID != "" || *caller != "" {
 			return &UsageError{Msg: "records " + sub + " takes no --call or --caller"}
@@ -146,18 +149,28 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 		if err != nil {
 			return err
 		}
-		if err := o.audit(ctx, "records.export", subject, fmt.Sprintf("%d record(s)", len(list))); err != nil { // before any is opened
+		detail := fmt.Sprintf("%d record(s)", len(list))
+		if *redactedOnly {
+			detail += ", redacted copies only"
+		}
+		if err := o.audit(ctx, "records.export", subject, detail); err != nil { // before any is opened
 			return err
 		}
 		for _, r := range list {
 			line := map[string]any{"id": r.ID, "call_id": r.CallID, "kind": r.Kind, "created_at": formatTime(r.CreatedAt)}
-			if b, err := o.writer.Open(ctx, r); err != nil {
-				line["error"] = err.Error()
-			} else {
-				line["content"] = json.RawMessage(b)
+			if !*redactedOnly {
+				if b, err := o.writer.Open(ctx, r); err != nil {
+					line["error"] = err.Error()
+				} else {
+					line["content"] = json.RawMessage(b)
+				}
 			}
-			if json.Valid(r.Redacted) {
-				line["redacted"] = json.RawMessage(r.Redacted)
+			if len(r.Redacted) > 0 || *redactedOnly {
+				if b, err := o.writer.OpenRedacted(ctx, r); err != nil {
+					line["redacted_error"] = err.Error()
+				} else {
+					line["redacted"] = json.RawMessage(b)
+				}
 			}
 			b, err := json.Marshal(line)
 			if err != nil {
@@ -181,6 +194,10 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 			if err != nil {
 				return err
 			}
+			if len(calls) == 0 {
+				fmt.Fprintf(stdout, "caller %s: no call with a record of this number, nothing erased (check the number's form; records written before voicegate kept caller hashes cannot be found by number: purge them with --call)\n", subject)
+				return nil
+			}
 			fmt.Fprintf(stdout, "caller %s: %d call(s) erased, their secrets and %d record key(s) destroyed; their records can no longer be opened, not even from an earlier copy of the database\n", subject, len(calls), n)
 			return nil
 		}
@@ -198,11 +215,10 @@ func runRecords(ctx context.Context, args []string, getenv func(string) string, 
 			return fmt.Errorf("records.retention sets no period in the configuration: nothing expires")
 		}
 		res, err := o.writer.Expire(ctx, periods)
-		detail := fmt.Sprintf("end_of_call_report=%d tool_call=%d calls_erased=%d", res.Records[records.KindEndOfCall], res.Records[records.KindToolCall], res.Calls)
-		if aerr := o.audit(ctx, "records.retention", "", detail); aerr != nil && err == nil {
+		if aerr := o.audit(ctx, "records.retention", "", res.String()); aerr != nil && err == nil {
 			err = aerr
 		}
-		fmt.Fprintf(stdout, "deleted %d end-of-call report(s) and %d tool call record(s) past their retention; %d call(s) left with no record were erased\n",
+		fmt.Fprintf(stdout, "deleted %d end-of-call report(s) and %d tool call record(s) past their retention; %d call(s) without records for 12 hours had their secret destroyed\n",
 			res.Records[records.KindEndOfCall], res.Records[records.KindToolCall], res.Calls)
 		return err
 	}

@@ -5,13 +5,13 @@ package dispatch
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -391,7 +391,7 @@ func (d *Dispatcher) recordTools(ctx context.Context, ci tools.CallInfo, m *vapi
 			tc.Arguments = invs[i].Args
 		}
 		if tc.ToolCallID == "" {
-			tc.ToolCallID = invocationKey(m, i, tc)
+			tc.ToolCallID = d.invocationKey(m, i, tc)
 		}
 		if err := d.records.ToolCall(ctx, call, tc); err != nil {
 			d.metrics.StoreErrors.WithLabelValues("put_record").Inc()
@@ -423,13 +423,13 @@ func (d *Dispatcher) functionCall(ctx context.Context, ci tools.CallInfo, m *vap
 // invocationKey identifies an invocation that has no tool call id (a
 // legacy function call) for its record: a redelivery of the message
 // carries the same timestamp, name and arguments, so it is recorded once.
-// Without a timestamp there is nothing stable to go by: a random key.
-func invocationKey(m *vapi.Message, i int, tc records.ToolCall) string {
+// The key is keyed-hashed (its arguments are personal data). Without a
+// timestamp there is nothing stable to go by: a random key.
+func (d *Dispatcher) invocationKey(m *vapi.Message, i int, tc records.ToolCall) string {
 	if m.Timestamp.IsZero() {
 		return fmt.Sprintf("%s#%d", records.NewID(), i)
 	}
-	h := sha256.Sum256(tc.Arguments)
-	return fmt.Sprintf("message@%d#%d:%s:%x", m.Timestamp.UnixMilli(), i, tc.Tool, h[:8])
+	return d.records.DedupKey("message", strconv.FormatInt(m.Timestamp.UnixMilli(), 10), strconv.Itoa(i), tc.Tool, string(tc.Arguments))
 }
 
 func jsonResponse(v any) (webhook.Reply, error) {

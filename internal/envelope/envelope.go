@@ -71,6 +71,46 @@ func Seal(kr Keyring, random io.Reader, plaintext, aad []byte) (Sealed, error) {
 	return Sealed{Key: w, Payload: payload}, nil
 }
 
+// SealPair is Seal with a second plaintext sealed under the same data key,
+// bound to aad2 (which should extend aad, so that neither payload opens as
+// the other). A record's redacted copy is its second payload: one wrapped
+// key, destroyed for both at once.
+func SealPair(kr Keyring, random io.Reader, plaintext, second, aad, aad2 []byte) (Sealed, []byte, error) {
+	dek := make([]byte, KeySize)
+	if _, err := io.ReadFull(random, dek); err != nil {
+		return Sealed{}, nil, fmt.Errorf("seal: data key: %w", err)
+	}
+	defer clear(dek)
+	payload, err := seal(dek, random, plaintext, aad)
+	if err != nil {
+		return Sealed{}, nil, err
+	}
+	p2, err := seal(dek, random, second, aad2)
+	if err != nil {
+		return Sealed{}, nil, err
+	}
+	w, err := kr.Wrap(dek, aad)
+	if err != nil {
+		return Sealed{}, nil, fmt.Errorf("seal: wrap the data key: %w", err)
+	}
+	return Sealed{Key: w, Payload: payload}, p2, nil
+}
+
+// OpenSecond decrypts the second payload of a SealPair: key unwrapped with
+// aad, payload bound to aad2.
+func OpenSecond(kr Keyring, key Wrapped, payload, aad, aad2 []byte) ([]byte, error) {
+	dek, err := kr.Unwrap(key, aad)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dek)
+	pt, err := open(dek, payload, aad2)
+	if err != nil {
+		return nil, fmt.Errorf("payload under key %s: %w", key.KeyID, err)
+	}
+	return pt, nil
+}
+
 // Open decrypts s, bound to aad.
 func Open(kr Keyring, s Sealed, aad []byte) ([]byte, error) {
 	dek, err := kr.Unwrap(s.Key, aad)

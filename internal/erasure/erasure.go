@@ -17,14 +17,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/voicegate/voicegate/internal/records"
 	_ "modernc.org/sqlite" // the "sqlite" driver
 )
 
-// ErrErased is a call whose secret was erased (or never existed). It Is
+// ErrErased is a call whose secret was erased by a purge. It Is
 // records.ErrCallErased.
 var ErrErased = fmt.Errorf("%w: its secret was destroyed", records.ErrCallErased)
+
+// ErrMissing is a call with no secret that was not erased: never seen, or
+// forgotten by retention once its records were deleted — or erasure.db was
+// restored from a backup older than the call. It Is records.ErrSecretMissing.
+var ErrMissing = fmt.Errorf("%w in %s", records.ErrSecretMissing, FileName)
 
 // Store keeps the per-call secrets. Safe for concurrent use.
 type Store struct {
@@ -50,9 +56,13 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	db.SetMaxOpenConns(1)
 	// erased_calls remembers what was erased, so that a live call's next
 	// event does not give it a fresh secret (and new, readable records).
+	// idle_calls are calls whose records retention deleted, waiting to
+	// have their secret forgotten (see Idle).
 	for _, q := range []string{
 		`CREATE TABLE IF NOT EXISTS call_secrets (call_id TEXT PRIMARY KEY, secret BLOB NOT NULL) STRICT`,
 		`CREATE TABLE IF NOT EXISTS erased_calls (call_id TEXT PRIMARY KEY) STRICT`,
+		`CREATE TABLE IF NOT EXISTS idle_calls (call_id TEXT PRIMARY KEY, since INTEGER NOT NULL) STRICT`,
+		`CREATE INDEX IF NOT EXISTS idle_calls_since ON idle_calls(since)`,
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			db.Close()
@@ -62,8 +72,9 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
-// Secret returns call id's secret, creating it when create is set (else
-// ErrErased when it does not exist).
+// Secret returns call id's secret, creating it when create is set. A call
+// erased by a purge is ErrErased (never re-created: it stays erased); one
+// with no secret otherwise is ErrMissing (create unset).
 func (s *Store) Secret(ctx context.Context, callID string, create bool) ([]byte, error) {
 	var secret []byte
 	err := s.db.QueryRowContext(ctx, `SELECT secret FROM call_secrets WHERE call_id = ?`, callID).Scan(&secret)
@@ -73,15 +84,15 @@ func (s *Store) Secret(ctx context.Context, callID string, create bool) ([]byte,
 	if !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("erasure store: %w", err)
 	}
-	if !create {
-		return nil, ErrErased
-	}
 	var erased int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM erased_calls WHERE call_id = ?`, callID).Scan(&erased); err != nil {
 		return nil, fmt.Errorf("erasure store: %w", err)
 	}
 	if erased > 0 {
 		return nil, ErrErased // an erased call stays erased
+	}
+	if !create {
+		return nil, ErrMissing
 	}
 	secret = make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
@@ -112,6 +123,61 @@ func (s *Store) Erase(ctx context.Context, callID string) (bool, error) {
 		return false, fmt.Errorf("erasure store: %w", err)
 	}
 	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// MarkIdle notes that retention deleted call id's last record at since:
+// its secret is forgotten by a later Forget once the call stayed without
+// records long enough (a call still going on may write more).
+func (s *Store) MarkIdle(ctx context.Context, callID string, since time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO idle_calls (call_id, since) VALUES (?, ?) ON CONFLICT(call_id) DO NOTHING`, callID, since.UnixMilli()); err != nil {
+		return fmt.Errorf("erasure store: %w", err)
+	}
+	return nil
+}
+
+// Idle returns up to limit calls marked idle before t.
+func (s *Store) Idle(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT call_id FROM idle_calls WHERE since < ? ORDER BY since, call_id LIMIT ?`, before.UnixMilli(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("erasure store: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("erasure store: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// Forget destroys call id's secret and its idle mark when forget is set
+// (it then reports whether there was a secret), else only the mark (the
+// call has records again). Unlike Erase, it leaves no tombstone: a later
+// record of the call gets a fresh secret.
+func (s *Store) Forget(ctx context.Context, callID string, forget bool) (bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("erasure store: %w", err)
+	}
+	defer tx.Rollback()
+	var n int64
+	if forget {
+		res, err := tx.ExecContext(ctx, `DELETE FROM call_secrets WHERE call_id = ?`, callID)
+		if err != nil {
+			return false, fmt.Errorf("erasure store: %w", err)
+		}
+		n, _ = res.RowsAffected()
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM idle_calls WHERE call_id = ?`, callID); err != nil {
+		return false, fmt.Errorf("erasure store: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("erasure store: %w", err)
+	}
 	return n == 1, nil
 }
 

@@ -36,6 +36,9 @@ func sendPersonalData(t *testing.T, e *env, call string) {
 		msg("status-update", call, `"status":"in-progress","customer":{"number":"`+callerNumber+`"}`),
 		msg("tool-calls", call, `"toolCallList":[{"id":"tc-leak","name":"getAppointment","arguments":{"note":"`+secretPhrase+`","phone":"`+callerNumber+`"}}]`),
 		msg("end-of-call-report", call, `"endedReason":"hangup","customer":{"number":"`+callerNumber+`"},"artifact":{"transcript":"User: my code is `+secretPhrase+` and my number is `+callerNumber+`"},"analysis":{"summary":"`+secretPhrase+`"}`),
+		// A legacy function call: no tool call id, its dedup key is derived
+		// from its arguments (keyed-hashed: they are personal data).
+		fmt.Sprintf(`{"message":{"type":"function-call","timestamp":1795000000000,"call":{"id":%q,"orgId":"org"},"functionCall":{"name":"getAppointment","parameters":{"ssn":"123-45-6789","note":"%s","phone":"%s"}}}}`, call, secretPhrase, callerNumber),
 		// Vapi redelivers the report: it is recorded once.
 		msg("end-of-call-report", call, `"endedReason":"hangup","artifact":{"transcript":"`+secretPhrase+`"}`),
 	} {
@@ -44,8 +47,8 @@ func sendPersonalData(t *testing.T, e *env, call string) {
 		}
 	}
 	recs, err := e.app.Records.Store().CallRecords(context.Background(), call)
-	if err != nil || len(recs) != 2 {
-		t.Fatalf("%d records (%v), want 2: one tool call, one report", len(recs), err)
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("%d records (%v), want 3: a tool call, a function call, one report", len(recs), err)
 	}
 	for _, r := range recs {
 		b, err := e.app.Records.Open(context.Background(), r)
@@ -54,6 +57,11 @@ func sendPersonalData(t *testing.T, e *env, call string) {
 		}
 		if strings.Contains(string(r.Payload), secretPhrase) {
 			t.Fatal("a payload is stored in clear")
+		}
+		// What is stored in clear must not be a hash anyone can recompute
+		// from guessed arguments: the function call's key is keyed.
+		if r.Kind == records.KindToolCall && r.DedupKey != "tc-leak" && !strings.HasPrefix(r.DedupKey, "keyed:") {
+			t.Fatalf("a function call's dedup key is not keyed: %q", r.DedupKey)
 		}
 	}
 	// The caller is found by the keyed hash of their number.

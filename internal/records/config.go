@@ -25,7 +25,8 @@ type Config struct {
 	//   - "none" (default): the original, sealed;
 	//   - "copy": the original, sealed, and beside it a copy with phone
 	//     numbers, e-mail addresses, SSNs, card numbers and dates of
-	//     birth replaced by placeholders, in clear, for analytics;
+	//     birth replaced by placeholders, sealed under the same data key,
+	//     for analytics (voicegate records export --redacted);
 	//   - "only": the redacted text only, sealed: the original is never
 	//     stored.
 	Redaction Redaction `yaml:"redaction"`

@@ -40,7 +40,8 @@ type Sealed struct {
 	Key        envelope.Wrapped
 	Payload    []byte
 	// Redacted is the payload with personal data replaced by placeholders,
-	// kept in clear for analytics when redaction is "copy" (else nil).
+	// sealed under the record's data key, when redaction is "copy" (else
+	// nil): what an analyst is given instead of the original.
 	Redacted []byte
 }
 

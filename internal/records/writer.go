@@ -24,14 +24,27 @@ import (
 type CallSecrets interface {
 	// Secret returns the call's secret, creating it when create is set;
 	// an error that Is ErrCallErased when the call was erased (never
-	// re-created: an erased call stays erased).
+	// re-created: an erased call stays erased), ErrSecretMissing when it
+	// has none otherwise and create is unset.
 	Secret(ctx context.Context, callID string, create bool) ([]byte, error)
-	// Erase destroys it.
+	// Erase destroys it for good: the call stays erased.
 	Erase(ctx context.Context, callID string) (bool, error)
+	// MarkIdle notes that retention deleted the call's last record.
+	MarkIdle(ctx context.Context, callID string, since time.Time) error
+	// Idle returns up to limit calls marked idle before t.
+	Idle(ctx context.Context, before time.Time, limit int) ([]string, error)
+	// Forget destroys the secret (when forget is set) and the idle mark,
+	// leaving no tombstone.
+	Forget(ctx context.Context, callID string, forget bool) (bool, error)
 }
 
 // ErrCallErased is a call whose secret was destroyed by a purge.
 var ErrCallErased = errors.New("call erased")
+
+// ErrSecretMissing is a call with records but no secret that was not
+// erased: the erasure store was restored from a backup older than the
+// call, or is not the one the records were written with.
+var ErrSecretMissing = errors.New("the call's secret is missing")
 
 // Writer seals records and stores them; it opens them for an operator.
 type Writer struct {
@@ -71,6 +84,11 @@ func NewWriter(d Deps) *Writer {
 // call's secret.
 func aad(r Sealed, secret []byte) []byte { return append(r.AAD(), secret...) }
 
+// redactedAAD binds a record's redacted copy: the record's additional
+// data, marked, so that the copy and the original never open as each
+// other.
+func redactedAAD(r Sealed, secret []byte) []byte { return append(aad(r, secret), "\x00redacted"...) }
+
 // Store returns the store the writer keeps records in.
 func (w *Writer) Store() Store { return w.store }
 
@@ -97,6 +115,21 @@ func (w *Writer) CallerHash(number string) string {
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
+// DedupKey returns a keyed hash (HMAC-SHA256 with the lookup key,
+// truncated to 128 bits, hex) of what identifies a delivery that has no id
+// of its own (a legacy function call: its timestamp, name and arguments).
+// The dedup key is stored in clear: an unkeyed hash of small arguments (an
+// SSN, a date) would be found by trying every value.
+func (w *Writer) DedupKey(parts ...string) string {
+	m := hmac.New(sha256.New, w.lookup)
+	m.Write([]byte("voicegate dedup"))
+	for _, p := range parts {
+		m.Write([]byte{0})
+		m.Write([]byte(p))
+	}
+	return "keyed:" + hex.EncodeToString(m.Sum(nil)[:16])
+}
+
 // NormalizeNumber removes the spaces, dashes, dots and parentheses people
 // write in a phone number ("+1 (415) 555-0100" → "+14155550100"). A value
 // that is not a phone number (a SIP URI) is only trimmed.
@@ -118,10 +151,7 @@ func NormalizeNumber(s string) string {
 // put seals payload as a record of call and stores it once per dedup key.
 func (w *Writer) put(ctx context.Context, c Call, kind Kind, dedup string, payload []byte) error {
 	r := Sealed{ID: NewID(), CallID: c.ID, Kind: kind, DedupKey: dedup, CreatedAt: w.now(), CallerHash: w.CallerHash(c.Caller)}
-	switch w.redaction {
-	case RedactCopy:
-		r.Redacted = pii.RedactJSON(payload)
-	case RedactOnly:
+	if w.redaction == RedactOnly {
 		payload = pii.RedactJSON(payload)
 	}
 	secret, err := w.secrets.Secret(ctx, c.ID, true)
@@ -131,7 +161,15 @@ func (w *Writer) put(ctx context.Context, c Call, kind Kind, dedup string, paylo
 	if err != nil {
 		return fmt.Errorf("record %s: %w", kind, err)
 	}
-	s, err := envelope.Seal(w.keys, w.random, payload, aad(r, secret))
+	var s envelope.Sealed
+	if w.redaction == RedactCopy {
+		// The redacted copy is sealed too, under the same data key: a purge
+		// makes both unrecoverable at once, and what a WAL or a dead row
+		// keeps of it is ciphertext.
+		s, r.Redacted, err = envelope.SealPair(w.keys, w.random, payload, pii.RedactJSON(payload), aad(r, secret), redactedAAD(r, secret))
+	} else {
+		s, err = envelope.Seal(w.keys, w.random, payload, aad(r, secret))
+	}
 	if err != nil {
 		return fmt.Errorf("record %s: %w", kind, err)
 	}
@@ -177,6 +215,9 @@ func (w *Writer) Open(ctx context.Context, r Sealed) ([]byte, error) {
 	if errors.Is(err, ErrCallErased) {
 		return nil, fmt.Errorf("record %s: %w", r.ID, ErrShredded)
 	}
+	if errors.Is(err, ErrSecretMissing) {
+		return nil, fmt.Errorf("record %s of call %s: %w (restore the erasure store that was in use when it was written)", r.ID, r.CallID, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", r.ID, err)
 	}
@@ -186,6 +227,32 @@ func (w *Writer) Open(ctx context.Context, r Sealed) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// OpenRedacted decrypts a record's redacted copy (records.redaction
+// "copy"); ErrNoRedactedCopy when it has none.
+func (w *Writer) OpenRedacted(ctx context.Context, r Sealed) ([]byte, error) {
+	if len(r.Redacted) == 0 {
+		return nil, fmt.Errorf("record %s: %w", r.ID, ErrNoRedactedCopy)
+	}
+	if r.Key.KeyID == "" {
+		return nil, fmt.Errorf("record %s: %w", r.ID, ErrShredded)
+	}
+	secret, err := w.secrets.Secret(ctx, r.CallID, false)
+	if errors.Is(err, ErrCallErased) {
+		return nil, fmt.Errorf("record %s: %w", r.ID, ErrShredded)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", r.ID, err)
+	}
+	b, err := envelope.OpenSecond(w.keys, r.Key, r.Redacted, aad(r, secret), redactedAAD(r, secret))
+	if err != nil {
+		return nil, fmt.Errorf("record %s (redacted copy): %w", r.ID, err)
+	}
+	return b, nil
+}
+
+// ErrNoRedactedCopy is a record stored without a redacted copy.
+var ErrNoRedactedCopy = errors.New("no redacted copy (records.redaction was not \"copy\" when it was written)")
 
 // RewrapBatch is how many records a rewrap reads at a time.
 const RewrapBatch = 500
@@ -229,6 +296,11 @@ func (w *Writer) Rewrap(ctx context.Context, progress func(done int)) (int, erro
 					}
 					after = r.ID
 					continue
+				}
+				if errors.Is(err, ErrSecretMissing) {
+					// Not erased: its secret may be in another copy of the
+					// erasure store. Never shredded on a guess.
+					return done, fmt.Errorf("record %s of call %s: %w: restore the erasure store in use when it was written, or purge the call (voicegate records purge --call %s)", r.ID, r.CallID, err, r.CallID)
 				}
 				if err != nil {
 					return done, err
@@ -306,18 +378,32 @@ func (w *Writer) PurgeCaller(ctx context.Context, number string) (calls []string
 // ExpireBatch is how many records the retention purge deletes at a time.
 const ExpireBatch = 500
 
+// IdleGrace is how long a call stays without records before retention
+// forgets its secret: a call lasts at most 12 hours on Vapi, so a call
+// whose records all expired while it was still going on (short retention
+// of tool calls, a long call) keeps its secret for what it writes next.
+const IdleGrace = 12 * time.Hour
+
 // Expired is what a retention purge deleted.
 type Expired struct {
 	// Records counts the records deleted, by kind.
 	Records map[Kind]int
-	// Calls counts the calls left with no record, whose secret was
-	// erased.
+	// Calls counts the calls whose secret was forgotten: they had no
+	// record left for IdleGrace.
 	Calls int
 }
 
+// String is the result as the audit log and the CLI write it.
+func (e Expired) String() string {
+	return fmt.Sprintf("end_of_call_report=%d tool_call=%d secrets_forgotten=%d", e.Records[KindEndOfCall], e.Records[KindToolCall], e.Calls)
+}
+
 // Expire deletes the records older than their kind's retention period.
-// A call left with no record has its secret erased, so that a copy of the
-// database taken before cannot open its records either.
+// A call left with no record is marked idle; the secret of a call idle
+// for IdleGrace and still without records is forgotten, so that a copy of
+// the database taken before cannot open its records either. Unlike a
+// purge, this leaves no tombstone: a call is not erased by retention, a
+// record it writes later is kept.
 func (w *Writer) Expire(ctx context.Context, periods map[Kind]time.Duration) (Expired, error) {
 	res := Expired{Records: map[Kind]int{}}
 	now := w.now()
@@ -334,15 +420,8 @@ func (w *Writer) Expire(ctx context.Context, periods map[Kind]time.Duration) (Ex
 					continue
 				}
 				seen[id] = true
-				left, err := w.store.CallRecords(ctx, id)
-				if err != nil {
+				if err := w.markIfIdle(ctx, id, now); err != nil {
 					return res, err
-				}
-				if len(left) == 0 {
-					if _, err := w.secrets.Erase(ctx, id); err != nil {
-						return res, err
-					}
-					res.Calls++
 				}
 			}
 			if len(ids) < ExpireBatch {
@@ -350,5 +429,36 @@ func (w *Writer) Expire(ctx context.Context, periods map[Kind]time.Duration) (Ex
 			}
 		}
 	}
-	return res, nil
+	for {
+		idle, err := w.secrets.Idle(ctx, now.Add(-IdleGrace), ExpireBatch)
+		if err != nil {
+			return res, err
+		}
+		for _, id := range idle {
+			left, err := w.store.CallRecords(ctx, id)
+			if err != nil {
+				return res, err
+			}
+			// Records again (the call went on): keep the secret.
+			forgot, err := w.secrets.Forget(ctx, id, len(left) == 0)
+			if err != nil {
+				return res, err
+			}
+			if forgot {
+				res.Calls++
+			}
+		}
+		if len(idle) < ExpireBatch {
+			return res, nil
+		}
+	}
+}
+
+// markIfIdle marks call id idle when it has no record left.
+func (w *Writer) markIfIdle(ctx context.Context, id string, now time.Time) error {
+	left, err := w.store.CallRecords(ctx, id)
+	if err != nil || len(left) > 0 {
+		return err
+	}
+	return w.secrets.MarkIdle(ctx, id, now)
 }

@@ -170,8 +170,8 @@ func TestPurgeByCaller(t *testing.T) {
 		t.Fatalf("caller hashes: %q", h)
 	}
 	other := records.NewWriter(records.Deps{Store: p.DB, Keys: p.Keys, Secrets: p.Secrets, LookupKey: make([]byte, 32)})
-	if other.CallerHash(number) == h {
-		t.Fatal("the hash does not depend on the lookup key")
+	if other.CallerHash(number) == h || other.DedupKey("a", "b") == w.DedupKey("a", "b") || w.DedupKey("a", "b") == w.DedupKey("ab") {
+		t.Fatal("the hashes do not depend on the lookup key, or parts run together")
 	}
 	p.DB.Close()
 	if hits := grepDir(t, dir, "4155550123"); len(hits) > 0 {
@@ -214,8 +214,9 @@ func grepDir(t *testing.T, dir, s string) []string {
 }
 
 // TestRetention: records older than their kind's period are deleted; a
-// call left with no record is erased (its older copies no longer open); a
-// call with a record left keeps its secret.
+// call left with no record keeps its secret for IdleGrace (it may still be
+// going on), then has it forgotten, so its older copies no longer open; a
+// call with a record left, or one that wrote again, keeps it.
 func TestRetention(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -223,7 +224,7 @@ func TestRetention(t *testing.T) {
 	p := writertest.SQLite(t, dir, func() time.Time { return clock }, "")
 	defer p.DB.Close()
 	w := p.Writer
-	for _, call := range []string{"old", "mixed"} {
+	for _, call := range []string{"old", "mixed", "long"} {
 		if err := w.ToolCall(ctx, records.Call{ID: call}, records.ToolCall{ToolCallID: "t1", Tool: "x"}); err != nil {
 			t.Fatal(err)
 		}
@@ -236,43 +237,103 @@ func TestRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	backup := copyDB(t, dir)
-	res, err := w.Expire(ctx, map[records.Kind]time.Duration{records.KindToolCall: 7 * 24 * time.Hour, records.KindEndOfCall: 30 * 24 * time.Hour})
-	if err != nil || res.Records[records.KindToolCall] != 2 || res.Records[records.KindEndOfCall] != 0 || res.Calls != 1 {
+	periods := map[records.Kind]time.Duration{records.KindToolCall: 7 * 24 * time.Hour, records.KindEndOfCall: 30 * 24 * time.Hour}
+	res, err := w.Expire(ctx, periods)
+	if err != nil || res.Records[records.KindToolCall] != 3 || res.Records[records.KindEndOfCall] != 0 || res.Calls != 0 {
 		t.Fatalf("expire: %+v %v", res, err)
 	}
-	for call, want := range map[string]int{"old": 0, "mixed": 1, "young": 1} {
+	for call, want := range map[string]int{"old": 0, "mixed": 1, "young": 1, "long": 0} {
 		if recs, _ := p.DB.CallRecords(ctx, call); len(recs) != want {
 			t.Fatalf("call %s keeps %d records, want %d", call, len(recs), want)
 		}
 	}
-	for call, erased := range map[string]bool{"old": true, "mixed": false, "young": false} {
-		if _, err := p.Secrets.Secret(ctx, call, false); errors.Is(err, records.ErrCallErased) != erased {
-			t.Fatalf("call %s: secret %v, want erased=%v", call, err, erased)
+	// The long call is still going on: its report comes after its tool
+	// call expired, and is kept and readable (not dropped as erased).
+	clock = clock.Add(time.Hour)
+	if err := w.EndOfCall(ctx, records.Call{ID: "long"}, []byte(`{"transcript":"late"}`)); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := p.DB.CallRecords(ctx, "long")
+	if len(recs) != 1 {
+		t.Fatalf("the long call's report: %d records", len(recs))
+	}
+	if _, err := w.Open(ctx, recs[0]); err != nil {
+		t.Fatalf("the long call's report does not open: %v", err)
+	}
+	// IdleGrace later the idle call without records has its secret
+	// forgotten; the long call, with a record again, keeps its own.
+	clock = clock.Add(records.IdleGrace)
+	res, err = w.Expire(ctx, periods)
+	if err != nil || res.Calls != 1 {
+		t.Fatalf("expire after the grace: %+v %v", res, err)
+	}
+	for call, gone := range map[string]bool{"old": true, "mixed": false, "young": false, "long": false} {
+		_, err := p.Secrets.Secret(ctx, call, false)
+		if gone != errors.Is(err, records.ErrSecretMissing) || errors.Is(err, records.ErrCallErased) {
+			t.Fatalf("call %s: secret %v, want forgotten=%v and never erased", call, err, gone)
 		}
 	}
-	// The expired call's record no longer opens from the earlier copy.
+	// The forgotten call's record no longer opens from the earlier copy.
 	b, err := sqlite.Open(ctx, backup, sqlite.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	recs, _ := b.CallRecords(ctx, "old")
-	if len(recs) != 1 {
-		t.Fatalf("the backup has %d records of the old call", len(recs))
+	old, _ := b.CallRecords(ctx, "old")
+	if len(old) != 1 {
+		t.Fatalf("the backup has %d records of the old call", len(old))
 	}
-	if _, err := w.Open(ctx, recs[0]); !errors.Is(err, records.ErrShredded) {
-		t.Fatalf("an expired call's record opens from an earlier backup: %v", err)
+	if _, err := w.Open(ctx, old[0]); err == nil {
+		t.Fatal("an expired call's record opens from an earlier backup")
 	}
-	if res, err := w.Expire(ctx, map[records.Kind]time.Duration{records.KindToolCall: 7 * 24 * time.Hour}); err != nil || res.Records[records.KindToolCall] != 0 || res.Calls != 0 {
-		t.Fatalf("a second run: %+v %v", res, err)
+	// A call forgotten by retention is not erased: it may record again.
+	if err := w.ToolCall(ctx, records.Call{ID: "old"}, records.ToolCall{ToolCallID: "t9", Tool: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := p.DB.CallRecords(ctx, "old"); len(recs) != 1 {
+		t.Fatalf("a new record of a forgotten call: %d", len(recs))
+	}
+	if res, err := w.Expire(ctx, periods); err != nil || res.Records[records.KindToolCall] != 0 || res.Calls != 0 {
+		t.Fatalf("a third run: %+v %v", res, err)
+	}
+}
+
+// TestRewrapRefusesAMissingSecret: a record whose call's secret is missing
+// but was never erased (erasure.db restored from an older backup) stops a
+// rewrap with an error naming it; it is never shredded on a guess.
+func TestRewrapRefusesAMissingSecret(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	clock := time.Now()
+	p := writertest.SQLite(t, dir, func() time.Time { return clock }, "")
+	defer p.DB.Close()
+	if err := p.Writer.ToolCall(ctx, records.Call{ID: "c"}, records.ToolCall{ToolCallID: "t1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Secrets.Forget(ctx, "c", true); err != nil { // as if erasure.db were older than the call
+		t.Fatal(err)
+	}
+	if _, err := p.Keys.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Writer.Rewrap(ctx, nil); !errors.Is(err, records.ErrSecretMissing) || !strings.Contains(err.Error(), "call c") {
+		t.Fatalf("rewrap over a missing secret: %v", err)
+	}
+	recs, _ := p.DB.CallRecords(ctx, "c")
+	if len(recs) != 1 || recs[0].Key.KeyID == "" {
+		t.Fatal("a record with a missing secret was shredded")
+	}
+	if _, err := p.Writer.Open(ctx, recs[0]); !errors.Is(err, records.ErrSecretMissing) || errors.Is(err, records.ErrShredded) {
+		t.Fatalf("open with a missing secret: %v", err)
 	}
 }
 
 // TestRedactionModes: "copy" keeps the original sealed and a redacted copy
-// in clear; "only" seals the redacted text and never stores the original.
+// sealed under the same data key (a purge destroys both); "only" seals the
+// redacted text and never stores the original.
 func TestRedactionModes(t *testing.T) {
 	ctx := context.Background()
-	const report = `{"transcript":"User: my number is 415-555-0123 and my card is 4111 1111 1111 1111","cost":0.1}`
+	const report = `{"transcript":"User: my number is 415-555-0123 and my card is 4111 1111 1111 1111, I am Zebediah Quartermaine","cost":0.1}`
 	for _, mode := range []records.Redaction{records.RedactNone, records.RedactCopy, records.RedactOnly} {
 		t.Run(string(mode), func(t *testing.T) {
 			dir := t.TempDir()
@@ -290,19 +351,34 @@ func TestRedactionModes(t *testing.T) {
 			if original != (mode != records.RedactOnly) {
 				t.Fatalf("opened content %s", b)
 			}
-			copied := string(recs[0].Redacted)
-			if (copied != "") != (mode == records.RedactCopy) {
-				t.Fatalf("redacted copy %q", copied)
+			copied, err := p.Writer.OpenRedacted(ctx, recs[0])
+			if (err == nil) != (mode == records.RedactCopy) || (err != nil && !errors.Is(err, records.ErrNoRedactedCopy)) {
+				t.Fatalf("redacted copy: %q %v", copied, err)
 			}
-			if mode == records.RedactCopy && (!strings.Contains(copied, "[PHONE]") || !strings.Contains(copied, "[CARD]") || strings.Contains(copied, "0123")) {
+			if mode == records.RedactCopy && (!strings.Contains(string(copied), "[PHONE]") || !strings.Contains(string(copied), "[CARD]") || strings.Contains(string(copied), "0123")) {
 				t.Fatalf("redacted copy %s", copied)
 			}
 			if mode == records.RedactOnly && (!strings.Contains(string(b), "[PHONE]") || strings.Contains(string(b), "4111")) {
 				t.Fatalf("redacted-only content %s", b)
 			}
+			// The copy is sealed and bound: it does not open as the original.
+			if mode == records.RedactCopy {
+				swapped := recs[0]
+				swapped.Payload = swapped.Redacted
+				if _, err := p.Writer.Open(ctx, swapped); err == nil {
+					t.Fatal("the redacted copy opened as the original")
+				}
+			}
+			if n, err := p.Writer.Purge(ctx, "c"); err != nil || n != 1 {
+				t.Fatalf("purge: %d %v", n, err)
+			}
 			p.DB.Close()
-			if hits := grepDir(t, dir, "555-0123"); len(hits) > 0 {
-				t.Fatalf("the number in clear in %v", hits)
+			// Nothing in clear, before or after the purge: not the number,
+			// and not what the redactor cannot find (a name).
+			for _, s := range []string{"555-0123", "Zebediah", "[PHONE]"} {
+				if hits := grepDir(t, dir, s); len(hits) > 0 {
+					t.Fatalf("%q in clear in %v", s, hits)
+				}
 			}
 		})
 	}
