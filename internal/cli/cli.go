@@ -1,5 +1,5 @@
 // Package cli provides voicegate's command line: serve, simulate, calls,
-// keys, records, audit, redact, config check and version (the load generator's is internal/benchcmd). Everything a command needs comes in as
+// keys, records, audit, redact, netpolicy, config check and version (the load generator's is internal/benchcmd). Everything a command needs comes in as
 // arguments (environment, output streams, context), never from globals; the
 // end-to-end tests run the real binary.
 package cli
@@ -28,6 +28,7 @@ Usage:
   voicegate calls list (--config FILE | --data-dir DIR) [--limit N] [--status S] [--before ID] [--json]
   voicegate calls show ID (--config FILE | --data-dir DIR) [--json]
   voicegate redact [--json] < INPUT
+  voicegate netpolicy --format nftables|iptables|ip6tables|aws-sg|k8s [--twilio-edges all|none|EDGE,...] [--no-media] [--vapi] [--webhook-port 443] [--allow CIDR]...
   voicegate keys list|rotate|rewrap|retire ID (--config FILE | --data-dir DIR)
   voicegate audit verify|list (--config FILE | --data-dir DIR)
   voicegate records list|export|purge --call ID | show RECORD_ID (--config FILE | --data-dir DIR)
@@ -62,6 +63,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runCalls(ctx, rest, getenv, stdout, stderr)
 	case "redact":
 		return runRedactCommand(rest, stdout, stderr)
+	case "netpolicy":
+		return runNetpolicy(rest, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "audit":
