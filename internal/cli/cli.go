@@ -1,5 +1,5 @@
 // Package cli provides voicegate's command line: serve, simulate, calls,
-// keys, records, audit, redact, twilio sign|verify, config check and version (the load generator's is internal/benchcmd). Everything a command needs comes in as
+// keys, records, audit, redact, twilio sign|verify, netpolicy, config check and version (the load generator's is internal/benchcmd). Everything a command needs comes in as
 // arguments (environment, output streams, context), never from globals; the
 // end-to-end tests run the real binary.
 package cli
@@ -29,6 +29,7 @@ Usage:
   voicegate calls show ID (--config FILE | --data-dir DIR) [--json]
   voicegate redact [--json] < INPUT
   voicegate twilio sign|verify --url URL [--param NAME=VALUE]... [--body-file FILE] [--signature SIG] [--token-env NAME]
+  voicegate netpolicy --format nftables|iptables|ip6tables|aws-sg|k8s [--twilio-edges all|none|EDGE,...] [--no-media] [--vapi] [--webhook-port 443] [--allow CIDR]...
   voicegate keys list|rotate|rewrap|retire ID (--config FILE | --data-dir DIR)
   voicegate audit verify|list (--config FILE | --data-dir DIR)
   voicegate records list|export|purge --call ID | show RECORD_ID (--config FILE | --data-dir DIR)
@@ -65,6 +66,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runRedactCommand(rest, stdout, stderr)
 	case "twilio":
 		return runTwilio(rest, getenv, stdout, stderr)
+	case "netpolicy":
+		return runNetpolicy(rest, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "audit":
