@@ -12,7 +12,28 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/voicegate/voicegate/internal/netranges"
 )
+
+// Config is an allow_from list as written in the configuration.
+type Config []string
+
+// Validate returns the list's problems, each starting with its index
+// ("[1]: ...").
+func (c Config) Validate() []string {
+	_, probs := Parse(c, netranges.Prefixes)
+	return probs
+}
+
+// Build returns the list (nil for an empty one: any address).
+func (c Config) Build() (*List, error) {
+	l, probs := Parse(c, netranges.Prefixes)
+	if len(probs) > 0 {
+		return nil, fmt.Errorf("allow_from%s", strings.Join(probs, "; "))
+	}
+	return l, nil
+}
 
 // List is a parsed allowlist. A nil List allows every address.
 type List struct {
@@ -22,8 +43,8 @@ type List struct {
 }
 
 // Presets resolves a preset's name to its ranges (an error for an unknown
-// name, naming the known ones).
-type Presets func(name string) ([]netip.Prefix, error)
+// name, naming the known ones): netranges.Prefixes.
+type Presets func(names ...string) ([]netip.Prefix, error)
 
 // Parse reads entries: CIDRs ("10.0.0.0/8"), single addresses (a /32 or
 // /128) and preset names. An empty list is nil: no allowlist. Every
@@ -81,9 +102,28 @@ func Parse(entries []string, presets Presets) (*List, []string) {
 	return l, nil
 }
 
-// looksLikeAddr tells an address from a preset name: presets are words.
+// looksLikeAddr tells an address from a preset name: presets start with
+// a letter ("vapi-webhooks", "twilio-static-proxy:us1"); addresses with a
+// digit, or a colon (IPv6, "::1").
 func looksLikeAddr(s string) bool {
-	return strings.Contains(s, ":") || (s[0] >= '0' && s[0] <= '9')
+	c := s[0] | 0x20
+	return !(c >= 'a' && c <= 'z') || s[0] == ':' || isHexAddr(s)
+}
+
+// isHexAddr reports an IPv6 address that starts with a hex letter
+// ("fd00::1", "fe80::/10"): letters a-f, digits, colons, dots and at most
+// one slash, with a colon somewhere.
+func isHexAddr(s string) bool {
+	if !strings.Contains(s, ":") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		if !(c >= 'a' && c <= 'f') && !(s[i] >= '0' && s[i] <= '9') && s[i] != ':' && s[i] != '.' && s[i] != '/' {
+			return false
+		}
+	}
+	return true
 }
 
 // Allows reports whether a is in the list (an IPv4-mapped IPv6 address is

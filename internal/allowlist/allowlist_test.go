@@ -7,22 +7,22 @@ import (
 	"testing"
 )
 
-func presets(name string) ([]netip.Prefix, error) {
-	if name == "vapi-webhooks" {
+func presets(names ...string) ([]netip.Prefix, error) {
+	if name := names[0]; name == "vapi-webhooks" {
 		return []netip.Prefix{netip.MustParsePrefix("167.150.224.0/23")}, nil
 	}
-	return nil, errors.New(`unknown preset "` + name + `" (known: vapi-webhooks)`)
+	return nil, errors.New(`unknown preset "` + names[0] + `" (known: vapi-webhooks)`)
 }
 
 func TestAllows(t *testing.T) {
-	l, probs := Parse([]string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "vapi-webhooks", "::ffff:198.51.100.0/120"}, presets)
+	l, probs := Parse([]string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "vapi-webhooks", "::ffff:198.51.100.0/120", "fd00::1", "fe80::/10"}, presets)
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
 	for addr, want := range map[string]bool{
 		"10.1.2.3": true, "11.0.0.1": false, "192.0.2.7": true, "192.0.2.8": false,
 		"2001:db8::1": true, "2001:db9::1": false, "167.150.225.255": true, "167.150.226.0": false,
-		"::ffff:10.9.9.9": true, "198.51.100.20": true, "::ffff:192.0.2.7": true,
+		"::ffff:10.9.9.9": true, "198.51.100.20": true, "::ffff:192.0.2.7": true, "fd00::1": true, "fd00::2": false, "fe80::9": true,
 	} {
 		if got := l.Allows(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("%s: %v, want %v", addr, got, want)
@@ -63,5 +63,25 @@ func BenchmarkAllows(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		l.Allows(a)
+	}
+}
+
+// TestConfigUsesTheProvidersRanges: preset names resolve through the
+// embedded ranges (internal/netranges), an edge included.
+func TestConfigUsesTheProvidersRanges(t *testing.T) {
+	l, err := Config{"vapi-webhooks", "twilio-static-proxy:us1"}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{"167.150.224.1": true, "3.80.20.5": true, "3.251.214.33": false, "8.8.8.8": false} {
+		if l.Allows(netip.MustParseAddr(addr)) != want {
+			t.Errorf("%s: want %v", addr, want)
+		}
+	}
+	if probs := (Config{"twilio-nope"}).Validate(); len(probs) != 1 || !strings.Contains(probs[0], "twilio-nope") || !strings.Contains(probs[0], "vapi-webhooks") {
+		t.Fatalf("an unknown preset: %q", probs)
+	}
+	if l, err := (Config{}).Build(); l != nil || err != nil {
+		t.Fatal("an empty list must be no list")
 	}
 }

@@ -213,7 +213,11 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 	if err != nil {
 		return nil, nil, err
 	}
-	ep := dispatch.EndpointConfig{MaxBodyBytes: v.MaxBodyBytes, PublicURL: v.PublicURL, DeadlineWarnRatio: v.DeadlineWarnRatio}
+	allow, err := v.AllowFrom.Build()
+	if err != nil {
+		return nil, nil, err
+	}
+	ep := dispatch.EndpointConfig{MaxBodyBytes: v.MaxBodyBytes, AllowFrom: allow, PublicURL: v.PublicURL, DeadlineWarnRatio: v.DeadlineWarnRatio}
 	return dispatch.Endpoint(ep, verifier, disp), router, nil
 }
 

@@ -94,7 +94,7 @@ func TestRunOwnsListenersAndBackground(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adm, err := server.ListenAdmin("127.0.0.1:0", a.Metrics.Handler(), slog.New(slog.DiscardHandler))
+	adm, err := server.ListenAdmin("127.0.0.1:0", nil, a.Metrics.Handler(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	})
 	ls := app.Listeners{Public: srv}
 	if cfg.Admin.Listen != "" {
-		if ls.Admin, err = server.ListenAdmin(cfg.Admin.Listen, a.Metrics.Handler(), log); err != nil {
+		allow, err := cfg.Admin.AllowFrom.Build()
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		if ls.Admin, err = server.ListenAdmin(cfg.Admin.Listen, allow, a.Metrics.Handler(), log); err != nil {
 			srv.Close()
 			return err
 		}

@@ -446,3 +446,13 @@ func TestRecordsKeyringChecked(t *testing.T) {
 		t.Fatalf("records defaults: %+v", cfg.Records)
 	}
 }
+
+func TestVapiAllowFromChecked(t *testing.T) {
+	doc := "vapi:\n  allow_from: [vapi-webhooks, twilio-nope, 10.0.0.0/33]\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n"
+	ps := strings.Join(problems(t, doc, Options{}), "\n")
+	for _, want := range []string{`vapi.allow_from[1]: unknown preset "twilio-nope"`, `vapi.allow_from[2]: "10.0.0.0/33" is not a CIDR`} {
+		if !strings.Contains(ps, want) {
+			t.Errorf("problems %q, want %q", ps, want)
+		}
+	}
+}

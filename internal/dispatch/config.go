@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"fmt"
+	"github.com/voicegate/voicegate/internal/allowlist"
 	"net/url"
 	"strings"
 	"time"
@@ -29,6 +30,9 @@ type Settings struct {
 	// them (403), for a deployment that wants no request it cannot see
 	// in its call records.
 	DryRun bool `yaml:"dry_run"`
+	// AllowFrom is the source addresses Vapi's webhooks may come from
+	// (CIDRs, addresses, presets such as vapi-webhooks; empty: any).
+	AllowFrom allowlist.Config `yaml:"allow_from"`
 }
 
 // DefaultSettings returns the endpoint's defaults.
@@ -40,6 +44,9 @@ func DefaultSettings() Settings {
 func (s Settings) Validate() (probs []string) {
 	add := func(field, format string, args ...any) {
 		probs = append(probs, field+": "+fmt.Sprintf(format, args...))
+	}
+	for _, p := range s.AllowFrom.Validate() {
+		probs = append(probs, "allow_from"+p)
 	}
 	if !strings.HasPrefix(s.Path, "/") {
 		add("path", "%q must start with /", s.Path)

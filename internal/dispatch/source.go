@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"github.com/voicegate/voicegate/internal/allowlist"
 	"net/http"
 	"sync/atomic"
 
@@ -47,6 +48,7 @@ func (s *Source) Swap(ep *webhook.Endpoint) { s.ep.Store(ep) }
 // EndpointConfig is the Vapi endpoint's part of the configuration.
 type EndpointConfig struct {
 	MaxBodyBytes      int64
+	AllowFrom         *allowlist.List
 	PublicURL         string
 	DeadlineWarnRatio float64
 }
@@ -56,6 +58,7 @@ type EndpointConfig struct {
 func Endpoint(c EndpointConfig, verifier auth.Verifier, d *Dispatcher) *webhook.Endpoint {
 	return &webhook.Endpoint{
 		MaxBodyBytes: c.MaxBodyBytes,
+		AllowFrom:    c.AllowFrom,
 		PublicURL:    c.PublicURL,
 		Verifier:     verifier,
 		Handle:       d.handleBody,

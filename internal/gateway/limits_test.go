@@ -131,3 +131,42 @@ func TestInFlightCap(t *testing.T) {
 		t.Fatalf("after the load went: %d", status)
 	}
 }
+
+// TestSourceAllowlist: a route's allow_from is checked first, on the
+// socket's address — or behind a trusted proxy the forwarded one; a
+// spoofed X-Forwarded-For from anyone else changes nothing. Refused: 403,
+// nothing read, counted as forbidden.
+func TestSourceAllowlist(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		allow   []string
+		trusted []string
+		xff     string
+		want    int
+	}{
+		{"loopback not in the list", []string{"vapi-webhooks"}, nil, "", 403},
+		{"spoofed header from an untrusted peer", []string{"vapi-webhooks"}, nil, "167.150.224.10", 403},
+		{"loopback in the list", []string{"10.0.0.0/8", "127.0.0.1"}, nil, "", 200},
+		{"forwarded by a trusted proxy, in the list", []string{"vapi-webhooks"}, []string{"127.0.0.1"}, "167.150.224.10", 200},
+		{"forwarded by a trusted proxy, not in the list", []string{"vapi-webhooks"}, []string{"127.0.0.1"}, "198.51.100.7", 403},
+		{"spoofed left-most hop behind a trusted proxy", []string{"vapi-webhooks"}, []string{"127.0.0.1"}, "167.150.224.10, 198.51.100.7", 403},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, func(cfg *config.Config) {
+				cfg.Vapi.AllowFrom = c.allow
+				cfg.Server.TrustedProxies = c.trusted
+			})
+			call := "AL-" + strings.ReplaceAll(c.name, " ", "-")
+			status, _ := e.postFrom(msg("status-update", call, `"status":"in-progress"`), c.xff)
+			if status != c.want {
+				t.Fatalf("%d, want %d", status, c.want)
+			}
+			if _, _, err := e.app.Store.Call(context.Background(), call); (err == nil) != (status == 200) {
+				t.Fatalf("answered %d, stored: %v", status, err)
+			}
+			if c.want == 403 && e.metric(`voicegate_requests_total{outcome="forbidden",source="vapi",type="none"}`) != "1" {
+				t.Fatal("the refusal is not counted as forbidden")
+			}
+		})
+	}
+}

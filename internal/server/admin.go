@@ -8,7 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"time"
+
+	"github.com/voicegate/voicegate/internal/allowlist"
 )
 
 // AdminHandler serves metrics (when given) and Go's profiler. It is mounted only on the admin
@@ -34,16 +37,34 @@ type Admin struct {
 	log *slog.Logger
 }
 
-// ListenAdmin binds addr for the admin handler (see AdminHandler).
-func ListenAdmin(addr string, metrics http.Handler, log *slog.Logger) (*Admin, error) {
+// ListenAdmin binds addr for the admin handler (see AdminHandler), served
+// only to the addresses allow allows (nil: any) — the connection's own
+// address: no proxy header is believed on the admin listener.
+func ListenAdmin(addr string, allow *allowlist.List, metrics http.Handler, log *slog.Logger) (*Admin, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
-	srv := &http.Server{Handler: AdminHandler(metrics), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute,
+	h := AdminHandler(metrics)
+	if allow != nil {
+		h = allowOnly(allow, h)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute,
 		// Profiles run for up to ?seconds=N; allow a long write.
 		WriteTimeout: 5 * time.Minute}
 	return &Admin{srv: srv, ln: ln, log: log}, nil
+}
+
+// allowOnly answers 403 to a connection from outside allow.
+func allowOnly(allow *allowlist.List, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil || !allow.Allows(ap.Addr()) {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Addr returns the bound address.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/voicegate/voicegate/internal/allowlist"
 	"net"
 
 	"github.com/voicegate/voicegate/internal/confval"
@@ -17,12 +18,18 @@ type AdminConfig struct {
 	// (for a scraper that cannot reach the admin listener). Tool names,
 	// authentication failures and call volumes are not for the internet.
 	PublicMetricsToken string `yaml:"public_metrics_token"`
+	// AllowFrom is the addresses the admin listener serves (the
+	// connection's address; empty: any that can reach it).
+	AllowFrom allowlist.Config `yaml:"allow_from"`
 }
 
 // Validate returns one problem per invalid field ("listen: ..."), given
 // the public listener's address; none when valid.
 func (c AdminConfig) Validate(publicListen string) []string {
 	var probs []string
+	for _, p := range c.AllowFrom.Validate() {
+		probs = append(probs, "allow_from"+p)
+	}
 	if t := c.PublicMetricsToken; t != "" {
 		switch {
 		case len(t) < confval.MinSecretLen:

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"github.com/voicegate/voicegate/internal/allowlist"
 	"io"
 	"log/slog"
 	"math/big"
@@ -223,7 +224,7 @@ func TestAdminListenerServesMetricsAndPprof(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "voicegate_up 1\n") })
-	admin, err := ListenAdmin("127.0.0.1:0", metrics, slog.New(slog.DiscardHandler))
+	admin, err := ListenAdmin("127.0.0.1:0", nil, metrics, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,5 +405,36 @@ func TestTrustedProxiesValidated(t *testing.T) {
 	}
 	if got := c.Proxies(); len(got) != 3 || got[1].String() != "192.0.2.7/32" || got[2].String() != "::1/128" {
 		t.Fatalf("parsed: %v", got)
+	}
+}
+
+// TestAdminAllowlist: admin.allow_from is checked on the connection's own
+// address (no proxy header is believed there).
+func TestAdminAllowlist(t *testing.T) {
+	for list, want := range map[string]int{"10.0.0.0/8": 403, "127.0.0.0/8": 200} {
+		allow, err := allowlist.Config{list}.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "voicegate_up 1\n") })
+		admin, err := ListenAdmin("127.0.0.1:0", allow, metrics, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- admin.Serve(ctx) }()
+		req, _ := http.NewRequest(http.MethodGet, "http://"+admin.Addr().String()+"/metrics", nil)
+		req.Header.Set("X-Forwarded-For", "10.1.2.3")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("allow_from %s: %d, want %d", list, resp.StatusCode, want)
+		}
+		cancel()
+		<-served
 	}
 }

@@ -33,7 +33,7 @@ type Config struct {
 	// AllowFrom restricts the webhooks' source addresses (CIDRs, addresses
 	// or presets such as twilio-static-proxy; empty: any). Twilio's
 	// standard webhooks come from no fixed range.
-	AllowFrom []string `yaml:"allow_from"`
+	AllowFrom allowlist.Config `yaml:"allow_from"`
 	// MaxBodyBytes caps a webhook's body.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// Numbers answer calls to each called number (E.164, the To parameter).
@@ -116,7 +116,7 @@ var placeholders = map[string]bool{"{CallSid}": true, "{AccountSid}": true, "{Fr
 // Validate returns the section's problems; trustedProxies says whether
 // server.trusted_proxies is set (then public_base_url may come from the
 // proxy's headers).
-func (c *Config) Validate(trustedProxies bool, presets allowlist.Presets) []string {
+func (c *Config) Validate(trustedProxies bool) []string {
 	if !c.Enabled() {
 		return nil
 	}
@@ -157,10 +157,8 @@ func (c *Config) Validate(trustedProxies bool, presets allowlist.Presets) []stri
 	} else if live == 0 {
 		add("auth_tokens: every token is past its not_after: no request could be verified")
 	}
-	if _, ps := allowlist.Parse(c.AllowFrom, presets); len(ps) > 0 {
-		for _, p := range ps {
-			add("allow_from%s", p)
-		}
+	for _, p := range c.AllowFrom.Validate() {
+		add("allow_from%s", p)
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<20 {
 		add("max_body_bytes: %d is outside 1024..1048576", c.MaxBodyBytes)
