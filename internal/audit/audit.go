@@ -274,6 +274,12 @@ func (p *Problem) Error() string { return fmt.Sprintf("audit entry %d: %s", p.Se
 // the one before, that sequence numbers run without a gap from 1, and that
 // the head file names the last entry. It returns the number of entries
 // and, if the log was tampered with, a *Problem naming the first bad one.
+//
+// It takes no lock, so that a long verification never holds up a running
+// voicegate's appends; entries appended while it runs are read too. An
+// append writes its entry, then the head file: a head that names an entry
+// before the last one is looked at again for up to a second before it is
+// reported (a process that stopped between the two writes).
 func Verify(ctx context.Context, store Store, dir string) (int64, error) {
 	headFile := filepath.Join(dir, headName)
 	key, err := loadKey(dir, false)
@@ -282,43 +288,84 @@ func Verify(ctx context.Context, store Store, dir string) (int64, error) {
 	} else if err != nil {
 		return 0, err
 	}
+	// The hashes of the entries from the head at the start on: the head
+	// read at the end names one of them.
+	from := int64(1)
+	if h0, err := readHead(headFile); err == nil {
+		from = h0.Seq
+	}
+	hashes := map[int64][]byte{}
 	prev := make([]byte, 32)
 	var n, seq int64
-	for {
-		batch, err := store.AuditRange(ctx, seq, 1000)
-		if err != nil {
-			return n, err
-		}
-		if len(batch) == 0 {
-			break
-		}
-		for _, e := range batch {
-			switch {
-			case e.Seq != seq+1:
-				return n, &Problem{Seq: seq + 1, Reason: fmt.Sprintf("missing (the next entry is %d): removed", e.Seq)}
-			case string(e.Prev) != string(prev):
-				return n, &Problem{Seq: e.Seq, Reason: "does not follow the entry before it: inserted, removed or reordered"}
-			case key == nil || !hmac.Equal(e.Sum(key), e.Hash):
-				return n, &Problem{Seq: e.Seq, Reason: "its content does not match its hash: edited"}
+	walk := func() error {
+		for {
+			batch, err := store.AuditRange(ctx, seq, 1000)
+			if err != nil {
+				return err
 			}
-			prev, seq = e.Hash, e.Seq
-			n++
+			if len(batch) == 0 {
+				return nil
+			}
+			for _, e := range batch {
+				switch {
+				case e.Seq != seq+1:
+					return &Problem{Seq: seq + 1, Reason: fmt.Sprintf("missing (the next entry is %d): removed", e.Seq)}
+				case string(e.Prev) != string(prev):
+					return &Problem{Seq: e.Seq, Reason: "does not follow the entry before it: inserted, removed or reordered"}
+				case key == nil || !hmac.Equal(e.Sum(key), e.Hash):
+					return &Problem{Seq: e.Seq, Reason: "its content does not match its hash: edited"}
+				}
+				prev, seq = e.Hash, e.Seq
+				if seq >= from {
+					hashes[seq] = e.Hash
+				}
+				n++
+			}
 		}
 	}
-	h, err := readHead(headFile)
-	switch {
-	case errors.Is(err, os.ErrNotExist) && n == 0:
-		return 0, nil
-	case errors.Is(err, os.ErrNotExist):
-		return n, &Problem{Seq: seq, Reason: "the head file " + headFile + " is missing"}
-	case err != nil:
+	if err := walk(); err != nil {
 		return n, err
+	}
+	var h headRecord
+	missing := false
+	for attempt := 0; ; attempt++ {
+		h, err = readHead(headFile)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, err
+		}
+		if missing = err != nil; missing && n == 0 {
+			return 0, nil
+		}
+		if !missing && h.Seq > seq {
+			// Appended while the chain was read: read on, and look at the
+			// head again.
+			if err := walk(); err != nil {
+				return n, err
+			}
+			if h.Seq <= seq {
+				continue
+			}
+		}
+		if (!missing && h.Seq == seq) || attempt >= 20 {
+			break
+		}
+		// The head is missing, behind the chain or ahead of it: an append
+		// between its two writes, or a process that stopped there, or
+		// removed entries. Look again shortly.
+		time.Sleep(50 * time.Millisecond)
+		if err := walk(); err != nil {
+			return n, err
+		}
+	}
+	switch {
+	case missing:
+		return n, &Problem{Seq: seq, Reason: "the head file " + headFile + " is missing"}
 	case h.Seq > seq:
 		return n, &Problem{Seq: seq + 1, Reason: fmt.Sprintf("the head file names entry %d: entries after %d were removed", h.Seq, seq)}
 	case h.Seq < seq:
 		return n, &Problem{Seq: h.Seq + 1, Reason: fmt.Sprintf("entries after %d are not in the head file: appended without it (or a process stopped between writing the entry and the head)", h.Seq)}
-	case h.Hash != hex.EncodeToString(prev):
-		return n, &Problem{Seq: seq, Reason: "the chain's last hash differs from the head file's: the chain was rewritten"}
+	case h.Hash != hex.EncodeToString(hashes[h.Seq]):
+		return n, &Problem{Seq: h.Seq, Reason: "the chain's last hash differs from the head file's: the chain was rewritten"}
 	}
 	return n, nil
 }

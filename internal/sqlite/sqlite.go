@@ -178,13 +178,22 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 	}
 	ck.SetMaxOpenConns(1)
 	s := &DB{w: w, r: r, ck: ck, dir: dir, path: path, cfg: cfg, Now: time.Now}
-	if err := s.checkIntegrity(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := s.migrate(ctx); err != nil {
-		s.Close()
-		return nil, err
+	// Processes opening one new database at once race to switch it to WAL,
+	// which SQLite answers SQLITE_BUSY without waiting: retried for the
+	// busy timeout.
+	for deadline := time.Now().Add(cfg.busyTimeout); ; {
+		err := s.checkIntegrity(ctx)
+		if err == nil {
+			err = s.migrate(ctx)
+		}
+		if err == nil {
+			break
+		}
+		if !isBusy(err) || time.Now().After(deadline) {
+			s.Close()
+			return nil, err
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
@@ -387,9 +396,21 @@ func (s *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: database schema version %d is newer than this binary knows (%d); upgrade voicegate", cur, len(migrations)-1)
 	}
 	for v := cur + 1; v < len(migrations); v++ {
+		// The writer's transactions take the write lock at BEGIN
+		// (_txlock=immediate): the version read inside is final, so that
+		// processes starting at once apply each migration once.
 		tx, err := s.w.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("migrate %d: %w", v, err)
+		}
+		var done int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&done); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %d: %w", v, err)
+		}
+		if done >= v {
+			tx.Rollback() // another process applied it meanwhile
+			continue
 		}
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			tx.Rollback()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,4 +143,55 @@ func TestAuditContract(t *testing.T) {
 			return err
 		}}
 	})
+}
+
+// TestConcurrentOpensMigrateOnce: processes starting at once (serve and
+// operator commands) each apply pending migrations; every migration runs
+// once and none fails (a version read outside the write lock let two
+// processes apply the same ALTER TABLE).
+func TestConcurrentOpensMigrateOnce(t *testing.T) {
+	for trial := range 6 {
+		dir := t.TempDir()
+		if trial%2 == 1 {
+			// An existing database one migration behind (the upgrade case).
+			db, err := Open(context.Background(), dir, DefaultConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{`DROP INDEX records_caller`, `DROP INDEX records_kind_created`, `ALTER TABLE records DROP COLUMN caller_hash`,
+				`ALTER TABLE records DROP COLUMN redacted`, `DELETE FROM schema_migrations WHERE version = 5`} {
+				if _, err := db.w.Exec(q); err != nil {
+					t.Fatal(q, err)
+				}
+			}
+			db.Close()
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Go(func() {
+				db, err := Open(context.Background(), dir, DefaultConfig())
+				if err != nil {
+					errs <- err
+					return
+				}
+				db.Close()
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("trial %d: %v", trial, err)
+		}
+		db, err := Open(context.Background(), dir, DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		db.w.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n)
+		db.Close()
+		if n != len(migrations)-1 {
+			t.Fatalf("trial %d: %d migrations recorded, want %d", trial, n, len(migrations)-1)
+		}
+	}
 }

@@ -68,6 +68,41 @@ func Run(t *testing.T, open func(t *testing.T) Env) {
 			t.Fatalf("a taken sequence number: %v, want ErrConflict", err)
 		}
 	})
+	// The CLI verifies while serve appends: an intact chain must verify,
+	// whatever the moment (before, the head file read after the chain
+	// could name entries the walk had not seen).
+	t.Run("VerifyWhileAppending", func(t *testing.T) {
+		env, head := fill(t, 3)
+		log := lastLog
+		stop := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				if err := log.Append(ctx, "records.read", fmt.Sprint("r", i), "x"); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		for i := range 30 {
+			if _, err := audit.Verify(ctx, env.Store, head); err != nil {
+				close(stop)
+				<-done
+				t.Fatalf("verify %d of an intact chain while appending: %v", i, err)
+			}
+		}
+		close(stop)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("EditedEntry", func(t *testing.T) {
 		env, head := fill(t, 5)
 		if err := env.Exec(`UPDATE audit_log SET detail = 'nothing happened' WHERE seq = 3`); err != nil {
