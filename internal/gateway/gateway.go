@@ -10,7 +10,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -94,9 +93,7 @@ func New(cfg Config, d Deps) *Gateway {
 	g.perSource = ratelimit.NewPerAddress(cfg.Limits.PerSource, cfg.Limits.MaxSources)
 	g.refusals = newRefusalLog(d.Log, RefusalLogInterval, d.Now)
 	if d.Audit != nil {
-		g.refusals.onAuth = func(reason, topClient string, count, clients int) {
-			d.Audit("auth.failures", topClient, fmt.Sprintf("reason=%s count=%d clients=%d", reason, count, clients))
-		}
+		g.refusals.onAuth = func(subject, detail string) { d.Audit("auth.failures", subject, detail) }
 	}
 	g.handler = g.routes()
 	return g

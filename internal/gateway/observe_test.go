@@ -252,7 +252,7 @@ func TestAuthFailuresAudited(t *testing.T) {
 	}
 	e.app.Gateway.FlushRefusals() // what the minute's tick does
 	entries, err := e.app.Audit.Entries(context.Background(), 0, 10)
-	if err != nil || len(entries) != 1 || entries[0].Event != "auth.failures" || entries[0].Subject != "127.0.0.1" || entries[0].Detail != "reason=missing count=3 clients=1" {
+	if err != nil || len(entries) != 1 || entries[0].Event != "auth.failures" || entries[0].Subject != "127.0.0.1" || entries[0].Detail != "count=3 reasons=missing:3" {
 		t.Fatalf("audit entries: %+v %v", entries, err)
 	}
 }

@@ -77,7 +77,13 @@ func sendPersonalData(t *testing.T, e *env, call string) {
 // a report and in a tool call's arguments appear in no file under the
 // data directory — database, write-ahead log, keyring — nor in the logs.
 func TestRecordsLeakNothingOnSQLite(t *testing.T) {
-	e := newEnv(t, nil)
+	for _, mode := range []records.Redaction{records.RedactNone, records.RedactCopy} {
+		t.Run(string(mode), func(t *testing.T) { leakNothingOnSQLite(t, mode) })
+	}
+}
+
+func leakNothingOnSQLite(t *testing.T, mode records.Redaction) {
+	e := newEnv(t, func(c *config.Config) { c.Records.Redaction = mode })
 	sendPersonalData(t, e, "LEAK1")
 	dir := e.app.Config.DataDir
 	files := 0
@@ -106,9 +112,16 @@ func TestRecordsLeakNothingOnSQLite(t *testing.T) {
 // TestRecordsLeakNothingOnPostgres: the same, read from a pg_dump of the
 // test's schema.
 func TestRecordsLeakNothingOnPostgres(t *testing.T) {
+	for _, mode := range []records.Redaction{records.RedactNone, records.RedactCopy} {
+		t.Run(string(mode), func(t *testing.T) { leakNothingOnPostgres(t, mode) })
+	}
+}
+
+func leakNothingOnPostgres(t *testing.T, mode records.Redaction) {
 	url := pgtest.URL(t)
 	e := newEnv(t, func(c *config.Config) {
 		c.Storage.Driver, c.Storage.PostgresURL = storage.DriverPostgres, url
+		c.Records.Redaction = mode
 	})
 	sendPersonalData(t, e, "LEAK2")
 	pgDump, err := exec.LookPath("pg_dump")

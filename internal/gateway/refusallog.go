@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,8 +36,10 @@ type refusalLog struct {
 	// request, reported by the next tick (one batch per interval).
 	pending [][]authCount
 	// onAuth, if set, receives each interval's authentication failures
-	// per reason and client (for the audit log), outside the lock.
-	onAuth func(reason, topClient string, count, clients int)
+	// per source address (for the audit log), outside the lock: subject
+	// is the address ("other" for those past the busiest), detail the
+	// counts.
+	onAuth func(subject, detail string)
 }
 
 // refusalKind is a family of lines, with its two messages, its level and
@@ -156,30 +161,62 @@ func (a *refusalLog) flush() {
 	}
 }
 
+// auditSources is how many source addresses get an audit entry of their
+// own per interval; the others share one. A flood from many addresses
+// makes a bounded number of entries a minute.
+const auditSources = 20
+
 // report sends the interval's authentication failures to onAuth, one
-// summary per reason — the count, how many clients, and the client with
-// the most — so that many distinct clients make a handful of audit
-// entries a minute, not one each.
+// entry per source address with its count by reason, the busiest
+// auditSources addresses first, then one for all the others.
 func (a *refusalLog) report(auths []authCount) {
-	type summary struct {
-		total, clients, top int
-		topClient           string
+	type source struct {
+		client  string
+		total   int
+		reasons map[string]int
 	}
-	by := map[string]*summary{}
+	by := map[string]*source{}
 	for _, c := range auths {
-		s := by[c.reason]
+		s := by[c.client]
 		if s == nil {
-			s = &summary{}
-			by[c.reason] = s
+			s = &source{client: c.client, reasons: map[string]int{}}
+			by[c.client] = s
 		}
 		s.total += c.count
-		s.clients++
-		if c.count > s.top {
-			s.top, s.topClient = c.count, c.client
-		}
+		s.reasons[c.reason] += c.count
 	}
-	for reason, s := range by {
-		a.onAuth(reason, s.topClient, s.total, s.clients)
+	list := make([]*source, 0, len(by))
+	for _, s := range by {
+		list = append(list, s)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].total != list[j].total {
+			return list[i].total > list[j].total
+		}
+		return list[i].client < list[j].client
+	})
+	other, others, overflow := 0, 0, false
+	for i, s := range list {
+		if i >= auditSources || s.client == otherClient {
+			other += s.total
+			others++
+			overflow = overflow || s.client == otherClient
+			continue
+		}
+		reasons := make([]string, 0, len(s.reasons))
+		for r, n := range s.reasons {
+			reasons = append(reasons, fmt.Sprintf("%s:%d", r, n))
+		}
+		sort.Strings(reasons)
+		a.onAuth(s.client, fmt.Sprintf("count=%d reasons=%s", s.total, strings.Join(reasons, ",")))
+	}
+	if other > 0 {
+		// Past the log's own bound, clients are no longer told apart.
+		cmp := "="
+		if overflow {
+			cmp = ">="
+		}
+		a.onAuth(otherClient, fmt.Sprintf("count=%d sources%s%d", other, cmp, others))
 	}
 }
 

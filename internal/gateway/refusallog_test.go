@@ -37,3 +37,33 @@ func cancelled() context.Context {
 	cancel()
 	return ctx
 }
+
+// TestAuthAuditPerSource: each interval's authentication failures make one
+// audit entry per source address (its count by reason), the busiest
+// auditSources first; the rest share one entry, so a flood from many
+// addresses makes a bounded number of entries.
+func TestAuthAuditPerSource(t *testing.T) {
+	now := time.Unix(1_795_000_000, 0)
+	a := newRefusalLog(slog.New(slog.DiscardHandler), time.Minute, func() time.Time { return now })
+	type entry struct{ subject, detail string }
+	var got []entry
+	a.onAuth = func(subject, detail string) { got = append(got, entry{subject, detail}) }
+	for i := range 25 {
+		client := fmt.Sprintf("198.51.100.%d", i)
+		for range 30 - i { // 198.51.100.0 is the busiest
+			a.refused(kindAuth, "mismatch", client, client)
+		}
+	}
+	a.refused(kindAuth, "missing", "198.51.100.0", "198.51.100.0")
+	a.flush()
+	if len(got) != auditSources+1 {
+		t.Fatalf("%d entries, want %d: %v", len(got), auditSources+1, got)
+	}
+	if got[0] != (entry{"198.51.100.0", "count=31 reasons=mismatch:30,missing:1"}) {
+		t.Fatalf("busiest first: %v", got[0])
+	}
+	// 198.51.100.20..24 sent 10, 9, 8, 7 and 6: 40 failures from 5 sources.
+	if got[auditSources] != (entry{"other", "count=40 sources=5"}) {
+		t.Fatalf("the rest: %v", got[auditSources])
+	}
+}

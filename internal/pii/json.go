@@ -7,8 +7,8 @@ import (
 )
 
 // RedactJSON returns a JSON document with the personal data in its values
-// replaced by placeholders: every string, and every number that is
-// personal data on its own (a card number sent as a JSON number becomes
+// replaced by placeholders: every string, every member name, and every
+// number that is personal data on its own (a card number sent as a JSON number becomes
 // the string "[CARD]"). Each value is read with its member name in front
 // of it ("dateOfBirth: 1985-03-12"), so that a date under a birth-date
 // name is found as a date of birth. Object members come out sorted by
@@ -40,9 +40,12 @@ func redactValue(v any, name string) any {
 		}
 		return t
 	case map[string]any:
+		out := make(map[string]any, len(t))
 		for k, e := range t {
-			t[k] = redactValue(e, k)
+			// A member name can be personal data too ({"+14155550123": ...}).
+			out[Redact(k)] = redactValue(e, k)
 		}
+		return out
 	case []any:
 		for i, e := range t {
 			t[i] = redactValue(e, name)

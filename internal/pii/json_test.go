@@ -25,6 +25,11 @@ func TestRedactJSON(t *testing.T) {
 	if !json.Valid([]byte(out)) {
 		t.Fatalf("not JSON: %s", out)
 	}
+	// Member names too (two that redact alike keep one of them).
+	keys := string(RedactJSON([]byte(`{"+14155550123":"vip","jane.doe@example.com":{"note":"x"},"plain":1}`)))
+	if strings.Contains(keys, "5550123") || strings.Contains(keys, "jane.doe") || !strings.Contains(keys, `"[PHONE]":"vip"`) || !strings.Contains(keys, `"plain":1`) {
+		t.Errorf("member names: %s", keys)
+	}
 	// Not JSON: redacted as text.
 	if got := string(RedactJSON([]byte(`{"a": "+14155550123"`))); strings.Contains(got, "5550123") {
 		t.Errorf("broken JSON kept the number: %s", got)
