@@ -31,6 +31,7 @@ import (
 	"github.com/voicegate/voicegate/internal/server"
 	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/tools"
+	"github.com/voicegate/voicegate/internal/twilio"
 	"github.com/voicegate/voicegate/internal/webhook"
 )
 
@@ -51,6 +52,7 @@ type App struct {
 	Audit    *audit.Log
 	store    driver // the opened store's extras; zero when Options.Store replaced it
 	vapi     *dispatch.Source
+	twilio   twilio.Sources // zero when the twilio section is off
 	log      *slog.Logger
 	level    *slog.LevelVar
 	now      func() time.Time
@@ -177,13 +179,20 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	a.Tools = router
 	a.vapi = dispatch.NewSource(cfg.Vapi.Path, ep)
+	sources := []webhook.Source{a.vapi}
+	if cfg.Twilio.Enabled() {
+		if a.twilio, err = twilio.NewSources(cfg.Twilio, a.twilioDeps(cfg)); err != nil {
+			return nil, err
+		}
+		sources = append(sources, a.twilio.List()...)
+	}
 	var routes map[string]http.Handler
 	if o.Dev {
 		routes = map[string]http.Handler{"POST " + demoapi.Path: demoapi.Handler()}
 	}
 	a.Gateway = gateway.New(gateway.Config{BodyMemoryBytes: cfg.Server.BodyMemoryBytes, ReadTimeout: cfg.Server.ReadTimeout.D(),
 		PublicMetricsToken: cfg.Admin.PublicMetricsToken, TrustedProxies: cfg.Server.Proxies(), Limits: cfg.Limits},
-		gateway.Deps{Sources: []webhook.Source{a.vapi}, Replay: a.Replay, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes, Audit: a.AuditEvent})
+		gateway.Deps{Sources: sources, Replay: a.Replay, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes, Audit: a.AuditEvent})
 	a.Metrics.ObserveReady(func() float64 {
 		if ok, _ := a.Gateway.Ready(context.Background()); ok {
 			return 1
@@ -192,6 +201,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	})
 	ok = true
 	return a, nil
+}
+
+// twilioDeps are the Twilio handlers' collaborators.
+func (a *App) twilioDeps(cfg *config.Config) twilio.Deps {
+	return twilio.Deps{Store: a.Store, Metrics: a.Metrics, Log: a.log.With(logkey.Component, "twilio"), Now: a.now, TrustedProxies: cfg.Server.Proxies()}
 }
 
 // build makes the parts of the stack a reload replaces: the Vapi endpoint
@@ -245,6 +259,14 @@ func (a *App) Reload(next *config.Config) (needRestart []string, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var voice, status *webhook.Endpoint
+	if a.twilio.Voice != nil {
+		if voice, status, err = twilio.Endpoints(merged.Twilio, a.twilioDeps(&merged)); err != nil {
+			router.CloseIdleConnections()
+			return nil, err
+		}
+		a.twilio.Swap(voice, status)
+	}
 	a.vapi.Swap(ep)
 	old := a.Tools
 	a.Tools, a.Config = router, &merged
@@ -277,6 +299,11 @@ func restartOnly(cur, next *config.Config) []string {
 	keep("storage", cur.Storage, next.Storage, func() { next.Storage = cur.Storage })
 	keep("records", cur.Records, next.Records, func() { next.Records = cur.Records })
 	keep("limits", cur.Limits, next.Limits, func() { next.Limits = cur.Limits })
+	// The Twilio routes are mounted at start: turning them on or off, or
+	// moving them, needs a restart (their tokens, numbers and messages
+	// reload).
+	keep("twilio.voice_path", cur.Twilio.VoicePath, next.Twilio.VoicePath, func() { next.Twilio.VoicePath = cur.Twilio.VoicePath })
+	keep("twilio.status_path", cur.Twilio.StatusPath, next.Twilio.StatusPath, func() { next.Twilio.StatusPath = cur.Twilio.StatusPath })
 	// The logger was built at start-up with redaction on or off.
 	keep("log.redact_pii", cur.Log.RedactPII, next.Log.RedactPII, func() { next.Log.RedactPII = cur.Log.RedactPII })
 	return diff

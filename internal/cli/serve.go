@@ -166,12 +166,12 @@ func handleSignals(ctx context.Context, sigs <-chan os.Signal, stop context.Canc
 func reloadConfig(a *app.App, log *slog.Logger, load func() (*config.Config, error)) {
 	next, err := load()
 	if err == nil {
-		prevAuth := a.Config.Vapi.Auth
+		prevAuth, prevTwilio := a.Config.Vapi.Auth, a.Config.Twilio.AuthTokens
 		var restart []string
 		restart, err = a.Reload(next)
 		if err == nil {
 			detail := "applied"
-			if !reflect.DeepEqual(prevAuth, next.Vapi.Auth) {
+			if !reflect.DeepEqual(prevAuth, next.Vapi.Auth) || !reflect.DeepEqual(prevTwilio, next.Twilio.AuthTokens) {
 				detail = "applied; credentials changed"
 			}
 			a.AuditEvent("config.reload", "", detail)

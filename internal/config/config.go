@@ -25,6 +25,7 @@ import (
 	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/storage"
 	"github.com/voicegate/voicegate/internal/tools"
+	"github.com/voicegate/voicegate/internal/twilio"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -46,6 +47,7 @@ type Config struct {
 	Storage           storage.Config     `yaml:"storage"`
 	Records           records.Config     `yaml:"records"`
 	Limits            ratelimit.Config   `yaml:"limits"`
+	Twilio            twilio.Config      `yaml:"twilio"`
 
 	// Warnings are settings accepted because they have a legitimate use,
 	// but weaker than the defaults; serve logs them, config check shows them.
@@ -267,6 +269,7 @@ func Default() *Config {
 		Storage:  storage.DefaultConfig(),
 		Records:  records.DefaultConfig(),
 		Limits:   ratelimit.DefaultConfig(),
+		Twilio:   twilio.DefaultConfig(),
 		Sessions: session.DefaultConfig(),
 	}
 }
@@ -345,6 +348,14 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	e.section("storage", c.Storage.Validate())
 	e.section("records", c.Records.Validate())
 	e.section("limits", c.Limits.Validate())
+	e.section("twilio", c.Twilio.Validate(len(c.Server.TrustedProxies) > 0))
+	if c.Twilio.Enabled() {
+		for name, p := range map[string]string{"voice_path": c.Twilio.VoicePath, "status_path": c.Twilio.StatusPath} {
+			if p == v.Path {
+				e.add("twilio."+name, "%q is vapi.path too: each webhook needs a path of its own", p)
+			}
+		}
+	}
 }
 
 // sectionWarn is section for warnings.

@@ -381,7 +381,11 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 	if err := ep.Verifier.Verify(&areq, start); err != nil {
 		reason := auth.ReasonOf(err)
 		g.metrics.AuthFailures.WithLabelValues(s.src.Name(), string(reason)).Inc()
-		return webhook.Reply{}, "", &failure{status: http.StatusUnauthorized, msg: "unauthorized", outcome: metrics.OutcomeUnauthorized, kind: kindAuth, reason: string(reason)}
+		status, msg := http.StatusUnauthorized, "unauthorized"
+		if ep.AuthFailureStatus != 0 {
+			status, msg = ep.AuthFailureStatus, http.StatusText(ep.AuthFailureStatus)
+		}
+		return webhook.Reply{}, "", &failure{status: status, msg: msg, outcome: metrics.OutcomeUnauthorized, kind: kindAuth, reason: string(reason)}
 	}
 
 	var key replay.Key

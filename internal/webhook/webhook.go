@@ -45,6 +45,9 @@ type Endpoint struct {
 	PublicURL string
 	// Verifier authenticates the raw request before anything is parsed.
 	Verifier auth.Verifier
+	// AuthFailureStatus answers a request that fails authentication
+	// (0: 401; Twilio's convention is 403).
+	AuthFailureStatus int
 	// ReplayKey identifies a delivery for replay protection: nil hashes the
 	// body; a provider with an idempotency token may use it instead.
 	ReplayKey func(r *http.Request, body []byte) replay.Key

@@ -1,0 +1,116 @@
+package twilio
+
+import (
+	"encoding/xml"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// TwiML is built with encoding/xml from typed values: every value is
+// escaped by the encoder, never concatenated into markup.
+
+type twimlResponse struct {
+	XMLName xml.Name `xml:"Response"`
+	Verbs   []any
+}
+
+type sayVerb struct {
+	XMLName  xml.Name `xml:"Say"`
+	Voice    string   `xml:"voice,attr,omitempty"`
+	Language string   `xml:"language,attr,omitempty"`
+	Text     string   `xml:",chardata"`
+}
+
+type hangupVerb struct {
+	XMLName xml.Name `xml:"Hangup"`
+}
+
+type dialVerb struct {
+	XMLName xml.Name `xml:"Dial"`
+	Sip     sipNoun  `xml:"Sip"`
+}
+
+type sipNoun struct {
+	URI string `xml:",chardata"`
+}
+
+type connectVerb struct {
+	XMLName xml.Name   `xml:"Connect"`
+	Stream  streamNoun `xml:"Stream"`
+}
+
+type streamNoun struct {
+	URL        string      `xml:"url,attr"`
+	Parameters []parameter `xml:"Parameter"`
+}
+
+type parameter struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+// hangUp is the answer when nothing else can be rendered.
+var hangUp = []byte(xml.Header + "<Response><Hangup></Hangup></Response>")
+
+// render encodes a TwiML response.
+func render(verbs ...any) []byte {
+	b, err := xml.Marshal(twimlResponse{Verbs: verbs})
+	if err != nil {
+		// Only the typed values above are marshalled: this cannot fail,
+		// but a caller still never hears silence without an end.
+		return hangUp
+	}
+	return append([]byte(xml.Header), b...)
+}
+
+// sayAndHangUp speaks msg and ends the call.
+func sayAndHangUp(msg, voice, language string) []byte {
+	return render(sayVerb{Voice: voice, Language: language, Text: msg}, hangupVerb{})
+}
+
+// callValues are what placeholders stand for in one call.
+type callValues struct {
+	CallSid, AccountSid, From, To string
+}
+
+func (v callValues) expand(s string) string {
+	if !strings.Contains(s, "{") {
+		return s
+	}
+	return strings.NewReplacer("{CallSid}", v.CallSid, "{AccountSid}", v.AccountSid, "{From}", v.From, "{To}", v.To).Replace(s)
+}
+
+// dialSip connects the call to a SIP URI; the headers go in the URI's
+// header part (sip:user@host?X-Name=value&...), each value URL-escaped, as
+// Twilio reads custom SIP headers.
+func dialSip(a *SipAnswer, v callValues) []byte {
+	uri := a.URI
+	if len(a.Headers) > 0 {
+		names := make([]string, 0, len(a.Headers))
+		for n := range a.Headers {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = n + "=" + url.QueryEscape(v.expand(a.Headers[n]))
+		}
+		uri += "?" + strings.Join(parts, "&")
+	}
+	return render(dialVerb{Sip: sipNoun{URI: uri}})
+}
+
+// connectStream connects the call's audio to a WebSocket.
+func connectStream(a *StreamAnswer, v callValues) []byte {
+	s := streamNoun{URL: a.URL}
+	names := make([]string, 0, len(a.Parameters))
+	for n := range a.Parameters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s.Parameters = append(s.Parameters, parameter{Name: n, Value: v.expand(a.Parameters[n])})
+	}
+	return render(connectVerb{Stream: s})
+}
