@@ -456,3 +456,26 @@ func TestVapiAllowFromChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMETwilioExampleLoads: the Twilio section the README shows is a
+// valid configuration.
+func TestREADMETwilioExampleLoads(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(readme), "## Connect Twilio")
+	if !ok {
+		t.Fatal("README has no Connect Twilio section")
+	}
+	_, block, _ := strings.Cut(sec, "```yaml\n")
+	block, _, _ = strings.Cut(block, "```")
+	doc := "vapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n" + block
+	cfg, err := Parse([]byte(doc), Options{Getenv: env(map[string]string{"TWILIO_AUTH_TOKEN": "tok-0123456789abcdef", "TWILIO_OLD_AUTH_TOKEN": "old-0123456789abcdef"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Twilio.Enabled() || len(cfg.Twilio.Numbers) != 3 || len(cfg.Twilio.AuthTokens) != 2 {
+		t.Fatalf("%+v", cfg.Twilio)
+	}
+}
