@@ -26,6 +26,24 @@ func (c Config) Validate() []string {
 	return probs
 }
 
+// Warnings names the entries that are, or take in, a range known to be out
+// of date (such as 54.172.60.0/23 as "Twilio US1").
+func (c Config) Warnings() []string {
+	var warns []string
+	for i, e := range c {
+		l, probs := Parse([]string{e}, netranges.Prefixes)
+		if len(probs) > 0 || !looksLikeAddr(strings.TrimSpace(e)) {
+			continue // refused elsewhere, or a preset: current by definition
+		}
+		for _, p := range l.Prefixes() {
+			if o, ok := netranges.Outdated(p); ok {
+				warns = append(warns, fmt.Sprintf("[%d]: %s is out of date (%s as %q): %s", i, p, o.Provider, o.ClaimedAs, o.Why))
+			}
+		}
+	}
+	return warns
+}
+
 // Build returns the list (nil for an empty one: any address).
 func (c Config) Build() (*List, error) {
 	l, probs := Parse(c, netranges.Prefixes)

@@ -85,3 +85,10 @@ func TestConfigUsesTheProvidersRanges(t *testing.T) {
 		t.Fatal("an empty list must be no list")
 	}
 }
+
+func TestWarningsOnOutdatedRanges(t *testing.T) {
+	w := Config{"vapi-webhooks", "54.172.60.0/23", "54.172.60.0/30", "10.0.0.0/8"}.Warnings()
+	if len(w) != 1 || !strings.HasPrefix(w[0], "[1]: 54.172.60.0/23 is out of date") {
+		t.Fatalf("warnings %q", w)
+	}
+}

@@ -29,7 +29,7 @@ Usage:
   voicegate calls show ID (--config FILE | --data-dir DIR) [--json]
   voicegate redact [--json] < INPUT
   voicegate twilio sign|verify --url URL [--param NAME=VALUE]... [--body-file FILE] [--signature SIG] [--token-env NAME]
-  voicegate netpolicy --format nftables|iptables|ip6tables|aws-sg|k8s [--twilio-edges all|none|EDGE,...] [--no-media] [--vapi] [--webhook-port 443] [--allow CIDR]...
+  voicegate netpolicy --format nftables|iptables|ip6tables|aws-sg|k8s [--twilio-edges all|none|EDGE,...] [--no-media] [--vapi] [--webhook-port 443] [--allow CIDR]... [--config FILE]
   voicegate keys list|rotate|rewrap|retire ID (--config FILE | --data-dir DIR)
   voicegate audit verify|list (--config FILE | --data-dir DIR)
   voicegate records list|export|purge --call ID | show RECORD_ID (--config FILE | --data-dir DIR)
@@ -67,7 +67,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "twilio":
 		return runTwilio(rest, getenv, stdout, stderr)
 	case "netpolicy":
-		return runNetpolicy(rest, stdout, stderr)
+		return runNetpolicy(rest, getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "audit":

@@ -3,6 +3,8 @@ package cli
 import (
 	"bufio"
 	"fmt"
+	"github.com/voicegate/voicegate/internal/allowlist"
+	"github.com/voicegate/voicegate/internal/config"
 	"io"
 	"net/netip"
 	"slices"
@@ -23,7 +25,7 @@ const netpolicyUsage = `usage: voicegate netpolicy --format nftables|iptables|ip
 // are flags. Warnings (signaling without media, ranges or ports out of
 // date, what the format cannot express) go to stderr; they do not change
 // the exit code.
-func runNetpolicy(args []string, stdout, stderr io.Writer) error {
+func runNetpolicy(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	sig, err := netranges.Lookup("twilio-signaling")
 	if err != nil {
 		return err
@@ -38,6 +40,7 @@ func runNetpolicy(args []string, stdout, stderr io.Writer) error {
 	}
 	fs := newFlagSet("netpolicy", stderr)
 	format := fs.String("format", "", "output format: "+strings.Join(formats, ", ")+" (required)")
+	cfgPath := fs.String("config", "", "also allow, to --webhook-port, the sources of vapi.allow_from and twilio.allow_from in this voicegate config (nothing else of it is read)")
 	list := fs.Bool("list", false, "print the presets, each range with its source and date, and the values known to be out of date; then exit")
 	edges := fs.String("twilio-edges", "all", "Twilio SIP signaling edges: all, none, or some of "+strings.Join(sig.Edges(), ","))
 	noMedia := fs.Bool("no-media", false, "leave out Twilio media (168.86.128.0/18): calls will be silent (warns)")
@@ -85,6 +88,15 @@ func runNetpolicy(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if *cfgPath != "" {
+		vapiFrom, twilioFrom, err := config.LoadWebhookSources(*cfgPath, config.Options{Getenv: getenv})
+		if err != nil {
+			return err
+		}
+		if err := addConfigSources(&o, append(vapiFrom, twilioFrom...), proxy.Edges()); err != nil {
+			return err
+		}
+	}
 	for _, p := range []struct {
 		name string
 		v    uint
@@ -121,6 +133,39 @@ func runNetpolicy(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, w := range append(warns, more...) {
 		fmt.Fprintf(stderr, "voicegate netpolicy: warning (%s): %s\n", w.Code, w.Msg)
+	}
+	return nil
+}
+
+// addConfigSources adds a configuration's webhook allowlist entries to o:
+// the Vapi and Twilio Static Proxy presets as such (their notes and
+// warnings go with them), every other entry as the prefixes it stands for.
+func addConfigSources(o *netpolicy.Options, entries []string, proxyEdges []string) error {
+	for _, e := range entries {
+		switch name, edge, _ := strings.Cut(e, ":"); {
+		case e == "vapi-webhooks":
+			o.VapiWebhooks = true
+		case name == "twilio-static-proxy" && !strings.Contains(e, "/"):
+			regions := proxyEdges
+			if edge != "" {
+				regions = []string{edge}
+			}
+			for _, r := range regions {
+				if !slices.Contains(o.TwilioStaticProxy, r) {
+					o.TwilioStaticProxy = append(o.TwilioStaticProxy, r)
+				}
+			}
+		default:
+			l, err := allowlist.Config{e}.Build()
+			if err != nil {
+				return err
+			}
+			for _, p := range l.Prefixes() {
+				if !slices.Contains(o.Allow, p) {
+					o.Allow = append(o.Allow, p)
+				}
+			}
+		}
 	}
 	return nil
 }

@@ -197,3 +197,39 @@ func TestCommandLineQuoting(t *testing.T) {
 		t.Errorf("commandLine = %s, want %s", got, want)
 	}
 }
+
+// TestNetpolicyFromConfig: --config adds the webhooks' allowlists —
+// vapi.allow_from and twilio.allow_from — to the rules, presets as such
+// and CIDRs as they are, without reading anything else of the file (its
+// secrets' variables need not be set); an outdated range there warns.
+func TestNetpolicyFromConfig(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "vg.yaml")
+	os.WriteFile(cfg, []byte(`vapi:
+  allow_from: [vapi-webhooks, 203.0.113.0/24]
+  auth:
+    - mode: hmac
+      secrets: ["${UNSET_SECRET}"]
+twilio:
+  allow_from: ["twilio-static-proxy:ie1", 54.172.60.0/23]
+  auth_tokens: ["${UNSET_TOKEN}"]
+`), 0o600)
+	out, errOut, err := runNP(t, "--format", "iptables", "--config", cfg)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	for _, want := range []string{"167.150.224.0/23", "203.0.113.0/24", "3.251.214.32/27", "54.172.60.0/23"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rules lack %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "3.80.20.0/25") {
+		t.Error("a Static Proxy region not in the config was allowed")
+	}
+	if !strings.Contains(errOut, "54.172.60.0/23") {
+		t.Errorf("no warning for the outdated range:\n%s", errOut)
+	}
+	os.WriteFile(cfg, []byte("vapi:\n  allow_from: [nope-preset]\n"), 0o600)
+	if _, _, err := runNP(t, "--format", "iptables", "--config", cfg); err == nil || !strings.Contains(err.Error(), "nope-preset") {
+		t.Fatalf("a bad allowlist in the config: %v", err)
+	}
+}

@@ -87,6 +87,51 @@ func LoadStorage(path string, opt Options) (*Config, error) {
 	return cfg, nil
 }
 
+// LoadWebhookSources reads only the webhooks' source allowlists —
+// vapi.allow_from and twilio.allow_from — for voicegate netpolicy; the rest
+// of the file (credentials and their variables) is not read.
+func LoadWebhookSources(path string, opt Options) (vapi, twilio []string, err error) {
+	opt = opt.withDefaults()
+	raw, err := opt.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read config: %w", err)
+	}
+	verr := &ValidationError{}
+	cfg, missing := decode(raw, keepPaths(map[string][]string{"vapi": {"allow_from"}, "twilio": {"allow_from"}}), opt, verr)
+	if cfg != nil {
+		verr.section("vapi.allow_from", cfg.Vapi.AllowFrom.Validate())
+		verr.section("twilio.allow_from", cfg.Twilio.AllowFrom.Validate())
+	}
+	reportUnexpanded(verr, missing)
+	if err := verr.orNil(); err != nil {
+		return nil, nil, err
+	}
+	return cfg.Vapi.AllowFrom, cfg.Twilio.AllowFrom, nil
+}
+
+// keepPaths returns a prune that keeps, of each top-level key named, only
+// the listed keys of its mapping.
+func keepPaths(paths map[string][]string) func(doc *yaml.Node) {
+	return func(doc *yaml.Node) {
+		var kept []*yaml.Node
+		for i := 0; i+1 < len(doc.Content); i += 2 {
+			sub, ok := paths[doc.Content[i].Value]
+			v := unalias(doc.Content[i+1])
+			if !ok || v.Kind != yaml.MappingNode {
+				continue
+			}
+			m := &yaml.Node{Kind: v.Kind, Tag: v.Tag, Line: v.Line, Column: v.Column}
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				if slices.Contains(sub, v.Content[j].Value) {
+					m.Content = append(m.Content, v.Content[j], unalias(v.Content[j+1]))
+				}
+			}
+			kept = append(kept, doc.Content[i], m)
+		}
+		doc.Content = kept
+	}
+}
+
 // keepKeys returns a prune that keeps only the given top-level keys.
 func keepKeys(keys ...string) func(doc *yaml.Node) {
 	return func(doc *yaml.Node) {

@@ -349,6 +349,9 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	e.section("records", c.Records.Validate())
 	e.section("limits", c.Limits.Validate())
 	e.section("twilio", c.Twilio.Validate(len(c.Server.TrustedProxies) > 0))
+	e.sectionWarn("vapi.allow_from", v.AllowFrom.Warnings())
+	e.sectionWarn("twilio.allow_from", c.Twilio.AllowFrom.Warnings())
+	e.sectionWarn("admin.allow_from", c.Admin.AllowFrom.Warnings())
 	if c.Twilio.Enabled() {
 		for name, p := range map[string]string{"voice_path": c.Twilio.VoicePath, "status_path": c.Twilio.StatusPath} {
 			if p == v.Path {
