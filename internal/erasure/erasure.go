@@ -4,9 +4,11 @@
 // database. Erasing a call deletes its secret, so its records can never be
 // opened again — not from the database, and not from a copy of it taken
 // before the purge, even with the keyring. The file runs with
-// secure_delete and a rollback journal (no write-ahead log that would keep
-// an erased secret), and is backed up apart from the database, like the
-// keyring.
+// secure_delete (a deleted secret's bytes are zeroed in its page) and a
+// write-ahead log that every erasure checkpoints and truncates at once (so
+// no copy of the page with the secret is left in it), synchronous=FULL (a
+// secret is on disk before the record bound to it is written), and is
+// backed up apart from the database, like the keyring.
 package erasure
 
 import (
@@ -49,7 +51,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
 		f.Close()
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(DELETE)&_pragma=secure_delete(1)&_pragma=synchronous(EXTRA)&_txlock=immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=secure_delete(1)&_pragma=synchronous(FULL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("erasure store: %w", err)
 	}
@@ -123,7 +125,23 @@ func (s *Store) Erase(ctx context.Context, callID string) (bool, error) {
 		return false, fmt.Errorf("erasure store: %w", err)
 	}
 	n, _ := res.RowsAffected()
-	return n == 1, nil
+	return n == 1, s.scrub(ctx)
+}
+
+// scrub copies the write-ahead log into the database and truncates it:
+// the page versions that still held an erased secret are overwritten (by
+// secure_delete's zeroed page) or cut off. It waits for readers of other
+// processes up to the busy timeout, and fails if the log could not be
+// emptied: the erasure is then not final yet, and is reported so.
+func (s *Store) scrub(ctx context.Context) error {
+	var busy, logged, done int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logged, &done); err != nil {
+		return fmt.Errorf("erasure store: checkpoint: %w", err)
+	}
+	if busy != 0 {
+		return errors.New("erasure store: the write-ahead log could not be emptied (another process is reading): run the purge again")
+	}
+	return nil
 }
 
 // MarkIdle notes that retention deleted call id's last record at since:
@@ -178,6 +196,9 @@ func (s *Store) Forget(ctx context.Context, callID string, forget bool) (bool, e
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("erasure store: %w", err)
 	}
+	if forget {
+		return n == 1, s.scrub(ctx)
+	}
 	return n == 1, nil
 }
 
@@ -187,5 +208,6 @@ func Exists(dir string) bool {
 	return err == nil
 }
 
-// Close closes the store.
+// Close closes the store (SQLite checkpoints and removes the log when the
+// last connection closes).
 func (s *Store) Close() error { return s.db.Close() }
