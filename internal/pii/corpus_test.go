@@ -14,11 +14,15 @@ import (
 // corpus.jsonl is what the rules were tuned on; heldout-round1.jsonl was
 // written after a first round of tuning, measured once, and then showed
 // three misses that were fixed by general rules; heldout.jsonl was written
-// after the last rule change and was never used for tuning.
+// after the last rule change and was never used for tuning. heldout2.jsonl
+// (internal/pii/testdata/README.md) was written before the rules for
+// context after an SSN, answers on the line after a birth-date question
+// and national ids were.
 const (
-	corpusFile  = "corpus.jsonl"
-	round1File  = "heldout-round1.jsonl"
-	heldoutFile = "heldout.jsonl"
+	corpusFile   = "../../testdata/pii/corpus.jsonl"
+	round1File   = "../../testdata/pii/heldout-round1.jsonl"
+	heldoutFile  = "../../testdata/pii/heldout.jsonl"
+	heldout2File = "testdata/heldout2.jsonl"
 )
 
 // span is a labelled finding: its text, located in the line.
@@ -36,7 +40,7 @@ type labelledLine struct {
 // span's text is found at its first occurrence after the previous span.
 func readCorpus(tb testing.TB, name string) (texts []string, want [][]Finding) {
 	tb.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "pii", name))
+	f, err := os.Open(filepath.FromSlash(name))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -203,7 +207,7 @@ func TestCorpus(t *testing.T) {
 // 0.90 overall, matching exactly.
 func TestHeldout(t *testing.T) {
 	for _, name := range []string{heldoutFile, round1File} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(filepath.Base(name), func(t *testing.T) {
 			texts, want := readCorpus(t, name)
 			if len(texts) < 100 {
 				t.Errorf("%s has %d lines, want at least 100", name, len(texts))
@@ -226,5 +230,19 @@ func TestHeldout(t *testing.T) {
 				t.Errorf("overall precision %.3f, want at least 0.90", p)
 			}
 		})
+	}
+}
+
+// TestHeldout2 measures heldout2.jsonl. It only logs: the rules for what it
+// was written to measure come after it (see testdata/README.md).
+func TestHeldout2(t *testing.T) {
+	texts, want := readCorpus(t, heldout2File)
+	if len(texts) < 150 {
+		t.Errorf("%s has %d lines, want at least 150", heldout2File, len(texts))
+	}
+	scores, misses := evaluate(texts, want)
+	t.Logf("%s, %d lines:\n%s", heldout2File, len(texts), table(scores))
+	for _, m := range misses {
+		t.Log(m)
 	}
 }
