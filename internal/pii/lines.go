@@ -8,12 +8,13 @@ import "strings"
 // the line before. A line asks for a date of birth (or an SSN) when it has
 // a birth word (or a social-security word) with no digit after it on the
 // line, and a question mark after it, or a request ("please", "I'll need",
-// a sentence starting with "Confirm", "Tell me", …), or nothing but a
-// colon after it (a form's label on its own line). On the next line that is not blank, the
-// first date is then a date of birth (unless a question mark comes before
-// it on that line: "When would you like to come in? 04/02 or 04/03"), and
-// nine digits in an SSN's shape ("521 60 7784", "521607784", "five two
-// nine, …") are an SSN.
+// a sentence starting with "Confirm", "Tell me", …), or nothing but a colon
+// after it (a form's label on its own line). On the next line that is not
+// blank, the first date is then a date of birth (unless a question mark
+// comes before it on that line: "When would you like to come in? 04/02 or
+// 04/03"), and nine digits in an SSN's shape ("521 60 7784", "521607784",
+// "five two nine, …") are an SSN. Not when both lines start with the same
+// speaker's label ("AI: …" twice).
 //
 // Find applies this between the lines of one text (a transcript in one
 // string); a Scanner also carries it from one text to the next, for a
