@@ -91,11 +91,12 @@ func (sc *scanner) topicBefore(lo, window int) topic {
 }
 
 // adjacentOther reports whether the word just before s[lo] — past
-// "number", "no", "is" — says that what follows is not personal data:
-// "Order #482-193-7750", "invoice no. 123-45-6789", "tracking number is …".
+// "number", "no", "is", "it's" — says that what follows is not personal data:
+// "Order #482-193-7750", "invoice no. 123-45-6789", "tracking number is …",
+// "NHS number? It's 630 827 1659".
 func (sc *scanner) adjacentOther(lo int) bool {
 	ws := sc.windowStart(lo, negWindow)
-	for k, n := lo, 0; n < 3; n++ {
+	for k, n := lo, 0; n < 4; n++ {
 		b, e := sc.prevWord(k, ws)
 		if b < 0 {
 			return false
@@ -204,7 +205,12 @@ func wordTopic(w string) topic {
 		"isbn", "imei", "iccid", "version", "build", "code", "qty", "quantity", "amount", "total", "balance",
 		"price", "cost", "usd", "eur", "gbp", "dollar", "point", "mile", "batch", "lot", "npi", "dea", "group",
 		"rx", "prescription", "refill", "appointment", "session", "uuid", "guid", "hash", "ip", "port", "gate",
-		"seat", "unit", "suite", "apt", "building", "extension", "ext":
+		"seat", "unit", "suite", "apt", "building", "extension", "ext",
+		// National ids that a 3-3-4 or 3-3-3 grouping makes look like a
+		// phone number: the UK's NHS number, Canada's social insurance
+		// number, Scotland's CHI number, Ireland's PPSN, Australia's
+		// Medicare and tax file numbers; and other ids.
+		"nhs", "sin", "chi", "ppsn", "pps", "medicare", "medicaid", "tfn", "passport", "nino", "ein", "fein":
 		return topicOther
 	}
 	return topicNone
@@ -410,6 +416,80 @@ func isCelebration(s string, e int) bool {
 	for _, w := range [...]string{"party", "parties", "cake", "card", "gift", "present", "dinner", "lunch", "celebration", "bash", "trip"} {
 		if hasFold(s, e+1, w) && !letterAt(s, e+1+len(w)) {
 			return true
+		}
+	}
+	return false
+}
+
+// ssnAfter is how far after a number (in bytes) a social-security word
+// may stand: "733 19 4405 — that's the caller's SSN".
+const ssnAfter = 40
+
+// ssnContext reports whether the words around the nine digits s[lo:hi]
+// say they are an SSN: a social-security word before them (the right-most
+// keyword decides, as for the other kinds), or, when the word just before
+// does not say they are something else ("order no."), one after them in
+// the same sentence ("455 21 3391 (social security)", "…, that's my SSN"),
+// or a question for one on the line before ("AI: And your social security
+// number?").
+func (sc *scanner) ssnContext(lo, hi int) bool {
+	if sc.topicBefore(lo, topicWindow) == topicSSN {
+		return true
+	}
+	if sc.adjacentOther(lo) {
+		return false
+	}
+	return sc.ssnWordAfter(hi) || sc.answersSSN(lo)
+}
+
+// ssnWordAfter reports whether a social-security word follows s[hi] in the
+// same sentence, within ssnAfter bytes and six words, with no keyword of
+// another kind between ("555 12 3456 for the order, SSN …" is not): "(social
+// security)", ", that's my SSN", "is my social", `", "type": "SSN"`. A
+// possessive is not a keyword ("the caller's SSN"). A number right after
+// the word takes it ("123 45 6789, SSN 987-65-4321": the word is the
+// second number's).
+func (sc *scanner) ssnWordAfter(hi int) bool {
+	s := sc.s
+	end := min(hi+ssnAfter, len(s))
+	words := 0
+	for i := hi; i < end; {
+		c := s[i]
+		if isLetter(c) {
+			j := wordEnd(s, i)
+			if i > 0 && isAlnum(s[i-1]) {
+				return false // "…6789ab": glued on
+			}
+			if e := ssnWordAt(s, i, j); e > 0 {
+				for k := e; k < len(s) && k < e+12 && s[k] != '\n'; k++ {
+					if isDigit(s[k]) || s[k] == '[' && startsWithPlaceholder(s[k:]) {
+						return false
+					}
+				}
+				return true
+			}
+			possessive := j+1 < len(s) && s[j] == '\'' && lower(s[j+1]) == 's' && !letterAt(s, j+2) ||
+				hasFold(s, j, "\u2019s") && !letterAt(s, j+4)
+			if t := wordTopic(s[i:j]); t != topicNone && t != topicNumber && !possessive {
+				return false
+			}
+			if words++; words > 6 {
+				return false
+			}
+			i = j
+			continue
+		}
+		switch c {
+		case ' ', ',', '(', ')', '"', '\'', ':', '=', '-', '_':
+			i++
+		case 0xE2: // an en or em dash, a right single quote
+			if i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0x93 || s[i+2] == 0x94 || s[i+2] == 0x99) {
+				i += 3
+				continue
+			}
+			return false
+		default:
+			return false
 		}
 	}
 	return false

@@ -14,11 +14,15 @@ import (
 // corpus.jsonl is what the rules were tuned on; heldout-round1.jsonl was
 // written after a first round of tuning, measured once, and then showed
 // three misses that were fixed by general rules; heldout.jsonl was written
-// after the last rule change and was never used for tuning.
+// after the last rule change and was never used for tuning. heldout2.jsonl
+// (internal/pii/testdata/README.md) was written before the rules for
+// context after an SSN, answers on the line after a birth-date question
+// and national ids were.
 const (
-	corpusFile  = "corpus.jsonl"
-	round1File  = "heldout-round1.jsonl"
-	heldoutFile = "heldout.jsonl"
+	corpusFile   = "../../testdata/pii/corpus.jsonl"
+	round1File   = "../../testdata/pii/heldout-round1.jsonl"
+	heldoutFile  = "../../testdata/pii/heldout.jsonl"
+	heldout2File = "testdata/heldout2.jsonl"
 )
 
 // span is a labelled finding: its text, located in the line.
@@ -36,7 +40,7 @@ type labelledLine struct {
 // span's text is found at its first occurrence after the previous span.
 func readCorpus(tb testing.TB, name string) (texts []string, want [][]Finding) {
 	tb.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "pii", name))
+	f, err := os.Open(filepath.FromSlash(name))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -100,14 +104,22 @@ func ratio(a, b int) float64 {
 var kinds = []Kind{Phone, Email, SSN, Card, DOB}
 
 // evaluate runs Find on every line and scores it; misses lists the
-// differences, for the test log.
-func evaluate(texts []string, want [][]Finding) (scores map[Kind]*score, misses []string) {
+// differences, for the test log. With stream, the lines are read in order
+// by one Scanner, as `voicegate redact` reads a file: a line is read with
+// the one before it as context.
+func evaluate(texts []string, want [][]Finding, stream bool) (scores map[Kind]*score, misses []string) {
 	scores = map[Kind]*score{}
 	for _, k := range kinds {
 		scores[k] = &score{}
 	}
+	var z Scanner
 	for i, text := range texts {
-		got := Find(text)
+		var got []Finding
+		if stream {
+			got = z.Find(text)
+		} else {
+			got = Find(text)
+		}
 		for _, w := range want[i] {
 			scores[w.Kind].labels++
 		}
@@ -174,57 +186,69 @@ func overall(scores map[Kind]*score) score {
 	return all
 }
 
+// modes are the two ways a corpus is read: each line alone (Find, as a
+// log line or a JSON value is), and the lines in order through a Scanner
+// (a file read line by line, a transcript's turns).
+var modes = []struct {
+	name   string
+	stream bool
+}{{"each line alone", false}, {"lines in order", true}}
+
+// measure scores a corpus in both modes, logs the tables and the misses,
+// and checks the bounds — minRecall per kind, minPrecision overall — in
+// both modes, or with streamOnly only on the lines in order.
+func measure(t *testing.T, name string, minLines int, minRecall map[Kind]float64, minPrecision float64, streamOnly bool) {
+	texts, want := readCorpus(t, name)
+	if len(texts) < minLines {
+		t.Errorf("%s has %d lines, want at least %d", name, len(texts), minLines)
+	}
+	for _, m := range modes {
+		scores, misses := evaluate(texts, want, m.stream)
+		t.Logf("%s, %d lines, %s:\n%s", name, len(texts), m.name, table(scores))
+		for _, miss := range misses {
+			t.Log(miss)
+		}
+		if streamOnly && !m.stream {
+			continue
+		}
+		for _, k := range kinds {
+			if r := scores[k].recall(false); r < minRecall[k] {
+				t.Errorf("%s: %s recall %.3f, want at least %.2f", m.name, k, r, minRecall[k])
+			}
+		}
+		if p := overall(scores).precision(false); p < minPrecision {
+			t.Errorf("%s: overall precision %.3f, want at least %.2f", m.name, p, minPrecision)
+		}
+	}
+}
+
 // TestCorpus measures precision and recall per kind on the tuning corpus,
 // matching findings to labels exactly (same kind, same bytes), and fails
 // below the bounds of issue 9.
 func TestCorpus(t *testing.T) {
-	texts, want := readCorpus(t, corpusFile)
-	if len(texts) < 400 {
-		t.Errorf("%s has %d lines, want at least 400", corpusFile, len(texts))
-	}
-	scores, misses := evaluate(texts, want)
-	t.Logf("%s, %d lines:\n%s", corpusFile, len(texts), table(scores))
-	for _, m := range misses {
-		t.Log(m)
-	}
 	minRecall := map[Kind]float64{Card: 0.98, SSN: 0.98, Phone: 0.95, Email: 0.95, DOB: 0.90}
-	for _, k := range kinds {
-		if r := scores[k].recall(false); r < minRecall[k] {
-			t.Errorf("%s recall %.3f, want at least %.2f", k, r, minRecall[k])
-		}
-	}
-	if p := overall(scores).precision(false); p < 0.95 {
-		t.Errorf("overall precision %.3f, want at least 0.95", p)
+	measure(t, corpusFile, 400, minRecall, 0.95, false)
+}
+
+// heldoutRecall is what the held-out corpora must reach: recall 0.90 (0.80
+// for dates of birth), with precision 0.90 overall, matching exactly.
+var heldoutRecall = map[Kind]float64{Card: 0.90, SSN: 0.90, Phone: 0.90, Email: 0.90, DOB: 0.80}
+
+// TestHeldout measures the same on the held-out corpora, with looser
+// bounds.
+func TestHeldout(t *testing.T) {
+	for _, name := range []string{heldoutFile, round1File} {
+		t.Run(filepath.Base(name), func(t *testing.T) {
+			measure(t, name, 100, heldoutRecall, 0.90, false)
+		})
 	}
 }
 
-// TestHeldout measures the same on the held-out corpora. It fails only
-// below looser bounds: recall 0.90 (0.80 for dates of birth) and precision
-// 0.90 overall, matching exactly.
-func TestHeldout(t *testing.T) {
-	for _, name := range []string{heldoutFile, round1File} {
-		t.Run(name, func(t *testing.T) {
-			texts, want := readCorpus(t, name)
-			if len(texts) < 100 {
-				t.Errorf("%s has %d lines, want at least 100", name, len(texts))
-			}
-			scores, misses := evaluate(texts, want)
-			t.Logf("%s, %d lines:\n%s", name, len(texts), table(scores))
-			for _, m := range misses {
-				t.Log(m)
-			}
-			for _, k := range kinds {
-				min := 0.90
-				if k == DOB {
-					min = 0.80
-				}
-				if r := scores[k].recall(false); r < min {
-					t.Errorf("%s recall %.3f, want at least %.2f", k, r, min)
-				}
-			}
-			if p := overall(scores).precision(false); p < 0.90 {
-				t.Errorf("overall precision %.3f, want at least 0.90", p)
-			}
-		})
-	}
+// TestHeldout2 measures heldout2.jsonl, written before the rules for the
+// context after an SSN, answers on the line after a question and national
+// ids (testdata/README.md). It is a conversation: 14 of its 128 labels
+// need the line before, so only its lines read in order are held to the
+// bounds.
+func TestHeldout2(t *testing.T) {
+	measure(t, heldout2File, 150, heldoutRecall, 0.90, true)
 }

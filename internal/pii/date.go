@@ -40,6 +40,7 @@ func (sc *scanner) date(r *run, i int) (last, resume int, ok bool) {
 			!(i+2 < r.n && r.g[i+2].sep != sepSpace) && sc.tailOK(r, i+1) {
 			m, d := sc.value(g), sc.value(b)
 			if (isMonth(m) && isDay(d) || isDay(m) && isMonth(d)) && sc.isBirth(g.start, b.end) && sc.emit(DOB, g.start, b.end) {
+				sc.sawDate(g.start)
 				return i + 1, 0, true
 			}
 		}
@@ -50,6 +51,7 @@ func (sc *scanner) date(r *run, i int) (last, resume int, ok bool) {
 		a, b, y2 := atoi(s[:2]), atoi(s[2:4]), atoi(s[4:])   // MMDDYYYY or DDMMYYYY
 		if (isYear(y1) && isMonth(m1) && isDay(d1) || isYear(y2) && (isMonth(a) && isDay(b) || isDay(a) && isMonth(b))) &&
 			sc.isBirth(g.start, g.end) && sc.emit(DOB, g.start, g.end) {
+			sc.sawDate(g.start)
 			return i, 0, true
 		}
 	}
@@ -59,7 +61,9 @@ func (sc *scanner) date(r *run, i int) (last, resume int, ok bool) {
 // dateFound reports the date s[lo:hi] as a date of birth if a birth word
 // stands next to it; any date ends the reach of the context before it.
 func (sc *scanner) dateFound(lo, hi int) {
-	if sc.isBirth(lo, hi) && sc.emit(DOB, lo, hi) {
+	birth := sc.isBirth(lo, hi)
+	sc.sawDate(lo)
+	if birth && sc.emit(DOB, lo, hi) {
 		return
 	}
 	if hi > sc.barrier {
@@ -67,9 +71,84 @@ func (sc *scanner) dateFound(lo, hi int) {
 	}
 }
 
-// isBirth reports whether a birth word stands next to the date s[lo:hi].
+// isBirth reports whether a birth word stands next to the date s[lo:hi],
+// the date continues a list of dates of birth, or it answers the previous
+// line's question about a date of birth.
 func (sc *scanner) isBirth(lo, hi int) bool {
-	return sc.birthWordBefore(lo) || sc.birthWordAfter(hi)
+	return sc.birthWordBefore(lo) || sc.birthWordAfter(hi) || sc.listedAfterBirth(lo) || sc.answersBirth(lo)
+}
+
+// listMax bounds the words between two dates of birth in a list.
+const listMax = 40
+
+// listedAfterBirth reports whether the date at s[lo] continues a list of
+// dates of birth: a date of birth ends shortly before it, and what stands
+// between names the person the date is of, with only joining words besides
+// ("DOB for the primary is 1971-10-05 and the dependant 2009-06-17",
+// "Birthdays: Mom 4/12, Dad 9/30", "mine is … and my husband's is …"), or
+// is "to" ("corrected from 05/06/1971 to 06/05/1971"). Any other word ends
+// the list ("DOB 03/14/1985, visit 04/02/2026", "b. 1948-10-21, d.
+// 2019-04-02"), and so does the end of a sentence; "and" alone does not
+// make one ("born 14 March 1985, and 03/20/2026 suits me").
+func (sc *scanner) listedAfterBirth(lo int) bool {
+	e := -1
+	for _, f := range sc.out[sc.base:] {
+		if f.Kind == DOB && f.End <= lo && f.End > e {
+			e = f.End
+		}
+	}
+	if e < 0 || lo-e > listMax {
+		return false
+	}
+	s := sc.s
+	person, words, to := false, 0, false
+	for i := e; i < lo; {
+		c := s[i]
+		switch {
+		case isLetter(c):
+			j := wordEnd(s, i)
+			w := listWord(s[i:j])
+			if w == 0 {
+				return false
+			}
+			person = person || w == listPerson
+			to = isWord(s, i, j, "to")
+			words++
+			i = j
+		case c == ' ' || c == ',' || c == '\'' || c == '&':
+			i++
+		default:
+			return false
+		}
+	}
+	return person || words == 1 && to
+}
+
+// What a word between two dates of birth in a list is.
+const (
+	listJoin   = 1 + iota // "and", "the", "is", …
+	listPerson            // "husband", "Mom", "mine", …
+)
+
+// listWord returns what w is in a list of dates of birth, or 0 if it may
+// not stand in one.
+func listWord(w string) int {
+	if len(w) > 10 {
+		return 0
+	}
+	var b [10]byte
+	for i := 0; i < len(w); i++ {
+		b[i] = lower(w[i])
+	}
+	switch string(b[:len(w)]) {
+	case "and", "or", "to", "then", "for", "is", "was", "s", "of", "the", "my", "her", "their", "our", "also", "plus":
+		return listJoin
+	case "me", "mine", "his", "hers", "theirs", "dependant", "dependent", "husband", "wife", "spouse", "partner",
+		"son", "daughter", "child", "kid", "baby", "mom", "mum", "mother", "dad", "father", "brother", "sister",
+		"twin", "grandma", "grandpa", "primary", "secondary", "subscriber", "holder", "applicant", "patient":
+		return listPerson
+	}
+	return 0
 }
 
 func isYear(y int) bool  { return 1900 <= y && y <= 2099 }

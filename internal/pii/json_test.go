@@ -36,6 +36,24 @@ func TestRedactJSON(t *testing.T) {
 	}
 }
 
+// TestRedactJSONTurns: the turns of a transcript in an array carry a
+// question to its answer; separate values do not.
+func TestRedactJSONTurns(t *testing.T) {
+	in := `{"messages":[{"role":"bot","message":"What's your date of birth?"},{"role":"user","message":"March 3rd 1990"},` +
+		`{"role":"bot","message":"And your social security number, please?"},{"role":"user","message":"521 60 7784"},` +
+		`{"role":"bot","message":"When would you like to come in?"},{"role":"user","message":"04/02/2026"}],` +
+		`"lines":["AI: Your date of birth, please.","User: 14.03.1985"],"question":"date of birth?","other":"04/02/2026"}`
+	out := string(RedactJSON([]byte(in)))
+	for _, leak := range []string{"March 3rd 1990", "521 60 7784", "14.03.1985"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("%q left in %s", leak, out)
+		}
+	}
+	if strings.Count(out, "04/02/2026") != 2 {
+		t.Errorf("an appointment date was redacted: %s", out)
+	}
+}
+
 func FuzzRedactJSON(f *testing.F) {
 	f.Add(`{"a":"+14155550123","b":[1,"x"]}`)
 	f.Add(`[4111111111111111]`)

@@ -14,23 +14,31 @@
 // numbering plans' written forms; a card number passes the Luhn check and
 // starts with an issuer prefix valid for its length; an SSN has a valid
 // area, group and serial; a date is a date of birth only with a birth word
-// ("born", "DOB", "date of birth", "birthday", "b.") next to it. Forms that
-// are ambiguous on their own — ten bare digits, "123 45 6789", "555-1234" —
+// ("born", "DOB", "date of birth", "birthday", "b.") next to it, in a list
+// of dates of birth ("DOB 1971-10-05 and the dependant 2009-06-17"), or as
+// the answer to a question for one on the line before ("AI: What's your
+// date of birth?" then "User: 3/15"; see Scanner). Forms that are
+// ambiguous on their own — ten bare digits, "123 45 6789", "555-1234" —
 // count only next to a word that says what they are ("call", "phone",
-// "SSN", …) and never next to one that says they are something else
-// ("order", "invoice", "tracking", …). Speech-to-text output is read too:
+// "SSN", …; for an SSN also after it: "455 21 3391 (social security)",
+// or on the line after a question for one) and never next to one that
+// says they are something else ("order", "invoice", "tracking", "NHS
+// number", "SIN", …). Speech-to-text output is read too:
 // digits said one by one ("five five five, oh one two three") and dates in
 // words ("the fifth of June, nineteen eighty"). The corpora in testdata/pii
-// measure precision and recall per kind (see corpus_test.go).
+// and internal/pii/testdata measure precision and recall per kind (see
+// corpus_test.go).
 //
-// What it does not find: a date of birth whose birth word is on another
-// line (the answer to "What is your date of birth?" alone on its line), a
-// second date after a birth word ("DOB 01/02/1980 and 03/04/2009"), a year
-// or month of birth alone, bare digits without grouping or a word saying
-// they are a phone number, numbers said as "five hundred fifty-five",
-// addresses and names. It finds some numbers of the same shape that are
-// not personal data (a Luhn-valid reference with a card prefix, a 3-3-4
-// grouped reference with no word before it).
+// What it does not find: a date of birth whose birth word is further than
+// the line before (a column header two rows up), or in another language; a
+// year or month of birth alone; a social-security word after the number
+// but past the end of its sentence ("529 44 1083 right? my SSN"); bare
+// digits without grouping or a word saying they are a phone number;
+// numbers said as "five hundred fifty-five"; addresses and names. It
+// finds some numbers of the same shape that are not personal data (a
+// Luhn-valid reference with a card prefix, a 3-3-4 grouped reference with
+// no word before it, the first date on the line after a question for a
+// date of birth when the answer is another date).
 //
 // A call costs microseconds and allocates nothing when nothing is found.
 package pii
@@ -80,9 +88,13 @@ func Find(text string) []Finding { return AppendFind(nil, text) }
 
 // AppendFind appends the findings in text to dst and returns the extended
 // slice, so that a caller can reuse one buffer.
-func AppendFind(dst []Finding, text string) []Finding {
+func AppendFind(dst []Finding, text string) []Finding { return appendFind(dst, text, nil) }
+
+// appendFind is AppendFind with the context of z's previous text (z may
+// be nil).
+func appendFind(dst []Finding, text string, z *Scanner) []Finding {
 	base := len(dst)
-	sc := scanner{s: text, out: dst, base: base}
+	sc := scanner{s: text, out: dst, base: base, z: z}
 	sc.findEmails()
 	sc.nEmail = len(sc.out) - base
 	sc.scan()

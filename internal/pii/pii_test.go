@@ -35,6 +35,16 @@ func TestRedact(t *testing.T) {
 		{"ssn spaced in context", "social security number 123 45 6789", "social security number [SSN]"},
 		{"ssn spaced without context", "codes 123 45 6789", "codes 123 45 6789"},
 		{"ssn bare in context", `"ssn":"123456789"`, `"ssn":"[SSN]"`},
+		{"ssn spaced, word after", "also my wife's 455 21 3391 (social security)", "also my wife's [SSN] (social security)"},
+		{"ssn bare, word after", "it's 455213391, that's my SSN", "it's [SSN], that's my SSN"},
+		{"ssn, possessive before the word after", "read out 455 21 3391 as the customer's social security number", "read out [SSN] as the customer's social security number"},
+		{"ssn, word after in JSON", `{"value": "455 21 3391", "field": "social_security_number"}`, `{"value": "[SSN]", "field": "social_security_number"}`},
+		{"ssn, word after is the next number's", "ref 455 21 3391, SSN 123-45-6789", "ref 455 21 3391, SSN [SSN]"},
+		{"ssn, word after in the next sentence", "code 455 21 3391. Social security is separate", "code 455 21 3391. Social security is separate"},
+		{"ssn, another keyword between", "455 21 3391 is the order for the SSN check", "455 21 3391 is the order for the SSN check"},
+		{"ssn, order before, word after", "order no. 455213391 (SSN pending)", "order no. 455213391 (SSN pending)"},
+		{"social insurance is not social security", "624046728 is my social insurance number", "624046728 is my social insurance number"},
+		{"ssn spoken, word after", "five two nine four four one zero eight three is my social", "[SSN] is my social"},
 		{"ssn invalid areas", "000-12-3456 666-12-3456 912-70-1234 123-00-4567 123-45-0000", "000-12-3456 666-12-3456 912-70-1234 123-00-4567 123-45-0000"},
 		{"ssn inside longer", "policy 770-11-22334, ref 2024-123-45-6789", "policy 770-11-22334, ref 2024-123-45-6789"},
 		// Cards.
@@ -60,6 +70,18 @@ func TestRedact(t *testing.T) {
 		{"birth word belongs to the year", "born in 1998, public on 08/19/2004", "born in 1998, public on 08/19/2004"},
 		{"birthday party", "birthday party on 12/14", "birthday party on 12/14"},
 		{"birth word belongs to the next date", "on 10/15, DOB is 10/15/1956", "on 10/15, DOB is [DOB]"},
+		// National ids shaped like phone numbers.
+		{"nhs number", "NHS number 943 476 5919; GP 020 7946 0213", "NHS number 943 476 5919; GP [PHONE]"},
+		{"nhs number asked", "My NHS number? It's 943 476 5919.", "My NHS number? It's 943 476 5919."},
+		{"canadian sin", "SIN 046 454 286, call 416-555-0163", "SIN 046 454 286, call [PHONE]"},
+		{"medicare", "Medicare no. 0412 345 678 1", "Medicare no. 0412 345 678 1"},
+		// Dates of birth in a list.
+		{"dob list", "DOB for the primary is 1971-10-05 and the dependant 2009-06-17.", "DOB for the primary is [DOB] and the dependant [DOB]."},
+		{"dob list, people", "Birthdays: Mom 4/12, Dad 9/30.", "Birthdays: Mom [DOB], Dad [DOB]."},
+		{"dob corrected", "Date of birth corrected from 05/06/1971 to 06/05/1971.", "Date of birth corrected from [DOB] to [DOB]."},
+		{"dob list ends at another word", "DOB 03/14/1985 and moved here on 06/01/2010", "DOB [DOB] and moved here on 06/01/2010"},
+		{"and alone makes no list", "born 14 March 1985, and 03/20/2026 suits me", "born [DOB], and 03/20/2026 suits me"},
+		{"dob list ends at a sentence", "DOB 03/14/1985. And 06/01/2010 is the start date.", "DOB [DOB]. And 06/01/2010 is the start date."},
 		// Negatives.
 		{"times and prices", "at 10:30, $1,234.56, 12.5%, 94103-1234", "at 10:30, $1,234.56, 12.5%, 94103-1234"},
 		{"identifiers", "1Z999AA10123456784 INV-2024-000123 v1.2.3 192.168.1.20 UA 1234", "1Z999AA10123456784 INV-2024-000123 v1.2.3 192.168.1.20 UA 1234"},
@@ -143,7 +165,7 @@ func FuzzRedact(f *testing.F) {
 
 // TestRedactProperties runs the fuzz properties over the corpora.
 func TestRedactProperties(t *testing.T) {
-	for _, name := range []string{corpusFile, round1File, heldoutFile} {
+	for _, name := range []string{corpusFile, round1File, heldoutFile, heldout2File} {
 		texts, _ := readCorpus(t, name)
 		for _, text := range texts {
 			checkRedaction(t, text)

@@ -55,6 +55,15 @@ type scanner struct {
 	ei           int // the next of them, relative to base
 	barrier      int // end of the last finding or date: context before it belongs to it
 	lastEnd      int // end of the last numeric finding
+
+	// Context across lines (lines.go).
+	z           *Scanner // the Scanner whose previous text comes before this one, or nil
+	nl          uint8    // 0 not known yet, 1 text has several lines, 2 one
+	lsAt, lsVal int      // lineStart's cache: the last position looked up, the start of its line
+	askLS       int      // the line whose previous line's asks are in ask
+	ask         uint8    // askDOB, askSSN, askKnown
+	dates       [8]int   // a ring of where the last dates seen start
+	nDates      int      // how many dates were seen
 }
 
 // starts marks the bytes a run can start with.
@@ -543,7 +552,8 @@ func (sc *scanner) contextPhone(r *run, i int) (last int, ok bool) {
 }
 
 // ssn matches a US social security number: "123-45-6789"; "123 45 6789" and
-// "123456789" only after "SSN", "social security" or the like. The area
+// "123456789" only next to "SSN", "social security" or the like, before
+// or after them, or on the line after a question for one (ssnContext). The area
 // cannot be 000, 666 or 900-999, the group 00, the serial 0000.
 func (sc *scanner) ssn(r *run, i int) (last int, ok bool) {
 	g := r.g[i]
@@ -559,7 +569,7 @@ func (sc *scanner) ssn(r *run, i int) (last int, ok bool) {
 		}
 		s := sc.s
 		area, grp, serial := atoi(s[g.start:g.start+3]), atoi(s[g.start+3:g.start+5]), atoi(s[g.start+5:g.end])
-		if !validSSN(area, grp, serial) || sc.topicBefore(g.lo, topicWindow) != topicSSN {
+		if !validSSN(area, grp, serial) || !sc.ssnContext(g.lo, g.end) {
 			return 0, false
 		}
 		return i, true
@@ -581,7 +591,7 @@ func (sc *scanner) ssn(r *run, i int) (last int, ok bool) {
 	if sp == sepDash {
 		return i + 2, !sc.adjacentOther(g.lo) // not "claim no. 123-45-6789"
 	}
-	return i + 2, sc.topicBefore(g.lo, topicWindow) == topicSSN
+	return i + 2, sc.ssnContext(g.lo, c.end)
 }
 
 func validSSN(area, group, serial int) bool {

@@ -82,6 +82,7 @@ func (sc *scanner) findSpoken() {
 func (sc *scanner) spokenDate(lo, hi int) {
 	if sc.clear(lo, hi) && sc.isBirth(lo, hi) {
 		sc.add(DOB, lo, hi)
+		sc.sawDate(lo)
 	}
 }
 
@@ -111,7 +112,7 @@ func (sc *scanner) spokenNumber(lo, hi int, d []byte) {
 	switch n := len(d); {
 	case t == topicOther:
 		return
-	case n == 9 && t == topicSSN:
+	case n == 9 && (t == topicSSN || t == topicNone && (sc.ssnWordAfter(hi) || sc.answersSSN(lo))):
 		if !validSSN(atoi(string(d[:3])), atoi(string(d[3:5])), atoi(string(d[5:]))) {
 			return
 		}
