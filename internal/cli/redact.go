@@ -68,6 +68,7 @@ func runRedact(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var (
 		buf      []byte
 		findings []pii.Finding
+		scanner  pii.Scanner
 		js       redactLine
 	)
 	for n := 1; ; n++ {
@@ -86,7 +87,9 @@ func runRedact(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			break
 		}
 		text, eol := splitEOL(line)
-		findings = pii.AppendFind(findings[:0], string(text))
+		// One scanner for the whole input: a line that asks for a date of
+		// birth or an SSN makes the next line's answer one.
+		findings = scanner.AppendFind(findings[:0], string(text))
 		if *asJSON {
 			js.Text = pii.Replace(string(text), findings)
 			js.Findings = js.Findings[:0]
