@@ -14,10 +14,14 @@ func TestRedact(t *testing.T) {
 	in := "User: call me at (415) 555-0134 or mail jane.doe@example.com\r\n" +
 		"no personal data, order 48213977 at 10:30\n" +
 		"\n" +
+		"AI: And your date of birth, please?\n" +
+		"User: March 3rd 1990\n" + // the answer, on the next line
 		"SSN 123-45-6789, card 4111 1111 1111 1111, DOB: 03/14/1985" // no final newline
 	want := "User: call me at [PHONE] or mail [EMAIL]\r\n" +
 		"no personal data, order 48213977 at 10:30\n" +
 		"\n" +
+		"AI: And your date of birth, please?\n" +
+		"User: [DOB]\n" +
 		"SSN [SSN], card [CARD], DOB: [DOB]"
 	var stdout, stderr bytes.Buffer
 	if err := runRedact(nil, strings.NewReader(in), &stdout, &stderr); err != nil {
