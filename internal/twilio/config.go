@@ -213,13 +213,7 @@ func (s *SipAnswer) validate(at string) []string {
 	if err != nil || (u.Scheme != "sip" && u.Scheme != "sips") || u.Opaque == "" || strings.ContainsAny(s.URI, "?;<>\" ") {
 		probs = append(probs, fmt.Sprintf("%s.uri: %q must be a sip: or sips: URI such as sip:assistant@example.sip.vapi.ai, without parameters or headers (set headers below)", at, s.URI))
 	}
-	for _, h := range sortedKeys(s.Headers) {
-		if !sipHeader.MatchString(h) {
-			probs = append(probs, fmt.Sprintf("%s.headers: %q must be a custom header named X-..., letters, digits and dashes", at, h))
-		}
-		probs = append(probs, checkPlaceholders(at+".headers."+h, s.Headers[h])...)
-	}
-	return probs
+	return append(probs, checkValues(at+".headers", s.Headers, sipHeader, "must be a custom header named X-..., letters, digits and dashes")...)
 }
 
 func (s *StreamAnswer) validate(at string) []string {
@@ -228,20 +222,21 @@ func (s *StreamAnswer) validate(at string) []string {
 	if err != nil || u.Scheme != "wss" || u.Host == "" || u.RawQuery != "" || u.User != nil {
 		probs = append(probs, fmt.Sprintf("%s.url: %q must be a wss:// URL without query or credentials (Twilio passes values as parameters)", at, s.URL))
 	}
-	for _, p := range sortedKeys(s.Parameters) {
-		if !paramName.MatchString(p) {
-			probs = append(probs, fmt.Sprintf("%s.parameters: %q is not a plain name (letters, digits, _ . -)", at, p))
-		}
-		probs = append(probs, checkPlaceholders(at+".parameters."+p, s.Parameters[p])...)
-	}
-	return probs
+	return append(probs, checkValues(at+".parameters", s.Parameters, paramName, "is not a plain name (letters, digits, _ . -)")...)
 }
 
-func checkPlaceholders(at, v string) []string {
+// checkValues checks a map of names to values with placeholders: each
+// name matches valid (else "name why"), each placeholder is known.
+func checkValues(at string, m map[string]string, valid *regexp.Regexp, why string) []string {
 	var probs []string
-	for _, p := range placeholds.FindAllString(v, -1) {
-		if !placeholders[p] {
-			probs = append(probs, fmt.Sprintf("%s: unknown placeholder %s (known: {CallSid}, {AccountSid}, {From}, {To})", at, p))
+	for _, name := range sortedKeys(m) {
+		if !valid.MatchString(name) {
+			probs = append(probs, fmt.Sprintf("%s: %q %s", at, name, why))
+		}
+		for _, p := range placeholds.FindAllString(m[name], -1) {
+			if !placeholders[p] {
+				probs = append(probs, fmt.Sprintf("%s.%s: unknown placeholder %s (known: {CallSid}, {AccountSid}, {From}, {To})", at, name, p))
+			}
 		}
 	}
 	return probs
