@@ -85,12 +85,17 @@ func Parse(entries []string, presets Presets) (*List, []string) {
 				probs = append(probs, fmt.Sprintf("[%d]: %q is not a CIDR (%v)", i, e, err))
 				continue
 			}
+			if p.Addr().Is4In6() {
+				// An IPv4-mapped prefix is its IPv4 prefix: checked as one.
+				if p.Bits() < 96 {
+					probs = append(probs, fmt.Sprintf("[%d]: %q is an IPv4-mapped prefix shorter than /96: write the IPv4 CIDR", i, e))
+					continue
+				}
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
 			if p.Bits() == 0 {
 				probs = append(probs, fmt.Sprintf("[%d]: %q allows every address: leave the list empty to allow all", i, e))
 				continue
-			}
-			if p.Addr().Is4In6() {
-				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 			}
 			l.prefixes = append(l.prefixes, p.Masked())
 		case looksLikeAddr(e):

@@ -42,12 +42,14 @@ func TestAllows(t *testing.T) {
 
 func TestParseRefusals(t *testing.T) {
 	for entry, want := range map[string]string{
-		"":               "empty",
-		"10.0.0.0/33":    "is not a CIDR",
-		"0.0.0.0/0":      "allows every address",
-		"::/0":           "allows every address",
-		"10.0.0.300":     "is not an address",
-		"twilio-nothing": `unknown preset "twilio-nothing"`,
+		"":                   "empty",
+		"10.0.0.0/33":        "is not a CIDR",
+		"0.0.0.0/0":          "allows every address",
+		"::/0":               "allows every address",
+		"::ffff:0:0/96":      "allows every address",
+		"::ffff:10.0.0.0/80": "shorter than /96",
+		"10.0.0.300":         "is not an address",
+		"twilio-nothing":     `unknown preset "twilio-nothing"`,
 	} {
 		_, probs := Parse([]string{"10.0.0.0/8", entry}, presets)
 		if len(probs) != 1 || !strings.HasPrefix(probs[0], "[1]: ") || !strings.Contains(probs[0], want) {

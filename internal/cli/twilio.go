@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,8 +57,9 @@ func runTwilio(args []string, getenv func(string) string, stdout, stderr io.Writ
 	if verify {
 		repeat = "; repeat --token-env and --token to try several tokens"
 	}
-	fs.Var(&tokenFlag{list: &tokens, getenv: getenv, env: true}, "token-env", "read the auth token from environment variable `NAME` (default TWILIO_AUTH_TOKEN"+repeat+")")
-	fs.Var(&tokenFlag{list: &tokens}, "token", "the auth `TOKEN` itself (prefer --token-env: a token on the command line stays in shell history)")
+	var tokenErr error
+	fs.Var(&tokenFlag{list: &tokens, getenv: getenv, env: true, err: &tokenErr}, "token-env", "read the auth token from environment variable `NAME` (default TWILIO_AUTH_TOKEN"+repeat+")")
+	fs.Var(&tokenFlag{list: &tokens, err: &tokenErr}, "token", "the auth `TOKEN` itself (prefer --token-env: a token on the command line stays in shell history)")
 	verbose := fs.Bool("v", false, "also print the signed string")
 	sig := new(string)
 	if verify {
@@ -72,6 +74,9 @@ func runTwilio(args []string, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 	cmd := "twilio " + args[0]
+	if tokenErr != nil {
+		return &UsageError{Msg: cmd + ": " + tokenErr.Error()}
+	}
 	if *rawURL == "" {
 		return &UsageError{Msg: cmd + " needs --url (the full URL Twilio requested)"}
 	}
@@ -177,28 +182,43 @@ type tokenFlag struct {
 	getenv func(string) string
 	env    bool
 	n      int
+	// err is the first problem, reported after parsing: the flag package
+	// quotes the value of a flag whose Set fails, and a token given to
+	// --token-env by mistake must not be printed.
+	err *error
 }
 
 func (f *tokenFlag) String() string { return "" }
 
-// Set never echoes a token: the flag package quotes the value of a flag
-// whose Set fails, so it fails only on an empty --token or on a variable
-// name.
+// envName is a conventional environment variable name: a token (lower-case
+// hex for Twilio's) never looks like one, so only such a name is printed.
+var envName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+// Set never fails and never echoes a token (see err).
 func (f *tokenFlag) Set(s string) error {
 	f.n++
+	fail := func(msg string) error {
+		if *f.err == nil {
+			*f.err = errors.New(msg)
+		}
+		return nil
+	}
 	if f.env {
-		if s == "" {
-			return errors.New("want the name of an environment variable")
+		switch {
+		case s == "":
+			return fail("--token-env wants the name of an environment variable")
+		case !envName.MatchString(s):
+			return fail("--token-env wants the NAME of an environment variable (upper case, digits, _), not a token: the value given is not printed")
 		}
 		v := f.getenv(s)
 		if v == "" {
-			return fmt.Errorf("$%s is empty or unset", s)
+			return fail(fmt.Sprintf("--token-env: $%s is empty or unset", s))
 		}
 		*f.list = append(*f.list, namedToken{label: "$" + s, value: v})
 		return nil
 	}
 	if s == "" {
-		return errors.New("empty token")
+		return fail("--token: empty token")
 	}
 	label := "--token"
 	if f.n > 1 {

@@ -183,6 +183,10 @@ func TestTwilioNeverPrintsToken(t *testing.T) {
 		twArgs("verify", "--url", twBase, "--token", twSecret),
 		twArgs("sign", "--url", twBase, "--token", twSecret, "--token", twSecret),
 		twArgs("sign", "--url", twBase, "--token", twSecret, "--bogus"),
+		// The token given to --token-env by mistake: the flag package would
+		// quote a failing flag's value.
+		twArgs("verify", "--url", twBase, "--signature", twSig, "--token-env", twSecret),
+		twArgs("sign", "--url", twBase, "--token-env", twSecret),
 	} {
 		out, errOut, code := runCLI(t, getenv, args...)
 		if strings.Contains(out, twSecret) || strings.Contains(errOut, twSecret) {

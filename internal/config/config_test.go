@@ -471,11 +471,11 @@ func TestREADMETwilioExampleLoads(t *testing.T) {
 	_, block, _ := strings.Cut(sec, "```yaml\n")
 	block, _, _ = strings.Cut(block, "```")
 	doc := "vapi:\n  auth:\n    - mode: hmac\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n" + block
-	cfg, err := Parse([]byte(doc), Options{Getenv: env(map[string]string{"TWILIO_AUTH_TOKEN": "tok-0123456789abcdef", "TWILIO_OLD_AUTH_TOKEN": "old-0123456789abcdef"})})
+	cfg, err := Parse([]byte(doc), Options{Getenv: env(map[string]string{"TWILIO_AUTH_TOKEN": "f1c9a7e3b5d2084c6e1a9b3d7f5c2e8a", "TWILIO_OLD_AUTH_TOKEN": "c4e8a2f6b0d9175e3a8c1f6b9d2e7a04", "TWILIO_SUB_AUTH_TOKEN": "7b2e9f4a1c8d6e3b5a0f9c2d8e4b1a67"})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.Twilio.Enabled() || len(cfg.Twilio.Numbers) != 3 || len(cfg.Twilio.AuthTokens) != 2 {
+	if !cfg.Twilio.Enabled() || len(cfg.Twilio.Numbers) != 3 || len(cfg.Twilio.AuthTokens) != 3 || cfg.Twilio.AuthTokens[2].AccountSid == "" {
 		t.Fatalf("%+v", cfg.Twilio)
 	}
 }

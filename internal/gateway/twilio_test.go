@@ -30,7 +30,7 @@ func withTwilio(extra func(*twilio.Config)) func(*config.Config) {
 	return func(c *config.Config) {
 		t := twilio.DefaultConfig()
 		t.VoicePath, t.StatusPath, t.PublicBaseURL = "/twilio/voice", "/twilio/status", twilioBase
-		t.AuthTokens = []confval.Secret{{Value: twilioToken}}
+		t.AuthTokens = []twilio.Token{{Secret: confval.Secret{Value: twilioToken}}}
 		t.Numbers = map[string]twilio.Answer{
 			"+15550001111": {Sip: &twilio.SipAnswer{URI: "sip:assistant@example.sip.vapi.ai", Headers: map[string]string{"X-Call-Sid": "{CallSid}", "X-Note": "a&b <c>"}}},
 			"+15550002222": {Stream: &twilio.StreamAnswer{URL: "wss://media.example.com/stream", Parameters: map[string]string{"callSid": "{CallSid}", "to": "{To}"}}},
@@ -111,7 +111,7 @@ func TestTwilioVoiceAnswers(t *testing.T) {
 		t.Fatalf("%d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 	d := parseTwiML(t, body)
-	if d.Dial == nil || d.Dial.Sip != "sip:assistant@example.sip.vapi.ai?X-Call-Sid=CA1&X-Note=a%26b+%3Cc%3E" {
+	if d.Dial == nil || d.Dial.Sip != "sip:assistant@example.sip.vapi.ai?X-Call-Sid=CA1&X-Note=a%26b%20%3Cc%3E" {
 		t.Fatalf("SIP answer: %s", body)
 	}
 	_, body = e.postTwilio("/twilio/voice", incomingCall("CA2", "+15550002222"), true, nil)
@@ -164,6 +164,14 @@ func TestTwilioSignatureRefusals(t *testing.T) {
 			r.Body = io.NopCloser(strings.NewReader(string(body)))
 			r.Header.Set(twilio.SignatureHeader, twilio.Sign(twilioToken, twilio.Canonical("http://"+r.Host+"/twilio/voice", twilio.AppendValues(nil, form))))
 		}, nil, 403},
+		{"a body that is not a form, signed over the URL alone", false, func(r *http.Request) {
+			r.Header.Set("Content-Type", "text/plain")
+			r.Header.Set(twilio.SignatureHeader, twilio.Sign(twilioToken, twilio.Canonical(twilioBase+"/twilio/voice", nil)))
+		}, nil, 403},
+		{"no content type, signed over the URL alone", false, func(r *http.Request) {
+			r.Header.Del("Content-Type")
+			r.Header.Set(twilio.SignatureHeader, twilio.Sign(twilioToken, twilio.Canonical(twilioBase+"/twilio/voice", nil)))
+		}, nil, 403},
 		{"default port added", false, func(r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			form, _ := url.ParseQuery(string(body))
@@ -202,19 +210,16 @@ func TestTwilioSignatureRefusals(t *testing.T) {
 }
 
 // TestTwilioStatusCallbacks: status callbacks update the call's timeline
-// and end it with its duration on a final status; a retry with the same
-// idempotency token is answered once.
+// and end it with its duration on a final status. A retry (the same body)
+// is answered from the replay cache once, whatever its idempotency token:
+// the token is not signed, so it is not what decides.
 func TestTwilioStatusCallbacks(t *testing.T) {
 	e := newEnv(t, withTwilio(nil))
 	e.postTwilio("/twilio/voice", incomingCall("CAst", "+15550003333"), true, nil)
 	base := time.Now().UTC()
-	sent := 0
-	status := func(st, dur, token string) int {
-		// Each delivery differs (its timestamp): only the idempotency token
-		// tells a retry.
-		sent++
+	status := func(st, dur, token string, at int) int {
 		f := url.Values{"CallSid": {"CAst"}, "AccountSid": {"AC123"}, "CallStatus": {st}, "Direction": {"inbound"},
-			"Timestamp": {base.Add(time.Duration(sent) * time.Second).Format(time.RFC1123Z)}}
+			"Timestamp": {base.Add(time.Duration(at) * time.Second).Format(time.RFC1123Z)}}
 		if dur != "" {
 			f.Set("CallDuration", dur)
 		}
@@ -227,8 +232,15 @@ func TestTwilioStatusCallbacks(t *testing.T) {
 	}
 	for _, c := range []struct {
 		st, dur, token string
-	}{{"in-progress", "", "tok1"}, {"completed", "42", "tok2"}, {"completed", "42", "tok2"}} {
-		if s := status(c.st, c.dur, c.token); s != 204 {
+		at             int
+	}{
+		{"in-progress", "", "tok1", 1},
+		{"completed", "42", "tok2", 2},
+		{"completed", "42", "tok2", 2},   // Twilio's retry: the same body and token
+		{"completed", "42", "forged", 2}, // the same body with another token: still a replay
+		{"in-progress", "", "tok2", 3},   // another body with a used token: handled (it is signed)
+	} {
+		if s := status(c.st, c.dur, c.token, c.at); s != 204 {
 			t.Fatalf("status %s: %d", c.st, s)
 		}
 	}
@@ -236,11 +248,13 @@ func TestTwilioStatusCallbacks(t *testing.T) {
 	if err != nil || rec.EndedReason != "completed" || rec.Duration == nil || *rec.Duration != 42 || rec.EndedAt.IsZero() {
 		t.Fatalf("the call after its final status: %+v %v", rec, err)
 	}
-	if len(timeline) != 3 { // ringing, in-progress, completed: the retry was answered from the replay cache
+	// ringing, in-progress, completed, and the late in-progress (kept in
+	// the history, never reopening the call)
+	if len(timeline) != 4 {
 		t.Fatalf("timeline %+v", timeline)
 	}
-	if got := e.metric(`voicegate_requests_total{outcome="replay",source="twilio-status",type="none"}`); got != "1" {
-		t.Fatalf("the retry was not de-duplicated: %q", got)
+	if got := e.metric(`voicegate_requests_total{outcome="replay",source="twilio-status",type="none"}`); got != "2" {
+		t.Fatalf("retries answered from the cache: %q, want 2", got)
 	}
 }
 
@@ -312,5 +326,35 @@ func TestTwilioPublicURLFromTrustedProxy(t *testing.T) {
 		if want := map[bool]int{true: 200, false: 403}[trusted]; resp.StatusCode != want {
 			t.Fatalf("trusted=%v: %d, want %d", trusted, resp.StatusCode, want)
 		}
+	}
+}
+
+// TestTwilioTokenBoundToItsAccount: a token configured with account_sid
+// signs only requests for that account: a sub-account cannot act on
+// another account's calls with its own token.
+func TestTwilioTokenBoundToItsAccount(t *testing.T) {
+	const subToken = "sub-account-token-9f8e7d6c5b4a3210"
+	e := newEnv(t, withTwilio(func(c *twilio.Config) {
+		c.AuthTokens = append(c.AuthTokens, twilio.Token{Secret: confval.Secret{Value: subToken}, AccountSid: "AC0123456789abcdef0123456789abcdef"})
+	}))
+	signWith := func(token string) func(*http.Request) {
+		return func(r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			form, _ := url.ParseQuery(string(body))
+			r.Body = io.NopCloser(strings.NewReader(string(body)))
+			r.Header.Set(twilio.SignatureHeader, twilio.Sign(token, twilio.Canonical(twilioBase+r.URL.Path, twilio.AppendValues(nil, form))))
+		}
+	}
+	own := incomingCall("CAsub1", "+15550003333")
+	own.Set("AccountSid", "AC0123456789abcdef0123456789abcdef")
+	if resp, _ := e.postTwilio("/twilio/voice", own, false, signWith(subToken)); resp.StatusCode != 200 {
+		t.Fatalf("the sub-account's own call: %d", resp.StatusCode)
+	}
+	other := incomingCall("CAsub2", "+15550003333") // AccountSid AC123: another account
+	if resp, _ := e.postTwilio("/twilio/voice", other, false, signWith(subToken)); resp.StatusCode != 403 {
+		t.Fatalf("another account's call signed with the sub-account's token: %d", resp.StatusCode)
+	}
+	if resp, _ := e.postTwilio("/twilio/voice", other, false, signWith(twilioToken)); resp.StatusCode != 200 {
+		t.Fatalf("an unbound token: %d", resp.StatusCode)
 	}
 }

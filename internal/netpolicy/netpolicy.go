@@ -73,6 +73,10 @@ type Rule struct {
 	Ports   []Port
 	// Refs are where the sources were published; none for "allow".
 	Refs []Ref
+	// Open marks a rule admitting any address (Sources are 0.0.0.0/0 and
+	// ::/0): what a NetworkPolicy or a security group must say, and a
+	// host firewall says by leaving the ports alone.
+	Open bool
 }
 
 // Policy is an ingress allowlist: each rule's sources may reach its ports,
@@ -146,8 +150,8 @@ const (
 	OutdatedPorts WarningCode = "outdated-ports"
 	// SomeEdges: Twilio signaling is allowed from only some edges.
 	SomeEdges WarningCode = "some-edges"
-	// NoWebhookSources: nothing is allowed to the webhook port, so the rules
-	// leave it alone.
+	// NoWebhookSources: no webhook source was named, so the webhook port
+	// is open to any address.
 	NoWebhookSources WarningCode = "no-webhook-sources"
 	// NotRendered: part of the policy cannot be expressed in the chosen
 	// format (IPv6 sources in an iptables file).
@@ -289,9 +293,15 @@ func Build(o Options) (*Policy, []Warning, error) {
 		p.Rules = append(p.Rules, r)
 	}
 	if !o.VapiWebhooks && len(o.TwilioStaticProxy) == 0 && len(o.Allow) == 0 {
-		warn(NoWebhookSources, "no webhook sources (Vapi's static range, Twilio's Static Proxy or --allow): the rules leave TCP port %d alone", o.WebhookPort)
+		// Twilio's standard webhooks, and Vapi's without static addresses,
+		// come from any address: the port is opened to all, explicitly —
+		// a NetworkPolicy or a security group admits nothing it does not
+		// name, and leaving the port out would cut every webhook off.
+		p.Rules = append(p.Rules, Rule{Name: "webhooks-any", Comment: "webhooks from any address (Twilio's standard webhooks; Vapi without static IPs)",
+			Ports: []Port{webhook}, Sources: []Source{{Prefix: netip.MustParsePrefix("0.0.0.0/0")}, {Prefix: netip.MustParsePrefix("::/0")}}, Open: true})
+		warn(NoWebhookSources, "no webhook sources (Vapi's static range, Twilio's Static Proxy or --allow): TCP port %d is open to any address, as Twilio's standard webhooks and Vapi without static IPs need; their signatures are the control. Narrow it with --vapi, --twilio-static-proxy or --allow", o.WebhookPort)
 	}
-	if len(p.Rules) == 0 {
+	if len(p.guarding().Rules) == 0 {
 		return nil, warns, ErrEmpty
 	}
 	return &p, warns, nil
@@ -381,6 +391,18 @@ func oneLine(s string) string {
 
 // guarded returns the policy's destination ports per protocol, merged into
 // disjoint ranges in ascending order: what other sources are kept from.
+// guarding returns the policy without its open rules: what a host firewall
+// writes (a port it does not guard stays open to all).
+func (p *Policy) guarding() *Policy {
+	q := &Policy{}
+	for _, r := range p.Rules {
+		if !r.Open {
+			q.Rules = append(q.Rules, r)
+		}
+	}
+	return q
+}
+
 func (p *Policy) guarded() map[Protocol][]PortRange {
 	out := map[Protocol][]PortRange{}
 	for _, proto := range []Protocol{TCP, UDP} {

@@ -20,7 +20,9 @@ func codes(ws []Warning) []WarningCode {
 }
 
 // TestBuildDefault: every Twilio edge's /30 on 5060 UDP/TCP and 5061, the
-// media range on UDP 10000-60000, nothing on the webhook port.
+// media range on UDP 10000-60000, and the webhook port open to any address
+// (an open rule: a NetworkPolicy or a security group must name it, a host
+// firewall leaves it alone).
 func TestBuildDefault(t *testing.T) {
 	p, warns, err := Build(DefaultOptions())
 	if err != nil {
@@ -29,8 +31,8 @@ func TestBuildDefault(t *testing.T) {
 	if got := codes(warns); !slices.Equal(got, []WarningCode{NoWebhookSources}) {
 		t.Errorf("warnings = %v, want only %s", warns, NoWebhookSources)
 	}
-	if len(p.Rules) != 2 {
-		t.Fatalf("rules = %+v, want signaling and media", p.Rules)
+	if len(p.Rules) != 3 || !p.Rules[2].Open || p.Rules[2].Ports[0].From != 443 || len(p.guarding().Rules) != 2 {
+		t.Fatalf("rules = %+v, want signaling, media and the webhook port open", p.Rules)
 	}
 	sig, media := p.Rules[0], p.Rules[1]
 	if sig.Name != "twilio-signaling" || len(sig.Sources) != 8 {
@@ -44,7 +46,7 @@ func TestBuildDefault(t *testing.T) {
 		!slices.Equal(media.Ports, []Port{{UDP, 10000, 60000, "RTP"}}) {
 		t.Errorf("media rule = %+v", media)
 	}
-	g := p.guarded()
+	g := p.guarding().guarded() // the open webhook port is not guarded
 	if !slices.Equal(g[TCP], []PortRange{{5060, 5061}}) || !slices.Equal(g[UDP], []PortRange{{5060, 5060}, {10000, 60000}}) {
 		t.Errorf("guarded ports = %v", g)
 	}

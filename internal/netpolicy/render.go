@@ -304,6 +304,7 @@ func labels(ports []Port) string {
 // anyone else; every other packet passes on to the host's other tables
 // (policy accept).
 func renderNFT(w *bufio.Writer, p *Policy, o RenderOptions) {
+	p = p.guarding()
 	fmt.Fprintln(w, "#!/usr/sbin/nft -f")
 	header(w, p, o, "Any other source is refused a new connection or flow to these ports (IPv4 and IPv6); other traffic passes on to your other rules.",
 		"Load: nft -f FILE (replaces only table inet voicegate; check first with nft -c -f FILE).",
@@ -388,6 +389,7 @@ func nftPorts(ports []Port) string {
 // replaces that chain only; the jump to it from INPUT is added once by
 // hand (the header says how), so reloading never duplicates it.
 func renderIPTables(w *bufio.Writer, p *Policy, o RenderOptions, v6 bool) []Warning {
+	p = p.guarding()
 	tool, otherFormat := "iptables", IP6Tables
 	if v6 {
 		tool, otherFormat = "ip6tables", IPTables

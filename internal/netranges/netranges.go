@@ -297,12 +297,15 @@ func Prefixes(names ...string) ([]netip.Prefix, error) {
 // current preset's range is never outdated, even where an outdated range
 // covers it (54.172.60.0/30, Twilio's Virginia signaling, lies inside the
 // outdated 54.172.60.0/23; 54.172.60.0/24 does not lie inside a current
-// range and is reported).
+// range and is reported). A prefix broader than /16 (IPv6: /32), such as
+// 0.0.0.0/0, is not taken for a copy of an outdated range.
 func Outdated(p netip.Prefix) (OutdatedRange, bool) {
 	c := load()
 	p = p.Masked()
 	for _, o := range c.outdated {
-		if !o.Prefix.Overlaps(p) {
+		// A prefix far broader than the outdated one (0.0.0.0/0 for "any
+		// address") is not a copy of it.
+		if !o.Prefix.Overlaps(p) || p.Bits() < broadest(p) {
 			continue
 		}
 		if c.insideCurrent(p) {
@@ -311,6 +314,15 @@ func Outdated(p netip.Prefix) (OutdatedRange, bool) {
 		return cloneOutdated(o), true
 	}
 	return OutdatedRange{}, false
+}
+
+// broadest is the shortest prefix length still taken for a copy of an
+// outdated range: /16 for IPv4, /32 for IPv6.
+func broadest(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return 16
+	}
+	return 32
 }
 
 // OutdatedPortRange reports whether r is a port range known to be out of

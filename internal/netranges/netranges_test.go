@@ -94,6 +94,8 @@ func TestOutdated(t *testing.T) {
 		{"54.172.61.0/24", true},          // inside the /23, no current range
 		{"54.172.60.0/24", true},          // holds the Virginia /30 and 252 other addresses
 		{"54.172.0.0/16", true},           // wider than the /23
+		{"54.0.0.0/8", false},             // far broader: not a copy of it
+		{"0.0.0.0/0", false},              // any address (Twilio's webhooks come from anywhere)
 		{"54.172.61.17/32", true},         // one address of the /23
 		{"54.172.60.0/30", false},         // Virginia signaling, current
 		{"54.172.60.1/32", false},         // inside Virginia signaling

@@ -10,6 +10,7 @@ import (
 
 	"github.com/voicegate/voicegate/internal/allowlist"
 	"github.com/voicegate/voicegate/internal/confval"
+	"go.yaml.in/yaml/v3"
 )
 
 // Config is the "twilio" section: the voice webhooks Twilio calls, how
@@ -28,8 +29,9 @@ type Config struct {
 	PublicBaseURL string `yaml:"public_base_url"`
 	// AuthTokens are the auth tokens a request may be signed with: the
 	// account's, a sub-account's, the old and the new one during a
-	// rotation (each with an optional not_after).
-	AuthTokens []confval.Secret `yaml:"auth_tokens"`
+	// rotation (each with an optional not_after, and an optional
+	// account_sid that the request must be for).
+	AuthTokens []Token `yaml:"auth_tokens"`
 	// AllowFrom restricts the webhooks' source addresses (CIDRs, addresses
 	// or presets such as twilio-static-proxy; empty: any). Twilio's
 	// standard webhooks come from no fixed range.
@@ -49,6 +51,35 @@ type Config struct {
 	Voice    string `yaml:"voice"`
 	Language string `yaml:"language"`
 }
+
+// Token is one auth token, written as a string or as {value, not_after,
+// account_sid}.
+type Token struct {
+	confval.Secret
+	// AccountSid, when set, is the only account (AccountSid parameter) a
+	// request signed with this token may be for: a sub-account's token
+	// then cannot act on another account's calls.
+	AccountSid string
+}
+
+// UnmarshalYAML accepts "value" or {value, not_after, account_sid}.
+func (t *Token) UnmarshalYAML(n *yaml.Node) error {
+	var notAfter string
+	err := confval.DecodeStringOrFields(n, &t.Value, map[string]*string{"value": &t.Value, "not_after": &notAfter, "account_sid": &t.AccountSid},
+		"auth token (want value, not_after, account_sid)", "an auth token is a string or {value, not_after, account_sid}")
+	if err != nil || notAfter == "" {
+		return err
+	}
+	at, err := time.Parse(time.RFC3339, notAfter)
+	if err != nil {
+		return confval.DecodeError(n, "not_after %q is not an RFC 3339 time", notAfter)
+	}
+	t.NotAfter = at
+	return nil
+}
+
+// MarshalYAML never writes the token.
+func (t Token) MarshalYAML() (any, error) { return "<redacted>", nil }
 
 // Answer is how calls to one number are answered: exactly one of Sip,
 // Stream or Say, and optionally opening hours.
@@ -105,6 +136,7 @@ func (c Config) Enabled() bool { return c.VoicePath != "" || c.StatusPath != "" 
 
 var (
 	e164       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	accountSid = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
 	sipHeader  = regexp.MustCompile(`^X-[A-Za-z0-9-]{1,64}$`)
 	paramName  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 	placeholds = regexp.MustCompile(`\{[^}]*\}`)
@@ -123,10 +155,13 @@ func (c *Config) Validate(trustedProxies bool) []string {
 	var probs []string
 	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
 	for name, p := range map[string]string{"voice_path": c.VoicePath, "status_path": c.StatusPath} {
-		if p == "" {
+		switch {
+		case p == "":
 			add("%s: must be set when the other Twilio path is", name)
-		} else if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# {}") {
-			add("%s: %q must be a path starting with / (no query, spaces or braces)", name, p)
+		case !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# {}") || strings.HasSuffix(p, "/"):
+			add("%s: %q must be a path starting with /, not ending with / (no query, spaces or braces)", name, p)
+		case p == "/healthz" || p == "/readyz" || p == "/metrics":
+			add("%s: %q is voicegate's own", name, p)
 		}
 	}
 	if c.VoicePath != "" && c.VoicePath == c.StatusPath {
@@ -145,16 +180,24 @@ func (c *Config) Validate(trustedProxies bool) []string {
 	for i, s := range c.AuthTokens {
 		switch {
 		case s.Value == "":
-			add("auth_tokens[%d]: empty", i)
+			add("auth_tokens[%d]: empty (an unset variable?)", i)
+			continue
 		case strings.ContainsAny(s.Value, "\r\n"):
 			add("auth_tokens[%d]: contains a line break", i)
+		case len(s.Value) < confval.MinSecretLen:
+			add("auth_tokens[%d]: shorter than %d characters: not an auth token (Twilio's are 32)", i, confval.MinSecretLen)
+		case confval.WeakSecret(s.Value) != "":
+			add("auth_tokens[%d]: %s", i, confval.WeakSecret(s.Value))
 		case s.NotAfter.IsZero() || s.NotAfter.After(time.Now()):
 			live++
+		}
+		if s.AccountSid != "" && !accountSid.MatchString(s.AccountSid) {
+			add("auth_tokens[%d].account_sid: %q is not an account SID (AC and 32 hex digits)", i, s.AccountSid)
 		}
 	}
 	if len(c.AuthTokens) == 0 {
 		add("auth_tokens: at least one auth token is needed (the account's, from the Twilio console)")
-	} else if live == 0 {
+	} else if live == 0 && len(probs) == 0 {
 		add("auth_tokens: every token is past its not_after: no request could be verified")
 	}
 	for _, p := range c.AllowFrom.Validate() {

@@ -11,7 +11,7 @@ import (
 func validConfig() Config {
 	c := DefaultConfig()
 	c.VoicePath, c.StatusPath, c.PublicBaseURL = "/twilio/voice", "/twilio/status", "https://voice.example.com"
-	c.AuthTokens = []confval.Secret{{Value: "0123456789abcdef0123456789abcdef"}}
+	c.AuthTokens = []Token{{Secret: confval.Secret{Value: "9f3ac1e07b5d4e2a8c6f1b3d5e7a9c2f"}}}
 	c.Numbers = map[string]Answer{"+15550001111": {Say: "hello"}}
 	return c
 }
@@ -36,7 +36,16 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.PublicBaseURL = "https://x.example.com/" }, "must not end with /"},
 		{func(c *Config) { c.PublicBaseURL = "https://user:pw@x.example.com" }, "no query, fragment or credentials"},
 		{func(c *Config) { c.AuthTokens = nil }, "auth_tokens: at least one"},
-		{func(c *Config) { c.AuthTokens = []confval.Secret{{Value: "t", NotAfter: past}} }, "every token is past its not_after"},
+		{func(c *Config) {
+			c.AuthTokens = []Token{{Secret: confval.Secret{Value: "9f3ac1e07b5d4e2a8c6f1b3d5e7a9c2f", NotAfter: past}}}
+		}, "every token is past its not_after"},
+		{func(c *Config) { c.AuthTokens = []Token{{Secret: confval.Secret{Value: "12345"}}} }, "shorter than 16 characters"},
+		{func(c *Config) { c.AuthTokens = []Token{{Secret: confval.Secret{Value: "changemechangemechangeme"}}} }, "auth_tokens[0]:"},
+		{func(c *Config) { c.AuthTokens = []Token{{Secret: confval.Secret{Value: ""}}} }, "empty (an unset variable?)"},
+		{func(c *Config) { c.AuthTokens[0].AccountSid = "AC12" }, "is not an account SID"},
+		{func(c *Config) { c.VoicePath = "/twilio/" }, "not ending with /"},
+		{func(c *Config) { c.VoicePath = "/" }, "not ending with /"},
+		{func(c *Config) { c.StatusPath = "/healthz" }, "is voicegate's own"},
 		{func(c *Config) { c.AllowFrom = []string{"0.0.0.0/0"} }, "allow_from[0]"},
 		{func(c *Config) { c.MaxBodyBytes = 10 }, "max_body_bytes"},
 		{func(c *Config) { c.ErrorMessage = "" }, "never hears silence"},

@@ -120,20 +120,20 @@ func Endpoints(c Config, d Deps) (voice, status *webhook.Endpoint, err error) {
 // IdempotencyHeader is the header Twilio's retries of one request share.
 const IdempotencyHeader = "I-Twilio-Idempotency-Token"
 
-// replayKey de-duplicates Twilio's retries by their idempotency token
-// (what Twilio documents for this), else by the body.
-func replayKey(r *http.Request, body []byte) replay.Key {
-	if t := r.Header.Get(IdempotencyHeader); t != "" {
-		return replay.KeyOf([]byte("twilio idempotency\x00" + t))
-	}
-	return replay.KeyOf(body)
-}
+// replayKey de-duplicates by the body, which the signature covers: a
+// retry of a webhook carries the same body (and the same
+// I-Twilio-Idempotency-Token). The token itself is not signed, so it is
+// not the key: anyone holding a token could otherwise send another
+// request's token to be answered with that request's cached answer, or a
+// fresh value to have a captured request handled again.
+func replayKey(r *http.Request, body []byte) replay.Key { return replay.KeyOf(body) }
 
 // verifier adapts Verifier to the gateway's auth.Verifier: the public URL
 // rebuilt, the form read, each token's not_after applied.
 type verifier struct {
 	v        *Verifier
 	notAfter []time.Time
+	account  []string // the account each token is bound to ("": any)
 	base     string
 	trusted  []netip.Prefix
 }
@@ -141,14 +141,15 @@ type verifier struct {
 func newVerifier(c Config, trusted []netip.Prefix) (*verifier, error) {
 	tokens := make([]string, len(c.AuthTokens))
 	notAfter := make([]time.Time, len(c.AuthTokens))
+	account := make([]string, len(c.AuthTokens))
 	for i, t := range c.AuthTokens {
-		tokens[i], notAfter[i] = t.Value, t.NotAfter
+		tokens[i], notAfter[i], account[i] = t.Value, t.NotAfter, t.AccountSid
 	}
 	v, err := NewVerifier(tokens)
 	if err != nil {
 		return nil, err
 	}
-	return &verifier{v: v, notAfter: notAfter, base: c.PublicBaseURL, trusted: trusted}, nil
+	return &verifier{v: v, notAfter: notAfter, account: account, base: c.PublicBaseURL, trusted: trusted}, nil
 }
 
 const mode = "twilio"
@@ -167,9 +168,16 @@ func (a *verifier) Verify(r *auth.Request, now time.Time) error {
 		return &auth.Error{Reason: auth.ReasonMalformed, Mode: mode}
 	}
 	req := Request{URL: u, Body: r.Body, Signature: sigs[0]}
-	if _, isJSON := BodySHA256(u); !isJSON && isForm(r.Header) {
-		vals, err := url.ParseQuery(string(r.Body))
-		if err != nil {
+	var vals url.Values
+	if _, isJSON := BodySHA256(u); !isJSON {
+		// The handlers read the body as a form, whatever its type: so the
+		// signature must cover it as one. A body of another type (a
+		// signature over the URL alone would cover none of it) is refused.
+		if !isForm(r.Header) && len(r.Body) > 0 {
+			return &auth.Error{Reason: auth.ReasonMalformed, Mode: mode}
+		}
+		var err error
+		if vals, err = url.ParseQuery(string(r.Body)); err != nil {
 			return &auth.Error{Reason: auth.ReasonMalformed, Mode: mode}
 		}
 		req.Params = AppendValues(nil, vals)
@@ -184,6 +192,10 @@ func (a *verifier) Verify(r *auth.Request, now time.Time) error {
 		return &auth.Error{Reason: auth.ReasonMismatch, Mode: mode}
 	case !a.notAfter[i].IsZero() && !now.Before(a.notAfter[i]):
 		return &auth.Error{Reason: auth.ReasonExpired, Mode: mode}
+	case a.account[i] != "" && (len(vals["AccountSid"]) != 1 || vals.Get("AccountSid") != a.account[i]):
+		// Signed by a token bound to another account (a sub-account's
+		// token acting on the parent's calls).
+		return &auth.Error{Reason: auth.ReasonMismatch, Mode: mode}
 	}
 	return nil
 }

@@ -81,6 +81,10 @@ func (v callValues) expand(s string) string {
 	return strings.NewReplacer("{CallSid}", v.CallSid, "{AccountSid}", v.AccountSid, "{From}", v.From, "{To}", v.To).Replace(s)
 }
 
+// maxHeaderValue caps a SIP header's value (a {From} of a SIP caller can
+// be long).
+const maxHeaderValue = 128
+
 // dialSip connects the call to a SIP URI; the headers go in the URI's
 // header part (sip:user@host?X-Name=value&...), each value URL-escaped, as
 // Twilio reads custom SIP headers.
@@ -94,7 +98,11 @@ func dialSip(a *SipAnswer, v callValues) []byte {
 		sort.Strings(names)
 		parts := make([]string, len(names))
 		for i, n := range names {
-			parts[i] = n + "=" + url.QueryEscape(v.expand(a.Headers[n]))
+			val := v.expand(a.Headers[n])
+			if len(val) > maxHeaderValue {
+				val = val[:maxHeaderValue] // Twilio refuses a SIP URI past 1024 characters
+			}
+			parts[i] = n + "=" + strings.ReplaceAll(url.QueryEscape(val), "+", "%20")
 		}
 		uri += "?" + strings.Join(parts, "&")
 	}
