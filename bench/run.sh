@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces every figure in BENCHMARKS.md on this machine (loopback only).
-# Usage: bench/run.sh [OUT_DIR]   (default ./bench-results; takes ~15 minutes)
+# Usage: bench/run.sh [OUT_DIR]   (default ./bench-results; takes ~18 minutes)
 # Needs Go, and Node.js + npm for the comparison with the reference peer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,6 +90,22 @@ else
   echo "node/npm not found: comparison skipped" | tee "$OUT/compare-skipped.txt"
 fi
 
-# 7. The hot path in isolation: time and allocations per request.
+# 7. Twilio's webhooks (BENCHMARKS.md, "Twilio webhooks"): per simulated call an
+#    incoming call and its in-progress and completed status callbacks, signed
+#    for twilio.public_base_url and sent to the server's own address (as a
+#    TLS-terminating proxy would); every one writes SQLite. Alternating with the
+#    realistic Vapi mix (the order swapped in the second pair), a fresh server
+#    with an empty database for each run.
+TWILIO_URL=http://127.0.0.1:3100
+for i in 1 2 3; do
+  order="realistic twilio"; [ "$i" = 2 ] && order="twilio realistic"
+  for mix in $order; do
+    start_server
+    u=$URL; [ "$mix" = twilio ] && u=$TWILIO_URL   # this later --url wins over bench's
+    bench "closed-$mix-vs-twilio-$i" --mode closed --concurrency 32 --mix "$mix" --warmup 3s --duration 10s --max-requests 450000 --url "$u"
+  done
+done
+
+# 8. The hot path in isolation: time and allocations per request.
 go test ./internal/gateway -run '^$' -bench . -benchmem -count 5 | tee "$OUT/go-bench.txt"
 echo "results in $OUT/"

@@ -22,6 +22,9 @@ func TestBinaryRefusesMistakesAndRemoteTargets(t *testing.T) {
 		{nil, "no arguments given"},
 		{[]string{"--url", "http://192.0.2.1:3100/webhook/vapi", "--secret", "k3J9xQ2mV7pL5nR8wT4z"}, "is not a loopback address"},
 		{[]string{"flood"}, "voicegate-bench flood needs --url"},
+		{[]string{"--url", "http://127.0.0.1:3100", "--mix", "twilio"}, "--mix twilio needs --config FILE"},
+		{[]string{"--url", "http://127.0.0.1:3100/twilio/voice", "--mix", "twilio", "--config", "x.yaml"}, "must be the server's address"},
+		{[]string{"--url", "http://127.0.0.1:3100/webhook/vapi", "--secret", "k3J9xQ2mV7pL5nR8wT4z", "--twilio-number", "+15550001111"}, "--twilio-number is for --mix twilio"},
 		{[]string{"bare", "--listen", "127.0.0.1:0"}, "voicegate-bench bare needs --secret"},
 	} {
 		cmd := exec.Command(bin, tc.args...)

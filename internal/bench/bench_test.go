@@ -71,7 +71,7 @@ func TestWorkloadIsSignedUniqueAndRealistic(t *testing.T) {
 			t.Fatalf("tool call without invocation: %s", body)
 		}
 	}
-	for k, n := range kinds {
+	for k, n := range kinds[:numVapiKinds] {
 		if n == 0 {
 			t.Errorf("kind %s never generated", kindNames[k])
 		}

@@ -133,6 +133,9 @@ func (c *conn) roundTrip(raw []byte) (status int, keep bool, err error) {
 			return 0, false, errChunked
 		}
 	}
+	if length < 0 && (status == 204 || status == 304) {
+		length = 0 // no body, and net/http sends no Content-Length
+	}
 	if length < 0 {
 		return 0, false, fmt.Errorf("response without content-length")
 	}

@@ -44,6 +44,9 @@ type Options struct {
 	Seed        uint64
 	// Progress, if set, receives one-line phase messages.
 	Progress func(string)
+	// Twilio is the Twilio door the twilio mix loads (URL is then the
+	// server's address); Signer is not used for it.
+	Twilio *TwilioTarget
 }
 
 type sample struct {
@@ -73,7 +76,13 @@ func (w *worker) record(kind uint8, lat time.Duration, status int, err error) {
 
 // Run executes one benchmark and returns its report.
 func Run(ctx context.Context, o Options) (*Report, error) {
-	if o.Signer == nil {
+	twilioMix := o.Workload.Mix == "twilio"
+	switch {
+	case twilioMix && o.Twilio == nil:
+		return nil, errors.New("the twilio mix needs the Twilio door (paths, public base URL, token, number)")
+	case twilioMix && o.LiveCalls > 0:
+		return nil, errors.New("live calls are opened with Vapi's status updates: not with the twilio mix")
+	case !twilioMix && o.Signer == nil:
 		return nil, errors.New("bench needs a signer")
 	}
 	u, err := url.Parse(o.URL)
@@ -101,7 +110,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	path := u.RequestURI()
 	b := &builder{host: u.Host, path: path, url: o.URL, signer: o.Signer, now: time.Now(), w: o.Workload,
-		rng: rand.New(rand.NewPCG(o.Seed, 7)), hdr: http.Header{}}
+		rng: rand.New(rand.NewPCG(o.Seed, 7)), hdr: http.Header{}, tw: o.Twilio}
 	rep := &Report{Name: o.Name, URL: o.URL, Mode: o.Mode, Mix: o.Workload.Mix, Concurrency: o.Concurrency, Rate: o.Rate,
 		Calls: o.Workload.Calls, LiveCalls: o.LiveCalls, ToolStyle: o.Workload.ToolStyle}
 

@@ -19,13 +19,23 @@ const (
 	kConversation
 	kTool
 	kReport
+	// Twilio's webhooks (the twilio mix): the incoming call, a status
+	// callback, and the final one (completed, which also ends the call).
+	kTwilioVoice
+	kTwilioStatus
+	kTwilioFinal
 	numKinds
 )
 
-var kindNames = [numKinds]string{"status-update", "speech-update", "transcript-partial", "transcript-final", "conversation-update", "tool-call", "end-of-call-report"}
+// numVapiKinds are the kinds of Vapi's mixes.
+const numVapiKinds = kTwilioVoice
 
-// Mixes name the event mixes.
-var Mixes = []string{"realistic", "partials", "tools", "status"}
+var kindNames = [numKinds]string{"status-update", "speech-update", "transcript-partial", "transcript-final", "conversation-update", "tool-call", "end-of-call-report",
+	"twilio-voice", "twilio-status", "twilio-status-final"}
+
+// Mixes name the event mixes: Vapi's, and twilio (Twilio's voice
+// webhook and status callbacks, which needs Options.Twilio).
+var Mixes = []string{"realistic", "partials", "tools", "status", "twilio"}
 
 // request is one pre-built, pre-signed HTTP/1.1 request.
 type request struct {
@@ -72,6 +82,8 @@ type builder struct {
 	w          Workload
 	rng        *rand.Rand
 	hdr        http.Header
+	// tw is the Twilio door (the twilio mix).
+	tw *TwilioTarget
 }
 
 func (b *builder) next(cs *callState) (request, bool) {
@@ -295,6 +307,9 @@ func (b *builder) build(n int, callIDs []string) []request {
 			return &callState{id: callIDs[i%len(callIDs)], step: 2 + b.rng.IntN(14), turn: turn, msgs: 2 * turn, endless: true}
 		}
 		fresh++
+		if b.w.Mix == "twilio" {
+			return &callState{id: twilioCallSid(b.w.CallPrefix, fresh)}
+		}
 		return &callState{id: fmt.Sprintf("%s-%08d", b.w.CallPrefix, fresh)}
 	}
 	for i := range calls {
@@ -315,10 +330,14 @@ func (b *builder) build(n int, callIDs []string) []request {
 			out = append(out, b.status(cs, "in-progress"))
 			continue
 		}
-		r, ok := b.next(cs)
+		next := b.next
+		if b.w.Mix == "twilio" {
+			next = b.nextTwilio
+		}
+		r, ok := next(cs)
 		if !ok {
 			calls[ci] = newCall(ci)
-			r, _ = b.next(calls[ci])
+			r, _ = next(calls[ci])
 		}
 		out = append(out, r)
 	}

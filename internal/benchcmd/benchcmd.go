@@ -29,6 +29,7 @@ const benchUsage = `voicegate-bench — voicegate's load generator and benchmark
 
 Usage:
   voicegate-bench --url URL [--mode closed|open] [--mix realistic|partials|tools|status] [auth flags | --config FILE]
+  voicegate-bench --url SERVER --mix twilio --config FILE [--twilio-number N] [--mode closed|open]
   voicegate-bench api [--listen ADDR] [--delay D]
   voicegate-bench bare [--listen ADDR] --secret S
   voicegate-bench flood --url URL --server-pid PID [--conns N] [--announce BYTES] [--hold D]
@@ -68,7 +69,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return runBenchFlood(ctx, args[1:], stdout, stderr)
 	}
 	fs := benchFlagSet("", stderr)
-	url := fs.String("url", "", "webhook URL of the server under test (required; loopback)")
+	url := fs.String("url", "", "webhook URL of the server under test (required; loopback); with --mix twilio the server's address, such as http://127.0.0.1:3100")
 	name := fs.String("name", "voicegate", "label of the server under test")
 	pid := fs.Int("server-pid", 0, "PID of the server, to report its CPU time per request and memory")
 	mode := fs.String("mode", "closed", "closed (maximum throughput) or open (fixed arrival rate)")
@@ -92,6 +93,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	jsonOut := fs.String("json-out", "", "also write the JSON report to this file")
 	seed := fs.Uint64("seed", 1, "seed of the workload's random choices")
 	repeat := fs.Int("repeat", 1, "run the scenario this many times and report medians (the machine is shared and noisy)")
+	twNumber := fs.String("twilio-number", "", "--mix twilio: the number called (default: the first of twilio.numbers)")
 	af := clikit.RegisterAuthFlags(fs)
 	if err := clikit.ParseFlags(fs, args); err != nil {
 		return err
@@ -117,12 +119,29 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			return &clikit.UsageError{Msg: err.Error()}
 		}
 	}
-	a, _, err := af.Resolve(getenv)
-	if err != nil {
-		if ue, ok := err.(*clikit.UsageError); ok {
-			return &clikit.UsageError{Msg: "bench " + ue.Msg}
+	var (
+		signer *auth.Signer
+		tw     *bench.TwilioTarget
+		err    error
+	)
+	if *mix == "twilio" {
+		if tw, err = twilioTarget(*url, *cmpURL, af.ConfigPath(), *twNumber, *live, getenv); err != nil {
+			return err
 		}
-		return err
+	} else {
+		if *twNumber != "" {
+			return &clikit.UsageError{Msg: "--twilio-number is for --mix twilio"}
+		}
+		a, _, err := af.Resolve(getenv)
+		if err != nil {
+			if ue, ok := err.(*clikit.UsageError); ok {
+				return &clikit.UsageError{Msg: "bench " + ue.Msg}
+			}
+			return err
+		}
+		if signer, err = auth.NewSigner(a, time.Now()); err != nil {
+			return err
+		}
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -136,11 +155,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		serving.Go(func() { srv.Serve(ln) })
 		defer func() { srv.Close(); serving.Wait() }()
 	}
-	signer, err := auth.NewSigner(a, time.Now())
-	if err != nil {
-		return err
-	}
-	opts := bench.Options{Name: *name, URL: *url, Signer: signer, Mode: *mode, Concurrency: *conc, Rate: *rate,
+	opts := bench.Options{Name: *name, URL: *url, Signer: signer, Twilio: tw, Mode: *mode, Concurrency: *conc, Rate: *rate,
 		Duration: *dur, Warmup: *warm, LiveCalls: *live, MaxRequests: *maxReq, ServerPID: *pid, Timeout: *timeout, Seed: *seed,
 		Workload: bench.Workload{Mix: *mix, Calls: *calls, ToolStyle: *toolStyle, ToolName: *toolName}}
 	if !*asJSON {
@@ -231,6 +246,29 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
+// twilioTarget is the Twilio door --mix twilio loads, from the config's
+// twilio section: the URLs given are the servers' addresses, to which its
+// paths are appended; requests are signed for its public_base_url.
+func twilioTarget(url, cmpURL, cfgPath, number string, live int, getenv func(string) string) (*bench.TwilioTarget, error) {
+	if cfgPath == "" {
+		return nil, &clikit.UsageError{Msg: "--mix twilio needs --config FILE: its twilio section gives the paths, public_base_url, the auth token and the number"}
+	}
+	if live > 0 {
+		return nil, &clikit.UsageError{Msg: "--live-calls is for Vapi's mixes"}
+	}
+	for _, u := range []string{url, cmpURL} {
+		if rest := strings.TrimPrefix(u, "http://"); strings.Trim(rest[strings.IndexByte(rest+"/", '/'):], "/") != "" {
+			return nil, &clikit.UsageError{Msg: fmt.Sprintf("--mix twilio: %q must be the server's address, such as http://127.0.0.1:3100 (the paths come from the twilio section)", u)}
+		}
+	}
+	t, err := clikit.LoadTwilio(cfgPath, number, getenv, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &bench.TwilioTarget{PublicBaseURL: t.Config.PublicBaseURL, VoicePath: t.Config.VoicePath, StatusPath: t.Config.StatusPath,
+		Token: t.Token, Number: t.Number}, nil
+}
+
 // loopbackOnly refuses targets off this machine: benchmarks load only
 // loopback addresses.
 func loopbackOnly(u string) error {
@@ -249,7 +287,7 @@ func loopbackOnly(u string) error {
 // that announce a large body (the pre-authentication memory attack).
 func runBenchFlood(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := benchFlagSet("flood", stderr)
-	url := fs.String("url", "", "webhook URL of the server under test (required; loopback)")
+	url := fs.String("url", "", "webhook URL of the server under test (required; loopback); with --mix twilio the server's address, such as http://127.0.0.1:3100")
 	pid := fs.Int("server-pid", 0, "PID of the server, to sample its resident memory")
 	conns := fs.Int("conns", 3000, "connections held at once (at most 20000)")
 	announce := fs.Int64("announce", 1<<20, "Content-Length each connection announces")

@@ -24,6 +24,7 @@ const usage = `voicegate — a secure Vapi server-URL gateway for private clouds
 Usage:
   voicegate serve [--config FILE | --dev] [--listen ADDR] [--data-dir DIR]
   voicegate simulate --url URL [--scenario call|security|all] [auth flags | --config FILE]
+  voicegate simulate --url SERVER --config FILE --scenario twilio-call|twilio-security|twilio [--twilio-number N] [--effects]
   voicegate config check --config FILE
   voicegate calls list (--config FILE | --data-dir DIR) [--limit N] [--status S] [--before ID] [--json]
   voicegate calls show ID (--config FILE | --data-dir DIR) [--json]

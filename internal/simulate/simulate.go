@@ -8,6 +8,11 @@
 // routing, tool lookup and argument validation — without storing anything
 // or calling an internal API, and says so in a response header that each
 // step checks. Effects asks for a real call instead.
+//
+// The twilio scenarios play Twilio's part against the Twilio door: an
+// incoming call, its status callbacks and retries, and the forged or
+// altered requests a correct receiver refuses (twilio.go). That door has
+// no dry run: a scenario that stores a call needs Effects.
 package simulate
 
 import (
@@ -28,8 +33,9 @@ import (
 	"github.com/voicegate/voicegate/internal/confval"
 )
 
-// Scenarios lists the scenario names Run accepts.
-var Scenarios = []string{"call", "security", "all"}
+// Scenarios lists the scenario names Run accepts: Vapi's, then Twilio's
+// (which need Options.Twilio).
+var Scenarios = []string{"call", "security", "all", "twilio-call", "twilio-security", "twilio"}
 
 // Options configure a run.
 type Options struct {
@@ -45,6 +51,9 @@ type Options struct {
 	Effects bool
 	// MaxBody is the server's body cap; the security scenario sends one byte more.
 	MaxBody int64
+	// Twilio is the Twilio door the twilio scenarios play against; URL
+	// is then the server's address, to which its paths are appended.
+	Twilio  *Twilio
 	Timeout time.Duration
 	Client  *http.Client
 	Now     func() time.Time
@@ -68,6 +77,9 @@ func Run(ctx context.Context, o Options, out io.Writer) ([]Step, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if IsTwilio(o.Scenario) {
+		return runTwilio(ctx, o, out)
 	}
 	if len(o.ToolArgs) == 0 {
 		o.ToolArgs = json.RawMessage("{}")
@@ -99,6 +111,11 @@ func Run(ctx context.Context, o Options, out io.Writer) ([]Step, error) {
 	default:
 		return nil, fmt.Errorf("unknown scenario %q (known: %s)", o.Scenario, strings.Join(Scenarios, ", "))
 	}
+	return p.finish(out)
+}
+
+// finish prints the summary line and names the steps that failed.
+func (p *player) finish(out io.Writer) ([]Step, error) {
 	p.out.Flush()
 	var failed []string
 	for _, s := range p.steps {

@@ -75,6 +75,10 @@ func RegisterAuthFlags(fs *flag.FlagSet) *AuthFlags {
 	}
 }
 
+// ConfigPath is the --config file given ("" without one): the twilio
+// scenarios and mix read its twilio section.
+func (f *AuthFlags) ConfigPath() string { return *f.cfgPath }
+
 // Resolve returns the completed credential and, from a config, its body cap
 // (0 when given by flags).
 func (f *AuthFlags) Resolve(getenv func(string) string) (config.AuthConfig, int64, error) {
