@@ -37,7 +37,7 @@ twilio:
     "+15550001111":
       sip: {uri: "sip:assistant@example.sip.vapi.ai"}
 `, filepath.Join(dir, "data"))), 0o600)
-	tokens := []string{"TWILIO_AUTH_TOKEN=sim-e2e-twilio-token-7d2f9a", "TWILIO_OLD_TOKEN=sim-e2e-old-token-11aa22"}
+	tokens := []string{"TWILIO_AUTH_TOKEN=5f1c8e3a9d7b2f4e6a0c8d1b3f5e7a9c", "TWILIO_OLD_TOKEN=a2d8f4c6e0b9a7d3f1c5e8b2a6d4f0c7"}
 	p := start(t, append([]string{"VG_SECRET=k3J9xQ2mV7pL5nR8wT4zAb7Cd"}, tokens...), "serve", "--config", cfg)
 	defer p.stop(t)
 	base := "http://" + p.addr
@@ -58,7 +58,7 @@ twilio:
 		t.Fatalf("stored calls: %v\n%s", err, list)
 	}
 	// With another token, simulate fails loudly (exit 1).
-	out, err = run(t, []string{"TWILIO_AUTH_TOKEN=not-the-token-0123456789", "TWILIO_OLD_TOKEN=x"}, "simulate", "--url", base, "--config", cfg, "--scenario", "twilio-security")
+	out, err = run(t, []string{"TWILIO_AUTH_TOKEN=e4b8a2d6f0c9e7b3a1d5f8c2e6b0a4d9", "TWILIO_OLD_TOKEN=a2d8f4c6e0b9a7d3f1c5e8b2a6d4f0c7"}, "simulate", "--url", base, "--config", cfg, "--scenario", "twilio-security")
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(out, "FAIL") {
 		t.Fatalf("a wrong token must fail: %v\n%s", err, out)
 	}

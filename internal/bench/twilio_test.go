@@ -101,7 +101,7 @@ func newTwilioGateway(t *testing.T) string {
 	cfg.Vapi.Auth = []config.AuthConfig{hmacAuth()}
 	tw := twilio.DefaultConfig()
 	tw.VoicePath, tw.StatusPath, tw.PublicBaseURL = "/twilio/voice", "/twilio/status", "https://voice.example.com"
-	tw.AuthTokens = []confval.Secret{{Value: twilioToken}}
+	tw.AuthTokens = []twilio.Token{{Secret: confval.Secret{Value: twilioToken}}}
 	tw.Numbers = map[string]twilio.Answer{"+15550001111": {Sip: &twilio.SipAnswer{URI: "sip:assistant@example.sip.vapi.ai"}}}
 	cfg.Twilio = tw
 	if err := cfg.Check(config.Options{}); err != nil {

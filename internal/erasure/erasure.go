@@ -36,7 +36,11 @@ var ErrMissing = fmt.Errorf("%w in %s", records.ErrSecretMissing, FileName)
 
 // Store keeps the per-call secrets. Safe for concurrent use.
 type Store struct {
-	db *sql.DB
+	db *sql.DB // the writer: one connection
+	// rdb reads, beside the writer: a call's secret is read for each of
+	// its records, and a read must not wait behind another call's
+	// first, fsynced insert.
+	rdb *sql.DB
 }
 
 // FileName is the store's file in a data directory.
@@ -71,7 +75,13 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 			return nil, fmt.Errorf("erasure store %s: %w", path, err)
 		}
 	}
-	return &Store{db: db}, nil
+	rdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("erasure store: %w", err)
+	}
+	rdb.SetMaxOpenConns(4)
+	return &Store{db: db, rdb: rdb}, nil
 }
 
 // Secret returns call id's secret, creating it when create is set. A call
@@ -79,7 +89,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 // with no secret otherwise is ErrMissing (create unset).
 func (s *Store) Secret(ctx context.Context, callID string, create bool) ([]byte, error) {
 	var secret []byte
-	err := s.db.QueryRowContext(ctx, `SELECT secret FROM call_secrets WHERE call_id = ?`, callID).Scan(&secret)
+	err := s.rdb.QueryRowContext(ctx, `SELECT secret FROM call_secrets WHERE call_id = ?`, callID).Scan(&secret)
 	if err == nil {
 		return secret, nil
 	}
@@ -87,7 +97,7 @@ func (s *Store) Secret(ctx context.Context, callID string, create bool) ([]byte,
 		return nil, fmt.Errorf("erasure store: %w", err)
 	}
 	var erased int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM erased_calls WHERE call_id = ?`, callID).Scan(&erased); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM erased_calls WHERE call_id = ?`, callID).Scan(&erased); err != nil {
 		return nil, fmt.Errorf("erasure store: %w", err)
 	}
 	if erased > 0 {
@@ -100,7 +110,10 @@ func (s *Store) Secret(ctx context.Context, callID string, create bool) ([]byte,
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO call_secrets (call_id, secret) VALUES (?, ?) ON CONFLICT(call_id) DO NOTHING`, callID, secret); err != nil {
+	// Not if the call was erased meanwhile (checked in the same statement,
+	// under the write lock): an erased call stays erased.
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO call_secrets (call_id, secret) SELECT ?, ?
+		WHERE NOT EXISTS (SELECT 1 FROM erased_calls WHERE call_id = ?) ON CONFLICT(call_id) DO NOTHING`, callID, secret, callID); err != nil {
 		return nil, fmt.Errorf("erasure store: %w", err)
 	}
 	// Another writer may have created it first: read what is stored.
@@ -210,4 +223,7 @@ func Exists(dir string) bool {
 
 // Close closes the store (SQLite checkpoints and removes the log when the
 // last connection closes).
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.rdb.Close()
+	return s.db.Close()
+}

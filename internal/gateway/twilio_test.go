@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -216,10 +217,12 @@ func TestTwilioSignatureRefusals(t *testing.T) {
 func TestTwilioStatusCallbacks(t *testing.T) {
 	e := newEnv(t, withTwilio(nil))
 	e.postTwilio("/twilio/voice", incomingCall("CAst", "+15550003333"), true, nil)
-	base := time.Now().UTC()
+	// Twilio's timestamps have one-second resolution: the callbacks say
+	// the current second, as a real call's quick statuses do.
+	base := time.Now().UTC().Truncate(time.Second)
 	status := func(st, dur, token string, at int) int {
 		f := url.Values{"CallSid": {"CAst"}, "AccountSid": {"AC123"}, "CallStatus": {st}, "Direction": {"inbound"},
-			"Timestamp": {base.Add(time.Duration(at) * time.Second).Format(time.RFC1123Z)}}
+			"Timestamp": {base.Format(time.RFC1123Z)}, "SequenceNumber": {strconv.Itoa(at)}}
 		if dur != "" {
 			f.Set("CallDuration", dur)
 		}
@@ -250,7 +253,7 @@ func TestTwilioStatusCallbacks(t *testing.T) {
 	}
 	// ringing, in-progress, completed, and the late in-progress (kept in
 	// the history, never reopening the call)
-	if len(timeline) != 4 {
+	if len(timeline) != 4 || timeline[0].Status != "ringing" || timeline[1].Status != "in-progress" || timeline[2].Status != "completed" {
 		t.Fatalf("timeline %+v", timeline)
 	}
 	if got := e.metric(`voicegate_requests_total{outcome="replay",source="twilio-status",type="none"}`); got != "2" {

@@ -30,7 +30,7 @@ const (
 func twilioConfig() twilio.Config {
 	c := twilio.DefaultConfig()
 	c.VoicePath, c.StatusPath, c.PublicBaseURL = "/twilio/voice", "/twilio/status", publicBase
-	c.AuthTokens = []confval.Secret{{Value: testToken}}
+	c.AuthTokens = []twilio.Token{{Secret: confval.Secret{Value: testToken}}}
 	c.Numbers = map[string]twilio.Answer{
 		"+15550001111": {Sip: &twilio.SipAnswer{URI: "sip:assistant@example.sip.vapi.ai", Headers: map[string]string{"X-Call-Sid": "{CallSid}"}}},
 		"+15550002222": {Stream: &twilio.StreamAnswer{URL: "wss://media.example.com/stream", Parameters: map[string]string{"callSid": "{CallSid}"}}},

@@ -329,8 +329,12 @@ func (h *handler) status(ctx context.Context, body []byte) (webhook.Reply, error
 	if callSid == "" || st == "" {
 		return webhook.Reply{}, &webhook.Error{Status: http.StatusBadRequest, Msg: "CallSid and CallStatus are required", Type: "status"}
 	}
+	// Twilio's Timestamp has one-second resolution: a callback of the
+	// second it is received is stamped with the receive time (so that it
+	// sorts after the call's start, stamped the same way); an older one —
+	// delivered late — keeps its own time.
 	at := h.d.Now()
-	if t, err := time.Parse(time.RFC1123Z, vals.Get("Timestamp")); err == nil && t.Year() >= 2000 && t.Year() < 2200 {
+	if t, err := time.Parse(time.RFC1123Z, vals.Get("Timestamp")); err == nil && t.Year() >= 2000 && t.Year() < 2200 && at.Sub(t) > time.Second {
 		at = t
 	}
 	fail := func(op string, err error) (webhook.Reply, error) {

@@ -36,27 +36,27 @@ twilio:
   status_path: /ts
   public_base_url: https://voice.example.com
   auth_tokens:
-    - value: old-token
+    - value: 3e9a1c7f5b2d8e4a6c0f9b1d3e5a7c2f
       not_after: 2026-01-01T00:00:00Z
     - ${TW_TOKEN}
   numbers:
     "+15550002222": {say: two}
     "+15550001111": {say: one, hours: {time_zone: UTC, open: ["daily 00:00-24:00"]}, closed_message: closed}
 `)
-	getenv := func(k string) string { return map[string]string{"TW_TOKEN": "new-token"}[k] }
+	getenv := func(k string) string { return map[string]string{"TW_TOKEN": "b7d2e9a4c1f8e3b6a5d0c9f2e7b4a1d8"}[k] }
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	tw, err := LoadTwilio(path, "", getenv, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tw.Token != "new-token" || tw.Number != "+15550001111" || tw.Config.VoicePath != "/tv" || tw.Config.PublicBaseURL != "https://voice.example.com" {
+	if tw.Token != "b7d2e9a4c1f8e3b6a5d0c9f2e7b4a1d8" || tw.Number != "+15550001111" || tw.Config.VoicePath != "/tv" || tw.Config.PublicBaseURL != "https://voice.example.com" {
 		t.Fatalf("%+v", tw)
 	}
 	if !tw.Config.Numbers["+15550001111"].Hours.OpenAt(now) {
 		t.Fatal("hours not compiled")
 	}
 	// Before the old token's not_after, it is the first one active.
-	if tw, err = LoadTwilio(path, "+15559999999", getenv, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)); err != nil || tw.Token != "old-token" || tw.Number != "+15559999999" {
+	if tw, err = LoadTwilio(path, "+15559999999", getenv, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)); err != nil || tw.Token != "3e9a1c7f5b2d8e4a6c0f9b1d3e5a7c2f" || tw.Number != "+15559999999" {
 		t.Fatalf("%+v %v", tw, err)
 	}
 	// The twilio section's own variables are needed.
@@ -71,10 +71,10 @@ func TestLoadTwilioRefusals(t *testing.T) {
 		usage            bool
 	}{
 		{"no section", "vapi: {path: /webhook/vapi}\n", "has no twilio section", false},
-		{"no numbers", "twilio: {voice_path: /tv, status_path: /ts, public_base_url: https://v.example.com, auth_tokens: [abcdef]}\n", "give --twilio-number", true},
-		{"public URL from a proxy", "server: {trusted_proxies: [10.0.0.1]}\ntwilio: {voice_path: /tv, status_path: /ts, auth_tokens: [abcdef], numbers: {\"+15550001111\": {say: hi}}}\n",
+		{"no numbers", "twilio: {voice_path: /tv, status_path: /ts, public_base_url: https://v.example.com, auth_tokens: [9c4e1a7f3b8d2e6a5c0f4b9d1e7a3c8f]}\n", "give --twilio-number", true},
+		{"public URL from a proxy", "server: {trusted_proxies: [10.0.0.1]}\ntwilio: {voice_path: /tv, status_path: /ts, auth_tokens: [9c4e1a7f3b8d2e6a5c0f4b9d1e7a3c8f], numbers: {\"+15550001111\": {say: hi}}}\n",
 			"public_base_url is not set", false},
-		{"invalid section", "twilio: {voice_path: tv, status_path: /ts, public_base_url: https://v.example.com, auth_tokens: [abcdef]}\n", "voice_path", false},
+		{"invalid section", "twilio: {voice_path: tv, status_path: /ts, public_base_url: https://v.example.com, auth_tokens: [9c4e1a7f3b8d2e6a5c0f4b9d1e7a3c8f]}\n", "voice_path", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := LoadTwilio(writeConfig(t, c.body), "", func(string) string { return "" }, time.Now())
