@@ -266,6 +266,9 @@ func toolCounts(c map[string]int) string {
 // a later event (an end write that follows still creates the row, only
 // without the metadata).
 func (d *Dispatcher) recordFirstSight(ctx context.Context, m *vapi.Message, dec *Decision) bool {
+	if d.records != nil {
+		d.records.Prepare(m.CallID()) // its records' secret, off this request's path
+	}
 	if err := d.store.CreateCall(ctx, recordOf(m, d.now(), dec)); err != nil {
 		d.metrics.StoreErrors.WithLabelValues("create_call").Inc()
 		d.log.Error("persist call", logkey.CallID, m.CallID(), logkey.Err, err)

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/records"
@@ -41,6 +42,20 @@ type Store struct {
 	// its records, and a read must not wait behind another call's
 	// first, fsynced insert.
 	rdb *sql.DB
+	// creates queue new secrets for the batcher, which inserts all those
+	// waiting in one transaction (one fsync for many calls: group commit).
+	creates chan createReq
+	// prepares queue secrets made ahead of a call's first record (see
+	// Prepare): no one waits for them.
+	prepares chan createReq
+	stop     chan struct{}
+	batcher sync.WaitGroup
+}
+
+type createReq struct {
+	callID string
+	secret []byte
+	done   chan error
 }
 
 // FileName is the store's file in a data directory.
@@ -81,7 +96,84 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		return nil, fmt.Errorf("erasure store: %w", err)
 	}
 	rdb.SetMaxOpenConns(4)
-	return &Store{db: db, rdb: rdb}, nil
+	st := &Store{db: db, rdb: rdb, creates: make(chan createReq), prepares: make(chan createReq, 1024), stop: make(chan struct{})}
+	st.batcher.Go(st.insertBatches)
+	return st, nil
+}
+
+// Prepare makes call id's secret ahead of its first record, in the
+// background: voicegate calls it when a call starts, so that the call's
+// first tool call or report does not wait for the secret's fsynced insert.
+// It never blocks (when the queue is full, the first record makes the
+// secret as it would have anyway) and never re-creates an erased call's.
+func (s *Store) Prepare(callID string) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return
+	}
+	select {
+	case s.prepares <- createReq{callID: callID, secret: secret}:
+	default:
+	}
+}
+
+// maxBatch is how many new secrets one transaction inserts at most.
+const maxBatch = 256
+
+// insertBatches inserts the secrets queued in creates, all those waiting
+// in one transaction, until Close.
+func (s *Store) insertBatches() {
+	for {
+		var batch []createReq
+		select {
+		case <-s.stop:
+			return
+		case r := <-s.creates:
+			batch = append(batch, r)
+		case r := <-s.prepares:
+			batch = append(batch, r)
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.creates:
+				batch = append(batch, r)
+			case r := <-s.prepares:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		err := s.insert(batch)
+		for _, r := range batch {
+			if r.done != nil {
+				r.done <- err
+			}
+		}
+	}
+}
+
+// insert writes a batch of secrets in one transaction: each only if its
+// call was not erased meanwhile (checked under the write lock: an erased
+// call stays erased), and not over one another writer made first.
+func (s *Store) insert(batch []createReq) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("erasure store: %w", err)
+	}
+	defer tx.Rollback()
+	for _, r := range batch {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO call_secrets (call_id, secret) SELECT ?, ?
+			WHERE NOT EXISTS (SELECT 1 FROM erased_calls WHERE call_id = ?) ON CONFLICT(call_id) DO NOTHING`, r.callID, r.secret, r.callID); err != nil {
+			return fmt.Errorf("erasure store: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("erasure store: %w", err)
+	}
+	return nil
 }
 
 // Secret returns call id's secret, creating it when create is set. A call
@@ -110,13 +202,21 @@ func (s *Store) Secret(ctx context.Context, callID string, create bool) ([]byte,
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
-	// Not if the call was erased meanwhile (checked in the same statement,
-	// under the write lock): an erased call stays erased.
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO call_secrets (call_id, secret) SELECT ?, ?
-		WHERE NOT EXISTS (SELECT 1 FROM erased_calls WHERE call_id = ?) ON CONFLICT(call_id) DO NOTHING`, callID, secret, callID); err != nil {
-		return nil, fmt.Errorf("erasure store: %w", err)
+	// Durable (synchronous=FULL) before it is returned: a record bound to
+	// it is written next. Calls starting at once share one commit.
+	r := createReq{callID: callID, secret: secret, done: make(chan error, 1)}
+	select {
+	case s.creates <- r:
+	case <-s.stop:
+		return nil, errors.New("erasure store: closed")
+	case <-ctx.Done():
+		return nil, fmt.Errorf("erasure store: %w", ctx.Err())
 	}
-	// Another writer may have created it first: read what is stored.
+	if err := <-r.done; err != nil { // the batch is bounded by its own timeout
+		return nil, err
+	}
+	// Another writer may have created it first, or the call was erased
+	// meanwhile: read what is stored.
 	return s.Secret(ctx, callID, false)
 }
 
@@ -224,6 +324,12 @@ func Exists(dir string) bool {
 // Close closes the store (SQLite checkpoints and removes the log when the
 // last connection closes).
 func (s *Store) Close() error {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.batcher.Wait()
 	s.rdb.Close()
 	return s.db.Close()
 }

@@ -36,6 +36,9 @@ type CallSecrets interface {
 	// Forget destroys the secret (when forget is set) and the idle mark,
 	// leaving no tombstone.
 	Forget(ctx context.Context, callID string, forget bool) (bool, error)
+	// Prepare makes the call's secret ahead of its first record, in the
+	// background, never blocking.
+	Prepare(callID string)
 }
 
 // ErrCallErased is a call whose secret was destroyed by a purge.
@@ -91,6 +94,15 @@ func redactedAAD(r Sealed, secret []byte) []byte { return append(aad(r, secret),
 
 // Store returns the store the writer keeps records in.
 func (w *Writer) Store() Store { return w.store }
+
+// Prepare readies what the records of a call starting now will need (its
+// secret), in the background: its first tool call or report then does not
+// wait for it.
+func (w *Writer) Prepare(callID string) {
+	if callID != "" {
+		w.secrets.Prepare(callID)
+	}
+}
 
 // Call is the call a record belongs to.
 type Call struct {

@@ -18,7 +18,7 @@ run() { # name bin cfg
   psql -q postgres://postgres@127.0.0.1:5432/test -c "DROP SCHEMA IF EXISTS $PG_SCHEMA CASCADE" >/dev/null 2>&1
 }
 : > results.txt
-for round in 1 2; do
+for round in 1 2 3; do
   run new-sqlite-$round vg-new new.yaml
   run old-sqlite-$round vg-old old.yaml
 done
