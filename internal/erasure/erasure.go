@@ -49,7 +49,7 @@ type Store struct {
 	// Prepare): no one waits for them.
 	prepares chan createReq
 	stop     chan struct{}
-	batcher sync.WaitGroup
+	batcher  sync.WaitGroup
 }
 
 type createReq struct {
