@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
@@ -72,30 +71,11 @@ func (e *env) postTwilio(path string, form url.Values, sign bool, tamper func(*h
 	return resp, string(b)
 }
 
-// twiml decodes an answer strictly enough to read its verbs.
-type twimlDoc struct {
-	XMLName xml.Name  `xml:"Response"`
-	Say     []string  `xml:"Say"`
-	Hangup  *struct{} `xml:"Hangup"`
-	Dial    *struct {
-		Sip string `xml:"Sip"`
-	} `xml:"Dial"`
-	Connect *struct {
-		Stream struct {
-			URL    string `xml:"url,attr"`
-			Params []struct {
-				Name  string `xml:"name,attr"`
-				Value string `xml:"value,attr"`
-			} `xml:"Parameter"`
-		} `xml:"Stream"`
-	} `xml:"Connect"`
-}
-
-func parseTwiML(t *testing.T, body string) twimlDoc {
+func parseTwiML(t *testing.T, body string) twilio.TwiML {
 	t.Helper()
-	var d twimlDoc
-	if err := xml.Unmarshal([]byte(body), &d); err != nil {
-		t.Fatalf("not TwiML: %v\n%s", err, body)
+	d, err := twilio.ReadTwiML([]byte(body))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return d
 }
@@ -118,7 +98,7 @@ func TestTwilioVoiceAnswers(t *testing.T) {
 	_, body = e.postTwilio("/twilio/voice", incomingCall("CA2", "+15550002222"), true, nil)
 	d = parseTwiML(t, body)
 	if d.Connect == nil || d.Connect.Stream.URL != "wss://media.example.com/stream" || len(d.Connect.Stream.Params) != 2 ||
-		d.Connect.Stream.Params[0].Name != "callSid" || d.Connect.Stream.Params[0].Value != "CA2" || d.Connect.Stream.Params[1].Value != "+15550002222" {
+		d.Param("callSid") != "CA2" || d.Param("to") != "+15550002222" {
 		t.Fatalf("stream answer: %s", body)
 	}
 	_, body = e.postTwilio("/twilio/voice", incomingCall("CA3", "+15550003333"), true, nil)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -210,7 +209,7 @@ func (t *twilioPlayer) call(ctx context.Context) {
 func (t *twilioPlayer) security(ctx context.Context) {
 	voice, public := t.cfg.VoicePath, t.cfg.PublicBaseURL+t.cfg.VoicePath
 	t.post(ctx, "signed, without CallSid", voice, t.incomingCall(""), newIdempotencyToken(), http.StatusOK, nil, func(b []byte) (string, error) {
-		d, err := decodeTwiML(b)
+		d, err := twilio.ReadTwiML(b)
 		if err != nil {
 			return "", err
 		}
@@ -265,29 +264,6 @@ func cloneValues(v url.Values) url.Values {
 	return c
 }
 
-// twimlDoc reads the verbs voicegate answers with.
-type twimlDoc struct {
-	XMLName xml.Name  `xml:"Response"`
-	Say     []string  `xml:"Say"`
-	Hangup  *struct{} `xml:"Hangup"`
-	Dial    *struct {
-		Sip string `xml:"Sip"`
-	} `xml:"Dial"`
-	Connect *struct {
-		Stream struct {
-			URL string `xml:"url,attr"`
-		} `xml:"Stream"`
-	} `xml:"Connect"`
-}
-
-func decodeTwiML(b []byte) (twimlDoc, error) {
-	var d twimlDoc
-	if err := xml.Unmarshal(b, &d); err != nil {
-		return d, fmt.Errorf("the answer is not TwiML: %.80s", b)
-	}
-	return d, nil
-}
-
 // answer is what the called number must be answered with.
 type answer struct {
 	kind              string // sip, stream, say, closed, unknown number
@@ -316,7 +292,7 @@ func (t *twilioPlayer) expected() answer {
 
 // check reads an answer to the incoming call: TwiML of the expected kind.
 func (w answer) check(b []byte) (string, error) {
-	d, err := decodeTwiML(b)
+	d, err := twilio.ReadTwiML(b)
 	if err != nil {
 		return "", err
 	}

@@ -2,6 +2,7 @@ package twilio
 
 import (
 	"encoding/xml"
+	"fmt"
 	"net/url"
 	"sort"
 	"strings"
@@ -121,4 +122,46 @@ func connectStream(a *StreamAnswer, v callValues) []byte {
 		s.Parameters = append(s.Parameters, parameter{Name: n, Value: v.expand(a.Parameters[n])})
 	}
 	return render(connectVerb{Stream: s})
+}
+
+// Answer read back: what simulate and the tests check an answer with.
+
+// TwiML is a TwiML answer as read back: its verbs, as far as voicegate
+// writes them.
+type TwiML struct {
+	XMLName xml.Name  `xml:"Response"`
+	Say     []string  `xml:"Say"`
+	Hangup  *struct{} `xml:"Hangup"`
+	Dial    *struct {
+		Sip string `xml:"Sip"`
+	} `xml:"Dial"`
+	Connect *struct {
+		Stream struct {
+			URL    string      `xml:"url,attr"`
+			Params []parameter `xml:"Parameter"`
+		} `xml:"Stream"`
+	} `xml:"Connect"`
+}
+
+// ReadTwiML decodes an answer; an error says it is not TwiML (quoting at
+// most its first 80 bytes).
+func ReadTwiML(b []byte) (TwiML, error) {
+	var d TwiML
+	if err := xml.Unmarshal(b, &d); err != nil {
+		return d, fmt.Errorf("the answer is not TwiML: %.80s", b)
+	}
+	return d, nil
+}
+
+// Param returns the value of the stream parameter name ("" if none).
+func (t TwiML) Param(name string) string {
+	if t.Connect == nil {
+		return ""
+	}
+	for _, p := range t.Connect.Stream.Params {
+		if p.Name == name {
+			return p.Value
+		}
+	}
+	return ""
 }
