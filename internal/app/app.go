@@ -59,6 +59,10 @@ type App struct {
 	reloadMu sync.Mutex
 	// Restart-only intervals, read by Run (Config is replaced by Reload).
 	sweepEvery, certReloadEvery time.Duration
+	// retention and purgeEvery are records.retention and purge_interval,
+	// restart-only, read by Run.
+	retention  map[records.Kind]time.Duration
+	purgeEvery time.Duration
 	// handlerWait bounds how long Run waits, after the listener closed,
 	// for webhook handlers still running (each is bounded by Vapi's
 	// deadline, which a reload may raise up to the write timeout).
@@ -95,6 +99,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	a := &App{Config: cfg, log: o.Log, level: o.Level, now: o.Now,
 		sweepEvery:      cfg.Sessions.SweepInterval.D(),
+		retention:       cfg.Records.Retention.Periods(),
+		purgeEvery:      cfg.Records.PurgeInterval.D(),
 		handlerWait:     cfg.Server.WriteTimeout.D(),
 		certReloadEvery: cfg.TLS.ReloadInterval.D()}
 	store := o.Store
@@ -340,10 +346,12 @@ func (a *App) Run(ctx context.Context, l Listeners) error {
 	}
 	background.Go(func() { a.Gateway.Run(bgCtx) })
 	background.Go(func() { a.Sessions.Run(bgCtx, a.sweepEvery) })
-	if periods := a.Config.Records.Retention.Periods(); a.Records != nil && len(periods) > 0 {
+	if a.Records != nil {
+		// Retention, and forgetting the secrets of calls that never wrote a
+		// record (prepared when they started), run even without periods.
 		background.Go(func() {
-			a.ExpireRecords(bgCtx, periods)
-			periodic.Run(bgCtx, a.Config.Records.PurgeInterval.D(), func() { a.ExpireRecords(bgCtx, periods) })
+			a.ExpireRecords(bgCtx, a.retention)
+			periodic.Run(bgCtx, a.purgeEvery, func() { a.ExpireRecords(bgCtx, a.retention) })
 		})
 	}
 

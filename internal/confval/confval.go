@@ -5,7 +5,9 @@ package confval
 
 import (
 	"fmt"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -74,3 +76,18 @@ func DecodeError(n *yaml.Node, format string, args ...any) error {
 
 // MiB formats a byte count in mebibytes, for messages about memory.
 func MiB(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
+
+// CleanPath reports whether p is a route path the HTTP mux serves as
+// written: it starts with /, does not end with /, has no empty, "." or
+// ".." segment, and no space, control character, ?, #, {, }, % or \.
+func CleanPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || path.Clean(p) != p {
+		return false
+	}
+	for _, c := range p {
+		if c <= ' ' || c == 0x7f || strings.ContainsRune("?#{}%\\", c) {
+			return false
+		}
+	}
+	return true
+}

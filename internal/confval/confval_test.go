@@ -39,3 +39,15 @@ func TestDurationDays(t *testing.T) {
 		}
 	}
 }
+
+func TestCleanPath(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/webhook/vapi": true, "/twilio/voice": true, "/a-b_c.d": true,
+		"": false, "/": false, "/twilio/": false, "twilio": false, "/tw//voice": false, "/tw/./voice": false,
+		"/tw/../voice": false, "/tw\tvoice": false, "/tw voice": false, "/a?b": false, "/a#b": false, "/{x}": false, "/a%20": false, "/a\\b": false,
+	} {
+		if got := CleanPath(p); got != want {
+			t.Errorf("CleanPath(%q) = %v, want %v", p, got, want)
+		}
+	}
+}

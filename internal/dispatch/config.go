@@ -48,8 +48,8 @@ func (s Settings) Validate() (probs []string) {
 	for _, p := range s.AllowFrom.Validate() {
 		probs = append(probs, "allow_from"+p)
 	}
-	if !strings.HasPrefix(s.Path, "/") {
-		add("path", "%q must start with /", s.Path)
+	if !confval.CleanPath(s.Path) || s.Path == "/healthz" || s.Path == "/readyz" || s.Path == "/metrics" {
+		add("path", "%q must be a clean path of its own starting with /, not ending with / (no query, dot or empty segments, spaces, braces or control characters)", s.Path)
 	}
 	if s.MaxBodyBytes <= 0 || s.MaxBodyBytes > 64<<20 {
 		add("max_body_bytes", "must be between 1 and 67108864, got %d", s.MaxBodyBytes)

@@ -50,12 +50,17 @@ type Store struct {
 	prepares chan createReq
 	stop     chan struct{}
 	batcher  sync.WaitGroup
+	// checkpointed is when the batcher last copied the log into the file.
+	checkpointed time.Time
 }
 
 type createReq struct {
 	callID string
 	secret []byte
 	done   chan error
+	// idleSince, for a prepared secret, marks the call idle from then on
+	// (see Prepare); zero for a secret made by a record.
+	idleSince time.Time
 }
 
 // FileName is the store's file in a data directory.
@@ -106,16 +111,25 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 // first tool call or report does not wait for the secret's fsynced insert.
 // It never blocks (when the queue is full, the first record makes the
 // secret as it would have anyway) and never re-creates an erased call's.
-func (s *Store) Prepare(callID string) {
+//
+// The call is also marked idle as of PrepareGrace from now (so retention
+// looks at it after twice its grace, a call lasting at most 12 hours): if
+// it never writes a record, its secret is then forgotten.
+func (s *Store) Prepare(callID string, now time.Time) {
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return
 	}
 	select {
-	case s.prepares <- createReq{callID: callID, secret: secret}:
+	case s.prepares <- createReq{callID: callID, secret: secret, idleSince: now.Add(PrepareGrace)}:
 	default:
 	}
 }
+
+// PrepareGrace delays a prepared call's idle mark: with retention's own
+// 12-hour grace, a call that never wrote a record loses its secret a day
+// after it started.
+const PrepareGrace = 12 * time.Hour
 
 // maxBatch is how many new secrets one transaction inserts at most.
 const maxBatch = 256
@@ -150,6 +164,14 @@ func (s *Store) insertBatches() {
 				r.done <- err
 			}
 		}
+		// Copy the log into erasure.db at most once a second, after the
+		// waiters are answered: a copy of erasure.db alone (a backup of
+		// the file without its -wal) then lacks at most the last second's
+		// secrets.
+		if time.Since(s.checkpointed) >= time.Second {
+			s.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+			s.checkpointed = time.Now()
+		}
 	}
 }
 
@@ -165,9 +187,17 @@ func (s *Store) insert(batch []createReq) error {
 	}
 	defer tx.Rollback()
 	for _, r := range batch {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO call_secrets (call_id, secret) SELECT ?, ?
-			WHERE NOT EXISTS (SELECT 1 FROM erased_calls WHERE call_id = ?) ON CONFLICT(call_id) DO NOTHING`, r.callID, r.secret, r.callID); err != nil {
+		res, err := tx.ExecContext(ctx, `INSERT INTO call_secrets (call_id, secret) SELECT ?, ?
+			WHERE NOT EXISTS (SELECT 1 FROM erased_calls WHERE call_id = ?) ON CONFLICT(call_id) DO NOTHING`, r.callID, r.secret, r.callID)
+		if err != nil {
 			return fmt.Errorf("erasure store: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 && !r.idleSince.IsZero() {
+			// A call that never writes a record must not keep its secret
+			// forever: retention forgets it once idle and without records.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO idle_calls (call_id, since) VALUES (?, ?) ON CONFLICT(call_id) DO NOTHING`, r.callID, r.idleSince.UnixMilli()); err != nil {
+				return fmt.Errorf("erasure store: %w", err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -212,12 +242,17 @@ func (s *Store) Secret(ctx context.Context, callID string, create bool) ([]byte,
 	case <-ctx.Done():
 		return nil, fmt.Errorf("erasure store: %w", ctx.Err())
 	}
-	if err := <-r.done; err != nil { // the batch is bounded by its own timeout
-		return nil, err
+	select {
+	case err := <-r.done: // done is buffered: the batcher never waits for us
+		if err != nil {
+			return nil, err
+		}
+	case <-ctx.Done():
+		return nil, fmt.Errorf("erasure store: %w", ctx.Err())
 	}
 	// Another writer may have created it first, or the call was erased
-	// meanwhile: read what is stored.
-	return s.Secret(ctx, callID, false)
+	// meanwhile: read what is stored (even if ctx ends now: it is there).
+	return s.Secret(context.WithoutCancel(ctx), callID, false)
 }
 
 // Erase destroys call id's secret; it reports whether there was one.
@@ -302,15 +337,22 @@ func (s *Store) Forget(ctx context.Context, callID string, forget bool) (bool, e
 			return false, fmt.Errorf("erasure store: %w", err)
 		}
 		n, _ = res.RowsAffected()
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM idle_calls WHERE call_id = ?`, callID); err != nil {
+	} else if _, err := tx.ExecContext(ctx, `DELETE FROM idle_calls WHERE call_id = ?`, callID); err != nil {
 		return false, fmt.Errorf("erasure store: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("erasure store: %w", err)
 	}
-	if forget {
-		return n == 1, s.scrub(ctx)
+	if !forget {
+		return false, nil
+	}
+	// The idle mark goes only once the log no longer holds the secret: a
+	// scrub that could not finish is tried again by the next Forget.
+	if err := s.scrub(ctx); err != nil {
+		return n == 1, err
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM idle_calls WHERE call_id = ?`, callID); err != nil {
+		return n == 1, fmt.Errorf("erasure store: %w", err)
 	}
 	return n == 1, nil
 }

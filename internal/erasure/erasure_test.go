@@ -127,8 +127,8 @@ func TestPrepare(t *testing.T) {
 	if _, err := s.Erase(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	s.Prepare("live")
-	s.Prepare("gone")
+	s.Prepare("live", time.Now())
+	s.Prepare("gone", time.Now())
 	deadline := time.Now().Add(5 * time.Second)
 	var prepared []byte
 	for {
@@ -143,7 +143,7 @@ func TestPrepare(t *testing.T) {
 	if again, err := s.Secret(ctx, "live", true); err != nil || !bytes.Equal(again, prepared) {
 		t.Fatalf("the first record got another secret: %v", err)
 	}
-	s.Prepare("live") // again: the stored one stays
+	s.Prepare("live", time.Now()) // again: the stored one stays
 	time.Sleep(50 * time.Millisecond)
 	if again, _ := s.Secret(ctx, "live", false); !bytes.Equal(again, prepared) {
 		t.Fatal("a second Prepare replaced the secret")

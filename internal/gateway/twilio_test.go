@@ -340,4 +340,21 @@ func TestTwilioTokenBoundToItsAccount(t *testing.T) {
 	if resp, _ := e.postTwilio("/twilio/voice", other, false, signWith(twilioToken)); resp.StatusCode != 200 {
 		t.Fatalf("an unbound token: %d", resp.StatusCode)
 	}
+	// The sub-account's token, its own AccountSid in the form, naming the
+	// other account's call: refused, the call left as it was.
+	forged := url.Values{"CallSid": {"CAsub2"}, "AccountSid": {"AC0123456789abcdef0123456789abcdef"}, "CallStatus": {"completed"}}
+	if resp, _ := e.postTwilio("/twilio/status", forged, false, signWith(subToken)); resp.StatusCode != 403 {
+		t.Fatalf("a status for another account's call: %d", resp.StatusCode)
+	}
+	if rec, _, err := e.app.Store.Call(context.Background(), "CAsub2"); err != nil || !rec.EndedAt.IsZero() {
+		t.Fatalf("another account's call was changed: %+v %v", rec, err)
+	}
+	// Nor a Vapi call's id.
+	if s, _ := e.send(msg("status-update", "VAPI-CALL", `"status":"in-progress"`)); s != 200 {
+		t.Fatal(s)
+	}
+	vapiForged := url.Values{"CallSid": {"VAPI-CALL"}, "AccountSid": {"AC123"}, "CallStatus": {"completed"}}
+	if resp, _ := e.postTwilio("/twilio/status", vapiForged, false, signWith(twilioToken)); resp.StatusCode != 403 {
+		t.Fatalf("a Twilio status for a Vapi call: %d", resp.StatusCode)
+	}
 }

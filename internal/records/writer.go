@@ -37,8 +37,9 @@ type CallSecrets interface {
 	// leaving no tombstone.
 	Forget(ctx context.Context, callID string, forget bool) (bool, error)
 	// Prepare makes the call's secret ahead of its first record, in the
-	// background, never blocking.
-	Prepare(callID string)
+	// background, never blocking; if the call never writes a record, its
+	// secret is forgotten like an idle call's.
+	Prepare(callID string, now time.Time)
 }
 
 // ErrCallErased is a call whose secret was destroyed by a purge.
@@ -100,7 +101,7 @@ func (w *Writer) Store() Store { return w.store }
 // wait for it.
 func (w *Writer) Prepare(callID string) {
 	if callID != "" {
-		w.secrets.Prepare(callID)
+		w.secrets.Prepare(callID, w.now())
 	}
 }
 

@@ -414,3 +414,44 @@ func TestRewrapShredsARecordWrittenDuringItsPurge(t *testing.T) {
 		t.Fatalf("after the rewrap, the unreadable record still holds the old key: %v", err)
 	}
 }
+
+// TestPreparedSecretWithoutRecordsIsForgotten: a call prepared when it
+// started but that never wrote a record does not keep its secret forever:
+// a day later (its 12 hours, then retention's grace) it is forgotten, with
+// or without retention periods; a prepared call that wrote records keeps it.
+func TestPreparedSecretWithoutRecordsIsForgotten(t *testing.T) {
+	ctx := context.Background()
+	clock := time.Now()
+	p := writertest.SQLite(t, t.TempDir(), func() time.Time { return clock }, "")
+	defer p.DB.Close()
+	p.Writer.Prepare("quiet")
+	p.Writer.Prepare("busy")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		_, err1 := p.Secrets.Secret(ctx, "quiet", false)
+		_, err2 := p.Secrets.Secret(ctx, "busy", false)
+		if err1 == nil && err2 == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the prepared secrets never appeared")
+		}
+	}
+	if err := p.Writer.ToolCall(ctx, records.Call{ID: "busy"}, records.ToolCall{ToolCallID: "t1", Tool: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(13 * time.Hour)
+	if res, err := p.Writer.Expire(ctx, nil); err != nil || res.Calls != 0 {
+		t.Fatalf("half a day on: %+v %v", res, err)
+	}
+	clock = clock.Add(12 * time.Hour)
+	if res, err := p.Writer.Expire(ctx, nil); err != nil || res.Calls != 1 {
+		t.Fatalf("a day on: %+v %v", res, err)
+	}
+	if _, err := p.Secrets.Secret(ctx, "quiet", false); !errors.Is(err, records.ErrSecretMissing) {
+		t.Fatalf("the quiet call's secret: %v", err)
+	}
+	recs, _ := p.DB.CallRecords(ctx, "busy")
+	if _, err := p.Writer.Open(ctx, recs[0]); err != nil {
+		t.Fatalf("the busy call's record: %v", err)
+	}
+}

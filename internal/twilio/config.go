@@ -158,8 +158,8 @@ func (c *Config) Validate(trustedProxies bool) []string {
 		switch {
 		case p == "":
 			add("%s: must be set when the other Twilio path is", name)
-		case !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# {}") || strings.HasSuffix(p, "/"):
-			add("%s: %q must be a path starting with /, not ending with / (no query, spaces or braces)", name, p)
+		case !confval.CleanPath(p):
+			add("%s: %q must be a clean path starting with /, not ending with / (no query, dot or empty segments, spaces, braces or control characters)", name, p)
 		case p == "/healthz" || p == "/readyz" || p == "/metrics":
 			add("%s: %q is voicegate's own", name, p)
 		}

@@ -1,9 +1,11 @@
 package twilio
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/voicegate/voicegate/internal/confval"
 )
@@ -29,7 +31,7 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{func(c *Config) { c.StatusPath = "" }, "status_path: must be set"},
-		{func(c *Config) { c.VoicePath = "twilio" }, `voice_path: "twilio" must be a path`},
+		{func(c *Config) { c.VoicePath = "twilio" }, `voice_path: "twilio" must be a clean path`},
 		{func(c *Config) { c.StatusPath = c.VoicePath }, "status_path: must differ"},
 		{func(c *Config) { c.PublicBaseURL = "" }, "public_base_url: must be set"},
 		{func(c *Config) { c.PublicBaseURL = "ftp://x" }, "must be an http(s) URL"},
@@ -45,6 +47,8 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.AuthTokens[0].AccountSid = "AC12" }, "is not an account SID"},
 		{func(c *Config) { c.VoicePath = "/twilio/" }, "not ending with /"},
 		{func(c *Config) { c.VoicePath = "/" }, "not ending with /"},
+		{func(c *Config) { c.VoicePath = "/tw//voice" }, "must be a clean path"},
+		{func(c *Config) { c.VoicePath = "/tw/../voice" }, "must be a clean path"},
 		{func(c *Config) { c.StatusPath = "/healthz" }, "is voicegate's own"},
 		{func(c *Config) { c.AllowFrom = []string{"0.0.0.0/0"} }, "allow_from[0]"},
 		{func(c *Config) { c.MaxBodyBytes = 10 }, "max_body_bytes"},
@@ -129,5 +133,23 @@ func TestOpeningHours(t *testing.T) {
 	var none *Hours
 	if !none.OpenAt(time.Now()) {
 		t.Fatal("no hours: always open")
+	}
+}
+
+func TestSipURICapped(t *testing.T) {
+	long := strings.Repeat("é", 200) // 400 bytes, two per character
+	a := &SipAnswer{URI: "sip:a@b.example.com", Headers: map[string]string{}}
+	for i := range 12 {
+		a.Headers[fmt.Sprintf("X-H%02d", i)] = "{From}"
+	}
+	d, err := ReadTwiML(dialSip(a, callValues{From: long}))
+	if err != nil || d.Dial == nil {
+		t.Fatal(err)
+	}
+	if n := len(d.Dial.Sip); n > maxSipURI || !strings.Contains(d.Dial.Sip, "X-H00=") {
+		t.Fatalf("%d characters: %s", n, d.Dial.Sip)
+	}
+	if strings.Contains(d.Dial.Sip, "%C3?") || !utf8.ValidString(d.Dial.Sip) {
+		t.Fatal("a character cut in half")
 	}
 }

@@ -288,6 +288,15 @@ func (h *handler) voice(ctx context.Context, body []byte) (webhook.Reply, error)
 		label = "say"
 		reply.Body = sayAndHangUp(a.Say, h.cfg.Voice, h.cfg.Language)
 	}
+	// A call already stored as another account's (or Vapi's) is not
+	// answered for, nor changed.
+	if ok, err := h.owned(ctx, callSid, v.AccountSid); err != nil {
+		return h.storeFailed(reply, "read_call", callSid, err), nil
+	} else if !ok {
+		h.d.Log.Warn("twilio call refused: stored as another account's", logkey.CallID, callSid)
+		reply.Body = sayAndHangUp(h.cfg.ErrorMessage, h.cfg.Voice, h.cfg.Language)
+		return reply, nil
+	}
 	// The call and its first status, before the answer; the caller's
 	// number is not stored (metadata only, as for Vapi).
 	now := h.d.Now()
@@ -313,6 +322,23 @@ func (h *handler) storeFailed(reply webhook.Reply, op, callSid string, err error
 	return reply
 }
 
+// errOtherAccount is a request for a call stored as another account's (or
+// another provider's): a token bound to one account must not touch it.
+var errOtherAccount = &webhook.Error{Status: http.StatusForbidden, Msg: "the call belongs to another account"}
+
+// owned reports whether call sid may be changed by a request for account:
+// unknown, or a Twilio call of that account.
+func (h *handler) owned(ctx context.Context, sid, account string) (bool, error) {
+	rec, _, err := h.d.Store.Call(ctx, sid)
+	if errors.Is(err, calls.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return rec.OrgID == account && strings.HasPrefix(rec.Type, "twilio:"), nil
+}
+
 // terminal are the statuses a Twilio call ends with.
 var terminal = map[string]bool{"completed": true, "busy": true, "failed": true, "no-answer": true, "canceled": true}
 
@@ -330,16 +356,23 @@ func (h *handler) status(ctx context.Context, body []byte) (webhook.Reply, error
 		return webhook.Reply{}, &webhook.Error{Status: http.StatusBadRequest, Msg: "CallSid and CallStatus are required", Type: "status"}
 	}
 	// Twilio's Timestamp has one-second resolution: a callback of the
-	// second it is received is stamped with the receive time (so that it
+	// last two seconds is stamped with the receive time (so that it
 	// sorts after the call's start, stamped the same way); an older one —
 	// delivered late — keeps its own time.
 	at := h.d.Now()
-	if t, err := time.Parse(time.RFC1123Z, vals.Get("Timestamp")); err == nil && t.Year() >= 2000 && t.Year() < 2200 && at.Sub(t) > time.Second {
+	if t, err := time.Parse(time.RFC1123Z, vals.Get("Timestamp")); err == nil && t.Year() >= 2000 && t.Year() < 2200 && at.Sub(t) > 2*time.Second {
 		at = t
 	}
 	fail := func(op string, err error) (webhook.Reply, error) {
 		h.d.Metrics.StoreErrors.WithLabelValues(op).Inc()
 		return webhook.Reply{}, &webhook.Error{Status: http.StatusServiceUnavailable, Msg: "could not store the status, retry", Type: "status", CallID: callSid, Err: err}
+	}
+	if ok, err := h.owned(ctx, callSid, vals.Get("AccountSid")); err != nil {
+		return fail("read_call", err)
+	} else if !ok {
+		e := *errOtherAccount
+		e.Type, e.CallID = "status", callSid
+		return webhook.Reply{}, &e
 	}
 	rec := calls.Record{ID: callSid, OrgID: vals.Get("AccountSid"), Type: "twilio:" + vals.Get("Direction"), Status: st, CreatedAt: at}
 	if err := h.d.Store.CreateCall(ctx, rec); err != nil {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // TwiML is built with encoding/xml from typed values: every value is
@@ -83,29 +84,39 @@ func (v callValues) expand(s string) string {
 }
 
 // maxHeaderValue caps a SIP header's value (a {From} of a SIP caller can
-// be long).
-const maxHeaderValue = 128
+// be long), and maxSipURI the whole URI: Twilio refuses one past 1,024
+// characters (error 21227), so headers that do not fit are left out.
+const (
+	maxHeaderValue = 128
+	maxSipURI      = 1000
+)
 
 // dialSip connects the call to a SIP URI; the headers go in the URI's
-// header part (sip:user@host?X-Name=value&...), each value URL-escaped, as
-// Twilio reads custom SIP headers.
+// header part (sip:user@host?X-Name=value&...), each value percent-escaped,
+// as Twilio reads custom SIP headers.
 func dialSip(a *SipAnswer, v callValues) []byte {
 	uri := a.URI
-	if len(a.Headers) > 0 {
-		names := make([]string, 0, len(a.Headers))
-		for n := range a.Headers {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		parts := make([]string, len(names))
-		for i, n := range names {
-			val := v.expand(a.Headers[n])
-			if len(val) > maxHeaderValue {
-				val = val[:maxHeaderValue] // Twilio refuses a SIP URI past 1024 characters
+	names := make([]string, 0, len(a.Headers))
+	for n := range a.Headers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	sep := "?"
+	for _, n := range names {
+		val := v.expand(a.Headers[n])
+		if len(val) > maxHeaderValue {
+			cut := maxHeaderValue
+			for cut > 0 && !utf8.RuneStart(val[cut]) {
+				cut-- // not in the middle of a character
 			}
-			parts[i] = n + "=" + strings.ReplaceAll(url.QueryEscape(val), "+", "%20")
+			val = val[:cut]
 		}
-		uri += "?" + strings.Join(parts, "&")
+		part := sep + n + "=" + strings.ReplaceAll(url.QueryEscape(val), "+", "%20")
+		if len(uri)+len(part) > maxSipURI {
+			continue
+		}
+		uri += part
+		sep = "&"
 	}
 	return render(dialVerb{Sip: sipNoun{URI: uri}})
 }
