@@ -29,6 +29,7 @@ Usage:
   voicegate calls list (--config FILE | --data-dir DIR) [--limit N] [--status S] [--before ID] [--json]
   voicegate calls show ID (--config FILE | --data-dir DIR) [--json]
   voicegate redact [--json] < INPUT
+  voicegate bargein eval --cases FILE.jsonl --decisions OUT.jsonl
   voicegate twilio sign|verify --url URL [--param NAME=VALUE]... [--body-file FILE] [--signature SIG] [--token-env NAME]
   voicegate netpolicy --format nftables|iptables|ip6tables|aws-sg|k8s [--twilio-edges all|none|EDGE,...] [--no-media] [--vapi] [--webhook-port 443] [--allow CIDR]... [--config FILE]
   voicegate keys list|rotate|rewrap|retire ID (--config FILE | --data-dir DIR)
@@ -65,6 +66,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runCalls(ctx, rest, getenv, stdout, stderr)
 	case "redact":
 		return runRedactCommand(rest, stdout, stderr)
+	case "bargein":
+		return runBargein(rest, stdout, stderr)
 	case "twilio":
 		return runTwilio(rest, getenv, stdout, stderr)
 	case "netpolicy":

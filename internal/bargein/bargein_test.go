@@ -1,0 +1,89 @@
+package bargein
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestPublicCorpus: the engine scores precision = recall = 1 on the public
+// corpus, every case exactly right.
+func TestPublicCorpus(t *testing.T) {
+	f, err := os.Open("../../testdata/bargein/public.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out strings.Builder
+	sc, err := DefaultPolicy().Eval(f, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d cases, %d exact; precision %.3f recall %.3f (TP %d FP %d FN %d)", sc.Cases, sc.ExactCases, sc.Precision(), sc.Recall(), sc.TruePos, sc.FalsePos, sc.FalseNeg)
+	if sc.Precision() != 1 || sc.Recall() != 1 || sc.ExactCases != sc.Cases || sc.Cases < 100 {
+		t.Fatalf("precision %.3f recall %.3f, %d of %d cases exact", sc.Precision(), sc.Recall(), sc.ExactCases, sc.Cases)
+	}
+}
+
+func TestWords(t *testing.T) {
+	for in, want := range map[string]string{
+		"Wait—I need to":         "wait i need to",
+		"That’s wrong...":        "that's wrong",
+		"uh-huh, mm-hmm":         "uh huh mm hmm",
+		"¿Perdón? [cough] okay!": "perdón \u2400noise okay",
+		"'quoted' rock'n'roll":   "quoted rock'n'roll",
+	} {
+		if got := strings.Join(Words(in), " "); got != want {
+			t.Errorf("Words(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDecideRules(t *testing.T) {
+	p := DefaultPolicy()
+	var s State
+	start := func(ts int64) {
+		p.Decide(&s, Event{Type: "speech-update", Role: "assistant", Status: "started", Timestamp: ts, TimeKnown: true})
+	}
+	user := func(text string, ts int64) Decision {
+		return p.Decide(&s, Event{Type: "transcript", Role: "user", TranscriptType: "partial", Transcript: text, Timestamp: ts, TimeKnown: true})
+	}
+	if d := user("wait wait", 10); d.Interrupt {
+		t.Fatal("no assistant speaking: no decision")
+	}
+	start(100)
+	for text, want := range map[string]bool{"uh-huh okay yeah": false, "[noise] um": false, "Friday": false, "stopwatch waiter nothing": true} {
+		s.Decided = false
+		if d := user(text, 150); d.Interrupt != want {
+			t.Errorf("%q: %+v, want interrupt=%v", text, d, want)
+		}
+	}
+	s.Decided = false
+	if d := user("hold on", 50); d.Interrupt {
+		t.Fatal("a stale partial decided")
+	}
+	if d := user("hold on", 150); !d.Interrupt || d.Reason != "interruption phrase: hold on" {
+		t.Fatalf("%+v", d)
+	}
+	if d := user("hold on please", 160); d.Interrupt {
+		t.Fatal("a second interrupt in one turn")
+	}
+	start(200)
+	if d := user("no", 210); !d.Interrupt {
+		t.Fatal("a new turn opens a new window")
+	}
+}
+
+// FuzzEval: no corpus line makes the engine panic, and every event gets a
+// decision line.
+func FuzzEval(f *testing.F) {
+	f.Add(`{"id":"c","events":[{"message":{"type":"speech-update","role":"assistant","status":"started","timestamp":1},"expect":"none"},{"message":{"type":"transcript","role":"user","transcript":"wait [noise]—that’s wrong","timestamp":"1970-01-01T00:00:00.002"}}]}`)
+	f.Add(`{"id":"x","events":[{"message":{"timestamp":{}}}]}`)
+	f.Fuzz(func(t *testing.T, line string) {
+		var out strings.Builder
+		sc, err := DefaultPolicy().Eval(strings.NewReader(line), &out)
+		if err == nil && strings.Count(out.String(), "\n") != sc.Events {
+			t.Fatalf("%d events, %d decision lines", sc.Events, strings.Count(out.String(), "\n"))
+		}
+	})
+}

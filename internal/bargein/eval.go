@@ -1,0 +1,136 @@
+package bargein
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A corpus case, as bargein-policy.md's "Evaluation" describes it.
+type evalCase struct {
+	ID     string      `json:"id"`
+	Events []evalEvent `json:"events"`
+}
+
+type evalEvent struct {
+	Message struct {
+		Type           string          `json:"type"`
+		Role           string          `json:"role"`
+		Status         string          `json:"status"`
+		TranscriptType string          `json:"transcriptType"`
+		Transcript     string          `json:"transcript"`
+		Timestamp      json.RawMessage `json:"timestamp"`
+		Call           struct {
+			ID string `json:"id"`
+		} `json:"call"`
+	} `json:"message"`
+	Expect string `json:"expect"`
+}
+
+// Score is an evaluation's result, counted over every event.
+type Score struct {
+	Cases, ExactCases, Events   int
+	TruePos, FalsePos, FalseNeg int
+}
+
+// Precision is TP / (TP + FP) (1 when nothing was decided).
+func (s Score) Precision() float64 {
+	if s.TruePos+s.FalsePos == 0 {
+		return 1
+	}
+	return float64(s.TruePos) / float64(s.TruePos+s.FalsePos)
+}
+
+// Recall is TP / (TP + FN) (1 when nothing was expected).
+func (s Score) Recall() float64 {
+	if s.TruePos+s.FalseNeg == 0 {
+		return 1
+	}
+	return float64(s.TruePos) / float64(s.TruePos+s.FalseNeg)
+}
+
+// Timestamp reads an event's own time: epoch milliseconds (a number, or a
+// string of digits) or ISO 8601 (no zone: UTC).
+func Timestamp(raw json.RawMessage) (int64, bool) {
+	s := strings.TrimSpace(string(raw))
+	if s == "" || s == "null" {
+		return 0, false
+	}
+	if s[0] == '"' {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, false
+		}
+	}
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		return int64(n), true
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04:05", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UnixMilli(), true
+		}
+	}
+	return 0, false
+}
+
+// Eval runs the engine over a corpus (one case per line), writes one
+// decision line per event to out, and scores it.
+func (p *Policy) Eval(in io.Reader, out io.Writer) (Score, error) {
+	var sc Score
+	r := bufio.NewReader(in)
+	enc := json.NewEncoder(out)
+	enc.SetEscapeHTML(false)
+	for line := 1; ; line++ {
+		b, err := r.ReadBytes('\n')
+		if len(strings.TrimSpace(string(b))) > 0 {
+			var c evalCase
+			if jerr := json.Unmarshal(b, &c); jerr != nil {
+				return sc, fmt.Errorf("line %d: not a case: %v", line, jerr)
+			}
+			sc.Cases++
+			exact := true
+			states := map[string]*State{}
+			for i, ev := range c.Events {
+				m := ev.Message
+				st := states[m.Call.ID]
+				if st == nil {
+					st = &State{}
+					states[m.Call.ID] = st
+				}
+				ts, ok := Timestamp(m.Timestamp)
+				d := p.Decide(st, Event{Type: m.Type, Role: m.Role, Status: m.Status, TranscriptType: m.TranscriptType, Transcript: m.Transcript, Timestamp: ts, TimeKnown: ok})
+				decision := "none"
+				if d.Interrupt {
+					decision = "interrupt"
+				}
+				want := ev.Expect == "interrupt"
+				sc.Events++
+				switch {
+				case d.Interrupt && want:
+					sc.TruePos++
+				case d.Interrupt:
+					sc.FalsePos++
+					exact = false
+				case want:
+					sc.FalseNeg++
+					exact = false
+				}
+				if err := enc.Encode(map[string]any{"case": c.ID, "event": i, "decision": decision, "reason": d.Reason}); err != nil {
+					return sc, err
+				}
+			}
+			if exact {
+				sc.ExactCases++
+			}
+		}
+		if err == io.EOF {
+			return sc, nil
+		}
+		if err != nil {
+			return sc, err
+		}
+	}
+}
