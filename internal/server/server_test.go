@@ -295,7 +295,7 @@ func TestHTTP2StreamsPerConnectionBounded(t *testing.T) {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true,
 		HTTP2: &http.HTTP2Config{StrictMaxConcurrentRequests: true}}
 	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	client := &http.Client{Transport: tr, Timeout: 40 * time.Second}
 	// Requests past the bound are refused by the server (REFUSED_STREAM);
 	// the client retries them. They are cancelled at the end of the test.
 	rctx, rcancel := context.WithCancel(context.Background())
@@ -311,7 +311,9 @@ func TestHTTP2StreamsPerConnectionBounded(t *testing.T) {
 			}
 		}()
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	// Bounded waits, generous: under the race detector on a busy machine
+	// the TLS handshakes alone can take seconds.
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		mu.Lock()
 		f := inFlight
