@@ -119,9 +119,6 @@ func (g *Gateway) Run(ctx context.Context) {
 // are forgotten (a full table also sweeps itself when it needs room).
 const SweepInterval = time.Minute
 
-// RateLimitedSources returns how many client addresses have a bucket.
-func (g *Gateway) RateLimitedSources() int { return g.perSource.Len() }
-
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
 

@@ -18,7 +18,6 @@ import (
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
-	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/webhook"
 )
 
@@ -105,28 +104,25 @@ func Endpoints(c Config, d Deps) (voice, status *webhook.Endpoint, err error) {
 		return nil, nil, fmt.Errorf("twilio.%w", err)
 	}
 	h := &handler{cfg: c, d: d}
-	voice = &webhook.Endpoint{MaxBodyBytes: c.MaxBodyBytes, AllowFrom: allow, Verifier: v, ReplayKey: replayKey,
+	voice = &webhook.Endpoint{MaxBodyBytes: c.MaxBodyBytes, AllowFrom: allow, Verifier: v,
 		Handle: h.voice, SlowRatio: 0.5, AuthFailureStatus: http.StatusForbidden,
 		EncodeError: func(int, string) (string, []byte) {
 			// Twilio plays its own message for an error status; the body
 			// says the same, in case a fallback ever reads it.
 			return "text/xml", sayAndHangUp(c.ErrorMessage, c.Voice, c.Language)
 		}}
-	status = &webhook.Endpoint{MaxBodyBytes: c.MaxBodyBytes, AllowFrom: allow, Verifier: v, ReplayKey: replayKey,
+	status = &webhook.Endpoint{MaxBodyBytes: c.MaxBodyBytes, AllowFrom: allow, Verifier: v,
 		Handle: h.status, SlowRatio: 0.5, AuthFailureStatus: http.StatusForbidden}
 	return voice, status, nil
 }
 
 // IdempotencyHeader is the header Twilio's retries of one request share.
-const IdempotencyHeader = "I-Twilio-Idempotency-Token"
-
-// replayKey de-duplicates by the body, which the signature covers: a
-// retry of a webhook carries the same body (and the same
-// I-Twilio-Idempotency-Token). The token itself is not signed, so it is
-// not the key: anyone holding a token could otherwise send another
+// It is not the replay key: the endpoints leave ReplayKey nil, so a retry
+// is recognised by its body, which the signature covers. Keyed on the
+// unsigned token, anyone holding an auth token could send another
 // request's token to be answered with that request's cached answer, or a
-// fresh value to have a captured request handled again.
-func replayKey(r *http.Request, body []byte) replay.Key { return replay.KeyOf(body) }
+// fresh one to have a captured request handled again.
+const IdempotencyHeader = "I-Twilio-Idempotency-Token"
 
 // verifier adapts Verifier to the gateway's auth.Verifier: the public URL
 // rebuilt, the form read, each token's not_after applied.
@@ -288,25 +284,22 @@ func (h *handler) voice(ctx context.Context, body []byte) (webhook.Reply, error)
 		label = "say"
 		reply.Body = sayAndHangUp(a.Say, h.cfg.Voice, h.cfg.Language)
 	}
-	// A call already stored as another account's (or Vapi's) is not
-	// answered for, nor changed.
-	if ok, err := h.owned(ctx, callSid, v.AccountSid); err != nil {
-		return h.storeFailed(reply, "read_call", callSid, err), nil
-	} else if !ok {
+	// The call and its first status, before the answer; the caller's
+	// number is not stored (metadata only, as for Vapi). A call already
+	// stored as another account's (or Vapi's) is not answered for.
+	now := h.d.Now()
+	rec := calls.Record{ID: callSid, OrgID: v.AccountSid, Type: "twilio:" + vals.Get("Direction"), AssistantID: "twilio:" + label, Status: vals.Get("CallStatus"), CreatedAt: now}
+	if err := h.ensureCall(ctx, rec); errors.Is(err, errOtherAccount) {
 		h.d.Log.Warn("twilio call refused: stored as another account's", logkey.CallID, callSid)
 		reply.Body = sayAndHangUp(h.cfg.ErrorMessage, h.cfg.Voice, h.cfg.Language)
 		return reply, nil
-	}
-	// The call and its first status, before the answer; the caller's
-	// number is not stored (metadata only, as for Vapi).
-	now := h.d.Now()
-	rec := calls.Record{ID: callSid, OrgID: v.AccountSid, Type: "twilio:" + vals.Get("Direction"), AssistantID: "twilio:" + label, Status: vals.Get("CallStatus"), CreatedAt: now}
-	if err := h.d.Store.CreateCall(ctx, rec); err != nil {
-		return h.storeFailed(reply, "create_call", callSid, err), nil
+	} else if err != nil {
+		return h.storeFailed(reply, callSid, err), nil
 	}
 	if st := vals.Get("CallStatus"); st != "" {
 		if err := h.d.Store.RecordStatus(ctx, callSid, calls.StatusChange{Status: st, At: now}); err != nil {
-			return h.storeFailed(reply, "record_status", callSid, err), nil
+			h.d.Metrics.StoreErrors.WithLabelValues("record_status").Inc()
+			return h.storeFailed(reply, callSid, err), nil
 		}
 	}
 	h.d.Log.Info("twilio call answered", logkey.CallID, callSid, logkey.Rule, label)
@@ -315,8 +308,7 @@ func (h *handler) voice(ctx context.Context, body []byte) (webhook.Reply, error)
 
 // storeFailed ends the call with the error message: its record could not
 // be kept.
-func (h *handler) storeFailed(reply webhook.Reply, op, callSid string, err error) webhook.Reply {
-	h.d.Metrics.StoreErrors.WithLabelValues(op).Inc()
+func (h *handler) storeFailed(reply webhook.Reply, callSid string, err error) webhook.Reply {
 	h.d.Log.Error("twilio call not recorded: answered with the error message", logkey.CallID, callSid, logkey.Err, err)
 	reply.Body = sayAndHangUp(h.cfg.ErrorMessage, h.cfg.Voice, h.cfg.Language)
 	return reply
@@ -324,19 +316,28 @@ func (h *handler) storeFailed(reply webhook.Reply, op, callSid string, err error
 
 // errOtherAccount is a request for a call stored as another account's (or
 // another provider's): a token bound to one account must not touch it.
-var errOtherAccount = &webhook.Error{Status: http.StatusForbidden, Msg: "the call belongs to another account"}
+var errOtherAccount = errors.New("the call belongs to another account")
 
-// owned reports whether call sid may be changed by a request for account:
-// unknown, or a Twilio call of that account.
-func (h *handler) owned(ctx context.Context, sid, account string) (bool, error) {
-	rec, _, err := h.d.Store.Call(ctx, sid)
-	if errors.Is(err, calls.ErrNotFound) {
-		return true, nil
+// ensureCall makes sure call rec.ID is recorded as account rec.OrgID's
+// Twilio call: a call not stored yet is created — the only write, so a
+// call's later webhooks cost a read instead — and one stored as another
+// account's (or as a Vapi call) is errOtherAccount. A store failure is
+// counted here.
+func (h *handler) ensureCall(ctx context.Context, rec calls.Record) error {
+	stored, _, err := h.d.Store.Call(ctx, rec.ID)
+	switch {
+	case errors.Is(err, calls.ErrNotFound):
+		if err := h.d.Store.CreateCall(ctx, rec); err != nil {
+			h.d.Metrics.StoreErrors.WithLabelValues("create_call").Inc()
+			return err
+		}
+	case err != nil:
+		h.d.Metrics.StoreErrors.WithLabelValues("read_call").Inc()
+		return err
+	case stored.OrgID != rec.OrgID || !strings.HasPrefix(stored.Type, "twilio:"):
+		return errOtherAccount
 	}
-	if err != nil {
-		return false, err
-	}
-	return rec.OrgID == account && strings.HasPrefix(rec.Type, "twilio:"), nil
+	return nil
 }
 
 // terminal are the statuses a Twilio call ends with.
@@ -363,23 +364,18 @@ func (h *handler) status(ctx context.Context, body []byte) (webhook.Reply, error
 	if t, err := time.Parse(time.RFC1123Z, vals.Get("Timestamp")); err == nil && t.Year() >= 2000 && t.Year() < 2200 && at.Sub(t) > 2*time.Second {
 		at = t
 	}
-	fail := func(op string, err error) (webhook.Reply, error) {
-		h.d.Metrics.StoreErrors.WithLabelValues(op).Inc()
+	fail := func(err error) (webhook.Reply, error) {
 		return webhook.Reply{}, &webhook.Error{Status: http.StatusServiceUnavailable, Msg: "could not store the status, retry", Type: "status", CallID: callSid, Err: err}
 	}
-	if ok, err := h.owned(ctx, callSid, vals.Get("AccountSid")); err != nil {
-		return fail("read_call", err)
-	} else if !ok {
-		e := *errOtherAccount
-		e.Type, e.CallID = "status", callSid
-		return webhook.Reply{}, &e
-	}
 	rec := calls.Record{ID: callSid, OrgID: vals.Get("AccountSid"), Type: "twilio:" + vals.Get("Direction"), Status: st, CreatedAt: at}
-	if err := h.d.Store.CreateCall(ctx, rec); err != nil {
-		return fail("create_call", err)
+	if err := h.ensureCall(ctx, rec); errors.Is(err, errOtherAccount) {
+		return webhook.Reply{}, &webhook.Error{Status: http.StatusForbidden, Msg: err.Error(), Type: "status", CallID: callSid}
+	} else if err != nil {
+		return fail(err)
 	}
 	if err := h.d.Store.RecordStatus(ctx, callSid, calls.StatusChange{Status: st, At: at}); err != nil {
-		return fail("record_status", err)
+		h.d.Metrics.StoreErrors.WithLabelValues("record_status").Inc()
+		return fail(err)
 	}
 	if terminal[st] {
 		e := calls.End{Reason: st, At: at}
@@ -387,7 +383,8 @@ func (h *handler) status(ctx context.Context, body []byte) (webhook.Reply, error
 			e.Duration = &d
 		}
 		if err := h.d.Store.EndCall(ctx, callSid, e); err != nil {
-			return fail("end_call", err)
+			h.d.Metrics.StoreErrors.WithLabelValues("end_call").Inc()
+			return fail(err)
 		}
 	}
 	return webhook.Reply{Status: http.StatusNoContent, ContentType: "text/plain", Type: "status", CallID: callSid, Deadline: TwiMLDeadline}, nil
