@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -103,7 +104,7 @@ func Endpoints(c Config, d Deps) (voice, status *webhook.Endpoint, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("twilio.%w", err)
 	}
-	h := &handler{cfg: c, d: d}
+	h := &handler{cfg: c, d: d, known: map[string]string{}}
 	voice = &webhook.Endpoint{MaxBodyBytes: c.MaxBodyBytes, AllowFrom: allow, Verifier: v,
 		Handle: h.voice, SlowRatio: 0.5, AuthFailureStatus: http.StatusForbidden,
 		EncodeError: func(int, string) (string, []byte) {
@@ -244,7 +245,15 @@ func first(v string) string {
 type handler struct {
 	cfg Config
 	d   Deps
+	// known remembers the calls this process has checked or created, and
+	// their account: a call's later webhooks then skip the store's read.
+	// Bounded: cleared when it reaches maxKnown.
+	mu    sync.Mutex
+	known map[string]string
 }
+
+// maxKnown bounds handler.known (about 100 bytes a call).
+const maxKnown = 100_000
 
 // voice answers an incoming call with TwiML, always: a caller never hears
 // silence, and never gets an error status that makes Twilio play its own
@@ -324,6 +333,29 @@ var errOtherAccount = errors.New("the call belongs to another account")
 // account's (or as a Vapi call) is errOtherAccount. A store failure is
 // counted here.
 func (h *handler) ensureCall(ctx context.Context, rec calls.Record) error {
+	h.mu.Lock()
+	account, ok := h.known[rec.ID]
+	h.mu.Unlock()
+	switch {
+	case ok && account == rec.OrgID:
+		return nil
+	case ok:
+		return errOtherAccount
+	}
+	if err := h.checkOrCreate(ctx, rec); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	if len(h.known) >= maxKnown {
+		clear(h.known)
+	}
+	h.known[rec.ID] = rec.OrgID
+	h.mu.Unlock()
+	return nil
+}
+
+// checkOrCreate is ensureCall's look at the store.
+func (h *handler) checkOrCreate(ctx context.Context, rec calls.Record) error {
 	stored, _, err := h.d.Store.Call(ctx, rec.ID)
 	switch {
 	case errors.Is(err, calls.ErrNotFound):
