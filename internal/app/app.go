@@ -16,6 +16,7 @@ import (
 
 	"github.com/voicegate/voicegate/internal/audit"
 	"github.com/voicegate/voicegate/internal/auth"
+	"github.com/voicegate/voicegate/internal/bargein"
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/demoapi"
@@ -228,8 +229,13 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 		return nil, nil, err
 	}
 	v := cfg.Vapi
+	var engine *bargein.Engine
+	if cfg.Bargein.Enabled {
+		engine = bargein.NewEngine(cfg.Bargein)
+	}
 	disp, err := dispatch.New(dispatch.Config{AssistantRequest: v.AssistantRequest, TransferDestination: v.TransferDestination,
-		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Records: a.Records, Tools: router, Log: a.log, Metrics: a.Metrics, Now: a.now})
+		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Records: a.Records, Tools: router, Log: a.log, Metrics: a.Metrics, Now: a.now,
+		Bargein: engine})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -8,15 +8,16 @@
 package bargein
 
 import (
-	"regexp"
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
 
-// Policy holds the word lists and the threshold (defaults: DefaultPolicy).
+// Policy holds the word lists and the threshold of one language
+// (defaults: DefaultPolicy).
 type Policy struct {
 	// MinWords is how many content words make an interruption.
 	MinWords int
@@ -25,6 +26,9 @@ type Policy struct {
 	Fillers, Backchannels, Interruptions []string
 
 	phrases []phrase // all lists, longest first
+	// byFirst indexes phrases by their first rune: the phrases that may
+	// start at a word, longest first.
+	byFirst map[rune][]int
 }
 
 type kind uint8
@@ -38,20 +42,26 @@ const (
 
 type phrase struct {
 	words []string
+	text  string // the words joined by spaces
 	kind  kind
 }
+
+// Default lists of the policy (English and Spanish together).
+var (
+	DefaultFillers      = []string{"um", "uh", "uhm", "er", "ah", "hmm", "mm", "huh", "eh"}
+	DefaultBackchannels = []string{"okay", "ok", "yeah", "yes", "yep", "uh-huh", "uh huh", "mm-hmm", "mhm", "right", "sure", "got it",
+		"i see", "alright", "all right", "cool", "sí", "si", "vale", "ajá", "claro"}
+	DefaultInterruptions = []string{"wait", "stop", "hold on", "hang on", "actually", "no", "sorry", "excuse me", "one second",
+		"that's wrong", "that is wrong", "espera", "espere", "un momento", "perdón"}
+)
+
+// DefaultMinWords is the policy's default threshold.
+const DefaultMinWords = 2
 
 // DefaultPolicy returns the policy's default lists (English and Spanish)
 // and a threshold of 2 content words.
 func DefaultPolicy() *Policy {
-	p := &Policy{
-		MinWords: 2,
-		Fillers:  []string{"um", "uh", "uhm", "er", "ah", "hmm", "mm", "huh", "eh"},
-		Backchannels: []string{"okay", "ok", "yeah", "yes", "yep", "uh-huh", "uh huh", "mm-hmm", "mhm", "right", "sure", "got it",
-			"i see", "alright", "all right", "cool", "sí", "si", "vale", "ajá", "claro"},
-		Interruptions: []string{"wait", "stop", "hold on", "hang on", "actually", "no", "sorry", "excuse me", "one second",
-			"that's wrong", "that is wrong", "espera", "espere", "un momento", "perdón"},
-	}
+	p := &Policy{MinWords: DefaultMinWords, Fillers: DefaultFillers, Backchannels: DefaultBackchannels, Interruptions: DefaultInterruptions}
 	p.Compile()
 	return p
 }
@@ -62,7 +72,7 @@ func (p *Policy) Compile() {
 	add := func(list []string, k kind) {
 		for _, s := range list {
 			if w := Words(s); len(w) > 0 {
-				p.phrases = append(p.phrases, phrase{w, k})
+				p.phrases = append(p.phrases, phrase{words: w, text: strings.Join(w, " "), kind: k})
 			}
 		}
 	}
@@ -70,58 +80,170 @@ func (p *Policy) Compile() {
 	add(p.Backchannels, backchannel)
 	add(p.Fillers, filler)
 	sort.SliceStable(p.phrases, func(i, j int) bool { return len(p.phrases[i].words) > len(p.phrases[j].words) })
+	p.byFirst = make(map[rune][]int)
+	for i, ph := range p.phrases {
+		r, _ := utf8.DecodeRuneInString(ph.words[0])
+		p.byFirst[r] = append(p.byFirst[r], i)
+	}
 }
 
-// noiseTag is a bracketed noise tag: a filler word in the text.
-var noiseTag = regexp.MustCompile(`\[[^\[\]]*\]`)
-
-// noiseWord stands for a noise tag once punctuation is gone.
+// noiseWord stands for a noise tag such as [cough] among Words' output.
 const noiseWord = "\u2400noise"
+
+// token is one word of a transcript: a span of the (NFC) text, compared
+// with the lists without being copied; noise marks a noise tag.
+type token struct {
+	s     string
+	noise bool
+}
 
 // Words normalises a transcript into its words: NFC, lower case, ’ and ʼ
 // as ', every punctuation character a space — but an apostrophe between
 // two letters or digits, which stays in its word — and a noise tag such
 // as [cough] one filler word.
 func Words(s string) []string {
-	s = norm.NFC.String(s)
-	s = strings.NewReplacer("’", "'", "ʼ", "'").Replace(s)
-	s = noiseTag.ReplaceAllString(s, " "+noiseWord+" ")
-	s = strings.ToLower(s)
-	rs := []rune(s)
-	var b strings.Builder
-	for i, r := range rs {
-		switch {
-		case r == '\'' && i > 0 && i+1 < len(rs) && isAlnum(rs[i-1]) && isAlnum(rs[i+1]):
-			b.WriteRune(r)
-		case r == '\u2400':
-			b.WriteRune(r)
-		case unicode.IsPunct(r) || (r < 128 && strings.ContainsRune("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", r)):
-			b.WriteByte(' ')
-		default:
-			b.WriteRune(r)
+	var buf [64]token
+	toks := tokenize(s, buf[:0])
+	out := make([]string, len(toks))
+	for i, t := range toks {
+		if t.noise {
+			out[i] = noiseWord
+			continue
+		}
+		out[i] = normWord(t.s)
+	}
+	return out
+}
+
+// normWord is a token's text as it is compared: lower case, ’ and ʼ as '.
+func normWord(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '’' || r == 'ʼ' {
+			return '\''
+		}
+		return unicode.ToLower(r)
+	}, s)
+}
+
+// tokenize splits s into tokens, appending to toks (allocation-free for
+// NFC text of up to cap(toks) words).
+func tokenize(s string, toks []token) []token {
+	if !isASCII(s) && norm.NFC.QuickSpanString(s) != len(s) {
+		s = norm.NFC.String(s)
+	}
+	start := -1 // the current word's first byte
+	var prev rune
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == '[' {
+			if end := noiseTagEnd(s, i); end > 0 {
+				if start >= 0 {
+					toks = append(toks, token{s: s[start:i]})
+					start = -1
+				}
+				toks = append(toks, token{noise: true})
+				i, prev = end, ']'
+				continue
+			}
+		}
+		sep := isPunct(r) || unicode.IsSpace(r)
+		if sep && isApostrophe(r) && isAlnum(unicode.ToLower(prev)) {
+			if next, _ := utf8.DecodeRuneInString(s[i+n:]); i+n < len(s) && isAlnum(unicode.ToLower(next)) && !(next == '[' && noiseTagEnd(s, i+n) > 0) {
+				sep = false
+			}
+		}
+		if sep {
+			if start >= 0 {
+				toks = append(toks, token{s: s[start:i]})
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
+		}
+		prev = r
+		i += n
+	}
+	if start >= 0 {
+		toks = append(toks, token{s: s[start:]})
+	}
+	return toks
+}
+
+// noiseTagEnd returns the index after the "]" that closes the "[" at i,
+// with no other "[" or "]" between them; 0 when there is none.
+func noiseTagEnd(s string, i int) int {
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case ']':
+			return j + 1
+		case '[':
+			return 0
 		}
 	}
-	return strings.Fields(b.String())
+	return 0
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func isApostrophe(r rune) bool { return r == '\'' || r == '’' || r == 'ʼ' }
+
+func isPunct(r rune) bool {
+	return unicode.IsPunct(r) || (r < 128 && strings.ContainsRune("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", r))
 }
 
 func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
-// classify reads words into phrases, longest first at each position, and
+// wordEq reports whether token t, normalised, is word w (already
+// normalised), without building the normalised token.
+func wordEq(t token, w string) bool {
+	if t.noise {
+		return w == noiseWord
+	}
+	s := t.s
+	for _, wr := range w {
+		if s == "" {
+			return false
+		}
+		r, n := utf8.DecodeRuneInString(s)
+		s = s[n:]
+		if r == '’' || r == 'ʼ' {
+			r = '\''
+		}
+		if unicode.ToLower(r) != wr {
+			return false
+		}
+	}
+	return s == ""
+}
+
+// classify reads tokens into phrases, longest first at each position, and
 // returns the interruption phrase found (if any) and the content words.
-func (p *Policy) classify(words []string) (interrupt string, contentWords int) {
-	for i := 0; i < len(words); {
-		if words[i] == noiseWord {
+func (p *Policy) classify(toks []token) (interrupt string, contentWords int) {
+	for i := 0; i < len(toks); {
+		if toks[i].noise {
 			i++
 			continue
 		}
 		matched := false
-		for _, ph := range p.phrases {
+		r, _ := utf8.DecodeRuneInString(toks[i].s)
+		if r == '’' || r == 'ʼ' {
+			r = '\''
+		}
+		for _, k := range p.byFirst[unicode.ToLower(r)] {
+			ph := &p.phrases[k]
 			n := len(ph.words)
-			if i+n > len(words) || !equal(words[i:i+n], ph.words) {
+			if i+n > len(toks) || !phraseAt(toks[i:i+n], ph.words) {
 				continue
 			}
 			if ph.kind == interruption && interrupt == "" {
-				interrupt = strings.Join(ph.words, " ")
+				interrupt = ph.text
 			}
 			i += n
 			matched = true
@@ -135,9 +257,9 @@ func (p *Policy) classify(words []string) (interrupt string, contentWords int) {
 	return interrupt, contentWords
 }
 
-func equal(a, b []string) bool {
-	for i := range a {
-		if a[i] != b[i] {
+func phraseAt(toks []token, words []string) bool {
+	for i := range words {
+		if !wordEq(toks[i], words[i]) {
 			return false
 		}
 	}
@@ -155,6 +277,14 @@ type State struct {
 	WindowKnown bool
 	// Decided: an interrupt was decided in this speech window (rule 6).
 	Decided bool
+	// AwaitFinal: an interrupt was decided and the caller's final
+	// transcript has not arrived since (barge-in actions such as "unmute
+	// on the caller's final transcript" wait for it; kept across speech
+	// windows, so that an action undone on the final is never left
+	// undone).
+	AwaitFinal bool
+	// Language selects the policy (empty: the default one).
+	Language string
 }
 
 // Event is what the engine reads of a message.
@@ -173,45 +303,128 @@ type Event struct {
 // FinalType is the literal type Vapi gives some final transcripts.
 const FinalType = `transcript[transcriptType="final"]`
 
+// Code is the class of a decision's reason: a bounded set, used as a
+// metric label.
+type Code string
+
+// Decision reasons.
+const (
+	CodeAssistantStarted Code = "assistant_started"
+	CodeAssistantStopped Code = "assistant_stopped"
+	CodeIgnored          Code = "ignored"      // not an event the engine decides on
+	CodeNotSpeaking      Code = "not_speaking" // the assistant is not speaking: turn-taking
+	CodeRepeat           Code = "repeat"       // already interrupted in this window (rule 6)
+	CodeNoTimestamp      Code = "no_timestamp"
+	CodeStale            Code = "stale" // spoken before the assistant started (rule 2)
+	CodePhrase           Code = "interruption_phrase"
+	CodeBackchannel      Code = "backchannel" // backchannels and fillers only (rule 4)
+	CodeContent          Code = "content_words"
+	CodeTooFew           Code = "too_few_words"
+)
+
+// Codes lists every Code, in a fixed order.
+var Codes = []Code{CodeAssistantStarted, CodeAssistantStopped, CodeIgnored, CodeNotSpeaking, CodeRepeat, CodeNoTimestamp,
+	CodeStale, CodePhrase, CodeBackchannel, CodeContent, CodeTooFew}
+
 // Decision is the engine's answer to one event.
 type Decision struct {
 	Interrupt bool
-	Reason    string
+	Code      Code
+	// Phrase is the interruption phrase that decided (CodePhrase).
+	Phrase string
+	// Final: this event is the caller's final transcript after an
+	// interrupt (what an "unmute on the final" action waits for).
+	Final bool
+}
+
+// Judged reports whether the decision is a judgement of the caller's
+// words over the assistant (an interrupt, or one of the reasons that
+// suppress one) rather than bookkeeping or ordinary turn-taking.
+func (d Decision) Judged() bool {
+	switch d.Code {
+	case CodeAssistantStarted, CodeAssistantStopped, CodeIgnored, CodeNotSpeaking:
+		return false
+	}
+	return true
+}
+
+// Reason is the decision's reason in words.
+func (d Decision) Reason() string {
+	switch d.Code {
+	case CodeAssistantStarted:
+		return "assistant started speaking"
+	case CodeAssistantStopped:
+		return "assistant stopped speaking"
+	case CodeIgnored:
+		return "not a decision event"
+	case CodeNotSpeaking:
+		return "assistant not speaking"
+	case CodeRepeat:
+		return "already interrupted in this turn"
+	case CodeNoTimestamp:
+		return "no readable timestamp"
+	case CodeStale:
+		return "stale: spoken before the assistant started"
+	case CodePhrase:
+		return "interruption phrase: " + d.Phrase
+	case CodeBackchannel:
+		return "backchannel or filler only"
+	case CodeContent:
+		return "content words"
+	case CodeTooFew:
+		return "too few content words"
+	}
+	return string(d.Code)
+}
+
+// IsTranscript reports whether e is a transcript event (partial, final,
+// or the literal final-only type).
+func (e Event) IsTranscript() bool { return e.Type == "transcript" || e.Type == FinalType }
+
+// IsFinal reports whether e is a final transcript.
+func (e Event) IsFinal() bool {
+	return e.Type == FinalType || (e.Type == "transcript" && e.TranscriptType == "final")
 }
 
 // Decide applies one event to the call's state and returns the decision.
+// It does not allocate for transcripts in NFC of up to 64 words.
 func (p *Policy) Decide(s *State, e Event) Decision {
 	switch {
 	case e.Type == "speech-update" && e.Role == "assistant" && e.Status == "started":
-		*s = State{Speaking: true, WindowStart: e.Timestamp, WindowKnown: e.TimeKnown}
-		return Decision{Reason: "assistant started speaking"}
+		*s = State{Speaking: true, WindowStart: e.Timestamp, WindowKnown: e.TimeKnown, AwaitFinal: s.AwaitFinal, Language: s.Language}
+		return Decision{Code: CodeAssistantStarted}
 	case e.Type == "speech-update" && e.Role == "assistant" && e.Status == "stopped":
 		s.Speaking = false
-		return Decision{Reason: "assistant stopped speaking"}
-	case (e.Type == "transcript" || e.Type == FinalType) && e.Role == "user":
+		return Decision{Code: CodeAssistantStopped}
+	case e.IsTranscript() && e.Role == "user":
 	default:
-		return Decision{Reason: "not a decision event"}
+		return Decision{Code: CodeIgnored}
+	}
+	final := false
+	if s.AwaitFinal && e.IsFinal() {
+		s.AwaitFinal, final = false, true
 	}
 	switch {
 	case !s.Speaking:
-		return Decision{Reason: "assistant not speaking"}
+		return Decision{Code: CodeNotSpeaking, Final: final}
 	case s.Decided:
-		return Decision{Reason: "already interrupted in this turn"}
+		return Decision{Code: CodeRepeat, Final: final}
 	case !e.TimeKnown || !s.WindowKnown:
-		return Decision{Reason: "no readable timestamp"}
+		return Decision{Code: CodeNoTimestamp, Final: final}
 	case e.Timestamp < s.WindowStart:
-		return Decision{Reason: "stale: spoken before the assistant started"}
+		return Decision{Code: CodeStale, Final: final}
 	}
-	phrase, n := p.classify(Words(e.Transcript))
+	var buf [64]token
+	phrase, n := p.classify(tokenize(e.Transcript, buf[:0]))
 	switch {
 	case phrase != "":
-		s.Decided = true
-		return Decision{Interrupt: true, Reason: "interruption phrase: " + phrase}
+		s.Decided, s.AwaitFinal = true, !e.IsFinal()
+		return Decision{Interrupt: true, Code: CodePhrase, Phrase: phrase, Final: final}
 	case n == 0:
-		return Decision{Reason: "backchannel or filler only"}
+		return Decision{Code: CodeBackchannel, Final: final}
 	case n >= p.MinWords:
-		s.Decided = true
-		return Decision{Interrupt: true, Reason: "content words"}
+		s.Decided, s.AwaitFinal = true, !e.IsFinal()
+		return Decision{Interrupt: true, Code: CodeContent, Final: final}
 	}
-	return Decision{Reason: "too few content words"}
+	return Decision{Code: CodeTooFew, Final: final}
 }

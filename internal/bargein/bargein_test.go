@@ -1,6 +1,10 @@
 package bargein
 
 import (
+	"regexp"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 	"os"
 	"strings"
 	"testing"
@@ -62,7 +66,7 @@ func TestDecideRules(t *testing.T) {
 	if d := user("hold on", 50); d.Interrupt {
 		t.Fatal("a stale partial decided")
 	}
-	if d := user("hold on", 150); !d.Interrupt || d.Reason != "interruption phrase: hold on" {
+	if d := user("hold on", 150); !d.Interrupt || d.Reason() != "interruption phrase: hold on" {
 		t.Fatalf("%+v", d)
 	}
 	if d := user("hold on please", 160); d.Interrupt {
@@ -86,4 +90,70 @@ func FuzzEval(f *testing.F) {
 			t.Fatalf("%d events, %d decision lines", sc.Events, strings.Count(out.String(), "\n"))
 		}
 	})
+}
+
+// refWords is the policy's normalisation written plainly (regular
+// expression, string rewriting): Words, which avoids copying, must agree.
+func refWords(s string) []string {
+	s = norm.NFC.String(s)
+	s = strings.NewReplacer("’", "'", "ʼ", "'").Replace(s)
+	s = regexp.MustCompile(`\[[^\[\]]*\]`).ReplaceAllString(s, " "+noiseWord+" ")
+	s = strings.ToLower(s)
+	rs := []rune(s)
+	var b strings.Builder
+	for i, r := range rs {
+		switch {
+		case r == '\'' && i > 0 && i+1 < len(rs) && isAlnum(rs[i-1]) && isAlnum(rs[i+1]):
+			b.WriteRune(r)
+		case r == '\u2400':
+			b.WriteRune(r)
+		case isPunct(r):
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return strings.Fields(b.String())
+}
+
+// FuzzWords: Words agrees with the plain rendering of the policy's
+// normalisation.
+func FuzzWords(f *testing.F) {
+	for _, s := range []string{"Wait—I need to", "That’s wrong...", "uh-huh, mm-hmm", "¿Perdón? [cough] okay!", "'quoted' rock'n'roll",
+		"a'[x]n", "[a [b] c]", "ÉCOLE d’été", "perdo\u0301n", "x' y 'z", "İstanbul"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) || strings.ContainsRune(s, '\u2400') {
+			return
+		}
+		got, want := strings.Join(Words(s), "|"), strings.Join(refWords(s), "|")
+		if got != want {
+			t.Fatalf("Words(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
+
+// TestDecideAllocs: deciding on a transcript allocates nothing.
+func TestDecideAllocs(t *testing.T) {
+	p := DefaultPolicy()
+	s := State{Speaking: true, WindowStart: 1, WindowKnown: true}
+	e := Event{Type: "transcript", Role: "user", TranscriptType: "partial", Transcript: "Okay, but I think the date of birth is wrong", Timestamp: 2, TimeKnown: true}
+	if n := testing.AllocsPerRun(100, func() {
+		s.Decided = false
+		p.Decide(&s, e)
+	}); n != 0 {
+		t.Fatalf("%v allocations per decision", n)
+	}
+}
+
+func BenchmarkDecide(b *testing.B) {
+	p := DefaultPolicy()
+	s := State{Speaking: true, WindowStart: 1, WindowKnown: true}
+	e := Event{Type: "transcript", Role: "user", TranscriptType: "partial", Transcript: "Okay, but I think the date of birth is wrong", Timestamp: 2, TimeKnown: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Decided = false
+		p.Decide(&s, e)
+	}
 }

@@ -118,7 +118,7 @@ func (p *Policy) Eval(in io.Reader, out io.Writer) (Score, error) {
 					sc.FalseNeg++
 					exact = false
 				}
-				if err := enc.Encode(map[string]any{"case": c.ID, "event": i, "decision": decision, "reason": d.Reason}); err != nil {
+				if err := enc.Encode(map[string]any{"case": c.ID, "event": i, "decision": decision, "reason": d.Reason()}); err != nil {
 					return sc, err
 				}
 			}

@@ -32,6 +32,21 @@ type StatusChange struct {
 	At     time.Time
 }
 
+// Event is one entry of a call's timeline beside its status changes: what
+// voicegate decided or did during the call (a barge-in decision and its
+// reason, a Live Call Control message and its latency). It holds no
+// personal data: never a transcript's words, a number or a URL.
+type Event struct {
+	At time.Time
+	// Kind is what the entry is about ("bargein", "control", "vapi").
+	Kind string
+	// Detail says what happened, in words.
+	Detail string
+}
+
+// MaxEventDetail bounds an event's Detail (longer ones are cut).
+const MaxEventDetail = 500
+
 // End is what an end-of-call report (or a status-update "ended") tells.
 type End struct {
 	Reason   string
@@ -107,6 +122,9 @@ type Reader interface {
 	// List returns the calls that f selects, newest first (by CreatedAt,
 	// then by ID, descending), without their status history.
 	List(ctx context.Context, f ListFilter) ([]Record, error)
+	// Events returns a call's timeline events in time order (none for an
+	// unknown call).
+	Events(ctx context.Context, id string) ([]Event, error)
 }
 
 // Store persists call metadata. Implementations are safe for concurrent use
@@ -133,6 +151,8 @@ type Store interface {
 	// the record if the call was never seen; what a later, emptier report
 	// leaves out (cost, reason) is kept.
 	EndCall(ctx context.Context, callID string, e End) error
+	// AddEvent appends an event to a call's timeline.
+	AddEvent(ctx context.Context, callID string, e Event) error
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

@@ -91,6 +91,16 @@ func (m *MonitoredStore) EndCall(ctx context.Context, callID string, e End) erro
 	return m.observe(ctx, m.s.EndCall(ctx, callID, e))
 }
 
+// AddEvent implements Store.
+func (m *MonitoredStore) AddEvent(ctx context.Context, callID string, e Event) error {
+	return m.observe(ctx, m.s.AddEvent(ctx, callID, e))
+}
+
+// Events implements Reader.
+func (m *MonitoredStore) Events(ctx context.Context, id string) ([]Event, error) {
+	return m.s.Events(ctx, id)
+}
+
 // Call implements Store; reads are not monitored.
 func (m *MonitoredStore) Call(ctx context.Context, id string) (Record, []StatusChange, error) {
 	return m.s.Call(ctx, id)

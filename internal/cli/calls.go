@@ -171,10 +171,17 @@ func runCallsShow(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return callError(err, id, dir)
 	}
+	events, err := db.Events(ctx, id)
+	if err != nil {
+		return err
+	}
 	if *sf.json {
-		out := callDetailJSON{callJSON: toCallJSON(r), Timeline: make([]statusJSON, len(hist))}
+		out := callDetailJSON{callJSON: toCallJSON(r), Timeline: make([]statusJSON, len(hist)), Events: make([]eventJSON, len(events))}
 		for i, c := range hist {
 			out.Timeline[i] = statusJSON{Status: c.Status, At: formatTime(c.At)}
+		}
+		for i, ev := range events {
+			out.Events[i] = eventJSON{At: formatTime(ev.At), Kind: ev.Kind, Detail: ev.Detail}
 		}
 		return writeJSON(stdout, out)
 	}
@@ -198,13 +205,21 @@ func runCallsShow(ctx context.Context, args []string, getenv func(string) string
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(hist) == 0 {
+	if len(hist) == 0 && len(events) == 0 {
 		fmt.Fprintln(stdout, "timeline: no status changes")
 		return nil
 	}
+	// Status changes and events in one time line (a status first at the
+	// same millisecond).
 	fmt.Fprintln(stdout, "timeline:")
-	for _, c := range hist {
-		fmt.Fprintf(stdout, "  %s  %s\n", formatTime(c.At), text(c.Status))
+	for i, j := 0, 0; i < len(hist) || j < len(events); {
+		if j == len(events) || (i < len(hist) && !hist[i].At.After(events[j].At)) {
+			fmt.Fprintf(stdout, "  %s  %s\n", formatTime(hist[i].At), text(hist[i].Status))
+			i++
+			continue
+		}
+		fmt.Fprintf(stdout, "  %s  %s: %s\n", formatTime(events[j].At), text(events[j].Kind), text(events[j].Detail))
+		j++
 	}
 	return nil
 }
@@ -244,6 +259,15 @@ type callJSON struct {
 type callDetailJSON struct {
 	callJSON
 	Timeline []statusJSON `json:"timeline"`
+	// Events are what voicegate decided or did during the call (barge-in
+	// decisions, call control), in time order.
+	Events []eventJSON `json:"events"`
+}
+
+type eventJSON struct {
+	At     string `json:"at"`
+	Kind   string `json:"kind"`
+	Detail string `json:"detail"`
 }
 
 type statusJSON struct {

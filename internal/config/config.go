@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/internal/auth"
+	"github.com/voicegate/voicegate/internal/bargein"
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/logging"
@@ -48,6 +49,7 @@ type Config struct {
 	Records           records.Config     `yaml:"records"`
 	Limits            ratelimit.Config   `yaml:"limits"`
 	Twilio            twilio.Config      `yaml:"twilio"`
+	Bargein           bargein.Config     `yaml:"bargein"`
 
 	// Warnings are settings accepted because they have a legitimate use,
 	// but weaker than the defaults; serve logs them, config check shows them.
@@ -271,6 +273,7 @@ func Default() *Config {
 		Limits:   ratelimit.DefaultConfig(),
 		Twilio:   twilio.DefaultConfig(),
 		Sessions: session.DefaultConfig(),
+		Bargein:  bargein.DefaultConfig(),
 	}
 }
 
@@ -348,6 +351,7 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	e.section("storage", c.Storage.Validate())
 	e.section("records", c.Records.Validate())
 	e.section("limits", c.Limits.Validate())
+	e.section("bargein", c.Bargein.Validate())
 	e.section("twilio", c.Twilio.Validate(len(c.Server.TrustedProxies) > 0))
 	e.sectionWarn("vapi.allow_from", v.AllowFrom.Warnings())
 	e.sectionWarn("twilio.allow_from", c.Twilio.AllowFrom.Warnings())

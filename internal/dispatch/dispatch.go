@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/bargein"
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
@@ -48,6 +49,11 @@ type Dispatcher struct {
 	// serverTimeout is Vapi's wait for tool answers.
 	serverTimeout time.Duration
 	allowDryRun   bool
+	// bargein is the barge-in engine (nil: off); control acts on its
+	// decisions (nil: observe only).
+	bargein   *bargein.Engine
+	control   Controller
+	decisions decisionCounters
 }
 
 // Deps are the Dispatcher's collaborators.
@@ -60,6 +66,10 @@ type Deps struct {
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
 	Now     func() time.Time
+	// Bargein is the barge-in engine (nil: off).
+	Bargein *bargein.Engine
+	// Control runs barge-in actions on live calls (nil: observe only).
+	Control Controller
 }
 
 // New builds a Dispatcher for a validated configuration.
@@ -73,7 +83,8 @@ func New(cfg Config, d Deps) (*Dispatcher, error) {
 		return nil, err
 	}
 	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, transfer: tr,
-		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun}, nil
+		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun,
+		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics)}, nil
 }
 
 // Deadline returns how long Vapi waits for an answer to a message of type t.
@@ -119,13 +130,31 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 		return d.functionCall(ctx, ci, m, tracked)
 	case vapi.TypeTransferDestination:
 		return webhook.Reply{Status: http.StatusOK, Body: d.transfer}, nil
+	}
+	if m.Type == vapi.TypeHang {
+		d.hang(m) // counted even for a call not tracked
+	}
+	if !tracked {
+		return respEmpty, nil
+	}
+	d.noteControlURL(m)
+	switch m.Type {
 	case vapi.TypeSpeechUpdate:
-		if tracked {
-			d.sessions.Speech(m.CallID(), m.Role, m.Status == "started", m.Turn)
+		d.sessions.Speech(m.CallID(), m.Role, m.Status == "started", m.Turn)
+		if d.bargein != nil {
+			d.bargeIn(ctx, m)
+		}
+	case vapi.TypeTranscript, vapi.TypeTranscriptFinal:
+		if d.bargein != nil {
+			d.bargeIn(ctx, m)
 		}
 	case vapi.TypeUserInterrupted:
-		if tracked {
-			d.sessions.Interrupted(m.CallID())
+		// Vapi's own view: recorded, never a decision of the engine.
+		d.sessions.Interrupted(m.CallID())
+		d.addEvent(ctx, m.CallID(), calls.Event{At: d.now(), Kind: EventVapi, Detail: "user-interrupted"})
+	case vapi.TypeLanguageChange:
+		if d.bargein != nil {
+			d.languageChange(ctx, m)
 		}
 	}
 	return respEmpty, nil
@@ -366,8 +395,12 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) (webhook.Re
 // outcome for its end line.
 func (d *Dispatcher) toolCalls(ctx context.Context, ci tools.CallInfo, m *vapi.Message, tracked bool) (webhook.Reply, error) {
 	invs := m.Invocations()
+	if tracked {
+		d.inFlight(ci.CallID, invs, 1)
+	}
 	res := d.tools.CallAll(ctx, ci, invs)
 	if tracked {
+		d.inFlight(ci.CallID, invs, -1)
 		for i := range res {
 			d.sessions.ToolCall(ci.CallID, res[i].Outcome)
 		}
@@ -410,8 +443,12 @@ func (d *Dispatcher) functionCall(ctx context.Context, ci tools.CallInfo, m *vap
 	}
 	inv := vapi.Invocation{Name: m.FunctionCall.Name}
 	inv.Args, inv.ArgsErr = vapi.NormalizeArgs(m.FunctionCall.Parameters)
+	if tracked {
+		d.inFlight(ci.CallID, []vapi.Invocation{inv}, 1)
+	}
 	r := d.tools.Call(ctx, ci, inv)
 	if tracked {
+		d.inFlight(ci.CallID, []vapi.Invocation{inv}, -1)
 		d.sessions.ToolCall(ci.CallID, r.Outcome)
 	}
 	if err := d.recordTools(ctx, ci, m, []vapi.Invocation{inv}, []vapi.ToolResult{r}); err != nil {
@@ -421,6 +458,34 @@ func (d *Dispatcher) functionCall(ctx context.Context, ci tools.CallInfo, m *vap
 		return jsonResponse(vapi.FunctionCallResponse{Result: r.Error})
 	}
 	return jsonResponse(vapi.FunctionCallResponse{Result: r.Result})
+}
+
+// inFlight counts a call's tool calls under way (delta 1 when they
+// start, -1 when they end), for the log line of a hang.
+func (d *Dispatcher) inFlight(id string, invs []vapi.Invocation, delta int) {
+	d.sessions.Update(id, func(s *session.State) {
+		for i := range invs {
+			name := invs[i].Name
+			if len(name) > 64 {
+				name = name[:64]
+			}
+			if s.InFlight == nil {
+				s.InFlight = make(map[string]int, 2)
+			}
+			if s.InFlight[name] += delta; s.InFlight[name] <= 0 {
+				delete(s.InFlight, name)
+			}
+		}
+	})
+}
+
+// hang logs Vapi's hang message (the assistant stalled) with the tool
+// calls of the call under way, and counts it.
+func (d *Dispatcher) hang(m *vapi.Message) {
+	d.metrics.Hangs.Inc()
+	inFlight := "none"
+	d.sessions.Update(m.CallID(), func(s *session.State) { inFlight = toolCounts(s.InFlight) })
+	d.log.Warn("hang: the assistant stalled", logkey.CallID, m.CallID(), logkey.ToolsInFlight, inFlight)
 }
 
 // invocationKey identifies an invocation that has no tool call id (a

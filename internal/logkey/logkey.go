@@ -46,6 +46,7 @@ const (
 	DurationS      = "duration_s"
 	ToolCalls      = "tool_calls"
 	Interruptions  = "interruptions"
+	ToolsInFlight  = "tools_in_flight"
 	Client         = "client"
 	Peer           = "peer"
 )

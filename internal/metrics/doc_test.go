@@ -30,6 +30,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/voicegate/voicegate/internal/auth"
+	"github.com/voicegate/voicegate/internal/bargein"
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/metrics"
 )
@@ -63,6 +64,9 @@ func registered(t *testing.T) map[string]family {
 	m.DeadlineWarnings.WithLabelValues("vapi", "tool-calls").Inc()
 	m.StoreErrors.WithLabelValues("create_call").Inc()
 	m.ConfigReloads.WithLabelValues("ok").Inc()
+	m.BargeinDecisions.WithLabelValues("interrupt", "content_words").Inc()
+	m.ControlMessages.WithLabelValues("say", "ok").Inc()
+	m.ControlLatency.WithLabelValues("say").Observe(0.01)
 
 	mfs, err := m.Registry.Gather()
 	if err != nil {
@@ -103,6 +107,14 @@ func registered(t *testing.T) map[string]family {
 	return out
 }
 
+func bargeinCodes() []string {
+	var out []string
+	for _, c := range bargein.Codes {
+		out = append(out, string(c))
+	}
+	return out
+}
+
 // codeLabelValues returns, for each "metric/label" whose values the code
 // enumerates, every value the code can produce; exact says whether the doc
 // must list exactly these (true) or at least these (false: the label also
@@ -131,16 +143,18 @@ func codeLabelValues(t *testing.T) map[string]struct {
 		}
 	}
 	return map[string]vals{
-		"voicegate_requests_total/type":           {types, true},
-		"voicegate_requests_total/outcome":        {metrics.Outcomes, true},
-		"voicegate_request_duration_seconds/type": {types, true},
-		"voicegate_deadline_warnings_total/type":  {types, true},
-		"voicegate_auth_failures_total/reason":    {reasons, true},
-		"voicegate_tool_calls_total/outcome":      {toolOutcomes, true},
-		"voicegate_tool_calls_total/tool":         {toolNames, false},
-		"voicegate_tool_duration_seconds/tool":    {toolNames, false},
-		"voicegate_store_errors_total/op":         {storeOps, true},
-		"voicegate_config_reloads_total/result":   {reloads, true},
+		"voicegate_requests_total/type":              {types, true},
+		"voicegate_requests_total/outcome":           {metrics.Outcomes, true},
+		"voicegate_bargein_decisions_total/reason":   {bargeinCodes(), true},
+		"voicegate_bargein_decisions_total/decision": {[]string{"interrupt", "none"}, true},
+		"voicegate_request_duration_seconds/type":    {types, true},
+		"voicegate_deadline_warnings_total/type":     {types, true},
+		"voicegate_auth_failures_total/reason":       {reasons, true},
+		"voicegate_tool_calls_total/outcome":         {toolOutcomes, true},
+		"voicegate_tool_calls_total/tool":            {toolNames, false},
+		"voicegate_tool_duration_seconds/tool":       {toolNames, false},
+		"voicegate_store_errors_total/op":            {storeOps, true},
+		"voicegate_config_reloads_total/result":      {reloads, true},
 	}
 }
 

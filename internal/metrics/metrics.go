@@ -38,6 +38,15 @@ type Metrics struct {
 	StoreErrors      *prometheus.CounterVec // op
 	ConfigReloads    *prometheus.CounterVec // result
 	Panics           prometheus.Counter
+	// The barge-in engine's decisions, by decision and reason.
+	BargeinDecisions *prometheus.CounterVec // decision, reason
+	// Live Call Control messages sent, by type and outcome, and the time
+	// from the decision that caused one to Vapi's answer.
+	ControlMessages *prometheus.CounterVec   // type, outcome
+	ControlLatency  *prometheus.HistogramVec // type
+	// Vapi's hang messages (sync tool calls that missed their deadline
+	// are ToolCalls with outcome timeout).
+	Hangs prometheus.Counter
 }
 
 // New registers every metric. activeCalls, replayEntries and replayEarly
@@ -81,8 +90,21 @@ func New(activeCalls, replayEntries, replayEarly func() float64) *Metrics {
 			Name: "voicegate_config_reloads_total", Help: "Configuration reloads (SIGHUP), by result (ok, error).",
 		}, []string{"result"}),
 	}
+	m.BargeinDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicegate_bargein_decisions_total", Help: "Barge-in engine decisions on speech and transcript events, by decision (interrupt, none) and reason.",
+	}, []string{"decision", "reason"})
+	m.ControlMessages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicegate_control_messages_total", Help: "Live Call Control messages sent to calls' control URLs, by message type and outcome.",
+	}, []string{"type", "outcome"})
+	m.ControlLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "voicegate_control_latency_seconds", Help: "Time from the decision that caused a Live Call Control message to Vapi's answer, by message type.", Buckets: buckets,
+	}, []string{"type"})
+	m.Hangs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "voicegate_hangs_total", Help: "Vapi hang messages: the assistant stalled (a slow model, voice or tool).",
+	})
 	r.MustRegister(m.Requests, m.AuthFailures, m.Latency, m.ToolCalls, m.ToolLatency, m.DeadlineWarnings,
 		m.SessionsRejected, m.SessionsExpired, m.StoreErrors, m.ConfigReloads, m.Panics,
+		m.BargeinDecisions, m.ControlMessages, m.ControlLatency, m.Hangs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_active_calls", Help: "Live call sessions."}, activeCalls),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_replay_cache_entries", Help: "Requests remembered for replay protection."}, replayEntries),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "voicegate_replay_early_evictions_total",

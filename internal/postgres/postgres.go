@@ -172,6 +172,17 @@ ALTER TABLE records ADD COLUMN redacted BYTEA;
 CREATE INDEX records_caller ON records(caller_hash) WHERE caller_hash <> '';
 CREATE INDEX records_kind_created ON records(kind, created_at);
 `,
+	// As in SQLite's 6: a call's timeline events.
+	5: `
+CREATE TABLE call_events (
+	seq     BIGSERIAL PRIMARY KEY,
+	call_id TEXT COLLATE "C" NOT NULL,
+	at      BIGINT NOT NULL,
+	kind    TEXT NOT NULL,
+	detail  TEXT NOT NULL
+);
+CREATE INDEX call_events_call ON call_events(call_id, at, seq);
+`,
 }
 
 // SchemaVersion is the newest migration this binary knows.
@@ -304,6 +315,41 @@ func scanCall(row pgx.Row) (calls.Record, error) {
 		r.EndedAt = time.UnixMilli(*ended)
 	}
 	return r, nil
+}
+
+// AddEvent implements calls.Store.
+func (s *DB) AddEvent(ctx context.Context, callID string, e calls.Event) error {
+	d := e.Detail
+	if len(d) > calls.MaxEventDetail {
+		d = strings.ToValidUTF8(d[:calls.MaxEventDetail], "")
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO call_events (call_id, at, kind, detail) VALUES ($1, $2, $3, $4)`, callID, e.At.UnixMilli(), e.Kind, d); err != nil {
+		return fmt.Errorf("add call event: %w", err)
+	}
+	return nil
+}
+
+// Events implements calls.Reader.
+func (s *DB) Events(ctx context.Context, id string) ([]calls.Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT at, kind, detail FROM call_events WHERE call_id = $1 ORDER BY at, seq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("read call events: %w", err)
+	}
+	defer rows.Close()
+	var out []calls.Event
+	for rows.Next() {
+		var e calls.Event
+		var at int64
+		if err := rows.Scan(&at, &e.Kind, &e.Detail); err != nil {
+			return nil, fmt.Errorf("read call events: %w", err)
+		}
+		e.At = time.UnixMilli(at)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read call events: %w", err)
+	}
+	return out, nil
 }
 
 // Call implements calls.Store.

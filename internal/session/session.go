@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/bargein"
 	"github.com/voicegate/voicegate/internal/periodic"
 )
 
@@ -45,6 +46,13 @@ type Tracker interface {
 	// ToolCall counts a tool call of call id by its outcome ("ok",
 	// "http_error", ...); false when the call is not live.
 	ToolCall(id, outcome string) bool
+	// Update runs f on the state of live call id, atomically with respect
+	// to every other change of that call (the barge-in engine's per-call
+	// state changes this way); false, without running f, when the call is
+	// not live. f must be quick and must not call the tracker; it may be
+	// run more than once by a shared tracker (optimistic concurrency), so
+	// it must only change the state it is given.
+	Update(id string, f func(*State)) bool
 	// Context returns the context of live call id, cancelled when the
 	// call ends, expires or is forgotten, or when the tracker stops: work
 	// that belongs to the call (a barge-in timer, a media stream) runs
@@ -86,6 +94,14 @@ type State struct {
 	Interruptions     int
 	// ToolCalls counts the call's tool calls by outcome (nil: none).
 	ToolCalls map[string]int
+	// InFlight counts the call's tool calls under way, by tool (nil or
+	// empty: none).
+	InFlight map[string]int
+	// Bargein is the barge-in engine's state of the call.
+	Bargein bargein.State
+	// ControlURL is the call's Live Call Control URL, once an
+	// authenticated message gave one that passed the allowlist.
+	ControlURL string
 }
 
 // State returns a copy of the session's state.
@@ -94,6 +110,7 @@ func (s *Session) State() State {
 	defer s.mu.Unlock()
 	st := s.state
 	st.ToolCalls = maps.Clone(st.ToolCalls)
+	st.InFlight = maps.Clone(st.InFlight)
 	return st
 }
 
@@ -241,6 +258,18 @@ func (t *Table) ToolCall(id, outcome string) bool {
 		s.state.ToolCalls = make(map[string]int, 2)
 	}
 	s.state.ToolCalls[outcome]++
+	s.mu.Unlock()
+	return true
+}
+
+// Update implements Tracker.
+func (t *Table) Update(id string, f func(*State)) bool {
+	s, ok := t.Get(id)
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	f(&s.state)
 	s.mu.Unlock()
 	return true
 }

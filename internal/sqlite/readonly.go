@@ -106,6 +106,11 @@ func (v *ReadOnlyDB) Call(ctx context.Context, id string) (calls.Record, []calls
 	return readCall(ctx, v.r, id)
 }
 
+// Events implements calls.Reader.
+func (v *ReadOnlyDB) Events(ctx context.Context, id string) ([]calls.Event, error) {
+	return readEvents(ctx, v.r, id)
+}
+
 // List implements calls.Reader.
 func (v *ReadOnlyDB) List(ctx context.Context, f calls.ListFilter) ([]calls.Record, error) {
 	return listCalls(ctx, v.r, f)

@@ -158,8 +158,7 @@ func TestConcurrentOpensMigrateOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, q := range []string{`DROP INDEX records_caller`, `DROP INDEX records_kind_created`, `ALTER TABLE records DROP COLUMN caller_hash`,
-				`ALTER TABLE records DROP COLUMN redacted`, `DELETE FROM schema_migrations WHERE version = 5`} {
+			for _, q := range []string{`DROP INDEX call_events_call`, `DROP TABLE call_events`, `DELETE FROM schema_migrations WHERE version = 6`} {
 				if _, err := db.w.Exec(q); err != nil {
 					t.Fatal(q, err)
 				}

@@ -7,9 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/voicegate/voicegate/internal/calls"
 )
@@ -75,6 +77,36 @@ func Run(t *testing.T, open func(t *testing.T) calls.Store) {
 		}
 		if fmt.Sprint(seq) != "[queued ringing in-progress]" {
 			t.Fatalf("history %v, want by time", seq)
+		}
+	})
+
+	t.Run("EventsInTimeOrderPerCall", func(t *testing.T) {
+		s := fresh(t)
+		must(t, s.CreateCall(ctx, calls.Record{ID: "c1", CreatedAt: t0}))
+		long := strings.Repeat("é", calls.MaxEventDetail) // longer than the bound, in bytes
+		for _, e := range []calls.Event{
+			{At: t0.Add(2 * time.Second), Kind: "control", Detail: "mute-assistant ok"},
+			{At: t0.Add(time.Second), Kind: "bargein", Detail: "interrupt: interruption phrase: wait"},
+			{At: t0.Add(3 * time.Second), Kind: "bargein", Detail: long},
+		} {
+			must(t, s.AddEvent(ctx, "c1", e))
+		}
+		must(t, s.AddEvent(ctx, "c2", calls.Event{At: t0, Kind: "bargein", Detail: "other call"}))
+		evs, err := s.Events(ctx, "c1")
+		must(t, err)
+		if len(evs) != 3 || evs[0].Kind != "bargein" || evs[0].Detail != "interrupt: interruption phrase: wait" || !evs[0].At.Equal(t0.Add(time.Second)) || evs[1].Kind != "control" {
+			t.Fatalf("events %+v", evs)
+		}
+		if d := evs[2].Detail; len(d) > calls.MaxEventDetail || !utf8.ValidString(d) || len(d) < calls.MaxEventDetail-2 {
+			t.Fatalf("a long detail is kept as %d bytes (valid UTF-8 %v), want cut to %d", len(d), utf8.ValidString(d), calls.MaxEventDetail)
+		}
+		if evs, err := s.Events(ctx, "unknown"); err != nil || len(evs) != 0 {
+			t.Fatalf("events of an unknown call: %v %v", evs, err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := s.AddEvent(cctx, "c1", calls.Event{At: t0, Kind: "x"}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("AddEvent under a cancelled context: %v", err)
 		}
 	})
 

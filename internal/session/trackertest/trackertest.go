@@ -179,6 +179,34 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 		}
 	})
 
+	t.Run("UpdateIsAtomicAndPerCall", func(t *testing.T) {
+		tr := open(t, 100)
+		if tr.Update("unknown", func(*session.State) { t.Fatal("f ran for an unknown call") }) {
+			t.Fatal("Update of an unknown call reported true")
+		}
+		observe(t, tr, "a")
+		observe(t, tr, "b")
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for range 100 {
+					tr.Update("a", func(s *session.State) { s.Bargein.WindowStart++ })
+					tr.Update("b", func(s *session.State) { s.Bargein.WindowStart += 2 })
+				}
+			})
+		}
+		wg.Wait()
+		tr.Update("a", func(s *session.State) { s.ControlURL = "https://control.example/a" })
+		la, _ := tr.End("a")
+		lb, _ := tr.End("b")
+		if la.Bargein.WindowStart != 800 || lb.Bargein.WindowStart != 1600 || la.ControlURL != "https://control.example/a" || lb.ControlURL != "" {
+			t.Fatalf("after 800 updates of each call: a %+v %q, b %+v %q", la.Bargein, la.ControlURL, lb.Bargein, lb.ControlURL)
+		}
+		if tr.Update("a", func(*session.State) { t.Fatal("f ran for an ended call") }) {
+			t.Fatal("Update of an ended call reported true")
+		}
+	})
+
 	t.Run("ManyCalls", func(t *testing.T) {
 		tr := open(t, 10_000)
 		for i := range 1000 {

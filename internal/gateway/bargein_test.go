@@ -1,0 +1,205 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/bargein"
+	"github.com/voicegate/voicegate/internal/config"
+)
+
+// bargeMsg is a speech or transcript message of call id at ts (ms).
+func bargeMsg(typ, id string, ts int64, fields string) string {
+	return fmt.Sprintf(`{"message":{"type":%q,"timestamp":%d,"call":{"id":%q,"orgId":"org","assistantId":"asst-1"},%s}}`, typ, ts, id, fields)
+}
+
+func started(id string, ts int64) string {
+	return bargeMsg("speech-update", id, ts, `"role":"assistant","status":"started","turn":1`)
+}
+
+func partial(id string, ts int64, text string) string {
+	return bargeMsg("transcript", id, ts, fmt.Sprintf(`"role":"user","transcriptType":"partial","transcript":%q`, text))
+}
+
+func (e *env) mustSend(body string) {
+	e.t.Helper()
+	if code, out := e.send(body); code != http.StatusOK || out != "{}" {
+		e.t.Fatalf("%d %s for %s", code, out, body)
+	}
+}
+
+// timeline returns call id's barge-in and vapi timeline events as
+// "kind detail" lines.
+func (e *env) timeline(id string) []string {
+	e.t.Helper()
+	evs, err := e.app.Store.Events(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, ev := range evs {
+		out = append(out, ev.Kind+" "+ev.Detail)
+	}
+	return out
+}
+
+// TestBargeinOnTheWebhookPath: speech and transcript messages run the
+// engine per call; every judgement is counted and kept in the call's
+// timeline with its reason; Vapi's user-interrupted is recorded but
+// decides nothing; a call whose assistant is not speaking is not
+// interrupted by another call's state.
+func TestBargeinOnTheWebhookPath(t *testing.T) {
+	e := newEnv(t, nil)
+	t0 := time.Now().UnixMilli()
+	e.mustSend(started("c1", t0))
+	e.mustSend(partial("c2", t0+50, "wait a moment")) // c2's assistant is not speaking
+	e.mustSend(partial("c1", t0-500, "hold on"))      // spoken before the assistant started
+	e.mustSend(partial("c1", t0+100, "uh-huh"))
+	e.mustSend(partial("c1", t0+200, "Wait, that's wrong"))
+	e.mustSend(partial("c1", t0+300, "Wait, that's wrong, my birthday"))
+	e.mustSend(bargeMsg("user-interrupted", "c1", t0+310, `"turnId":"t1"`))
+	e.mustSend(bargeMsg(bargein.FinalType, "c1", t0+400, `"role":"user","transcript":"Wait, that's wrong, my birthday is in May"`))
+	want := []string{
+		"bargein none: stale: spoken before the assistant started",
+		"bargein none: backchannel or filler only",
+		"bargein interrupt: interruption phrase: wait",
+		"bargein none: already interrupted in this turn",
+		"vapi user-interrupted",
+		"bargein none: already interrupted in this turn",
+	}
+	if got := e.timeline("c1"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("c1's timeline:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := e.timeline("c2"); len(got) != 0 {
+		t.Fatalf("c2 (assistant not speaking) has timeline events %q", got)
+	}
+	for series, want := range map[string]string{
+		`voicegate_bargein_decisions_total{decision="interrupt",reason="interruption_phrase"}`: "1",
+		`voicegate_bargein_decisions_total{decision="none",reason="backchannel"}`:             "1",
+		`voicegate_bargein_decisions_total{decision="none",reason="stale"}`:                   "1",
+		`voicegate_bargein_decisions_total{decision="none",reason="repeat"}`:                  "2",
+		`voicegate_bargein_decisions_total{decision="none",reason="not_speaking"}`:            "1",
+		`voicegate_bargein_decisions_total{decision="none",reason="assistant_started"}`:       "1",
+	} {
+		if got := e.metric(series); got != want {
+			t.Errorf("%s = %q, want %s", series, got, want)
+		}
+	}
+	if logs := e.logs.String(); strings.Contains(logs, "birthday") || strings.Contains(logs, "that's wrong") {
+		t.Fatal("a transcript's words reached the log")
+	}
+}
+
+// TestBargeinLanguages: a call's language comes from its assistant, and
+// Vapi's language-change-detected switches it; each language has its own
+// lists.
+func TestBargeinLanguages(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) {
+		c.Bargein.Languages = map[string]bargein.Lists{"de": {Backchannels: []string{"ja", "genau"}, Interruptions: []string{"moment"}}}
+		c.Bargein.Assistants = map[string]string{"asst-de": "de"}
+		if err := c.Check(config.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t0 := time.Now().UnixMilli()
+	de := func(typ, id string, ts int64, fields string) string {
+		return fmt.Sprintf(`{"message":{"type":%q,"timestamp":%d,"call":{"id":%q,"assistantId":"asst-de"},%s}}`, typ, ts, id, fields)
+	}
+	e.mustSend(de("speech-update", "de1", t0, `"role":"assistant","status":"started"`))
+	e.mustSend(de("transcript", "de1", t0+10, `"role":"user","transcriptType":"partial","transcript":"ja genau"`))
+	e.mustSend(de("transcript", "de1", t0+20, `"role":"user","transcriptType":"partial","transcript":"Moment!"`))
+	// The default language: "ja genau" is two content words.
+	e.mustSend(started("en1", t0))
+	e.mustSend(partial("en1", t0+10, "ja genau"))
+	// A call switched to German by Vapi's detection (de-DE is de).
+	e.mustSend(started("sw1", t0))
+	e.mustSend(bargeMsg("language-change-detected", "sw1", t0+5, `"language":"de-DE"`))
+	e.mustSend(partial("sw1", t0+10, "ja genau"))
+	for id, want := range map[string]string{
+		"de1": "bargein none: backchannel or filler only|bargein interrupt: interruption phrase: moment",
+		"en1": "bargein interrupt: content words",
+		"sw1": "bargein language: de|bargein none: backchannel or filler only",
+	} {
+		if got := strings.Join(e.timeline(id), "|"); got != want {
+			t.Errorf("%s: %s, want %s", id, got, want)
+		}
+	}
+}
+
+// TestBargeinInterleavedCalls: hundreds of calls whose events interleave
+// are decided independently (run under -race in CI): each call gets
+// exactly one interrupt, on its own words.
+func TestBargeinInterleavedCalls(t *testing.T) {
+	e := newEnv(t, nil)
+	const n = 300
+	t0 := time.Now().UnixMilli()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			id := fmt.Sprint("ic-", i)
+			ts := t0 + int64(i)
+			for _, body := range []string{started(id, ts), partial(id, ts-1, "stop"), partial(id, ts+1, "mm-hmm"), partial(id, ts+2, "no no"), partial(id, ts+3, "no no no")} {
+				if code, out := e.send(body); code != http.StatusOK {
+					t.Errorf("%s: %d %s", id, code, out)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		id := fmt.Sprint("ic-", i)
+		want := "bargein none: stale: spoken before the assistant started|bargein none: backchannel or filler only|bargein interrupt: interruption phrase: no|bargein none: already interrupted in this turn"
+		if got := strings.Join(e.timeline(id), "|"); got != want {
+			t.Fatalf("%s: %s", id, got)
+		}
+	}
+	if got := e.metric(`voicegate_bargein_decisions_total{decision="interrupt",reason="interruption_phrase"}`); got != fmt.Sprint(n) {
+		t.Fatalf("%s interrupts counted, want %d", got, n)
+	}
+}
+
+// TestHangLogsToolsInFlight: a hang is counted and logged with the call's
+// tool calls under way.
+func TestHangLogsToolsInFlight(t *testing.T) {
+	e := newEnv(t, nil)
+	e.apiDelay.Store(int64(2 * time.Second))
+	e.mustSend(msg("status-update", "h1", `"status":"in-progress"`))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.send(msg("tool-calls", "h1", `"toolCallList":[{"id":"tc1","type":"function","function":{"name":"getAppointment","arguments":{}}}]`))
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for e.hits.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.mustSend(msg("hang", "h1", ""))
+	<-done
+	e.mustSend(msg("hang", "h1", ""))
+	logs := e.logs.String()
+	if !strings.Contains(logs, `"tools_in_flight":"getAppointment=1"`) || !strings.Contains(logs, `"tools_in_flight":"none"`) {
+		t.Fatalf("hang lines:\n%s", grepLines(logs, "hang"))
+	}
+	if got := e.metric("voicegate_hangs_total"); got != "2" {
+		t.Fatalf("hangs %q", got)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
