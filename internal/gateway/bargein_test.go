@@ -80,11 +80,11 @@ func TestBargeinOnTheWebhookPath(t *testing.T) {
 	}
 	for series, want := range map[string]string{
 		`voicegate_bargein_decisions_total{decision="interrupt",reason="interruption_phrase"}`: "1",
-		`voicegate_bargein_decisions_total{decision="none",reason="backchannel"}`:             "1",
-		`voicegate_bargein_decisions_total{decision="none",reason="stale"}`:                   "1",
-		`voicegate_bargein_decisions_total{decision="none",reason="repeat"}`:                  "2",
-		`voicegate_bargein_decisions_total{decision="none",reason="not_speaking"}`:            "1",
-		`voicegate_bargein_decisions_total{decision="none",reason="assistant_started"}`:       "1",
+		`voicegate_bargein_decisions_total{decision="none",reason="backchannel"}`:              "1",
+		`voicegate_bargein_decisions_total{decision="none",reason="stale"}`:                    "1",
+		`voicegate_bargein_decisions_total{decision="none",reason="repeat"}`:                   "2",
+		`voicegate_bargein_decisions_total{decision="none",reason="not_speaking"}`:             "1",
+		`voicegate_bargein_decisions_total{decision="none",reason="assistant_started"}`:        "1",
 	} {
 		if got := e.metric(series); got != want {
 			t.Errorf("%s = %q, want %s", series, got, want)
