@@ -39,3 +39,39 @@ func TestBargeinEval(t *testing.T) {
 		t.Fatalf("a missing corpus: %d %s", code, errOut)
 	}
 }
+
+// TestBargeinEvalWithConfig: --config takes the lists of a configuration's
+// bargein section (a language with --language); the policy's defaults
+// otherwise.
+func TestBargeinEvalWithConfig(t *testing.T) {
+	dir := t.TempDir()
+	cases := filepath.Join(dir, "cases.jsonl")
+	os.WriteFile(cases, []byte(`{"id":"de","events":[`+
+		`{"message":{"type":"speech-update","role":"assistant","status":"started","timestamp":1000}},`+
+		`{"message":{"type":"transcript","role":"user","transcriptType":"partial","transcript":"ja genau","timestamp":1100}},`+
+		`{"message":{"type":"transcript","role":"user","transcriptType":"partial","transcript":"Moment!","timestamp":1200},"expect":"interrupt"}]}`+"\n"), 0o600)
+	cfg := filepath.Join(dir, "voicegate.yaml")
+	os.WriteFile(cfg, []byte("vapi: {auth: [{mode: hmac, secrets: [\"${UNSET_SECRET}\"]}]}\nbargein:\n  languages:\n    de: {backchannels: [ja, genau], interruptions: [moment]}\n"), 0o600)
+	out := filepath.Join(dir, "out.jsonl")
+	// German lists: exact. The default lists: "ja genau" is two content
+	// words (a false interrupt), "Moment!" one (a miss).
+	for args, want := range map[string]string{
+		"--config " + cfg + " --language de": "cases 1, decided exactly right 1",
+		"--config " + cfg:                    "cases 1, decided exactly right 0",
+		"":                                   "cases 1, decided exactly right 0",
+	} {
+		stdout, stderr, code := runCLI(t, nil, append([]string{"bargein", "eval", "--cases", cases, "--decisions", out}, strings.Fields(args)...)...)
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("%s: %d %s %s", args, code, stdout, stderr)
+		}
+	}
+	for _, args := range []string{"--language de", "--config " + cfg + " --language fr"} {
+		if _, _, code := runCLI(t, nil, append([]string{"bargein", "eval", "--cases", cases, "--decisions", out}, strings.Fields(args)...)...); code != 2 {
+			t.Errorf("%s: exit %d, want 2", args, code)
+		}
+	}
+	os.WriteFile(cfg, []byte("bargein:\n  min_words: -1\n"), 0o600)
+	if _, errOut, code := runCLI(t, nil, "bargein", "eval", "--cases", cases, "--decisions", out, "--config", cfg); code != 1 || !strings.Contains(errOut, "bargein.min_words") {
+		t.Fatalf("an invalid section: %d %s", code, errOut)
+	}
+}

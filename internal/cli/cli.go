@@ -67,7 +67,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "redact":
 		return runRedactCommand(rest, stdout, stderr)
 	case "bargein":
-		return runBargein(rest, stdout, stderr)
+		return runBargein(rest, getenv, stdout, stderr)
 	case "twilio":
 		return runTwilio(rest, getenv, stdout, stderr)
 	case "netpolicy":

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/voicegate/voicegate/internal/bargein"
 	"slices"
 
 	"go.yaml.in/yaml/v3"
@@ -204,4 +205,24 @@ func firstCredential(auth *yaml.Node) *yaml.Node {
 		}
 	}
 	return &seq
+}
+
+// LoadBargein reads only the bargein section, for voicegate bargein eval;
+// the rest of the file is not read.
+func LoadBargein(path string, opt Options) (*bargein.Config, error) {
+	opt = opt.withDefaults()
+	raw, err := opt.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	verr := &ValidationError{}
+	cfg, missing := decode(raw, keepKeys("bargein"), opt, verr)
+	if cfg != nil {
+		verr.section("bargein", cfg.Bargein.Validate())
+	}
+	reportUnexpanded(verr, missing)
+	if err := verr.orNil(); err != nil {
+		return nil, err
+	}
+	return &cfg.Bargein, nil
 }

@@ -363,9 +363,13 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 		if s == "" {
 			return nil
 		}
-		if v, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			t.Time = plausible(v)
-			return nil
+		// ISO 8601 with a zone, or without one (UTC), as the barge-in
+		// policy reads timestamps.
+		for _, layout := range isoLayouts {
+			if v, err := time.Parse(layout, s); err == nil {
+				t.Time = plausible(v)
+				return nil
+			}
 		}
 		if n, err := strconv.ParseFloat(s, 64); err == nil {
 			t.Time = fromMillis(n)
@@ -380,6 +384,9 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	t.Time = fromMillis(n)
 	return nil
 }
+
+// isoLayouts are the ISO 8601 forms a timestamp string may take.
+var isoLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"}
 
 var (
 	minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)

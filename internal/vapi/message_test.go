@@ -96,6 +96,18 @@ func TestTimestampVariants(t *testing.T) {
 	if m.Timestamp.UnixMilli() != 1678901234567 {
 		t.Fatalf("ms timestamp = %d", m.Timestamp.UnixMilli())
 	}
+	for raw, want := range map[string]int64{
+		`"2025-07-08T09:43:15.250"`:     1751967795250, // no zone: UTC
+		`"2025-07-08 09:43:15"`:         1751967795000,
+		`"2025-07-08 11:43:15.5+02:00"`: 1751967795500,
+		`"2025-07-08T09:43:15.250Z"`:    1751967795250,
+		`"1751967795250"`:               1751967795250,
+	} {
+		m, err := Decode([]byte(`{"message":{"type":"hang","timestamp":` + raw + `}}`))
+		if err != nil || m.Timestamp.UnixMilli() != want {
+			t.Errorf("timestamp %s: %v %v, want %d ms", raw, m, err, want)
+		}
+	}
 	if _, err := Decode([]byte(`{"message":{"type":"hang","timestamp":"yesterday"}}`)); err == nil {
 		t.Fatal("a timestamp that is neither ms nor ISO must not pass silently")
 	}
