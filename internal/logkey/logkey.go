@@ -47,6 +47,7 @@ const (
 	ToolCalls      = "tool_calls"
 	Interruptions  = "interruptions"
 	ToolsInFlight  = "tools_in_flight"
+	Action         = "action"
 	Client         = "client"
 	Peer           = "peer"
 )
