@@ -3,6 +3,7 @@ package callcontrol
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -174,6 +175,16 @@ func (k Key) String() string { return k.show() }
 
 // GoString never returns the key (%#v).
 func (k Key) GoString() string { return `"` + k.show() + `"` }
+
+// Format never prints the key, whatever the verb (a bad verb such as %d
+// would otherwise print the string).
+func (k Key) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, k.GoString())
+		return
+	}
+	io.WriteString(f, k.show())
+}
 
 // LogValue never logs the key.
 func (k Key) LogValue() slog.Value { return slog.StringValue(k.show()) }

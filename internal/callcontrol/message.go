@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"unicode/utf8"
 )
 
@@ -59,6 +60,9 @@ func (m Message) String() string { return "callcontrol." + m.typ + " message" }
 
 // GoString is String: %#v must not print the content either.
 func (m Message) GoString() string { return m.String() }
+
+// Format prints String whatever the verb (%d would print the body's bytes).
+func (m Message) Format(f fmt.State, _ rune) { io.WriteString(f, m.String()) }
 
 // SayOption sets an optional field of a say message.
 type SayOption func(*sayBody)
