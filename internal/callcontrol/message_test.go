@@ -44,7 +44,9 @@ func TestMessageJSON(t *testing.T) {
 		{"transfer sip", func() (Message, error) {
 			return Transfer(json.RawMessage(`{"type":"sip","sipUri":"sip:+transferPhoneNumber@sip.telnyx.com"}`), "Testing transfer call.")
 		}, `{"type":"transfer","destination":{"type":"sip","sipUri":"sip:+transferPhoneNumber@sip.telnyx.com"},"content":"Testing transfer call."}`, false},
-		{"transfer without content", func() (Message, error) { return Transfer(json.RawMessage(`{"type":"number","number":"+1234567890"}`), "") },
+		{"transfer without content", func() (Message, error) {
+			return Transfer(json.RawMessage(`{"type":"number","number":"+1234567890"}`), "")
+		},
 			`{"type":"transfer","destination":{"type":"number","number":"+1234567890"}}`, false},
 	}
 	for _, tc := range tests {
