@@ -308,6 +308,21 @@ func TestContextEndsRetries(t *testing.T) {
 			t.Errorf("result = %+v, err %v, server got %d; want 1 attempt, Canceled", res, err, len(srv.requests()))
 		}
 	})
+	// Whether the 503 or the cancellation reaches the client first, no
+	// second request is made, even with a Sleep that ignores ctx.
+	t.Run("cancelled while Vapi answers", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		srv := newControlServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
+			cancel() // the call ended while Vapi answered
+			w.WriteHeader(http.StatusServiceUnavailable)
+		})
+		c := mustNew(t, testConfig(srv), Deps{Sleep: func(context.Context, time.Duration) error { return nil }})
+		res, _ := c.Send(ctx, srv.controlURL(), EndCall())
+		if res.Attempts != 1 || len(srv.requests()) != 1 {
+			t.Errorf("result = %+v, server got %d; want 1 attempt", res, len(srv.requests()))
+		}
+	})
 	t.Run("cancelled during the request", func(t *testing.T) {
 		srv := newControlServer(t, hang(0))
 		ctx, cancel := context.WithCancel(t.Context())
