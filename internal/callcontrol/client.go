@@ -114,9 +114,11 @@ type Client struct {
 	rand    func() float64
 }
 
-// New builds a client from a completed, resolved configuration. It returns
-// an error listing the configuration's problems when Validate finds any.
+// New builds a client from a resolved configuration (its defaults are
+// filled in a copy). It returns an error listing the configuration's
+// problems when Validate finds any.
 func New(cfg Config, deps Deps) (*Client, error) {
+	cfg.Complete()
 	if probs := cfg.Validate(); len(probs) > 0 {
 		return nil, fmt.Errorf("call_control: %s", strings.Join(probs, "; "))
 	}

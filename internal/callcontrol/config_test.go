@@ -70,11 +70,11 @@ func TestValidate(t *testing.T) {
 		{"file not resolved", func(c *Config) { c.BearerKeyFile = "/run/secrets/vapi" }, "bearer_key_file: not read"},
 		{"key with newline", func(c *Config) { c.BearerKey = testKey + "\n" }, "bearer_key: contains"},
 		{"key with space", func(c *Config) { c.BearerKey = "Bearer " + testKey }, "bearer_key: contains"},
-		{"timeout zero", func(c *Config) { c.Timeout = 0 }, "timeout: 0s is outside"},
+		{"timeout negative", func(c *Config) { c.Timeout = confval.Duration(-time.Second) }, "timeout: -1s is outside"},
 		{"timeout long", func(c *Config) { c.Timeout = confval.Duration(time.Minute) }, "timeout: 1m0s is outside"},
 		{"retries negative", func(c *Config) { c.Retries = ptr(-1) }, "retries: -1 is outside 0..5"},
 		{"retries many", func(c *Config) { c.Retries = ptr(6) }, "retries: 6 is outside 0..5"},
-		{"backoff zero", func(c *Config) { c.Backoff = 0 }, "backoff: 0s is outside"},
+		{"backoff negative", func(c *Config) { c.Backoff = confval.Duration(-time.Second) }, "backoff: -1s is outside"},
 		{"backoff long", func(c *Config) { c.Backoff = confval.Duration(time.Minute) }, "backoff: 1m0s is outside"},
 	}
 	for _, tc := range tests {
