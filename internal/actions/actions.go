@@ -67,7 +67,7 @@ type Deps struct {
 // Runner runs the actions. React never blocks; Close stops the workers
 // after the messages already queued.
 type Runner struct {
-	rules  atomic.Pointer[[]rule]
+	rules  atomic.Pointer[Rules]
 	d      Deps
 	seed   maphash.Seed
 	queues [workers]chan job
@@ -80,7 +80,7 @@ type Runner struct {
 // New starts the workers, with no actions: SetActions gives them.
 func New(d Deps) *Runner {
 	r := &Runner{d: d, seed: maphash.MakeSeed()}
-	r.rules.Store(&[]rule{})
+	r.rules.Store(&Rules{})
 	for i := range r.queues {
 		q := make(chan job, queueDepth)
 		r.queues[i] = q
@@ -93,9 +93,18 @@ func New(d Deps) *Runner {
 	return r
 }
 
-// SetActions replaces the actions with those of a validated configuration
-// (at start and on a reload; messages already queued are still sent).
-func (r *Runner) SetActions(acts []bargein.Action) error {
+// Rules are compiled actions, ready for Use.
+type Rules struct{ list []rule }
+
+// Len is the number of actions.
+func (rs *Rules) Len() int { return len(rs.list) }
+
+// Use replaces the actions (at start and on a reload; messages already
+// queued are still sent).
+func (r *Runner) Use(rs *Rules) { r.rules.Store(rs) }
+
+// Compile builds the actions of a validated configuration.
+func Compile(acts []bargein.Action) (*Rules, error) {
 	var rules []rule
 	for i, a := range acts {
 		ru := rule{on: a.On, name: a.Do}
@@ -120,12 +129,11 @@ func (r *Runner) SetActions(acts []bargein.Action) error {
 			err = fmt.Errorf("unknown action %q", a.Do)
 		}
 		if err != nil {
-			return fmt.Errorf("bargein.actions[%d]: %w", i, err)
+			return nil, fmt.Errorf("bargein.actions[%d]: %w", i, err)
 		}
 		rules = append(rules, ru)
 	}
-	r.rules.Store(&rules)
-	return nil
+	return &Rules{list: rules}, nil
 }
 
 func normPhrase(p string) string {
@@ -147,7 +155,7 @@ func (r *Runner) Allowed(controlURL string) bool { return r.d.Sender.CheckURL(co
 // queued for call callID. A full queue drops the message, logged and
 // counted (outcome dropped) — the webhook is never held up.
 func (r *Runner) React(callID, controlURL string, d bargein.Decision, decidedAt time.Time) {
-	rules := *r.rules.Load()
+	rules := r.rules.Load().list
 	if len(rules) == 0 {
 		return
 	}

@@ -14,9 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/actions"
 	"github.com/voicegate/voicegate/internal/audit"
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/bargein"
+	"github.com/voicegate/voicegate/internal/callcontrol"
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/demoapi"
@@ -72,6 +74,13 @@ type App struct {
 	runs sync.WaitGroup
 	// erasure keeps the per-call secrets the records are bound to.
 	erasure *erasure.Store
+	// Control sends Live Call Control messages; Actions runs the barge-in
+	// actions with it.
+	Control *callcontrol.Client
+	Actions *actions.Runner
+	// rules are the barge-in actions build compiled, used once a build
+	// is committed.
+	rules *actions.Rules
 }
 
 // Options are the injectable parts.
@@ -176,6 +185,19 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if a.store.observe != nil {
 		a.store.observe(a.Metrics)
 	}
+	var err error
+	if a.Control, err = callcontrol.New(cfg.CallControl, callcontrol.Deps{Log: o.Log.With(logkey.Component, "call_control"), Now: o.Now,
+		Observe: func(typ, outcome string, _ int, _ time.Duration) {
+			a.Metrics.ControlMessages.WithLabelValues(typ, outcome).Inc()
+		}}); err != nil {
+		return nil, err
+	}
+	a.Actions = actions.New(actions.Deps{Sender: a.Control, Store: a.Store, Metrics: a.Metrics, Log: o.Log.With(logkey.Component, "bargein"), Now: o.Now})
+	defer func() {
+		if !ok {
+			a.Actions.Close()
+		}
+	}()
 	a.Sessions.OnExpire = func(s *session.Session) {
 		a.Metrics.SessionsExpired.Inc()
 		dispatch.LogExpired(a.log, s.ID, s.State(), o.Now())
@@ -184,6 +206,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.Actions.Use(a.rules)
 	a.Tools = router
 	a.vapi = dispatch.NewSource(cfg.Vapi.Path, ep)
 	sources := []webhook.Source{a.vapi}
@@ -233,9 +256,16 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 	if cfg.Bargein.Enabled {
 		engine = bargein.NewEngine(cfg.Bargein)
 	}
+	if a.rules, err = actions.Compile(cfg.Bargein.Actions); err != nil {
+		return nil, nil, err
+	}
+	var control dispatch.Controller
+	if engine != nil && a.rules.Len() > 0 {
+		control = a.Actions // observe only without actions
+	}
 	disp, err := dispatch.New(dispatch.Config{AssistantRequest: v.AssistantRequest, TransferDestination: v.TransferDestination,
 		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Records: a.Records, Tools: router, Log: a.log, Metrics: a.Metrics, Now: a.now,
-		Bargein: engine})
+		Bargein: engine, Control: control})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -280,6 +310,7 @@ func (a *App) Reload(next *config.Config) (needRestart []string, err error) {
 		a.twilio.Swap(voice, status)
 	}
 	a.vapi.Swap(ep)
+	a.Actions.Use(a.rules)
 	old := a.Tools
 	a.Tools, a.Config = router, &merged
 	old.CloseIdleConnections() // calls in flight keep their connections
@@ -311,6 +342,7 @@ func restartOnly(cur, next *config.Config) []string {
 	keep("storage", cur.Storage, next.Storage, func() { next.Storage = cur.Storage })
 	keep("records", cur.Records, next.Records, func() { next.Records = cur.Records })
 	keep("limits", cur.Limits, next.Limits, func() { next.Limits = cur.Limits })
+	keep("call_control", cur.CallControl, next.CallControl, func() { next.CallControl = cur.CallControl })
 	// The Twilio routes are mounted at start: turning them on or off, or
 	// moving them, needs a restart (their tokens, numbers and messages
 	// reload).
@@ -429,6 +461,8 @@ func (a *App) AuditEvent(event, subject, detail string) {
 // releases the store.
 func (a *App) Close() error {
 	a.runs.Wait()
+	a.Actions.Close() // the queued control messages, before the store closes
+	a.Control.Close()
 	if a.erasure != nil {
 		a.erasure.Close()
 	}

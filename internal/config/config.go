@@ -16,6 +16,7 @@ import (
 
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/bargein"
+	"github.com/voicegate/voicegate/internal/callcontrol"
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/logging"
@@ -50,6 +51,7 @@ type Config struct {
 	Limits            ratelimit.Config   `yaml:"limits"`
 	Twilio            twilio.Config      `yaml:"twilio"`
 	Bargein           bargein.Config     `yaml:"bargein"`
+	CallControl       callcontrol.Config `yaml:"call_control"`
 
 	// Warnings are settings accepted because they have a legitimate use,
 	// but weaker than the defaults; serve logs them, config check shows them.
@@ -268,12 +270,13 @@ func Default() *Config {
 			Replay:           replay.DefaultConfig(),
 			AssistantRequest: dispatch.DefaultAssistantRequestConfig(),
 		},
-		Storage:  storage.DefaultConfig(),
-		Records:  records.DefaultConfig(),
-		Limits:   ratelimit.DefaultConfig(),
-		Twilio:   twilio.DefaultConfig(),
-		Sessions: session.DefaultConfig(),
-		Bargein:  bargein.DefaultConfig(),
+		Storage:     storage.DefaultConfig(),
+		Records:     records.DefaultConfig(),
+		Limits:      ratelimit.DefaultConfig(),
+		Twilio:      twilio.DefaultConfig(),
+		Sessions:    session.DefaultConfig(),
+		Bargein:     bargein.DefaultConfig(),
+		CallControl: callcontrol.DefaultConfig(),
 	}
 }
 
@@ -309,6 +312,7 @@ func (c *Config) resolve(e *ValidationError, opt Options) {
 		e.section(fmt.Sprintf("tools[%d]", i), c.Tools[i].Resolve(opt.Getenv, opt.ReadFile))
 	}
 	e.section("records", c.Records.Resolve(opt.Getenv))
+	e.section("call_control", c.CallControl.Resolve(opt.Getenv, opt.ReadFile))
 }
 
 // validate checks the decoded, completed and resolved configuration; it
@@ -352,6 +356,7 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	e.section("records", c.Records.Validate())
 	e.section("limits", c.Limits.Validate())
 	e.section("bargein", c.Bargein.Validate())
+	e.section("call_control", c.CallControl.Validate())
 	e.section("twilio", c.Twilio.Validate(len(c.Server.TrustedProxies) > 0))
 	e.sectionWarn("vapi.allow_from", v.AllowFrom.Warnings())
 	e.sectionWarn("twilio.allow_from", c.Twilio.AllowFrom.Warnings())
