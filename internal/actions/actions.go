@@ -58,7 +58,7 @@ type job struct {
 // Deps are a Runner's collaborators.
 type Deps struct {
 	Sender  Sender
-	Store   calls.Store // the call's timeline
+	Events  *calls.EventWriter // the call's timeline
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
 	Now     func() time.Time
@@ -209,10 +209,7 @@ func (r *Runner) send(j job) {
 	} else {
 		r.d.Metrics.ControlLatency.WithLabelValues(j.rule.msg.Type()).Observe(lat.Seconds())
 	}
-	if err := r.d.Store.AddEvent(ctx, j.callID, calls.Event{At: now, Kind: EventControl, Detail: detail}); err != nil {
-		r.d.Metrics.StoreErrors.WithLabelValues("add_event").Inc()
-		r.d.Log.Error("persist call event", logkey.CallID, j.callID, logkey.Err, err)
-	}
+	r.d.Events.Add(j.callID, calls.Event{At: now, Kind: EventControl, Detail: detail})
 }
 
 // Close stops taking actions and waits for the queued ones to be sent.

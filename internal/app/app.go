@@ -78,6 +78,8 @@ type App struct {
 	// actions with it.
 	Control *callcontrol.Client
 	Actions *actions.Runner
+	// Events writes the calls' timeline events (group commit).
+	Events *calls.EventWriter
 	// rules are the barge-in actions build compiled, used once a build
 	// is committed.
 	rules *actions.Rules
@@ -192,7 +194,16 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		}}); err != nil {
 		return nil, err
 	}
-	a.Actions = actions.New(actions.Deps{Sender: a.Control, Store: a.Store, Metrics: a.Metrics, Log: o.Log.With(logkey.Component, "bargein"), Now: o.Now})
+	a.Events = calls.NewEventWriter(a.Store, func(err error, n int) {
+		a.Metrics.StoreErrors.WithLabelValues("add_event").Add(float64(n))
+		a.log.Error("persist call events", logkey.Count, n, logkey.Err, err)
+	})
+	defer func() {
+		if !ok {
+			a.Events.Close()
+		}
+	}()
+	a.Actions = actions.New(actions.Deps{Sender: a.Control, Events: a.Events, Metrics: a.Metrics, Log: o.Log.With(logkey.Component, "bargein"), Now: o.Now})
 	defer func() {
 		if !ok {
 			a.Actions.Close()
@@ -265,7 +276,7 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 	}
 	disp, err := dispatch.New(dispatch.Config{AssistantRequest: v.AssistantRequest, TransferDestination: v.TransferDestination,
 		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Records: a.Records, Tools: router, Log: a.log, Metrics: a.Metrics, Now: a.now,
-		Bargein: engine, Control: control})
+		Bargein: engine, Control: control, Events: a.Events})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -463,6 +474,7 @@ func (a *App) Close() error {
 	a.runs.Wait()
 	a.Actions.Close() // the queued control messages, before the store closes
 	a.Control.Close()
+	a.Events.Close()
 	if a.erasure != nil {
 		a.erasure.Close()
 	}

@@ -44,6 +44,12 @@ type Event struct {
 	Detail string
 }
 
+// CallEvent is an Event of one call.
+type CallEvent struct {
+	CallID string
+	Event
+}
+
 // MaxEventDetail bounds an event's Detail (longer ones are cut).
 const MaxEventDetail = 500
 
@@ -151,8 +157,8 @@ type Store interface {
 	// the record if the call was never seen; what a later, emptier report
 	// leaves out (cost, reason) is kept.
 	EndCall(ctx context.Context, callID string, e End) error
-	// AddEvent appends an event to a call's timeline.
-	AddEvent(ctx context.Context, callID string, e Event) error
+	// AddEvents appends events to their calls' timelines, all or none.
+	AddEvents(ctx context.Context, evs []CallEvent) error
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

@@ -91,9 +91,9 @@ func (m *MonitoredStore) EndCall(ctx context.Context, callID string, e End) erro
 	return m.observe(ctx, m.s.EndCall(ctx, callID, e))
 }
 
-// AddEvent implements Store.
-func (m *MonitoredStore) AddEvent(ctx context.Context, callID string, e Event) error {
-	return m.observe(ctx, m.s.AddEvent(ctx, callID, e))
+// AddEvents implements Store.
+func (m *MonitoredStore) AddEvents(ctx context.Context, evs []CallEvent) error {
+	return m.observe(ctx, m.s.AddEvents(ctx, evs))
 }
 
 // Events implements Reader.

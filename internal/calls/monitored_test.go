@@ -26,9 +26,9 @@ func (f *fakeStore) CreateCall(ctx context.Context, _ Record) error { return f.w
 func (f *fakeStore) RecordStatus(ctx context.Context, _ string, _ StatusChange) error {
 	return f.write(ctx)
 }
-func (f *fakeStore) EndCall(ctx context.Context, _ string, _ End) error    { return f.write(ctx) }
-func (f *fakeStore) AddEvent(ctx context.Context, _ string, _ Event) error { return f.write(ctx) }
-func (f *fakeStore) Events(context.Context, string) ([]Event, error)       { return nil, nil }
+func (f *fakeStore) EndCall(ctx context.Context, _ string, _ End) error { return f.write(ctx) }
+func (f *fakeStore) AddEvents(ctx context.Context, _ []CallEvent) error { return f.write(ctx) }
+func (f *fakeStore) Events(context.Context, string) ([]Event, error)    { return nil, nil }
 func (f *fakeStore) Call(context.Context, string) (Record, []StatusChange, error) {
 	return Record{}, nil, ErrNotFound
 }

@@ -144,10 +144,8 @@ func (d *Dispatcher) languageChange(ctx context.Context, m *vapi.Message) {
 	}
 }
 
-// addEvent appends to a call's timeline; a failure is logged and counted.
-func (d *Dispatcher) addEvent(ctx context.Context, id string, e calls.Event) {
-	if err := d.store.AddEvent(ctx, id, e); err != nil {
-		d.metrics.StoreErrors.WithLabelValues("add_event").Inc()
-		d.log.Error("persist call event", logkey.CallID, id, logkey.Err, err)
-	}
+// addEvent appends to a call's timeline, off the request path (a write
+// that fails is logged and counted by the writer).
+func (d *Dispatcher) addEvent(_ context.Context, id string, e calls.Event) {
+	d.events.Add(id, e)
 }

@@ -54,6 +54,7 @@ type Dispatcher struct {
 	bargein   *bargein.Engine
 	control   Controller
 	decisions decisionCounters
+	events    *calls.EventWriter
 }
 
 // Deps are the Dispatcher's collaborators.
@@ -70,6 +71,8 @@ type Deps struct {
 	Bargein *bargein.Engine
 	// Control runs barge-in actions on live calls (nil: observe only).
 	Control Controller
+	// Events writes the calls' timeline events.
+	Events *calls.EventWriter
 }
 
 // New builds a Dispatcher for a validated configuration.
@@ -84,7 +87,7 @@ func New(cfg Config, d Deps) (*Dispatcher, error) {
 	}
 	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, transfer: tr,
 		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun,
-		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics)}, nil
+		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics), events: d.Events}, nil
 }
 
 // Deadline returns how long Vapi waits for an answer to a message of type t.

@@ -37,6 +37,9 @@ func (e *env) mustSend(body string) {
 // "kind detail" lines.
 func (e *env) timeline(id string) []string {
 	e.t.Helper()
+	if err := e.app.Events.Flush(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
 	evs, err := e.app.Store.Events(context.Background(), id)
 	if err != nil {
 		e.t.Fatal(err)

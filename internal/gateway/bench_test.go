@@ -132,3 +132,25 @@ func BenchmarkToolCall(b *testing.B) {
 		return fmt.Sprintf(`{"message":{"type":"tool-calls","timestamp":%d,"call":{"id":"call-%d"},"toolCallList":[{"id":"tc-%d","type":"function","function":{"name":"getAppointment","arguments":"{\"date\":\"2026-12-01\"}"}}]}}`, 1767007390468+i, i%64, i)
 	})
 }
+
+// BenchmarkTranscriptPartialBargeinOff is BenchmarkTranscriptPartial with
+// the barge-in engine off: the difference is the engine's cost on the most
+// frequent message (a partial while the assistant is silent).
+func BenchmarkTranscriptPartialBargeinOff(b *testing.B) {
+	benchHandler(b, func(c *config.Config) { c.Bargein.Enabled = false }, func(i int) string {
+		return fmt.Sprintf(`{"message":{"type":"transcript","role":"user","transcriptType":"partial","transcript":"I'd like to book an appointment for %d","timestamp":%d,"call":{"id":"call-%d","orgId":"org-1","type":"inboundPhoneCall","status":"in-progress"}}}`, i, 1767007390468+i, i%64)
+	})
+}
+
+// BenchmarkBargeinJudged: the engine's worst case — every other message is
+// the assistant starting to speak, the next a caller's partial over it that
+// the engine judges (a backchannel here), kept in the call's timeline (a
+// database write). Per message: the average of the two.
+func BenchmarkBargeinJudged(b *testing.B) {
+	benchHandler(b, nil, func(i int) string {
+		if i%2 == 0 {
+			return fmt.Sprintf(`{"message":{"type":"speech-update","role":"assistant","status":"started","turn":%d,"timestamp":%d,"call":{"id":"call-%d"}}}`, i, 1767007390468+i, (i/2)%64)
+		}
+		return fmt.Sprintf(`{"message":{"type":"transcript","role":"user","transcriptType":"partial","transcript":"yeah okay sure %d","timestamp":%d,"call":{"id":"call-%d"}}}`, i, 1767007390468+i, (i/2)%64)
+	})
+}

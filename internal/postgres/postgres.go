@@ -317,14 +317,21 @@ func scanCall(row pgx.Row) (calls.Record, error) {
 	return r, nil
 }
 
-// AddEvent implements calls.Store.
-func (s *DB) AddEvent(ctx context.Context, callID string, e calls.Event) error {
-	d := e.Detail
-	if len(d) > calls.MaxEventDetail {
-		d = strings.ToValidUTF8(d[:calls.MaxEventDetail], "")
+// AddEvents implements calls.Store: one statement for the batch.
+func (s *DB) AddEvents(ctx context.Context, evs []calls.CallEvent) error {
+	if len(evs) == 0 {
+		return nil
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO call_events (call_id, at, kind, detail) VALUES ($1, $2, $3, $4)`, callID, e.At.UnixMilli(), e.Kind, d); err != nil {
-		return fmt.Errorf("add call event: %w", err)
+	ids, ats, kinds, details := make([]string, len(evs)), make([]int64, len(evs)), make([]string, len(evs)), make([]string, len(evs))
+	for i, e := range evs {
+		d := e.Detail
+		if len(d) > calls.MaxEventDetail {
+			d = strings.ToValidUTF8(d[:calls.MaxEventDetail], "")
+		}
+		ids[i], ats[i], kinds[i], details[i] = e.CallID, e.At.UnixMilli(), e.Kind, d
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO call_events (call_id, at, kind, detail) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])`, ids, ats, kinds, details); err != nil {
+		return fmt.Errorf("add call events: %w", err)
 	}
 	return nil
 }

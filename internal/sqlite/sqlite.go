@@ -487,12 +487,30 @@ func (s *DB) EndCall(ctx context.Context, callID string, e calls.End) error {
 	return nil
 }
 
-// AddEvent implements calls.Store.
-func (s *DB) AddEvent(ctx context.Context, callID string, e calls.Event) error {
-	// Not prepared at open: the statements prepared there stay within the
-	// first schema version (tests open older schemas).
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO call_events (call_id, at, kind, detail) VALUES (?, ?, ?, ?)`, callID, e.At.UnixMilli(), e.Kind, cutDetail(e.Detail)); err != nil {
-		return fmt.Errorf("add call event: %w", err)
+// AddEvents implements calls.Store.
+func (s *DB) AddEvents(ctx context.Context, evs []calls.CallEvent) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("add call events: %w", err)
+	}
+	defer tx.Rollback()
+	// Prepared here, not at open: the statements prepared there stay
+	// within the first schema version (tests open older schemas).
+	st, err := tx.PrepareContext(ctx, `INSERT INTO call_events (call_id, at, kind, detail) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("add call events: %w", err)
+	}
+	defer st.Close()
+	for _, e := range evs {
+		if _, err := st.ExecContext(ctx, e.CallID, e.At.UnixMilli(), e.Kind, cutDetail(e.Detail)); err != nil {
+			return fmt.Errorf("add call events: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("add call events: %w", err)
 	}
 	return nil
 }

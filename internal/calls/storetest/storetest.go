@@ -89,9 +89,9 @@ func Run(t *testing.T, open func(t *testing.T) calls.Store) {
 			{At: t0.Add(time.Second), Kind: "bargein", Detail: "interrupt: interruption phrase: wait"},
 			{At: t0.Add(3 * time.Second), Kind: "bargein", Detail: long},
 		} {
-			must(t, s.AddEvent(ctx, "c1", e))
+			must(t, s.AddEvents(ctx, []calls.CallEvent{{CallID: "c1", Event: e}}))
 		}
-		must(t, s.AddEvent(ctx, "c2", calls.Event{At: t0, Kind: "bargein", Detail: "other call"}))
+		must(t, s.AddEvents(ctx, []calls.CallEvent{{CallID: "c2", Event: calls.Event{At: t0, Kind: "bargein", Detail: "other call"}}, {CallID: "c2", Event: calls.Event{At: t0.Add(time.Millisecond), Kind: "bargein", Detail: "second"}}}))
 		evs, err := s.Events(ctx, "c1")
 		must(t, err)
 		if len(evs) != 3 || evs[0].Kind != "bargein" || evs[0].Detail != "interrupt: interruption phrase: wait" || !evs[0].At.Equal(t0.Add(time.Second)) || evs[1].Kind != "control" {
@@ -100,13 +100,16 @@ func Run(t *testing.T, open func(t *testing.T) calls.Store) {
 		if d := evs[2].Detail; len(d) > calls.MaxEventDetail || !utf8.ValidString(d) || len(d) < calls.MaxEventDetail-2 {
 			t.Fatalf("a long detail is kept as %d bytes (valid UTF-8 %v), want cut to %d", len(d), utf8.ValidString(d), calls.MaxEventDetail)
 		}
+		if evs, err := s.Events(ctx, "c2"); err != nil || len(evs) != 2 || evs[1].Detail != "second" {
+			t.Fatalf("a batch: %+v %v", evs, err)
+		}
 		if evs, err := s.Events(ctx, "unknown"); err != nil || len(evs) != 0 {
 			t.Fatalf("events of an unknown call: %v %v", evs, err)
 		}
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if err := s.AddEvent(cctx, "c1", calls.Event{At: t0, Kind: "x"}); !errors.Is(err, context.Canceled) {
-			t.Fatalf("AddEvent under a cancelled context: %v", err)
+		if err := s.AddEvents(cctx, []calls.CallEvent{{CallID: "c1", Event: calls.Event{At: t0, Kind: "x"}}}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("AddEvents under a cancelled context: %v", err)
 		}
 	})
 
