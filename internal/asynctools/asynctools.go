@@ -53,6 +53,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/storage"
@@ -247,8 +248,10 @@ func (b Backend) validate() error {
 			return errors.New("asynctools: sqlite needs a data directory")
 		}
 	case storage.DriverPostgres:
-		if b.PostgresURL == "" {
-			return errors.New("asynctools: postgres needs a URL")
+		// Never echoed: it may hold a password.
+		u, err := url.Parse(b.PostgresURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			return errors.New("asynctools: the postgres URL does not parse (want postgres://user[:password]@host:port/database?sslmode=...)")
 		}
 	default:
 		return errors.New("asynctools: driver " + b.Driver + " is not sqlite or postgres")

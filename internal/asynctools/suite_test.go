@@ -562,6 +562,37 @@ func runSuite(t *testing.T, bc backendCase) {
 		}
 	})
 
+	// Stop lets a running job finish: its answer is delivered once, and
+	// the next queue on the database has nothing left to do.
+	t.Run("StopWaitsForRunningJob", func(t *testing.T) {
+		t.Parallel()
+		api := newAPI(t, nil)
+		api.hold = make(chan struct{})
+		b, sealer := bc.new(t), testKey(t)
+		cfgs := []tools.Config{asyncTool(t, "lookup", api.URL, nil)}
+		del, obs := &recDeliverer{}, &recObserver{}
+		q := openQueue(t, b, sealer, cfgs, del, obs, nil)
+		start(t, q)
+		enqueue(t, q, Job{CallID: "call-9", ToolCallID: "tc-9", Tool: "lookup", Arguments: json.RawMessage(`{}`)})
+		waitFor(t, 10*time.Second, "the request", func() bool { return len(api.requests()) == 1 })
+		time.AfterFunc(300*time.Millisecond, func() { close(api.hold) })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := q.Stop(ctx); err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+		if n := len(del.deliveries()); n != 1 {
+			t.Fatalf("%d deliveries when Stop returned, want 1", n)
+		}
+		q.Close()
+		del2 := &recDeliverer{}
+		start(t, openQueue(t, b, sealer, cfgs, del2, obs, nil))
+		settle()
+		if n, d := len(api.requests()), len(del2.deliveries()); n != 1 || d != 0 {
+			t.Fatalf("after a restart: %d requests, %d more deliveries; want 1 and 0", n, d)
+		}
+	})
+
 	t.Run("NotInClear", func(t *testing.T) {
 		t.Parallel()
 		const argSecret, urlSecret, answerSecret = "SSN-987-65-4321", "tok-9f8e7d6c5b4a", "ANSWER-1234-SECRET"
