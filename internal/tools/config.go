@@ -34,6 +34,21 @@ type Config struct {
 	// Compiled is Schema compiled by Resolve, so that it is compiled once
 	// (nil when there is no schema).
 	Compiled *jsonschema.Schema `yaml:"-"`
+
+	// Async answers Vapi at once with HoldingPhrase and runs the call in the
+	// durable queue (internal/asynctools): retried until Deadline or
+	// MaxAttempts, its result delivered to the call later.
+	Async bool `yaml:"async"`
+	// HoldingPhrase is the tool's immediate answer when Async (default
+	// DefaultHoldingPhrase).
+	HoldingPhrase string `yaml:"holding_phrase"`
+	// Deadline is how long an async call may keep retrying from the moment
+	// it is queued (default DefaultDeadline); past it the caller is told the
+	// information could not be had. It must exceed Timeout.
+	Deadline confval.Duration `yaml:"deadline"`
+	// MaxAttempts bounds the internal API requests of one async call
+	// (default DefaultMaxAttempts).
+	MaxAttempts int `yaml:"max_attempts"`
 }
 
 // Defaults of a tool entry.
@@ -41,11 +56,24 @@ const (
 	DefaultTimeout          = 4 * time.Second
 	DefaultConcurrency      = 64
 	DefaultMaxResponseBytes = 64 << 10
+
+	// Async tools only.
+	DefaultHoldingPhrase = "I'm looking into that now; I'll let you know in a moment."
+	DefaultDeadline      = 10 * time.Minute
+	DefaultMaxAttempts   = 10
+)
+
+// Bounds of the async settings: a queued call holds the caller's
+// arguments (sealed) until it ends, so it cannot wait forever.
+const (
+	MaxDeadline          = 24 * time.Hour
+	MaxMaxAttempts       = 100
+	MaxHoldingPhraseSize = 500
 )
 
 // ReservedConfigHeaders are set by voicegate (or by HTTP itself) on every
 // request to an internal API; a tool cannot configure them.
-var ReservedConfigHeaders = []string{HeaderCallID, HeaderToolCallID, "Host", "Content-Length", "Transfer-Encoding", "Connection"}
+var ReservedConfigHeaders = []string{HeaderCallID, HeaderToolCallID, HeaderIdempotencyKey, "Host", "Content-Length", "Transfer-Encoding", "Connection"}
 
 // Complete fills the entry's defaults.
 func (c *Config) Complete() {
@@ -61,6 +89,17 @@ func (c *Config) Complete() {
 	}
 	if c.MaxResponseBytes == 0 {
 		c.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if c.Async {
+		if c.HoldingPhrase == "" {
+			c.HoldingPhrase = DefaultHoldingPhrase
+		}
+		if c.Deadline == 0 {
+			c.Deadline = confval.Duration(DefaultDeadline)
+		}
+		if c.MaxAttempts == 0 {
+			c.MaxAttempts = DefaultMaxAttempts
+		}
 	}
 }
 
@@ -116,7 +155,45 @@ func (c Config) Validate() (probs, warns []string) {
 	if c.Schema != nil && c.SchemaFile != "" {
 		add("", "set schema or schema_file, not both")
 	}
+	c.validateAsync(add)
 	return probs, warns
+}
+
+// validateAsync checks the async settings: they belong to async tools only
+// (Complete gives those their defaults), and bound how long a queued call
+// may live.
+func (c Config) validateAsync(add func(field, format string, args ...any)) {
+	if !c.Async {
+		if c.HoldingPhrase != "" {
+			add("holding_phrase", "applies only to a tool with async: true")
+		}
+		if c.Deadline != 0 {
+			add("deadline", "applies only to a tool with async: true")
+		}
+		if c.MaxAttempts != 0 {
+			add("max_attempts", "applies only to a tool with async: true")
+		}
+		return
+	}
+	switch {
+	case strings.TrimSpace(c.HoldingPhrase) == "":
+		add("holding_phrase", "must not be empty: it is what the caller hears while the tool runs")
+	case strings.ContainsAny(c.HoldingPhrase, "\r\n"):
+		add("holding_phrase", "contains a line break")
+	case len(c.HoldingPhrase) > MaxHoldingPhraseSize:
+		add("holding_phrase", "is %d bytes, more than %d", len(c.HoldingPhrase), MaxHoldingPhraseSize)
+	}
+	switch {
+	case c.Deadline <= 0:
+		add("deadline", "must be positive")
+	case c.Timeout > 0 && c.Deadline <= c.Timeout:
+		add("deadline", "%s must exceed timeout (%s): it bounds all the attempts together", c.Deadline.D(), c.Timeout.D())
+	case c.Deadline.D() > MaxDeadline:
+		add("deadline", "%s is more than %s", c.Deadline.D(), MaxDeadline)
+	}
+	if c.MaxAttempts < 1 || c.MaxAttempts > MaxMaxAttempts {
+		add("max_attempts", "must be between 1 and %d, got %d", MaxMaxAttempts, c.MaxAttempts)
+	}
 }
 
 // Resolve does the entry's I/O: header values from the environment or

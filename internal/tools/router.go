@@ -85,6 +85,10 @@ type tool struct {
 // internal API as headers so that acting tools can be idempotent.
 type CallInfo struct {
 	CallID string
+	// IdempotencyKey, when set, is sent as the Idempotency-Key header: the
+	// same key on every attempt of one durable (async) call, so that the
+	// internal API can apply a repeated request once.
+	IdempotencyKey string
 	// DryRun checks the call as a real one would be (known tool, arguments
 	// against the schema and the configured URL) and answers without
 	// calling the internal API (voicegate simulate's smoke test).
@@ -93,15 +97,16 @@ type CallInfo struct {
 
 // Header names sent to internal APIs.
 const (
-	HeaderCallID     = "X-Voicegate-Call-Id"
-	HeaderToolCallID = "X-Voicegate-Tool-Call-Id"
+	HeaderCallID         = "X-Voicegate-Call-Id"
+	HeaderToolCallID     = "X-Voicegate-Tool-Call-Id"
+	HeaderIdempotencyKey = "Idempotency-Key"
 )
 
 // ReservedHeaders are the headers voicegate sets on each request to an
 // internal API, in canonical form. A tool header configured with one of
 // these names is a configuration error; the router never sends a configured
 // value under them. Read-only.
-var ReservedHeaders = []string{HeaderCallID, HeaderToolCallID}
+var ReservedHeaders = []string{HeaderCallID, HeaderToolCallID, HeaderIdempotencyKey}
 
 // Default request headers, sent unless the tool configures its own.
 const (
@@ -248,6 +253,7 @@ func (r *Router) Call(ctx context.Context, ci CallInfo, inv vapi.Invocation) vap
 		res.Result = c.result
 	}
 	res.Outcome = string(c.outcome)
+	res.Status = c.status
 	d := r.now().Sub(start)
 	res.Duration = d
 	if !ci.DryRun {
@@ -355,7 +361,7 @@ func (r *Router) call(ctx context.Context, t *tool, ci CallInfo, inv vapi.Invoca
 		c.status = resp.StatusCode
 		return c
 	}
-	return callResult{outcome: OutcomeOK, result: ResultString(body)}
+	return callResult{outcome: OutcomeOK, result: ResultString(body), status: resp.StatusCode}
 }
 
 // argsError is a problem with the arguments that the model can fix; msg
@@ -409,6 +415,9 @@ func (t *tool) request(ctx context.Context, ci CallInfo, inv vapi.Invocation) (*
 	}
 	if inv.ID != "" {
 		req.Header.Set(HeaderToolCallID, inv.ID)
+	}
+	if ci.IdempotencyKey != "" {
+		req.Header.Set(HeaderIdempotencyKey, ci.IdempotencyKey)
 	}
 	return req, nil
 }

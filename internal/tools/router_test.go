@@ -292,3 +292,36 @@ func TestDryRunChecksEverythingButCallsNothing(t *testing.T) {
 		t.Fatalf("dry runs were counted in the tool metrics: %v", *outs)
 	}
 }
+
+// TestIdempotencyKeyHeader: CallInfo.IdempotencyKey becomes the
+// Idempotency-Key header, last, so that a configured header of that name
+// (refused by Validate) could not stand in for it; without a key no such
+// header is sent. The HTTP status is reported with the result.
+func TestIdempotencyKeyHeader(t *testing.T) {
+	api := newInternalAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	r, _ := router(t, toolCfg("act", api.URL+"/act", func(c *Config) {
+		// Not through Validate: New must drop it even so.
+		c.Headers = map[string]HeaderValue{"idempotency-key": {Value: "configured"}}
+	}), toolCfg("fail", api.URL+"/fail", nil))
+	inv := vapi.Invocation{ID: "tc-1", Name: "act", Args: json.RawMessage(`{}`)}
+	res := r.Call(context.Background(), CallInfo{CallID: "call-1", IdempotencyKey: "key-123"}, inv)
+	req, _ := api.lastRequest(t)
+	if got := req.Header.Values(HeaderIdempotencyKey); res.Error != "" || len(got) != 1 || got[0] != "key-123" {
+		t.Fatalf("Idempotency-Key %q (result %+v), want exactly [key-123]", got, res)
+	}
+	if res.Status != http.StatusOK {
+		t.Errorf("status %d, want 200", res.Status)
+	}
+	r.Call(context.Background(), CallInfo{CallID: "call-1"}, inv)
+	if req, _ := api.lastRequest(t); req.Header.Get(HeaderIdempotencyKey) != "" {
+		t.Fatalf("no key given, but Idempotency-Key %q sent", req.Header.Get(HeaderIdempotencyKey))
+	}
+	res = r.Call(context.Background(), CallInfo{CallID: "call-1"}, vapi.Invocation{ID: "tc-2", Name: "fail", Args: json.RawMessage(`{}`)})
+	if res.Status != http.StatusServiceUnavailable || res.Outcome != string(OutcomeHTTPError) {
+		t.Fatalf("failed call: status %d outcome %s", res.Status, res.Outcome)
+	}
+}

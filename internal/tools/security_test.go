@@ -265,7 +265,7 @@ func TestRequestErrorLogHasNoURLSecret(t *testing.T) {
 // TestReservedHeaders: the list the configuration check refuses as tool
 // headers is exactly what the router sets, in canonical form.
 func TestReservedHeaders(t *testing.T) {
-	want := []string{HeaderCallID, HeaderToolCallID}
+	want := []string{HeaderCallID, HeaderToolCallID, HeaderIdempotencyKey}
 	if strings.Join(ReservedHeaders, ",") != strings.Join(want, ",") {
 		t.Fatalf("ReservedHeaders = %q, want %q", ReservedHeaders, want)
 	}

@@ -15,6 +15,9 @@ type ToolResult struct {
 	// Outcome is how the call went, for logs and metrics ("ok",
 	// "http_error", ...); never sent to Vapi.
 	Outcome string `json:"-"`
+	// Status is the internal API's HTTP status when it answered (0 when
+	// it did not); never sent to Vapi.
+	Status int `json:"-"`
 	// Duration is how long the call took (never sent to Vapi).
 	Duration time.Duration `json:"-"`
 }

@@ -1,0 +1,74 @@
+package asynctools
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+)
+
+// Sealer encrypts what a queued call must keep but nobody may read in the
+// database: the caller's arguments, the call's control URL (a capability:
+// whoever holds it can speak into the call) and the internal API's answer.
+// aad binds a sealed value to the job it belongs to, so that a value copied
+// onto another job's row does not open.
+type Sealer interface {
+	// Seal returns plaintext encrypted and authenticated with aad.
+	Seal(plaintext, aad []byte) ([]byte, error)
+	// Open returns the plaintext of a Seal output with the same aad; an
+	// error when the value was altered, sealed with other aad or another key.
+	Open(sealed, aad []byte) ([]byte, error)
+}
+
+// ErrOpen is returned by AESGCM.Open for a value it cannot authenticate.
+var ErrOpen = errors.New("asynctools: sealed value does not open (wrong key, altered, or another job's)")
+
+// aesgcmVersion is the first byte of an AESGCM output.
+const aesgcmVersion = 1
+
+// AESGCM is a Sealer over one 256-bit key: version byte, random 96-bit
+// nonce, AES-256-GCM ciphertext. It stands in for the keyring (which also
+// rotates keys) in tests and simple setups.
+type AESGCM struct{ aead cipher.AEAD }
+
+var _ Sealer = (*AESGCM)(nil)
+
+// NewAESGCM returns a Sealer over a 32-byte key.
+func NewAESGCM(key []byte) (*AESGCM, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("asynctools: key is %d bytes, want 32", len(key))
+	}
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(b)
+	if err != nil {
+		return nil, err
+	}
+	return &AESGCM{aead: aead}, nil
+}
+
+// Seal implements Sealer.
+func (s *AESGCM) Seal(plaintext, aad []byte) ([]byte, error) {
+	out := make([]byte, 1+s.aead.NonceSize(), 1+s.aead.NonceSize()+len(plaintext)+s.aead.Overhead())
+	out[0] = aesgcmVersion
+	if _, err := rand.Read(out[1:]); err != nil {
+		return nil, err
+	}
+	return s.aead.Seal(out, out[1:], plaintext, aad), nil
+}
+
+// Open implements Sealer.
+func (s *AESGCM) Open(sealed, aad []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < 1+n+s.aead.Overhead() || sealed[0] != aesgcmVersion {
+		return nil, ErrOpen
+	}
+	p, err := s.aead.Open(nil, sealed[1:1+n], sealed[1+n:], aad)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return p, nil
+}
