@@ -12,15 +12,18 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/actions"
+	"github.com/voicegate/voicegate/internal/asynctools"
 	"github.com/voicegate/voicegate/internal/audit"
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/bargein"
 	"github.com/voicegate/voicegate/internal/callcontrol"
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/delivery"
 	"github.com/voicegate/voicegate/internal/demoapi"
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/envelope"
@@ -80,6 +83,11 @@ type App struct {
 	Actions *actions.Runner
 	// Events writes the calls' timeline events (group commit).
 	Events *calls.EventWriter
+	// Queue runs the async tools' jobs (nil: no tool is async).
+	Queue *asynctools.Queue
+	// router is the current tool router, for the queue's jobs.
+	router atomic.Pointer[tools.Router]
+	keys   *envelope.Local
 	// rules are the barge-in actions build compiled, used once a build
 	// is committed.
 	rules *actions.Rules
@@ -148,6 +156,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		if err != nil {
 			return nil, err
 		}
+		a.keys = kr
 		// Per-call secrets, outside the database: a purge destroys them. A
 		// missing store beside records that need it is lost or not yet
 		// restored: never replaced by an empty one.
@@ -213,12 +222,26 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		a.Metrics.SessionsExpired.Inc()
 		dispatch.LogExpired(a.log, s.ID, s.State(), o.Now())
 	}
+	if err := a.openQueue(ctx, cfg); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !ok && a.Queue != nil {
+			a.Queue.Close()
+		}
+	}()
 	ep, router, err := a.build(cfg)
 	if err != nil {
 		return nil, err
 	}
 	a.Actions.Use(a.rules)
 	a.Tools = router
+	a.router.Store(router)
+	if a.Queue != nil {
+		if err := a.Queue.Start(ctx); err != nil {
+			return nil, err
+		}
+	}
 	a.vapi = dispatch.NewSource(cfg.Vapi.Path, ep)
 	sources := []webhook.Source{a.vapi}
 	if cfg.Twilio.Enabled() {
@@ -270,12 +293,23 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 	if a.rules, err = actions.Compile(cfg.Bargein.Actions); err != nil {
 		return nil, nil, err
 	}
+	var runner tools.Runner = router
+	if a.Queue != nil {
+		holding := map[string]string{}
+		for _, t := range cfg.Tools {
+			if t.Async {
+				holding[t.Name] = t.HoldingPhrase
+			}
+		}
+		runner = &asynctools.Runner{Router: router, Queue: a.Queue, Holding: holding, Log: a.log.With(logkey.Component, "asynctools"),
+			Observe: func(tool string, out tools.Outcome, d time.Duration) { a.Metrics.ObserveTool(tool, string(out), d) }}
+	}
 	var control dispatch.Controller
 	if engine != nil && a.rules.Len() > 0 {
 		control = a.Actions // observe only without actions
 	}
 	disp, err := dispatch.New(dispatch.Config{AssistantRequest: v.AssistantRequest, TransferDestination: v.TransferDestination,
-		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Records: a.Records, Tools: router, Log: a.log, Metrics: a.Metrics, Now: a.now,
+		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Records: a.Records, Tools: runner, Log: a.log, Metrics: a.Metrics, Now: a.now,
 		Bargein: engine, Control: control, Events: a.Events})
 	if err != nil {
 		return nil, nil, err
@@ -299,6 +333,9 @@ func (a *App) Reload(next *config.Config) (needRestart []string, err error) {
 	defer a.reloadMu.Unlock()
 	cur := a.Config
 	merged := *next
+	if asyncTools(cur.Tools) != asyncTools(next.Tools) {
+		return nil, fmt.Errorf("the async tools (async, deadline, max_attempts) differ from the running ones: they change with a restart (queued calls depend on them)")
+	}
 	needRestart = restartOnly(cur, &merged)
 	if merged.Vapi.MaxBodyBytes > merged.Server.BodyMemoryBytes {
 		return nil, fmt.Errorf("vapi.max_body_bytes %d is larger than the running server.body_memory_bytes %d (a restart is needed to raise it)",
@@ -322,6 +359,7 @@ func (a *App) Reload(next *config.Config) (needRestart []string, err error) {
 	}
 	a.vapi.Swap(ep)
 	a.Actions.Use(a.rules)
+	a.router.Store(router)
 	old := a.Tools
 	a.Tools, a.Config = router, &merged
 	old.CloseIdleConnections() // calls in flight keep their connections
@@ -472,6 +510,9 @@ func (a *App) AuditEvent(event, subject, detail string) {
 // releases the store.
 func (a *App) Close() error {
 	a.runs.Wait()
+	if a.Queue != nil {
+		a.Queue.Close() // running jobs finish (bounded), the rest wait in the database
+	}
 	a.Actions.Close() // the queued control messages, before the store closes
 	a.Control.Close()
 	a.Events.Close()
@@ -479,4 +520,63 @@ func (a *App) Close() error {
 		a.erasure.Close()
 	}
 	return a.Store.Close()
+}
+
+// asyncTools describes the async tools' queue settings, to tell whether a
+// reload changes them.
+func asyncTools(ts []tools.Config) string {
+	var b strings.Builder
+	for _, t := range ts {
+		if t.Async {
+			fmt.Fprintf(&b, "%s/%s/%d/%s;", t.Name, t.Deadline.D(), t.MaxAttempts, t.Timeout.D())
+		}
+	}
+	return b.String()
+}
+
+// openQueue opens the durable queue of the async tools, when a tool is
+// async: on jobs.db in data_dir, or on the PostgreSQL database of
+// storage.driver postgres. Queued arguments and results are sealed with
+// the records keyring.
+func (a *App) openQueue(ctx context.Context, cfg *config.Config) error {
+	if asyncTools(cfg.Tools) == "" {
+		return nil
+	}
+	if a.keys == nil {
+		return fmt.Errorf("async tools need the records keyring (this store keeps no records)")
+	}
+	deliverer := &delivery.Deliverer{Sender: a.Control, Calls: a.Store, Records: a.Records, Events: a.Events, Log: a.log.With(logkey.Component, "asynctools"), Now: a.now,
+		Mode: func(tool string) string {
+			for _, t := range a.currentConfig().Tools {
+				if t.Name == tool {
+					return t.Delivery
+				}
+			}
+			return tools.DeliveryAddMessage
+		}}
+	q, err := asynctools.Open(ctx, asynctools.Backend{Driver: cfg.Storage.Driver, DataDir: cfg.DataDir, PostgresURL: cfg.Storage.PostgresURL},
+		asynctools.Options{Tools: cfg.Tools, Executor: routerExecutor{a}, Deliverer: deliverer,
+			Sealer:   asynctools.KeyringSealer{Keys: a.keys, Random: rand.Reader},
+			Observer: func(tool string, e asynctools.Event) { a.Metrics.AsyncJobs.WithLabelValues(tool, string(e)).Inc() },
+			Logger:   a.log, Now: a.now})
+	if err != nil {
+		return fmt.Errorf("async tool queue: %w", err)
+	}
+	a.Queue = q
+	return nil
+}
+
+// routerExecutor runs a queued call through the current tool router (a
+// reload's URLs and headers apply to queued calls too).
+type routerExecutor struct{ a *App }
+
+func (e routerExecutor) Execute(ctx context.Context, j asynctools.Job, key string) (string, bool, error) {
+	return asynctools.RouterExecutor{Router: e.a.router.Load()}.Execute(ctx, j, key)
+}
+
+// currentConfig is the configuration in force (a reload replaces it).
+func (a *App) currentConfig() *config.Config {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	return a.Config
 }

@@ -4,8 +4,12 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+
+	"github.com/voicegate/voicegate/internal/envelope"
 )
 
 // Sealer encrypts what a queued call must keep but nobody may read in the
@@ -71,4 +75,38 @@ func (s *AESGCM) Open(sealed, aad []byte) ([]byte, error) {
 		return nil, ErrOpen
 	}
 	return p, nil
+}
+
+// KeyringSealer seals with the records keyring (envelope encryption: a
+// fresh data key per value, wrapped by the keyring's current key), so that
+// queued jobs follow the records' key rotation. A key retired while a job
+// it sealed is queued makes that job unreadable: retire keys no sooner
+// than the longest tool deadline after a rotation.
+type KeyringSealer struct {
+	Keys   envelope.Keyring
+	Random io.Reader
+}
+
+var _ Sealer = KeyringSealer{}
+
+// Seal implements Sealer.
+func (k KeyringSealer) Seal(plaintext, aad []byte) ([]byte, error) {
+	s, err := envelope.Seal(k.Keys, k.Random, plaintext, aad)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(s)
+}
+
+// Open implements Sealer.
+func (k KeyringSealer) Open(sealed, aad []byte) ([]byte, error) {
+	var s envelope.Sealed
+	if err := json.Unmarshal(sealed, &s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrOpen, err)
+	}
+	pt, err := envelope.Open(k.Keys, s, aad)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrOpen, err)
+	}
+	return pt, nil
 }

@@ -421,7 +421,7 @@ func (c *Config) validateTools(e *ValidationError, opt Options) {
 			e.add(p+".name", "duplicate tool %q", t.Name)
 		}
 		seen[t.Name] = true
-		if t.Timeout > 0 && t.Timeout >= c.Vapi.ServerTimeout {
+		if t.Timeout > 0 && t.Timeout >= c.Vapi.ServerTimeout && !t.Async { // an async tool answers at once
 			e.add(p+".timeout", "%s must stay below vapi.server_timeout (%s) so an error can be returned before Vapi gives up", t.Timeout.D(), c.Vapi.ServerTimeout.D())
 		}
 	}

@@ -85,7 +85,8 @@ func (d *Dispatcher) bargeIn(ctx context.Context, m *vapi.Message) {
 		if dec.Interrupt {
 			verdict = "interrupt: "
 		}
-		d.addEvent(ctx, id, calls.Event{At: decidedAt, Kind: EventBargein, Detail: verdict + dec.Reason()})
+		// At the message's own time, like the status changes beside it.
+		d.addEvent(ctx, id, calls.Event{At: d.eventTime(m), Kind: EventBargein, Detail: verdict + dec.Reason()})
 	}
 	if d.control == nil || (!dec.Interrupt && !dec.Final) {
 		return
@@ -140,7 +141,7 @@ func (d *Dispatcher) languageChange(ctx context.Context, m *vapi.Message) {
 		return
 	}
 	if d.sessions.Update(m.CallID(), func(s *session.State) { s.Bargein.Language = lang }) {
-		d.addEvent(ctx, m.CallID(), calls.Event{At: d.now(), Kind: EventBargein, Detail: "language: " + lang})
+		d.addEvent(ctx, m.CallID(), calls.Event{At: d.eventTime(m), Kind: EventBargein, Detail: "language: " + lang})
 	}
 }
 

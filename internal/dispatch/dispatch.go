@@ -126,6 +126,9 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 	}
 	tracked := d.track(ctx, m, "", nil)
 	ci := tools.CallInfo{CallID: m.CallID()}
+	if m.Call != nil && m.Call.Monitor != nil {
+		ci.ControlURL = m.Call.Monitor.ControlURL // an async tool's result goes there
+	}
 	switch m.Type {
 	case vapi.TypeToolCalls:
 		return d.toolCalls(ctx, ci, m, tracked)
@@ -154,7 +157,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 	case vapi.TypeUserInterrupted:
 		// Vapi's own view: recorded, never a decision of the engine.
 		d.sessions.Interrupted(m.CallID())
-		d.addEvent(ctx, m.CallID(), calls.Event{At: d.now(), Kind: EventVapi, Detail: "user-interrupted"})
+		d.addEvent(ctx, m.CallID(), calls.Event{At: d.eventTime(m), Kind: EventVapi, Detail: "user-interrupted"})
 	case vapi.TypeLanguageChange:
 		if d.bargein != nil {
 			d.languageChange(ctx, m)
@@ -408,6 +411,9 @@ func (d *Dispatcher) toolCalls(ctx context.Context, ci tools.CallInfo, m *vapi.M
 			d.sessions.ToolCall(ci.CallID, res[i].Outcome)
 		}
 	}
+	if err := notQueued(ci.CallID, res); err != nil {
+		return webhook.Reply{}, err
+	}
 	if err := d.recordTools(ctx, ci, m, invs, res); err != nil {
 		return webhook.Reply{}, err
 	}
@@ -454,6 +460,9 @@ func (d *Dispatcher) functionCall(ctx context.Context, ci tools.CallInfo, m *vap
 		d.inFlight(ci.CallID, []vapi.Invocation{inv}, -1)
 		d.sessions.ToolCall(ci.CallID, r.Outcome)
 	}
+	if err := notQueued(ci.CallID, []vapi.ToolResult{r}); err != nil {
+		return webhook.Reply{}, err
+	}
 	if err := d.recordTools(ctx, ci, m, []vapi.Invocation{inv}, []vapi.ToolResult{r}); err != nil {
 		return webhook.Reply{}, err
 	}
@@ -461,6 +470,18 @@ func (d *Dispatcher) functionCall(ctx context.Context, ci tools.CallInfo, m *vap
 		return jsonResponse(vapi.FunctionCallResponse{Result: r.Error})
 	}
 	return jsonResponse(vapi.FunctionCallResponse{Result: r.Result})
+}
+
+// notQueued is the answer when an async tool's call could not be queued:
+// a 503, so that Vapi sends the message again (the calls already queued
+// are not queued twice).
+func notQueued(id string, res []vapi.ToolResult) error {
+	for i := range res {
+		if res[i].Outcome == string(tools.OutcomeQueueError) {
+			return errNotStored(id, "queue async tool call", errors.New(res[i].Name+": the queue's database failed"))
+		}
+	}
+	return nil
 }
 
 // inFlight counts a call's tool calls under way (delta 1 when they

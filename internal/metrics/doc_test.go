@@ -67,6 +67,7 @@ func registered(t *testing.T) map[string]family {
 	m.BargeinDecisions.WithLabelValues("interrupt", "content_words").Inc()
 	m.ControlMessages.WithLabelValues("say", "ok").Inc()
 	m.ControlLatency.WithLabelValues("say").Observe(0.01)
+	m.AsyncJobs.WithLabelValues("getBalance", "enqueued").Inc()
 
 	mfs, err := m.Registry.Gather()
 	if err != nil {

@@ -47,6 +47,8 @@ type Metrics struct {
 	// Vapi's hang messages (sync tool calls that missed their deadline
 	// are ToolCalls with outcome timeout).
 	Hangs prometheus.Counter
+	// Async tool jobs by tool and event (enqueued, completed, ...).
+	AsyncJobs *prometheus.CounterVec // tool, event
 }
 
 // New registers every metric. activeCalls, replayEntries and replayEarly
@@ -102,7 +104,10 @@ func New(activeCalls, replayEntries, replayEarly func() float64) *Metrics {
 	m.Hangs = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "voicegate_hangs_total", Help: "Vapi hang messages: the assistant stalled (a slow model, voice or tool).",
 	})
-	r.MustRegister(m.Requests, m.AuthFailures, m.Latency, m.ToolCalls, m.ToolLatency, m.DeadlineWarnings,
+	m.AsyncJobs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicegate_async_jobs_total", Help: "Async tool jobs by tool and event: enqueued, duplicate, retried, completed, discarded, delivery_failed, dropped.",
+	}, []string{"tool", "event"})
+	r.MustRegister(m.AsyncJobs, m.Requests, m.AuthFailures, m.Latency, m.ToolCalls, m.ToolLatency, m.DeadlineWarnings,
 		m.SessionsRejected, m.SessionsExpired, m.StoreErrors, m.ConfigReloads, m.Panics,
 		m.BargeinDecisions, m.ControlMessages, m.ControlLatency, m.Hangs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_active_calls", Help: "Live call sessions."}, activeCalls),

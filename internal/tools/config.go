@@ -49,6 +49,10 @@ type Config struct {
 	// MaxAttempts bounds the internal API requests of one async call
 	// (default DefaultMaxAttempts).
 	MaxAttempts int `yaml:"max_attempts"`
+	// Delivery is how an async result reaches the live call: add-message
+	// (default: a system message the model answers from) or say (spoken
+	// as is).
+	Delivery string `yaml:"delivery"`
 }
 
 // Defaults of a tool entry.
@@ -61,6 +65,8 @@ const (
 	DefaultHoldingPhrase = "I'm looking into that now; I'll let you know in a moment."
 	DefaultDeadline      = 10 * time.Minute
 	DefaultMaxAttempts   = 10
+	DeliveryAddMessage   = "add-message"
+	DeliverySay          = "say"
 )
 
 // Bounds of the async settings: a queued call holds the caller's
@@ -99,6 +105,9 @@ func (c *Config) Complete() {
 		}
 		if c.MaxAttempts == 0 {
 			c.MaxAttempts = DefaultMaxAttempts
+		}
+		if c.Delivery == "" {
+			c.Delivery = DeliveryAddMessage
 		}
 	}
 }
@@ -173,7 +182,13 @@ func (c Config) validateAsync(add func(field, format string, args ...any)) {
 		if c.MaxAttempts != 0 {
 			add("max_attempts", "applies only to a tool with async: true")
 		}
+		if c.Delivery != "" {
+			add("delivery", "applies only to a tool with async: true")
+		}
 		return
+	}
+	if c.Delivery != DeliveryAddMessage && c.Delivery != DeliverySay {
+		add("delivery", "%q is not add-message or say", c.Delivery)
 	}
 	switch {
 	case strings.TrimSpace(c.HoldingPhrase) == "":

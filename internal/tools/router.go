@@ -51,6 +51,10 @@ const (
 	OutcomeHTTPError   Outcome = "http_error"
 	OutcomeUnreachable Outcome = "unreachable"
 	OutcomeTooLarge    Outcome = "response_too_large"
+	// An async tool's call queued (its result comes later), or not
+	// queued because the queue's database failed.
+	OutcomeQueued     Outcome = "queued"
+	OutcomeQueueError Outcome = "queue_error"
 )
 
 // Observer is told about every tool call (metrics).
@@ -89,6 +93,9 @@ type CallInfo struct {
 	// same key on every attempt of one durable (async) call, so that the
 	// internal API can apply a repeated request once.
 	IdempotencyKey string
+	// ControlURL is the call's Live Call Control URL, from the
+	// authenticated message (an async tool's result is delivered there).
+	ControlURL string
 	// DryRun checks the call as a real one would be (known tool, arguments
 	// against the schema and the configured URL) and answers without
 	// calling the internal API (voicegate simulate's smoke test).
