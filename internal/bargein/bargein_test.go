@@ -157,3 +157,53 @@ func BenchmarkDecide(b *testing.B) {
 		p.Decide(&s, e)
 	}
 }
+
+// TestPolicyRules: each rule of bargein-policy.md, one row per reading.
+// Every row starts a fresh call whose assistant started at t=1000 (unless
+// the row's events say otherwise) and checks the last event's decision.
+func TestPolicyRules(t *testing.T) {
+	type ev struct {
+		typ, role, status, tt, text string
+		ts                          int64 // 0: missing
+	}
+	started := ev{typ: "speech-update", role: "assistant", status: "started", ts: 1000}
+	stopped := ev{typ: "speech-update", role: "assistant", status: "stopped", ts: 1500}
+	user := func(text string, ts int64) ev { return ev{typ: "transcript", role: "user", tt: "partial", text: text, ts: ts} }
+	for _, c := range []struct {
+		rule   string
+		events []ev
+		want   Code
+	}{
+		{"1: nothing before the assistant speaks", []ev{user("wait a second", 900)}, CodeNotSpeaking},
+		{"1: at the window's timestamp", []ev{started, user("stop", 1000)}, CodePhrase},
+		{"1: only user transcripts", []ev{started, {typ: "transcript", role: "assistant", tt: "partial", text: "stop now", ts: 1100}}, CodeIgnored},
+		{"2: spoken before the window (stale)", []ev{started, user("stop", 999)}, CodeStale},
+		{"2: arrives after the assistant stopped", []ev{started, stopped, user("stop", 1200)}, CodeNotSpeaking},
+		{"3: a phrase anywhere, as whole words", []ev{started, user("I think, hold on", 1100)}, CodePhrase},
+		{"3: no phrase inside a word", []ev{started, user("stopwatch", 1100)}, CodeTooFew},
+		{"4: backchannels and fillers only", []ev{started, user("uh-huh, okay yeah mm-hmm [cough]", 1100)}, CodeBackchannel},
+		{"5: two content words", []ev{started, user("my birthday", 1100)}, CodeContent},
+		{"5: one content word", []ev{started, user("okay Tuesday", 1100)}, CodeTooFew},
+		{"6: one decision per window", []ev{started, user("stop", 1100), user("stop it now", 1200)}, CodeRepeat},
+		{"6: a new window decides again", []ev{started, user("stop", 1100), {typ: "speech-update", role: "assistant", status: "started", ts: 1300}, user("no", 1400)}, CodePhrase},
+		{"6: user-interrupted does not open the rule", []ev{started, {typ: "user-interrupted"}, user("wait", 1100)}, CodePhrase},
+		{"7: a final counts like a partial", []ev{started, {typ: FinalType, role: "user", text: "no thanks", ts: 1100}}, CodePhrase},
+		{"timestamps: missing on the transcript", []ev{started, user("stop", 0)}, CodeNoTimestamp},
+		{"timestamps: missing on the window", []ev{{typ: "speech-update", role: "assistant", status: "started"}, user("stop", 1100)}, CodeNoTimestamp},
+		{"user speech-update: voice activity only", []ev{started, {typ: "speech-update", role: "user", status: "started", ts: 1100}}, CodeIgnored},
+		{"accents matter", []ev{started, user("perdon", 1100)}, CodeTooFew},
+		{"the longest phrase first", []ev{started, user("that is wrong", 1100)}, CodePhrase},
+	} {
+		t.Run(c.rule, func(t *testing.T) {
+			p := DefaultPolicy()
+			var s State
+			var d Decision
+			for _, e := range c.events {
+				d = p.Decide(&s, Event{Type: e.typ, Role: e.role, Status: e.status, TranscriptType: e.tt, Transcript: e.text, Timestamp: e.ts, TimeKnown: e.ts != 0})
+			}
+			if d.Code != c.want || d.Interrupt != (c.want == CodePhrase || c.want == CodeContent) {
+				t.Fatalf("decision %+v (%s), want %s", d, d.Reason(), c.want)
+			}
+		})
+	}
+}
