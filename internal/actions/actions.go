@@ -3,14 +3,14 @@
 // Control messages — mute the assistant when the caller interrupts, unmute
 // it on the caller's final transcript, add a system message when the caller
 // corrects something. Messages are sent off the webhook path, in order per
-// call, by a fixed group of workers that Close waits for; each one's
+// call and concurrently across calls (a slow control URL holds up only its
+// own call), by goroutines that Close waits for (bounded); each one's
 // outcome and its decision-to-control latency go into the call's timeline.
 package actions
 
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"slices"
 	"sync"
@@ -33,11 +33,13 @@ type Sender interface {
 // EventControl is the timeline kind of a control message.
 const EventControl = "control"
 
-// Workers and queue bound: a call's messages go to one worker (by call
-// id), so they are sent in the order they were decided.
+// Bounds: messages queued in all, sent at once, and how long Close lets
+// the queued ones go before it cancels them.
 const (
-	workers    = 8
-	queueDepth = 256 // per worker
+	maxQueued   = 4096
+	maxSending  = 64
+	closeGrace  = 5 * time.Second
+	sendTimeout = 10 * time.Second // one action: the client's attempts and waits
 )
 
 // rule is a configured action with its message built once.
@@ -67,29 +69,26 @@ type Deps struct {
 // Runner runs the actions. React never blocks; Close stops the workers
 // after the messages already queued.
 type Runner struct {
-	rules  atomic.Pointer[Rules]
-	d      Deps
-	seed   maphash.Seed
-	queues [workers]chan job
-	wg     sync.WaitGroup
+	rules atomic.Pointer[Rules]
+	d     Deps
+	// ctx ends when Close gives up waiting; sending bounds the sends in
+	// flight.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	sending chan struct{}
+	wg      sync.WaitGroup
 
-	mu     sync.RWMutex
-	closed bool
+	mu      sync.Mutex
+	closed  bool
+	queued  int
+	pending map[string][]job // per call, in decision order; a call is here while its sender runs
 }
 
-// New starts the workers, with no actions: SetActions gives them.
+// New returns a runner with no actions (Use gives them).
 func New(d Deps) *Runner {
-	r := &Runner{d: d, seed: maphash.MakeSeed()}
+	r := &Runner{d: d, sending: make(chan struct{}, maxSending), pending: map[string][]job{}}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.rules.Store(&Rules{})
-	for i := range r.queues {
-		q := make(chan job, queueDepth)
-		r.queues[i] = q
-		r.wg.Go(func() {
-			for j := range q {
-				r.send(j)
-			}
-		})
-	}
 	return r
 }
 
@@ -159,12 +158,11 @@ func (r *Runner) React(callID, controlURL string, d bargein.Decision, decidedAt 
 	if len(rules) == 0 {
 		return
 	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.closed {
 		return
 	}
-	q := r.queues[maphash.String(r.seed, callID)%workers]
 	for i := range rules {
 		ru := &rules[i]
 		if !ru.matches(d) {
@@ -174,30 +172,59 @@ func (r *Runner) React(callID, controlURL string, d bargein.Decision, decidedAt 
 		if d.Final && !d.Interrupt {
 			reason = "the caller's final transcript"
 		}
-		select {
-		case q <- job{callID: callID, url: controlURL, rule: ru, decision: reason, decidedAt: decidedAt}:
-		default:
+		if r.queued >= maxQueued {
 			r.d.Metrics.ControlMessages.WithLabelValues(ru.msg.Type(), "dropped").Inc()
 			r.d.Log.Warn("barge-in action dropped: the control queue is full", logkey.CallID, callID, logkey.Action, ru.name)
+			continue
 		}
+		r.queued++
+		q, busy := r.pending[callID]
+		r.pending[callID] = append(q, job{callID: callID, url: controlURL, rule: ru, decision: reason, decidedAt: decidedAt})
+		if !busy {
+			r.wg.Go(func() { r.drain(callID) })
+		}
+	}
+}
+
+// drain sends call id's queued messages, one at a time, until none is
+// left.
+func (r *Runner) drain(id string) {
+	for {
+		r.mu.Lock()
+		q := r.pending[id]
+		if len(q) == 0 {
+			delete(r.pending, id)
+			r.mu.Unlock()
+			return
+		}
+		j := q[0]
+		r.mu.Unlock()
+		select {
+		case r.sending <- struct{}{}:
+			r.send(j)
+			<-r.sending
+		case <-r.ctx.Done():
+			r.d.Log.Warn("barge-in action dropped: shutting down", logkey.CallID, id, logkey.Action, j.rule.name)
+		}
+		r.mu.Lock()
+		r.pending[id] = r.pending[id][1:]
+		r.queued--
+		r.mu.Unlock()
 	}
 }
 
 func (ru *rule) matches(d bargein.Decision) bool {
 	switch ru.on {
 	case bargein.OnInterrupt:
-		return d.Interrupt && (len(ru.phrases) == 0 || (d.Code == bargein.CodePhrase && slices.Contains(ru.phrases, d.Phrase)))
+		return d.Interrupt && (len(ru.phrases) == 0 || slices.ContainsFunc(ru.phrases, d.HasPhrase))
 	case bargein.OnFinal:
 		return d.Final
 	}
 	return false
 }
 
-// sendTimeout bounds one action: the client's attempts and their waits.
-const sendTimeout = 10 * time.Second
-
 func (r *Runner) send(j job) {
-	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+	ctx, cancel := context.WithTimeout(r.ctx, sendTimeout)
 	defer cancel()
 	res, err := r.d.Sender.Send(ctx, j.url, j.rule.msg)
 	now := r.d.Now()
@@ -212,7 +239,8 @@ func (r *Runner) send(j job) {
 	r.d.Events.Add(j.callID, calls.Event{At: now, Kind: EventControl, Detail: detail})
 }
 
-// Close stops taking actions and waits for the queued ones to be sent.
+// Close stops taking actions and waits for the queued ones to be sent, for
+// closeGrace at most; then what is left is cancelled.
 func (r *Runner) Close() {
 	r.mu.Lock()
 	if r.closed {
@@ -221,8 +249,13 @@ func (r *Runner) Close() {
 	}
 	r.closed = true
 	r.mu.Unlock()
-	for _, q := range r.queues {
-		close(q)
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(closeGrace):
+		r.cancel()
+		<-done
 	}
-	r.wg.Wait()
+	r.cancel()
 }

@@ -556,7 +556,7 @@ func (a *App) openQueue(ctx context.Context, cfg *config.Config) error {
 		}}
 	q, err := asynctools.Open(ctx, asynctools.Backend{Driver: cfg.Storage.Driver, DataDir: cfg.DataDir, PostgresURL: cfg.Storage.PostgresURL},
 		asynctools.Options{Tools: cfg.Tools, Executor: routerExecutor{a}, Deliverer: deliverer,
-			Sealer:   asynctools.KeyringSealer{Keys: a.keys, Random: rand.Reader},
+			Sealer:   asynctools.KeyringSealer{Keys: a.keys, Random: rand.Reader, Secrets: a.erasure},
 			Observer: func(tool string, e asynctools.Event) { a.Metrics.AsyncJobs.WithLabelValues(tool, string(e)).Inc() },
 			Logger:   a.log, Now: a.now})
 	if err != nil {

@@ -280,7 +280,7 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) error {
 	if err != nil {
 		return fmt.Errorf("asynctools: enqueue: arguments: %w", err)
 	}
-	sealed, err := q.o.Sealer.Seal(plain, argsAAD(j.CallID, j.ToolCallID))
+	sealed, err := q.o.Sealer.Seal(j.CallID, plain, argsAAD(j.CallID, j.ToolCallID))
 	if err != nil {
 		return fmt.Errorf("asynctools: enqueue: seal: %w", err)
 	}

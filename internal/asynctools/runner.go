@@ -32,7 +32,9 @@ type Runner struct {
 
 var _ tools.Runner = (*Runner)(nil)
 
-// CallAll implements tools.Runner.
+// CallAll implements tools.Runner. The async calls are queued first: if
+// one cannot be, the message will be answered 503 and sent again, so the
+// synchronous ones are not run now (they run on the retry, once).
 func (r *Runner) CallAll(ctx context.Context, ci tools.CallInfo, invs []vapi.Invocation) []vapi.ToolResult {
 	out := make([]vapi.ToolResult, len(invs))
 	if len(invs) == 1 {
@@ -40,19 +42,39 @@ func (r *Runner) CallAll(ctx context.Context, ci tools.CallInfo, invs []vapi.Inv
 		return out
 	}
 	var wg sync.WaitGroup
+	queueFailed := false
 	for i := range invs {
-		wg.Go(func() { out[i] = r.Call(ctx, ci, invs[i]) })
+		if r.isAsync(invs[i].Name) {
+			out[i] = r.Call(ctx, ci, invs[i])
+			queueFailed = queueFailed || out[i].Outcome == string(tools.OutcomeQueueError)
+		}
+	}
+	for i := range invs {
+		if r.isAsync(invs[i].Name) {
+			continue
+		}
+		if queueFailed {
+			out[i] = vapi.ToolResult{ToolCallID: invs[i].ID, Name: invs[i].Name, Outcome: string(tools.OutcomeQueueError),
+				Error: "Not run: the message will be sent again."}
+			continue
+		}
+		wg.Go(func() { out[i] = r.Router.Call(ctx, ci, invs[i]) })
 	}
 	wg.Wait()
 	return out
 }
 
+func (r *Runner) isAsync(name string) bool {
+	_, ok := r.Holding[name]
+	return ok && r.Queue.Async(name)
+}
+
 // Call implements tools.Runner.
 func (r *Runner) Call(ctx context.Context, ci tools.CallInfo, inv vapi.Invocation) vapi.ToolResult {
-	holding, async := r.Holding[inv.Name]
-	if !async || !r.Queue.Async(inv.Name) {
+	if !r.isAsync(inv.Name) {
 		return r.Router.Call(ctx, ci, inv)
 	}
+	holding := r.Holding[inv.Name]
 	// What a real call would refuse at once is refused now, so that the
 	// model can correct it in this turn.
 	check := ci
@@ -76,6 +98,9 @@ func (r *Runner) Call(ctx context.Context, ci tools.CallInfo, inv vapi.Invocatio
 		res.Result, res.Outcome = holding, string(tools.OutcomeQueued)
 	case errors.Is(err, ErrInvalidJob):
 		res.Error, res.Outcome = fmt.Sprintf("The %s service cannot take this request.", inv.Name), string(tools.OutcomeBadArgs)
+	case errors.Is(err, ErrOpen):
+		// The call was erased (purged): nothing of it may be kept.
+		res.Error, res.Outcome = fmt.Sprintf("The %s service is unavailable for this call.", inv.Name), string(tools.OutcomeUnreachable)
 	default:
 		r.Log.Error("async tool call not queued", logkey.Tool, inv.Name, logkey.CallID, ci.CallID, logkey.ToolCallID, inv.ID, logkey.Err, err)
 		res.Error, res.Outcome = fmt.Sprintf("The %s service is unavailable right now.", inv.Name), string(tools.OutcomeQueueError)

@@ -1,6 +1,7 @@
 package asynctools
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -8,21 +9,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/voicegate/voicegate/internal/envelope"
+	"github.com/voicegate/voicegate/internal/records"
 )
 
 // Sealer encrypts what a queued call must keep but nobody may read in the
 // database: the caller's arguments, the call's control URL (a capability:
 // whoever holds it can speak into the call) and the internal API's answer.
 // aad binds a sealed value to the job it belongs to, so that a value copied
-// onto another job's row does not open.
+// onto another job's row does not open; callID names the call, for a
+// Sealer that binds values to the call's erasure secret.
 type Sealer interface {
 	// Seal returns plaintext encrypted and authenticated with aad.
-	Seal(plaintext, aad []byte) ([]byte, error)
+	Seal(callID string, plaintext, aad []byte) ([]byte, error)
 	// Open returns the plaintext of a Seal output with the same aad; an
-	// error when the value was altered, sealed with other aad or another key.
-	Open(sealed, aad []byte) ([]byte, error)
+	// error wrapping ErrOpen when it never will (altered, other aad or
+	// key, the call erased), another error when it may later (the secret
+	// could not be read now).
+	Open(callID string, sealed, aad []byte) ([]byte, error)
 }
 
 // ErrOpen is returned by AESGCM.Open for a value it cannot authenticate.
@@ -55,7 +61,7 @@ func NewAESGCM(key []byte) (*AESGCM, error) {
 }
 
 // Seal implements Sealer.
-func (s *AESGCM) Seal(plaintext, aad []byte) ([]byte, error) {
+func (s *AESGCM) Seal(_ string, plaintext, aad []byte) ([]byte, error) {
 	out := make([]byte, 1+s.aead.NonceSize(), 1+s.aead.NonceSize()+len(plaintext)+s.aead.Overhead())
 	out[0] = aesgcmVersion
 	if _, err := rand.Read(out[1:]); err != nil {
@@ -65,7 +71,7 @@ func (s *AESGCM) Seal(plaintext, aad []byte) ([]byte, error) {
 }
 
 // Open implements Sealer.
-func (s *AESGCM) Open(sealed, aad []byte) ([]byte, error) {
+func (s *AESGCM) Open(_ string, sealed, aad []byte) ([]byte, error) {
 	n := s.aead.NonceSize()
 	if len(sealed) < 1+n+s.aead.Overhead() || sealed[0] != aesgcmVersion {
 		return nil, ErrOpen
@@ -79,18 +85,42 @@ func (s *AESGCM) Open(sealed, aad []byte) ([]byte, error) {
 
 // KeyringSealer seals with the records keyring (envelope encryption: a
 // fresh data key per value, wrapped by the keyring's current key), so that
-// queued jobs follow the records' key rotation. A key retired while a job
-// it sealed is queued makes that job unreadable: retire keys no sooner
-// than the longest tool deadline after a rotation.
+// queued jobs follow the records' key rotation, and binds each value to its
+// call's erasure secret, as records are: a purge of the call makes its
+// queued arguments and result unreadable, even in an older copy of the
+// database. A key retired while a job it sealed is queued makes that job
+// unreadable: retire keys no sooner than the longest tool deadline after a
+// rotation.
 type KeyringSealer struct {
-	Keys   envelope.Keyring
-	Random io.Reader
+	Keys    envelope.Keyring
+	Random  io.Reader
+	Secrets records.CallSecrets
 }
 
 var _ Sealer = KeyringSealer{}
 
+// secretTimeout bounds reading a call's secret.
+const secretTimeout = 5 * time.Second
+
+func (k KeyringSealer) bind(callID string, aad []byte, create bool) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), secretTimeout)
+	defer cancel()
+	secret, err := k.Secrets.Secret(ctx, callID, create)
+	switch {
+	case errors.Is(err, records.ErrCallErased), errors.Is(err, records.ErrSecretMissing):
+		return nil, fmt.Errorf("%w: %v", ErrOpen, err)
+	case err != nil:
+		return nil, err
+	}
+	return append(append(append([]byte(nil), aad...), 0), secret...), nil
+}
+
 // Seal implements Sealer.
-func (k KeyringSealer) Seal(plaintext, aad []byte) ([]byte, error) {
+func (k KeyringSealer) Seal(callID string, plaintext, aad []byte) ([]byte, error) {
+	aad, err := k.bind(callID, aad, true)
+	if err != nil {
+		return nil, err
+	}
 	s, err := envelope.Seal(k.Keys, k.Random, plaintext, aad)
 	if err != nil {
 		return nil, err
@@ -99,7 +129,11 @@ func (k KeyringSealer) Seal(plaintext, aad []byte) ([]byte, error) {
 }
 
 // Open implements Sealer.
-func (k KeyringSealer) Open(sealed, aad []byte) ([]byte, error) {
+func (k KeyringSealer) Open(callID string, sealed, aad []byte) ([]byte, error) {
+	aad, err := k.bind(callID, aad, false)
+	if err != nil {
+		return nil, err
+	}
 	var s envelope.Sealed
 	if err := json.Unmarshal(sealed, &s); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrOpen, err)

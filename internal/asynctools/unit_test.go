@@ -18,17 +18,17 @@ import (
 // altered one does not open.
 func TestAESGCM(t *testing.T) {
 	s := testKey(t)
-	sealed, err := s.Seal([]byte("secret args"), []byte("job-1"))
+	sealed, err := s.Seal("c", []byte("secret args"), []byte("job-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Contains(sealed, []byte("secret")) {
 		t.Fatal("plaintext in the sealed value")
 	}
-	if p, err := s.Open(sealed, []byte("job-1")); err != nil || string(p) != "secret args" {
+	if p, err := s.Open("c", sealed, []byte("job-1")); err != nil || string(p) != "secret args" {
 		t.Fatalf("open: %q, %v", p, err)
 	}
-	again, _ := s.Seal([]byte("secret args"), []byte("job-1"))
+	again, _ := s.Seal("c", []byte("secret args"), []byte("job-1"))
 	if bytes.Equal(sealed, again) {
 		t.Fatal("two seals of one value are equal: the nonce is not random")
 	}
@@ -43,7 +43,7 @@ func TestAESGCM(t *testing.T) {
 		"other key":       {testKey(t), sealed, []byte("job-1")},
 		"truncated":       {s, sealed[:10], []byte("job-1")},
 	} {
-		if _, err := tc.s.Open(tc.sealed, tc.ad); !errors.Is(err, ErrOpen) {
+		if _, err := tc.s.Open("c", tc.sealed, tc.ad); !errors.Is(err, ErrOpen) {
 			t.Errorf("%s: err %v, want ErrOpen", name, err)
 		}
 	}

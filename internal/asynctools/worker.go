@@ -55,7 +55,12 @@ func (q *Queue) work(ctx context.Context, job *river.Job[jobArgs]) error {
 	log := q.log.With(logkey.Tool, a.Tool, logkey.CallID, a.CallID, logkey.ToolCallID, a.ToolCallID, "attempt", job.Attempt)
 	j := Job{CallID: a.CallID, ToolCallID: a.ToolCallID, Tool: a.Tool}
 	var sp sealedPart
-	plain, err := q.o.Sealer.Open(a.Sealed, argsAAD(a.CallID, a.ToolCallID))
+	plain, err := q.o.Sealer.Open(a.CallID, a.Sealed, argsAAD(a.CallID, a.ToolCallID))
+	if err != nil && !errors.Is(err, ErrOpen) {
+		// The call's secret could not be read now: try again later.
+		log.Warn("async tool job's arguments not opened", logkey.Err, err)
+		return fmt.Errorf("open arguments: %w", errAttempt)
+	}
 	if err == nil {
 		err = json.Unmarshal(plain, &sp)
 	}
@@ -193,7 +198,10 @@ func (q *Queue) loadOutcome(ctx context.Context, a jobArgs) (outcome, bool, erro
 		o.failed, o.result = true, FailureResult
 		return o, true, nil
 	}
-	p, err := q.o.Sealer.Open(sealed, resultAAD(a.CallID, a.ToolCallID))
+	p, err := q.o.Sealer.Open(a.CallID, sealed, resultAAD(a.CallID, a.ToolCallID))
+	if err != nil && !errors.Is(err, ErrOpen) {
+		return o, false, err
+	}
 	if err != nil {
 		// The key is gone or the row was altered: the answer is lost, and
 		// asking again would repeat the request.
@@ -206,7 +214,7 @@ func (q *Queue) loadOutcome(ctx context.Context, a jobArgs) (outcome, bool, erro
 }
 
 func (q *Queue) saveOutcome(ctx context.Context, a jobArgs, o outcome) error {
-	sealed, err := q.o.Sealer.Seal([]byte(o.result), resultAAD(a.CallID, a.ToolCallID))
+	sealed, err := q.o.Sealer.Seal(a.CallID, []byte(o.result), resultAAD(a.CallID, a.ToolCallID))
 	if err != nil {
 		return err
 	}

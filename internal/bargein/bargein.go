@@ -29,7 +29,13 @@ type Policy struct {
 	// byFirst indexes phrases by their first rune: the phrases that may
 	// start at a word, longest first.
 	byFirst map[rune][]int
+	// bits gives the first 64 interruption phrases a bit each, by text.
+	bits map[string]uint64
 }
+
+// MaxInterruptions is how many interruption phrases a language may have
+// (each is a bit of a decision).
+const MaxInterruptions = 64
 
 type kind uint8
 
@@ -44,6 +50,7 @@ type phrase struct {
 	words []string
 	text  string // the words joined by spaces
 	kind  kind
+	bit   uint64 // an interruption phrase's bit (0 beyond the 64th)
 }
 
 // Default lists of the policy (English and Spanish together).
@@ -80,6 +87,19 @@ func (p *Policy) Compile() {
 	add(p.Backchannels, backchannel)
 	add(p.Fillers, filler)
 	sort.SliceStable(p.phrases, func(i, j int) bool { return len(p.phrases[i].words) > len(p.phrases[j].words) })
+	p.bits = make(map[string]uint64)
+	for i := range p.phrases {
+		ph := &p.phrases[i]
+		if ph.kind != interruption {
+			continue
+		}
+		if b, ok := p.bits[ph.text]; ok {
+			ph.bit = b
+		} else if len(p.bits) < 64 {
+			ph.bit = 1 << len(p.bits)
+			p.bits[ph.text] = ph.bit
+		}
+	}
 	p.byFirst = make(map[rune][]int)
 	for i, ph := range p.phrases {
 		r, _ := utf8.DecodeRuneInString(ph.words[0])
@@ -146,7 +166,8 @@ func tokenize(s string, toks []token) []token {
 				continue
 			}
 		}
-		sep := isPunct(r) || unicode.IsSpace(r)
+		// ʼ (a modifier letter) counts as ', which is punctuation.
+		sep := isPunct(r) || unicode.IsSpace(r) || r == 'ʼ'
 		if sep && isApostrophe(r) && isAlnum(unicode.ToLower(prev)) {
 			if next, _ := utf8.DecodeRuneInString(s[i+n:]); i+n < len(s) && isAlnum(unicode.ToLower(next)) && !(next == '[' && noiseTagEnd(s, i+n) > 0) {
 				sep = false
@@ -224,8 +245,10 @@ func wordEq(t token, w string) bool {
 }
 
 // classify reads tokens into phrases, longest first at each position, and
-// returns the interruption phrase found (if any) and the content words.
-func (p *Policy) classify(toks []token) (interrupt string, contentWords int) {
+// returns the first interruption phrase found (if any), every one found
+// (bits of their index among the interruption phrases) and the content
+// words.
+func (p *Policy) classify(toks []token) (interrupt string, all uint64, contentWords int) {
 	for i := 0; i < len(toks); {
 		if toks[i].noise {
 			i++
@@ -242,8 +265,11 @@ func (p *Policy) classify(toks []token) (interrupt string, contentWords int) {
 			if i+n > len(toks) || !phraseAt(toks[i:i+n], ph.words) {
 				continue
 			}
-			if ph.kind == interruption && interrupt == "" {
-				interrupt = ph.text
+			if ph.kind == interruption {
+				if interrupt == "" {
+					interrupt = ph.text
+				}
+				all |= ph.bit
 			}
 			i += n
 			matched = true
@@ -254,7 +280,7 @@ func (p *Policy) classify(toks []token) (interrupt string, contentWords int) {
 			i++
 		}
 	}
-	return interrupt, contentWords
+	return interrupt, all, contentWords
 }
 
 func phraseAt(toks []token, words []string) bool {
@@ -271,8 +297,8 @@ type State struct {
 	// Speaking: an assistant "started" has arrived with no "stopped"
 	// since.
 	Speaking bool
-	// WindowStart is that "started" event's timestamp (ms), WindowKnown
-	// whether it could be read.
+	// WindowStart is that "started" event's timestamp (µs since the
+	// epoch), WindowKnown whether it could be read.
 	WindowStart int64
 	WindowKnown bool
 	// Decided: an interrupt was decided in this speech window (rule 6).
@@ -294,7 +320,7 @@ type Event struct {
 	Status         string
 	TranscriptType string
 	Transcript     string
-	// Timestamp is the event's own time, ms since the epoch; TimeKnown
+	// Timestamp is the event's own time, µs since the epoch; TimeKnown
 	// whether it could be read.
 	Timestamp int64
 	TimeKnown bool
@@ -333,8 +359,23 @@ type Decision struct {
 	// Phrase is the interruption phrase that decided (CodePhrase).
 	Phrase string
 	// Final: this event is the caller's final transcript after an
-	// interrupt (what an "unmute on the final" action waits for).
+	// interrupt, or the final on which one was decided (what an "unmute on
+	// the final" action waits for).
 	Final bool
+
+	phrases uint64  // every interruption phrase in the transcript
+	policy  *Policy // that numbered them
+}
+
+// HasPhrase reports whether the transcript that decided held interruption
+// phrase text (normalised like a transcript), anywhere — "No, that's
+// wrong" holds both "no" and "that's wrong".
+func (d Decision) HasPhrase(text string) bool {
+	if d.policy == nil {
+		return false
+	}
+	b, ok := d.policy.bits[text]
+	return ok && d.phrases&b != 0
 }
 
 // Judged reports whether the decision is a judgement of the caller's
@@ -415,16 +456,18 @@ func (p *Policy) Decide(s *State, e Event) Decision {
 		return Decision{Code: CodeStale, Final: final}
 	}
 	var buf [64]token
-	phrase, n := p.classify(tokenize(e.Transcript, buf[:0]))
+	phrase, all, n := p.classify(tokenize(e.Transcript, buf[:0]))
 	switch {
 	case phrase != "":
+		// An interrupt decided on the final itself is also the caller's
+		// final (only finals arrive: rule 7).
 		s.Decided, s.AwaitFinal = true, !e.IsFinal()
-		return Decision{Interrupt: true, Code: CodePhrase, Phrase: phrase, Final: final}
+		return Decision{Interrupt: true, Code: CodePhrase, Phrase: phrase, Final: final || e.IsFinal(), phrases: all, policy: p}
 	case n == 0:
 		return Decision{Code: CodeBackchannel, Final: final}
 	case n >= p.MinWords:
 		s.Decided, s.AwaitFinal = true, !e.IsFinal()
-		return Decision{Interrupt: true, Code: CodeContent, Final: final}
+		return Decision{Interrupt: true, Code: CodeContent, Final: final || e.IsFinal()}
 	}
 	return Decision{Code: CodeTooFew, Final: final}
 }

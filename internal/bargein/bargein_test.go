@@ -168,7 +168,9 @@ func TestPolicyRules(t *testing.T) {
 	}
 	started := ev{typ: "speech-update", role: "assistant", status: "started", ts: 1000}
 	stopped := ev{typ: "speech-update", role: "assistant", status: "stopped", ts: 1500}
-	user := func(text string, ts int64) ev { return ev{typ: "transcript", role: "user", tt: "partial", text: text, ts: ts} }
+	user := func(text string, ts int64) ev {
+		return ev{typ: "transcript", role: "user", tt: "partial", text: text, ts: ts}
+	}
 	for _, c := range []struct {
 		rule   string
 		events []ev

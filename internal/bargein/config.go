@@ -86,7 +86,28 @@ func (c Config) Validate() []string {
 	add := func(field, format string, args ...any) {
 		probs = append(probs, field+": "+fmt.Sprintf(format, args...))
 	}
+	interruptions := map[string]bool{} // every language's, normalised
+	note := func(l Lists, base []string) {
+		list := l.Interruptions
+		if list == nil {
+			list = base
+		}
+		for _, s := range list {
+			interruptions[strings.Join(Words(s), " ")] = true
+		}
+	}
+	note(c.Lists, DefaultInterruptions)
+	def := c.Interruptions
+	if def == nil {
+		def = DefaultInterruptions
+	}
+	for _, l := range c.Languages {
+		note(l, def)
+	}
 	checkLists := func(path string, l Lists) {
+		if len(l.Interruptions) > MaxInterruptions {
+			add(path+"interruptions", "%d phrases, more than %d", len(l.Interruptions), MaxInterruptions)
+		}
 		if l.MinWords < 0 || l.MinWords > 20 {
 			add(path+"min_words", "must be between 1 and 20 (0 or left out: the default), got %d", l.MinWords)
 		}
@@ -114,6 +135,11 @@ func (c Config) Validate() []string {
 		p := fmt.Sprintf("actions[%d].", i)
 		switch a.On {
 		case OnInterrupt:
+			for j, ph := range a.Phrases {
+				if !interruptions[strings.Join(Words(ph), " ")] {
+					add(fmt.Sprintf("%sphrases[%d]", p, j), "%q is not an interruption phrase of any language (an action on it would never run)", ph)
+				}
+			}
 		case OnFinal:
 			if len(a.Phrases) > 0 {
 				add(p+"phrases", "only an interrupt action is narrowed by phrases")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -53,24 +54,68 @@ func (s Score) Recall() float64 {
 	return float64(s.TruePos) / float64(s.TruePos+s.FalseNeg)
 }
 
-// Timestamp reads an event's own time: epoch milliseconds (a number, or a
-// string of digits) or ISO 8601 (no zone: UTC).
+// Timestamp reads an event's own time, in microseconds since the epoch
+// (sub-millisecond order counts): epoch milliseconds — a finite JSON
+// number, or a string of digits — or ISO 8601 (T or space; Z, ±hh:mm,
+// ±hhmm or ±hh; no zone: UTC). Anything else is unreadable.
 func Timestamp(raw json.RawMessage) (int64, bool) {
 	s := strings.TrimSpace(string(raw))
 	if s == "" || s == "null" {
 		return 0, false
 	}
-	if s[0] == '"' {
-		if err := json.Unmarshal(raw, &s); err != nil {
+	if s[0] != '"' {
+		var n json.Number
+		if json.Unmarshal(raw, &n) != nil {
 			return 0, false
 		}
+		f, err := n.Float64()
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) || math.Abs(f) > 1e14 {
+			return 0, false
+		}
+		return int64(math.Round(f * 1000)), true
 	}
-	if n, err := strconv.ParseFloat(s, 64); err == nil {
-		return int64(n), true
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return 0, false
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04:05", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05"} {
+	if allDigits(s) {
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || ms > 1e14 {
+			return 0, false
+		}
+		return ms * 1000, true
+	}
+	return ISOMicros(s)
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isoLayouts are the ISO 8601 forms the policy reads.
+var isoLayouts = func() []string {
+	var out []string
+	for _, sep := range []string{"T", " "} {
+		for _, zone := range []string{"Z07:00", "Z0700", "Z07", ""} {
+			out = append(out, "2006-01-02"+sep+"15:04:05.999999999"+zone)
+		}
+	}
+	return out
+}()
+
+// ISOMicros reads an ISO 8601 time (isoLayouts; no zone: UTC) as
+// microseconds since the epoch.
+func ISOMicros(s string) (int64, bool) {
+	for _, layout := range isoLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			return t.UnixMilli(), true
+			return t.UnixMicro(), true
 		}
 	}
 	return 0, false

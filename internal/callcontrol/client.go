@@ -218,13 +218,18 @@ type Error struct {
 	Outcome  Outcome
 	Status   int
 	Attempts int
-	// Excerpt is the start of Vapi's answer (at most 200 bytes, one line,
+	// Excerpt (never logged, and not in Error(): Vapi may echo the
+	// message's content) is the start of Vapi's answer (at most 200 bytes, one line,
 	// control characters and the URL's path segments replaced), for an
 	// http_error or rate_limited outcome.
 	Excerpt string
 	// Class says why there was no answer ("timeout", "connection refused").
 	Class string
-	err   error
+	// Uncertain: the request may have reached Vapi and been acted on (no
+	// answer after it was written, or a proxy's 502/504). A message that is
+	// not idempotent must not be sent again.
+	Uncertain bool
+	err       error
 }
 
 // Error describes the failure without the URL or the content.
@@ -254,9 +259,8 @@ func (e *Error) Error() string {
 	if e.Attempts != 1 {
 		b.WriteString("s")
 	}
-	if e.Excerpt != "" {
-		fmt.Fprintf(&b, ": %s", e.Excerpt)
-	}
+	// Vapi's answer is not quoted: it may echo the message's content
+	// (personal data), and errors are logged.
 	return b.String()
 }
 
@@ -274,8 +278,10 @@ type attempt struct {
 	// retry: the request may be sent again; wait is the delay Vapi asked
 	// for (0: the backoff's).
 	retry bool
-	wait  time.Duration
-	err   error
+	// uncertain: Vapi may have acted on it.
+	uncertain bool
+	wait      time.Duration
+	err       error
 }
 
 // Send posts m to controlURL, retrying what is safe to retry at most
@@ -309,9 +315,11 @@ func (c *Client) Send(ctx context.Context, controlURL string, m Message) (Result
 	target := u.String()
 	secrets := pathSecrets(u, c.key)
 	var a attempt
+	uncertain := false
 	for {
 		res.Attempts++
 		a = c.attempt(ctx, target, m, secrets)
+		uncertain = uncertain || a.uncertain
 		res.Status = a.status
 		if a.outcome == OutcomeOK || !a.retry || res.Attempts > c.retries || ctx.Err() != nil {
 			break
@@ -343,7 +351,7 @@ func (c *Client) Send(ctx context.Context, controlURL string, m Message) (Result
 		attrs = append(attrs, logkey.ErrClass, a.class)
 	}
 	c.log.Warn("call control failed", attrs...)
-	return res, &Error{Type: m.typ, Host: host, Outcome: a.outcome, Status: a.status, Attempts: res.Attempts, Excerpt: a.excerpt, Class: a.class, err: a.err}
+	return res, &Error{Type: m.typ, Host: host, Outcome: a.outcome, Status: a.status, Attempts: res.Attempts, Excerpt: a.excerpt, Class: a.class, Uncertain: uncertain, err: a.err}
 }
 
 // delay is the wait before retry n (1-based): Backoff doubled n-1 times,
@@ -396,7 +404,7 @@ func (c *Client) attempt(ctx context.Context, target string, m Message, secrets 
 	case s == http.StatusServiceUnavailable:
 		a.outcome, a.retry = OutcomeHTTPError, true
 	case s == http.StatusBadGateway || s == http.StatusGatewayTimeout:
-		a.outcome, a.retry = OutcomeHTTPError, m.idempotent
+		a.outcome, a.retry, a.uncertain = OutcomeHTTPError, m.idempotent, true
 	case s >= 300 && s <= 399:
 		a.outcome, a.class = OutcomeHTTPError, "redirect not followed"
 		return a // its Location and body are not quoted
@@ -431,11 +439,11 @@ func (c *Client) failed(ctx, actx context.Context, m Message, err error) attempt
 			a.outcome, a.class = OutcomeTimeout, "connect timeout"
 		}
 	case actx.Err() != nil:
-		a.outcome, a.retry = OutcomeTimeout, m.idempotent
+		a.outcome, a.retry, a.uncertain = OutcomeTimeout, m.idempotent, true
 		a.class, a.err = "no answer within "+c.timeout.String(), context.DeadlineExceeded
 	default:
 		// Lost after (perhaps) being written: Vapi may have acted.
-		a.retry = m.idempotent && !permanent(err)
+		a.retry, a.uncertain = m.idempotent && !permanent(err), true
 	}
 	return a
 }

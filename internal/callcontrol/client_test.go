@@ -86,16 +86,16 @@ func TestRetries(t *testing.T) {
 		{"503 every time", status("", "", 503), say, OutcomeHTTPError, 3, 503, nil, "status 503 after 3 attempts"},
 		{"429 with Retry-After then 200", status("1", "", 429, 200), say, OutcomeOK, 2, 200, []time.Duration{time.Second}, ""},
 		{"429 with a Retry-After date", status(time.Date(2026, 1, 1, 12, 0, 2, 0, time.UTC).Format(http.TimeFormat), "", 429, 200), say, OutcomeOK, 2, 200, []time.Duration{2 * time.Second}, ""},
-		{"429 with Retry-After over the cap", status("60", `{"message":"slow down"}`, 429, 200), say, OutcomeRateLimited, 1, 429, []time.Duration{}, "rate limited (status 429) (Retry-After 1m0s is over 2s) after 1 attempt: {\"message\":\"slow down\"}"},
+		{"429 with Retry-After over the cap", status("60", `{"message":"slow down"}`, 429, 200), say, OutcomeRateLimited, 1, 429, []time.Duration{}, "rate limited (status 429) (Retry-After 1m0s is over 2s) after 1 attempt"},
 		{"429 every time", status("", "", 429), say, OutcomeRateLimited, 3, 429, nil, "rate limited (status 429) after 3 attempts"},
 		{"502: say not retried", status("", "", 502, 200), say, OutcomeHTTPError, 1, 502, []time.Duration{}, "status 502 after 1 attempt"},
 		{"502: control retried", status("", "", 502, 200), mute, OutcomeOK, 2, 200, nil, ""},
 		{"504: say not retried", status("", "", 504, 200), say, OutcomeHTTPError, 1, 504, nil, ""},
 		{"504: end-call retried", status("", "", 504, 200), EndCall(), OutcomeOK, 2, 200, nil, ""},
-		{"500 not retried", status("", "oops", 500, 200), mute, OutcomeHTTPError, 1, 500, []time.Duration{}, "status 500 after 1 attempt: oops"},
-		{"400 not retried, Vapi's message quoted", status("", `{"message":["content must be a string"],"error":"Bad Request","statusCode":400}`, 400, 200), mute, OutcomeHTTPError, 1, 400, []time.Duration{},
-			`call control control to 127.0.0.1:PORT: status 400 after 1 attempt: {"message":["content must be a string"],"error":"Bad Request","statusCode":400}`},
-		{"404 not retried", status("", "Not Found\n", 404, 200), EndCall(), OutcomeHTTPError, 1, 404, nil, "status 404 after 1 attempt: Not Found"},
+		{"500 not retried", status("", "oops", 500, 200), mute, OutcomeHTTPError, 1, 500, []time.Duration{}, "status 500 after 1 attempt"},
+		{"400 not retried", status("", `{"message":["content must be a string"],"error":"Bad Request","statusCode":400}`, 400, 200), mute, OutcomeHTTPError, 1, 400, []time.Duration{},
+			`call control control to 127.0.0.1:PORT: status 400 after 1 attempt`},
+		{"404 not retried", status("", "Not Found\n", 404, 200), EndCall(), OutcomeHTTPError, 1, 404, nil, "status 404 after 1 attempt"},
 		{"redirect not followed", func(n int, w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
 		}, mute, OutcomeHTTPError, 1, 307, []time.Duration{}, "status 307 (redirect not followed) after 1 attempt"},
@@ -140,8 +140,8 @@ func TestRetries(t *testing.T) {
 				t.Errorf("error = %+v", e)
 			}
 			got := strings.ReplaceAll(err.Error(), srv.hostPort(), "127.0.0.1:PORT")
-			if !strings.Contains(got, tc.wantErr) {
-				t.Errorf("err = %q, want it to contain %q", got, tc.wantErr)
+			if !strings.HasSuffix(got, tc.wantErr) {
+				t.Errorf("err = %q, want it to end with %q (Vapi's answer is never quoted: it may echo the content)", got, tc.wantErr)
 			}
 		})
 	}
@@ -454,7 +454,7 @@ func TestNothingSecretLogged(t *testing.T) {
 			t.Errorf("logs lack %s:\n%s", want, logs.String())
 		}
 	}
-	if !strings.Contains(errs[0], `"message":"call *** rejected /***/control"`) {
-		t.Errorf("400 error = %q, want Vapi's message with the call id replaced", errs[0])
+	if strings.Contains(errs[0], "rejected") {
+		t.Errorf("400 error = %q quotes Vapi's answer, which may echo the message's content", errs[0])
 	}
 }

@@ -54,7 +54,13 @@ func (d *Deliverer) Deliver(ctx context.Context, dl asynctools.Delivery) error {
 		if dl.Failed {
 			tc.Outcome, tc.Result, tc.Error = "async_failed", "", dl.Result
 		}
-		if err := d.Records.ToolCall(ctx, records.Call{ID: dl.CallID}, tc); err != nil {
+		err := d.Records.ToolCall(ctx, records.Call{ID: dl.CallID}, tc)
+		if errors.Is(err, records.ErrCallErased) {
+			// Purged: nothing of the call is kept or said.
+			d.Log.Info("async tool result dropped: the call was erased", logkey.CallID, dl.CallID, logkey.Tool, dl.Tool)
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("record the async result: %w", err)
 		}
 	}
@@ -80,7 +86,20 @@ func (d *Deliverer) Deliver(ctx context.Context, dl asynctools.Delivery) error {
 		d.event(dl, "result kept with the call (its control URL is not allowed)")
 		return nil
 	}
-	if err != nil {
+	switch {
+	case errors.As(err, &ce) && ce.Uncertain && !msg.Idempotent():
+		// Vapi may have spoken it: sending it again could read the result
+		// to the caller twice. Not repeated.
+		d.Log.Warn("async tool result may not have been delivered: Vapi did not answer; not repeated", logkey.CallID, dl.CallID, logkey.Tool, dl.Tool, logkey.Outcome, string(ce.Outcome))
+		d.event(dl, fmt.Sprintf("delivery by %s uncertain (%s after %d attempts): not repeated, the result is kept with the call", mode, res.Outcome, res.Attempts))
+		return nil
+	case errors.As(err, &ce) && ce.Outcome == callcontrol.OutcomeHTTPError && ce.Status >= 400 && ce.Status < 500:
+		// Vapi refused it (the call is over, or the message is not
+		// acceptable): another attempt would be refused too.
+		d.Log.Warn("async tool result refused by Vapi", logkey.CallID, dl.CallID, logkey.Tool, dl.Tool, logkey.Status, ce.Status)
+		d.event(dl, fmt.Sprintf("delivery by %s refused (status %d): the result is kept with the call", mode, ce.Status))
+		return nil
+	case err != nil:
 		d.event(dl, fmt.Sprintf("delivery by %s failed (%s, %d attempts): retried", mode, res.Outcome, res.Attempts))
 		return err
 	}

@@ -61,7 +61,7 @@ func (d *Dispatcher) bargeIn(ctx context.Context, m *vapi.Message) {
 	id := m.CallID()
 	ev := bargein.Event{Type: m.Type, Role: m.Role, Status: m.Status, TranscriptType: m.TranscriptType, Transcript: m.Transcript}
 	if !m.Timestamp.IsZero() {
-		ev.Timestamp, ev.TimeKnown = m.Timestamp.UnixMilli(), true
+		ev.Timestamp, ev.TimeKnown = m.Timestamp.UnixMicro(), true
 	}
 	var lang string
 	if m.Call != nil && d.bargein != nil {

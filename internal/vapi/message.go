@@ -386,7 +386,15 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 }
 
 // isoLayouts are the ISO 8601 forms a timestamp string may take.
-var isoLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"}
+var isoLayouts = func() []string {
+	var out []string
+	for _, sep := range []string{"T", " "} {
+		for _, zone := range []string{"Z07:00", "Z0700", "Z07", ""} {
+			out = append(out, "2006-01-02"+sep+"15:04:05.999999999"+zone)
+		}
+	}
+	return out
+}()
 
 var (
 	minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
