@@ -14,6 +14,11 @@ type Config struct {
 	// Enabled runs the engine on the webhook path (decisions counted and
 	// kept in the call's timeline). Default true.
 	Enabled bool `yaml:"enabled"`
+	// Timeline is what goes into the call's timeline: "all" (default:
+	// every judgement of the caller's words over the assistant, with its
+	// reason), "interrupts" (only interrupts; the rest is counted in
+	// metrics) or "none".
+	Timeline string `yaml:"timeline"`
 	// The default language's lists and threshold; a list left out is the
 	// policy's default list.
 	Lists `yaml:",inline"`
@@ -76,7 +81,25 @@ const (
 )
 
 // DefaultConfig is the engine on, with the policy's lists, observing only.
-func DefaultConfig() Config { return Config{Enabled: true} }
+func DefaultConfig() Config { return Config{Enabled: true, Timeline: TimelineAll} }
+
+// Timeline settings.
+const (
+	TimelineAll        = "all"
+	TimelineInterrupts = "interrupts"
+	TimelineNone       = "none"
+)
+
+// Keep reports whether decision d goes into the call's timeline.
+func (c Config) Keep(d Decision) bool {
+	switch c.Timeline {
+	case TimelineNone:
+		return false
+	case TimelineInterrupts:
+		return d.Interrupt
+	}
+	return d.Judged()
+}
 
 var langRE = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
 
@@ -118,6 +141,11 @@ func (c Config) Validate() []string {
 				}
 			}
 		}
+	}
+	switch c.Timeline {
+	case TimelineAll, TimelineInterrupts, TimelineNone:
+	default:
+		add("timeline", "%q is not all, interrupts or none", c.Timeline)
 	}
 	checkLists("", c.Lists)
 	for lang, l := range c.Languages {
@@ -174,6 +202,7 @@ func (c Config) Validate() []string {
 // Engine is the engine configured for every language: a policy per
 // language, chosen by the call's State.Language. Read-only once built.
 type Engine struct {
+	cfg        Config
 	def        *Policy
 	langs      map[string]*Policy
 	assistants map[string]string
@@ -182,7 +211,7 @@ type Engine struct {
 // NewEngine builds the engine of a validated configuration.
 func NewEngine(c Config) *Engine {
 	def := compile(c.Lists, Lists{MinWords: DefaultMinWords, Fillers: DefaultFillers, Backchannels: DefaultBackchannels, Interruptions: DefaultInterruptions})
-	e := &Engine{def: def, langs: map[string]*Policy{}, assistants: c.Assistants}
+	e := &Engine{cfg: c, def: def, langs: map[string]*Policy{}, assistants: c.Assistants}
 	for lang, l := range c.Languages {
 		e.langs[lang] = compile(l, Lists{MinWords: def.MinWords, Fillers: def.Fillers, Backchannels: def.Backchannels, Interruptions: def.Interruptions})
 	}
@@ -243,6 +272,10 @@ func (e *Engine) Language(lang string) string {
 // AssistantLanguage returns the configured language of an assistant's
 // calls ("" : the default).
 func (e *Engine) AssistantLanguage(assistantID string) string { return e.assistants[assistantID] }
+
+// Keep reports whether decision d goes into the call's timeline
+// (bargein.timeline).
+func (e *Engine) Keep(d Decision) bool { return e.cfg.Keep(d) }
 
 // Decide applies one event to the call's state with the policy of the
 // call's language.

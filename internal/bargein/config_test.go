@@ -14,6 +14,7 @@ func TestConfigValidate(t *testing.T) {
 		want string // "" : valid
 	}{
 		"defaults":                {func(*Config) {}, ""},
+		"unknown timeline":        {func(c *Config) { c.Timeline = "some" }, "timeline: "},
 		"negative min_words":      {func(c *Config) { c.MinWords = -1 }, "min_words: "},
 		"empty phrase":            {func(c *Config) { c.Fillers = []string{"..."} }, "fillers[0]: "},
 		"bad language code":       {func(c *Config) { c.Languages = map[string]Lists{"German": {}} }, "languages.German: "},

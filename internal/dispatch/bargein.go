@@ -80,7 +80,7 @@ func (d *Dispatcher) bargeIn(ctx context.Context, m *vapi.Message) {
 	}
 	decidedAt := d.now()
 	d.decisions.count(dec)
-	if dec.Judged() {
+	if d.bargein.Keep(dec) {
 		verdict := "none: "
 		if dec.Interrupt {
 			verdict = "interrupt: "

@@ -206,3 +206,20 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestBargeinTimelineInterruptsOnly: bargein.timeline: interrupts keeps
+// only the interrupts in the timeline; every decision is still counted.
+func TestBargeinTimelineInterruptsOnly(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Bargein.Timeline = bargein.TimelineInterrupts })
+	t0 := time.Now().UnixMilli()
+	e.mustSend(started("ti1", t0))
+	e.mustSend(partial("ti1", t0+10, "uh-huh"))
+	e.mustSend(partial("ti1", t0+20, "hold on"))
+	e.mustSend(partial("ti1", t0+30, "hold on please"))
+	if got := strings.Join(e.timeline("ti1"), "|"); got != "bargein interrupt: interruption phrase: hold on" {
+		t.Fatalf("timeline %q", got)
+	}
+	if got := e.metric(`voicegate_bargein_decisions_total{decision="none",reason="repeat"}`); got != "1" {
+		t.Fatalf("repeats counted %q", got)
+	}
+}
