@@ -125,6 +125,7 @@ func TestBargeinActionsReachTheControlURL(t *testing.T) {
 		!strings.HasPrefix(ctl[2], "control unmute-assistant sent in ") || !strings.Contains(ctl[2], "(the caller's final transcript)") {
 		t.Fatalf("control events in the timeline: %q", ctl)
 	}
+	t.Logf("control events: %q", ctl)
 	if v := e.metric(`voicegate_control_messages_total{outcome="ok",type="control"}`); v != "2" {
 		t.Errorf("control messages ok %q", v)
 	}
