@@ -154,3 +154,20 @@ func BenchmarkBargeinJudged(b *testing.B) {
 		return fmt.Sprintf(`{"message":{"type":"transcript","role":"user","transcriptType":"partial","transcript":"yeah okay sure %d","timestamp":%d,"call":{"id":"call-%d"}}}`, i, 1767007390468+i, (i/2)%64)
 	})
 }
+
+// BenchmarkAsyncToolCall: an async tool's call — the dry-run check, the
+// sealed job inserted into the durable queue (River on jobs.db), the
+// holding phrase answered. The queued jobs run meanwhile against the
+// stand-in internal API.
+func BenchmarkAsyncToolCall(b *testing.B) {
+	var api string
+	benchHandler(b, func(c *config.Config) {
+		api = c.Tools[0].URL
+		c.Tools = append(c.Tools, config.ToolConfig{Name: "getBalance", URL: api, Async: true})
+		if err := c.Check(config.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}, func(i int) string {
+		return fmt.Sprintf(`{"message":{"type":"tool-calls","timestamp":%d,"call":{"id":"call-%d"},"toolCallList":[{"id":"atc-%d","type":"function","function":{"name":"getBalance","arguments":"{\"account\":\"DE89\"}"}}]}}`, 1767007390468+i, i%64, i)
+	})
+}
