@@ -22,6 +22,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
+	"github.com/voicegate/voicegate/internal/postgres"
 	_ "modernc.org/sqlite" // the "sqlite" driver
 )
 
@@ -211,7 +212,7 @@ func openPostgres(ctx context.Context, url string, cfg func() *river.Config, cra
 	}
 	pc.MaxConns = max(pc.MaxConns, 8)
 	schema := pc.ConnConfig.RuntimeParams["search_path"]
-	if schema != "" && !validSchema(schema) {
+	if schema != "" && !postgres.ValidSchema(schema) {
 		return nil, fmt.Errorf("asynctools: schema %q: use lower-case letters, digits and _ only", schema)
 	}
 	var sv *severable
@@ -296,17 +297,6 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, schema string, log
 	}
 	_, err = conn.Exec(ctx, schemaPostgres)
 	return err
-}
-
-// validSchema accepts lower-case identifiers only (as internal/postgres).
-func validSchema(s string) bool {
-	for i, r := range s {
-		ok := r == '_' || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9')
-		if !ok {
-			return false
-		}
-	}
-	return len(s) > 0 && len(s) <= 63
 }
 
 // rebind turns ? placeholders into PostgreSQL's $n (no statement here has

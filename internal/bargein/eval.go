@@ -8,7 +8,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/voicegate/voicegate/internal/vapi"
 )
 
 // A corpus case, as bargein-policy.md's "Evaluation" describes it.
@@ -99,26 +100,11 @@ func allDigits(s string) bool {
 	return true
 }
 
-// isoLayouts are the ISO 8601 forms the policy reads.
-var isoLayouts = func() []string {
-	var out []string
-	for _, sep := range []string{"T", " "} {
-		for _, zone := range []string{"Z07:00", "Z0700", "Z07", ""} {
-			out = append(out, "2006-01-02"+sep+"15:04:05.999999999"+zone)
-		}
-	}
-	return out
-}()
-
-// ISOMicros reads an ISO 8601 time (isoLayouts; no zone: UTC) as
+// ISOMicros reads an ISO 8601 time (vapi.ParseISO; no zone: UTC) as
 // microseconds since the epoch.
 func ISOMicros(s string) (int64, bool) {
-	for _, layout := range isoLayouts {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UnixMicro(), true
-		}
-	}
-	return 0, false
+	t, ok := vapi.ParseISO(s)
+	return t.UnixMicro(), ok
 }
 
 // Eval runs the engine over a corpus (one case per line), writes one

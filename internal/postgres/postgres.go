@@ -68,7 +68,7 @@ func Open(ctx context.Context, url string, o Options) (*DB, error) {
 		o.Schema = cfg.ConnConfig.RuntimeParams["search_path"]
 	}
 	if o.Schema != "" {
-		if !validSchema(o.Schema) {
+		if !ValidSchema(o.Schema) {
 			return nil, fmt.Errorf("postgres: schema %q: use lower-case letters, digits and _ only", o.Schema)
 		}
 		cfg.ConnConfig.RuntimeParams["search_path"] = o.Schema
@@ -95,10 +95,10 @@ func Open(ctx context.Context, url string, o Options) (*DB, error) {
 	return db, nil
 }
 
-// validSchema accepts lower-case identifiers only: search_path folds
+// ValidSchema accepts lower-case identifiers only: search_path folds
 // unquoted names to lower case, so an upper-case schema would be created
 // under one name and looked up under another.
-func validSchema(s string) bool {
+func ValidSchema(s string) bool {
 	for i, r := range s {
 		ok := r == '_' || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9')
 		if !ok {

@@ -365,11 +365,9 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 		}
 		// ISO 8601 with a zone, or without one (UTC), as the barge-in
 		// policy reads timestamps.
-		for _, layout := range isoLayouts {
-			if v, err := time.Parse(layout, s); err == nil {
-				t.Time = plausible(v)
-				return nil
-			}
+		if v, ok := ParseISO(s); ok {
+			t.Time = plausible(v)
+			return nil
 		}
 		if n, err := strconv.ParseFloat(s, 64); err == nil {
 			t.Time = fromMillis(n)
@@ -383,6 +381,18 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	}
 	t.Time = fromMillis(n)
 	return nil
+}
+
+// ParseISO reads an ISO 8601 time as Vapi and the barge-in policy write
+// it: T or space between date and time, fractional seconds, a zone of Z,
+// ±hh:mm, ±hhmm or ±hh, or none (UTC).
+func ParseISO(s string) (time.Time, bool) {
+	for _, layout := range isoLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // isoLayouts are the ISO 8601 forms a timestamp string may take.
