@@ -105,6 +105,12 @@ func Deadline(t string, serverTimeout time.Duration) time.Duration {
 // A failure to store what Vapi sent is an error (503, so that Vapi
 // retries): voicegate never answers 200 for something it did not keep.
 func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
+	for _, f := range m.Dropped {
+		// A field of an unexpected type or format: left out, the message
+		// used without it (field names come from the schema: bounded).
+		d.metrics.DroppedFields.WithLabelValues(vapi.MetricType(m.Type), f).Inc()
+		d.log.Debug("malformed optional field dropped", logkey.Type, vapi.MetricType(m.Type), logkey.CallID, m.CallID(), logkey.Field, f)
+	}
 	if m.DryRun {
 		return d.dryRun(ctx, m)
 	}

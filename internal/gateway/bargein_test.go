@@ -223,3 +223,29 @@ func TestBargeinTimelineInterruptsOnly(t *testing.T) {
 		t.Fatalf("repeats counted %q", got)
 	}
 }
+
+// TestMalformedOptionalFieldsDoNotRefuse: a tool call whose timestamp is
+// true, {"at":1} or a call.status that is a number is still answered with
+// its tool results; each dropped field is counted. Only a body that is not
+// JSON, or a message without a usable type, is a 400.
+func TestMalformedOptionalFieldsDoNotRefuse(t *testing.T) {
+	e := newEnv(t, nil)
+	for i, ts := range []string{`true`, `{"at":1}`, `"yesterday"`, `"2025-07-08 09:43:15"`} {
+		body := fmt.Sprintf(`{"message":{"type":"tool-calls","timestamp":%s,"call":{"id":"mf%d","status":7},"toolCallList":[{"id":"tc%d","type":"function","function":{"name":"getAppointment","arguments":{"d":1}}}]}}`, ts, i, i)
+		code, out := e.send(body)
+		if code != http.StatusOK || !strings.Contains(out, fmt.Sprintf(`"toolCallId":"tc%d"`, i)) || !strings.Contains(out, `"result"`) {
+			t.Fatalf("timestamp %s: %d %s", ts, code, out)
+		}
+	}
+	if got := e.metric(`voicegate_dropped_fields_total{field="timestamp",type="tool-calls"}`); got != "3" {
+		t.Errorf("dropped timestamps counted %q, want 3 (the fourth is a valid time without a zone)", got)
+	}
+	if got := e.metric(`voicegate_dropped_fields_total{field="call.status",type="tool-calls"}`); got == "" {
+		t.Errorf("a dropped call.status is not counted")
+	}
+	for _, body := range []string{`{"message":{"type":7}}`, `not json`} {
+		if code, _ := e.send(body); code != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", body, code)
+		}
+	}
+}

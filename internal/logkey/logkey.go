@@ -48,6 +48,7 @@ const (
 	Interruptions  = "interruptions"
 	ToolsInFlight  = "tools_in_flight"
 	Action         = "action"
+	Field          = "field"
 	Client         = "client"
 	Peer           = "peer"
 )

@@ -68,6 +68,7 @@ func registered(t *testing.T) map[string]family {
 	m.ControlMessages.WithLabelValues("say", "ok").Inc()
 	m.ControlLatency.WithLabelValues("say").Observe(0.01)
 	m.AsyncJobs.WithLabelValues("getBalance", "enqueued").Inc()
+	m.DroppedFields.WithLabelValues("tool-calls", "timestamp").Inc()
 
 	mfs, err := m.Registry.Gather()
 	if err != nil {

@@ -49,6 +49,9 @@ type Metrics struct {
 	Hangs prometheus.Counter
 	// Async tool jobs by tool and event (enqueued, completed, ...).
 	AsyncJobs *prometheus.CounterVec // tool, event
+	// Optional fields of an unexpected type or format dropped while
+	// decoding an authenticated message, by message type and field.
+	DroppedFields *prometheus.CounterVec // type, field
 }
 
 // New registers every metric. activeCalls, replayEntries and replayEarly
@@ -107,7 +110,10 @@ func New(activeCalls, replayEntries, replayEarly func() float64) *Metrics {
 	m.AsyncJobs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicegate_async_jobs_total", Help: "Async tool jobs by tool and event: enqueued, duplicate, retried, completed, discarded, delivery_failed, dropped.",
 	}, []string{"tool", "event"})
-	r.MustRegister(m.AsyncJobs, m.Requests, m.AuthFailures, m.Latency, m.ToolCalls, m.ToolLatency, m.DeadlineWarnings,
+	m.DroppedFields = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicegate_dropped_fields_total", Help: "Optional fields of an unexpected type or format left out of an authenticated message (which was still used), by message type and field.",
+	}, []string{"type", "field"})
+	r.MustRegister(m.AsyncJobs, m.DroppedFields, m.Requests, m.AuthFailures, m.Latency, m.ToolCalls, m.ToolLatency, m.DeadlineWarnings,
 		m.SessionsRejected, m.SessionsExpired, m.StoreErrors, m.ConfigReloads, m.Panics,
 		m.BargeinDecisions, m.ControlMessages, m.ControlLatency, m.Hangs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_active_calls", Help: "Live call sessions."}, activeCalls),

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -89,6 +90,11 @@ var ErrBadMarker = errors.New(`invalid "voicegate" marker: want {"dryRun": true|
 // messages, and voicegate does not need them (profiling showed copying them
 // cost more than the rest of the decoding).
 type Message struct {
+	// Dropped names the optional fields of an unexpected type or format
+	// that decoding left out ("timestamp", "call.status"); the message is
+	// used without them.
+	Dropped []string `json:"-"`
+
 	Type        string       `json:"type"`
 	Timestamp   Timestamp    `json:"timestamp"`
 	Call        *Call        `json:"call"`
@@ -346,19 +352,25 @@ func (m *Message) CustomerNumber() string {
 // number, or an ISO 8601 string.
 type Timestamp struct {
 	time.Time
+	// Malformed: the field was there but is neither (true, {"at":1},
+	// "yesterday"): dropped, the time stays zero.
+	Malformed bool
 }
 
-// UnmarshalJSON implements json.Unmarshaler. A value outside 2000–2200
-// (NaN, infinities, 1e300, year 9999) is dropped: the time stays zero and
-// the receiver's clock is used instead, never a wrapped-around 64-bit time.
+// UnmarshalJSON implements json.Unmarshaler. It never fails: a value that
+// is neither encoding is dropped (Malformed), and a value outside
+// 2000–2200 (NaN, infinities, 1e300, year 9999) too, so that the
+// receiver's clock is used instead, never a wrapped-around 64-bit time. A
+// malformed optional field never makes a message unusable.
 func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	if len(b) == 0 || string(b) == "null" {
 		return nil
 	}
 	if b[0] == '"' {
 		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+		if json.Unmarshal(b, &s) != nil {
+			t.Malformed = true
+			return nil
 		}
 		if s == "" {
 			return nil
@@ -373,11 +385,13 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 			t.Time = fromMillis(n)
 			return nil
 		}
-		return errors.New("timestamp is neither ISO 8601 nor milliseconds") // never the value: it is echoed to the caller
+		t.Malformed = true
+		return nil
 	}
 	n, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
-		return fmt.Errorf("timestamp is neither ISO 8601 nor milliseconds")
+		t.Malformed = true
+		return nil
 	}
 	t.Time = fromMillis(n)
 	return nil
@@ -440,14 +454,22 @@ func Decode(body []byte) (*Message, error) {
 	var env Envelope
 	if err := json.Unmarshal(body, &env); err != nil {
 		// A field of an unexpected type (Vapi's payloads drift) does not
-		// make the message unusable: encoding/json fills everything else.
+		// make the message unusable: encoding/json fills everything else,
+		// and the field is noted as dropped (encoding/json names the first
+		// such field only).
 		var te *json.UnmarshalTypeError
 		if !errors.As(err, &te) || env.Message == nil {
 			return nil, describeJSONError(err)
 		}
+		if f, ok := strings.CutPrefix(te.Field, "message."); ok {
+			env.Message.Dropped = append(env.Message.Dropped, f)
+		}
 	}
 	if env.Message == nil {
 		return nil, ErrNoMessage
+	}
+	if env.Message.Timestamp.Malformed {
+		env.Message.Dropped = append(env.Message.Dropped, "timestamp")
 	}
 	if env.Message.Type == "" {
 		return nil, ErrNoType

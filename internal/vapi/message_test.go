@@ -3,9 +3,11 @@ package vapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,8 +110,13 @@ func TestTimestampVariants(t *testing.T) {
 			t.Errorf("timestamp %s: %v %v, want %d ms", raw, m, err, want)
 		}
 	}
-	if _, err := Decode([]byte(`{"message":{"type":"hang","timestamp":"yesterday"}}`)); err == nil {
-		t.Fatal("a timestamp that is neither ms nor ISO must not pass silently")
+	// A timestamp that is neither is dropped and noted, never a reason to
+	// refuse the message.
+	for _, raw := range []string{`"yesterday"`, `true`, `{"at":1}`, `[1]`, `"2025-13-45 99:99:99"`} {
+		m, err := Decode([]byte(`{"message":{"type":"tool-calls","timestamp":` + raw + `,"toolCallList":[{"id":"t1","function":{"name":"f","arguments":{}}}]}}`))
+		if err != nil || !m.Timestamp.IsZero() || strings.Join(m.Dropped, ",") != "timestamp" || len(m.Invocations()) != 1 {
+			t.Errorf("timestamp %s: %v %+v", raw, err, m)
+		}
 	}
 }
 
@@ -302,4 +309,77 @@ func TestMalformedDryRunMarkerIsRefused(t *testing.T) {
 			t.Errorf("%s: %v, want ErrBadMarker", body, err)
 		}
 	}
+}
+
+// TestOptionalFieldOfAnotherTypeIsDropped: a field of an unexpected type
+// is dropped and named; the rest of the message is used. Only a body that
+// is not JSON, or a message without a usable type, is refused.
+func TestOptionalFieldOfAnotherTypeIsDropped(t *testing.T) {
+	for body, dropped := range map[string]string{
+		`{"message":{"type":"tool-calls","call":{"id":"c1","status":7},"toolCallList":[{"id":"t1","function":{"name":"f","arguments":{}}}]}}`:     "call.status",
+		`{"message":{"type":"tool-calls","call":{"id":"c1"},"customer":"x","toolCallList":[{"id":"t1","function":{"name":"f","arguments":{}}}]}}`: "customer",
+		`{"message":{"type":"tool-calls","turn":"3","toolCallList":[{"id":"t1","function":{"name":"f","arguments":{}}}]}}`:                        "turn",
+	} {
+		m, err := Decode([]byte(body))
+		if err != nil || strings.Join(m.Dropped, ",") != dropped || len(m.Invocations()) != 1 || m.Invocations()[0].Name != "f" {
+			t.Errorf("%s: %v %+v", body, err, m)
+		}
+	}
+	for _, body := range []string{`not json`, `{"message":{"type":5}}`, `{"message":"tool-calls"}`, `{"message":{}}`} {
+		if _, err := Decode([]byte(body)); err == nil {
+			t.Errorf("%s: decoded", body)
+		}
+	}
+}
+
+// FuzzFieldTypeMutation: any field of a valid tool-calls message, other
+// than its type and the tool calls themselves, replaced by a value of
+// another type, still yields the same tool calls.
+func FuzzFieldTypeMutation(f *testing.F) {
+	base := fixture(f, "tool-calls-v4k.json")
+	want, err := Decode(base)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var paths []string
+	var doc any
+	json.Unmarshal(base, &doc)
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if m, ok := v.(map[string]any); ok {
+			for k, c := range m {
+				p := prefix + "/" + k
+				paths = append(paths, p)
+				walk(p, c)
+			}
+		}
+	}
+	walk("", doc)
+	slices.Sort(paths)
+	for i := range 8 {
+		f.Add(uint16(i*7), uint8(i))
+	}
+	replacements := []any{true, 12.5, "text", []any{1, "a"}, map[string]any{"at": 1}, nil, "2025-07-08 09:43:15", -1}
+	f.Fuzz(func(t *testing.T, pi uint16, ri uint8) {
+		path := paths[int(pi)%len(paths)]
+		if path == "/message" || path == "/message/type" || strings.HasPrefix(path, "/message/toolCallList") || strings.HasPrefix(path, "/message/toolCalls") || strings.HasPrefix(path, "/message/toolWithToolCallList") {
+			return
+		}
+		var d any
+		json.Unmarshal(base, &d)
+		parts := strings.Split(path, "/")[1:]
+		m := d.(map[string]any)
+		for _, p := range parts[:len(parts)-1] {
+			m = m[p].(map[string]any)
+		}
+		m[parts[len(parts)-1]] = replacements[int(ri)%len(replacements)]
+		body, _ := json.Marshal(d)
+		got, err := Decode(body)
+		if err != nil {
+			t.Fatalf("%s = %v: %v", path, replacements[int(ri)%len(replacements)], err)
+		}
+		if fmt.Sprint(got.Invocations()) != fmt.Sprint(want.Invocations()) {
+			t.Fatalf("%s mutated: invocations %v, want %v", path, got.Invocations(), want.Invocations())
+		}
+	})
 }
