@@ -19,6 +19,7 @@ import (
 	"github.com/voicegate/voicegate/internal/callcontrol"
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/dispatch"
+	"github.com/voicegate/voicegate/internal/endpointing"
 	"github.com/voicegate/voicegate/internal/logging"
 	"github.com/voicegate/voicegate/internal/ratelimit"
 	"github.com/voicegate/voicegate/internal/records"
@@ -74,6 +75,7 @@ type VapiConfig struct {
 	Replay              replay.Config                   `yaml:"replay"`
 	AssistantRequest    dispatch.AssistantRequestConfig `yaml:"assistant_request"`
 	TransferDestination *dispatch.TransferConfig        `yaml:"transfer_destination"`
+	Endpointing         endpointing.Config              `yaml:"endpointing"`
 }
 
 // ToolConfig binds a Vapi tool name to an internal HTTP endpoint
@@ -269,6 +271,7 @@ func Default() *Config {
 			Settings:         dispatch.DefaultSettings(),
 			Replay:           replay.DefaultConfig(),
 			AssistantRequest: dispatch.DefaultAssistantRequestConfig(),
+			Endpointing:      endpointing.DefaultConfig(),
 		},
 		Storage:     storage.DefaultConfig(),
 		Records:     records.DefaultConfig(),
@@ -345,6 +348,7 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 		e.sectionWarn(fmt.Sprintf("vapi.auth[%d]", i), warns)
 	}
 	e.section("vapi.assistant_request", v.AssistantRequest.Validate())
+	e.section("vapi.endpointing", v.Endpointing.Validate())
 	if v.TransferDestination != nil {
 		e.section("vapi.transfer_destination", v.TransferDestination.Validate())
 	}

@@ -2,12 +2,13 @@ package dispatch
 
 import (
 	"fmt"
-	"github.com/voicegate/voicegate/internal/allowlist"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/allowlist"
 	"github.com/voicegate/voicegate/internal/confval"
+	"github.com/voicegate/voicegate/internal/endpointing"
 	"github.com/voicegate/voicegate/internal/redact"
 )
 
@@ -77,6 +78,8 @@ type Config struct {
 	ServerTimeout time.Duration
 	// DryRun allows dry runs (Settings.DryRun).
 	DryRun bool
+	// Endpointing answers call.endpointing.request.
+	Endpointing endpointing.Config
 }
 
 // AssistantRequestConfig routes assistant-request messages.

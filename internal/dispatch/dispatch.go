@@ -17,6 +17,7 @@ import (
 
 	"github.com/voicegate/voicegate/internal/bargein"
 	"github.com/voicegate/voicegate/internal/calls"
+	"github.com/voicegate/voicegate/internal/endpointing"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/records"
@@ -42,6 +43,7 @@ type Dispatcher struct {
 	records   *records.Writer
 	tools     tools.Runner
 	assistant *AssistantRouter
+	endpoint  *endpointing.Chooser
 	transfer  []byte // precomputed transfer-destination-request answer
 	log       *slog.Logger
 	metrics   *metrics.Metrics
@@ -85,7 +87,11 @@ func New(cfg Config, d Deps) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, transfer: tr,
+	ep, err := endpointing.New(cfg.Endpointing)
+	if err != nil {
+		return nil, err
+	}
+	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, endpoint: ep, transfer: tr,
 		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun,
 		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics), events: d.Events}, nil
 }
@@ -142,6 +148,8 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 		return d.functionCall(ctx, ci, m, tracked)
 	case vapi.TypeTransferDestination:
 		return webhook.Reply{Status: http.StatusOK, Body: d.transfer}, nil
+	case vapi.TypeEndpointing:
+		return d.endpointing(m)
 	}
 	if m.Type == vapi.TypeHang {
 		d.hang(m) // counted even for a call not tracked
@@ -198,6 +206,8 @@ func (d *Dispatcher) dryRun(ctx context.Context, m *vapi.Message) (webhook.Reply
 		reply, err = d.functionCall(ctx, ci, m, false)
 	case vapi.TypeTransferDestination:
 		reply = webhook.Reply{Status: http.StatusOK, Body: d.transfer}
+	case vapi.TypeEndpointing:
+		reply, err = d.endpointing(m)
 	}
 	reply.Header = dryRunHeader
 	return reply, err
@@ -476,6 +486,19 @@ func (d *Dispatcher) functionCall(ctx context.Context, ci tools.CallInfo, m *vap
 		return jsonResponse(vapi.FunctionCallResponse{Result: r.Error})
 	}
 	return jsonResponse(vapi.FunctionCallResponse{Result: r.Result})
+}
+
+// endpointing answers call.endpointing.request: {"timeoutSeconds": n},
+// chosen from what the assistant last asked (always answered: the default
+// when no rule matches or the conversation cannot be read).
+func (d *Dispatcher) endpointing(m *vapi.Message) (webhook.Reply, error) {
+	var assistant string
+	if m.Call != nil {
+		assistant = m.Call.AssistantID
+	}
+	secs, rule := d.endpoint.Choose(assistant, vapi.OpenAIMessages(m.Body))
+	d.log.Debug("endpointing", logkey.CallID, m.CallID(), logkey.Rule, rule, logkey.TimeoutMS, secs*1000)
+	return jsonResponse(vapi.EndpointingResponse{TimeoutSeconds: secs})
 }
 
 // notQueued is the answer when an async tool's call could not be queued:

@@ -249,3 +249,21 @@ func TestMalformedOptionalFieldsDoNotRefuse(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointingRequestAnswered: call.endpointing.request gets
+// {"timeoutSeconds": n} chosen from the assistant's last question, and the
+// default when the conversation says nothing (always an answer).
+func TestEndpointingRequestAnswered(t *testing.T) {
+	e := newEnv(t, nil)
+	for conv, want := range map[string]string{
+		`[{"role":"assistant","content":"What is your date of birth?"}]`: `{"timeoutSeconds":3}`,
+		`[{"role":"assistant","content":"Shall I book it?"}]`:            `{"timeoutSeconds":0.6}`,
+		`[{"role":"assistant","content":"How can I help?"}]`:             `{"timeoutSeconds":1}`,
+		`"garbled"`: `{"timeoutSeconds":1}`,
+	} {
+		body := fmt.Sprintf(`{"message":{"type":"call.endpointing.request","call":{"id":"ep1"},"messagesOpenAIFormatted":%s}}`, conv)
+		if code, out := e.send(body); code != http.StatusOK || out != want {
+			t.Errorf("%s: %d %s, want %s", conv, code, out, want)
+		}
+	}
+}

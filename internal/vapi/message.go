@@ -20,6 +20,7 @@ const (
 	TypeFunctionCall        = "function-call"
 	TypeTransferDestination = "transfer-destination-request"
 	TypeHandoffDestination  = "handoff-destination-request"
+	TypeEndpointing         = "call.endpointing.request"
 	TypeKnowledgeBase       = "knowledge-base-request"
 	TypeStatusUpdate        = "status-update"
 	TypeEndOfCallReport     = "end-of-call-report"
@@ -169,6 +170,18 @@ func RawMessage(body []byte) (json.RawMessage, error) {
 		return nil, ErrNoMessage
 	}
 	return env.Message, nil
+}
+
+// OpenAIMessages returns the message's messagesOpenAIFormatted (not
+// decoded with the rest: it is large and rarely needed).
+func OpenAIMessages(body []byte) json.RawMessage {
+	var env struct {
+		Message struct {
+			Messages json.RawMessage `json:"messagesOpenAIFormatted"`
+		} `json:"message"`
+	}
+	json.Unmarshal(body, &env) // a malformed list reads as none
+	return env.Message.Messages
 }
 
 // Call is the call object Vapi attaches to messages.

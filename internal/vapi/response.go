@@ -56,3 +56,9 @@ type TransferMessage struct {
 	Message string `json:"message"`
 	Content string `json:"content"`
 }
+
+// EndpointingResponse answers call.endpointing.request: how long Vapi waits
+// for the caller before the assistant speaks (0–15 s).
+type EndpointingResponse struct {
+	TimeoutSeconds float64 `json:"timeoutSeconds"`
+}
