@@ -76,6 +76,7 @@ type VapiConfig struct {
 	AssistantRequest    dispatch.AssistantRequestConfig `yaml:"assistant_request"`
 	TransferDestination *dispatch.TransferConfig        `yaml:"transfer_destination"`
 	Endpointing         endpointing.Config              `yaml:"endpointing"`
+	Handoff             dispatch.HandoffConfig          `yaml:"handoff"`
 }
 
 // ToolConfig binds a Vapi tool name to an internal HTTP endpoint
@@ -272,6 +273,7 @@ func Default() *Config {
 			Replay:           replay.DefaultConfig(),
 			AssistantRequest: dispatch.DefaultAssistantRequestConfig(),
 			Endpointing:      endpointing.DefaultConfig(),
+			Handoff:          dispatch.DefaultHandoffConfig(),
 		},
 		Storage:     storage.DefaultConfig(),
 		Records:     records.DefaultConfig(),
@@ -349,6 +351,7 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	}
 	e.section("vapi.assistant_request", v.AssistantRequest.Validate())
 	e.section("vapi.endpointing", v.Endpointing.Validate())
+	e.section("vapi.handoff", v.Handoff.Validate())
 	if v.TransferDestination != nil {
 		e.section("vapi.transfer_destination", v.TransferDestination.Validate())
 	}

@@ -80,6 +80,8 @@ type Config struct {
 	DryRun bool
 	// Endpointing answers call.endpointing.request.
 	Endpointing endpointing.Config
+	// Handoff routes handoff-destination-request.
+	Handoff HandoffConfig
 }
 
 // AssistantRequestConfig routes assistant-request messages.

@@ -44,6 +44,7 @@ type Dispatcher struct {
 	tools     tools.Runner
 	assistant *AssistantRouter
 	endpoint  *endpointing.Chooser
+	handoffs  *handoffRouter
 	transfer  []byte // precomputed transfer-destination-request answer
 	log       *slog.Logger
 	metrics   *metrics.Metrics
@@ -91,7 +92,11 @@ func New(cfg Config, d Deps) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, endpoint: ep, transfer: tr,
+	ho, err := newHandoffRouter(cfg.Handoff)
+	if err != nil {
+		return nil, err
+	}
+	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, endpoint: ep, handoffs: ho, transfer: tr,
 		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun,
 		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics), events: d.Events}, nil
 }
@@ -150,6 +155,8 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 		return webhook.Reply{Status: http.StatusOK, Body: d.transfer}, nil
 	case vapi.TypeEndpointing:
 		return d.endpointing(m)
+	case vapi.TypeHandoffDestination:
+		return d.handoff(m)
 	}
 	if m.Type == vapi.TypeHang {
 		d.hang(m) // counted even for a call not tracked
@@ -208,6 +215,8 @@ func (d *Dispatcher) dryRun(ctx context.Context, m *vapi.Message) (webhook.Reply
 		reply = webhook.Reply{Status: http.StatusOK, Body: d.transfer}
 	case vapi.TypeEndpointing:
 		reply, err = d.endpointing(m)
+	case vapi.TypeHandoffDestination:
+		reply, err = d.handoff(m)
 	}
 	reply.Header = dryRunHeader
 	return reply, err

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -53,5 +54,25 @@ func TestAssistantRouterOrderAndMatching(t *testing.T) {
 	}
 	if _, dec := def.Answer(msg("pn9", "", "")); dec != (Decision{"default", "inline:Front desk"}) {
 		t.Errorf("default inline assistant: %+v", dec)
+	}
+}
+
+func TestHandoffConfigValidate(t *testing.T) {
+	dest := map[string]any{"type": "assistant", "assistantId": "a"}
+	for name, c := range map[string]struct {
+		cfg  HandoffConfig
+		want string
+	}{
+		"defaults":       {DefaultHandoffConfig(), ""},
+		"a route":        {HandoffConfig{ErrorMessage: "x", Routes: []HandoffRoute{{Name: "billing", Destination: dest}}}, ""},
+		"no error":       {HandoffConfig{ErrorMessage: " "}, "error_message: "},
+		"no criterion":   {HandoffConfig{ErrorMessage: "x", Routes: []HandoffRoute{{Destination: dest}}}, "routes[0]: "},
+		"no type":        {HandoffConfig{ErrorMessage: "x", Routes: []HandoffRoute{{Name: "b", Destination: map[string]any{"assistantId": "a"}}}}, "routes[0].destination: "},
+		"no destination": {HandoffConfig{ErrorMessage: "x", Routes: []HandoffRoute{{Name: "b"}}}, "routes[0].destination: "},
+	} {
+		got := strings.Join(c.cfg.Validate(), "\n")
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%s: %q, want %q", name, got, c.want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/voicegate/voicegate/internal/bargein"
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/dispatch"
 )
 
 // bargeMsg is a speech or transcript message of call id at ts (ms).
@@ -264,6 +265,31 @@ func TestEndpointingRequestAnswered(t *testing.T) {
 		body := fmt.Sprintf(`{"message":{"type":"call.endpointing.request","call":{"id":"ep1"},"messagesOpenAIFormatted":%s}}`, conv)
 		if code, out := e.send(body); code != http.StatusOK || out != want {
 			t.Errorf("%s: %d %s, want %s", conv, code, out, want)
+		}
+	}
+}
+
+// TestHandoffDestinationRequest: the first route whose criteria match
+// (the destination the model asked for, the call's assistant, its squad)
+// answers {"destination"}; no match is a spoken error.
+func TestHandoffDestinationRequest(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) {
+		c.Vapi.Handoff.Routes = []dispatch.HandoffRoute{
+			{Name: "billing", FromAssistant: "asst-front", Destination: map[string]any{"type": "assistant", "assistantId": "asst-billing"}},
+			{SquadID: "sq-1", Destination: map[string]any{"type": "assistant", "assistantName": "Nurse"}},
+		}
+		if err := c.Check(config.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for fields, want := range map[string]string{
+		`"call":{"id":"h1","assistantId":"asst-front"},"parameters":{"destination":"Billing"}`:                  `{"destination":{"assistantId":"asst-billing","type":"assistant"}}`,
+		`"call":{"id":"h2","assistantId":"asst-other","squadId":"sq-1"},"parameters":{"destination":"billing"}`: `{"destination":{"assistantName":"Nurse","type":"assistant"}}`,
+		`"call":{"id":"h3","assistantId":"asst-other"},"parameters":"garbled"`:                                  `{"error":"Sorry, I cannot hand this call over right now."}`,
+	} {
+		body := `{"message":{"type":"handoff-destination-request",` + fields + `}}`
+		if code, out := e.send(body); code != http.StatusOK || out != want {
+			t.Errorf("%s: %d %s, want %s", fields, code, out, want)
 		}
 	}
 }

@@ -192,6 +192,7 @@ type Call struct {
 	Status        string       `json:"status"`
 	PhoneNumberID string       `json:"phoneNumberId"`
 	AssistantID   string       `json:"assistantId"`
+	SquadID       string       `json:"squadId"`
 	Customer      *Customer    `json:"customer"`
 	PhoneNumber   *PhoneNumber `json:"phoneNumber"`
 	Monitor       *Monitor     `json:"monitor"`

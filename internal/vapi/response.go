@@ -62,3 +62,10 @@ type TransferMessage struct {
 type EndpointingResponse struct {
 	TimeoutSeconds float64 `json:"timeoutSeconds"`
 }
+
+// HandoffResponse answers handoff-destination-request: a destination, or
+// an error the assistant speaks.
+type HandoffResponse struct {
+	Destination json.RawMessage `json:"destination,omitempty"`
+	Error       string          `json:"error,omitempty"`
+}
