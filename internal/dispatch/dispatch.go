@@ -58,6 +58,7 @@ type Dispatcher struct {
 	control   Controller
 	decisions decisionCounters
 	events    *calls.EventWriter
+	audit     func(event, subject, detail string)
 }
 
 // Deps are the Dispatcher's collaborators.
@@ -76,6 +77,8 @@ type Deps struct {
 	Control Controller
 	// Events writes the calls' timeline events.
 	Events *calls.EventWriter
+	// Audit appends to the tamper-evident audit log (nil: none).
+	Audit func(event, subject, detail string)
 }
 
 // New builds a Dispatcher for a validated configuration.
@@ -98,7 +101,7 @@ func New(cfg Config, d Deps) (*Dispatcher, error) {
 	}
 	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, endpoint: ep, handoffs: ho, transfer: tr,
 		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun,
-		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics), events: d.Events}, nil
+		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics), events: d.Events, audit: d.Audit}, nil
 }
 
 // Deadline returns how long Vapi waits for an answer to a message of type t.
@@ -130,6 +133,8 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 		return d.statusUpdate(ctx, m)
 	case vapi.TypeEndOfCallReport:
 		return d.endOfCall(ctx, m)
+	case vapi.TypeCallDeleted:
+		return d.callDeleted(ctx, m)
 	case vapi.TypeAssistantRequest, vapi.TypeToolCalls, vapi.TypeFunctionCall, vapi.TypeTransferDestination:
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, Deadline(m.Type, d.serverTimeout))
@@ -495,6 +500,33 @@ func (d *Dispatcher) functionCall(ctx context.Context, ci tools.CallInfo, m *vap
 		return jsonResponse(vapi.FunctionCallResponse{Result: r.Error})
 	}
 	return jsonResponse(vapi.FunctionCallResponse{Result: r.Result})
+}
+
+// callDeleted erases what voicegate keeps of a call Vapi deleted: its
+// records are crypto-shredded (the call's secret destroyed, as records
+// purge does; its queued async jobs can no longer open their arguments)
+// and the call stops being tracked. The call's metadata and timeline hold
+// no personal data and stay. A purge that fails is a 503, so that Vapi
+// sends the message again.
+func (d *Dispatcher) callDeleted(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
+	id := m.CallID()
+	if id == "" {
+		return respEmpty, nil
+	}
+	d.sessions.End(id)
+	if d.records == nil {
+		return respEmpty, nil
+	}
+	if d.audit != nil {
+		d.audit("records.purge", id, "call.deleted by Vapi: destroying the call's record keys")
+	}
+	n, err := d.records.Purge(ctx, id)
+	if err != nil {
+		d.metrics.StoreErrors.WithLabelValues("purge_call").Inc()
+		return webhook.Reply{}, errNotStored(id, "erase deleted call", err)
+	}
+	d.log.Info("call deleted by Vapi: records erased", logkey.CallID, id, logkey.Count, n)
+	return respEmpty, nil
 }
 
 // endpointing answers call.endpointing.request: {"timeoutSeconds": n},

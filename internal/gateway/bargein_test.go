@@ -293,3 +293,34 @@ func TestHandoffDestinationRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestCallDeletedErasesRecords: Vapi's call.deleted crypto-shreds the
+// call's records (they no longer open) and is audited; other calls keep
+// theirs.
+func TestCallDeletedErasesRecords(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	for _, id := range []string{"del1", "keep1"} {
+		if code, out := e.send(msg("tool-calls", id, `"toolCallList":[{"id":"tc-`+id+`","type":"function","function":{"name":"getAppointment","arguments":{"d":1}}}]`)); code != 200 {
+			t.Fatalf("%d %s", code, out)
+		}
+	}
+	e.mustSend(msg("call.deleted", "del1", ""))
+	open := func(id string) error {
+		recs, err := e.app.Records.Store().CallRecords(ctx, id)
+		if err != nil || len(recs) == 0 {
+			return fmt.Errorf("records of %s: %d %v", id, len(recs), err)
+		}
+		_, err = e.app.Records.Open(ctx, recs[0])
+		return err
+	}
+	if err := open("del1"); err == nil {
+		t.Fatal("a deleted call's record still opens")
+	}
+	if err := open("keep1"); err != nil {
+		t.Fatalf("another call's record: %v", err)
+	}
+	if !strings.Contains(e.logs.String(), "call deleted by Vapi: records erased") {
+		t.Fatal("no log line for the erasure")
+	}
+}

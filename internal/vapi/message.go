@@ -21,6 +21,7 @@ const (
 	TypeTransferDestination = "transfer-destination-request"
 	TypeHandoffDestination  = "handoff-destination-request"
 	TypeEndpointing         = "call.endpointing.request"
+	TypeCallDeleted         = "call.deleted"
 	TypeKnowledgeBase       = "knowledge-base-request"
 	TypeStatusUpdate        = "status-update"
 	TypeEndOfCallReport     = "end-of-call-report"
