@@ -49,6 +49,11 @@ type Config struct {
 	// MaxAttempts bounds the internal API requests of one async call
 	// (default DefaultMaxAttempts).
 	MaxAttempts int `yaml:"max_attempts"`
+	// Response is how the internal API's answer is read: "body" (default:
+	// the whole answer is the result) or "vapi" (a JSON object in Vapi's
+	// tool-result shape, {"result"|"error", "message"?, "metadata"?}, the
+	// spoken message and metadata passed through to Vapi).
+	Response string `yaml:"response"`
 	// Delivery is how an async result reaches the live call: add-message
 	// (default: a system message the model answers from) or say (spoken
 	// as is).
@@ -66,6 +71,8 @@ const (
 	DefaultDeadline      = 10 * time.Minute
 	DefaultMaxAttempts   = 10
 	DeliveryAddMessage   = "add-message"
+	ResponseBody         = "body"
+	ResponseVapi         = "vapi"
 	DeliverySay          = "say"
 )
 
@@ -95,6 +102,9 @@ func (c *Config) Complete() {
 	}
 	if c.MaxResponseBytes == 0 {
 		c.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if c.Response == "" {
+		c.Response = ResponseBody
 	}
 	if c.Async {
 		if c.HoldingPhrase == "" {
@@ -160,6 +170,9 @@ func (c Config) Validate() (probs, warns []string) {
 		if strings.ContainsAny(hv.Value, "\r\n") {
 			add(hp, "value contains a line break")
 		}
+	}
+	if c.Response != ResponseBody && c.Response != ResponseVapi {
+		add("response", "%q is not body or vapi", c.Response)
 	}
 	if c.Schema != nil && c.SchemaFile != "" {
 		add("", "set schema or schema_file, not both")

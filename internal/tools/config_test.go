@@ -105,3 +105,15 @@ func TestConfigAsync(t *testing.T) {
 		t.Fatalf("a configured Idempotency-Key must be refused: %q", probs)
 	}
 }
+
+func TestResponseSetting(t *testing.T) {
+	c := Config{Name: "t", URL: "http://127.0.0.1/x"}
+	c.Complete()
+	if c.Response != ResponseBody {
+		t.Fatalf("default response %q", c.Response)
+	}
+	c.Response = "xml"
+	if probs, _ := c.Validate(); len(probs) != 1 || !strings.HasPrefix(probs[0], "response: ") {
+		t.Fatalf("problems %q", probs)
+	}
+}

@@ -259,6 +259,7 @@ func (r *Router) Call(ctx context.Context, ci CallInfo, inv vapi.Invocation) vap
 	} else {
 		res.Result = c.result
 	}
+	res.Message, res.Metadata = c.message, c.metadata
 	res.Outcome = string(c.outcome)
 	res.Status = c.status
 	d := r.now().Sub(start)
@@ -287,6 +288,8 @@ func (r *Router) Call(ctx context.Context, ci CallInfo, inv vapi.Invocation) vap
 type callResult struct {
 	outcome        Outcome
 	result, errMsg string
+	// message and metadata pass through to Vapi (tools' response: vapi).
+	message, metadata json.RawMessage
 	status         int    // the internal API's HTTP status, when it answered
 	class          string // why it did not ("timeout", "connection refused", ...)
 }
@@ -368,7 +371,59 @@ func (r *Router) call(ctx context.Context, t *tool, ci CallInfo, inv vapi.Invoca
 		c.status = resp.StatusCode
 		return c
 	}
+	if t.cfg.Response == ResponseVapi {
+		if c, ok := vapiShaped(body, name); ok {
+			c.status = resp.StatusCode
+			return c
+		}
+		r.log.Warn("tool answer not in Vapi's tool-result shape; using the whole answer as the result", logkey.Tool, name, logkey.CallID, ci.CallID)
+	}
 	return callResult{outcome: OutcomeOK, result: ResultString(body), status: resp.StatusCode}
+}
+
+// vapiShaped reads an answer in Vapi's tool-result shape: a JSON object
+// with "result" (a string, or JSON compacted onto one line) or "error" (a
+// string the model hears), and optionally "message" (an object or a list
+// of objects) and "metadata" (an object), passed through.
+func vapiShaped(body []byte, name string) (callResult, bool) {
+	var v struct {
+		Result   json.RawMessage `json:"result"`
+		Error    *string         `json:"error"`
+		Message  json.RawMessage `json:"message"`
+		Metadata json.RawMessage `json:"metadata"`
+	}
+	if json.Unmarshal(body, &v) != nil || (len(v.Result) == 0 && v.Error == nil) {
+		return callResult{}, false
+	}
+	kind := func(raw json.RawMessage) byte {
+		b := bytes.TrimSpace(raw)
+		if len(b) == 0 {
+			return 0
+		}
+		return b[0]
+	}
+	if k := kind(v.Message); k != 0 && k != '{' && k != '[' && !bytes.Equal(bytes.TrimSpace(v.Message), []byte("null")) {
+		return callResult{}, false
+	}
+	if k := kind(v.Metadata); k != 0 && k != '{' && !bytes.Equal(bytes.TrimSpace(v.Metadata), []byte("null")) {
+		return callResult{}, false
+	}
+	c := callResult{outcome: OutcomeOK, message: compact(v.Message), metadata: compact(v.Metadata)}
+	if v.Error != nil && *v.Error != "" {
+		c.errMsg = oneLine(*v.Error, -1)
+		return c, true
+	}
+	c.result = ResultString(v.Result)
+	return c, true
+}
+
+// compact returns raw on one line, or nil for none or null.
+func compact(raw json.RawMessage) json.RawMessage {
+	var buf bytes.Buffer
+	if len(raw) == 0 || json.Compact(&buf, raw) != nil || buf.String() == "null" {
+		return nil
+	}
+	return buf.Bytes()
 }
 
 // argsError is a problem with the arguments that the model can fix; msg

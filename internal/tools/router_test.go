@@ -325,3 +325,38 @@ func TestIdempotencyKeyHeader(t *testing.T) {
 		t.Fatalf("failed call: status %d outcome %s", res.Status, res.Outcome)
 	}
 }
+
+// TestVapiShapedAnswer: with response: vapi, the internal API answers in
+// Vapi's tool-result shape and its spoken message and metadata pass
+// through; an answer not in that shape is the whole result, as with
+// response: body.
+func TestVapiShapedAnswer(t *testing.T) {
+	var answer atomic.Value
+	api := newInternalAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, answer.Load().(string))
+	})
+	r, _ := router(t, toolCfg("book", api.URL, func(c *Config) { c.Response = ResponseVapi }), toolCfg("plain", api.URL, func(c *Config) { c.Response = ResponseBody }))
+	for _, c := range []struct {
+		tool, body                        string
+		result, errMsg, message, metadata string
+	}{
+		{"book", `{"result":"Booked for 3pm","message":{"type":"request-complete","content":"Done!"},"metadata":{"bookingId":"B1"}}`,
+			"Booked for 3pm", "", `{"type":"request-complete","content":"Done!"}`, `{"bookingId":"B1"}`},
+		{"book", `{"result":{"slot":"15:00"},"message":[{"type":"request-complete","content":"Done"}]}`, `{"slot":"15:00"}`, "", `[{"type":"request-complete","content":"Done"}]`, ""},
+		{"book", `{"error":"No slot left\non Friday"}`, "", "No slot left on Friday", "", ""},
+		{"book", `{"slot":"15:00"}`, `{"slot":"15:00"}`, "", "", ""},                                                   // not the shape: the whole answer
+		{"book", `{"result":"x","metadata":"not an object"}`, `{"result":"x","metadata":"not an object"}`, "", "", ""}, // not the shape either
+		{"plain", `{"result":"Booked","metadata":{"a":1}}`, `{"result":"Booked","metadata":{"a":1}}`, "", "", ""},
+	} {
+		answer.Store(c.body)
+		res := call(r, c.tool, `{}`)
+		if res.Result != c.result || res.Error != c.errMsg || string(res.Message) != c.message || string(res.Metadata) != c.metadata {
+			t.Errorf("%s %s: %+v (message %s metadata %s)", c.tool, c.body, res, res.Message, res.Metadata)
+		}
+	}
+	b, _ := json.Marshal(vapi.ToolCallsResponse{Results: []vapi.ToolResult{{ToolCallID: "t", Name: "book", Result: "ok", Message: json.RawMessage(`{"type":"request-complete"}`), Metadata: json.RawMessage(`{"a":1}`)}}})
+	if string(b) != `{"results":[{"toolCallId":"t","name":"book","result":"ok","message":{"type":"request-complete"},"metadata":{"a":1}}]}` {
+		t.Fatalf("answer to Vapi: %s", b)
+	}
+}

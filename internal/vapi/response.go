@@ -12,6 +12,11 @@ type ToolResult struct {
 	Name       string `json:"name"`
 	Result     string `json:"result,omitempty"`
 	Error      string `json:"error,omitempty"`
+	// Message is what Vapi says with the result (a tool message object or
+	// a list of them) and Metadata what it keeps with it, when the tool's
+	// internal API answers in Vapi's shape (tools' response: vapi).
+	Message  json.RawMessage `json:"message,omitempty"`
+	Metadata json.RawMessage `json:"metadata,omitempty"`
 	// Outcome is how the call went, for logs and metrics ("ok",
 	// "http_error", ...); never sent to Vapi.
 	Outcome string `json:"-"`
