@@ -290,8 +290,8 @@ type callResult struct {
 	result, errMsg string
 	// message and metadata pass through to Vapi (tools' response: vapi).
 	message, metadata json.RawMessage
-	status         int    // the internal API's HTTP status, when it answered
-	class          string // why it did not ("timeout", "connection refused", ...)
+	status            int    // the internal API's HTTP status, when it answered
+	class             string // why it did not ("timeout", "connection refused", ...)
 }
 
 func fail(o Outcome, format string, args ...any) callResult {
