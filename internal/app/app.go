@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/periodic"
+	"github.com/voicegate/voicegate/internal/predial"
 	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/server"
@@ -304,13 +306,17 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 		runner = &asynctools.Runner{Router: router, Queue: a.Queue, Holding: holding, Log: a.log.With(logkey.Component, "asynctools"),
 			Observe: func(tool string, out tools.Outcome, d time.Duration) { a.Metrics.ObserveTool(tool, string(out), d) }}
 	}
+	pd, err := a.predialRules(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	var control dispatch.Controller
 	if engine != nil && a.rules.Len() > 0 {
 		control = a.Actions // observe only without actions
 	}
 	disp, err := dispatch.New(dispatch.Config{AssistantRequest: v.AssistantRequest, TransferDestination: v.TransferDestination,
 		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun, Endpointing: v.Endpointing, Handoff: v.Handoff}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Records: a.Records, Tools: runner, Log: a.log, Metrics: a.Metrics, Now: a.now,
-		Bargein: engine, Control: control, Events: a.Events, Audit: a.AuditEvent})
+		Bargein: engine, Control: control, Events: a.Events, Audit: a.AuditEvent, Predial: pd, CallerHash: a.callerHash})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -579,4 +585,25 @@ func (a *App) currentConfig() *config.Config {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	return a.Config
+}
+
+// predialRules builds the campaign pre-dial rules; numbers are hashed with
+// the records' lookup key (or a key of this process when there is none).
+func (a *App) predialRules(cfg *config.Config) (*predial.Rules, error) {
+	key := make([]byte, 32)
+	if a.keys != nil {
+		key = a.keys.LookupKey()
+	} else if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	return predial.New(cfg.Vapi.Predial, key, os.ReadFile, a.now)
+}
+
+// callerHash names a number in the audit log by its keyed hash (empty
+// without the records).
+func (a *App) callerHash(number string) string {
+	if a.Records == nil {
+		return ""
+	}
+	return a.Records.CallerHash(number)
 }

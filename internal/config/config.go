@@ -21,6 +21,7 @@ import (
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/endpointing"
 	"github.com/voicegate/voicegate/internal/logging"
+	"github.com/voicegate/voicegate/internal/predial"
 	"github.com/voicegate/voicegate/internal/ratelimit"
 	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/replay"
@@ -77,6 +78,7 @@ type VapiConfig struct {
 	TransferDestination *dispatch.TransferConfig        `yaml:"transfer_destination"`
 	Endpointing         endpointing.Config              `yaml:"endpointing"`
 	Handoff             dispatch.HandoffConfig          `yaml:"handoff"`
+	Predial             predial.Config                  `yaml:"predial"`
 }
 
 // ToolConfig binds a Vapi tool name to an internal HTTP endpoint
@@ -352,6 +354,7 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	e.section("vapi.assistant_request", v.AssistantRequest.Validate())
 	e.section("vapi.endpointing", v.Endpointing.Validate())
 	e.section("vapi.handoff", v.Handoff.Validate())
+	e.section("vapi.predial", v.Predial.Validate())
 	if v.TransferDestination != nil {
 		e.section("vapi.transfer_destination", v.TransferDestination.Validate())
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/voicegate/voicegate/internal/endpointing"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
+	"github.com/voicegate/voicegate/internal/predial"
 	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/tools"
@@ -59,6 +60,8 @@ type Dispatcher struct {
 	decisions decisionCounters
 	events    *calls.EventWriter
 	audit     func(event, subject, detail string)
+	predial   *predial.Rules
+	callerKey func(string) string
 }
 
 // Deps are the Dispatcher's collaborators.
@@ -79,6 +82,11 @@ type Deps struct {
 	Events *calls.EventWriter
 	// Audit appends to the tamper-evident audit log (nil: none).
 	Audit func(event, subject, detail string)
+	// Predial decides campaign.predial (nil: always eligible).
+	Predial *predial.Rules
+	// CallerHash names a number in the audit log without the number
+	// (nil: not named).
+	CallerHash func(number string) string
 }
 
 // New builds a Dispatcher for a validated configuration.
@@ -101,7 +109,7 @@ func New(cfg Config, d Deps) (*Dispatcher, error) {
 	}
 	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, endpoint: ep, handoffs: ho, transfer: tr,
 		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun,
-		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics), events: d.Events, audit: d.Audit}, nil
+		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics), events: d.Events, audit: d.Audit, predial: d.Predial, callerKey: d.CallerHash}, nil
 }
 
 // Deadline returns how long Vapi waits for an answer to a message of type t.
@@ -135,6 +143,8 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 		return d.endOfCall(ctx, m)
 	case vapi.TypeCallDeleted:
 		return d.callDeleted(ctx, m)
+	case vapi.TypeCampaignPredial:
+		return d.campaignPredial(m)
 	case vapi.TypeAssistantRequest, vapi.TypeToolCalls, vapi.TypeFunctionCall, vapi.TypeTransferDestination:
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, Deadline(m.Type, d.serverTimeout))
@@ -527,6 +537,29 @@ func (d *Dispatcher) callDeleted(ctx context.Context, m *vapi.Message) (webhook.
 	}
 	d.log.Info("call deleted by Vapi: records erased", logkey.CallID, id, logkey.Count, n)
 	return respEmpty, nil
+}
+
+// campaignPredial answers campaign.predial with {"eligible": bool}: the
+// configured rules' decision (eligible when none refuses), audited with
+// the rule and the number's keyed hash (never the number).
+func (d *Dispatcher) campaignPredial(m *vapi.Message) (webhook.Reply, error) {
+	dec := predial.Decision{Eligible: true, Rule: "none", Detail: "no rules configured"}
+	var c predial.Contact
+	if m.Contact != nil {
+		c = predial.Contact{Number: m.Contact.Number, TimeZone: m.Contact.TimeZone}
+	}
+	if d.predial != nil {
+		dec = d.predial.Decide(c)
+	}
+	if d.audit != nil {
+		subject := ""
+		if d.callerKey != nil && c.Number != "" {
+			subject = d.callerKey(c.Number)
+		}
+		d.audit("campaign.predial", subject, fmt.Sprintf("campaign %s: eligible=%t by rule %s (%s)", m.CampaignID, dec.Eligible, dec.Rule, dec.Detail))
+	}
+	d.log.Info("campaign pre-dial", logkey.Rule, dec.Rule, logkey.Outcome, strconv.FormatBool(dec.Eligible))
+	return jsonResponse(vapi.PredialResponse{Eligible: dec.Eligible})
 }
 
 // endpointing answers call.endpointing.request: {"timeoutSeconds": n},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/voicegate/voicegate/internal/bargein"
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/dispatch"
+	"github.com/voicegate/voicegate/internal/predial"
 )
 
 // bargeMsg is a speech or transcript message of call id at ts (ms).
@@ -322,5 +324,29 @@ func TestCallDeletedErasesRecords(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "call deleted by Vapi: records erased") {
 		t.Fatal("no log line for the erasure")
+	}
+}
+
+// TestCampaignPredial: campaign.predial always gets {"eligible": bool}:
+// true by default, false when a configured rule refuses; the decision and
+// its rule are logged without the number.
+func TestCampaignPredial(t *testing.T) {
+	dnc := t.TempDir() + "/dnc.txt"
+	os.WriteFile(dnc, []byte("+12125550100\n"), 0o600)
+	e := newEnv(t, func(c *config.Config) {
+		c.Vapi.Predial = predial.Config{DoNotCallFile: dnc}
+		if err := c.Check(config.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for number, want := range map[string]string{"+12125550100": `{"eligible":false}`, "+12125550199": `{"eligible":true}`} {
+		body := `{"message":{"type":"campaign.predial","campaignId":"camp-1","contact":{"number":"` + number + `","name":"Jane Roe"}}}`
+		if code, out := e.send(body); code != http.StatusOK || out != want {
+			t.Errorf("%s: %d %s, want %s", number, code, out, want)
+		}
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, `"rule":"do_not_call"`) || strings.Contains(logs, "5550100") || strings.Contains(logs, "Jane") {
+		t.Fatalf("pre-dial log lines:\n%s", grepLines(logs, "pre-dial"))
 	}
 }

@@ -22,6 +22,7 @@ const (
 	TypeHandoffDestination  = "handoff-destination-request"
 	TypeEndpointing         = "call.endpointing.request"
 	TypeCallDeleted         = "call.deleted"
+	TypeCampaignPredial     = "campaign.predial"
 	TypeKnowledgeBase       = "knowledge-base-request"
 	TypeStatusUpdate        = "status-update"
 	TypeEndOfCallReport     = "end-of-call-report"
@@ -152,7 +153,7 @@ type Message struct {
 	SampleRate int             `json:"sampleRate"`
 	Source     string          `json:"source"`
 	CampaignID string          `json:"campaignId"`
-	Contact    json.RawMessage `json:"contact"`
+	Contact    *Contact        `json:"contact"`
 
 	// DryRun is set from the envelope's marker.
 	DryRun bool `json:"-"`
@@ -183,6 +184,12 @@ func OpenAIMessages(body []byte) json.RawMessage {
 	}
 	json.Unmarshal(body, &env) // a malformed list reads as none
 	return env.Message.Messages
+}
+
+// Contact is a campaign's contact (what voicegate reads of it).
+type Contact struct {
+	Number   string `json:"number"`
+	TimeZone string `json:"timeZone"`
 }
 
 // Call is the call object Vapi attaches to messages.

@@ -238,7 +238,7 @@ func TestOtherMessageFields(t *testing.T) {
 		{`{"message":{"type":"model-output","output":{"x":1},"turnId":"abc-123"}}`, func(m *Message) bool { return m.TurnID == "abc-123" && string(m.Output) == `{"x":1}` }},
 		{`{"message":{"type":"user-interrupted","turnId":"abc-123"}}`, func(m *Message) bool { return m.TurnID == "abc-123" }},
 		{`{"message":{"type":"assistant.speechStarted","text":"Hello world","turn":2,"source":"model","timing":{}}}`, func(m *Message) bool { return m.Text == "Hello world" && m.Turn == 2 && m.Source == "model" }},
-		{`{"message":{"type":"campaign.predial","campaignId":"c1","contact":{"number":"+1"}}}`, func(m *Message) bool { return m.CampaignID == "c1" && len(m.Contact) > 0 }},
+		{`{"message":{"type":"campaign.predial","campaignId":"c1","contact":{"number":"+1"}}}`, func(m *Message) bool { return m.CampaignID == "c1" && m.Contact != nil && m.Contact.Number == "+1" }},
 		{`{"message":{"type":"handoff-destination-request","parameters":{"to":"billing"}}}`, func(m *Message) bool { return string(m.Parameters) == `{"to":"billing"}` }},
 	}
 	for _, tc := range cases {

@@ -74,3 +74,9 @@ type HandoffResponse struct {
 	Destination json.RawMessage `json:"destination,omitempty"`
 	Error       string          `json:"error,omitempty"`
 }
+
+// PredialResponse answers campaign.predial: anything else is a pre-dial
+// failure and the call is not placed.
+type PredialResponse struct {
+	Eligible bool `json:"eligible"`
+}

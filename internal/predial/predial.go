@@ -1,0 +1,269 @@
+// Package predial decides Vapi's campaign.predial: whether a campaign may
+// call a contact now ({"eligible": bool}). Vapi records anything but that
+// answer as a pre-dial failure and never places the call, so an answer is
+// always given. The default is safe for the campaign: eligible, unless a
+// configured rule says no — a do-not-call list, calling hours in the
+// contact's time zone, a maximum number of attempts per contact per day.
+package predial
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	_ "time/tzdata" // zones on hosts without a zone database (Windows, scratch images)
+)
+
+// Config is the "vapi.predial" section.
+type Config struct {
+	// CallingHours, when set, allow calls only between Start and End
+	// (local time of the contact) on Days.
+	CallingHours *Hours `yaml:"calling_hours"`
+	// DoNotCallFile lists numbers never to call, one per line (E.164; #
+	// starts a comment). Read at start and reload; kept in memory as keyed
+	// hashes only.
+	DoNotCallFile string `yaml:"do_not_call_file"`
+	// MaxAttemptsPerDay bounds the calls placed to one number per day
+	// (UTC); 0: no bound. Counted in this process's memory.
+	MaxAttemptsPerDay int `yaml:"max_attempts_per_day"`
+}
+
+// Hours are the calling hours.
+type Hours struct {
+	Start string `yaml:"start"` // "08:00"
+	End   string `yaml:"end"`   // "21:00" (exclusive)
+	// Days are the days calls are allowed (mon..sun; default every day).
+	Days []string `yaml:"days"`
+	// DefaultTimeZone is the contact's zone when neither the contact nor
+	// its number tells (an IANA name such as America/New_York).
+	DefaultTimeZone string `yaml:"default_time_zone"`
+	// TimeZones maps number prefixes (E.164, "+1212", "+44") to zones,
+	// longest prefix first; tried before the built-in countries.
+	TimeZones map[string]string `yaml:"time_zones"`
+}
+
+// countryZones are countries with one time zone on the mainland (their
+// calling code is prefix enough). Countries spanning zones (+1, +7, +52,
+// +55, +61, ...) need time_zones or the contact's own zone.
+var countryZones = map[string]string{
+	"+44": "Europe/London", "+49": "Europe/Berlin", "+33": "Europe/Paris", "+39": "Europe/Rome", "+31": "Europe/Amsterdam",
+	"+32": "Europe/Brussels", "+41": "Europe/Zurich", "+43": "Europe/Vienna", "+45": "Europe/Copenhagen", "+46": "Europe/Stockholm",
+	"+47": "Europe/Oslo", "+48": "Europe/Warsaw", "+353": "Europe/Dublin", "+34": "Europe/Madrid", "+351": "Europe/Lisbon",
+	"+358": "Europe/Helsinki", "+30": "Europe/Athens", "+420": "Europe/Prague", "+36": "Europe/Budapest", "+40": "Europe/Bucharest",
+	"+81": "Asia/Tokyo", "+82": "Asia/Seoul", "+65": "Asia/Singapore", "+91": "Asia/Kolkata", "+972": "Asia/Jerusalem",
+	"+852": "Asia/Hong_Kong", "+86": "Asia/Shanghai", "+64": "Pacific/Auckland", "+27": "Africa/Johannesburg", "+971": "Asia/Dubai",
+}
+
+var dayNames = []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+
+// Validate returns the section's problems, each starting with its field.
+func (c Config) Validate() []string {
+	var probs []string
+	add := func(f, format string, args ...any) { probs = append(probs, f+": "+fmt.Sprintf(format, args...)) }
+	if c.MaxAttemptsPerDay < 0 {
+		add("max_attempts_per_day", "must not be negative")
+	}
+	if h := c.CallingHours; h != nil {
+		s, err1 := clock(h.Start)
+		e, err2 := clock(h.End)
+		switch {
+		case err1 != nil:
+			add("calling_hours.start", "%v", err1)
+		case err2 != nil:
+			add("calling_hours.end", "%v", err2)
+		case e <= s:
+			add("calling_hours.end", "%s is not after start %s", h.End, h.Start)
+		}
+		for i, d := range h.Days {
+			if !slices.Contains(dayNames, strings.ToLower(d)) {
+				add(fmt.Sprintf("calling_hours.days[%d]", i), "%q is not one of mon, tue, wed, thu, fri, sat, sun", d)
+			}
+		}
+		if h.DefaultTimeZone == "" {
+			add("calling_hours.default_time_zone", "required: the zone of a contact whose number does not tell (e.g. America/New_York)")
+		} else if _, err := time.LoadLocation(h.DefaultTimeZone); err != nil {
+			add("calling_hours.default_time_zone", "%q is not a time zone", h.DefaultTimeZone)
+		}
+		for p, z := range h.TimeZones {
+			if !strings.HasPrefix(p, "+") || strings.Trim(p[1:], "0123456789") != "" || len(p) < 2 {
+				add("calling_hours.time_zones."+p, "not a number prefix such as +1212 or +44")
+			}
+			if _, err := time.LoadLocation(z); err != nil {
+				add("calling_hours.time_zones."+p, "%q is not a time zone", z)
+			}
+		}
+	}
+	return probs
+}
+
+// clock reads "HH:MM" as minutes after midnight.
+func clock(s string) (int, error) {
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not HH:MM", s)
+	}
+	return t.Hour()*60 + t.Minute(), nil
+}
+
+// Contact is what a campaign.predial message tells of the contact.
+type Contact struct {
+	Number   string
+	TimeZone string // when the contact carries one
+}
+
+// Decision is an answer and the rule that made it.
+type Decision struct {
+	Eligible bool
+	// Rule is "do_not_call", "max_attempts", "calling_hours", or "none".
+	Rule string
+	// Detail says why, without the number.
+	Detail string
+}
+
+// Rules decides. Safe for concurrent use.
+type Rules struct {
+	cfg     Config
+	start   int
+	end     int
+	days    map[time.Weekday]bool
+	defZone *time.Location
+	key     []byte
+	dnc     map[string]bool // keyed hashes
+	now     func() time.Time
+
+	mu       sync.Mutex
+	day      string
+	attempts map[string]int
+}
+
+// New builds the rules of a validated configuration. readFile reads the
+// do-not-call file; key keys the hashes it is kept as.
+func New(c Config, key []byte, readFile func(string) ([]byte, error), now func() time.Time) (*Rules, error) {
+	r := &Rules{cfg: c, key: key, now: now, dnc: map[string]bool{}, attempts: map[string]int{}}
+	if h := c.CallingHours; h != nil {
+		r.start, _ = clock(h.Start)
+		r.end, _ = clock(h.End)
+		var err error
+		if r.defZone, err = time.LoadLocation(h.DefaultTimeZone); err != nil {
+			return nil, err
+		}
+		if len(h.Days) > 0 {
+			r.days = map[time.Weekday]bool{}
+			for _, d := range h.Days {
+				r.days[time.Weekday(slices.Index(dayNames, strings.ToLower(d)))] = true
+			}
+		}
+	}
+	if c.DoNotCallFile != "" {
+		b, err := readFile(c.DoNotCallFile)
+		if err != nil {
+			return nil, fmt.Errorf("do_not_call_file: %w", err)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			line, _, _ := strings.Cut(sc.Text(), "#")
+			if n := Normalize(line); n != "" {
+				r.dnc[r.hash(n)] = true
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("do_not_call_file: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// Normalize reduces a number to + and digits ("" when it has no digit).
+func Normalize(s string) string {
+	var b strings.Builder
+	for i, r := range strings.TrimSpace(s) {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '+' && i == 0:
+			b.WriteRune(r)
+		}
+	}
+	if strings.Trim(b.String(), "+") == "" {
+		return ""
+	}
+	return b.String()
+}
+
+func (r *Rules) hash(n string) string {
+	m := hmac.New(sha256.New, r.key)
+	m.Write([]byte(n))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// Decide answers for contact c now; an eligible answer counts as an
+// attempt.
+func (r *Rules) Decide(c Contact) Decision {
+	n := Normalize(c.Number)
+	h := ""
+	if n != "" {
+		h = r.hash(n)
+	}
+	if h != "" && r.dnc[h] {
+		return Decision{Rule: "do_not_call", Detail: "the number is on the do-not-call list"}
+	}
+	now := r.now()
+	if hrs := r.cfg.CallingHours; hrs != nil {
+		zone, from := r.zone(c, n)
+		local := now.In(zone)
+		mins := local.Hour()*60 + local.Minute()
+		if (r.days != nil && !r.days[local.Weekday()]) || mins < r.start || mins >= r.end {
+			return Decision{Rule: "calling_hours", Detail: fmt.Sprintf("%s %s in %s (%s) is outside %s-%s", strings.ToLower(local.Weekday().String()[:3]),
+				local.Format("15:04"), zone, from, hrs.Start, hrs.End)}
+		}
+	}
+	if max := r.cfg.MaxAttemptsPerDay; max > 0 && h != "" {
+		day := now.UTC().Format(time.DateOnly)
+		r.mu.Lock()
+		if day != r.day {
+			r.day, r.attempts = day, map[string]int{}
+		}
+		if r.attempts[h] >= max {
+			r.mu.Unlock()
+			return Decision{Rule: "max_attempts", Detail: fmt.Sprintf("%d attempts today (UTC) already, the most allowed", max)}
+		}
+		r.attempts[h]++
+		r.mu.Unlock()
+	}
+	return Decision{Eligible: true, Rule: "none", Detail: "no rule refused"}
+}
+
+// zone is the contact's time zone: its own, else the longest configured
+// prefix of its number, else its country's, else the default.
+func (r *Rules) zone(c Contact, n string) (*time.Location, string) {
+	if c.TimeZone != "" {
+		if z, err := time.LoadLocation(c.TimeZone); err == nil {
+			return z, "the contact's"
+		}
+	}
+	best, zone := "", ""
+	for p, z := range r.cfg.CallingHours.TimeZones {
+		if strings.HasPrefix(n, p) && len(p) > len(best) {
+			best, zone = p, z
+		}
+	}
+	if zone == "" {
+		for p, z := range countryZones {
+			if strings.HasPrefix(n, p) && len(p) > len(best) {
+				best, zone = p, z
+			}
+		}
+	}
+	if zone != "" {
+		if z, err := time.LoadLocation(zone); err == nil {
+			return z, "from the number's prefix " + best
+		}
+	}
+	return r.defZone, "the default"
+}
