@@ -168,12 +168,15 @@ func runCallsShow(ctx context.Context, args []string, getenv func(string) string
 	}
 	defer db.Close()
 	r, hist, err := db.Call(ctx, id)
-	if err != nil {
+	events, eerr := db.Events(ctx, id)
+	switch {
+	case errors.Is(err, calls.ErrNotFound) && eerr == nil && len(events) > 0:
+		// A chat or session (chat:ID, session:ID) has a timeline only.
+		r = calls.Record{ID: id}
+	case err != nil:
 		return callError(err, id, dir)
-	}
-	events, err := db.Events(ctx, id)
-	if err != nil {
-		return err
+	case eerr != nil:
+		return eerr
 	}
 	if *sf.json {
 		out := callDetailJSON{callJSON: toCallJSON(r), Timeline: make([]statusJSON, len(hist)), Events: make([]eventJSON, len(events))}

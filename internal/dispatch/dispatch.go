@@ -145,6 +145,9 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 		return d.callDeleted(ctx, m)
 	case vapi.TypeCampaignPredial:
 		return d.campaignPredial(m)
+	case "chat.created", "chat.deleted", "session.created", "session.updated", "session.deleted":
+		d.chatEvent(m)
+		return respEmpty, nil
 	case vapi.TypeAssistantRequest, vapi.TypeToolCalls, vapi.TypeFunctionCall, vapi.TypeTransferDestination:
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, Deadline(m.Type, d.serverTimeout))
@@ -560,6 +563,39 @@ func (d *Dispatcher) campaignPredial(m *vapi.Message) (webhook.Reply, error) {
 	}
 	d.log.Info("campaign pre-dial", logkey.Rule, dec.Rule, logkey.Outcome, strconv.FormatBool(dec.Eligible))
 	return jsonResponse(vapi.PredialResponse{Eligible: dec.Eligible})
+}
+
+// chatEvent records a chat or session event in the timeline of the chat
+// ("chat:ID") or session ("session:ID") — ids and status only, never text
+// — so that voicegate calls show lists it like a call's.
+func (d *Dispatcher) chatEvent(m *vapi.Message) {
+	kind, ref := "chat", m.Chat
+	if strings.HasPrefix(m.Type, "session.") {
+		kind, ref = "session", m.Session
+	}
+	if ref == nil || ref.ID == "" || d.events == nil {
+		return
+	}
+	detail := m.Type
+	for _, kv := range [][2]string{{"assistant", ref.AssistantID}, {"session", ref.SessionID}, {"status", ref.Status}} {
+		if kv[1] != "" {
+			detail += " " + kv[0] + "=" + clip(kv[1], 64)
+		}
+	}
+	d.addEvent(context.Background(), kind+":"+clip(ref.ID, 128), calls.Event{At: d.eventTime(m), Kind: kind, Detail: detail})
+}
+
+// clip keeps the first max bytes of s, control characters replaced.
+func clip(s string, max int) string {
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "")
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // endpointing answers call.endpointing.request: {"timeoutSeconds": n},

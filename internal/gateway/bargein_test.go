@@ -350,3 +350,20 @@ func TestCampaignPredial(t *testing.T) {
 		t.Fatalf("pre-dial log lines:\n%s", grepLines(logs, "pre-dial"))
 	}
 }
+
+// TestChatAndSessionEvents: chat.* and session.* events are kept in the
+// chat's or session's timeline, ids and status only, never text.
+func TestChatAndSessionEvents(t *testing.T) {
+	e := newEnv(t, nil)
+	e.mustSend(`{"message":{"type":"chat.created","timestamp":1767000000000,"chat":{"id":"ch1","assistantId":"a1","sessionId":"s1","messages":[{"role":"user","message":"my SSN is 123-45-6789"}]}}}`)
+	e.mustSend(`{"message":{"type":"session.updated","timestamp":1767000001000,"session":{"id":"s1","status":"active","name":"Jane"}}}`)
+	if got := strings.Join(e.timeline("chat:ch1"), "|"); got != "chat chat.created assistant=a1 session=s1" {
+		t.Errorf("chat timeline %q", got)
+	}
+	if got := strings.Join(e.timeline("session:s1"), "|"); got != "session session.updated status=active" {
+		t.Errorf("session timeline %q", got)
+	}
+	if logs := e.logs.String(); strings.Contains(logs, "123-45") || strings.Contains(logs, "Jane") {
+		t.Fatal("chat text reached the log")
+	}
+}

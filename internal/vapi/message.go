@@ -155,6 +155,10 @@ type Message struct {
 	CampaignID string          `json:"campaignId"`
 	Contact    *Contact        `json:"contact"`
 
+	// chat.* and session.*: what voicegate keeps of them (ids, no text).
+	Chat    *ChatRef `json:"chat"`
+	Session *ChatRef `json:"session"`
+
 	// DryRun is set from the envelope's marker.
 	DryRun bool `json:"-"`
 	// Body is the request's raw body, set by the source: valid only while
@@ -184,6 +188,15 @@ func OpenAIMessages(body []byte) json.RawMessage {
 	}
 	json.Unmarshal(body, &env) // a malformed list reads as none
 	return env.Message.Messages
+}
+
+// ChatRef is what voicegate reads of a chat or a session: its ids, never
+// its messages.
+type ChatRef struct {
+	ID          string `json:"id"`
+	AssistantID string `json:"assistantId"`
+	SessionID   string `json:"sessionId"`
+	Status      string `json:"status"`
 }
 
 // Contact is a campaign's contact (what voicegate reads of it).
