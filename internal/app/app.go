@@ -316,7 +316,8 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 	}
 	disp, err := dispatch.New(dispatch.Config{AssistantRequest: v.AssistantRequest, TransferDestination: v.TransferDestination,
 		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun, Endpointing: v.Endpointing, Handoff: v.Handoff}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Records: a.Records, Tools: runner, Log: a.log, Metrics: a.Metrics, Now: a.now,
-		Bargein: engine, Control: control, Events: a.Events, Audit: a.AuditEvent, Predial: pd, CallerHash: a.callerHash})
+		Bargein: engine, Control: control, Events: a.Events, Audit: a.AuditEvent, Predial: pd, CallerHash: a.callerHash,
+		ObserveTool: func(tool string, out tools.Outcome, d time.Duration) { a.Metrics.ObserveTool(tool, string(out), d) }})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -90,6 +90,9 @@ type AssistantRequestConfig struct {
 	Default *AssistantAnswer `yaml:"default"`
 	// ErrorMessage is spoken to the caller when no route answers.
 	ErrorMessage string `yaml:"error_message"`
+	// Router, when set, is an internal API that chooses each call's
+	// assistant first; the routes answer when it fails.
+	Router *AssistantAPIConfig `yaml:"router"`
 }
 
 // DefaultAssistantRequestConfig answers with a spoken apology when nothing
@@ -152,6 +155,26 @@ func (c AssistantRequestConfig) Validate() (probs []string) {
 		}
 		if n := r.count(); n != 1 {
 			probs = append(probs, fmt.Sprintf("%s: needs exactly one of assistant_id, assistant, squad_id, destination (has %d)", p, n))
+		}
+	}
+	if r := c.Router; r != nil {
+		rc := *r
+		rc.Name = routerToolName
+		if rc.Timeout == 0 {
+			rc.Timeout = confval.Duration(DefaultRouterTimeout)
+		}
+		rc.Complete()
+		rp, _ := rc.Validate()
+		for _, p := range rp {
+			if !strings.HasPrefix(p, "name: ") {
+				probs = append(probs, "router."+p)
+			}
+		}
+		if rc.Timeout.D() > 5*time.Second {
+			probs = append(probs, "router.timeout: must be at most 5s: the answer is due within 6s, and the routes must still have time")
+		}
+		if rc.Async {
+			probs = append(probs, "router.async: the router answers now")
 		}
 	}
 	if c.Default != nil && c.Default.count() != 1 {

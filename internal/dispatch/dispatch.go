@@ -44,6 +44,7 @@ type Dispatcher struct {
 	records   *records.Writer
 	tools     tools.Runner
 	assistant *AssistantRouter
+	routerAPI *assistantAPI
 	endpoint  *endpointing.Chooser
 	handoffs  *handoffRouter
 	transfer  []byte // precomputed transfer-destination-request answer
@@ -82,6 +83,8 @@ type Deps struct {
 	Events *calls.EventWriter
 	// Audit appends to the tamper-evident audit log (nil: none).
 	Audit func(event, subject, detail string)
+	// ObserveTool counts the assistant router API's calls (nil: not).
+	ObserveTool tools.Observer
 	// Predial decides campaign.predial (nil: always eligible).
 	Predial *predial.Rules
 	// CallerHash names a number in the audit log without the number
@@ -107,7 +110,11 @@ func New(cfg Config, d Deps) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, endpoint: ep, handoffs: ho, transfer: tr,
+	api, err := newAssistantAPI(cfg.AssistantRequest.Router, d.Log, d.ObserveTool)
+	if err != nil {
+		return nil, err
+	}
+	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, routerAPI: api, endpoint: ep, handoffs: ho, transfer: tr,
 		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun,
 		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics), events: d.Events, audit: d.Audit, predial: d.Predial, callerKey: d.CallerHash}, nil
 }
@@ -155,7 +162,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 	}
 	if m.Type == vapi.TypeAssistantRequest {
 		// Routed first, so that the call is recorded with its assistant.
-		answer, dec := d.assistant.Answer(m)
+		answer, dec := d.routeAssistant(ctx, m)
 		d.track(ctx, m, "", &dec)
 		return webhook.Reply{Status: http.StatusOK, Body: answer}, nil
 	}
@@ -540,6 +547,17 @@ func (d *Dispatcher) callDeleted(ctx context.Context, m *vapi.Message) (webhook.
 	}
 	d.log.Info("call deleted by Vapi: records erased", logkey.CallID, id, logkey.Count, n)
 	return respEmpty, nil
+}
+
+// routeAssistant answers assistant-request: the router API when one is
+// configured and answers usably, else the static routes.
+func (d *Dispatcher) routeAssistant(ctx context.Context, m *vapi.Message) ([]byte, Decision) {
+	if d.routerAPI != nil {
+		if b, dec, ok := d.routerAPI.answer(ctx, m); ok {
+			return b, dec
+		}
+	}
+	return d.assistant.Answer(m)
 }
 
 // campaignPredial answers campaign.predial with {"eligible": bool}: the

@@ -3,15 +3,19 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/bargein"
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/predial"
 )
@@ -365,5 +369,54 @@ func TestChatAndSessionEvents(t *testing.T) {
 	}
 	if logs := e.logs.String(); strings.Contains(logs, "123-45") || strings.Contains(logs, "Jane") {
 		t.Fatal("chat text reached the log")
+	}
+}
+
+// TestAssistantRouterAPI: assistant-request asks the configured router
+// API (an internal API) with the call's metadata and answers what it
+// returns, validated; when it fails, is slow or answers nonsense, the
+// static routes answer, inside the budget.
+func TestAssistantRouterAPI(t *testing.T) {
+	var answer atomic.Value
+	var got atomic.Value
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Store(string(b))
+		a := answer.Load().(string)
+		if a == "slow" {
+			time.Sleep(1500 * time.Millisecond)
+			a = `{"assistantId":"late"}`
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, a)
+	}))
+	t.Cleanup(api.Close)
+	e := newEnv(t, func(c *config.Config) {
+		c.Vapi.AssistantRequest.Router = &dispatch.AssistantAPIConfig{URL: api.URL + "/route", Timeout: confval.Duration(time.Second)}
+		if err := c.Check(config.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for ans, want := range map[string]string{
+		`{"assistantId":"asst-vip","assistantOverrides":{"variableValues":{"tier":"gold"}},"extra":1}`: `{"assistantId":"asst-vip","assistantOverrides":{"variableValues":{"tier":"gold"}}}`,
+		`{"squad":{"members":[]}}`:          `{"squad":{"members":[]}}`,
+		`{"assistantId":"a","squadId":"s"}`: `{"assistantId":"asst-sales"}`, // two choices: the routes answer
+		`{"assistant":"not an object"}`:     `{"assistantId":"asst-sales"}`,
+		`not json`:                          `{"assistantId":"asst-sales"}`,
+		"slow":                              `{"assistantId":"asst-sales"}`,
+	} {
+		answer.Store(ans)
+		start := time.Now()
+		// A new body each time (the same one would be a replay).
+		code, out := e.send(msg("assistant-request", "ar1", `"phoneNumber":{"id":"pn-sales","number":"+15550001111"},"customer":{"number":"+15550002222"}`))
+		if code != http.StatusOK || out != want {
+			t.Errorf("router answers %s: %d %s, want %s", ans, code, out, want)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("router answers %s: %v", ans, d)
+		}
+	}
+	if b := got.Load().(string); !strings.Contains(b, `"phoneNumberId":"pn-sales"`) || !strings.Contains(b, `"callerNumber":"+15550002222"`) || !strings.Contains(b, `"calledNumber":"+15550001111"`) {
+		t.Fatalf("the router API got %s", b)
 	}
 }
