@@ -58,18 +58,6 @@ type routerRequest struct {
 	Customer      json.RawMessage `json:"customer,omitempty"`
 }
 
-// routerAnswer is what it may answer (Vapi's assistant-request answer).
-type routerAnswer struct {
-	AssistantID        string          `json:"assistantId,omitempty"`
-	Assistant          json.RawMessage `json:"assistant,omitempty"`
-	SquadID            string          `json:"squadId,omitempty"`
-	Squad              json.RawMessage `json:"squad,omitempty"`
-	WorkflowID         string          `json:"workflowId,omitempty"`
-	Destination        json.RawMessage `json:"destination,omitempty"`
-	AssistantOverrides json.RawMessage `json:"assistantOverrides,omitempty"`
-	Error              string          `json:"error,omitempty"`
-}
-
 // answer asks the API; ok is false when it failed or answered something
 // Vapi could not use (then the static routes answer).
 func (a *assistantAPI) answer(ctx context.Context, m *vapi.Message) ([]byte, Decision, bool) {
@@ -100,7 +88,7 @@ func (a *assistantAPI) answer(ctx context.Context, m *vapi.Message) ([]byte, Dec
 // wants objects), or a spoken error alone; it returns the answer as sent
 // to Vapi, with only those fields.
 func validRouterAnswer(b []byte) ([]byte, string, error) {
-	var a routerAnswer
+	var a vapi.AssistantResponse
 	if err := json.Unmarshal(b, &a); err != nil {
 		return nil, "", fmt.Errorf("not a JSON object of Vapi's assistant-request answer")
 	}

@@ -34,13 +34,7 @@ func TestAsyncToolDeliveredToTheLiveCall(t *testing.T) {
 		w.Write([]byte(`{"balance":"42.17 EUR"}`))
 	}))
 	t.Cleanup(slow.Close)
-	e := newEnv(t, func(c *config.Config) {
-		c.CallControl.AllowedHosts = []string{strings.TrimPrefix(cs.URL, "http://")}
-		c.Tools = append(c.Tools, config.ToolConfig{Name: "getBalance", URL: slow.URL + "/balance", Async: true})
-		if err := c.Check(config.Options{}); err != nil {
-			t.Fatal(err)
-		}
-	})
+	e := asyncEnv(t, cs.URL, slow.URL, nil)
 	url := cs.URL + "/6b38c32e-0000-4000-8000-0000000a5ync/control"
 	tc := func(id, tcID string) string {
 		return ctlMsg("tool-calls", id, url, time.Now().UnixMilli(), fmt.Sprintf(`"toolCallList":[{"id":%q,"type":"function","function":{"name":"getBalance","arguments":{"account":"DE89"}}}]`, tcID))
@@ -106,4 +100,20 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// asyncEnv is an env with the async tool getBalance (its internal API at
+// apiURL) and the control URLs of the stand-in at controlURL allowed.
+func asyncEnv(t *testing.T, controlURL, apiURL string, mut func(*config.Config)) *env {
+	t.Helper()
+	return newEnv(t, func(c *config.Config) {
+		c.CallControl.AllowedHosts = []string{strings.TrimPrefix(controlURL, "http://")}
+		c.Tools = append(c.Tools, config.ToolConfig{Name: "getBalance", URL: apiURL + "/balance", Async: true})
+		if mut != nil {
+			mut(c)
+		}
+		if err := c.Check(config.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -89,13 +89,8 @@ func TestReviewAsyncResultDeliveredOnceWhenVapiIsSlow(t *testing.T) {
 		w.Write([]byte(`{"balance":"42.17 EUR"}`))
 	}))
 	t.Cleanup(api.Close)
-	e := newEnv(t, func(c *config.Config) {
-		c.CallControl.AllowedHosts = []string{strings.TrimPrefix(ctl.URL, "http://")}
+	e := asyncEnv(t, ctl.URL, api.URL, func(c *config.Config) {
 		c.CallControl.Timeout = confval.Duration(100 * time.Millisecond)
-		c.Tools = append(c.Tools, config.ToolConfig{Name: "getBalance", URL: api.URL + "/balance", Async: true})
-		if err := c.Check(config.Options{}); err != nil {
-			t.Fatal(err)
-		}
 	})
 	url := ctl.URL + "/6b38c32e-0000-4000-8000-0000000510w0/control"
 	body := ctlMsg("tool-calls", "slow1", url, time.Now().UnixMilli(), fmt.Sprintf(`"toolCallList":[{"id":%q,"type":"function","function":{"name":"getBalance","arguments":{"account":"DE89"}}}]`, "tc-slow"))
@@ -226,13 +221,7 @@ func TestReviewVapiErrorEchoDoesNotLogTheResult(t *testing.T) {
 		w.Write([]byte(`{"balance":"42.17 EUR"}`))
 	}))
 	t.Cleanup(api.Close)
-	e := newEnv(t, func(c *config.Config) {
-		c.CallControl.AllowedHosts = []string{strings.TrimPrefix(ctl.URL, "http://")}
-		c.Tools = append(c.Tools, config.ToolConfig{Name: "getBalance", URL: api.URL + "/balance", Async: true})
-		if err := c.Check(config.Options{}); err != nil {
-			t.Fatal(err)
-		}
-	})
+	e := asyncEnv(t, ctl.URL, api.URL, nil)
 	url := ctl.URL + "/6b38c32e-0000-4000-8000-0000000ec4o0/control"
 	body := ctlMsg("tool-calls", "echo1", url, time.Now().UnixMilli(), `"toolCallList":[{"id":"tc-e","type":"function","function":{"name":"getBalance","arguments":{"account":"DE89"}}}]`)
 	if code, out := e.send(body); code != 200 {

@@ -42,6 +42,8 @@ type AssistantResponse struct {
 	AssistantID        string          `json:"assistantId,omitempty"`
 	Assistant          json.RawMessage `json:"assistant,omitempty"`
 	SquadID            string          `json:"squadId,omitempty"`
+	Squad              json.RawMessage `json:"squad,omitempty"`
+	WorkflowID         string          `json:"workflowId,omitempty"`
 	Destination        json.RawMessage `json:"destination,omitempty"`
 	AssistantOverrides json.RawMessage `json:"assistantOverrides,omitempty"`
 	Error              string          `json:"error,omitempty"`
