@@ -310,13 +310,17 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 	if err != nil {
 		return nil, nil, err
 	}
+	var phone dispatch.PhoneController
+	if cfg.Vapi.PhoneCallControl.Enabled() {
+		phone = twilio.NewREST(cfg.Vapi.PhoneCallControl, a.log.With(logkey.Component, "twilio-rest"))
+	}
 	var control dispatch.Controller
 	if engine != nil && a.rules.Len() > 0 {
 		control = a.Actions // observe only without actions
 	}
 	disp, err := dispatch.New(dispatch.Config{AssistantRequest: v.AssistantRequest, TransferDestination: v.TransferDestination,
 		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun, Endpointing: v.Endpointing, Handoff: v.Handoff}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Records: a.Records, Tools: runner, Log: a.log, Metrics: a.Metrics, Now: a.now,
-		Bargein: engine, Control: control, Events: a.Events, Audit: a.AuditEvent, Predial: pd, CallerHash: a.callerHash,
+		Bargein: engine, Control: control, Events: a.Events, Audit: a.AuditEvent, Predial: pd, CallerHash: a.callerHash, Phone: phone,
 		ObserveTool: func(tool string, out tools.Outcome, d time.Duration) { a.Metrics.ObserveTool(tool, string(out), d) }})
 	if err != nil {
 		return nil, nil, err

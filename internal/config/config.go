@@ -79,6 +79,8 @@ type VapiConfig struct {
 	Endpointing         endpointing.Config              `yaml:"endpointing"`
 	Handoff             dispatch.HandoffConfig          `yaml:"handoff"`
 	Predial             predial.Config                  `yaml:"predial"`
+	// PhoneCallControl executes phone-call-control through Twilio.
+	PhoneCallControl twilio.RESTConfig `yaml:"phone_call_control"`
 }
 
 // ToolConfig binds a Vapi tool name to an internal HTTP endpoint
@@ -294,6 +296,7 @@ func (c *Config) applyDefaults() {
 	for i := range c.Tools {
 		c.Tools[i].Complete()
 	}
+	c.Vapi.PhoneCallControl.Complete()
 
 }
 
@@ -320,6 +323,7 @@ func (c *Config) resolve(e *ValidationError, opt Options) {
 	}
 	e.section("records", c.Records.Resolve(opt.Getenv))
 	e.section("call_control", c.CallControl.Resolve(opt.Getenv, opt.ReadFile))
+	e.section("vapi.phone_call_control", c.Vapi.PhoneCallControl.Resolve(opt.ReadFile))
 }
 
 // validate checks the decoded, completed and resolved configuration; it
@@ -355,6 +359,7 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	e.section("vapi.endpointing", v.Endpointing.Validate())
 	e.section("vapi.handoff", v.Handoff.Validate())
 	e.section("vapi.predial", v.Predial.Validate())
+	e.section("vapi.phone_call_control", v.PhoneCallControl.Validate())
 	if v.TransferDestination != nil {
 		e.section("vapi.transfer_destination", v.TransferDestination.Validate())
 	}

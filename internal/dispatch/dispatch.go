@@ -24,6 +24,7 @@ import (
 	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/tools"
+	"github.com/voicegate/voicegate/internal/twilio"
 	"github.com/voicegate/voicegate/internal/vapi"
 	"github.com/voicegate/voicegate/internal/webhook"
 )
@@ -63,6 +64,7 @@ type Dispatcher struct {
 	audit     func(event, subject, detail string)
 	predial   *predial.Rules
 	callerKey func(string) string
+	phone     PhoneController
 }
 
 // Deps are the Dispatcher's collaborators.
@@ -83,6 +85,8 @@ type Deps struct {
 	Events *calls.EventWriter
 	// Audit appends to the tamper-evident audit log (nil: none).
 	Audit func(event, subject, detail string)
+	// Phone executes phone-call-control (nil: not configured).
+	Phone PhoneController
 	// ObserveTool counts the assistant router API's calls (nil: not).
 	ObserveTool tools.Observer
 	// Predial decides campaign.predial (nil: always eligible).
@@ -116,7 +120,7 @@ func New(cfg Config, d Deps) (*Dispatcher, error) {
 	}
 	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, routerAPI: api, endpoint: ep, handoffs: ho, transfer: tr,
 		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun,
-		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics), events: d.Events, audit: d.Audit, predial: d.Predial, callerKey: d.CallerHash}, nil
+		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics), events: d.Events, audit: d.Audit, predial: d.Predial, callerKey: d.CallerHash, phone: d.Phone}, nil
 }
 
 // Deadline returns how long Vapi waits for an answer to a message of type t.
@@ -152,6 +156,10 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 		return d.callDeleted(ctx, m)
 	case vapi.TypeCampaignPredial:
 		return d.campaignPredial(m)
+	case vapi.TypePhoneCallControl:
+		ctx, cancel := context.WithTimeout(ctx, d.serverTimeout)
+		defer cancel()
+		return d.phoneCallControl(ctx, m)
 	case "chat.created", "chat.deleted", "session.created", "session.updated", "session.deleted":
 		d.chatEvent(m)
 		return respEmpty, nil
@@ -558,6 +566,75 @@ func (d *Dispatcher) routeAssistant(ctx context.Context, m *vapi.Message) ([]byt
 		}
 	}
 	return d.assistant.Answer(m)
+}
+
+// PhoneController acts on a phone call at its carrier (twilio.REST).
+type PhoneController interface {
+	Forward(ctx context.Context, sid, twiml string) error
+	HangUp(ctx context.Context, sid string) error
+}
+
+// phoneCallControl executes what Vapi delegated (with phone-call-control
+// enabled Vapi no longer transfers or hangs up itself): forward the call
+// to the destination, or hang up, through the carrier's API. A carrier
+// that fails is a 503, so that Vapi sends the message again; a request
+// that cannot be executed (no carrier call id, an unusable destination)
+// is logged and answered, since a retry would fail the same way.
+func (d *Dispatcher) phoneCallControl(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
+	id := m.CallID()
+	if d.phone == nil {
+		d.log.Warn("phone-call-control received but vapi.phone_call_control is not configured: the call is not forwarded or hung up", logkey.CallID, id, logkey.Request, m.Request)
+		return respEmpty, nil
+	}
+	var sid string
+	if m.Call != nil && (m.Call.PhoneCallProvider == "" || m.Call.PhoneCallProvider == "twilio") {
+		sid = m.Call.PhoneCallProviderID
+	}
+	var err error
+	what := m.Request
+	switch m.Request {
+	case "forward":
+		var twiml string
+		if twiml, err = twilio.ForwardTwiML(m.Destination); err != nil {
+			d.log.Warn("phone-call-control forward not executed", logkey.CallID, id, logkey.Err, err)
+			return respEmpty, nil
+		}
+		what = "forward to a " + destinationType(m.Destination)
+		if sid != "" {
+			err = d.phone.Forward(ctx, sid, twiml)
+		}
+	case "hang-up":
+		if sid != "" {
+			err = d.phone.HangUp(ctx, sid)
+		}
+	default:
+		d.log.Warn("phone-call-control request unknown", logkey.CallID, id, logkey.Request, clip(m.Request, 32))
+		return respEmpty, nil
+	}
+	if sid == "" {
+		d.log.Warn("phone-call-control not executed: the call has no Twilio call id", logkey.CallID, id)
+		return respEmpty, nil
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = "failed: " + err.Error()
+	}
+	if d.audit != nil {
+		d.audit("phone-call-control", id, what+": "+outcome)
+	}
+	if err != nil {
+		return webhook.Reply{}, &webhook.Error{Status: http.StatusServiceUnavailable, Msg: "temporarily unavailable, retry", CallID: id, Err: err}
+	}
+	d.log.Info("phone-call-control executed", logkey.CallID, id, logkey.Request, m.Request)
+	return respEmpty, nil
+}
+
+func destinationType(raw json.RawMessage) string {
+	var d struct {
+		Type string `json:"type"`
+	}
+	json.Unmarshal(raw, &d)
+	return clip(d.Type, 16)
 }
 
 // campaignPredial answers campaign.predial with {"eligible": bool}: the

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/predial"
+	"github.com/voicegate/voicegate/internal/twilio"
 )
 
 // bargeMsg is a speech or transcript message of call id at ts (ms).
@@ -418,5 +420,65 @@ func TestAssistantRouterAPI(t *testing.T) {
 	}
 	if b := got.Load().(string); !strings.Contains(b, `"phoneNumberId":"pn-sales"`) || !strings.Contains(b, `"callerNumber":"+15550002222"`) || !strings.Contains(b, `"calledNumber":"+15550001111"`) {
 		t.Fatalf("the router API got %s", b)
+	}
+}
+
+// TestPhoneCallControlThroughTwilio: phone-call-control forward and
+// hang-up are executed through Twilio's REST API — here a local stand-in
+// for Twilio's API (a service outside the customer's network) that checks
+// the path, the basic auth and the form; Twilio failing is a 503 so that
+// Vapi sends the message again.
+func TestPhoneCallControlThroughTwilio(t *testing.T) {
+	const acct, token, sid = "AC0123456789abcdef0123456789abcdef", "tok-0123456789abcdef0123", "CAfedcba9876543210fedcba9876543210"
+	var mu sync.Mutex
+	var got []string
+	var fail atomic.Bool
+	tw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, _ := r.BasicAuth()
+		r.ParseForm()
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.Path+" "+u+":"+p+" "+r.PostForm.Encode())
+		mu.Unlock()
+		if fail.Load() {
+			http.Error(w, `{"code":20500}`, http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"sid":"`+sid+`","status":"in-progress"}`)
+	}))
+	t.Cleanup(tw.Close)
+	e := newEnv(t, func(c *config.Config) {
+		c.Vapi.PhoneCallControl = twilio.RESTConfig{AccountSid: acct, AuthToken: confval.Secret{Value: token}, APIBaseURL: tw.URL, Retries: 1}
+		if err := c.Check(config.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	pcc := func(fields string) string {
+		return fmt.Sprintf(`{"message":{"type":"phone-call-control","timestamp":%d,"call":{"id":"pc1","phoneCallProvider":"twilio","phoneCallProviderId":%q},%s}}`, time.Now().UnixNano()%1e12+1767000000000, sid, fields)
+	}
+	e.mustSend(pcc(`"request":"forward","destination":{"type":"number","number":"+15550007777"}`))
+	e.mustSend(pcc(`"request":"hang-up"`))
+	path := "POST /2010-04-01/Accounts/" + acct + "/Calls/" + sid + ".json " + acct + ":" + token + " "
+	want := []string{
+		path + url.Values{"Twiml": {`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Response><Dial><Number>+15550007777</Number></Dial></Response>`}}.Encode(),
+		path + "Status=completed",
+	}
+	mu.Lock()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("Twilio got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	mu.Unlock()
+	fail.Store(true)
+	if code, _ := e.send(pcc(`"request":"hang-up"`)); code != http.StatusServiceUnavailable {
+		t.Fatalf("Twilio failing: %d, want 503", code)
+	}
+	// A destination Twilio cannot dial: not executed, answered (a retry
+	// would fail the same way).
+	fail.Store(false)
+	if code, out := e.send(pcc(`"request":"forward","destination":{"type":"number","number":"call me"}`)); code != 200 || out != "{}" {
+		t.Fatalf("%d %s", code, out)
+	}
+	if logs := e.logs.String(); strings.Contains(logs, token) {
+		t.Fatal("the auth token reached the log")
 	}
 }

@@ -49,6 +49,7 @@ const (
 	ToolsInFlight  = "tools_in_flight"
 	Action         = "action"
 	Field          = "field"
+	Request        = "request"
 	Client         = "client"
 	Peer           = "peer"
 )

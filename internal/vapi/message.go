@@ -214,6 +214,9 @@ type Call struct {
 	PhoneNumberID string       `json:"phoneNumberId"`
 	AssistantID   string       `json:"assistantId"`
 	SquadID       string       `json:"squadId"`
+	// The carrier of a phone call and its id there (Twilio's CallSid).
+	PhoneCallProvider   string `json:"phoneCallProvider"`
+	PhoneCallProviderID string `json:"phoneCallProviderId"`
 	Customer      *Customer    `json:"customer"`
 	PhoneNumber   *PhoneNumber `json:"phoneNumber"`
 	Monitor       *Monitor     `json:"monitor"`
