@@ -207,19 +207,19 @@ type Contact struct {
 
 // Call is the call object Vapi attaches to messages.
 type Call struct {
-	ID            string       `json:"id"`
-	OrgID         string       `json:"orgId"`
-	Type          string       `json:"type"`
-	Status        string       `json:"status"`
-	PhoneNumberID string       `json:"phoneNumberId"`
-	AssistantID   string       `json:"assistantId"`
-	SquadID       string       `json:"squadId"`
+	ID            string `json:"id"`
+	OrgID         string `json:"orgId"`
+	Type          string `json:"type"`
+	Status        string `json:"status"`
+	PhoneNumberID string `json:"phoneNumberId"`
+	AssistantID   string `json:"assistantId"`
+	SquadID       string `json:"squadId"`
 	// The carrier of a phone call and its id there (Twilio's CallSid).
-	PhoneCallProvider   string `json:"phoneCallProvider"`
-	PhoneCallProviderID string `json:"phoneCallProviderId"`
-	Customer      *Customer    `json:"customer"`
-	PhoneNumber   *PhoneNumber `json:"phoneNumber"`
-	Monitor       *Monitor     `json:"monitor"`
+	PhoneCallProvider   string       `json:"phoneCallProvider"`
+	PhoneCallProviderID string       `json:"phoneCallProviderId"`
+	Customer            *Customer    `json:"customer"`
+	PhoneNumber         *PhoneNumber `json:"phoneNumber"`
+	Monitor             *Monitor     `json:"monitor"`
 }
 
 // Monitor holds the Live Call Control URLs of a call.
