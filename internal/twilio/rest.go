@@ -40,7 +40,6 @@ type RESTConfig struct {
 const (
 	DefaultAPIBaseURL  = "https://api.twilio.com"
 	DefaultRESTTimeout = 5 * time.Second
-	DefaultRESTRetries = 2
 )
 
 // Enabled reports whether phone-call control is configured.
