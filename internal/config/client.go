@@ -2,9 +2,9 @@ package config
 
 import (
 	"fmt"
-	"github.com/voicegate/voicegate/internal/bargein"
 	"slices"
 
+	"github.com/voicegate/voicegate/internal/bargein"
 	"go.yaml.in/yaml/v3"
 )
 
