@@ -31,6 +31,7 @@ Usage:
   voicegate redact [--json] < INPUT
   voicegate bargein eval --cases FILE.jsonl --decisions OUT.jsonl
   voicegate twilio sign|verify --url URL [--param NAME=VALUE]... [--body-file FILE] [--signature SIG] [--token-env NAME]
+  voicegate vapi sign|verify --config FILE --body-file FILE [--header 'Name: value']... [--url URL]
   voicegate netpolicy --format nftables|iptables|ip6tables|aws-sg|k8s [--twilio-edges all|none|EDGE,...] [--no-media] [--vapi] [--webhook-port 443] [--allow CIDR]... [--config FILE]
   voicegate keys list|rotate|rewrap|retire ID (--config FILE | --data-dir DIR)
   voicegate audit verify|list (--config FILE | --data-dir DIR)
@@ -70,6 +71,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runBargein(rest, getenv, stdout, stderr)
 	case "twilio":
 		return runTwilio(rest, getenv, stdout, stderr)
+	case "vapi":
+		return runVapi(rest, getenv, stdout, stderr)
 	case "netpolicy":
 		return runNetpolicy(rest, getenv, stdout, stderr)
 	case "keys":
