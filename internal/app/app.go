@@ -90,6 +90,8 @@ type App struct {
 	// router is the current tool router, for the queue's jobs.
 	router atomic.Pointer[tools.Router]
 	keys   *envelope.Local
+	// attempts counts campaign pre-dial attempts across reloads.
+	attempts predial.Attempts
 	// rules are the barge-in actions build compiled, used once a build
 	// is committed.
 	rules *actions.Rules
@@ -601,7 +603,7 @@ func (a *App) predialRules(cfg *config.Config) (*predial.Rules, error) {
 	} else if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	return predial.New(cfg.Vapi.Predial, key, os.ReadFile, a.now)
+	return predial.New(cfg.Vapi.Predial, key, os.ReadFile, a.now, &a.attempts)
 }
 
 // callerHash names a number in the audit log by its keyed hash (empty

@@ -90,7 +90,16 @@ func runVapi(args []string, getenv func(string) string, stdout, stderr io.Writer
 		h := http.Header{}
 		s.Sign(h, *method, *rawURL, body, now)
 		for _, k := range slices.Sorted(maps.Keys(h)) {
-			fmt.Fprintf(stdout, "%s: %s\n", k, h.Get(k))
+			v := h.Get(k)
+			if entries[*entry].Mode != auth.ModeHMAC {
+				// A bearer token or static secret is the credential itself:
+				// never printed.
+				v = fmt.Sprintf("<the secret of vapi.auth[%d]>", *entry)
+				if strings.HasPrefix(h.Get(k), "Bearer ") {
+					v = "Bearer " + v
+				}
+			}
+			fmt.Fprintf(stdout, "%s: %s\n", k, v)
 		}
 		return nil
 	}

@@ -84,7 +84,7 @@ func (a *assistantAPI) answer(ctx context.Context, m *vapi.Message) ([]byte, Dec
 }
 
 // validRouterAnswer checks an answer: exactly one of assistantId,
-// assistant, squadId, squad, workflowId, destination (objects where Vapi
+// assistant, squadId, squad, workflowId, workflow, destination (objects where Vapi
 // wants objects), or a spoken error alone; it returns the answer as sent
 // to Vapi, with only those fields.
 func validRouterAnswer(b []byte) ([]byte, string, error) {
@@ -104,6 +104,7 @@ func validRouterAnswer(b []byte) ([]byte, string, error) {
 		{a.SquadID != "", true, "squad:" + a.SquadID},
 		{len(a.Squad) > 0, isObject(a.Squad), "squad:inline"},
 		{a.WorkflowID != "", true, "workflow:" + a.WorkflowID},
+		{len(a.Workflow) > 0, isObject(a.Workflow), "workflow:inline"},
 		{len(a.Destination) > 0, isObject(a.Destination), "transfer"},
 	} {
 		if !s.set {
@@ -120,8 +121,10 @@ func validRouterAnswer(b []byte) ([]byte, string, error) {
 		label = ""
 	case n != 1:
 		return nil, "", fmt.Errorf("needs exactly one of assistantId, assistant, squadId, squad, workflowId, destination (has %d)", n)
-	case len(a.AssistantOverrides) > 0 && !isObject(a.AssistantOverrides):
-		return nil, "", fmt.Errorf("assistantOverrides must be a JSON object")
+	case len(a.AssistantOverrides) > 0 && !isObject(a.AssistantOverrides),
+		len(a.SquadOverrides) > 0 && !isObject(a.SquadOverrides),
+		len(a.WorkflowOverrides) > 0 && !isObject(a.WorkflowOverrides):
+		return nil, "", fmt.Errorf("assistantOverrides, squadOverrides and workflowOverrides must be JSON objects")
 	}
 	if n == 1 {
 		a.Error = ""

@@ -250,6 +250,8 @@ func (d *Dispatcher) dryRun(ctx context.Context, m *vapi.Message) (webhook.Reply
 		reply, err = d.endpointing(m)
 	case vapi.TypeHandoffDestination:
 		reply, err = d.handoff(m)
+	case vapi.TypeCampaignPredial:
+		reply, err = d.campaignPredialDecision(m, true)
 	}
 	reply.Header = dryRunHeader
 	return reply, err
@@ -582,12 +584,20 @@ type PhoneController interface {
 // is logged and answered, since a retry would fail the same way.
 func (d *Dispatcher) phoneCallControl(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
 	id := m.CallID()
-	if d.phone == nil {
-		d.log.Warn("phone-call-control received but vapi.phone_call_control is not configured: the call is not forwarded or hung up", logkey.CallID, id, logkey.Request, m.Request)
+	notDone := func(why string) (webhook.Reply, error) {
+		// Not executed, and a retry would not change that: answered, and
+		// audited (the caller was neither forwarded nor hung up).
+		d.log.Warn("phone-call-control not executed", logkey.CallID, id, logkey.Request, clip(m.Request, 32), logkey.Reason, why)
+		if d.audit != nil {
+			d.audit("phone-call-control", id, clip(m.Request, 32)+": not executed: "+why)
+		}
 		return respEmpty, nil
 	}
+	if d.phone == nil {
+		return notDone("vapi.phone_call_control is not configured")
+	}
 	var sid string
-	if m.Call != nil && (m.Call.PhoneCallProvider == "" || m.Call.PhoneCallProvider == "twilio") {
+	if m.Call != nil && (m.Call.PhoneCallProvider == "" || m.Call.PhoneCallProvider == "twilio") && twilio.IsCallSid(m.Call.PhoneCallProviderID) {
 		sid = m.Call.PhoneCallProviderID
 	}
 	var err error
@@ -596,8 +606,7 @@ func (d *Dispatcher) phoneCallControl(ctx context.Context, m *vapi.Message) (web
 	case "forward":
 		var twiml string
 		if twiml, err = twilio.ForwardTwiML(m.Destination); err != nil {
-			d.log.Warn("phone-call-control forward not executed", logkey.CallID, id, logkey.Err, err)
-			return respEmpty, nil
+			return notDone(err.Error())
 		}
 		what = "forward to a " + destinationType(m.Destination)
 		if sid != "" {
@@ -608,12 +617,14 @@ func (d *Dispatcher) phoneCallControl(ctx context.Context, m *vapi.Message) (web
 			err = d.phone.HangUp(ctx, sid)
 		}
 	default:
-		d.log.Warn("phone-call-control request unknown", logkey.CallID, id, logkey.Request, clip(m.Request, 32))
-		return respEmpty, nil
+		return notDone("unknown request")
 	}
 	if sid == "" {
-		d.log.Warn("phone-call-control not executed: the call has no Twilio call id", logkey.CallID, id)
-		return respEmpty, nil
+		return notDone("the call has no Twilio call id")
+	}
+	var perm *twilio.PermanentError
+	if errors.As(err, &perm) {
+		return notDone(err.Error()) // Twilio refused it (the call is over): a retry would be refused too
 	}
 	outcome := "ok"
 	if err != nil {
@@ -641,15 +652,24 @@ func destinationType(raw json.RawMessage) string {
 // configured rules' decision (eligible when none refuses), audited with
 // the rule and the number's keyed hash (never the number).
 func (d *Dispatcher) campaignPredial(m *vapi.Message) (webhook.Reply, error) {
+	return d.campaignPredialDecision(m, false)
+}
+
+// campaignPredialDecision decides; a dry run (peek) counts no attempt and
+// is not audited.
+func (d *Dispatcher) campaignPredialDecision(m *vapi.Message, peek bool) (webhook.Reply, error) {
 	dec := predial.Decision{Eligible: true, Rule: "none", Detail: "no rules configured"}
 	var c predial.Contact
 	if m.Contact != nil {
 		c = predial.Contact{Number: m.Contact.Number, TimeZone: m.Contact.TimeZone}
 	}
-	if d.predial != nil {
+	switch {
+	case d.predial != nil && peek:
+		dec = d.predial.Peek(c)
+	case d.predial != nil:
 		dec = d.predial.Decide(c)
 	}
-	if d.audit != nil {
+	if d.audit != nil && !peek {
 		subject := ""
 		if d.callerKey != nil && c.Number != "" {
 			subject = d.callerKey(c.Number)

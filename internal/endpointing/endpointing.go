@@ -47,10 +47,11 @@ type Config struct {
 	Assistants map[string]Assistant `yaml:"assistants"`
 }
 
-// Assistant is one assistant's default and rules.
+// Assistant is one assistant's default (left out: the section's) and
+// rules.
 type Assistant struct {
-	DefaultSeconds float64 `yaml:"default_seconds"`
-	Rules          []Rule  `yaml:"rules"`
+	DefaultSeconds *float64 `yaml:"default_seconds"`
+	Rules          []Rule   `yaml:"rules"`
 }
 
 // Rule: when the assistant's last message is of class After (or matches
@@ -78,7 +79,7 @@ func DefaultConfig() Config {
 func (c Config) Validate() []string {
 	var probs []string
 	check := func(path string, def float64, rules []Rule) {
-		if def < 0 || def > MaxSeconds {
+		if !(def >= 0 && def <= MaxSeconds) { // NaN fails both
 			probs = append(probs, fmt.Sprintf("%sdefault_seconds: must be between 0 and %d, got %g", path, MaxSeconds, def))
 		}
 		for i, r := range rules {
@@ -93,16 +94,23 @@ func (c Config) Validate() []string {
 					probs = append(probs, fmt.Sprintf("%spattern: %v", p, err))
 				}
 			}
-			if r.Seconds < 0 || r.Seconds > MaxSeconds {
+			if !(r.Seconds >= 0 && r.Seconds <= MaxSeconds) {
 				probs = append(probs, fmt.Sprintf("%sseconds: must be between 0 and %d, got %g", p, MaxSeconds, r.Seconds))
 			}
 		}
 	}
 	check("", c.DefaultSeconds, c.Rules)
 	for id, a := range c.Assistants {
-		check("assistants."+id+".", a.DefaultSeconds, a.Rules)
+		check("assistants."+id+".", a.defaultOr(c.DefaultSeconds), a.Rules)
 	}
 	return probs
+}
+
+func (a Assistant) defaultOr(def float64) float64 {
+	if a.DefaultSeconds != nil {
+		return *a.DefaultSeconds
+	}
+	return def
 }
 
 func classOf(name string) *regexp.Regexp {
@@ -156,7 +164,7 @@ func New(c Config) (*Chooser, error) {
 	}
 	ch := &Chooser{def: def, assistants: map[string]set{}}
 	for id, a := range c.Assistants {
-		if ch.assistants[id], err = build(a.DefaultSeconds, a.Rules); err != nil {
+		if ch.assistants[id], err = build(a.defaultOr(c.DefaultSeconds), a.Rules); err != nil {
 			return nil, err
 		}
 	}

@@ -49,7 +49,8 @@ func TestChooseByTheLastQuestion(t *testing.T) {
 // global ones, patterns are case-insensitive.
 func TestPerAssistantRules(t *testing.T) {
 	c := DefaultConfig()
-	c.Assistants = map[string]Assistant{"asst-pharmacy": {DefaultSeconds: 0.8, Rules: []Rule{{Pattern: `prescription (id|number)`, Seconds: 5}}}}
+	eight := 0.8
+	c.Assistants = map[string]Assistant{"asst-pharmacy": {DefaultSeconds: &eight, Rules: []Rule{{Pattern: `prescription (id|number)`, Seconds: 5}}}}
 	ch, err := New(c)
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +67,7 @@ func TestPerAssistantRules(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	twenty := 20.0
 	for name, c := range map[string]struct {
 		cfg  Config
 		want string
@@ -77,7 +79,7 @@ func TestValidate(t *testing.T) {
 		"unknown class":   {Config{Rules: []Rule{{After: "numbers"}}}, "rules[0].after: "},
 		"bad pattern":     {Config{Rules: []Rule{{Pattern: "("}}}, "rules[0].pattern: "},
 		"negative":        {Config{Rules: []Rule{{After: AfterYesNo, Seconds: -1}}}, "rules[0].seconds: "},
-		"assistant":       {Config{Assistants: map[string]Assistant{"a": {DefaultSeconds: 20}}}, "assistants.a.default_seconds: "},
+		"assistant":       {Config{Assistants: map[string]Assistant{"a": {DefaultSeconds: &twenty}}}, "assistants.a.default_seconds: "},
 	} {
 		got := strings.Join(c.cfg.Validate(), "\n")
 		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {

@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -126,26 +127,50 @@ type Decision struct {
 	Detail string
 }
 
+// Attempts counts the eligible answers per number and UTC day. It outlives
+// a reload's new Rules (the counts of the day are kept). Safe for
+// concurrent use.
+type Attempts struct {
+	mu    sync.Mutex
+	day   string
+	count map[string]int
+}
+
+// take counts one attempt of hash h on day unless max are counted.
+func (a *Attempts) take(h, day string, max int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if day != a.day || a.count == nil {
+		a.day, a.count = day, map[string]int{}
+	}
+	if a.count[h] >= max {
+		return false
+	}
+	a.count[h]++
+	return true
+}
+
 // Rules decides. Safe for concurrent use.
 type Rules struct {
-	cfg     Config
-	start   int
-	end     int
-	days    map[time.Weekday]bool
-	defZone *time.Location
-	key     []byte
-	dnc     map[string]bool // keyed hashes
-	now     func() time.Time
-
-	mu       sync.Mutex
-	day      string
-	attempts map[string]int
+	cfg      Config
+	start    int
+	end      int
+	days     map[time.Weekday]bool
+	defZone  *time.Location
+	key      []byte
+	dnc      map[string]bool // keyed hashes
+	now      func() time.Time
+	attempts *Attempts
 }
 
 // New builds the rules of a validated configuration. readFile reads the
-// do-not-call file; key keys the hashes it is kept as.
-func New(c Config, key []byte, readFile func(string) ([]byte, error), now func() time.Time) (*Rules, error) {
-	r := &Rules{cfg: c, key: key, now: now, dnc: map[string]bool{}, attempts: map[string]int{}}
+// do-not-call file; key keys the hashes it is kept as. attempts (nil: a
+// new count) carries the day's attempts across reloads.
+func New(c Config, key []byte, readFile func(string) ([]byte, error), now func() time.Time, attempts ...*Attempts) (*Rules, error) {
+	r := &Rules{cfg: c, key: key, now: now, dnc: map[string]bool{}, attempts: &Attempts{}}
+	if len(attempts) > 0 && attempts[0] != nil {
+		r.attempts = attempts[0]
+	}
 	if h := c.CallingHours; h != nil {
 		r.start, _ = clock(h.Start)
 		r.end, _ = clock(h.End)
@@ -166,11 +191,17 @@ func New(c Config, key []byte, readFile func(string) ([]byte, error), now func()
 			return nil, fmt.Errorf("do_not_call_file: %w", err)
 		}
 		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
+		for i := 1; sc.Scan(); i++ {
 			line, _, _ := strings.Cut(sc.Text(), "#")
-			if n := Normalize(line); n != "" {
-				r.dnc[r.hash(n)] = true
+			if strings.TrimSpace(line) == "" {
+				continue
 			}
+			n := Normalize(line)
+			if !e164.MatchString(n) {
+				// Never quoted: it is a phone number.
+				return nil, fmt.Errorf("do_not_call_file line %d: not a number in international form (+ and country code, or 00 and country code)", i)
+			}
+			r.dnc[r.hash(n)] = true
 		}
 		if err := sc.Err(); err != nil {
 			return nil, fmt.Errorf("do_not_call_file: %w", err)
@@ -179,8 +210,17 @@ func New(c Config, key []byte, readFile func(string) ([]byte, error), now func()
 	return r, nil
 }
 
-// Normalize reduces a number to + and digits ("" when it has no digit).
+// e164 is a number in international form.
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// Normalize reduces a number to + and digits: "tel:" dropped, a leading
+// international prefix 00 read as + ("" when it has no digit).
 func Normalize(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "tel:"), "TEL:")
+	if t := strings.TrimLeft(s, " ("); strings.HasPrefix(t, "00") {
+		s = "+" + t[2:]
+	}
 	var b strings.Builder
 	for i, r := range strings.TrimSpace(s) {
 		switch {
@@ -204,7 +244,12 @@ func (r *Rules) hash(n string) string {
 
 // Decide answers for contact c now; an eligible answer counts as an
 // attempt.
-func (r *Rules) Decide(c Contact) Decision {
+func (r *Rules) Decide(c Contact) Decision { return r.decide(c, false) }
+
+// Peek answers like Decide without counting an attempt (a dry run).
+func (r *Rules) Peek(c Contact) Decision { return r.decide(c, true) }
+
+func (r *Rules) decide(c Contact, peek bool) Decision {
 	n := Normalize(c.Number)
 	h := ""
 	if n != "" {
@@ -223,18 +268,10 @@ func (r *Rules) Decide(c Contact) Decision {
 				local.Format("15:04"), zone, from, hrs.Start, hrs.End)}
 		}
 	}
-	if max := r.cfg.MaxAttemptsPerDay; max > 0 && h != "" {
-		day := now.UTC().Format(time.DateOnly)
-		r.mu.Lock()
-		if day != r.day {
-			r.day, r.attempts = day, map[string]int{}
-		}
-		if r.attempts[h] >= max {
-			r.mu.Unlock()
+	if max := r.cfg.MaxAttemptsPerDay; max > 0 && h != "" && !peek {
+		if !r.attempts.take(h, now.UTC().Format(time.DateOnly), max) {
 			return Decision{Rule: "max_attempts", Detail: fmt.Sprintf("%d attempts today (UTC) already, the most allowed", max)}
 		}
-		r.attempts[h]++
-		r.mu.Unlock()
 	}
 	return Decision{Eligible: true, Rule: "none", Detail: "no rule refused"}
 }
@@ -242,27 +279,29 @@ func (r *Rules) Decide(c Contact) Decision {
 // zone is the contact's time zone: its own, else the longest configured
 // prefix of its number, else its country's, else the default.
 func (r *Rules) zone(c Contact, n string) (*time.Location, string) {
-	if c.TimeZone != "" {
+	// "Local" would be this server's zone, not the contact's.
+	if c.TimeZone != "" && !strings.EqualFold(c.TimeZone, "Local") {
 		if z, err := time.LoadLocation(c.TimeZone); err == nil {
 			return z, "the contact's"
 		}
 	}
-	best, zone := "", ""
+	best, zone, from := "", "", ""
 	for p, z := range r.cfg.CallingHours.TimeZones {
 		if strings.HasPrefix(n, p) && len(p) > len(best) {
-			best, zone = p, z
+			best, zone, from = p, z, "a configured time_zones prefix"
 		}
 	}
 	if zone == "" {
 		for p, z := range countryZones {
 			if strings.HasPrefix(n, p) && len(p) > len(best) {
-				best, zone = p, z
+				best, zone, from = p, z, "the number's country"
 			}
 		}
 	}
 	if zone != "" {
+		// Named by where it came from, never by the number's digits.
 		if z, err := time.LoadLocation(zone); err == nil {
-			return z, "from the number's prefix " + best
+			return z, from
 		}
 	}
 	return r.defZone, "the default"

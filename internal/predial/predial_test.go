@@ -37,10 +37,10 @@ func TestDecisions(t *testing.T) {
 	}{
 		{Contact{Number: "+12125550100"}, "do_not_call", ""},
 		{Contact{Number: "+442079460000"}, "do_not_call", ""},
-		{Contact{Number: "+12125550199"}, "none", ""},                                                                // 10:00 in New York (the default)
-		{Contact{Number: "+13125550199"}, "none", ""},                                                                // 09:00 in Chicago
-		{Contact{Number: "+18085550199"}, "calling_hours", "05:00 in Pacific/Honolulu"},                              // 05:00 in Honolulu
-		{Contact{Number: "+81312345678"}, "calling_hours", "thu 00:00 in Asia/Tokyo (from the number's prefix +81)"}, // a country's zone
+		{Contact{Number: "+12125550199"}, "none", ""},                                                        // 10:00 in New York (the default)
+		{Contact{Number: "+13125550199"}, "none", ""},                                                        // 09:00 in Chicago
+		{Contact{Number: "+18085550199"}, "calling_hours", "05:00 in Pacific/Honolulu"},                      // 05:00 in Honolulu
+		{Contact{Number: "+81312345678"}, "calling_hours", "thu 00:00 in Asia/Tokyo (the number's country)"}, // a country's zone
 		{Contact{Number: "+12125550198", TimeZone: "Asia/Tokyo"}, "calling_hours", "the contact's"},
 		{Contact{Number: "+12125550198", TimeZone: "Not/AZone"}, "none", ""}, // an unknown zone: the number's
 	} {

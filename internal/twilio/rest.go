@@ -223,7 +223,7 @@ func (r *REST) update(ctx context.Context, sid string, form url.Values) error {
 			r.log.Debug("twilio call update retry", logkey.Status, resp.StatusCode)
 			continue
 		default:
-			return fmt.Errorf("twilio call update: status %d", resp.StatusCode)
+			return &PermanentError{Status: resp.StatusCode}
 		}
 	}
 	return last
@@ -231,3 +231,14 @@ func (r *REST) update(ctx context.Context, sid string, form url.Values) error {
 
 // callSidRE is a Twilio call SID: CA and 32 hex digits.
 var callSidRE = regexp.MustCompile(`^CA[0-9a-fA-F]{32}$`)
+
+// IsCallSid reports whether s is a Twilio call SID.
+func IsCallSid(s string) bool { return callSidRE.MatchString(s) }
+
+// PermanentError is Twilio refusing an update (4xx other than 429: the
+// call is over, or not the account's): retrying cannot help.
+type PermanentError struct{ Status int }
+
+func (e *PermanentError) Error() string {
+	return fmt.Sprintf("twilio call update refused: status %d", e.Status)
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -435,6 +436,49 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// knownFields are the dotted paths of Message's JSON fields, lower-cased
+// (array elements have no index), built once from the struct tags.
+var knownFields = func() map[string]string {
+	out := map[string]string{}
+	var walk func(prefix string, t reflect.Type, depth int)
+	walk = func(prefix string, t reflect.Type, depth int) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || depth > 4 {
+			return
+		}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" || name == "-" || !f.IsExported() {
+				continue
+			}
+			p := prefix + name
+			out[strings.ToLower(p)] = p
+			walk(p+".", f.Type, depth+1)
+		}
+	}
+	walk("", reflect.TypeOf(Message{}), 0)
+	return out
+}()
+
+// fieldLabel is a dropped field's name as a bounded label: the schema's
+// spelling of the path (array indexes dropped, case folded, as
+// encoding/json matches keys), or "other".
+func fieldLabel(path string) string {
+	var parts []string
+	for _, p := range strings.Split(path, ".") {
+		if p != "" && strings.Trim(p, "0123456789") != "" {
+			parts = append(parts, p)
+		}
+	}
+	if f, ok := knownFields[strings.ToLower(strings.Join(parts, "."))]; ok {
+		return f
+	}
+	return "other"
+}
+
 // ParseISO reads an ISO 8601 time as Vapi and the barge-in policy write
 // it: T or space between date and time, fractional seconds, a zone of Z,
 // ±hh:mm, ±hhmm or ±hh, or none (UTC).
@@ -500,7 +544,7 @@ func Decode(body []byte) (*Message, error) {
 			return nil, describeJSONError(err)
 		}
 		if f, ok := strings.CutPrefix(te.Field, "message."); ok {
-			env.Message.Dropped = append(env.Message.Dropped, f)
+			env.Message.Dropped = append(env.Message.Dropped, fieldLabel(f))
 		}
 	}
 	if env.Message == nil {

@@ -43,7 +43,10 @@ type AssistantResponse struct {
 	Assistant          json.RawMessage `json:"assistant,omitempty"`
 	SquadID            string          `json:"squadId,omitempty"`
 	Squad              json.RawMessage `json:"squad,omitempty"`
+	SquadOverrides     json.RawMessage `json:"squadOverrides,omitempty"`
 	WorkflowID         string          `json:"workflowId,omitempty"`
+	Workflow           json.RawMessage `json:"workflow,omitempty"`
+	WorkflowOverrides  json.RawMessage `json:"workflowOverrides,omitempty"`
 	Destination        json.RawMessage `json:"destination,omitempty"`
 	AssistantOverrides json.RawMessage `json:"assistantOverrides,omitempty"`
 	Error              string          `json:"error,omitempty"`
