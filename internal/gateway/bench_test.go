@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/predial"
 	"github.com/voicegate/voicegate/internal/ratelimit"
 )
 
@@ -169,5 +172,30 @@ func BenchmarkAsyncToolCall(b *testing.B) {
 		}
 	}, func(i int) string {
 		return fmt.Sprintf(`{"message":{"type":"tool-calls","timestamp":%d,"call":{"id":"call-%d"},"toolCallList":[{"id":"atc-%d","type":"function","function":{"name":"getBalance","arguments":"{\"account\":\"DE89\"}"}}]}}`, 1767007390468+i, i%64, i)
+	})
+}
+
+// BenchmarkEndpointingRequest: call.endpointing.request, the conversation
+// read and the rules applied to the assistant's last question.
+func BenchmarkEndpointingRequest(b *testing.B) {
+	benchHandler(b, nil, func(i int) string {
+		return fmt.Sprintf(`{"message":{"type":"call.endpointing.request","timestamp":%d,"call":{"id":"call-%d"},"messagesOpenAIFormatted":[{"role":"system","content":"You are a clinic assistant."},{"role":"user","content":"I need to move my appointment."},{"role":"assistant","content":"Of course. Could you tell me your date of birth?"}]}}`, 1767007390468+i, i%64)
+	})
+}
+
+// BenchmarkCampaignPredial: campaign.predial with every rule on (a
+// do-not-call list of 10,000 numbers, calling hours, attempts), audited.
+func BenchmarkCampaignPredial(b *testing.B) {
+	dnc := b.TempDir() + "/dnc.txt"
+	var list strings.Builder
+	for i := range 10000 {
+		fmt.Fprintf(&list, "+1212555%04d\n", i)
+	}
+	os.WriteFile(dnc, []byte(list.String()), 0o600)
+	benchHandler(b, func(c *config.Config) {
+		c.Vapi.Predial = predial.Config{DoNotCallFile: dnc, MaxAttemptsPerDay: 1 << 30,
+			CallingHours: &predial.Hours{Start: "00:00", End: "23:59", DefaultTimeZone: "America/New_York"}}
+	}, func(i int) string {
+		return fmt.Sprintf(`{"message":{"type":"campaign.predial","timestamp":%d,"campaignId":"camp-1","contact":{"number":"+1646555%04d"}}}`, 1767007390468+i, i%10000)
 	})
 }
