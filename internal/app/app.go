@@ -30,6 +30,7 @@ import (
 	"github.com/voicegate/voicegate/internal/envelope"
 	"github.com/voicegate/voicegate/internal/erasure"
 	"github.com/voicegate/voicegate/internal/gateway"
+	"github.com/voicegate/voicegate/internal/knowledge"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/periodic"
@@ -312,6 +313,12 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 	if err != nil {
 		return nil, nil, err
 	}
+	kb, err := knowledge.New(cfg.Vapi.KnowledgeBase, a.log.With(logkey.Component, "knowledge"), func(tool string, out tools.Outcome, d time.Duration) {
+		a.Metrics.ObserveTool(tool, string(out), d)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
 	var phone dispatch.PhoneController
 	if cfg.Vapi.PhoneCallControl.Enabled() {
 		phone = twilio.NewREST(cfg.Vapi.PhoneCallControl, a.log.With(logkey.Component, "twilio-rest"))
@@ -322,7 +329,7 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 	}
 	disp, err := dispatch.New(dispatch.Config{AssistantRequest: v.AssistantRequest, TransferDestination: v.TransferDestination,
 		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun, Endpointing: v.Endpointing, Handoff: v.Handoff}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Records: a.Records, Tools: runner, Log: a.log, Metrics: a.Metrics, Now: a.now,
-		Bargein: engine, Control: control, Events: a.Events, Audit: a.AuditEvent, Predial: pd, CallerHash: a.callerHash, Phone: phone,
+		Bargein: engine, Control: control, Events: a.Events, Audit: a.AuditEvent, Predial: pd, CallerHash: a.callerHash, Phone: phone, Knowledge: kb,
 		ObserveTool: func(tool string, out tools.Outcome, d time.Duration) { a.Metrics.ObserveTool(tool, string(out), d) }})
 	if err != nil {
 		return nil, nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/endpointing"
+	"github.com/voicegate/voicegate/internal/knowledge"
 	"github.com/voicegate/voicegate/internal/logging"
 	"github.com/voicegate/voicegate/internal/predial"
 	"github.com/voicegate/voicegate/internal/ratelimit"
@@ -79,6 +80,9 @@ type VapiConfig struct {
 	Endpointing         endpointing.Config              `yaml:"endpointing"`
 	Handoff             dispatch.HandoffConfig          `yaml:"handoff"`
 	Predial             predial.Config                  `yaml:"predial"`
+	// KnowledgeBase answers knowledge-base-request from an internal
+	// search API.
+	KnowledgeBase knowledge.Config `yaml:"knowledge_base"`
 	// PhoneCallControl executes phone-call-control through Twilio.
 	PhoneCallControl twilio.RESTConfig `yaml:"phone_call_control"`
 }
@@ -297,6 +301,7 @@ func (c *Config) applyDefaults() {
 		c.Tools[i].Complete()
 	}
 	c.Vapi.PhoneCallControl.Complete()
+	c.Vapi.KnowledgeBase.Complete()
 
 }
 
@@ -324,6 +329,9 @@ func (c *Config) resolve(e *ValidationError, opt Options) {
 	e.section("records", c.Records.Resolve(opt.Getenv))
 	e.section("call_control", c.CallControl.Resolve(opt.Getenv, opt.ReadFile))
 	e.section("vapi.phone_call_control", c.Vapi.PhoneCallControl.Resolve(opt.ReadFile))
+	if kb := c.Vapi.KnowledgeBase.SearchAPI; kb != nil {
+		e.section("vapi.knowledge_base.search_api", kb.Resolve(opt.Getenv, opt.ReadFile))
+	}
 }
 
 // validate checks the decoded, completed and resolved configuration; it
@@ -359,6 +367,7 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	e.section("vapi.endpointing", v.Endpointing.Validate())
 	e.section("vapi.handoff", v.Handoff.Validate())
 	e.section("vapi.predial", v.Predial.Validate())
+	e.section("vapi.knowledge_base", v.KnowledgeBase.Validate())
 	e.section("vapi.phone_call_control", v.PhoneCallControl.Validate())
 	if v.TransferDestination != nil {
 		e.section("vapi.transfer_destination", v.TransferDestination.Validate())

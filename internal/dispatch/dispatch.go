@@ -18,6 +18,7 @@ import (
 	"github.com/voicegate/voicegate/internal/bargein"
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/endpointing"
+	"github.com/voicegate/voicegate/internal/knowledge"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/predial"
@@ -65,6 +66,7 @@ type Dispatcher struct {
 	predial   *predial.Rules
 	callerKey func(string) string
 	phone     PhoneController
+	knowledge *knowledge.Searcher
 }
 
 // Deps are the Dispatcher's collaborators.
@@ -87,6 +89,8 @@ type Deps struct {
 	Audit func(event, subject, detail string)
 	// Phone executes phone-call-control (nil: not configured).
 	Phone PhoneController
+	// Knowledge answers knowledge-base-request (nil: no documents).
+	Knowledge *knowledge.Searcher
 	// ObserveTool counts the assistant router API's calls (nil: not).
 	ObserveTool tools.Observer
 	// Predial decides campaign.predial (nil: always eligible).
@@ -120,7 +124,7 @@ func New(cfg Config, d Deps) (*Dispatcher, error) {
 	}
 	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, routerAPI: api, endpoint: ep, handoffs: ho, transfer: tr,
 		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun,
-		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics), events: d.Events, audit: d.Audit, predial: d.Predial, callerKey: d.CallerHash, phone: d.Phone}, nil
+		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics), events: d.Events, audit: d.Audit, predial: d.Predial, callerKey: d.CallerHash, phone: d.Phone, knowledge: d.Knowledge}, nil
 }
 
 // Deadline returns how long Vapi waits for an answer to a message of type t.
@@ -163,7 +167,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 	case "chat.created", "chat.deleted", "session.created", "session.updated", "session.deleted":
 		d.chatEvent(m)
 		return respEmpty, nil
-	case vapi.TypeAssistantRequest, vapi.TypeToolCalls, vapi.TypeFunctionCall, vapi.TypeTransferDestination:
+	case vapi.TypeAssistantRequest, vapi.TypeToolCalls, vapi.TypeFunctionCall, vapi.TypeTransferDestination, vapi.TypeKnowledgeBase:
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, Deadline(m.Type, d.serverTimeout))
 		defer cancel()
@@ -190,6 +194,8 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 		return d.endpointing(m)
 	case vapi.TypeHandoffDestination:
 		return d.handoff(m)
+	case vapi.TypeKnowledgeBase:
+		return d.knowledgeBase(ctx, m)
 	}
 	if m.Type == vapi.TypeHang {
 		d.hang(m) // counted even for a call not tracked
@@ -557,6 +563,17 @@ func (d *Dispatcher) callDeleted(ctx context.Context, m *vapi.Message) (webhook.
 	}
 	d.log.Info("call deleted by Vapi: records erased", logkey.CallID, id, logkey.Count, n)
 	return respEmpty, nil
+}
+
+// knowledgeBase answers knowledge-base-request with the documents of the
+// configured search API ({"documents": []} without one, or when it fails:
+// the assistant goes on without them).
+func (d *Dispatcher) knowledgeBase(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
+	resp := knowledge.Response{Documents: []knowledge.Document{}}
+	if d.knowledge != nil {
+		resp = d.knowledge.Answer(ctx, m.CallID(), vapi.OpenAIMessages(m.Body))
+	}
+	return jsonResponse(resp)
 }
 
 // routeAssistant answers assistant-request: the router API when one is

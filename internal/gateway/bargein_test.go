@@ -482,3 +482,48 @@ func TestPhoneCallControlThroughTwilio(t *testing.T) {
 		t.Fatal("the auth token reached the log")
 	}
 }
+
+// TestKnowledgeBaseRequest: knowledge-base-request is answered from the
+// internal search API (a local server here, as the customer's would be):
+// the latest user messages are the query, the documents come back ranked
+// within the budget; without a search API, or when it fails, no
+// documents.
+func TestKnowledgeBaseRequest(t *testing.T) {
+	var q atomic.Value
+	var fail atomic.Bool
+	search := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		q.Store(string(b))
+		if fail.Load() {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"documents":[{"content":"Shoes can be returned within 30 days.","similarity":0.7,"uuid":"kb-2"},{"content":"Returns policy: 30 days, receipt needed.","similarity":0.92,"uuid":"kb-1"}]}`)
+	}))
+	t.Cleanup(search.Close)
+	e := newEnv(t, func(c *config.Config) {
+		c.Vapi.KnowledgeBase.SearchAPI = &config.ToolConfig{URL: search.URL + "/search"}
+		c.Vapi.KnowledgeBase.MaxDocuments = 1
+		if err := c.Check(config.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	kbReq := func(i int) string {
+		return fmt.Sprintf(`{"message":{"type":"knowledge-base-request","timestamp":%d,"call":{"id":"kb1"},"messagesOpenAIFormatted":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},{"role":"user","content":"can I return shoes?"}]}}`, 1767000000000+i)
+	}
+	code, out := e.send(kbReq(1))
+	if code != 200 || out != `{"documents":[{"content":"Returns policy: 30 days, receipt needed.","similarity":0.92,"uuid":"kb-1"}]}` {
+		t.Fatalf("%d %s", code, out)
+	}
+	if got := q.Load().(string); got != `{"limit":1,"query":"Hi can I return shoes?"}` {
+		t.Fatalf("the search API got %s", got)
+	}
+	fail.Store(true)
+	if code, out := e.send(kbReq(2)); code != 200 || out != `{"documents":[]}` {
+		t.Fatalf("search failing: %d %s", code, out)
+	}
+	if logs := e.logs.String(); strings.Contains(logs, "return shoes") {
+		t.Fatal("the caller's words reached the log")
+	}
+}
