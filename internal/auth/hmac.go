@@ -53,7 +53,9 @@ type segment struct {
 	kind byte // 0 literal, 'b' body, 't' timestamp, 'm' method, 'u' url
 }
 
-func hashFunc(alg string) (func() hash.Hash, error) {
+// HashFunc returns the hash of an HMAC plan's algorithm name (sha256,
+// sha512, sha1).
+func HashFunc(alg string) (func() hash.Hash, error) {
 	switch alg {
 	case "sha256":
 		return sha256.New, nil
@@ -115,7 +117,7 @@ func keyBytes(a Config, s confval.Secret) ([]byte, error) {
 }
 
 func newHMAC(a Config) (*hmacVerifier, error) {
-	nh, err := hashFunc(a.Algorithm)
+	nh, err := HashFunc(a.Algorithm)
 	if err != nil {
 		return nil, err
 	}

@@ -57,7 +57,7 @@ func (s *Signer) Sign(h http.Header, method, url string, body []byte, now time.T
 	case ModeSecret:
 		h.Set(a.Header, s.secret)
 	case ModeHMAC:
-		nh, _ := hashFunc(a.Algorithm)
+		nh, _ := HashFunc(a.Algorithm)
 		m := hmac.New(nh, s.key)
 		ts := strconv.FormatInt(now.Unix(), 10)
 		writePayload(m, nil, s.format, &Request{Method: method, URL: url, Body: body}, ts)

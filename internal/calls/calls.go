@@ -6,6 +6,7 @@ package calls
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -52,6 +53,15 @@ type CallEvent struct {
 
 // MaxEventDetail bounds an event's Detail (longer ones are cut).
 const MaxEventDetail = 500
+
+// ClipDetail bounds an event's detail to MaxEventDetail bytes, on a
+// character boundary (what every store keeps).
+func ClipDetail(s string) string {
+	if len(s) <= MaxEventDetail {
+		return s
+	}
+	return strings.ToValidUTF8(s[:MaxEventDetail], "")
+}
 
 // End is what an end-of-call report (or a status-update "ended") tells.
 type End struct {

@@ -2,14 +2,10 @@ package cli
 
 import (
 	"crypto/hmac"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"maps"
 	"net/http"
@@ -192,15 +188,8 @@ func explainHMAC(w io.Writer, a auth.Config, h http.Header, method, url string, 
 }
 
 func mac(alg string, key, payload []byte) []byte {
-	var nh func() hash.Hash
-	switch alg {
-	case "sha256":
-		nh = sha256.New
-	case "sha1":
-		nh = sha1.New
-	case "sha512":
-		nh = sha512.New
-	default:
+	nh, err := auth.HashFunc(alg)
+	if err != nil {
 		return nil
 	}
 	m := hmac.New(nh, key)

@@ -92,31 +92,17 @@ func (d *Dispatcher) bargeIn(ctx context.Context, m *vapi.Message) {
 		return
 	}
 	if controlURL == "" {
-		controlURL = d.controlURL(m)
+		// Checked against the allowlist once per call, then kept, for
+		// later messages that do not carry it.
+		if controlURL = d.controlURL(m); controlURL != "" {
+			d.sessions.Update(id, func(s *session.State) { s.ControlURL = controlURL })
+		}
 	}
 	if controlURL == "" {
 		d.log.Warn("barge-in action skipped: the call has no usable control URL", logkey.CallID, id)
 		return
 	}
 	d.control.React(id, controlURL, dec, decidedAt)
-}
-
-// noteControlURL keeps the control URL an authenticated message of a
-// tracked call carries, once it passes the allowlist (checked once per
-// call).
-func (d *Dispatcher) noteControlURL(m *vapi.Message) {
-	if d.control == nil || m.Call == nil || m.Call.Monitor == nil || m.Call.Monitor.ControlURL == "" {
-		return
-	}
-	var known bool
-	id := m.CallID()
-	d.sessions.Update(id, func(s *session.State) { known = s.ControlURL != "" })
-	if known {
-		return
-	}
-	if u := d.controlURL(m); u != "" {
-		d.sessions.Update(id, func(s *session.State) { s.ControlURL = u })
-	}
 }
 
 // controlURL returns m's control URL when the allowlist accepts it; a

@@ -203,7 +203,6 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 	if !tracked {
 		return respEmpty, nil
 	}
-	d.noteControlURL(m)
 	switch m.Type {
 	case vapi.TypeSpeechUpdate:
 		d.sessions.Speech(m.CallID(), m.Role, m.Status == "started", m.Turn)

@@ -324,11 +324,7 @@ func (s *DB) AddEvents(ctx context.Context, evs []calls.CallEvent) error {
 	}
 	ids, ats, kinds, details := make([]string, len(evs)), make([]int64, len(evs)), make([]string, len(evs)), make([]string, len(evs))
 	for i, e := range evs {
-		d := e.Detail
-		if len(d) > calls.MaxEventDetail {
-			d = strings.ToValidUTF8(d[:calls.MaxEventDetail], "")
-		}
-		ids[i], ats[i], kinds[i], details[i] = e.CallID, e.At.UnixMilli(), e.Kind, d
+		ids[i], ats[i], kinds[i], details[i] = e.CallID, e.At.UnixMilli(), e.Kind, calls.ClipDetail(e.Detail)
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO call_events (call_id, at, kind, detail) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])`, ids, ats, kinds, details); err != nil {
 		return fmt.Errorf("add call events: %w", err)

@@ -505,7 +505,7 @@ func (s *DB) AddEvents(ctx context.Context, evs []calls.CallEvent) error {
 	}
 	defer st.Close()
 	for _, e := range evs {
-		if _, err := st.ExecContext(ctx, e.CallID, e.At.UnixMilli(), e.Kind, cutDetail(e.Detail)); err != nil {
+		if _, err := st.ExecContext(ctx, e.CallID, e.At.UnixMilli(), e.Kind, calls.ClipDetail(e.Detail)); err != nil {
 			return fmt.Errorf("add call events: %w", err)
 		}
 	}
@@ -513,15 +513,6 @@ func (s *DB) AddEvents(ctx context.Context, evs []calls.CallEvent) error {
 		return fmt.Errorf("add call events: %w", err)
 	}
 	return nil
-}
-
-// cutDetail bounds an event's detail to calls.MaxEventDetail bytes, on a
-// character boundary.
-func cutDetail(s string) string {
-	if len(s) <= calls.MaxEventDetail {
-		return s
-	}
-	return strings.ToValidUTF8(s[:calls.MaxEventDetail], "")
 }
 
 // Events implements calls.Reader.
