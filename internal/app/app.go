@@ -31,6 +31,7 @@ import (
 	"github.com/voicegate/voicegate/internal/erasure"
 	"github.com/voicegate/voicegate/internal/gateway"
 	"github.com/voicegate/voicegate/internal/knowledge"
+	"github.com/voicegate/voicegate/internal/knowledge/library"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/periodic"
@@ -91,6 +92,9 @@ type App struct {
 	// router is the current tool router, for the queue's jobs.
 	router atomic.Pointer[tools.Router]
 	keys   *envelope.Local
+	// Library is the knowledge bases' document store (nil: the store keeps
+	// no documents, or there are no records' keys).
+	Library *library.Library
 	// attempts counts campaign pre-dial attempts across reloads.
 	attempts predial.Attempts
 	// rules are the barge-in actions build compiled, used once a build
@@ -184,6 +188,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		}()
 		a.Records = records.NewWriter(records.Deps{Store: rs, Keys: kr, Secrets: a.erasure, LookupKey: kr.LookupKey(),
 			Redaction: cfg.Records.Redaction, Random: rand.Reader, Now: o.Now})
+		if ls, ok := rs.(library.Store); ok {
+			a.Library = library.New(library.Deps{Store: ls, Keys: kr, LookupKey: kr.LookupKey(), Random: rand.Reader, Now: o.Now})
+		}
 	}
 	if as, ok := rs.(audit.Store); ok {
 		var err error
@@ -313,9 +320,12 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 	if err != nil {
 		return nil, nil, err
 	}
-	kb, err := knowledge.New(cfg.Vapi.KnowledgeBase, a.log.With(logkey.Component, "knowledge"), func(tool string, out tools.Outcome, d time.Duration) {
-		a.Metrics.ObserveTool(tool, string(out), d)
-	})
+	kb, err := knowledge.New(cfg.Vapi.KnowledgeBase, knowledge.Deps{Log: a.log.With(logkey.Component, "knowledge"), Library: a.Library, Now: a.now,
+		ObserveTool: func(tool string, out tools.Outcome, d time.Duration) { a.Metrics.ObserveTool(tool, string(out), d) },
+		Observe: func(source, outcome string, d time.Duration) {
+			a.Metrics.KnowledgeSearches.WithLabelValues(source, outcome).Inc()
+			a.Metrics.KnowledgeLatency.WithLabelValues(source).Observe(d.Seconds())
+		}})
 	if err != nil {
 		return nil, nil, err
 	}

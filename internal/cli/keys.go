@@ -14,6 +14,7 @@ import (
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/envelope"
 	"github.com/voicegate/voicegate/internal/erasure"
+	"github.com/voicegate/voicegate/internal/knowledge/library"
 	"github.com/voicegate/voicegate/internal/postgres"
 	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/sqlite"
@@ -90,16 +91,25 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 			"Existing records stay under their key until: voicegate keys rewrap\n", next, envelope.RefreshInterval)
 	case "rewrap":
 		n, err := w.Rewrap(ctx, func(done int) { fmt.Fprintf(stderr, "rewrapped %d\n", done) })
-		if aerr := o.audit(ctx, "keys.rewrap", kr.Current(), fmt.Sprintf("%d record(s) rewrapped", n)); aerr != nil && err == nil {
+		docs := 0
+		if err == nil && o.library != nil {
+			docs, err = o.library.Rewrap(ctx, func(done int) { fmt.Fprintf(stderr, "rewrapped %d knowledge-base document(s)\n", done) })
+		}
+		if aerr := o.audit(ctx, "keys.rewrap", kr.Current(), fmt.Sprintf("%d record(s) and %d knowledge-base document(s) rewrapped", n, docs)); aerr != nil && err == nil {
 			err = aerr
 		}
 		if err != nil {
-			return fmt.Errorf("rewrap stopped after %d record(s) (run it again to resume): %w", n, err)
+			return fmt.Errorf("rewrap stopped after %d record(s) and %d document(s) (run it again to resume): %w", n, docs, err)
 		}
-		fmt.Fprintf(stdout, "%d record(s) rewrapped under %s; payloads untouched\n", n, kr.Current())
+		fmt.Fprintf(stdout, "%d record(s) and %d knowledge-base document(s) rewrapped under %s; payloads untouched\n", n, docs, kr.Current())
 	case "retire":
 		if err := w.CheckRetire(ctx, id); err != nil {
 			return err
+		}
+		if o.library != nil {
+			if err := o.library.CheckRetire(ctx, id); err != nil {
+				return err
+			}
 		}
 		if err := kr.Retire(id); err != nil {
 			return err
@@ -119,7 +129,10 @@ type opened struct {
 	keys   *envelope.Local
 	log    *audit.Log
 	store  audit.Store
-	close  func()
+	// library is the knowledge bases' documents (nil: the store keeps
+	// none).
+	library *library.Library
+	close   func()
 }
 
 // audit records an operator's action in the audit log. Reads and purges
@@ -135,10 +148,15 @@ func (o *opened) audit(ctx context.Context, event, subject, detail string) error
 // openRecords opens the protected records' store, keyring and audit log
 // as serve would, for an operator command.
 func openRecords(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(string) string) (*opened, error) {
+	return openRecordsWith(ctx, cfgPath, dataDir, cmd, getenv, config.LoadStorage)
+}
+
+// openRecordsWith is openRecords reading the config with load.
+func openRecordsWith(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(string) string, load func(string, config.Options) (*config.Config, error)) (*opened, error) {
 	cfg := config.Default()
 	if cfgPath != "" {
 		var err error
-		if cfg, err = config.LoadStorage(cfgPath, config.Options{Getenv: getenv}); err != nil {
+		if cfg, err = load(cfgPath, config.Options{Getenv: getenv}); err != nil {
 			return nil, err
 		}
 	} else if dataDir == "" {
@@ -204,6 +222,10 @@ func openRecords(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(
 	}
 	w := records.NewWriter(records.Deps{Store: st, Keys: kr, Secrets: secrets, LookupKey: kr.LookupKey(),
 		Redaction: cfg.Records.Redaction, Random: rand.Reader, Now: time.Now})
-	return &opened{cfg: cfg, writer: w, keys: kr,
-		log: log, store: st, close: closeAll}, nil
+	o := &opened{cfg: cfg, writer: w, keys: kr,
+		log: log, store: st, close: closeAll}
+	if ls, ok := st.(library.Store); ok {
+		o.library = library.New(library.Deps{Store: ls, Keys: kr, LookupKey: kr.LookupKey(), Random: rand.Reader, Now: time.Now})
+	}
+	return o, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/voicegate/voicegate/internal/audit"
 	"github.com/voicegate/voicegate/internal/envelope"
 	"github.com/voicegate/voicegate/internal/erasure"
+	"github.com/voicegate/voicegate/internal/knowledge/library"
 	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/records/writertest"
 	"github.com/voicegate/voicegate/internal/sqlite"
@@ -31,6 +32,10 @@ func TestKeysCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	lib := library.New(library.Deps{Store: db, Keys: kr, LookupKey: kr.LookupKey()})
+	if _, err := lib.Add(ctx, "handbook", "en", "a.txt", []byte("Opening hours"), library.Text); err != nil {
+		t.Fatal(err)
+	}
 	db.Close()
 	first := kr.Current()
 	keys := func(args ...string) (string, string, int) {
@@ -47,7 +52,7 @@ func TestKeysCommands(t *testing.T) {
 	if _, errOut, code := keys("retire", first); code != 1 || !strings.Contains(errOut, "still wraps 3 record(s)") {
 		t.Fatalf("retire of a key in use: %d %s", code, errOut)
 	}
-	if out, errOut, code := keys("rewrap"); code != 0 || !strings.Contains(out, "3 record(s) rewrapped") {
+	if out, errOut, code := keys("rewrap"); code != 0 || !strings.Contains(out, "3 record(s) and 1 knowledge-base document(s) rewrapped") {
 		t.Fatalf("rewrap: %d %s %s", code, out, errOut)
 	}
 	if _, errOut, code := keys("retire", first); code != 1 || !strings.Contains(errOut, "may still wrap with it") {

@@ -2,9 +2,11 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/voicegate/voicegate/internal/bargein"
+	"github.com/voicegate/voicegate/internal/knowledge/library"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -225,4 +227,90 @@ func LoadBargein(path string, opt Options) (*bargein.Config, error) {
 		return nil, err
 	}
 	return &cfg.Bargein, nil
+}
+
+// LoadKnowledge reads what voicegate kb needs: data_dir, storage, records
+// and vapi.knowledge_base's bases (of a search API base, only that it is
+// one: its URL and secrets are not read).
+func LoadKnowledge(path string, opt Options) (*Config, error) {
+	opt = opt.withDefaults()
+	raw, err := opt.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	verr := &ValidationError{}
+	cfg, missing := decode(raw, pruneToKnowledge, opt, verr)
+	if cfg != nil {
+		if cfg.DataDir == "" {
+			verr.add("data_dir", "must not be empty")
+		}
+		verr.section("records", cfg.Records.Resolve(opt.Getenv))
+		verr.section("storage", cfg.Storage.Validate())
+		verr.section("records", cfg.Records.Validate())
+		cfg.Vapi.KnowledgeBase.Complete()
+		kb := cfg.Vapi.KnowledgeBase
+		for _, name := range slices.Sorted(maps.Keys(kb.Bases)) {
+			if err := library.CheckLanguage(kb.Bases[name].Language); err != nil {
+				verr.add("vapi.knowledge_base.bases."+name+".language", "%s", err)
+			}
+		}
+	}
+	reportUnexpanded(verr, missing)
+	if err := verr.orNil(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// pruneToKnowledge keeps data_dir, storage, records and
+// vapi.knowledge_base.bases, each search_api replaced by {}.
+func pruneToKnowledge(doc *yaml.Node) {
+	keepKeys("data_dir", "storage", "records", "vapi")(doc)
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value != "vapi" {
+			continue
+		}
+		vapi := unalias(doc.Content[i+1])
+		kb := child(vapi, "knowledge_base")
+		if kb == nil {
+			doc.Content[i+1] = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+			continue
+		}
+		bases := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		if b := child(kb, "bases"); b != nil && b.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(b.Content); j += 2 {
+				base := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+				if v := unalias(b.Content[j+1]); v.Kind == yaml.MappingNode {
+					for k := 0; k+1 < len(v.Content); k += 2 {
+						switch v.Content[k].Value {
+						case "language":
+							base.Content = append(base.Content, v.Content[k], unalias(v.Content[k+1]))
+						case "search_api":
+							if unalias(v.Content[k+1]).Tag != "!!null" {
+								base.Content = append(base.Content, v.Content[k], &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"})
+							}
+						}
+					}
+				}
+				bases.Content = append(bases.Content, b.Content[j], base)
+			}
+		}
+		kbKey := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "knowledge_base"}
+		basesKey := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "bases"}
+		doc.Content[i+1] = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{kbKey,
+			{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{basesKey, bases}}}}
+	}
+}
+
+// child is the value of key in mapping m (nil: none).
+func child(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return unalias(m.Content[i+1])
+		}
+	}
+	return nil
 }

@@ -329,9 +329,7 @@ func (c *Config) resolve(e *ValidationError, opt Options) {
 	e.section("records", c.Records.Resolve(opt.Getenv))
 	e.section("call_control", c.CallControl.Resolve(opt.Getenv, opt.ReadFile))
 	e.section("vapi.phone_call_control", c.Vapi.PhoneCallControl.Resolve(opt.ReadFile))
-	if kb := c.Vapi.KnowledgeBase.SearchAPI; kb != nil {
-		e.section("vapi.knowledge_base.search_api", kb.Resolve(opt.Getenv, opt.ReadFile))
-	}
+	e.section("vapi.knowledge_base", c.Vapi.KnowledgeBase.Resolve(opt.Getenv, opt.ReadFile))
 }
 
 // validate checks the decoded, completed and resolved configuration; it

@@ -565,12 +565,16 @@ func (d *Dispatcher) callDeleted(ctx context.Context, m *vapi.Message) (webhook.
 }
 
 // knowledgeBase answers knowledge-base-request with the documents of the
-// configured search API ({"documents": []} without one, or when it fails:
-// the assistant goes on without them).
+// knowledge base of the call's assistant ({"documents": []} without one,
+// or when its search fails: the assistant goes on without them).
 func (d *Dispatcher) knowledgeBase(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
 	resp := knowledge.Response{Documents: []knowledge.Document{}}
 	if d.knowledge != nil {
-		resp = d.knowledge.Answer(ctx, m.CallID(), vapi.OpenAIMessages(m.Body))
+		var assistant string
+		if m.Call != nil {
+			assistant = m.Call.AssistantID
+		}
+		resp = d.knowledge.Answer(ctx, m.CallID(), assistant, vapi.OpenAIMessages(m.Body))
 	}
 	return jsonResponse(resp)
 }

@@ -96,6 +96,33 @@ func SealPair(kr Keyring, random io.Reader, plaintext, second, aad, aad2 []byte)
 	return Sealed{Key: w, Payload: payload}, p2, nil
 }
 
+// NewDataKey draws a data key from random and wraps it with kr's current
+// key, bound to aad: for an object with many payloads (a document's
+// passages), each sealed with SealUnder. The caller clears the key.
+func NewDataKey(kr Keyring, random io.Reader, aad []byte) ([]byte, Wrapped, error) {
+	dek := make([]byte, KeySize)
+	if _, err := io.ReadFull(random, dek); err != nil {
+		return nil, Wrapped{}, fmt.Errorf("seal: data key: %w", err)
+	}
+	w, err := kr.Wrap(dek, aad)
+	if err != nil {
+		clear(dek)
+		return nil, Wrapped{}, fmt.Errorf("seal: wrap the data key: %w", err)
+	}
+	return dek, w, nil
+}
+
+// SealUnder encrypts plaintext under a data key of NewDataKey, bound to
+// aad.
+func SealUnder(dek []byte, random io.Reader, plaintext, aad []byte) ([]byte, error) {
+	return seal(dek, random, plaintext, aad)
+}
+
+// OpenUnder decrypts a payload of SealUnder.
+func OpenUnder(dek, payload, aad []byte) ([]byte, error) {
+	return open(dek, payload, aad)
+}
+
 // OpenSecond decrypts the second payload of a SealPair: key unwrapped with
 // aad, payload bound to aad2.
 func OpenSecond(kr Keyring, key Wrapped, payload, aad, aad2 []byte) ([]byte, error) {

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/dispatch"
+	"github.com/voicegate/voicegate/internal/knowledge"
+	"github.com/voicegate/voicegate/internal/knowledge/library"
 	"github.com/voicegate/voicegate/internal/predial"
 	"github.com/voicegate/voicegate/internal/twilio"
 )
@@ -484,9 +487,10 @@ func TestPhoneCallControlThroughTwilio(t *testing.T) {
 }
 
 // TestKnowledgeBaseRequest: knowledge-base-request is answered from the
-// internal search API (a local server here, as the customer's would be):
-// the latest user messages are the query, the documents come back ranked
-// within the budget; without a search API, or when it fails, no
+// knowledge base of the call's assistant: the internal search API (a local
+// server here, as the customer's would be) or voicegate's own document
+// store. The latest user messages are the query, the documents come back
+// ranked within the budget; without a base, or when its search fails, no
 // documents.
 func TestKnowledgeBaseRequest(t *testing.T) {
 	var q atomic.Value
@@ -503,27 +507,51 @@ func TestKnowledgeBaseRequest(t *testing.T) {
 	}))
 	t.Cleanup(search.Close)
 	e := newEnv(t, func(c *config.Config) {
-		c.Vapi.KnowledgeBase.SearchAPI = &config.ToolConfig{URL: search.URL + "/search"}
+		c.Vapi.KnowledgeBase.Bases = map[string]knowledge.Base{
+			"search":   {SearchAPI: &config.ToolConfig{URL: search.URL + "/search"}},
+			"handbook": {},
+		}
+		c.Vapi.KnowledgeBase.Default = "search"
+		c.Vapi.KnowledgeBase.Assistants = map[string]string{"asst-handbook": "handbook", "asst-none": ""}
 		c.Vapi.KnowledgeBase.MaxDocuments = 1
 		if err := c.Check(config.Options{}); err != nil {
 			t.Fatal(err)
 		}
 	})
-	kbReq := func(i int) string {
-		return fmt.Sprintf(`{"message":{"type":"knowledge-base-request","timestamp":%d,"call":{"id":"kb1"},"messagesOpenAIFormatted":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},{"role":"user","content":"can I return shoes?"}]}}`, 1767000000000+i)
+	if _, err := e.app.Library.Add(context.Background(), "handbook", "en", "returns.md",
+		[]byte("# Returns\n\nShoes bought in store can be returned within 60 days with the receipt.\n\n# Delivery\n\nParcels arrive in two days."), library.Markdown); err != nil {
+		t.Fatal(err)
 	}
-	code, out := e.send(kbReq(1))
+	kbReq := func(i int, assistant string) string {
+		return fmt.Sprintf(`{"message":{"type":"knowledge-base-request","timestamp":%d,"call":{"id":"kb1","assistantId":%q},"messagesOpenAIFormatted":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},{"role":"user","content":"can I return shoes?"}]}}`, 1767000000000+i, assistant)
+	}
+	code, out := e.send(kbReq(1, "asst-other"))
 	if code != 200 || out != `{"documents":[{"content":"Returns policy: 30 days, receipt needed.","similarity":0.92,"uuid":"kb-1"}]}` {
 		t.Fatalf("%d %s", code, out)
 	}
 	if got := q.Load().(string); got != `{"limit":1,"query":"Hi can I return shoes?"}` {
 		t.Fatalf("the search API got %s", got)
 	}
+	code, out = e.send(kbReq(2, "asst-handbook"))
+	var local knowledge.Response
+	if code != 200 || json.Unmarshal([]byte(out), &local) != nil || len(local.Documents) != 1 ||
+		local.Documents[0].Content != "Returns\nShoes bought in store can be returned within 60 days with the receipt." ||
+		local.Documents[0].Similarity <= 0 || local.Documents[0].UUID == "" {
+		t.Fatalf("local base: %d %s", code, out)
+	}
+	if code, out := e.send(kbReq(3, "asst-none")); code != 200 || out != `{"documents":[]}` {
+		t.Fatalf("an assistant without a base: %d %s", code, out)
+	}
 	fail.Store(true)
-	if code, out := e.send(kbReq(2)); code != 200 || out != `{"documents":[]}` {
+	if code, out := e.send(kbReq(4, "")); code != 200 || out != `{"documents":[]}` {
 		t.Fatalf("search failing: %d %s", code, out)
 	}
-	if logs := e.logs.String(); strings.Contains(logs, "return shoes") {
-		t.Fatal("the caller's words reached the log")
+	for labels, want := range map[string]string{`{outcome="documents",source="api"}`: "1", `{outcome="documents",source="local"}`: "1", `{outcome="error",source="api"}`: "1"} {
+		if got := e.metric("voicegate_knowledge_searches_total" + labels); got != want {
+			t.Errorf("searches%s = %q, want %s", labels, got, want)
+		}
+	}
+	if logs := e.logs.String(); strings.Contains(logs, "return shoes") || strings.Contains(logs, "60 days") {
+		t.Fatal("the caller's words or a document reached the log")
 	}
 }

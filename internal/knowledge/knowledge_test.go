@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/voicegate/voicegate/internal/tools"
 )
 
 func TestQueryIsTheLatestUserMessages(t *testing.T) {
@@ -55,5 +57,43 @@ func TestValidate(t *testing.T) {
 	c.MaxDocuments, c.MaxBytes = 50, 10
 	if p := strings.Join(c.Validate(), "\n"); !strings.Contains(p, "max_documents: ") || !strings.Contains(p, "max_bytes: ") {
 		t.Fatal(p)
+	}
+}
+
+func TestValidateBases(t *testing.T) {
+	api := func() *tools.Config { return &tools.Config{URL: "https://search.internal/kb"} }
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Bases: map[string]Base{"a": {}, "b": {}}}, "default: name the base"},
+		{Config{Bases: map[string]Base{"a": {}}, Default: "z"}, `default: "z" is not one of bases`},
+		{Config{Bases: map[string]Base{"a": {}}, Assistants: map[string]string{"asst": "z"}}, `assistants.asst: "z" is not one of bases`},
+		{Config{Bases: map[string]Base{"Bad Name": {}}}, "bases.Bad Name: a base's name"},
+		{Config{Bases: map[string]Base{"a": {Language: "de"}}}, `bases.a.language: language "de" is not one of`},
+		{Config{Bases: map[string]Base{"a": {SearchAPI: &tools.Config{URL: "ftp://x"}}}}, "bases.a.search_api.url"},
+		{Config{Bases: map[string]Base{"a": {SearchAPI: &tools.Config{URL: "https://x", Async: true}}}}, "bases.a.search_api.async"},
+		{Config{Default: "a"}, "bases: none declared"},
+	} {
+		c.cfg.Complete()
+		if p := strings.Join(c.cfg.Validate(), "\n"); !strings.Contains(p, c.want) {
+			t.Errorf("%+v: %q, want %q", c.cfg, p, c.want)
+		}
+	}
+	ok := Config{Bases: map[string]Base{"handbook": {}, "search": {SearchAPI: api()}}, Default: "handbook", Assistants: map[string]string{"asst": "search", "quiet": ""}}
+	ok.Complete()
+	if p := ok.Validate(); len(p) != 0 {
+		t.Fatal(p)
+	}
+	if ok.Bases["handbook"].Language != "en" || !ok.HasLocal() {
+		t.Fatalf("%+v", ok)
+	}
+	one := Config{Bases: map[string]Base{"only": {}}}
+	one.Complete()
+	if one.Default != "only" {
+		t.Fatalf("the one base is not the default: %q", one.Default)
+	}
+	if _, err := New(ok, Deps{}); err == nil {
+		t.Fatal("a local base without a library was accepted")
 	}
 }

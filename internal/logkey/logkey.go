@@ -39,6 +39,7 @@ const (
 	ErrClass       = "err_class"
 	DryRun         = "dry_run"
 	Assistant      = "assistant"
+	Base           = "base"
 	Rule           = "rule"
 	CallType       = "call_type"
 	PhoneNumberID  = "phone_number_id"

@@ -69,6 +69,8 @@ func registered(t *testing.T) map[string]family {
 	m.ControlLatency.WithLabelValues("say").Observe(0.01)
 	m.AsyncJobs.WithLabelValues("getBalance", "enqueued").Inc()
 	m.DroppedFields.WithLabelValues("tool-calls", "timestamp").Inc()
+	m.KnowledgeSearches.WithLabelValues("local", "documents").Inc()
+	m.KnowledgeLatency.WithLabelValues("local").Observe(0.001)
 
 	mfs, err := m.Registry.Gather()
 	if err != nil {

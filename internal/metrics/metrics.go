@@ -52,6 +52,10 @@ type Metrics struct {
 	// Optional fields of an unexpected type or format dropped while
 	// decoding an authenticated message, by message type and field.
 	DroppedFields *prometheus.CounterVec // type, field
+	// knowledge-base-request searches by source (api, local) and outcome
+	// (documents, none, error), and their time.
+	KnowledgeSearches *prometheus.CounterVec   // source, outcome
+	KnowledgeLatency  *prometheus.HistogramVec // source
 }
 
 // New registers every metric. activeCalls, replayEntries and replayEarly
@@ -113,7 +117,13 @@ func New(activeCalls, replayEntries, replayEarly func() float64) *Metrics {
 	m.DroppedFields = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicegate_dropped_fields_total", Help: "Optional fields of an unexpected type or format left out of an authenticated message (which was still used), by message type and field.",
 	}, []string{"type", "field"})
-	r.MustRegister(m.AsyncJobs, m.DroppedFields, m.Requests, m.AuthFailures, m.Latency, m.ToolCalls, m.ToolLatency, m.DeadlineWarnings,
+	m.KnowledgeSearches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicegate_knowledge_searches_total", Help: "knowledge-base-request searches by source (api: an internal search API; local: voicegate's document store) and outcome (documents, none, error).",
+	}, []string{"source", "outcome"})
+	m.KnowledgeLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "voicegate_knowledge_search_seconds", Help: "Time to answer a knowledge-base-request, by source.", Buckets: buckets,
+	}, []string{"source"})
+	r.MustRegister(m.KnowledgeSearches, m.KnowledgeLatency, m.AsyncJobs, m.DroppedFields, m.Requests, m.AuthFailures, m.Latency, m.ToolCalls, m.ToolLatency, m.DeadlineWarnings,
 		m.SessionsRejected, m.SessionsExpired, m.StoreErrors, m.ConfigReloads, m.Panics,
 		m.BargeinDecisions, m.ControlMessages, m.ControlLatency, m.Hangs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_active_calls", Help: "Live call sessions."}, activeCalls),

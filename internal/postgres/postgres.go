@@ -183,6 +183,44 @@ CREATE TABLE call_events (
 );
 CREATE INDEX call_events_call ON call_events(call_id, at, seq);
 `,
+	// As in SQLite's 7: the knowledge bases' documents, the full-text
+	// index a GIN index over a tsvector of the passages' terms (keyed
+	// hashes of words, read with the 'simple' configuration: no stemming
+	// or stop words here, they are applied before hashing).
+	6: `
+CREATE TABLE kb_documents (
+	id          TEXT COLLATE "C" PRIMARY KEY,
+	base        TEXT COLLATE "C" NOT NULL,
+	name_hash   TEXT COLLATE "C" NOT NULL,
+	name        BYTEA NOT NULL,
+	key_id      TEXT NOT NULL,
+	wrapped_key BYTEA NOT NULL,
+	added_at    BIGINT NOT NULL,
+	passages    INTEGER NOT NULL,
+	bytes       INTEGER NOT NULL,
+	UNIQUE (base, name_hash)
+);
+CREATE INDEX kb_documents_key ON kb_documents(key_id, id);
+CREATE TABLE kb_passages (
+	id      BIGSERIAL PRIMARY KEY,
+	doc_id  TEXT COLLATE "C" NOT NULL REFERENCES kb_documents(id) ON DELETE CASCADE,
+	base    TEXT COLLATE "C" NOT NULL,
+	seq     INTEGER NOT NULL,
+	terms   TEXT NOT NULL,
+	length  INTEGER NOT NULL,
+	payload BYTEA NOT NULL,
+	tsv     tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, terms)) STORED,
+	UNIQUE (doc_id, seq)
+);
+CREATE INDEX kb_passages_base ON kb_passages(base);
+CREATE INDEX kb_passages_tsv ON kb_passages USING GIN (tsv);
+CREATE TABLE kb_terms (
+	base TEXT COLLATE "C" NOT NULL,
+	term TEXT COLLATE "C" NOT NULL,
+	df   INTEGER NOT NULL,
+	PRIMARY KEY (base, term)
+);
+`,
 }
 
 // SchemaVersion is the newest migration this binary knows.

@@ -140,6 +140,49 @@ CREATE TABLE call_events (
 ) STRICT;
 CREATE INDEX call_events_call ON call_events(call_id, at);
 `,
+	// The knowledge bases' documents (internal/knowledge/library): names
+	// and passages sealed, the full-text index over keyed hashes of their
+	// words (an FTS5 table kept by triggers), and how many passages of a
+	// base hold each term, for BM25.
+	7: `
+CREATE TABLE kb_documents (
+	id          TEXT PRIMARY KEY,
+	base        TEXT NOT NULL,
+	name_hash   TEXT NOT NULL,
+	name        BLOB NOT NULL,
+	key_id      TEXT NOT NULL,
+	wrapped_key BLOB NOT NULL,
+	added_at    INTEGER NOT NULL,
+	passages    INTEGER NOT NULL,
+	bytes       INTEGER NOT NULL,
+	UNIQUE (base, name_hash)
+) STRICT;
+CREATE INDEX kb_documents_key ON kb_documents(key_id, id);
+CREATE TABLE kb_passages (
+	id      INTEGER PRIMARY KEY,
+	doc_id  TEXT NOT NULL REFERENCES kb_documents(id) ON DELETE CASCADE,
+	base    TEXT NOT NULL,
+	seq     INTEGER NOT NULL,
+	terms   TEXT NOT NULL,
+	length  INTEGER NOT NULL,
+	payload BLOB NOT NULL,
+	UNIQUE (doc_id, seq)
+) STRICT;
+CREATE INDEX kb_passages_base ON kb_passages(base);
+CREATE VIRTUAL TABLE kb_index USING fts5(terms, content='kb_passages', content_rowid='id', tokenize='ascii');
+CREATE TRIGGER kb_passages_insert AFTER INSERT ON kb_passages BEGIN
+	INSERT INTO kb_index(rowid, terms) VALUES (new.id, new.terms);
+END;
+CREATE TRIGGER kb_passages_delete AFTER DELETE ON kb_passages BEGIN
+	INSERT INTO kb_index(kb_index, rowid, terms) VALUES ('delete', old.id, old.terms);
+END;
+CREATE TABLE kb_terms (
+	base TEXT NOT NULL,
+	term TEXT NOT NULL,
+	df   INTEGER NOT NULL,
+	PRIMARY KEY (base, term)
+) STRICT, WITHOUT ROWID;
+`,
 }
 
 // Open opens (creating if needed, mode 0600 in a 0700 directory) the database

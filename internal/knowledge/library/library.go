@@ -1,0 +1,415 @@
+// Package library is the local document store of the knowledge bases:
+// documents (Markdown or plain text) cut into passages, each sealed with
+// the records' keyring under its document's data key, and indexed for
+// full-text search in the call store's database (SQLite FTS5 or
+// PostgreSQL) by keyed hashes of their stemmed words — the database holds
+// no word of a document in clear. A search ranks the passages holding the
+// query's words by BM25, computed here the same way on both databases.
+package library
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/envelope"
+)
+
+// Deps are what a library is made of.
+type Deps struct {
+	Store Store
+	// Keys seals the documents (the records' keyring).
+	Keys envelope.Keyring
+	// LookupKey is the keyring's lookup key: the index and name keys are
+	// derived from it, so they survive key rotation.
+	LookupKey []byte
+	Random    io.Reader        // nil: crypto/rand
+	Now       func() time.Time // nil: time.Now
+}
+
+// Library adds, lists, removes and searches documents.
+type Library struct {
+	store   Store
+	keys    envelope.Keyring
+	terms   Terms
+	nameKey []byte
+	random  io.Reader
+	now     func() time.Time
+}
+
+// New returns the library of d.
+func New(d Deps) *Library {
+	if d.Random == nil {
+		d.Random = rand.Reader
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Library{
+		store:   d.Store,
+		keys:    d.Keys,
+		terms:   NewTerms(derive(d.LookupKey, indexLabel)),
+		nameKey: derive(d.LookupKey, "voicegate knowledge names v1"),
+		random:  d.Random,
+		now:     d.Now,
+	}
+}
+
+// indexLabel derives the index key from the lookup key.
+const indexLabel = "voicegate knowledge index v1"
+
+func derive(key []byte, label string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}
+
+// Search tuning.
+const (
+	// MaxQueryTerms is how many distinct words of a query are searched
+	// (the first ones): a caller's two turns, not a transcript.
+	MaxQueryTerms = 48
+	// CandidateLimit is how many matching passages are ranked; beyond
+	// it, the database's own ranking chooses which.
+	CandidateLimit = 1000
+	// BM25's parameters, the usual ones.
+	bm25K1 = 1.2
+	bm25B  = 0.75
+	// similarityHalf is the BM25 score answered as similarity 0.5: a
+	// score s is s/(s+similarityHalf).
+	similarityHalf = 5.0
+	// RemoveBatch and the like: documents read at a time when rewrapping.
+	RewrapBatch = 500
+)
+
+func nameAAD(docID, base string) []byte {
+	return []byte("voicegate kb document\x00" + base + "\x00" + docID)
+}
+
+func (l *Library) nameHash(base, name string) string {
+	m := hmac.New(sha256.New, l.nameKey)
+	m.Write([]byte(base + "\x00" + name))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+func passageAAD(docID, base string, seq int) []byte {
+	return []byte("voicegate kb passage\x00" + base + "\x00" + docID + "\x00" + strconv.Itoa(seq))
+}
+
+// Added is what Add did.
+type Added struct {
+	ID       string
+	Passages int
+	Bytes    int
+	Replaced bool
+}
+
+// Add stores document name (a file's base name) of base, in language
+// lang, replacing the one of that name; its text is read as format f.
+func (l *Library) Add(ctx context.Context, base, lang, name string, doc []byte, f Format) (Added, error) {
+	secs, err := Split(doc, f)
+	if err != nil {
+		return Added{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(secs) == 0 {
+		return Added{}, fmt.Errorf("%s: no text", name)
+	}
+	id := newID()
+	aad := nameAAD(id, base)
+	dek, wrapped, err := envelope.NewDataKey(l.keys, l.random, aad)
+	if err != nil {
+		return Added{}, err
+	}
+	defer clear(dek)
+	d := StoredDocument{ID: id, Base: base, NameHash: l.nameHash(base, name), Key: wrapped, AddedAt: l.now(), Passages: len(secs)}
+	if d.Name, err = envelope.SealUnder(dek, l.random, []byte(name), append(aad, "\x00name"...)); err != nil {
+		return Added{}, err
+	}
+	ps := make([]StoredPassage, len(secs))
+	for i, s := range secs {
+		c := s.Content()
+		d.Bytes += len(c)
+		p, err := envelope.SealUnder(dek, l.random, []byte(c), passageAAD(id, base, i))
+		if err != nil {
+			return Added{}, err
+		}
+		ps[i] = StoredPassage{Seq: i, Terms: l.terms.Of(Words(lang, c)), Payload: p}
+	}
+	replaced, err := l.store.PutDocument(ctx, d, ps)
+	if err != nil {
+		return Added{}, err
+	}
+	return Added{ID: id, Passages: len(ps), Bytes: d.Bytes, Replaced: replaced}, nil
+}
+
+// Entry is a document as listed.
+type Entry struct {
+	Base     string
+	Name     string
+	ID       string
+	AddedAt  time.Time
+	Passages int
+	Bytes    int
+}
+
+// List returns the documents of base ("": every base).
+func (l *Library) List(ctx context.Context, base string) ([]Entry, error) {
+	docs, err := l.store.ListDocuments(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, 0, len(docs))
+	for _, d := range docs {
+		name, err := l.openName(d.ID, d.Base, d.Key, d.Name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Entry{Base: d.Base, Name: name, ID: d.ID, AddedAt: d.AddedAt, Passages: d.Passages, Bytes: d.Bytes})
+	}
+	return out, nil
+}
+
+func (l *Library) openName(id, base string, key envelope.Wrapped, sealed []byte) (string, error) {
+	aad := nameAAD(id, base)
+	dek, err := l.keys.Unwrap(key, aad)
+	if err != nil {
+		return "", fmt.Errorf("document %s: %w", id, err)
+	}
+	defer clear(dek)
+	b, err := envelope.OpenUnder(dek, sealed, append(aad, "\x00name"...))
+	if err != nil {
+		return "", fmt.Errorf("document %s: name: %w", id, err)
+	}
+	return string(b), nil
+}
+
+// Remove deletes document name of base; false when there is none.
+func (l *Library) Remove(ctx context.Context, base, name string) (bool, error) {
+	return l.store.RemoveDocument(ctx, base, l.nameHash(base, name))
+}
+
+// Result is a passage found.
+type Result struct {
+	Content    string
+	Similarity float64
+	// UUID names the passage (stable while its document is not
+	// replaced).
+	UUID     string
+	Document string
+	Passage  int
+	Score    float64
+}
+
+// Search returns the passages of base most relevant to query (in
+// language lang), at most limit, best first; none when no word of the
+// query is in any passage.
+func (l *Library) Search(ctx context.Context, base, lang, query string, limit int) ([]Result, error) {
+	words := Words(lang, query)
+	terms := Distinct(l.terms.Of(words))
+	if len(terms) > MaxQueryTerms {
+		terms = terms[:MaxQueryTerms]
+	}
+	if len(terms) == 0 || limit <= 0 {
+		return nil, nil
+	}
+	m, err := l.store.MatchPassages(ctx, base, terms, CandidateLimit)
+	if err != nil {
+		return nil, err
+	}
+	type scored struct {
+		ref   PassageRef
+		terms string
+		score float64
+	}
+	idf := make(map[string]float64, len(terms))
+	for _, t := range terms {
+		df := float64(m.DF[t])
+		idf[t] = math.Log(1 + (float64(m.Passages)-df+0.5)/(df+0.5))
+	}
+	mean := m.MeanTerms
+	if mean <= 0 {
+		mean = 1
+	}
+	ranked := make([]scored, 0, len(m.Candidates))
+	tf := make(map[string]int, len(terms))
+	for _, c := range m.Candidates {
+		clear(tf)
+		n := 0
+		for _, t := range strings.Fields(c.Terms) {
+			n++
+			if _, ok := idf[t]; ok {
+				tf[t]++
+			}
+		}
+		s := 0.0
+		for _, t := range terms { // in order: the same sum everywhere
+			if f := tf[t]; f > 0 {
+				ff := float64(f)
+				s += idf[t] * ff * (bm25K1 + 1) / (ff + bm25K1*(1-bm25B+bm25B*float64(n)/mean))
+			}
+		}
+		if s > 0 {
+			ranked = append(ranked, scored{c.PassageRef, c.Terms, s})
+		}
+	}
+	sort.Slice(ranked, func(i, j int) bool {
+		a, b := ranked[i], ranked[j]
+		if a.score != b.score {
+			return a.score > b.score
+		}
+		if a.terms != b.terms { // ties in an order that does not depend on random ids
+			return a.terms < b.terms
+		}
+		if a.ref.DocID != b.ref.DocID {
+			return a.ref.DocID < b.ref.DocID
+		}
+		return a.ref.Seq < b.ref.Seq
+	})
+	if len(ranked) > limit {
+		ranked = ranked[:limit]
+	}
+	if len(ranked) == 0 {
+		return nil, nil
+	}
+	refs := make([]PassageRef, len(ranked))
+	for i, r := range ranked {
+		refs[i] = r.ref
+	}
+	sealed, err := l.store.Passages(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	byRef := make(map[PassageRef]SealedPassage, len(sealed))
+	for _, p := range sealed {
+		byRef[p.PassageRef] = p
+	}
+	deks := map[string][]byte{}
+	defer func() {
+		for _, k := range deks {
+			clear(k)
+		}
+	}()
+	names := map[string]string{}
+	out := make([]Result, 0, len(ranked))
+	for _, r := range ranked {
+		p, ok := byRef[r.ref]
+		if !ok {
+			continue // removed meanwhile
+		}
+		aad := nameAAD(p.DocID, p.Base)
+		dek, ok := deks[p.DocID]
+		if !ok {
+			if dek, err = l.keys.Unwrap(p.Key, aad); err != nil {
+				return nil, fmt.Errorf("document %s: %w", p.DocID, err)
+			}
+			deks[p.DocID] = dek
+			b, err := envelope.OpenUnder(dek, p.Name, append(aad, "\x00name"...))
+			if err != nil {
+				return nil, fmt.Errorf("document %s: name: %w", p.DocID, err)
+			}
+			names[p.DocID] = string(b)
+		}
+		c, err := envelope.OpenUnder(dek, p.Payload, passageAAD(p.DocID, p.Base, p.Seq))
+		if err != nil {
+			return nil, fmt.Errorf("document %s passage %d: %w", p.DocID, p.Seq, err)
+		}
+		out = append(out, Result{
+			Content:    string(c),
+			Similarity: r.score / (r.score + similarityHalf),
+			UUID:       passageUUID(p.DocID, p.Seq),
+			Document:   names[p.DocID],
+			Passage:    p.Seq,
+			Score:      r.score,
+		})
+	}
+	return out, nil
+}
+
+// passageUUID is a passage's name in UUID form (version 8: derived).
+func passageUUID(docID string, seq int) string {
+	h := sha256.Sum256([]byte(docID + "\x00" + strconv.Itoa(seq)))
+	h[6] = h[6]&0x0f | 0x80
+	h[8] = h[8]&0x3f | 0x80
+	x := hex.EncodeToString(h[:16])
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return "doc_" + hex.EncodeToString(b)
+}
+
+// Rewrap re-wraps every document's data key not under the keyring's
+// current key (resumable, like the records' rewrap); progress, if set, is
+// called after each batch.
+func (l *Library) Rewrap(ctx context.Context, progress func(done int)) (int, error) {
+	usage, err := l.store.DocumentKeyUsage(ctx)
+	if err != nil {
+		return 0, err
+	}
+	cur := l.keys.Current()
+	done := 0
+	for id := range usage {
+		if id == cur {
+			continue
+		}
+		after := ""
+		for {
+			batch, err := l.store.DocumentsUnderKey(ctx, id, after, RewrapBatch)
+			if err != nil {
+				return done, err
+			}
+			if len(batch) == 0 {
+				break
+			}
+			for _, d := range batch {
+				if err := ctx.Err(); err != nil {
+					return done, err
+				}
+				next, err := envelope.Rewrap(l.keys, d.Key, nameAAD(d.ID, d.Base))
+				if err != nil {
+					return done, fmt.Errorf("document %s: %w", d.ID, err)
+				}
+				ok, err := l.store.RewrapDocument(ctx, d.ID, d.Key.KeyID, next)
+				if err != nil {
+					return done, err
+				}
+				if ok {
+					done++
+				}
+				after = d.ID
+			}
+			if progress != nil {
+				progress(done)
+			}
+		}
+	}
+	return done, nil
+}
+
+// ErrKeyInUse is a key some documents are still wrapped under.
+var ErrKeyInUse = errors.New("key still in use")
+
+// CheckRetire says whether key id may be retired: no document's data key
+// may still be wrapped under it.
+func (l *Library) CheckRetire(ctx context.Context, id string) error {
+	usage, err := l.store.DocumentKeyUsage(ctx)
+	if err != nil {
+		return err
+	}
+	if n := usage[id]; n > 0 {
+		return fmt.Errorf("key %s still wraps %d knowledge-base document(s): run voicegate keys rewrap first: %w", id, n, ErrKeyInUse)
+	}
+	return nil
+}
