@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -28,6 +29,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/auth"
+	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/demoapi"
 	_ "modernc.org/sqlite"
 )
@@ -484,4 +487,91 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// vapiSender posts messages to a running voicegate signed as Vapi signs
+// them with an HMAC credential (the config's `mode: hmac` entry with
+// secret).
+type vapiSender struct {
+	t      *testing.T
+	p      *proc
+	url    string
+	signer *auth.Signer
+	mu     sync.Mutex
+	lastMS int64
+	// hide, when set, masks secrets in the logs printed on a failure.
+	hide func(string) string
+}
+
+func newVapiSender(t *testing.T, p *proc, secret string) *vapiSender {
+	t.Helper()
+	a := auth.Config{Mode: auth.ModeHMAC, Secrets: []confval.Secret{{Value: secret}}}
+	a.Complete()
+	signer, err := auth.NewSigner(a, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &vapiSender{t: t, p: p, url: "http://" + p.addr + "/webhook/vapi", signer: signer}
+}
+
+// timestamp is a message timestamp in milliseconds, later than the last
+// one it returned: two messages are never the same bytes, which the
+// replay cache would answer without handling.
+func (s *vapiSender) timestamp() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastMS = max(time.Now().UnixMilli(), s.lastMS+1)
+	return s.lastMS
+}
+
+// post sends body signed now and returns the status and the answer.
+func (s *vapiSender) post(body []byte) (int, string) {
+	s.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.url, bytes.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	s.signer.Sign(req.Header, http.MethodPost, s.url, body, time.Now())
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		logs := drain(s.p.logs)
+		if s.hide != nil {
+			logs = s.hide(logs)
+		}
+		s.t.Fatalf("post: %v\n%s", err, logs)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, string(out)
+}
+
+// auditEntry is one line of voicegate audit list.
+type auditEntry struct{ event, subject, detail string }
+
+// auditList reads the audit log of dataDir with the audit list command
+// (while serve runs), the entries of event only, in order.
+func auditList(t *testing.T, dataDir, event string) (entries []auditEntry, out string) {
+	t.Helper()
+	out, err := run(t, nil, "audit", "list", "--data-dir", dataDir, "--limit", "10000")
+	if err != nil {
+		t.Fatalf("audit list: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "SEQ ") {
+		t.Fatalf("audit list output:\n%s", out)
+	}
+	// Columns are aligned with spaces; each starts where its header does.
+	h := lines[0]
+	cols := []int{strings.Index(h, "EVENT"), strings.Index(h, "SUBJECT"), strings.Index(h, "DETAIL"), strings.Index(h, "ACTOR")}
+	for _, l := range lines[1:] {
+		if len(l) < cols[3] {
+			t.Fatalf("audit list line %q", l)
+		}
+		e := auditEntry{strings.TrimSpace(l[cols[0]:cols[1]]), strings.TrimSpace(l[cols[1]:cols[2]]), strings.TrimSpace(l[cols[2]:cols[3]])}
+		if e.event == event {
+			entries = append(entries, e)
+		}
+	}
+	return entries, out
 }

@@ -130,17 +130,26 @@ func NewREST(c RESTConfig, log *slog.Logger) *REST {
 	}}
 }
 
-// Destination is where a call is forwarded: a number or a SIP URI.
+// Destination is where a call is forwarded: a number (and the extension
+// to dial once it answers) or a SIP URI.
 type Destination struct {
-	Type     string `json:"type"`
-	Number   string `json:"number"`
-	SipURI   string `json:"sipUri"`
-	CallerID string `json:"callerId"`
+	Type      string `json:"type"`
+	Number    string `json:"number"`
+	Extension string `json:"extension"`
+	SipURI    string `json:"sipUri"`
+	CallerID  string `json:"callerId"`
 }
 
 type numberNoun struct {
-	Number string `xml:",chardata"`
+	// SendDigits are played as DTMF tones when the number answers (an
+	// extension).
+	SendDigits string `xml:"sendDigits,attr,omitempty"`
+	Number     string `xml:",chardata"`
 }
+
+// sendDigits is what Twilio's sendDigits accepts: digits, * and #, and w
+// for a half-second pause.
+var sendDigits = regexp.MustCompile(`^[0-9*#w]{1,32}$`)
 
 type dialTo struct {
 	XMLName  struct{}    `xml:"Dial"`
@@ -158,7 +167,10 @@ func ForwardTwiML(raw json.RawMessage) (string, error) {
 	v := dialTo{CallerID: d.CallerID}
 	switch {
 	case d.Type == "number" && e164.MatchString(d.Number):
-		v.Number = &numberNoun{Number: d.Number}
+		if d.Extension != "" && !sendDigits.MatchString(d.Extension) {
+			return "", errors.New("the destination's extension is not digits, *, # and w (a pause)")
+		}
+		v.Number = &numberNoun{Number: d.Number, SendDigits: d.Extension}
 	case d.Type == "sip" && strings.HasPrefix(d.SipURI, "sip:") && !strings.ContainsAny(d.SipURI, " \r\n"):
 		v.Sip = &sipNoun{URI: d.SipURI}
 	default:

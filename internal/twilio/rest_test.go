@@ -9,12 +9,15 @@ import (
 
 func TestForwardTwiML(t *testing.T) {
 	for dest, want := range map[string]string{
-		`{"type":"number","number":"+15550007777","callerId":"+15550001111"}`: `<Response><Dial callerId="+15550001111"><Number>+15550007777</Number></Dial></Response>`,
-		`{"type":"sip","sipUri":"sip:agent@example.com?x=<b>&y=1"}`:           `<Response><Dial><Sip>sip:agent@example.com?x=&lt;b&gt;&amp;y=1</Sip></Dial></Response>`,
-		`{"type":"number","number":"555"}`:                                    "",
-		`{"type":"sip","sipUri":"http://x"}`:                                  "",
-		`{"type":"assistant"}`:                                                "",
-		`"x"`:                                                                 "",
+		`{"type":"number","number":"+15550007777","callerId":"+15550001111"}`:                       `<Response><Dial callerId="+15550001111"><Number>+15550007777</Number></Dial></Response>`,
+		`{"type":"sip","sipUri":"sip:agent@example.com?x=<b>&y=1"}`:                                 `<Response><Dial><Sip>sip:agent@example.com?x=&lt;b&gt;&amp;y=1</Sip></Dial></Response>`,
+		`{"type":"number","number":"+15550007777","extension":"ww123#"}`:                            `<Response><Dial><Number sendDigits="ww123#">+15550007777</Number></Dial></Response>`,
+		`{"type":"number","number":"+15550007777","extension":"ext. 123"}`:                          "",
+		`{"type":"number","number":"+15550007777","extension":"123456789012345678901234567890123"}`: "",
+		`{"type":"number","number":"555"}`:                                                          "",
+		`{"type":"sip","sipUri":"http://x"}`:                                                        "",
+		`{"type":"assistant"}`:                                                                      "",
+		`"x"`:                                                                                       "",
 	} {
 		got, err := ForwardTwiML([]byte(dest))
 		if (want == "") != (err != nil) || !strings.HasSuffix(got, want) {
