@@ -48,8 +48,10 @@ func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []lib
 	}
 	rows := make([][]any, len(ps))
 	df := map[string]int{}
+	total := 0
 	for i, p := range ps {
 		rows[i] = []any{d.ID, d.Base, int32(p.Seq), strings.Join(p.Terms, " "), int32(len(p.Terms)), p.Payload}
+		total += len(p.Terms)
 		for _, t := range library.Distinct(p.Terms) {
 			df[t]++
 		}
@@ -58,6 +60,9 @@ func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []lib
 		return false, kbErr("add passages", err)
 	}
 	if err := addDF(ctx, tx, d.Base, df, 1); err != nil {
+		return false, err
+	}
+	if err := addBase(ctx, tx, d.Base, len(ps), total); err != nil {
 		return false, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -86,20 +91,32 @@ func addDF(ctx context.Context, tx pgx.Tx, base string, df map[string]int, sign 
 	return nil
 }
 
+// addBase adds to the base's passage and term counts.
+func addBase(ctx context.Context, tx pgx.Tx, base string, passages, terms int) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO kb_bases (base, passages, terms) VALUES ($1, $2, $3)
+		ON CONFLICT (base) DO UPDATE SET passages = kb_bases.passages + excluded.passages, terms = kb_bases.terms + excluded.terms`, base, passages, terms); err != nil {
+		return kbErr("base counts", err)
+	}
+	return nil
+}
+
 // removeDocument deletes a document, its passages and its share of the
 // term counts.
 func removeDocument(ctx context.Context, tx pgx.Tx, base, id string) error {
-	rows, err := tx.Query(ctx, `SELECT terms FROM kb_passages WHERE doc_id = $1`, id)
+	rows, err := tx.Query(ctx, `SELECT terms, length FROM kb_passages WHERE doc_id = $1`, id)
 	if err != nil {
 		return kbErr("remove document", err)
 	}
 	df := map[string]int{}
+	passages, total := 0, 0
 	for rows.Next() {
 		var terms string
-		if err := rows.Scan(&terms); err != nil {
+		var n int
+		if err := rows.Scan(&terms, &n); err != nil {
 			rows.Close()
 			return kbErr("remove document", err)
 		}
+		passages, total = passages+1, total+n
 		for _, t := range library.Distinct(strings.Fields(terms)) {
 			df[t]++
 		}
@@ -110,6 +127,9 @@ func removeDocument(ctx context.Context, tx pgx.Tx, base, id string) error {
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM kb_documents WHERE id = $1`, id); err != nil { // passages cascade
 		return kbErr("remove document", err)
+	}
+	if err := addBase(ctx, tx, base, -passages, -total); err != nil {
+		return err
 	}
 	return addDF(ctx, tx, base, df, -1)
 }
@@ -183,8 +203,13 @@ func (s *DB) MatchPassages(ctx context.Context, base string, terms []string, lim
 		return m, kbErr("search", err)
 	}
 	defer tx.Rollback(ctx)
-	if err := tx.QueryRow(ctx, `SELECT count(*), COALESCE(avg(length), 0)::float8 FROM kb_passages WHERE base = $1`, base).Scan(&m.Passages, &m.MeanTerms); err != nil {
+	var total int64
+	err = tx.QueryRow(ctx, `SELECT passages, terms FROM kb_bases WHERE base = $1`, base).Scan(&m.Passages, &total)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return m, kbErr("search", err)
+	}
+	if m.Passages > 0 {
+		m.MeanTerms = float64(total) / float64(m.Passages)
 	}
 	if m.Passages == 0 {
 		return m, nil

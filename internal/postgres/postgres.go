@@ -220,6 +220,11 @@ CREATE TABLE kb_terms (
 	df   INTEGER NOT NULL,
 	PRIMARY KEY (base, term)
 );
+CREATE TABLE kb_bases (
+	base     TEXT COLLATE "C" PRIMARY KEY,
+	passages INTEGER NOT NULL,
+	terms    BIGINT NOT NULL
+);
 `,
 }
 

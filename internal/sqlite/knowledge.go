@@ -45,15 +45,20 @@ func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []lib
 	}
 	defer ins.Close()
 	df := map[string]int{}
+	total := 0
 	for _, p := range ps {
 		if _, err := ins.ExecContext(ctx, d.ID, d.Base, p.Seq, strings.Join(p.Terms, " "), len(p.Terms), p.Payload); err != nil {
 			return false, kbErr("add passage", err)
 		}
+		total += len(p.Terms)
 		for _, t := range library.Distinct(p.Terms) {
 			df[t]++
 		}
 	}
 	if err := addDF(ctx, tx, d.Base, df, 1); err != nil {
+		return false, err
+	}
+	if err := addBase(ctx, tx, d.Base, len(ps), total); err != nil {
 		return false, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -83,20 +88,32 @@ func addDF(ctx context.Context, tx *sql.Tx, base string, df map[string]int, sign
 	return nil
 }
 
+// addBase adds to the base's passage and term counts.
+func addBase(ctx context.Context, tx *sql.Tx, base string, passages, terms int) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO kb_bases (base, passages, terms) VALUES (?, ?, ?)
+		ON CONFLICT (base) DO UPDATE SET passages = passages + excluded.passages, terms = terms + excluded.terms`, base, passages, terms); err != nil {
+		return kbErr("base counts", err)
+	}
+	return nil
+}
+
 // removeDocument deletes a document, its passages (the trigger takes them
 // out of the index) and its share of the term counts.
 func removeDocument(ctx context.Context, tx *sql.Tx, base, id string) error {
-	rows, err := tx.QueryContext(ctx, `SELECT terms FROM kb_passages WHERE doc_id = ?`, id)
+	rows, err := tx.QueryContext(ctx, `SELECT terms, length FROM kb_passages WHERE doc_id = ?`, id)
 	if err != nil {
 		return kbErr("remove document", err)
 	}
 	df := map[string]int{}
+	passages, total := 0, 0
 	for rows.Next() {
 		var terms string
-		if err := rows.Scan(&terms); err != nil {
+		var n int
+		if err := rows.Scan(&terms, &n); err != nil {
 			rows.Close()
 			return kbErr("remove document", err)
 		}
+		passages, total = passages+1, total+n
 		for _, t := range library.Distinct(strings.Fields(terms)) {
 			df[t]++
 		}
@@ -112,6 +129,9 @@ func removeDocument(ctx context.Context, tx *sql.Tx, base, id string) error {
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM kb_documents WHERE id = ?`, id); err != nil {
 		return kbErr("remove document", err)
+	}
+	if err := addBase(ctx, tx, base, -passages, -total); err != nil {
+		return err
 	}
 	return addDF(ctx, tx, base, df, -1)
 }
@@ -182,18 +202,21 @@ func (s *DB) MatchPassages(ctx context.Context, base string, terms []string, lim
 		return m, kbErr("search", err)
 	}
 	defer tx.Rollback()
-	if err := tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(avg(length), 0) FROM kb_passages WHERE base = ?`, base).Scan(&m.Passages, &m.MeanTerms); err != nil {
+	var total int
+	err = tx.QueryRowContext(ctx, `SELECT passages, terms FROM kb_bases WHERE base = ?`, base).Scan(&m.Passages, &total)
+	if err != nil && err != sql.ErrNoRows {
 		return m, kbErr("search", err)
+	}
+	if m.Passages > 0 {
+		m.MeanTerms = float64(total) / float64(m.Passages)
 	}
 	if m.Passages == 0 {
 		return m, nil
 	}
 	args := make([]any, 0, len(terms)+1)
 	args = append(args, base)
-	quoted := make([]string, len(terms))
-	for i, t := range terms {
+	for _, t := range terms {
 		args = append(args, t)
-		quoted[i] = `"` + t + `"` // terms are letters only
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT term, df FROM kb_terms WHERE base = ? AND term IN (?`+strings.Repeat(", ?", len(terms)-1)+`)`, args...)
 	if err != nil {
@@ -211,6 +234,10 @@ func (s *DB) MatchPassages(ctx context.Context, base string, terms []string, lim
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return m, kbErr("search", err)
+	}
+	quoted := make([]string, len(terms))
+	for i, t := range terms {
+		quoted[i] = `"` + t + `"` // terms are letters only
 	}
 	rows, err = tx.QueryContext(ctx, `SELECT p.doc_id, p.seq, p.terms FROM kb_index JOIN kb_passages p ON p.id = kb_index.rowid
 		WHERE kb_index MATCH ? AND p.base = ? ORDER BY kb_index.rank LIMIT ?`, strings.Join(quoted, " OR "), base, limit)

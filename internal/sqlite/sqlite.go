@@ -182,6 +182,11 @@ CREATE TABLE kb_terms (
 	df   INTEGER NOT NULL,
 	PRIMARY KEY (base, term)
 ) STRICT, WITHOUT ROWID;
+CREATE TABLE kb_bases (
+	base     TEXT PRIMARY KEY,
+	passages INTEGER NOT NULL,
+	terms    INTEGER NOT NULL
+) STRICT;
 `,
 }
 

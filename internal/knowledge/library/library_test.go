@@ -377,3 +377,57 @@ func addTestdata(t testing.TB, l *library.Library) {
 		}
 	}
 }
+
+// BenchmarkSearch: one knowledge-base-request's search (the query's words,
+// the index lookup, BM25, opening the passages answered) over the
+// labelled set's documents, and over thirty copies of them (about 2,500
+// passages), on both stores; the queries are the labelled questions in
+// turn.
+func BenchmarkSearch(b *testing.B) {
+	var qs []question
+	raw, _ := os.ReadFile("testdata/questions.json")
+	json.Unmarshal(raw, &qs)
+	for _, be := range librarytest.Backends() {
+		for _, copies := range []int{1, 30} {
+			b.Run(fmt.Sprintf("%s/copies=%d", be.Name, copies), func(b *testing.B) {
+				p := be.Open(b, nil)
+				files, _ := filepath.Glob("testdata/docs/*")
+				for c := range copies {
+					for _, f := range files {
+						doc, _ := os.ReadFile(f)
+						format, _ := library.FormatOf(f)
+						if _, err := p.Library.Add(ctx, "kb", "en", fmt.Sprint(c, "-", filepath.Base(f)), doc, format); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				i := 0
+				for b.Loop() {
+					if _, err := p.Library.Search(ctx, "kb", "en", qs[i%len(qs)].Question, 3); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkAdd: adding one document of the labelled set (split, sealed,
+// indexed, term counts), replacing its earlier version.
+func BenchmarkAdd(b *testing.B) {
+	doc, _ := os.ReadFile("testdata/docs/clinic_patient_handbook.md")
+	for _, be := range librarytest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			p := be.Open(b, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.Library.Add(ctx, "kb", "en", "clinic.md", doc, library.Markdown); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
