@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,8 +96,8 @@ var ErrBadMarker = errors.New(`invalid "voicegate" marker: want {"dryRun": true|
 // cost more than the rest of the decoding).
 type Message struct {
 	// Dropped names the optional fields of an unexpected type or format
-	// that decoding left out ("timestamp", "call.status"); the message is
-	// used without them.
+	// that decoding left out ("timestamp", "call.status"), each once and
+	// all of them, sorted; the message is used without them.
 	Dropped []string `json:"-"`
 
 	Type        string       `json:"type"`
@@ -537,14 +538,21 @@ func Decode(body []byte) (*Message, error) {
 	if err := json.Unmarshal(body, &env); err != nil {
 		// A field of an unexpected type (Vapi's payloads drift) does not
 		// make the message unusable: encoding/json fills everything else,
-		// and the field is noted as dropped (encoding/json names the first
-		// such field only).
+		// and the field is noted as dropped. encoding/json names the
+		// first such field only: a second pass names them all.
 		var te *json.UnmarshalTypeError
 		if !errors.As(err, &te) || env.Message == nil {
 			return nil, describeJSONError(err)
 		}
+		m := env.Message
+		for _, f := range dropMistyped(body, reflect.ValueOf(&env).Elem()) {
+			if f, ok := strings.CutPrefix(f, "message."); ok {
+				m.Dropped = append(m.Dropped, fieldLabel(f))
+			}
+		}
+		env.Message = m // a later "message" key that is not an object: the one decoded stands
 		if f, ok := strings.CutPrefix(te.Field, "message."); ok {
-			env.Message.Dropped = append(env.Message.Dropped, fieldLabel(f))
+			env.Message.Dropped = append(env.Message.Dropped, fieldLabel(f)) // named above too, unless the pass missed it
 		}
 	}
 	if env.Message == nil {
@@ -552,6 +560,10 @@ func Decode(body []byte) (*Message, error) {
 	}
 	if env.Message.Timestamp.Malformed {
 		env.Message.Dropped = append(env.Message.Dropped, "timestamp")
+	}
+	if len(env.Message.Dropped) > 1 {
+		slices.Sort(env.Message.Dropped)
+		env.Message.Dropped = slices.Compact(env.Message.Dropped)
 	}
 	if env.Message.Type == "" {
 		return nil, ErrNoType

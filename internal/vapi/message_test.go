@@ -203,6 +203,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(fixture(f, name))
 	}
 	f.Add([]byte(`{"message":{"type":"tool-calls","toolCallList":[{"function":{"arguments":"\"{\\\"a\\\":1}\""}}]}}`))
+	f.Add([]byte(`{"message":{"type":"tool-calls","CALL":{"status":7,"customer":{"number":5}},"turn":"x","toolCallList":[{"id":5},{"id":"t"}]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
 		if err != nil {
@@ -213,6 +214,12 @@ func FuzzDecode(f *testing.F) {
 		}
 		if m.Type == "" {
 			t.Fatal("decoded a message without a type")
+		}
+		for _, f := range m.Dropped {
+			// Metric label values: a schema path, or "other".
+			if f != "other" && knownFields[strings.ToLower(f)] != f {
+				t.Fatalf("dropped field %q is not a schema path", f)
+			}
 		}
 		for _, i := range m.Invocations() {
 			if i.ArgsErr == nil && (len(i.Args) == 0 || i.Args[0] != '{' || !json.Valid(i.Args)) {
