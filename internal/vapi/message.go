@@ -242,6 +242,17 @@ type Monitor struct {
 type PhoneNumber struct {
 	ID     string `json:"id"`
 	Number string `json:"number"`
+	// TwilioPhoneNumber is the number of call.phoneNumber, which Vapi's
+	// SDK types as an imported Twilio number (ImportTwilioPhoneNumberDto).
+	TwilioPhoneNumber string `json:"twilioPhoneNumber"`
+}
+
+// E164 returns the number, as either shape names it.
+func (p *PhoneNumber) E164() string {
+	if p == nil {
+		return ""
+	}
+	return cmp.Or(p.Number, p.TwilioPhoneNumber)
 }
 
 // Customer is the other party of a call.
@@ -677,6 +688,12 @@ func Decode(body []byte) (*Message, error) {
 	if len(env.Message.Dropped) > 1 {
 		slices.Sort(env.Message.Dropped)
 		env.Message.Dropped = slices.Compact(env.Message.Dropped)
+	}
+	if env.Message.Type == "" && (len(env.Message.ToolCallList) > 0 || len(env.Message.ToolWithToolCallList) > 0) {
+		// The one message whose type Vapi's SDK makes optional
+		// (ServerMessageToolCalls in @vapi-ai/server-sdk 2.0.1): its
+		// tool calls are answered, not refused.
+		env.Message.Type = TypeToolCalls
 	}
 	if env.Message.Type == "" {
 		return nil, ErrNoType

@@ -390,3 +390,25 @@ func FuzzFieldTypeMutation(f *testing.F) {
 		}
 	})
 }
+
+// TestToolCallsWithoutType: Vapi's server SDK (2.0.1) makes "type"
+// optional on ServerMessageToolCalls alone; a message without a type but
+// with tool calls is a tool-calls message (answered, not refused), and one
+// without either still has no usable type.
+func TestToolCallsWithoutType(t *testing.T) {
+	for _, body := range []string{
+		`{"message":{"toolCallList":[{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}],"toolWithToolCallList":[]}}`,
+		`{"message":{"toolWithToolCallList":[{"type":"function","toolCall":{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}}]}}`,
+		`{"message":{"type":7,"toolCallList":[{"id":"t1","function":{"name":"f"}}]}}`,
+	} {
+		m, err := Decode([]byte(body))
+		if err != nil || m.Type != TypeToolCalls || len(m.Invocations()) != 1 || m.Invocations()[0].Name != "f" {
+			t.Errorf("%s: %v %+v", body, err, m)
+		}
+	}
+	for _, body := range []string{`{"message":{"call":{"id":"c"}}}`, `{"message":{"toolCallList":[]}}`} {
+		if _, err := Decode([]byte(body)); !errors.Is(err, ErrNoType) {
+			t.Errorf("%s: %v, want ErrNoType", body, err)
+		}
+	}
+}
