@@ -128,7 +128,8 @@ type Message struct {
 	FunctionCall         *FunctionCall      `json:"functionCall"`
 
 	// end-of-call-report (current shape under artifact/analysis, older on
-	// message; the methods EndOfCall reads both). Message lists are not
+	// message: TotalCost, SummaryText, SuccessEvaluation, RecordingConsent
+	// and RecordingURLs read both). Message lists are not
 	// decoded: voicegate does not need them, and skipping them avoids
 	// copying kilobytes per message. Summary, structured data, transcripts
 	// and recording URLs are personal data: kept sealed in the call's
