@@ -126,7 +126,7 @@ func (r *AssistantRouter) Answer(m *vapi.Message) ([]byte, Decision) {
 // caller's number from wherever the message carries them.
 func callParties(m *vapi.Message) (pnID, called, caller string) {
 	if m.PhoneNumber != nil {
-		pnID, called = m.PhoneNumber.ID, m.PhoneNumber.Number
+		pnID, called = m.PhoneNumber.ID, m.PhoneNumber.E164()
 	}
 	if m.Customer != nil {
 		caller = m.Customer.Number
@@ -135,8 +135,8 @@ func callParties(m *vapi.Message) (pnID, called, caller string) {
 		if pnID == "" {
 			pnID = c.PhoneNumberID
 		}
-		if called == "" && c.PhoneNumber != nil {
-			called = c.PhoneNumber.Number
+		if called == "" {
+			called = c.PhoneNumber.E164()
 		}
 		if caller == "" && c.Customer != nil {
 			caller = c.Customer.Number

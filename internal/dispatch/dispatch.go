@@ -21,6 +21,7 @@ import (
 	"github.com/voicegate/voicegate/internal/knowledge"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
+	"github.com/voicegate/voicegate/internal/pii"
 	"github.com/voicegate/voicegate/internal/predial"
 	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/session"
@@ -450,7 +451,10 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) (webhook.Re
 	if neverSeen {
 		d.recordFirstSight(ctx, m, nil) // the report is the first event of this call
 	}
-	e := calls.End{Reason: m.EndedReason, Cost: m.Cost, At: d.eventTime(m)}
+	e := calls.End{Reason: m.EndedReason, At: d.eventTime(m)}
+	if cost, ok := m.TotalCost(); ok {
+		e.Cost = &cost
+	}
 	if dur, ok := m.Duration(); ok {
 		e.Duration = &dur
 	}
@@ -458,8 +462,36 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) (webhook.Re
 		d.metrics.StoreErrors.WithLabelValues("end_call").Inc()
 		return webhook.Reply{}, errNotStored(id, "persist end of call", err)
 	}
+	d.reportEvent(ctx, id, m)
 	d.ended(m, id, neverSeen)
 	return respEmpty, nil
+}
+
+// maxEvaluation bounds a success evaluation kept as metadata.
+const maxEvaluation = 32
+
+// reportEvent keeps in the call's timeline what its end-of-call report
+// tells that is not personal data: the success evaluation — a rubric's
+// verdict ("true", "8", "Excellent"); one longer than maxEvaluation, on
+// several lines or holding a number, address or date the PII scanner
+// finds is only noted, since a custom rubric may write prose about the
+// caller — and the kind of recording consent. The summary, structured
+// data, transcript and recording URLs stay in the sealed record.
+func (d *Dispatcher) reportEvent(ctx context.Context, id string, m *vapi.Message) {
+	var parts []string
+	if ev := strings.TrimSpace(m.SuccessEvaluation()); ev != "" {
+		if len(ev) > maxEvaluation || strings.ContainsAny(ev, "\r\n") || len(pii.Find(ev)) > 0 {
+			parts = append(parts, "successEvaluation=(in the sealed record)")
+		} else {
+			parts = append(parts, "successEvaluation="+strconv.Quote(clip(ev, maxEvaluation)))
+		}
+	}
+	if rc := m.RecordingConsent(); rc != nil && rc.Type != "" {
+		parts = append(parts, "recordingConsent="+strconv.Quote(clip(rc.Type, 32)))
+	}
+	if len(parts) > 0 && d.events != nil {
+		d.addEvent(ctx, id, calls.Event{At: d.eventTime(m), Kind: EventVapi, Detail: "end-of-call-report " + strings.Join(parts, " ")})
+	}
 }
 
 // toolCalls runs the message's tool calls; a tracked call counts them by

@@ -2,14 +2,18 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/knowledge"
+	"github.com/voicegate/voicegate/internal/knowledge/library"
 	"github.com/voicegate/voicegate/internal/predial"
 	"github.com/voicegate/voicegate/internal/ratelimit"
 )
@@ -67,7 +71,7 @@ func replays(b *testing.B, e *env) float64 {
 	return n
 }
 
-func benchHandler(b *testing.B, mut func(*config.Config), mk func(i int) string) {
+func benchHandler(b *testing.B, mut func(*config.Config), mk func(i int) string, setup ...func(*env)) {
 	e := newEnv(b, func(c *config.Config) {
 		c.Vapi.Replay.Capacity = benchPool / 2
 		c.Log.Level = "error"
@@ -80,6 +84,9 @@ func benchHandler(b *testing.B, mut func(*config.Config), mk func(i int) string)
 			mut(c)
 		}
 	})
+	for _, f := range setup {
+		f(e)
+	}
 	reqs := benchRequests(b, e, benchPool, mk)
 	h := e.app.Gateway
 	w := &discardWriter{h: http.Header{}}
@@ -197,5 +204,34 @@ func BenchmarkCampaignPredial(b *testing.B) {
 			CallingHours: &predial.Hours{Start: "00:00", End: "23:59", DefaultTimeZone: "America/New_York"}}
 	}, func(i int) string {
 		return fmt.Sprintf(`{"message":{"type":"campaign.predial","timestamp":%d,"campaignId":"camp-1","contact":{"number":"+1646555%04d"}}}`, 1767007390468+i, i%10000)
+	})
+}
+
+// BenchmarkKnowledgeBaseLocal: knowledge-base-request answered from the
+// local document store (SQLite) holding the labelled set's six documents:
+// the query from the conversation, the search, the passages opened and
+// budgeted, the answer encoded.
+func BenchmarkKnowledgeBaseLocal(b *testing.B) {
+	qs := []string{"I lost my debit card, can you block it?", "how do I get a repeat prescription", "when is the bulk waste collected",
+		"can you delete my call recordings", "what time does the clinic open on saturday", "how do I cancel a direct debit"}
+	benchHandler(b, func(c *config.Config) {
+		c.Vapi.KnowledgeBase.Bases = map[string]knowledge.Base{"handbook": {}}
+		if err := c.Check(config.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}, func(i int) string {
+		return fmt.Sprintf(`{"message":{"type":"knowledge-base-request","timestamp":%d,"call":{"id":"call-%d"},"messagesOpenAIFormatted":[{"role":"assistant","content":"How can I help?"},{"role":"user","content":%q}]}}`, 1767007390468+i, i%64, qs[i%len(qs)])
+	}, func(e *env) {
+		files, _ := filepath.Glob("../knowledge/library/testdata/docs/*")
+		for _, f := range files {
+			doc, _ := os.ReadFile(f)
+			format, _ := library.FormatOf(f)
+			if _, err := e.app.Library.Add(context.Background(), "handbook", "en", filepath.Base(f), doc, format); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if code, out := e.send(fmt.Sprintf(`{"message":{"type":"knowledge-base-request","timestamp":1,"call":{"id":"c"},"messagesOpenAIFormatted":[{"role":"user","content":%q}]}}`, qs[0])); code != 200 || !strings.Contains(out, `"content":"`) {
+			b.Fatalf("no documents: %d %s", code, out)
+		}
 	})
 }

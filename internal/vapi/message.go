@@ -5,10 +5,12 @@ package vapi
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,14 +91,14 @@ var ErrBadMarker = errors.New(`invalid "voicegate" marker: want {"dryRun": true|
 // nothing stored, no internal API called.
 
 // Message is one server message. Fields not relevant to a type are empty.
-// The conversation arrays (messages, messagesOpenAIFormatted) and the
-// end-of-call analysis are not decoded: they are large, arrive on frequent
-// messages, and voicegate does not need them (profiling showed copying them
-// cost more than the rest of the decoding).
+// The conversation arrays (messages, messagesOpenAIFormatted) are not
+// decoded: they are large, arrive on frequent messages, and voicegate does
+// not need them (profiling showed copying them cost more than the rest of
+// the decoding).
 type Message struct {
 	// Dropped names the optional fields of an unexpected type or format
-	// that decoding left out ("timestamp", "call.status"); the message is
-	// used without them.
+	// that decoding left out ("timestamp", "call.status"), each once and
+	// all of them, sorted; the message is used without them.
 	Dropped []string `json:"-"`
 
 	Type        string       `json:"type"`
@@ -126,17 +128,25 @@ type Message struct {
 	FunctionCall         *FunctionCall      `json:"functionCall"`
 
 	// end-of-call-report (current shape under artifact/analysis, older on
-	// message). Analysis, recordings and message lists are not decoded:
-	// voicegate does not need them on this path, and skipping them avoids
-	// copying kilobytes per message.
-	Artifact        *Artifact `json:"artifact"`
-	Cost            *float64  `json:"cost"`
-	StartedAt       string    `json:"startedAt"`
-	EndedAt         string    `json:"endedAt"`
-	DurationSeconds *float64  `json:"durationSeconds"`
-	DurationMs      *float64  `json:"durationMs"`
-	Summary         string    `json:"summary"`
-	RecordingURL    string    `json:"recordingUrl"`
+	// message: TotalCost, SummaryText, SuccessEvaluation, RecordingConsent
+	// and RecordingURLs read both). Message lists are not
+	// decoded: voicegate does not need them, and skipping them avoids
+	// copying kilobytes per message. Summary, structured data, transcripts
+	// and recording URLs are personal data: kept sealed in the call's
+	// records (the whole message, as sent), never logged.
+	Artifact        *Artifact   `json:"artifact"`
+	Cost            *float64    `json:"cost"`
+	Costs           []Cost      `json:"costs"`
+	Analysis        *Analysis   `json:"analysis"`
+	Compliance      *Compliance `json:"compliance"`
+	StartedAt       string      `json:"startedAt"`
+	EndedAt         string      `json:"endedAt"`
+	DurationSeconds *float64    `json:"durationSeconds"`
+	DurationMs      *float64    `json:"durationMs"`
+	Summary         string      `json:"summary"`
+	RecordingURL    string      `json:"recordingUrl"`
+	// StereoRecordingURL is the older report's stereo recording.
+	StereoRecordingURL string `json:"stereoRecordingUrl"`
 
 	// phone-call-control, transfer-update, handoff-destination-request
 	Request       string          `json:"request"`
@@ -233,6 +243,17 @@ type Monitor struct {
 type PhoneNumber struct {
 	ID     string `json:"id"`
 	Number string `json:"number"`
+	// TwilioPhoneNumber is the number of call.phoneNumber, which Vapi's
+	// SDK types as an imported Twilio number (ImportTwilioPhoneNumberDto).
+	TwilioPhoneNumber string `json:"twilioPhoneNumber"`
+}
+
+// E164 returns the number, as either shape names it.
+func (p *PhoneNumber) E164() string {
+	if p == nil {
+		return ""
+	}
+	return cmp.Or(p.Number, p.TwilioPhoneNumber)
 }
 
 // Customer is the other party of a call.
@@ -242,8 +263,113 @@ type Customer struct {
 
 // Artifact carries end-of-call material (the parts voicegate reads).
 type Artifact struct {
-	Transcript   string `json:"transcript"`
-	RecordingURL string `json:"recordingUrl"`
+	Transcript         string     `json:"transcript"`
+	RecordingURL       string     `json:"recordingUrl"`
+	StereoRecordingURL string     `json:"stereoRecordingUrl"`
+	Recording          *Recording `json:"recording"`
+}
+
+// Recording is an end-of-call report's artifact.recording: where Vapi
+// keeps the call's recordings.
+type Recording struct {
+	StereoURL string         `json:"stereoUrl"`
+	VideoURL  string         `json:"videoUrl"`
+	Mono      *MonoRecording `json:"mono"`
+}
+
+// MonoRecording is a recording's mono tracks.
+type MonoRecording struct {
+	CombinedURL  string `json:"combinedUrl"`
+	AssistantURL string `json:"assistantUrl"`
+	CustomerURL  string `json:"customerUrl"`
+}
+
+// Cost is one item of an end-of-call report's costs: what one part of
+// the call (transport, transcriber, model, voice, vapi, analysis, ...)
+// cost, in USD.
+type Cost struct {
+	Type string   `json:"type"`
+	Cost *float64 `json:"cost"`
+}
+
+// Analysis is an end-of-call report's analysis. Summary and StructuredData
+// are personal data.
+type Analysis struct {
+	Summary        string                     `json:"summary"`
+	StructuredData map[string]json.RawMessage `json:"structuredData"`
+	// SuccessEvaluation is the call's evaluation by the assistant's rubric
+	// ("true", "8", "Excellent", ...).
+	SuccessEvaluation string `json:"successEvaluation"`
+}
+
+// Compliance is an end-of-call report's compliance section.
+type Compliance struct {
+	RecordingConsent *RecordingConsent `json:"recordingConsent"`
+}
+
+// RecordingConsent is how the caller consented to the recording
+// ("stay-on-line", "verbal") and when.
+type RecordingConsent struct {
+	Type      string `json:"type"`
+	GrantedAt string `json:"grantedAt"`
+}
+
+// TotalCost returns what the call cost: the report's cost, else the sum of
+// its costs items (when any has one).
+func (m *Message) TotalCost() (float64, bool) {
+	if m.Cost != nil {
+		return *m.Cost, true
+	}
+	var sum float64
+	found := false
+	for _, c := range m.Costs {
+		if c.Cost != nil {
+			sum, found = sum+*c.Cost, true
+		}
+	}
+	return sum, found
+}
+
+// SummaryText returns the report's summary: analysis.summary, else the
+// older report's summary on the message. Personal data.
+func (m *Message) SummaryText() string {
+	if m.Analysis != nil && m.Analysis.Summary != "" {
+		return m.Analysis.Summary
+	}
+	return m.Summary
+}
+
+// SuccessEvaluation returns the report's analysis.successEvaluation, or "".
+func (m *Message) SuccessEvaluation() string {
+	if m.Analysis != nil {
+		return m.Analysis.SuccessEvaluation
+	}
+	return ""
+}
+
+// RecordingConsent returns the report's compliance.recordingConsent, or nil.
+func (m *Message) RecordingConsent() *RecordingConsent {
+	if m.Compliance != nil {
+		return m.Compliance.RecordingConsent
+	}
+	return nil
+}
+
+// RecordingURLs returns the report's mono (combined) and stereo recording
+// URLs from whichever shape carries them: artifact.recording, else
+// artifact.recordingUrl and stereoRecordingUrl, else the older report's
+// recordingUrl and stereoRecordingUrl on the message. Personal data.
+func (m *Message) RecordingURLs() (mono, stereo string) {
+	if a := m.Artifact; a != nil {
+		if r := a.Recording; r != nil {
+			stereo = r.StereoURL
+			if r.Mono != nil {
+				mono = r.Mono.CombinedURL
+			}
+		}
+		mono, stereo = cmp.Or(mono, a.RecordingURL), cmp.Or(stereo, a.StereoRecordingURL)
+	}
+	return cmp.Or(mono, m.RecordingURL), cmp.Or(stereo, m.StereoRecordingURL)
 }
 
 // FunctionCall is the legacy function-call payload.
@@ -537,14 +663,21 @@ func Decode(body []byte) (*Message, error) {
 	if err := json.Unmarshal(body, &env); err != nil {
 		// A field of an unexpected type (Vapi's payloads drift) does not
 		// make the message unusable: encoding/json fills everything else,
-		// and the field is noted as dropped (encoding/json names the first
-		// such field only).
+		// and the field is noted as dropped. encoding/json names the
+		// first such field only: a second pass names them all.
 		var te *json.UnmarshalTypeError
 		if !errors.As(err, &te) || env.Message == nil {
 			return nil, describeJSONError(err)
 		}
+		m := env.Message
+		for _, f := range dropMistyped(body, reflect.ValueOf(&env).Elem()) {
+			if f, ok := strings.CutPrefix(f, "message."); ok {
+				m.Dropped = append(m.Dropped, fieldLabel(f))
+			}
+		}
+		env.Message = m // a later "message" key that is not an object: the one decoded stands
 		if f, ok := strings.CutPrefix(te.Field, "message."); ok {
-			env.Message.Dropped = append(env.Message.Dropped, fieldLabel(f))
+			env.Message.Dropped = append(env.Message.Dropped, fieldLabel(f)) // named above too, unless the pass missed it
 		}
 	}
 	if env.Message == nil {
@@ -552,6 +685,16 @@ func Decode(body []byte) (*Message, error) {
 	}
 	if env.Message.Timestamp.Malformed {
 		env.Message.Dropped = append(env.Message.Dropped, "timestamp")
+	}
+	if len(env.Message.Dropped) > 1 {
+		slices.Sort(env.Message.Dropped)
+		env.Message.Dropped = slices.Compact(env.Message.Dropped)
+	}
+	if env.Message.Type == "" && (len(env.Message.ToolCallList) > 0 || len(env.Message.ToolWithToolCallList) > 0) {
+		// The one message whose type Vapi's SDK makes optional
+		// (ServerMessageToolCalls in @vapi-ai/server-sdk 2.0.1): its
+		// tool calls are answered, not refused.
+		env.Message.Type = TypeToolCalls
 	}
 	if env.Message.Type == "" {
 		return nil, ErrNoType

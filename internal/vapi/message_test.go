@@ -203,6 +203,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(fixture(f, name))
 	}
 	f.Add([]byte(`{"message":{"type":"tool-calls","toolCallList":[{"function":{"arguments":"\"{\\\"a\\\":1}\""}}]}}`))
+	f.Add([]byte(`{"message":{"type":"tool-calls","CALL":{"status":7,"customer":{"number":5}},"turn":"x","toolCallList":[{"id":5},{"id":"t"}]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
 		if err != nil {
@@ -213,6 +214,12 @@ func FuzzDecode(f *testing.F) {
 		}
 		if m.Type == "" {
 			t.Fatal("decoded a message without a type")
+		}
+		for _, f := range m.Dropped {
+			// Metric label values: a schema path, or "other".
+			if f != "other" && knownFields[strings.ToLower(f)] != f {
+				t.Fatalf("dropped field %q is not a schema path", f)
+			}
 		}
 		for _, i := range m.Invocations() {
 			if i.ArgsErr == nil && (len(i.Args) == 0 || i.Args[0] != '{' || !json.Valid(i.Args)) {
@@ -382,4 +389,26 @@ func FuzzFieldTypeMutation(f *testing.F) {
 			t.Fatalf("%s mutated: invocations %v, want %v", path, got.Invocations(), want.Invocations())
 		}
 	})
+}
+
+// TestToolCallsWithoutType: Vapi's server SDK (2.0.1) makes "type"
+// optional on ServerMessageToolCalls alone; a message without a type but
+// with tool calls is a tool-calls message (answered, not refused), and one
+// without either still has no usable type.
+func TestToolCallsWithoutType(t *testing.T) {
+	for _, body := range []string{
+		`{"message":{"toolCallList":[{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}],"toolWithToolCallList":[]}}`,
+		`{"message":{"toolWithToolCallList":[{"type":"function","toolCall":{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}}]}}`,
+		`{"message":{"type":7,"toolCallList":[{"id":"t1","function":{"name":"f"}}]}}`,
+	} {
+		m, err := Decode([]byte(body))
+		if err != nil || m.Type != TypeToolCalls || len(m.Invocations()) != 1 || m.Invocations()[0].Name != "f" {
+			t.Errorf("%s: %v %+v", body, err, m)
+		}
+	}
+	for _, body := range []string{`{"message":{"call":{"id":"c"}}}`, `{"message":{"toolCallList":[]}}`} {
+		if _, err := Decode([]byte(body)); !errors.Is(err, ErrNoType) {
+			t.Errorf("%s: %v, want ErrNoType", body, err)
+		}
+	}
 }
