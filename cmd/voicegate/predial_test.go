@@ -246,6 +246,14 @@ vapi:
 		ask(tc)
 	}
 
+	// A restart (a deploy) keeps the day's attempts: they are in the
+	// database, not the process.
+	logs.WriteString(p.stop(t))
+	p = start(t, env, "serve", "--config", cfgPath)
+	vapi = newVapiSender(t, p, secret)
+	ask(predialCase{name: "third attempt after a restart", contact: contact("c-repeat", "+16465550105"), eligible: no,
+		rule: "max_attempts", detail: "2 attempts today (UTC) already, the most allowed"})
+
 	// The audit log: one entry per decision, in order, with its rule.
 	entries, out := auditList(t, dataDir, "campaign.predial")
 	if len(entries) != len(audited) {

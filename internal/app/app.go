@@ -95,8 +95,9 @@ type App struct {
 	// Library is the knowledge bases' document store (nil: the store keeps
 	// no documents, or there are no records' keys).
 	Library *library.Library
-	// attempts counts campaign pre-dial attempts across reloads.
-	attempts predial.Attempts
+	// attempts counts campaign pre-dial attempts across reloads: in the
+	// database with the records' keyring, else in memory.
+	attempts predial.Counter
 	// rules are the barge-in actions build compiled, used once a build
 	// is committed.
 	rules *actions.Rules
@@ -190,6 +191,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 			Redaction: cfg.Records.Redaction, Random: rand.Reader, Now: o.Now})
 		if ls, ok := rs.(library.Store); ok {
 			a.Library = library.New(library.Deps{Store: ls, Keys: kr, LookupKey: kr.LookupKey(), Random: rand.Reader, Now: o.Now})
+		}
+		// Pre-dial attempts in the database, under the keyring's lookup
+		// key: a restart keeps the day's counts, replicas share them.
+		if as, ok := store.(predial.AttemptStore); ok {
+			a.attempts = predial.NewStored(as)
 		}
 	}
 	if as, ok := rs.(audit.Store); ok {
@@ -620,7 +626,10 @@ func (a *App) predialRules(cfg *config.Config) (*predial.Rules, error) {
 	} else if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	return predial.New(cfg.Vapi.Predial, key, os.ReadFile, a.now, &a.attempts)
+	if a.attempts == nil {
+		a.attempts = &predial.Attempts{}
+	}
+	return predial.New(cfg.Vapi.Predial, key, os.ReadFile, a.now, a.attempts)
 }
 
 // callerHash names a number in the audit log by its keyed hash (empty

@@ -160,7 +160,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 	case vapi.TypeCallDeleted:
 		return d.callDeleted(ctx, m)
 	case vapi.TypeCampaignPredial:
-		return d.campaignPredial(m)
+		return d.campaignPredial(ctx, m)
 	case vapi.TypePhoneCallControl:
 		ctx, cancel := context.WithTimeout(ctx, d.serverTimeout)
 		defer cancel()
@@ -257,7 +257,7 @@ func (d *Dispatcher) dryRun(ctx context.Context, m *vapi.Message) (webhook.Reply
 	case vapi.TypeHandoffDestination:
 		reply, err = d.handoff(m)
 	case vapi.TypeCampaignPredial:
-		reply, err = d.campaignPredialDecision(m, true)
+		reply, err = d.campaignPredialDecision(ctx, m, true)
 	}
 	reply.Header = dryRunHeader
 	return reply, err
@@ -703,13 +703,16 @@ func destinationType(raw json.RawMessage) string {
 // campaignPredial answers campaign.predial with {"eligible": bool}: the
 // configured rules' decision (eligible when none refuses), audited with
 // the rule and the number's keyed hash (never the number).
-func (d *Dispatcher) campaignPredial(m *vapi.Message) (webhook.Reply, error) {
-	return d.campaignPredialDecision(m, false)
+// When the day's attempts cannot be counted (the database is down) it
+// answers 503, never an eligibility it could not check: Vapi records a
+// pre-dial failure and the call is not placed.
+func (d *Dispatcher) campaignPredial(ctx context.Context, m *vapi.Message) (webhook.Reply, error) {
+	return d.campaignPredialDecision(ctx, m, false)
 }
 
 // campaignPredialDecision decides; a dry run (peek) counts no attempt and
 // is not audited.
-func (d *Dispatcher) campaignPredialDecision(m *vapi.Message, peek bool) (webhook.Reply, error) {
+func (d *Dispatcher) campaignPredialDecision(ctx context.Context, m *vapi.Message, peek bool) (webhook.Reply, error) {
 	dec := predial.Decision{Eligible: true, Rule: "none", Detail: "no rules configured"}
 	var c predial.Contact
 	if m.Contact != nil {
@@ -719,7 +722,11 @@ func (d *Dispatcher) campaignPredialDecision(m *vapi.Message, peek bool) (webhoo
 	case d.predial != nil && peek:
 		dec = d.predial.Peek(c)
 	case d.predial != nil:
-		dec = d.predial.Decide(c)
+		var err error
+		if dec, err = d.predial.Decide(ctx, c); err != nil {
+			d.metrics.StoreErrors.WithLabelValues("predial_attempt").Inc()
+			return webhook.Reply{}, errNotStored(m.CallID(), "campaign pre-dial", err)
+		}
 	}
 	if d.audit != nil && !peek {
 		subject := ""

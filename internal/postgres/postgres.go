@@ -226,6 +226,16 @@ CREATE TABLE kb_bases (
 	terms    BIGINT NOT NULL
 );
 `,
+	// As in SQLite's 8: campaign pre-dial attempts, shared by replicas.
+	7: `
+CREATE TABLE predial_attempts (
+	number_hash TEXT COLLATE "C" NOT NULL,
+	day         TEXT COLLATE "C" NOT NULL,
+	count       INTEGER NOT NULL,
+	PRIMARY KEY (number_hash, day)
+);
+CREATE INDEX predial_attempts_day ON predial_attempts(day);
+`,
 }
 
 // SchemaVersion is the newest migration this binary knows.

@@ -9,6 +9,7 @@ package predial
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -127,27 +128,36 @@ type Decision struct {
 	Detail string
 }
 
-// Attempts counts the eligible answers per number and UTC day. It outlives
-// a reload's new Rules (the counts of the day are kept). Safe for
-// concurrent use.
+// Counter counts the eligible answers per number (by keyed hash) and UTC
+// day: in memory (Attempts), or in the call store's database, where the
+// count survives restarts and is shared by replicas (internal/sqlite,
+// internal/postgres). All pass the suite in predialtest.
+type Counter interface {
+	// Take counts one attempt of hash h on day (YYYY-MM-DD) unless max
+	// are counted already, and says whether it did.
+	Take(ctx context.Context, h, day string, max int) (bool, error)
+}
+
+// Attempts counts in this process's memory (no database). It outlives
+// the rules of one configuration: a reload keeps the day's counts.
 type Attempts struct {
 	mu    sync.Mutex
 	day   string
 	count map[string]int
 }
 
-// take counts one attempt of hash h on day unless max are counted.
-func (a *Attempts) take(h, day string, max int) bool {
+// Take implements Counter.
+func (a *Attempts) Take(_ context.Context, h, day string, max int) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if day != a.day || a.count == nil {
 		a.day, a.count = day, map[string]int{}
 	}
 	if a.count[h] >= max {
-		return false
+		return false, nil
 	}
 	a.count[h]++
-	return true
+	return true, nil
 }
 
 // Rules decides. Safe for concurrent use.
@@ -160,16 +170,17 @@ type Rules struct {
 	key      []byte
 	dnc      map[string]bool // keyed hashes
 	now      func() time.Time
-	attempts *Attempts
+	attempts Counter
 }
 
 // New builds the rules of a validated configuration. readFile reads the
-// do-not-call file; key keys the hashes it is kept as. attempts (nil: a
-// new count) carries the day's attempts across reloads.
-func New(c Config, key []byte, readFile func(string) ([]byte, error), now func() time.Time, attempts ...*Attempts) (*Rules, error) {
-	r := &Rules{cfg: c, key: key, now: now, dnc: map[string]bool{}, attempts: &Attempts{}}
-	if len(attempts) > 0 && attempts[0] != nil {
-		r.attempts = attempts[0]
+// do-not-call file; key keys the hashes it is kept as (the same key must
+// be used wherever attempts are shared). attempts (nil: a new count in
+// memory) counts the day's attempts.
+func New(c Config, key []byte, readFile func(string) ([]byte, error), now func() time.Time, attempts Counter) (*Rules, error) {
+	r := &Rules{cfg: c, key: key, now: now, dnc: map[string]bool{}, attempts: attempts}
+	if r.attempts == nil {
+		r.attempts = &Attempts{}
 	}
 	if h := c.CallingHours; h != nil {
 		r.start, _ = clock(h.Start)
@@ -243,20 +254,26 @@ func (r *Rules) hash(n string) string {
 }
 
 // Decide answers for contact c now; an eligible answer counts as an
-// attempt.
-func (r *Rules) Decide(c Contact) Decision { return r.decide(c, false) }
+// attempt. An error is a count that could not be read or written: no
+// decision was made (never eligible on a guess).
+func (r *Rules) Decide(ctx context.Context, c Contact) (Decision, error) {
+	return r.decide(ctx, c, false)
+}
 
 // Peek answers like Decide without counting an attempt (a dry run).
-func (r *Rules) Peek(c Contact) Decision { return r.decide(c, true) }
+func (r *Rules) Peek(c Contact) Decision {
+	d, _ := r.decide(context.Background(), c, true)
+	return d
+}
 
-func (r *Rules) decide(c Contact, peek bool) Decision {
+func (r *Rules) decide(ctx context.Context, c Contact, peek bool) (Decision, error) {
 	n := Normalize(c.Number)
 	h := ""
 	if n != "" {
 		h = r.hash(n)
 	}
 	if h != "" && r.dnc[h] {
-		return Decision{Rule: "do_not_call", Detail: "the number is on the do-not-call list"}
+		return Decision{Rule: "do_not_call", Detail: "the number is on the do-not-call list"}, nil
 	}
 	now := r.now()
 	if hrs := r.cfg.CallingHours; hrs != nil {
@@ -265,15 +282,19 @@ func (r *Rules) decide(c Contact, peek bool) Decision {
 		mins := local.Hour()*60 + local.Minute()
 		if (r.days != nil && !r.days[local.Weekday()]) || mins < r.start || mins >= r.end {
 			return Decision{Rule: "calling_hours", Detail: fmt.Sprintf("%s %s in %s (%s) is outside %s-%s", strings.ToLower(local.Weekday().String()[:3]),
-				local.Format("15:04"), zone, from, hrs.Start, hrs.End)}
+				local.Format("15:04"), zone, from, hrs.Start, hrs.End)}, nil
 		}
 	}
 	if max := r.cfg.MaxAttemptsPerDay; max > 0 && h != "" && !peek {
-		if !r.attempts.take(h, now.UTC().Format(time.DateOnly), max) {
-			return Decision{Rule: "max_attempts", Detail: fmt.Sprintf("%d attempts today (UTC) already, the most allowed", max)}
+		ok, err := r.attempts.Take(ctx, h, now.UTC().Format(time.DateOnly), max)
+		if err != nil {
+			return Decision{}, fmt.Errorf("count the attempt: %w", err)
+		}
+		if !ok {
+			return Decision{Rule: "max_attempts", Detail: fmt.Sprintf("%d attempts today (UTC) already, the most allowed", max)}, nil
 		}
 	}
-	return Decision{Eligible: true, Rule: "none", Detail: "no rule refused"}
+	return Decision{Eligible: true, Rule: "none", Detail: "no rule refused"}, nil
 }
 
 // zone is the contact's time zone: its own, else the longest configured
@@ -305,4 +326,40 @@ func (r *Rules) zone(c Contact, n string) (*time.Location, string) {
 		}
 	}
 	return r.defZone, "the default"
+}
+
+// AttemptStore keeps the counts in a database (the call store).
+type AttemptStore interface {
+	// TakeAttempt is Counter.Take, atomically.
+	TakeAttempt(ctx context.Context, h, day string, max int) (bool, error)
+	// ForgetAttemptsBefore deletes the counts of days before day.
+	ForgetAttemptsBefore(ctx context.Context, day string) error
+}
+
+// Stored counts in an AttemptStore: the counts survive restarts and are
+// shared by every process on the database. The days before the current
+// one are deleted when the day changes.
+type Stored struct {
+	store  AttemptStore
+	mu     sync.Mutex
+	purged string
+}
+
+// NewStored counts in st.
+func NewStored(st AttemptStore) *Stored { return &Stored{store: st} }
+
+// Take implements Counter.
+func (s *Stored) Take(ctx context.Context, h, day string, max int) (bool, error) {
+	s.mu.Lock()
+	purge := s.purged != day
+	s.mu.Unlock()
+	if purge {
+		// Not a reason to refuse: an old count left over is harmless.
+		if err := s.store.ForgetAttemptsBefore(ctx, day); err == nil {
+			s.mu.Lock()
+			s.purged = day
+			s.mu.Unlock()
+		}
+	}
+	return s.store.TakeAttempt(ctx, h, day, max)
 }

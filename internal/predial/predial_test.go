@@ -1,6 +1,7 @@
 package predial
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ func rules(t *testing.T, c Config, now *time.Time, dnc string) *Rules {
 	if probs := c.Validate(); len(probs) > 0 {
 		t.Fatal(probs)
 	}
-	r, err := New(c, []byte("k"), func(string) ([]byte, error) { return []byte(dnc), nil }, func() time.Time { return *now })
+	r, err := New(c, []byte("k"), func(string) ([]byte, error) { return []byte(dnc), nil }, func() time.Time { return *now }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func TestDecisions(t *testing.T) {
 		{Contact{Number: "+12125550198", TimeZone: "Asia/Tokyo"}, "calling_hours", "the contact's"},
 		{Contact{Number: "+12125550198", TimeZone: "Not/AZone"}, "none", ""}, // an unknown zone: the number's
 	} {
-		d := r.Decide(c.contact)
+		d := r.decideNow(c.contact)
 		if d.Rule != c.rule || d.Eligible != (c.rule == "none") || !strings.Contains(d.Detail, c.detail) {
 			t.Errorf("%+v: %+v, want rule %s (%q)", c.contact, d, c.rule, c.detail)
 		}
@@ -53,18 +54,18 @@ func TestDecisions(t *testing.T) {
 		}
 	}
 	// +12125550199 was eligible once; one more today, then no.
-	if d := r.Decide(Contact{Number: "+1 212-555-0199"}); !d.Eligible {
+	if d := r.decideNow(Contact{Number: "+1 212-555-0199"}); !d.Eligible {
 		t.Fatalf("second attempt: %+v", d)
 	}
-	if d := r.Decide(Contact{Number: "+12125550199"}); d.Eligible || d.Rule != "max_attempts" {
+	if d := r.decideNow(Contact{Number: "+12125550199"}); d.Eligible || d.Rule != "max_attempts" {
 		t.Fatalf("third attempt: %+v", d)
 	}
 	now = now.Add(24 * time.Hour) // Thursday: counts start again
-	if d := r.Decide(Contact{Number: "+12125550199"}); !d.Eligible {
+	if d := r.decideNow(Contact{Number: "+12125550199"}); !d.Eligible {
 		t.Fatalf("next day: %+v", d)
 	}
 	now = time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC) // Saturday
-	if d := r.Decide(Contact{Number: "+12125550197"}); d.Rule != "calling_hours" || !strings.HasPrefix(d.Detail, "sat ") {
+	if d := r.decideNow(Contact{Number: "+12125550197"}); d.Rule != "calling_hours" || !strings.HasPrefix(d.Detail, "sat ") {
 		t.Fatalf("Saturday: %+v", d)
 	}
 }
@@ -73,12 +74,12 @@ func TestDecisions(t *testing.T) {
 // eligible.
 func TestSafeDefault(t *testing.T) {
 	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
-	if d := rules(t, Config{}, &now, "").Decide(Contact{Number: "+12125550100"}); !d.Eligible || d.Rule != "none" {
+	if d := rules(t, Config{}, &now, "").decideNow(Contact{Number: "+12125550100"}); !d.Eligible || d.Rule != "none" {
 		t.Fatalf("%+v", d)
 	}
 	r := rules(t, Config{MaxAttemptsPerDay: 1, DoNotCallFile: "f"}, &now, "+12125550100\n")
 	for range 3 {
-		if d := r.Decide(Contact{}); !d.Eligible {
+		if d := r.decideNow(Contact{}); !d.Eligible {
 			t.Fatalf("no number: %+v", d)
 		}
 	}
@@ -101,8 +102,18 @@ func TestValidateAndLoad(t *testing.T) {
 			t.Errorf("%s: %q, want %q", name, got, c.want)
 		}
 	}
-	_, err := New(Config{DoNotCallFile: "/missing"}, []byte("k"), func(string) ([]byte, error) { return nil, errors.New("no such file") }, time.Now)
+	_, err := New(Config{DoNotCallFile: "/missing"}, []byte("k"), func(string) ([]byte, error) { return nil, errors.New("no such file") }, time.Now, nil)
 	if err == nil || !strings.Contains(err.Error(), "do_not_call_file") {
 		t.Fatalf("a missing list: %v", err)
 	}
+}
+
+// decideNow is Decide, failing on a count error (the memory counter has
+// none).
+func (r *Rules) decideNow(c Contact) Decision {
+	d, err := r.Decide(context.Background(), c)
+	if err != nil {
+		panic(err)
+	}
+	return d
 }

@@ -14,11 +14,11 @@ import (
 func TestReview12DoNotCallEntriesThatNeverMatch(t *testing.T) {
 	now := time.Date(2026, 12, 2, 15, 0, 0, 0, time.UTC)
 	for _, line := range []string{"0044 20 7946 0000", "442079460000", "tel:+442079460000"} {
-		r, err := New(Config{DoNotCallFile: "dnc.txt"}, []byte("k"), func(string) ([]byte, error) { return []byte(line + "\n"), nil }, func() time.Time { return now })
+		r, err := New(Config{DoNotCallFile: "dnc.txt"}, []byte("k"), func(string) ([]byte, error) { return []byte(line + "\n"), nil }, func() time.Time { return now }, nil)
 		if err != nil {
 			continue // refused at load: fine
 		}
-		if d := r.Decide(Contact{Number: "+442079460000"}); d.Eligible {
+		if d := r.decideNow(Contact{Number: "+442079460000"}); d.Eligible {
 			t.Errorf("do-not-call line %q loaded without complaint, and the number is called: %+v", line, d)
 		}
 	}
@@ -33,11 +33,11 @@ func TestReview12ContactZoneLocal(t *testing.T) {
 	time.Local = time.FixedZone("HOST", 12*3600)
 	defer func() { time.Local = saved }()
 	now := time.Date(2026, 12, 2, 15, 0, 0, 0, time.UTC) // 10:00 New York, 03:00 next day on the host
-	r, err := New(Config{CallingHours: &Hours{Start: "08:00", End: "21:00", DefaultTimeZone: "America/New_York"}}, []byte("k"), nil, func() time.Time { return now })
+	r, err := New(Config{CallingHours: &Hours{Start: "08:00", End: "21:00", DefaultTimeZone: "America/New_York"}}, []byte("k"), nil, func() time.Time { return now }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := r.Decide(Contact{Number: "+12125550100", TimeZone: "Local"}); !d.Eligible {
+	if d := r.decideNow(Contact{Number: "+12125550100", TimeZone: "Local"}); !d.Eligible {
 		t.Errorf("timeZone \"Local\" judged in the host's zone: %+v", d)
 	}
 }

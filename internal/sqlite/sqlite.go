@@ -188,6 +188,17 @@ CREATE TABLE kb_bases (
 	terms    INTEGER NOT NULL
 ) STRICT;
 `,
+	// Campaign pre-dial attempts per number (keyed hash) and UTC day, so
+	// that a restart does not reset max_attempts_per_day.
+	8: `
+CREATE TABLE predial_attempts (
+	number_hash TEXT NOT NULL,
+	day         TEXT NOT NULL,
+	count       INTEGER NOT NULL,
+	PRIMARY KEY (number_hash, day)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX predial_attempts_day ON predial_attempts(day);
+`,
 }
 
 // Open opens (creating if needed, mode 0600 in a 0700 directory) the database

@@ -158,7 +158,7 @@ func TestConcurrentOpensMigrateOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, q := range []string{`DROP TABLE kb_bases`, `DROP TABLE kb_terms`, `DROP TABLE kb_index`, `DROP TABLE kb_passages`, `DROP TABLE kb_documents`, `DELETE FROM schema_migrations WHERE version = 7`} {
+			for _, q := range []string{`DROP TABLE predial_attempts`, `DELETE FROM schema_migrations WHERE version = 8`} {
 				if _, err := db.w.Exec(q); err != nil {
 					t.Fatal(q, err)
 				}
