@@ -199,11 +199,14 @@ vapi:
 		// The documented default for what no rule can judge: eligible.
 		{name: "no contact", eligible: yes, rule: "none", detail: "no rule refused", noHash: true},
 		{name: "a contact without a number", contact: contact("c-none", ""), eligible: yes, rule: "none", detail: "no rule refused", noHash: true},
-		{name: "a number that is not one", contact: contact("c-junk", "ask for Jane"), eligible: yes, rule: "none", detail: "no rule refused"},
+		// With a do-not-call list, a number it cannot be checked against
+		// is refused (a national form could be any country's).
+		{name: "a number in national form", contact: contact("c-national", "(646) 555-0108"), eligible: no,
+			rule: "do_not_call", detail: "not in international form"},
+		{name: "a number that is not one", contact: contact("c-junk", "ask for Jane"), eligible: no, rule: "do_not_call", detail: "not in international form"},
 		{name: "a number of the wrong JSON type", contact: `{"id":"c-type","campaignId":"camp-e2e","number":6465550107}`, eligible: yes,
 			rule: "none", detail: "no rule refused", noHash: true},
-		{name: "a number that is not one, again (no attempts counted)", contact: contact("c-junk", "ask for Jane"), eligible: yes, rule: "none", detail: "no rule refused"},
-		{name: "a number that is not one, a third time", contact: contact("c-junk", "ask for Jane"), eligible: yes, rule: "none", detail: "no rule refused"},
+		{name: "a number that is not one, again", contact: contact("c-junk", "ask for Jane"), eligible: no, rule: "do_not_call", detail: "not in international form"},
 	}
 	// The attempts are counted per UTC day: not across its end.
 	if left := time.Until(now.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)); left < 20*time.Second {
@@ -287,7 +290,7 @@ vapi:
 	}
 	// Neither the log nor the audit log holds a number (the national
 	// digits, which every written form of a number contains) or a name.
-	for _, leak := range []string{"6465550100", "2079460999", "4155550101", "6465550102", "6465550104",
+	for _, leak := range []string{"6465550100", "2079460999", "4155550101", "6465550102", "6465550104", "5550108",
 		"55550103", "5555550106", "6465550105", "6465550107", "Jane"} {
 		if strings.Contains(logs.String(), leak) {
 			t.Errorf("the log holds %q:\n%s", leak, logs.String())

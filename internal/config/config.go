@@ -447,6 +447,11 @@ func (c *Config) validateTools(e *ValidationError, opt Options) {
 			e.add(p+".timeout", "%s must stay below vapi.server_timeout (%s) so an error can be returned before Vapi gives up", t.Timeout.D(), c.Vapi.ServerTimeout.D())
 		}
 	}
+	if pc := c.Vapi.PhoneCallControl; pc.Enabled() {
+		if all := pc.Timeout.D() * time.Duration(pc.Retries+1); all >= c.Vapi.ServerTimeout.D() {
+			e.add("vapi.phone_call_control.timeout", "%s for each of %d attempts (%s in all) must stay below vapi.server_timeout (%s): the last retries would be cut off", pc.Timeout.D(), pc.Retries+1, all, c.Vapi.ServerTimeout.D())
+		}
+	}
 }
 
 // CheckCombined validates, without any I/O, the rules that tie the settings

@@ -275,6 +275,12 @@ func (r *Rules) decide(ctx context.Context, c Contact, peek bool) (Decision, err
 	if h != "" && r.dnc[h] {
 		return Decision{Rule: "do_not_call", Detail: "the number is on the do-not-call list"}, nil
 	}
+	// A number the list cannot be checked against (not in international
+	// form: "(646) 555-0100" could be any country's) is refused, not
+	// called on a guess.
+	if r.cfg.DoNotCallFile != "" && strings.TrimSpace(c.Number) != "" && !e164.MatchString(n) {
+		return Decision{Rule: "do_not_call", Detail: "the number is not in international form (+ and country code): it cannot be checked against the do-not-call list"}, nil
+	}
 	now := r.now()
 	if hrs := r.cfg.CallingHours; hrs != nil {
 		zone, from := r.zone(c, n)

@@ -44,6 +44,10 @@ func TestDecisions(t *testing.T) {
 		{Contact{Number: "+81312345678"}, "calling_hours", "thu 00:00 in Asia/Tokyo (the number's country)"}, // a country's zone
 		{Contact{Number: "+12125550198", TimeZone: "Asia/Tokyo"}, "calling_hours", "the contact's"},
 		{Contact{Number: "+12125550198", TimeZone: "Not/AZone"}, "none", ""}, // an unknown zone: the number's
+		// Numbers the list cannot be checked against are refused.
+		{Contact{Number: "(212) 555-0100"}, "do_not_call", "not in international form"},
+		{Contact{Number: "ask for Jane"}, "do_not_call", "not in international form"},
+		{Contact{Number: "+1234"}, "do_not_call", "not in international form"},
 	} {
 		d := r.decideNow(c.contact)
 		if d.Rule != c.rule || d.Eligible != (c.rule == "none") || !strings.Contains(d.Detail, c.detail) {
