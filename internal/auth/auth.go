@@ -13,7 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
+
+	"github.com/voicegate/voicegate/internal/confval"
 )
 
 // Reason says why a request failed authentication. Reasons are stable metric
@@ -147,8 +150,12 @@ func New(cfgs []Config) (Chain, error) {
 	return c, nil
 }
 
-// NewVerifier builds one verifier from a validated AuthConfig.
+// NewVerifier builds one verifier from a validated AuthConfig (a
+// *Managed for a managed entry: no secret until Set).
 func NewVerifier(a Config) (Verifier, error) {
+	if a.Managed {
+		return NewManaged(a)
+	}
 	switch a.Mode {
 	case ModeHMAC:
 		return newHMAC(a)
@@ -246,4 +253,56 @@ func asciiEqualFold(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// Managed is the verifier of a managed entry: its secrets come from the
+// secret store and change while serve runs (Set swaps them atomically: a
+// request verifies against the secrets before or after, never a mix).
+// Without secrets it refuses every request.
+type Managed struct {
+	cfg Config
+	v   atomic.Pointer[hmacVerifier]
+	// generation is the store's generation of the secrets set.
+	generation atomic.Int64
+}
+
+// NewManaged returns the verifier of managed entry a, with no secret yet.
+func NewManaged(a Config) (*Managed, error) {
+	if a.Mode != ModeHMAC {
+		return nil, fmt.Errorf("a managed entry is hmac, not %s", a.Mode)
+	}
+	if _, err := HashFunc(a.Algorithm); err != nil {
+		return nil, err
+	}
+	return &Managed{cfg: a}, nil
+}
+
+// Set replaces the secrets (each with its not_after) and records their
+// generation.
+func (m *Managed) Set(secrets []confval.Secret, generation int64) error {
+	a := m.cfg
+	a.Secrets = secrets
+	v, err := newHMAC(a)
+	if err != nil {
+		return err
+	}
+	m.v.Store(v)
+	m.generation.Store(generation)
+	return nil
+}
+
+// Generation is the generation of the secrets in use (0: none yet).
+func (m *Managed) Generation() int64 { return m.generation.Load() }
+
+// Config is the entry's configuration (its plan: header names, format,
+// algorithm), without secrets.
+func (m *Managed) Config() Config { return m.cfg }
+
+// Verify implements Verifier.
+func (m *Managed) Verify(r *Request, now time.Time) error {
+	v := m.v.Load()
+	if v == nil || len(v.keys) == 0 {
+		return &Error{Reason: ReasonMismatch, Mode: ModeHMAC}
+	}
+	return v.Verify(r, now)
 }

@@ -26,6 +26,10 @@ type Config struct {
 	Mode    string           `yaml:"mode"`
 	Preset  string           `yaml:"preset"`
 	Secrets []confval.Secret `yaml:"secrets"`
+	// Managed takes the secrets from voicegate's secret store (sealed in
+	// the database, rotated by voicegate secrets rotate) instead of
+	// Secrets: an hmac entry with Vapi's HMAC plan defaults.
+	Managed bool `yaml:"managed"`
 
 	// HMAC fields (Vapi's HMACAuthenticationPlan).
 	Algorithm       string  `yaml:"algorithm"`
@@ -57,6 +61,9 @@ func (a Config) TimestampHeaderName() string {
 // Complete fills the defaults of an entry: Vapi's HMAC plan defaults, the
 // vapi-signature preset, bearer and secret header names.
 func (a *Config) Complete() {
+	if a.Managed && a.Mode == "" {
+		a.Mode = ModeHMAC
+	}
 	if a.Preset == PresetVapiSignature {
 		if a.Mode == "" {
 			a.Mode = ModeHMAC
@@ -142,7 +149,17 @@ func (a Config) Validate(now time.Time) (probs, warns []string) {
 		add("mode", "%q is not one of hmac, bearer, secret", a.Mode)
 		return probs, warns
 	}
-	if len(a.Secrets) == 0 {
+	if a.Managed {
+		if a.Mode != ModeHMAC {
+			add("managed", "a managed entry is hmac (Vapi's HMAC plan), not %s", a.Mode)
+		}
+		if len(a.Secrets) > 0 {
+			add("secrets", "a managed entry takes its secrets from voicegate's secret store: leave secrets out")
+		}
+		if a.Preset != "" || a.SecretBase64 || a.Prefix != "" {
+			add("managed", "a managed entry uses Vapi's HMAC plan as voicegate sets it on the credential: no preset, prefix or secret_base64")
+		}
+	} else if len(a.Secrets) == 0 {
 		add("secrets", "at least one secret is required")
 	}
 	live := 0

@@ -236,6 +236,35 @@ CREATE TABLE predial_attempts (
 );
 CREATE INDEX predial_attempts_day ON predial_attempts(day);
 `,
+	// As in SQLite's 9: managed webhook secrets, loaders, the rotation,
+	// leases.
+	8: `
+CREATE TABLE webhook_secrets (
+	id            TEXT COLLATE "C" PRIMARY KEY,
+	generation    BIGINT NOT NULL UNIQUE,
+	created_at    BIGINT NOT NULL,
+	not_after     BIGINT,
+	credential_id TEXT NOT NULL DEFAULT '',
+	retired       BOOLEAN NOT NULL DEFAULT false,
+	key_id        TEXT NOT NULL,
+	wrapped_key   BYTEA,
+	payload       BYTEA
+);
+CREATE TABLE secret_loaders (
+	process    TEXT COLLATE "C" PRIMARY KEY,
+	generation BIGINT NOT NULL,
+	seen_at    BIGINT NOT NULL
+);
+CREATE TABLE secret_rotation (
+	id    INTEGER PRIMARY KEY CHECK (id = 1),
+	state TEXT NOT NULL
+);
+CREATE TABLE leases (
+	name   TEXT COLLATE "C" PRIMARY KEY,
+	holder TEXT NOT NULL,
+	until  BIGINT NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the newest migration this binary knows.

@@ -199,6 +199,36 @@ CREATE TABLE predial_attempts (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX predial_attempts_day ON predial_attempts(day);
 `,
+	// Managed webhook secrets (internal/secrets): sealed with the records'
+	// keyring; the processes that loaded them; the rotation's progress;
+	// leases for work one process does at a time.
+	9: `
+CREATE TABLE webhook_secrets (
+	id            TEXT PRIMARY KEY,
+	generation    INTEGER NOT NULL UNIQUE,
+	created_at    INTEGER NOT NULL,
+	not_after     INTEGER,
+	credential_id TEXT NOT NULL DEFAULT '',
+	retired       INTEGER NOT NULL DEFAULT 0,
+	key_id        TEXT NOT NULL,
+	wrapped_key   BLOB,
+	payload       BLOB
+) STRICT;
+CREATE TABLE secret_loaders (
+	process    TEXT PRIMARY KEY,
+	generation INTEGER NOT NULL,
+	seen_at    INTEGER NOT NULL
+) STRICT;
+CREATE TABLE secret_rotation (
+	id    INTEGER PRIMARY KEY CHECK (id = 1),
+	state TEXT NOT NULL
+) STRICT;
+CREATE TABLE leases (
+	name   TEXT PRIMARY KEY,
+	holder TEXT NOT NULL,
+	until  INTEGER NOT NULL
+) STRICT;
+`,
 }
 
 // Open opens (creating if needed, mode 0600 in a 0700 directory) the database

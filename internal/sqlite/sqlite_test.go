@@ -158,7 +158,7 @@ func TestConcurrentOpensMigrateOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, q := range []string{`DROP TABLE predial_attempts`, `DELETE FROM schema_migrations WHERE version = 8`} {
+			for _, q := range []string{`DROP TABLE webhook_secrets`, `DROP TABLE secret_loaders`, `DROP TABLE secret_rotation`, `DROP TABLE leases`, `DELETE FROM schema_migrations WHERE version = 9`} {
 				if _, err := db.w.Exec(q); err != nil {
 					t.Fatal(q, err)
 				}
