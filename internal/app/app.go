@@ -37,6 +37,7 @@ import (
 	"github.com/voicegate/voicegate/internal/periodic"
 	"github.com/voicegate/voicegate/internal/predial"
 	"github.com/voicegate/voicegate/internal/records"
+	"github.com/voicegate/voicegate/internal/secrets"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/server"
 	"github.com/voicegate/voicegate/internal/session"
@@ -92,6 +93,16 @@ type App struct {
 	// router is the current tool router, for the queue's jobs.
 	router atomic.Pointer[tools.Router]
 	keys   *envelope.Local
+	// Secrets are the managed webhook secrets (nil: no vapi.auth entry is
+	// managed); secretSource is what managed verifiers read, loaded by
+	// the watcher; process names this process to the other servers.
+	Secrets      *secrets.Manager
+	secretSource auth.SecretSource
+	secretsPrint string
+	process      string
+	// vapiRotation is the Vapi API a rotation uses (nil: vapi.api not
+	// configured).
+	vapiRotation secrets.Vapi
 	// Library is the knowledge bases' document store (nil: the store keeps
 	// no documents, or there are no records' keys).
 	Library *library.Library
@@ -204,6 +215,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 			return nil, err
 		}
 	}
+	if managed(cfg) {
+		if err := a.openSecrets(ctx, cfg, store); err != nil {
+			return nil, err
+		}
+	}
 	a.Sessions = session.New(cfg.Sessions.TTL.D(), cfg.Sessions.Capacity, o.Now)
 	a.Replay = replay.New(cfg.Vapi.Replay.Window.D(), cfg.Vapi.Replay.Capacity)
 	// A request's signature is checked when its headers are in; its body may
@@ -293,7 +309,7 @@ func (a *App) twilioDeps(cfg *config.Config) twilio.Deps {
 // build makes the parts of the stack a reload replaces: the Vapi endpoint
 // (verifier, limits, dispatcher) and the tool router.
 func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error) {
-	verifier, err := auth.New(cfg.Vapi.Auth)
+	verifier, err := auth.New(cfg.Vapi.Auth, &a.secretSource)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -468,6 +484,10 @@ func (a *App) Run(ctx context.Context, l Listeners) error {
 		})
 	}
 	background.Go(func() { a.Gateway.Run(bgCtx) })
+	if a.Secrets != nil {
+		background.Go(func() { a.watchSecrets(bgCtx) })
+		background.Go(func() { a.rotateSecrets(bgCtx) })
+	}
 	background.Go(func() { a.Sessions.Run(bgCtx, a.sweepEvery) })
 	if a.Records != nil {
 		// Retention, and forgetting the secrets of calls that never wrote a

@@ -137,11 +137,18 @@ func (c Chain) Verify(r *Request, now time.Time) error {
 	return best
 }
 
-// New builds the chain for a list of configured credentials.
-func New(cfgs []Config) (Chain, error) {
+// New builds the chain for a list of configured credentials; managed
+// entries read src (nil: they have no secret).
+func New(cfgs []Config, src *SecretSource) (Chain, error) {
 	var c Chain
 	for i, a := range cfgs {
-		v, err := NewVerifier(a)
+		var v Verifier
+		var err error
+		if a.Managed {
+			v, err = NewManaged(a, src)
+		} else {
+			v, err = NewVerifier(a)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("auth[%d]: %w", i, err)
 		}
@@ -150,11 +157,11 @@ func New(cfgs []Config) (Chain, error) {
 	return c, nil
 }
 
-// NewVerifier builds one verifier from a validated AuthConfig (a
-// *Managed for a managed entry: no secret until Set).
+// NewVerifier builds one verifier from a validated AuthConfig (not a
+// managed one: see New).
 func NewVerifier(a Config) (Verifier, error) {
 	if a.Managed {
-		return NewManaged(a)
+		return nil, fmt.Errorf("a managed entry needs the secret store")
 	}
 	switch a.Mode {
 	case ModeHMAC:
@@ -255,54 +262,76 @@ func asciiEqualFold(a, b string) bool {
 	return true
 }
 
-// Managed is the verifier of a managed entry: its secrets come from the
-// secret store and change while serve runs (Set swaps them atomically: a
-// request verifies against the secrets before or after, never a mix).
-// Without secrets it refuses every request.
-type Managed struct {
-	cfg Config
-	v   atomic.Pointer[hmacVerifier]
-	// generation is the store's generation of the secrets set.
-	generation atomic.Int64
+// SecretSource holds the managed secrets in force: the secret store's
+// watcher sets them, every managed verifier reads them (those of a
+// reloaded configuration too), so a change applies to the next request.
+type SecretSource struct {
+	p atomic.Pointer[secretSnapshot]
 }
 
-// NewManaged returns the verifier of managed entry a, with no secret yet.
-func NewManaged(a Config) (*Managed, error) {
+type secretSnapshot struct {
+	secrets    []confval.Secret
+	generation int64
+}
+
+// Set replaces the secrets (each with its not_after), of generation gen.
+func (s *SecretSource) Set(secrets []confval.Secret, generation int64) {
+	s.p.Store(&secretSnapshot{secrets: secrets, generation: generation})
+}
+
+// Generation is the generation in force (0: none yet).
+func (s *SecretSource) Generation() int64 {
+	if snap := s.p.Load(); snap != nil {
+		return snap.generation
+	}
+	return 0
+}
+
+// Managed is the verifier of a managed entry: its secrets come from a
+// SecretSource and change while serve runs; a request verifies against the
+// secrets before or after a change, never a mix. Without secrets it
+// refuses every request.
+type Managed struct {
+	cfg   Config
+	src   *SecretSource
+	built atomic.Pointer[builtManaged]
+}
+
+type builtManaged struct {
+	snap *secretSnapshot
+	v    *hmacVerifier
+}
+
+// NewManaged returns the verifier of managed entry a reading src.
+func NewManaged(a Config, src *SecretSource) (*Managed, error) {
 	if a.Mode != ModeHMAC {
 		return nil, fmt.Errorf("a managed entry is hmac, not %s", a.Mode)
 	}
 	if _, err := HashFunc(a.Algorithm); err != nil {
 		return nil, err
 	}
-	return &Managed{cfg: a}, nil
-}
-
-// Set replaces the secrets (each with its not_after) and records their
-// generation.
-func (m *Managed) Set(secrets []confval.Secret, generation int64) error {
-	a := m.cfg
-	a.Secrets = secrets
-	v, err := newHMAC(a)
-	if err != nil {
-		return err
+	if src == nil {
+		src = &SecretSource{}
 	}
-	m.v.Store(v)
-	m.generation.Store(generation)
-	return nil
+	return &Managed{cfg: a, src: src}, nil
 }
-
-// Generation is the generation of the secrets in use (0: none yet).
-func (m *Managed) Generation() int64 { return m.generation.Load() }
-
-// Config is the entry's configuration (its plan: header names, format,
-// algorithm), without secrets.
-func (m *Managed) Config() Config { return m.cfg }
 
 // Verify implements Verifier.
 func (m *Managed) Verify(r *Request, now time.Time) error {
-	v := m.v.Load()
-	if v == nil || len(v.keys) == 0 {
+	snap := m.src.p.Load()
+	if snap == nil || len(snap.secrets) == 0 {
 		return &Error{Reason: ReasonMismatch, Mode: ModeHMAC}
 	}
-	return v.Verify(r, now)
+	b := m.built.Load()
+	if b == nil || b.snap != snap {
+		a := m.cfg
+		a.Secrets = snap.secrets
+		v, err := newHMAC(a)
+		if err != nil {
+			return &Error{Reason: ReasonMismatch, Mode: ModeHMAC}
+		}
+		b = &builtManaged{snap: snap, v: v}
+		m.built.Store(b)
+	}
+	return b.v.Verify(r, now)
 }

@@ -242,7 +242,7 @@ func TestTokenModes(t *testing.T) {
 func TestChainAcceptsAnyAndReportsMostSpecific(t *testing.T) {
 	legacy := Config{Mode: ModeSecret, Secrets: []confval.Secret{{Value: secretB}}}
 	legacy.Complete()
-	c, err := New([]Config{hmacCfg(nil), legacy})
+	c, err := New([]Config{hmacCfg(nil), legacy}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,5 +338,62 @@ func TestPresetSignerSendsBareHex(t *testing.T) {
 	s.Sign(h, "POST", "", []byte(body), now)
 	if got, want := h.Get("X-Vapi-Signature"), hex.EncodeToString(mac(sha256.New, secretA, body)); got != want {
 		t.Fatalf("preset signature %q, want the bare hex form %q", got, want)
+	}
+}
+
+// TestManaged: a managed entry refuses everything until its source has a
+// secret, then accepts what that secret signs; a change applies to the
+// next request, in verifiers built before it (a reloaded configuration's
+// too); a secret past its not_after is refused as expired.
+func TestManaged(t *testing.T) {
+	cfg := Config{Managed: true}
+	cfg.Complete()
+	if p, _ := cfg.Validate(time.Now()); len(p) != 0 {
+		t.Fatal(p)
+	}
+	src := &SecretSource{}
+	v1, err := New([]Config{cfg}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	req := func(secret string) *Request {
+		a := cfg
+		a.Secrets = []confval.Secret{{Value: secret}}
+		s, err := NewSigner(a, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := http.Header{}
+		body := []byte(`{"message":{"type":"status-update"}}`)
+		s.Sign(h, http.MethodPost, "https://gw.example.com/webhook/vapi", body, now)
+		return &Request{Method: http.MethodPost, Header: h, Body: body}
+	}
+	const old, next = "0123456789abcdef0123456789abcdef-old", "0123456789abcdef0123456789abcdef-new"
+	if err := v1.Verify(req(old), now); ReasonOf(err) != ReasonMismatch {
+		t.Fatalf("no secret yet: %v", err)
+	}
+	src.Set([]confval.Secret{{Value: old}}, 1)
+	if err := v1.Verify(req(old), now); err != nil {
+		t.Fatalf("old: %v", err)
+	}
+	v2, _ := New([]Config{cfg}, src) // a reload
+	src.Set([]confval.Secret{{Value: old, NotAfter: now.Add(time.Minute)}, {Value: next}}, 2)
+	for _, v := range []Chain{v1, v2} {
+		if v.Verify(req(old), now) != nil || v.Verify(req(next), now) != nil {
+			t.Fatal("both secrets not accepted during the rotation")
+		}
+		if err := v.Verify(req(old), now.Add(2*time.Minute)); ReasonOf(err) == "" {
+			t.Fatal("the old secret accepted after its not_after")
+		}
+	}
+	if src.Generation() != 2 {
+		t.Fatalf("generation %d", src.Generation())
+	}
+	for _, bad := range []Config{{Managed: true, Secrets: []confval.Secret{{Value: old}}}, {Managed: true, Mode: ModeBearer}, {Managed: true, Preset: PresetVapiSignature}} {
+		bad.Complete()
+		if p, _ := bad.Validate(now); len(p) == 0 {
+			t.Errorf("%+v accepted", bad)
+		}
 	}
 }

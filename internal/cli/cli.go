@@ -37,6 +37,7 @@ Usage:
   voicegate audit verify|list (--config FILE | --data-dir DIR)
   voicegate records list|export|purge --call ID | show RECORD_ID (--config FILE | --data-dir DIR)
   voicegate kb add BASE FILE|DIR... | list [BASE] | search BASE QUERY... | remove BASE NAME... --config FILE
+  voicegate secrets status | rotate [--grace 24h] [--resume] [--wait] --config FILE
   voicegate version
 
 Run "voicegate COMMAND -h" for a command's flags.
@@ -84,6 +85,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runRecords(ctx, rest, getenv, stdout, stderr)
 	case "kb":
 		return runKB(ctx, rest, getenv, stdout, stderr)
+	case "secrets":
+		return runSecrets(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "voicegate", Version)
 		return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/voicegate/voicegate/internal/knowledge/library"
 	"github.com/voicegate/voicegate/internal/postgres"
 	"github.com/voicegate/voicegate/internal/records"
+	"github.com/voicegate/voicegate/internal/secrets"
 	"github.com/voicegate/voicegate/internal/sqlite"
 	"github.com/voicegate/voicegate/internal/storage"
 )
@@ -95,19 +96,29 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		if err == nil && o.library != nil {
 			docs, err = o.library.Rewrap(ctx, func(done int) { fmt.Fprintf(stderr, "rewrapped %d knowledge-base document(s)\n", done) })
 		}
-		if aerr := o.audit(ctx, "keys.rewrap", kr.Current(), fmt.Sprintf("%d record(s) and %d knowledge-base document(s) rewrapped", n, docs)); aerr != nil && err == nil {
+		if ss, ok := o.store.(secrets.Store); ok && err == nil {
+			var n int
+			n, err = secrets.New(secrets.Deps{Store: ss, Keys: kr}).Rewrap(ctx)
+			docs += n
+		}
+		if aerr := o.audit(ctx, "keys.rewrap", kr.Current(), fmt.Sprintf("%d record(s) and %d knowledge-base document(s) or webhook secret(s) rewrapped", n, docs)); aerr != nil && err == nil {
 			err = aerr
 		}
 		if err != nil {
 			return fmt.Errorf("rewrap stopped after %d record(s) and %d document(s) (run it again to resume): %w", n, docs, err)
 		}
-		fmt.Fprintf(stdout, "%d record(s) and %d knowledge-base document(s) rewrapped under %s; payloads untouched\n", n, docs, kr.Current())
+		fmt.Fprintf(stdout, "%d record(s) and %d knowledge-base document(s) or webhook secret(s) rewrapped under %s; payloads untouched\n", n, docs, kr.Current())
 	case "retire":
 		if err := w.CheckRetire(ctx, id); err != nil {
 			return err
 		}
 		if o.library != nil {
 			if err := o.library.CheckRetire(ctx, id); err != nil {
+				return err
+			}
+		}
+		if ss, ok := o.store.(secrets.Store); ok {
+			if err := secrets.New(secrets.Deps{Store: ss, Keys: kr}).CheckRetire(ctx, id); err != nil {
 				return err
 			}
 		}

@@ -52,7 +52,7 @@ func TestKeysCommands(t *testing.T) {
 	if _, errOut, code := keys("retire", first); code != 1 || !strings.Contains(errOut, "still wraps 3 record(s)") {
 		t.Fatalf("retire of a key in use: %d %s", code, errOut)
 	}
-	if out, errOut, code := keys("rewrap"); code != 0 || !strings.Contains(out, "3 record(s) and 1 knowledge-base document(s) rewrapped") {
+	if out, errOut, code := keys("rewrap"); code != 0 || !strings.Contains(out, "3 record(s) and 1 knowledge-base document(s) or webhook secret(s) rewrapped") {
 		t.Fatalf("rewrap: %d %s %s", code, out, errOut)
 	}
 	if _, errOut, code := keys("retire", first); code != 1 || !strings.Contains(errOut, "may still wrap with it") {

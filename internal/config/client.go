@@ -314,3 +314,58 @@ func child(m *yaml.Node, key string) *yaml.Node {
 	}
 	return nil
 }
+
+// LoadSecrets reads what voicegate secrets needs: data_dir, storage,
+// records, and of vapi the managed auth entry, the API, the public URL and
+// path, and the rotation (the other auth entries' secrets are not read).
+func LoadSecrets(path string, opt Options) (*Config, error) {
+	opt = opt.withDefaults()
+	raw, err := opt.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	verr := &ValidationError{}
+	cfg, missing := decode(raw, func(doc *yaml.Node) {
+		keepKeys("data_dir", "storage", "records", "vapi")(doc)
+		if v := child(doc, "vapi"); v != nil && v.Kind == yaml.MappingNode {
+			var kept []*yaml.Node
+			for i := 0; i+1 < len(v.Content); i += 2 {
+				if slices.Contains([]string{"auth", "api", "public_url", "path", "rotation"}, v.Content[i].Value) {
+					kept = append(kept, v.Content[i], v.Content[i+1])
+				}
+			}
+			v.Content = kept
+		}
+		// Of vapi.auth, the managed entry only.
+		if auth := child(child(doc, "vapi"), "auth"); auth != nil && auth.Kind == yaml.SequenceNode {
+			var kept []*yaml.Node
+			for _, e := range auth.Content {
+				if m := child(unalias(e), "managed"); m != nil && m.Value == "true" {
+					kept = append(kept, e)
+				}
+			}
+			auth.Content = kept
+		}
+	}, opt, verr)
+	if cfg != nil {
+		if cfg.DataDir == "" {
+			verr.add("data_dir", "must not be empty")
+		}
+		for i := range cfg.Vapi.Auth {
+			cfg.Vapi.Auth[i].Complete()
+		}
+		cfg.Vapi.Rotation.Complete()
+		verr.section("records", cfg.Records.Resolve(opt.Getenv))
+		verr.section("storage", cfg.Storage.Validate())
+		verr.section("records", cfg.Records.Validate())
+		verr.section("vapi.rotation", cfg.Vapi.Rotation.Validate())
+		if len(cfg.Vapi.Auth) == 0 {
+			verr.add("vapi.auth", "no entry is managed: mark one managed: true (voicegate then keeps its secret)")
+		}
+	}
+	reportUnexpanded(verr, missing)
+	if err := verr.orNil(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}

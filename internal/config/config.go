@@ -21,6 +21,7 @@ import (
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/endpointing"
 	"github.com/voicegate/voicegate/internal/knowledge"
+	"github.com/voicegate/voicegate/internal/secrets"
 	"github.com/voicegate/voicegate/internal/logging"
 	"github.com/voicegate/voicegate/internal/predial"
 	"github.com/voicegate/voicegate/internal/ratelimit"
@@ -83,6 +84,8 @@ type VapiConfig struct {
 	// KnowledgeBase answers knowledge-base-request from an internal
 	// search API.
 	KnowledgeBase knowledge.Config `yaml:"knowledge_base"`
+	// Rotation rotates the managed webhook secret on a schedule.
+	Rotation secrets.RotationConfig `yaml:"rotation"`
 	// PhoneCallControl executes phone-call-control through Twilio.
 	PhoneCallControl twilio.RESTConfig `yaml:"phone_call_control"`
 }
@@ -302,6 +305,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.Vapi.PhoneCallControl.Complete()
 	c.Vapi.KnowledgeBase.Complete()
+	c.Vapi.Rotation.Complete()
 
 }
 
@@ -366,6 +370,19 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	e.section("vapi.handoff", v.Handoff.Validate())
 	e.section("vapi.predial", v.Predial.Validate())
 	e.section("vapi.knowledge_base", v.KnowledgeBase.Validate())
+	e.section("vapi.rotation", v.Rotation.Validate())
+	managed := 0
+	for _, a := range v.Auth {
+		if a.Managed {
+			managed++
+		}
+	}
+	if managed > 1 {
+		e.add("vapi.auth", "at most one entry may be managed")
+	}
+	if v.Rotation.Every > 0 && managed == 0 {
+		e.add("vapi.rotation.every", "rotates the managed secret: mark one vapi.auth entry managed: true")
+	}
 	e.section("vapi.phone_call_control", v.PhoneCallControl.Validate())
 	if v.TransferDestination != nil {
 		e.section("vapi.transfer_destination", v.TransferDestination.Validate())

@@ -124,7 +124,7 @@ func TestREADMEConnectVapiCredentialVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the README's configuration: %v", err)
 	}
-	chain, err := auth.New(cfg.Vapi.Auth)
+	chain, err := auth.New(cfg.Vapi.Auth, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func (s *xmlSource) Endpoint() *webhook.Endpoint { return s.ep }
 // replay refusal are the gateway's.
 func TestSecondSourceNeedsNoGatewayChange(t *testing.T) {
 	e := newEnv(t, nil) // configuration, signer and store of a real stack
-	verifier, err := auth.New(e.app.Config.Vapi.Auth)
+	verifier, err := auth.New(e.app.Config.Vapi.Auth, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

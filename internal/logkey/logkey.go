@@ -40,6 +40,7 @@ const (
 	DryRun         = "dry_run"
 	Assistant      = "assistant"
 	Base           = "base"
+	Generation     = "generation"
 	Rule           = "rule"
 	CallType       = "call_type"
 	PhoneNumberID  = "phone_number_id"

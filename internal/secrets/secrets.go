@@ -195,3 +195,21 @@ func (m *Manager) CheckRetire(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// ReportLoaded records that process has loaded generation gen, now.
+func (m *Manager) ReportLoaded(ctx context.Context, process string, gen int64) error {
+	return m.store.ReportLoaded(ctx, process, gen, m.now())
+}
+
+// Rotation returns the rotation's progress.
+func (m *Manager) Rotation(ctx context.Context) (Rotation, error) { return m.store.Rotation(ctx) }
+
+// TakeLease and ReleaseLease: work one process does at a time.
+func (m *Manager) TakeLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
+	return m.store.TakeLease(ctx, name, holder, now, until)
+}
+
+// ReleaseLease frees holder's lease.
+func (m *Manager) ReleaseLease(ctx context.Context, name, holder string) error {
+	return m.store.ReleaseLease(ctx, name, holder)
+}

@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/confval"
+	"github.com/voicegate/voicegate/internal/secrets"
+)
+
+const secretsUsage = `voicegate secrets status --config FILE
+voicegate secrets rotate [--grace 24h] [--wait] --config FILE
+voicegate secrets rotate --resume [--wait] --config FILE`
+
+// vapiForSecrets builds the Vapi API a rotation uses from the config
+// (nil: vapi.api is not configured). Set by the Vapi client's wiring.
+var vapiForSecrets = func(o *opened) (secrets.Vapi, error) { return nil, nil }
+
+// runSecrets shows and rotates the managed webhook secret. Every step is
+// audited; a rotation interrupted anywhere leaves both secrets accepted
+// and resumes with --resume.
+func runSecrets(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "" || args[0][0] == '-' && args[0] != "-h" && args[0] != "--help" {
+		return &UsageError{Msg: "secrets needs status or rotate\n" + secretsUsage}
+	}
+	sub := args[0]
+	switch sub {
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, secretsUsage)
+		return nil
+	case "status", "rotate":
+	default:
+		return &UsageError{Msg: fmt.Sprintf("unknown secrets command %q\n%s", sub, secretsUsage)}
+	}
+	fs := newFlagSet("secrets "+sub, stderr)
+	cfgPath := fs.String("config", "", "voicegate config (data_dir, storage, records and the managed vapi.auth entry, vapi.api, vapi.public_url)")
+	graceFlag := fs.String("grace", "", "how long the old secret stays accepted after Vapi switched (default vapi.rotation.grace, 24h); e.g. 6s, 24h, 90d")
+	resume := fs.Bool("resume", false, "carry on the rotation in progress from its last step")
+	wait := fs.Bool("wait", false, "wait through the grace period and retire the old secret (else serve does it)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *cfgPath == "" {
+		return &UsageError{Msg: "secrets " + sub + " needs --config FILE"}
+	}
+	if sub == "status" && (*graceFlag != "" || *resume || *wait) {
+		return &UsageError{Msg: "secrets status takes only --config"}
+	}
+	if *resume && *graceFlag != "" {
+		return &UsageError{Msg: "--grace is set when a rotation starts, not on --resume"}
+	}
+	o, err := openRecordsWith(ctx, *cfgPath, "", "secrets "+sub, getenv, config.LoadSecrets)
+	if err != nil {
+		return err
+	}
+	defer o.close()
+	st, ok := o.store.(secrets.Store)
+	if !ok {
+		return errors.New("this store keeps no webhook secrets")
+	}
+	m := secrets.New(secrets.Deps{Store: st, Keys: o.keys})
+	if sub == "status" {
+		s, err := secrets.Status(ctx, m, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, s)
+		return nil
+	}
+	grace := o.cfg.Vapi.Rotation.Grace.D()
+	if *graceFlag != "" {
+		if grace, err = confval.ParseDuration(*graceFlag); err != nil || grace < time.Second {
+			return &UsageError{Msg: fmt.Sprintf("--grace %q: a duration such as 6s, 24h or 90d", *graceFlag)}
+		}
+	}
+	api, err := vapiForSecrets(o)
+	if err != nil {
+		return err
+	}
+	r := &secrets.Rotator{M: m, Vapi: api, Audit: o.audit,
+		Progress: func(step secrets.Step, detail string) { fmt.Fprintf(stdout, "%-10s %s\n", step, detail) }}
+	var rot secrets.Rotation
+	if *resume {
+		rot, err = r.Resume(ctx)
+	} else {
+		rot, err = r.Start(ctx, grace)
+	}
+	if err != nil {
+		return fmt.Errorf("%w\nboth secrets stay accepted; see voicegate secrets status, then voicegate secrets rotate --resume", err)
+	}
+	if rot.Step == secrets.StepNone || rot.Step == secrets.StepRetired {
+		fmt.Fprintln(stdout, "no rotation in progress")
+		return nil
+	}
+	if !*wait {
+		fmt.Fprintf(stdout, "the old secret is accepted until %s; then serve retires it (or: voicegate secrets rotate --resume --wait)\n", rot.RetireAt.UTC().Format(time.RFC3339))
+		return nil
+	}
+	for {
+		if d := time.Until(rot.RetireAt); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		done, err := r.RetireDue(ctx)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		// Retired meanwhile by serve?
+		if cur, err := m.Rotation(ctx); err == nil && cur.Step == secrets.StepRetired {
+			fmt.Fprintln(stdout, "retired   the old secret was retired by serve")
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
