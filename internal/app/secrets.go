@@ -151,4 +151,3 @@ func (a *App) rotator() *secrets.Rotator {
 			return a.Audit.Append(ctx, event, subject, detail)
 		}}
 }
-
