@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/confval"
+	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/knowledge"
 	"github.com/voicegate/voicegate/internal/knowledge/library"
 	"github.com/voicegate/voicegate/internal/predial"
@@ -234,4 +238,33 @@ func BenchmarkKnowledgeBaseLocal(b *testing.B) {
 			b.Fatalf("no documents: %d %s", code, out)
 		}
 	})
+}
+
+// assistantRequest is an assistant-request for a call to pn-sales.
+func assistantRequest(i int) string {
+	return fmt.Sprintf(`{"message":{"type":"assistant-request","timestamp":%d,"call":{"id":"call-%d","phoneNumberId":"pn-sales","customer":{"number":"+15550001234"}},"phoneNumber":{"id":"pn-sales","number":"+15550009999"}}}`, 1767007390468+i, i)
+}
+
+// BenchmarkAssistantRequestStatic: assistant-request answered by the
+// static routes (answers serialised at start-up).
+func BenchmarkAssistantRequestStatic(b *testing.B) {
+	benchHandler(b, nil, assistantRequest)
+}
+
+// BenchmarkAssistantRequestRouter: assistant-request answered by the
+// internal router API (a local HTTP server, as the customer's would be):
+// the call's metadata sent, the answer validated and passed on.
+func BenchmarkAssistantRequestRouter(b *testing.B) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"assistantId":"asst-vip","assistantOverrides":{"variableValues":{"tier":"gold"}}}`)
+	}))
+	b.Cleanup(api.Close)
+	benchHandler(b, func(c *config.Config) {
+		c.Vapi.AssistantRequest.Router = &dispatch.AssistantAPIConfig{URL: api.URL + "/route", Timeout: confval.Duration(time.Second)}
+		if err := c.Check(config.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}, assistantRequest)
 }
