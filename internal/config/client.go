@@ -355,6 +355,9 @@ func LoadSecrets(path string, opt Options) (*Config, error) {
 			cfg.Vapi.Auth[i].Complete()
 		}
 		cfg.Vapi.Rotation.Complete()
+		cfg.Vapi.API.Complete()
+		verr.section("vapi.api", cfg.Vapi.API.Resolve(opt.Getenv, opt.ReadFile))
+		verr.section("vapi.api", cfg.Vapi.API.Validate())
 		verr.section("records", cfg.Records.Resolve(opt.Getenv))
 		verr.section("storage", cfg.Storage.Validate())
 		verr.section("records", cfg.Records.Validate())

@@ -32,6 +32,7 @@ import (
 	"github.com/voicegate/voicegate/internal/storage"
 	"github.com/voicegate/voicegate/internal/tools"
 	"github.com/voicegate/voicegate/internal/twilio"
+	"github.com/voicegate/voicegate/internal/vapiapi"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -88,6 +89,8 @@ type VapiConfig struct {
 	Rotation secrets.RotationConfig `yaml:"rotation"`
 	// PhoneCallControl executes phone-call-control through Twilio.
 	PhoneCallControl twilio.RESTConfig `yaml:"phone_call_control"`
+	// API is Vapi's management API (vapi plan|apply, secret rotation).
+	API vapiapi.Config `yaml:"api"`
 }
 
 // ToolConfig binds a Vapi tool name to an internal HTTP endpoint
@@ -285,6 +288,7 @@ func Default() *Config {
 			AssistantRequest: dispatch.DefaultAssistantRequestConfig(),
 			Endpointing:      endpointing.DefaultConfig(),
 			Handoff:          dispatch.DefaultHandoffConfig(),
+			API:              vapiapi.DefaultConfig(),
 		},
 		Storage:     storage.DefaultConfig(),
 		Records:     records.DefaultConfig(),
@@ -306,7 +310,7 @@ func (c *Config) applyDefaults() {
 	c.Vapi.PhoneCallControl.Complete()
 	c.Vapi.KnowledgeBase.Complete()
 	c.Vapi.Rotation.Complete()
-
+	c.Vapi.API.Complete()
 }
 
 // validateReplay collects the replay cache's problems and checks that its
@@ -334,6 +338,7 @@ func (c *Config) resolve(e *ValidationError, opt Options) {
 	e.section("call_control", c.CallControl.Resolve(opt.Getenv, opt.ReadFile))
 	e.section("vapi.phone_call_control", c.Vapi.PhoneCallControl.Resolve(opt.ReadFile))
 	e.section("vapi.knowledge_base", c.Vapi.KnowledgeBase.Resolve(opt.Getenv, opt.ReadFile))
+	e.section("vapi.api", c.Vapi.API.Resolve(opt.Getenv, opt.ReadFile))
 }
 
 // validate checks the decoded, completed and resolved configuration; it
@@ -371,6 +376,7 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	e.section("vapi.predial", v.Predial.Validate())
 	e.section("vapi.knowledge_base", v.KnowledgeBase.Validate())
 	e.section("vapi.rotation", v.Rotation.Validate())
+	e.section("vapi.api", v.API.Validate())
 	managed := 0
 	for _, a := range v.Auth {
 		if a.Managed {

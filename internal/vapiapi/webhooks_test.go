@@ -1,0 +1,70 @@
+package vapiapi_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/voicegate/voicegate/internal/secrets"
+	"github.com/voicegate/voicegate/internal/vapiapi"
+	"github.com/voicegate/voicegate/internal/vapiapi/vapitest"
+)
+
+// Webhooks is what a rotation does in Vapi.
+var _ secrets.Vapi = (*vapiapi.Webhooks)(nil)
+
+// TestWebhooks: the credential is created once and found by name after;
+// only the resources whose server.url is this voicegate are repointed,
+// and nothing else in them changes (vapitest stands in for Vapi).
+func TestWebhooks(t *testing.T) {
+	ctx := context.Background()
+	s := vapitest.New(t)
+	c, _ := newClient(t, s, nil)
+	const url = "https://gw.example.com/webhook/vapi"
+	w := &vapiapi.Webhooks{API: c, URL: url}
+	id, err := w.EnsureCredential(ctx, "voicegate-webhook-whs_1", "0123456789abcdef0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := w.EnsureCredential(ctx, "voicegate-webhook-whs_1", "ignored")
+	if err != nil || again != id || len(s.All(vapiapi.Credential)) != 1 {
+		t.Fatalf("second ensure: %s %v", again, err)
+	}
+	mine := s.Put(vapiapi.Assistant, vapiapi.Resource{"name": "mine", "model": map[string]any{"temperature": 0.3},
+		"server": map[string]any{"url": "https://GW.example.com:443/webhook/vapi", "timeoutSeconds": 20}})
+	theirs := s.Put(vapiapi.Assistant, vapiapi.Resource{"name": "theirs", "server": map[string]any{"url": "https://other.example.com/hook"}})
+	number := s.Put(vapiapi.PhoneNumber, vapiapi.Resource{"provider": "twilio", "number": "+15550001111", "server": map[string]any{"url": url}})
+	tool := s.Put(vapiapi.Tool, vapiapi.Resource{"type": "function", "function": map[string]any{"name": "f"}, "server": map[string]any{"url": url}})
+	n, err := w.Repoint(ctx, id)
+	if err != nil || n != 3 {
+		t.Fatalf("repoint: %d %v", n, err)
+	}
+	for _, r := range []struct {
+		k  vapiapi.Kind
+		id string
+	}{{vapiapi.Assistant, mine.ID()}, {vapiapi.PhoneNumber, number.ID()}, {vapiapi.Tool, tool.ID()}} {
+		got, _ := s.Get(r.k, r.id)
+		if got.String("server.credentialId") != id {
+			t.Errorf("%s not repointed: %v", r.k, got)
+		}
+	}
+	m, _ := s.Get(vapiapi.Assistant, mine.ID())
+	if v, _ := m.Lookup("model.temperature"); v == nil || v.(interface{ String() string }).String() != "0.3" {
+		t.Errorf("model.temperature lost: %v", m)
+	}
+	if v, _ := m.Lookup("server.timeoutSeconds"); v == nil {
+		t.Errorf("server.timeoutSeconds lost: %v", m)
+	}
+	if o, _ := s.Get(vapiapi.Assistant, theirs.ID()); o.String("server.credentialId") != "" {
+		t.Errorf("an assistant that does not call voicegate was changed: %v", o)
+	}
+	s.ResetCounts()
+	if n, err := w.Repoint(ctx, id); err != nil || n != 3 || s.Mutations() != 0 {
+		t.Fatalf("repoint again: %d %v, %d mutations", n, err, s.Mutations())
+	}
+	if err := w.DeleteCredential(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.DeleteCredential(ctx, id); err != nil {
+		t.Fatalf("gone already: %v", err)
+	}
+}
