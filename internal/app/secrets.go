@@ -14,6 +14,7 @@ import (
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/periodic"
 	"github.com/voicegate/voicegate/internal/secrets"
+	"github.com/voicegate/voicegate/internal/vapiapi"
 )
 
 // SecretsPoll is how often serve reads the managed secrets: a rotation's
@@ -49,6 +50,13 @@ func (a *App) openSecrets(ctx context.Context, cfg *config.Config, store calls.S
 	if created {
 		a.AuditEvent("secrets.create", s.ID, fmt.Sprintf("generation %d: the first managed webhook secret", s.Generation))
 		a.log.Info("managed webhook secret created: give it to Vapi with voicegate vapi apply (or secrets rotate)", logkey.Count, s.Generation)
+	}
+	if cfg.Vapi.API.Enabled() {
+		c, err := vapiapi.New(cfg.Vapi.API, vapiapi.Options{Log: a.log.With(logkey.Component, "vapi-api")})
+		if err != nil {
+			return err
+		}
+		a.vapiRotation = &vapiapi.Webhooks{API: c, URL: vapiapi.WebhookURL(cfg.Vapi.PublicURL, cfg.Vapi.Path)}
 	}
 	host, _ := os.Hostname()
 	b := make([]byte, 4)

@@ -10,6 +10,7 @@ import (
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/secrets"
+	"github.com/voicegate/voicegate/internal/vapiapi"
 )
 
 const secretsUsage = `voicegate secrets status --config FILE
@@ -17,8 +18,17 @@ voicegate secrets rotate [--grace 24h] [--wait] --config FILE
 voicegate secrets rotate --resume [--wait] --config FILE`
 
 // vapiForSecrets builds the Vapi API a rotation uses from the config
-// (nil: vapi.api is not configured). Set by the Vapi client's wiring.
-var vapiForSecrets = func(o *opened) (secrets.Vapi, error) { return nil, nil }
+// (nil: vapi.api is not configured).
+func vapiForSecrets(o *opened) (secrets.Vapi, error) {
+	if !o.cfg.Vapi.API.Enabled() {
+		return nil, nil
+	}
+	c, err := vapiapi.New(o.cfg.Vapi.API, vapiapi.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &vapiapi.Webhooks{API: c, URL: vapiapi.WebhookURL(o.cfg.Vapi.PublicURL, o.cfg.Vapi.Path)}, nil
+}
 
 // runSecrets shows and rotates the managed webhook secret. Every step is
 // audited; a rotation interrupted anywhere leaves both secrets accepted

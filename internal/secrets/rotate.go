@@ -98,6 +98,15 @@ func (r *Rotator) Start(ctx context.Context, grace time.Duration) (Rotation, err
 	if err != nil {
 		return cur, err
 	}
+	if cur.Step == StepSwitched {
+		// The last one's grace period may be over: finish it first.
+		if _, err := r.RetireDue(ctx); err != nil {
+			return cur, err
+		}
+		if cur, err = r.M.store.Rotation(ctx); err != nil {
+			return cur, err
+		}
+	}
 	if cur.Step != StepNone && cur.Step != StepRetired {
 		return cur, fmt.Errorf("%w (step %s): voicegate secrets rotate --resume", ErrInProgress, cur.Step)
 	}
