@@ -90,3 +90,70 @@ func TestManagedSecrets(t *testing.T) {
 		t.Fatalf("generation %d in force", a.secretSource.Generation())
 	}
 }
+
+// stubVapi stands in for Vapi's API (an external service) in the
+// scheduled rotation's test.
+type stubVapi struct{ creds, repoints, deletes int }
+
+func (s *stubVapi) EnsureCredential(context.Context, string, string) (string, error) {
+	s.creds++
+	return fmt.Sprintf("cred_%d", s.creds), nil
+}
+func (s *stubVapi) DeleteCredential(context.Context, string) error { s.deletes++; return nil }
+func (s *stubVapi) Repoint(context.Context, string) (int, error)   { s.repoints++; return 1, nil }
+
+// TestScheduledRotation: with vapi.rotation.every, serve starts a
+// rotation when the newest secret is that old, finishes it after the
+// grace period, and only one of two processes on the store does it at a
+// time.
+func TestScheduledRotation(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Parse([]byte(fmt.Sprintf("data_dir: %s\nvapi:\n  auth:\n    - managed: true\n  rotation: {every: 90d, grace: 1h}\n", dir)), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Now()
+	now := func() time.Time { return clock }
+	a, err := New(context.Background(), cfg, Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	stub := &stubVapi{}
+	a.vapiRotation = stub
+	ctx := context.Background()
+	a.rotationTick(ctx)
+	if stub.creds != 0 {
+		t.Fatal("rotated a fresh secret")
+	}
+	clock = clock.Add(91 * 24 * time.Hour)
+	// Another process holds the lease: this one waits its turn.
+	if ok, _ := a.Secrets.TakeLease(ctx, "secrets.rotation", "other", clock, clock.Add(time.Minute)); !ok {
+		t.Fatal("lease")
+	}
+	a.rotationTick(ctx)
+	if stub.creds != 0 {
+		t.Fatal("rotated while another process held the lease")
+	}
+	a.Secrets.ReleaseLease(ctx, "secrets.rotation", "other")
+	// The servers that must load the new secret: this one, by its watcher.
+	go func() {
+		for range 50 {
+			a.loadSecrets(ctx)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	a.rotationTick(ctx)
+	rot, _ := a.Secrets.Rotation(ctx)
+	if rot.Step != "switched" || stub.creds != 1 || stub.repoints != 1 {
+		t.Fatalf("after the scheduled rotation: %+v %+v", rot, stub)
+	}
+	clock = clock.Add(time.Hour + time.Second)
+	a.rotationTick(ctx)
+	if rot, _ := a.Secrets.Rotation(ctx); rot.Step != "retired" {
+		t.Fatalf("not retired after the grace period: %+v", rot)
+	}
+	if all, _ := a.Secrets.Secrets(ctx); len(all) != 1 || all[0].Generation != 2 {
+		t.Fatalf("secrets: %+v", all)
+	}
+}
