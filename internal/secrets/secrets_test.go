@@ -338,3 +338,54 @@ func TestRotationWaitsForLiveServers(t *testing.T) {
 		t.Fatalf("%+v %v (%d creates)", rot, err, vapi.createCalls)
 	}
 }
+
+// TestCredentials: vapi apply's credential: none on a plan before the
+// first apply; the first apply creates the secret and its credential,
+// once; during a rotation not yet switched, the old secret's.
+func TestCredentials(t *testing.T) {
+	clock := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	st, _, m := backends()[0].open(t, &clock)
+	vapi := newFakeVapi()
+	c := &secrets.Credentials{M: m, Vapi: vapi}
+	if id, err := c.CredentialID(ctx, false); id != "" || err != nil {
+		t.Fatalf("plan before any apply: %q %v", id, err)
+	}
+	if all, _ := m.Secrets(ctx); len(all) != 0 {
+		t.Fatal("a plan created a secret")
+	}
+	id, err := c.CredentialID(ctx, true)
+	if err != nil || id == "" {
+		t.Fatalf("first apply: %q %v", id, err)
+	}
+	if again, _ := c.CredentialID(ctx, true); again != id || vapi.createCalls != 1 {
+		t.Fatalf("second apply: %q (%d creates)", again, vapi.createCalls)
+	}
+	if plan, _ := c.CredentialID(ctx, false); plan != id {
+		t.Fatalf("plan after apply: %q", plan)
+	}
+	// A rotation stopped before the switch: the old credential still.
+	st.ReportLoaded(ctx, "stuck", 1, clock)
+	r := &secrets.Rotator{M: m, Vapi: vapi, WaitLoaded: time.Second, Sleep: func(context.Context, time.Duration) error {
+		clock = clock.Add(time.Second)
+		st.ReportLoaded(ctx, "stuck", 1, clock)
+		return nil
+	}}
+	if _, err := r.Start(ctx, time.Hour); err == nil {
+		t.Fatal("the rotation went on past a stuck server")
+	}
+	if cur, _ := c.CredentialID(ctx, true); cur != id {
+		t.Fatalf("during the rotation: %q, want the old %q", cur, id)
+	}
+	if _, err := (&secrets.Credentials{M: secrets.New(secrets.Deps{Store: st, Keys: m2keys(t)})}).CredentialID(ctx, true); err == nil {
+		t.Fatal("a keyring that cannot open the secrets was accepted")
+	}
+}
+
+// m2keys is a keyring other than the store's.
+func m2keys(t *testing.T) *envelope.Local {
+	kr, err := envelope.LoadFile(filepath.Join(t.TempDir(), "keyring.json"), rand.Reader, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
