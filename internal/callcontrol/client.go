@@ -38,6 +38,7 @@ import (
 	"unicode"
 
 	"github.com/voicegate/voicegate/internal/logkey"
+	"github.com/voicegate/voicegate/internal/periodic"
 )
 
 // Outcome labels a Send for metrics: a bounded set.
@@ -147,7 +148,7 @@ func New(cfg Config, deps Deps) (*Client, error) {
 		c.now = time.Now
 	}
 	if c.sleep == nil {
-		c.sleep = sleepCtx
+		c.sleep = periodic.Sleep
 	}
 	if c.rand == nil {
 		c.rand = rand.Float64
@@ -174,17 +175,6 @@ func New(cfg Config, deps Deps) (*Client, error) {
 
 // Close closes idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // CheckURL checks a control URL before it is used or stored: an absolute
 // https URL without credentials whose host (and port) matches

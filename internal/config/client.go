@@ -68,13 +68,20 @@ func LoadDataDir(path string, opt Options) (string, error) {
 // checked as serve does; the rest of the file (credentials, tools, their
 // variables) is not read.
 func LoadStorage(path string, opt Options) (*Config, error) {
+	return loadData(path, opt, keepKeys("data_dir", "storage", "records"), nil)
+}
+
+// loadData reads path for an operator command on the stored data: the
+// document pruned to what the command reads, then data_dir, storage and
+// records checked, then check's own (nil: none).
+func loadData(path string, opt Options, prune func(*yaml.Node), check func(*Config, *ValidationError)) (*Config, error) {
 	opt = opt.withDefaults()
 	raw, err := opt.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	verr := &ValidationError{}
-	cfg, missing := decode(raw, keepKeys("data_dir", "storage", "records"), opt, verr)
+	cfg, missing := decode(raw, prune, opt, verr)
 	if cfg != nil {
 		if cfg.DataDir == "" {
 			verr.add("data_dir", "must not be empty")
@@ -82,6 +89,9 @@ func LoadStorage(path string, opt Options) (*Config, error) {
 		verr.section("records", cfg.Records.Resolve(opt.Getenv))
 		verr.section("storage", cfg.Storage.Validate())
 		verr.section("records", cfg.Records.Validate())
+		if check != nil {
+			check(cfg, verr)
+		}
 	}
 	reportUnexpanded(verr, missing)
 	if err := verr.orNil(); err != nil {
@@ -233,20 +243,7 @@ func LoadBargein(path string, opt Options) (*bargein.Config, error) {
 // and vapi.knowledge_base's bases (of a search API base, only that it is
 // one: its URL and secrets are not read).
 func LoadKnowledge(path string, opt Options) (*Config, error) {
-	opt = opt.withDefaults()
-	raw, err := opt.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	verr := &ValidationError{}
-	cfg, missing := decode(raw, pruneToKnowledge, opt, verr)
-	if cfg != nil {
-		if cfg.DataDir == "" {
-			verr.add("data_dir", "must not be empty")
-		}
-		verr.section("records", cfg.Records.Resolve(opt.Getenv))
-		verr.section("storage", cfg.Storage.Validate())
-		verr.section("records", cfg.Records.Validate())
+	return loadData(path, opt, pruneToKnowledge, func(cfg *Config, verr *ValidationError) {
 		cfg.Vapi.KnowledgeBase.Complete()
 		kb := cfg.Vapi.KnowledgeBase
 		for _, name := range slices.Sorted(maps.Keys(kb.Bases)) {
@@ -254,12 +251,7 @@ func LoadKnowledge(path string, opt Options) (*Config, error) {
 				verr.add("vapi.knowledge_base.bases."+name+".language", "%s", err)
 			}
 		}
-	}
-	reportUnexpanded(verr, missing)
-	if err := verr.orNil(); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	})
 }
 
 // pruneToKnowledge keeps data_dir, storage, records and
@@ -319,38 +311,7 @@ func child(m *yaml.Node, key string) *yaml.Node {
 // records, and of vapi the managed auth entry, the API, the public URL and
 // path, and the rotation (the other auth entries' secrets are not read).
 func LoadSecrets(path string, opt Options) (*Config, error) {
-	opt = opt.withDefaults()
-	raw, err := opt.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	verr := &ValidationError{}
-	cfg, missing := decode(raw, func(doc *yaml.Node) {
-		keepKeys("data_dir", "storage", "records", "vapi")(doc)
-		if v := child(doc, "vapi"); v != nil && v.Kind == yaml.MappingNode {
-			var kept []*yaml.Node
-			for i := 0; i+1 < len(v.Content); i += 2 {
-				if slices.Contains([]string{"auth", "api", "public_url", "path", "rotation"}, v.Content[i].Value) {
-					kept = append(kept, v.Content[i], v.Content[i+1])
-				}
-			}
-			v.Content = kept
-		}
-		// Of vapi.auth, the managed entry only.
-		if auth := child(child(doc, "vapi"), "auth"); auth != nil && auth.Kind == yaml.SequenceNode {
-			var kept []*yaml.Node
-			for _, e := range auth.Content {
-				if m := child(unalias(e), "managed"); m != nil && m.Value == "true" {
-					kept = append(kept, e)
-				}
-			}
-			auth.Content = kept
-		}
-	}, opt, verr)
-	if cfg != nil {
-		if cfg.DataDir == "" {
-			verr.add("data_dir", "must not be empty")
-		}
+	return loadData(path, opt, pruneToSecrets, func(cfg *Config, verr *ValidationError) {
 		for i := range cfg.Vapi.Auth {
 			cfg.Vapi.Auth[i].Complete()
 		}
@@ -358,20 +319,34 @@ func LoadSecrets(path string, opt Options) (*Config, error) {
 		cfg.Vapi.API.Complete()
 		verr.section("vapi.api", cfg.Vapi.API.Resolve(opt.Getenv, opt.ReadFile))
 		verr.section("vapi.api", cfg.Vapi.API.Validate())
-		cfg.Vapi.API.Complete()
-		verr.section("vapi.api", cfg.Vapi.API.Resolve(opt.Getenv, opt.ReadFile))
-		verr.section("vapi.api", cfg.Vapi.API.Validate())
-		verr.section("records", cfg.Records.Resolve(opt.Getenv))
-		verr.section("storage", cfg.Storage.Validate())
-		verr.section("records", cfg.Records.Validate())
 		verr.section("vapi.rotation", cfg.Vapi.Rotation.Validate())
 		if len(cfg.Vapi.Auth) == 0 {
 			verr.add("vapi.auth", "no entry is managed: mark one managed: true (voicegate then keeps its secret)")
 		}
+	})
+}
+
+// pruneToSecrets keeps data_dir, storage, records, and of vapi the
+// managed auth entry, api, public_url, path and rotation.
+func pruneToSecrets(doc *yaml.Node) {
+	keepKeys("data_dir", "storage", "records", "vapi")(doc)
+	if v := child(doc, "vapi"); v != nil && v.Kind == yaml.MappingNode {
+		var kept []*yaml.Node
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			if slices.Contains([]string{"auth", "api", "public_url", "path", "rotation"}, v.Content[i].Value) {
+				kept = append(kept, v.Content[i], v.Content[i+1])
+			}
+		}
+		v.Content = kept
 	}
-	reportUnexpanded(verr, missing)
-	if err := verr.orNil(); err != nil {
-		return nil, err
+	// Of vapi.auth, the managed entry only.
+	if auth := child(child(doc, "vapi"), "auth"); auth != nil && auth.Kind == yaml.SequenceNode {
+		var kept []*yaml.Node
+		for _, e := range auth.Content {
+			if m := child(unalias(e), "managed"); m != nil && m.Value == "true" {
+				kept = append(kept, e)
+			}
+		}
+		auth.Content = kept
 	}
-	return cfg, nil
 }

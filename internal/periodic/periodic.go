@@ -1,5 +1,6 @@
-// Package periodic provides the one loop voicegate's background work shares:
-// run a function at a fixed interval until a context ends.
+// Package periodic provides the waits voicegate's background work shares:
+// run a function at a fixed interval until a context ends, and sleep
+// unless a context ends first.
 package periodic
 
 import (
@@ -19,5 +20,17 @@ func Run(ctx context.Context, every time.Duration, f func()) {
 		case <-t.C:
 			f()
 		}
+	}
+}
+
+// Sleep waits d, or until ctx ends (its error).
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

@@ -87,11 +87,5 @@ func (c *Credentials) current(ctx context.Context) (Secret, error) {
 }
 
 func (c *Credentials) audit(ctx context.Context, event, subject, detail string) error {
-	if c.Audit == nil {
-		return nil
-	}
-	if err := c.Audit(ctx, event, subject, detail); err != nil {
-		return fmt.Errorf("%s: not recorded in the audit log, so not done: %w", event, err)
-	}
-	return nil
+	return auditStep(ctx, c.Audit, event, subject, detail)
 }

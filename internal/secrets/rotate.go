@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/voicegate/voicegate/internal/periodic"
 )
 
 // Step is a rotation's progress: each step is done once, in order, and a
@@ -77,16 +79,7 @@ func (r *Rotator) defaults() {
 		r.WaitLoaded = 2 * time.Minute
 	}
 	if r.Sleep == nil {
-		r.Sleep = func(ctx context.Context, d time.Duration) error {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
+		r.Sleep = periodic.Sleep
 	}
 }
 
@@ -311,10 +304,16 @@ func (r *Rotator) waitLoaded(ctx context.Context, gen int64) error {
 }
 
 func (r *Rotator) audit(ctx context.Context, event, subject, detail string) error {
-	if r.Audit == nil {
+	return auditStep(ctx, r.Audit, event, subject, detail)
+}
+
+// auditStep records a step with audit (nil: none); a step that cannot be
+// audited is not taken.
+func auditStep(ctx context.Context, audit func(ctx context.Context, event, subject, detail string) error, event, subject, detail string) error {
+	if audit == nil {
 		return nil
 	}
-	if err := r.Audit(ctx, event, subject, detail); err != nil {
+	if err := audit(ctx, event, subject, detail); err != nil {
 		return fmt.Errorf("%s: not recorded in the audit log, so not done: %w", event, err)
 	}
 	return nil

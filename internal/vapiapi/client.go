@@ -31,6 +31,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/voicegate/voicegate/internal/logkey"
+	"github.com/voicegate/voicegate/internal/periodic"
 )
 
 // PageLimit is the most items Vapi returns for one list request.
@@ -102,7 +103,7 @@ func New(c Config, o Options) (*Client, error) {
 	// Only the base URL is called: a redirect is an answer, not a hop.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = periodic.Sleep
 	}
 	if o.Jitter == nil {
 		o.Jitter = rand.Float64
@@ -119,17 +120,6 @@ func New(c Config, o Options) (*Client, error) {
 
 // BaseURL is the API the client calls.
 func (c *Client) BaseURL() string { return c.base }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // Error is Vapi refusing a request, or the last failure of one that could
 // not be completed (Status 0: no answer).
