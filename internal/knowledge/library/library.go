@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,7 +78,9 @@ func derive(key []byte, label string) []byte {
 // Search tuning.
 const (
 	// MaxQueryTerms is how many distinct words of a query are searched
-	// (the first ones): a caller's two turns, not a transcript.
+	// (the last ones: the query is the latest user turns, oldest first,
+	// and the caller's question is in the latest): a caller's two turns,
+	// not a transcript.
 	MaxQueryTerms = 48
 	// CandidateLimit is how many matching passages are ranked; beyond
 	// it, the database's own ranking chooses which.
@@ -215,10 +218,7 @@ type Result struct {
 // query is in any passage.
 func (l *Library) Search(ctx context.Context, base, lang, query string, limit int) ([]Result, error) {
 	words := Words(lang, query)
-	terms := Distinct(l.terms.Of(words))
-	if len(terms) > MaxQueryTerms {
-		terms = terms[:MaxQueryTerms]
-	}
+	terms := lastDistinct(l.terms.Of(words), MaxQueryTerms)
 	if len(terms) == 0 || limit <= 0 {
 		return nil, nil
 	}
@@ -333,6 +333,21 @@ func (l *Library) Search(ctx context.Context, base, lang, query string, limit in
 		})
 	}
 	return out, nil
+}
+
+// lastDistinct returns the last max distinct terms, in the order of
+// their last occurrence.
+func lastDistinct(terms []string, max int) []string {
+	seen := make(map[string]bool, len(terms))
+	var out []string
+	for i := len(terms) - 1; i >= 0 && len(out) < max; i-- {
+		if t := terms[i]; !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	slices.Reverse(out)
+	return out
 }
 
 // passageUUID is a passage's name in UUID form (version 8: derived).
