@@ -26,9 +26,7 @@ func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []lib
 		return false, kbErr("add document", err)
 	}
 	defer tx.Rollback(ctx)
-	// Two processes adding the same document wait for each other here
-	// rather than fail on the unique name.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('voicegate kb ' || $1 || ' ' || $2, 0))`, d.Base, d.NameHash); err != nil {
+	if err := lockBase(ctx, tx, d.Base); err != nil {
 		return false, kbErr("add document", err)
 	}
 	var old string
@@ -69,6 +67,19 @@ func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []lib
 		return false, kbErr("add document", err)
 	}
 	return replaced, nil
+}
+
+// lockBase makes the transaction the only one changing base until it
+// ends. Two processes adding the same document wait for each other rather
+// than fail on the unique name; and changes of different documents, which
+// update the base's term counts (rows shared by many documents, in no
+// order two transactions agree on, a replacement's removal and addition
+// one after the other) and its passage count, would otherwise deadlock.
+// Writes to a base are an operator's kb add and remove: serialising them
+// costs nothing a search waits for.
+func lockBase(ctx context.Context, tx pgx.Tx, base string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('voicegate kb base ' || $1, 0))`, base)
+	return err
 }
 
 // addDF adds sign×df to the base's term counts, dropping those at zero.
@@ -141,7 +152,7 @@ func (s *DB) RemoveDocument(ctx context.Context, base, nameHash string) (bool, e
 		return false, kbErr("remove document", err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('voicegate kb ' || $1 || ' ' || $2, 0))`, base, nameHash); err != nil {
+	if err := lockBase(ctx, tx, base); err != nil {
 		return false, kbErr("remove document", err)
 	}
 	var id string
