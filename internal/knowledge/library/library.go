@@ -306,6 +306,11 @@ func (l *Library) Search(ctx context.Context, base, lang, query string, limit in
 		if !ok {
 			continue // removed meanwhile
 		}
+		if p.Base != base {
+			// The passage opens (it is bound to its own base), but the
+			// index put it in this one: never answer it here.
+			return nil, fmt.Errorf("document %s: indexed in base %s but sealed in another", p.DocID, base)
+		}
 		aad := nameAAD(p.DocID, p.Base)
 		dek, ok := deks[p.DocID]
 		if !ok {

@@ -1,6 +1,7 @@
 package library_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -76,3 +77,35 @@ func TestReviewConcurrentDifferentDocuments(t *testing.T) {
 	}
 }
 
+// redirectStore answers a search of any base with the candidates of base
+// "h": an index row moved to another base in the database.
+type redirectStore struct{ library.Store }
+
+func (s redirectStore) MatchPassages(ctx context.Context, base string, terms []string, limit int) (library.Match, error) {
+	return s.Store.MatchPassages(ctx, "h", terms, limit)
+}
+
+// TestReviewPassageOfAnotherBase: a passage is sealed under its base; a
+// search of another base must never answer it, even if the index says
+// so (the base is in the passage's AAD precisely so that it cannot be
+// moved).
+func TestReviewPassageOfAnotherBase(t *testing.T) {
+	for _, b := range librarytest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			p := b.Open(t, nil)
+			if _, err := p.Library.Add(ctx, "h", "en", "billing.md", []byte(refunds), library.Markdown); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Library.Add(ctx, "public", "en", "hours.txt", []byte(hours), library.Text); err != nil {
+				t.Fatal(err)
+			}
+			l := library.New(library.Deps{Store: redirectStore{p.Store}, Keys: p.Keys, LookupKey: p.Keys.LookupKey()})
+			res, _ := l.Search(ctx, "public", "en", "refund card", 3)
+			for _, r := range res {
+				if strings.Contains(r.Content, "Refunds") {
+					t.Fatalf("a passage of base h answered for base public: %+v", r)
+				}
+			}
+		})
+	}
+}
