@@ -146,7 +146,13 @@ func (l *Library) Add(ctx context.Context, base, lang, name string, doc []byte, 
 		if err != nil {
 			return Added{}, err
 		}
-		ps[i] = StoredPassage{Seq: i, Terms: l.terms.Of(Words(lang, c)), Payload: p}
+		// Sorted: BM25 needs which terms a passage holds and how often,
+		// not their order, which would make the index the text under a
+		// word-substitution cipher (read with bigram statistics, or with
+		// one known document).
+		terms := l.terms.Of(Words(lang, c))
+		slices.Sort(terms)
+		ps[i] = StoredPassage{Seq: i, Terms: terms, Payload: p}
 	}
 	replaced, err := l.store.PutDocument(ctx, d, ps)
 	if err != nil {

@@ -109,3 +109,24 @@ func TestReviewPassageOfAnotherBase(t *testing.T) {
 		})
 	}
 }
+// TestReviewTermsHoldNoWordOrder: the index needs which terms a passage
+// holds and how often, not their order; kept in order, the terms column
+// is the document's text under a word-substitution cipher (bigram
+// statistics, or one known public document, read the rest).
+func TestReviewTermsHoldNoWordOrder(t *testing.T) {
+	for _, b := range librarytest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			p := b.Open(t, nil)
+			p.Library.Add(ctx, "h", "en", "a.txt", []byte("alpha beta gamma delta alpha"), library.Text)
+			p.Library.Add(ctx, "h", "en", "b.txt", []byte("delta alpha gamma alpha beta"), library.Text)
+			m, err := p.Store.MatchPassages(ctx, "h", library.TermsOf(p.Keys.LookupKey(), []string{"alpha"}), 10)
+			if err != nil || len(m.Candidates) != 2 {
+				t.Fatal(m, err)
+			}
+			if m.Candidates[0].Terms != m.Candidates[1].Terms {
+				t.Fatalf("the index keeps the words' order:\n%s\n%s", m.Candidates[0].Terms, m.Candidates[1].Terms)
+			}
+		})
+	}
+}
+
