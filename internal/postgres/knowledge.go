@@ -202,8 +202,8 @@ func (s *DB) ListDocuments(ctx context.Context, base string) ([]library.StoredDo
 }
 
 // MatchPassages implements library.Store: the passages the GIN index
-// finds (ranked by ts_rank when there are more than limit), and the
-// base's counts, read in one repeatable-read transaction.
+// finds (those holding the rarest terms when there are more than limit),
+// and the base's counts, read in one repeatable-read transaction.
 func (s *DB) MatchPassages(ctx context.Context, base string, terms []string, limit int) (library.Match, error) {
 	m := library.Match{DF: make(map[string]int, len(terms))}
 	if len(terms) == 0 {
@@ -242,23 +242,49 @@ func (s *DB) MatchPassages(ctx context.Context, base string, terms []string, lim
 	if err := rows.Err(); err != nil {
 		return m, kbErr("search", err)
 	}
-	rows, err = tx.Query(ctx, `SELECT doc_id, seq, terms FROM kb_passages, to_tsquery('simple', $2) q
-		WHERE base = $1 AND tsv @@ q ORDER BY ts_rank(tsv, q) DESC LIMIT $3`, base, strings.Join(terms, " | "), limit) // terms are letters only
+	// Up to limit, every passage found is a candidate, in no order (BM25
+	// ranks them). Beyond it, the candidates are those holding the rarest
+	// terms (the sum of the IDF of the terms each holds), as BM25 would
+	// rank them: ts_rank knows no document frequency, and preferred
+	// passages repeating the query's common words to the one holding its
+	// rare word.
+	query := strings.Join(terms, " | ") // terms are letters only
+	if m.Candidates, err = candidates(ctx, tx, `SELECT doc_id, seq, terms FROM kb_passages
+		WHERE base = $1 AND tsv @@ to_tsquery('simple', $2) LIMIT $3`, base, query, limit+1); err != nil {
+		return m, err
+	}
+	if len(m.Candidates) <= limit {
+		return m, nil
+	}
+	idf := make([]float64, len(terms))
+	for i, t := range terms {
+		idf[i] = library.IDF(m.Passages, m.DF[t])
+	}
+	m.Candidates, err = candidates(ctx, tx, `SELECT doc_id, seq, terms FROM kb_passages, to_tsquery('simple', $2) q
+		WHERE base = $1 AND tsv @@ q
+		ORDER BY (SELECT sum(u.w) FROM unnest($4::text[], $5::float8[]) AS u(t, w) WHERE tsv @@ u.t::tsquery) DESC, ts_rank(tsv, q) DESC
+		LIMIT $3`, base, query, limit, terms, idf)
+	return m, err
+}
+
+func candidates(ctx context.Context, tx pgx.Tx, sql string, args ...any) ([]library.Candidate, error) {
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
-		return m, kbErr("search", err)
+		return nil, kbErr("search", err)
 	}
 	defer rows.Close()
+	var out []library.Candidate
 	for rows.Next() {
 		var c library.Candidate
 		if err := rows.Scan(&c.DocID, &c.Seq, &c.Terms); err != nil {
-			return m, kbErr("search", err)
+			return nil, kbErr("search", err)
 		}
-		m.Candidates = append(m.Candidates, c)
+		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
-		return m, kbErr("search", err)
+		return nil, kbErr("search", err)
 	}
-	return m, nil
+	return out, nil
 }
 
 // Passages implements library.Store.

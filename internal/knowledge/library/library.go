@@ -109,6 +109,13 @@ func passageAAD(docID, base string, seq int) []byte {
 	return []byte("voicegate kb passage\x00" + base + "\x00" + docID + "\x00" + strconv.Itoa(seq))
 }
 
+// IDF is BM25's inverse document frequency of a term held by df of a
+// base's passages (a store uses it to choose the candidates, when there
+// are more than it returns, the way the library ranks them).
+func IDF(passages, df int) float64 {
+	return math.Log(1 + (float64(passages)-float64(df)+0.5)/(float64(df)+0.5))
+}
+
 // Added is what Add did.
 type Added struct {
 	ID       string
@@ -239,8 +246,7 @@ func (l *Library) Search(ctx context.Context, base, lang, query string, limit in
 	}
 	idf := make(map[string]float64, len(terms))
 	for _, t := range terms {
-		df := float64(m.DF[t])
-		idf[t] = math.Log(1 + (float64(m.Passages)-df+0.5)/(df+0.5))
+		idf[t] = IDF(m.Passages, m.DF[t])
 	}
 	mean := m.MeanTerms
 	if mean <= 0 {

@@ -109,6 +109,7 @@ func TestReviewPassageOfAnotherBase(t *testing.T) {
 		})
 	}
 }
+
 // TestReviewTermsHoldNoWordOrder: the index needs which terms a passage
 // holds and how often, not their order; kept in order, the terms column
 // is the document's text under a word-substitution cipher (bigram
@@ -130,3 +131,35 @@ func TestReviewTermsHoldNoWordOrder(t *testing.T) {
 	}
 }
 
+// TestReviewCandidatesRareTerm: beyond CandidateLimit matching passages
+// the database chooses the candidates; its choice must not drop the
+// passage holding the query's rare word in favour of passages repeating
+// its common one (PostgreSQL's ts_rank knows no document frequency).
+func TestReviewCandidatesRareTerm(t *testing.T) {
+	for _, b := range librarytest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			p := b.Open(t, nil)
+			var doc strings.Builder
+			for i := range library.CandidateLimit + 200 {
+				fmt.Fprintf(&doc, "# Section %d\n\nAn insurance claim, another insurance claim.\n\n", i)
+			}
+			if _, err := p.Library.Add(ctx, "h", "en", "policies.md", []byte(doc.String()), library.Markdown); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Library.Add(ctx, "h", "en", "dental.txt", []byte("The dentist visits on Tuesdays."), library.Text); err != nil {
+				t.Fatal(err)
+			}
+			res, err := p.Library.Search(ctx, "h", "en", "an insurance claim for the dentist", 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res) == 0 || res[0].Document != "dental.txt" {
+				top := "none"
+				if len(res) > 0 {
+					top = res[0].Document
+				}
+				t.Fatalf("the passage with the rare word was not a candidate: top %s", top)
+			}
+		})
+	}
+}
