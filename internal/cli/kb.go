@@ -221,8 +221,15 @@ func kbAdd(ctx context.Context, o *opened, base, lang string, paths []string, st
 	return nil
 }
 
-// readCapped reads a file of at most max bytes.
+// readCapped reads a regular file of at most max bytes (a FIFO or a
+// device named like a document is refused, not read: opening a FIFO
+// waits for a writer).
 func readCapped(path string, max int64) ([]byte, error) {
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/records/writertest"
+)
+
+// kbReviewSetup is a data directory as serve leaves it and a config with
+// one local base, handbook.
+func kbReviewSetup(t *testing.T, bases string) (dataDir, cfg string) {
+	t.Helper()
+	dataDir = t.TempDir()
+	writertest.SQLite(t, dataDir, nil, "").DB.Close()
+	cfg = filepath.Join(t.TempDir(), "voicegate.yaml")
+	writeKBConfig(t, cfg, dataDir, bases)
+	return dataDir, cfg
+}
+
+func writeKBConfig(t *testing.T, cfg, dataDir, bases string) {
+	t.Helper()
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`data_dir: %s
+vapi:
+  auth: [{mode: bearer, token: "${UNSET_TOKEN}"}]
+  knowledge_base:
+    bases:
+%s
+`, dataDir, bases)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKBAddSkipsNonRegularFiles: a FIFO (or a device) named like a
+// document in a directory added is reported, never read: opening a FIFO
+// blocks until a writer comes, and kb add hung.
+func TestKBAddSkipsNonRegularFiles(t *testing.T) {
+	_, cfg := kbReviewSetup(t, "      handbook: {}")
+	docs := t.TempDir()
+	os.WriteFile(filepath.Join(docs, "a.md"), []byte("# A\n\nAlpha text.\n"), 0o600)
+	if err := syscall.Mkfifo(filepath.Join(docs, "pipe.md"), 0o600); err != nil {
+		t.Skip("no FIFO here:", err)
+	}
+	type result struct {
+		out, errOut string
+		code        int
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, errOut, code := runCLI(t, nil, "kb", "add", "handbook", docs, "--config", cfg)
+		done <- result{out, errOut, code}
+	}()
+	select {
+	case r := <-done:
+		if r.code != 1 || !strings.Contains(r.out, "added a.md") || !strings.Contains(r.errOut, "pipe.md") {
+			t.Fatalf("%d %s %s", r.code, r.out, r.errOut)
+		}
+	case <-time.After(10 * time.Second):
+		// Unblock the reader so that the test ends.
+		if f, err := os.OpenFile(filepath.Join(docs, "pipe.md"), os.O_WRONLY, 0); err == nil {
+			f.Close()
+		}
+		<-done
+		t.Fatal("kb add hung on a FIFO")
+	}
+}
