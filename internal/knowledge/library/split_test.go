@@ -5,6 +5,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func TestSplitMarkdown(t *testing.T) {
@@ -209,5 +211,24 @@ func TestReviewSplitManyHeadings(t *testing.T) {
 	got, err = Split([]byte("# Clinic\n## Billing\n### Refunds\nText."), Markdown)
 	if err != nil || len(got) != 1 || got[0].Heading != "Clinic › Billing › Refunds" {
 		t.Fatalf("%q %v", got, err)
+	}
+}
+
+// TestReviewWordsNormalized: text in decomposed form (NFD: macOS, some
+// PDF converters) has the same words as composed text (NFC: the
+// transcripts): the stemmers and stop-word lists read composed letters,
+// so "créées" stemmed "cree" from one and "cre" from the other.
+func TestReviewWordsNormalized(t *testing.T) {
+	for _, c := range []struct{ lang, s string }{
+		{"fr", "opérations créées élégantes réservée médecin"},
+		{"es", "canción médicos están reservó"},
+		{"ru", "ёлка йогурт"},
+		{"sv", "läkare öppettider"},
+	} {
+		a := Words(c.lang, c.s)
+		b := Words(c.lang, norm.NFD.String(c.s))
+		if strings.Join(a, " ") != strings.Join(b, " ") {
+			t.Errorf("%s: composed %v, decomposed %v", c.lang, a, b)
+		}
 	}
 }
