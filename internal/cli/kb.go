@@ -69,11 +69,18 @@ func runKB(ctx context.Context, args []string, getenv func(string) string, stdou
 	bases := o.cfg.Vapi.KnowledgeBase.Bases
 	var base knowledge.Base
 	if len(pos) > 0 {
-		var ok bool
-		if base, ok = bases[pos[0]]; !ok {
+		b, ok := bases[pos[0]]
+		base = b
+		switch {
+		case ok && b.Local():
+		case sub == "list" || sub == "remove":
+			// The documents of a base taken out of the config, or now
+			// answered by a search API, are personal data still stored:
+			// they can be listed and removed.
+			fmt.Fprintf(stderr, "note: %q is not a local knowledge base of %s: its documents are no longer answered\n", pos[0], *cfgPath)
+		case !ok:
 			return fmt.Errorf("no knowledge base %q in %s (vapi.knowledge_base.bases: %s)", pos[0], *cfgPath, strings.Join(sortedNames(bases), ", "))
-		}
-		if !base.Local() {
+		default:
 			return fmt.Errorf("knowledge base %q is answered by its search API: voicegate keeps no documents for it", pos[0])
 		}
 	}
@@ -221,8 +228,15 @@ func kbAdd(ctx context.Context, o *opened, base, lang string, paths []string, st
 	return nil
 }
 
-// readCapped reads a file of at most max bytes.
+// readCapped reads a regular file of at most max bytes (a FIFO or a
+// device named like a document is refused, not read: opening a FIFO
+// waits for a writer).
 func readCapped(path string, max int64) ([]byte, error) {
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/voicegate/voicegate/internal/bargein"
+	"github.com/voicegate/voicegate/internal/knowledge"
 	"github.com/voicegate/voicegate/internal/knowledge/library"
 	"go.yaml.in/yaml/v3"
 )
@@ -247,6 +248,9 @@ func LoadKnowledge(path string, opt Options) (*Config, error) {
 		cfg.Vapi.KnowledgeBase.Complete()
 		kb := cfg.Vapi.KnowledgeBase
 		for _, name := range slices.Sorted(maps.Keys(kb.Bases)) {
+			if err := knowledge.CheckBaseName(name); err != nil {
+				verr.add("vapi.knowledge_base.bases."+name, "%s", err)
+			}
 			if err := library.CheckLanguage(kb.Bases[name].Language); err != nil {
 				verr.add("vapi.knowledge_base.bases."+name+".language", "%s", err)
 			}

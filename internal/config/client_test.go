@@ -41,3 +41,18 @@ tools:
 		t.Fatalf("no credential: %v", err)
 	}
 }
+
+// TestLoadKnowledgeChecksBaseNames: voicegate kb stores documents under
+// the base's name; a name serve refuses must be refused by kb too (else
+// documents go under a base that can never answer, and the operator
+// renames it away from them).
+func TestLoadKnowledgeChecksBaseNames(t *testing.T) {
+	dir := t.TempDir()
+	for name, wantErr := range map[string]bool{"handbook": false, "Handbook": true, `"bad name"`: true, `"a\0b"`: true} {
+		doc := "data_dir: " + dir + "\nvapi:\n  knowledge_base:\n    bases:\n      " + name + ": {}\n"
+		_, err := LoadKnowledge("c.yaml", Options{ReadFile: func(string) ([]byte, error) { return []byte(doc), nil }})
+		if (err != nil) != wantErr || (err != nil && !strings.Contains(err.Error(), "bases.")) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

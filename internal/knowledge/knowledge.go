@@ -72,6 +72,14 @@ const (
 // baseName is a base's name: it is a word of commands and metrics.
 var baseName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,47}$`)
 
+// CheckBaseName says whether name may name a base.
+func CheckBaseName(name string) error {
+	if !baseName.MatchString(name) {
+		return fmt.Errorf("a base's name is lower-case letters, digits, - and _ (at most 48)")
+	}
+	return nil
+}
+
 // Complete fills the defaults.
 func (c *Config) Complete() {
 	if c.MaxDocuments == 0 {
@@ -132,8 +140,8 @@ func (c Config) Validate() []string {
 	for _, name := range sortedKeys(c.Bases) {
 		b := c.Bases[name]
 		f := "bases." + name
-		if !baseName.MatchString(name) {
-			probs = append(probs, fmt.Sprintf("%s: a base's name is lower-case letters, digits, - and _ (at most 48)", f))
+		if err := CheckBaseName(name); err != nil {
+			probs = append(probs, fmt.Sprintf("%s: %s", f, err))
 		}
 		if err := library.CheckLanguage(b.Language); err != nil {
 			probs = append(probs, f+".language: "+err.Error())

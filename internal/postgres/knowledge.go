@@ -26,9 +26,7 @@ func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []lib
 		return false, kbErr("add document", err)
 	}
 	defer tx.Rollback(ctx)
-	// Two processes adding the same document wait for each other here
-	// rather than fail on the unique name.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('voicegate kb ' || $1 || ' ' || $2, 0))`, d.Base, d.NameHash); err != nil {
+	if err := lockBase(ctx, tx, d.Base); err != nil {
 		return false, kbErr("add document", err)
 	}
 	var old string
@@ -69,6 +67,19 @@ func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []lib
 		return false, kbErr("add document", err)
 	}
 	return replaced, nil
+}
+
+// lockBase makes the transaction the only one changing base until it
+// ends. Two processes adding the same document wait for each other rather
+// than fail on the unique name; and changes of different documents, which
+// update the base's term counts (rows shared by many documents, in no
+// order two transactions agree on, a replacement's removal and addition
+// one after the other) and its passage count, would otherwise deadlock.
+// Writes to a base are an operator's kb add and remove: serialising them
+// costs nothing a search waits for.
+func lockBase(ctx context.Context, tx pgx.Tx, base string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('voicegate kb base ' || $1, 0))`, base)
+	return err
 }
 
 // addDF adds sign×df to the base's term counts, dropping those at zero.
@@ -141,7 +152,7 @@ func (s *DB) RemoveDocument(ctx context.Context, base, nameHash string) (bool, e
 		return false, kbErr("remove document", err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('voicegate kb ' || $1 || ' ' || $2, 0))`, base, nameHash); err != nil {
+	if err := lockBase(ctx, tx, base); err != nil {
 		return false, kbErr("remove document", err)
 	}
 	var id string
@@ -191,8 +202,8 @@ func (s *DB) ListDocuments(ctx context.Context, base string) ([]library.StoredDo
 }
 
 // MatchPassages implements library.Store: the passages the GIN index
-// finds (ranked by ts_rank when there are more than limit), and the
-// base's counts, read in one repeatable-read transaction.
+// finds (those holding the rarest terms when there are more than limit),
+// and the base's counts, read in one repeatable-read transaction.
 func (s *DB) MatchPassages(ctx context.Context, base string, terms []string, limit int) (library.Match, error) {
 	m := library.Match{DF: make(map[string]int, len(terms))}
 	if len(terms) == 0 {
@@ -231,23 +242,49 @@ func (s *DB) MatchPassages(ctx context.Context, base string, terms []string, lim
 	if err := rows.Err(); err != nil {
 		return m, kbErr("search", err)
 	}
-	rows, err = tx.Query(ctx, `SELECT doc_id, seq, terms FROM kb_passages, to_tsquery('simple', $2) q
-		WHERE base = $1 AND tsv @@ q ORDER BY ts_rank(tsv, q) DESC LIMIT $3`, base, strings.Join(terms, " | "), limit) // terms are letters only
+	// Up to limit, every passage found is a candidate, in no order (BM25
+	// ranks them). Beyond it, the candidates are those holding the rarest
+	// terms (the sum of the IDF of the terms each holds), as BM25 would
+	// rank them: ts_rank knows no document frequency, and preferred
+	// passages repeating the query's common words to the one holding its
+	// rare word.
+	query := strings.Join(terms, " | ") // terms are letters only
+	if m.Candidates, err = candidates(ctx, tx, `SELECT doc_id, seq, terms FROM kb_passages
+		WHERE base = $1 AND tsv @@ to_tsquery('simple', $2) LIMIT $3`, base, query, limit+1); err != nil {
+		return m, err
+	}
+	if len(m.Candidates) <= limit {
+		return m, nil
+	}
+	idf := make([]float64, len(terms))
+	for i, t := range terms {
+		idf[i] = library.IDF(m.Passages, m.DF[t])
+	}
+	m.Candidates, err = candidates(ctx, tx, `SELECT doc_id, seq, terms FROM kb_passages, to_tsquery('simple', $2) q
+		WHERE base = $1 AND tsv @@ q
+		ORDER BY (SELECT sum(u.w) FROM unnest($4::text[], $5::float8[]) AS u(t, w) WHERE tsv @@ u.t::tsquery) DESC, ts_rank(tsv, q) DESC
+		LIMIT $3`, base, query, limit, terms, idf)
+	return m, err
+}
+
+func candidates(ctx context.Context, tx pgx.Tx, sql string, args ...any) ([]library.Candidate, error) {
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
-		return m, kbErr("search", err)
+		return nil, kbErr("search", err)
 	}
 	defer rows.Close()
+	var out []library.Candidate
 	for rows.Next() {
 		var c library.Candidate
 		if err := rows.Scan(&c.DocID, &c.Seq, &c.Terms); err != nil {
-			return m, kbErr("search", err)
+			return nil, kbErr("search", err)
 		}
-		m.Candidates = append(m.Candidates, c)
+		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
-		return m, kbErr("search", err)
+		return nil, kbErr("search", err)
 	}
-	return m, nil
+	return out, nil
 }
 
 // Passages implements library.Store.

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -55,6 +56,11 @@ func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []lib
 			df[t]++
 		}
 	}
+	// The index in one statement: FTS5 flushes what it holds at each
+	// statement's savepoint (a trigger per passage wrote a segment each).
+	if _, err := tx.ExecContext(ctx, `INSERT INTO kb_index(rowid, terms) SELECT id, terms FROM kb_passages WHERE doc_id = ?`, d.ID); err != nil {
+		return false, kbErr("index document", err)
+	}
 	if err := addDF(ctx, tx, d.Base, df, 1); err != nil {
 		return false, err
 	}
@@ -67,18 +73,20 @@ func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []lib
 	return replaced, nil
 }
 
-// addDF adds sign×df to the base's term counts, dropping those at zero.
+// addDF adds sign×df to the base's term counts, dropping those at zero
+// (one statement: a document may hold a hundred thousand terms).
 func addDF(ctx context.Context, tx *sql.Tx, base string, df map[string]int, sign int) error {
-	up, err := tx.PrepareContext(ctx, `INSERT INTO kb_terms (base, term, df) VALUES (?, ?, ?)
-		ON CONFLICT (base, term) DO UPDATE SET df = df + excluded.df`)
+	counts := make(map[string]int, len(df))
+	for t, n := range df {
+		counts[t] = sign * n
+	}
+	js, err := json.Marshal(counts)
 	if err != nil {
 		return kbErr("term counts", err)
 	}
-	defer up.Close()
-	for t, n := range df {
-		if _, err := up.ExecContext(ctx, base, t, sign*n); err != nil {
-			return kbErr("term counts", err)
-		}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO kb_terms (base, term, df) SELECT ?, key, value FROM json_each(?) WHERE true
+		ON CONFLICT (base, term) DO UPDATE SET df = df + excluded.df`, base, string(js)); err != nil {
+		return kbErr("term counts", err)
 	}
 	if sign < 0 {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM kb_terms WHERE base = ? AND df <= 0`, base); err != nil {
@@ -97,8 +105,8 @@ func addBase(ctx context.Context, tx *sql.Tx, base string, passages, terms int) 
 	return nil
 }
 
-// removeDocument deletes a document, its passages (the trigger takes them
-// out of the index) and its share of the term counts.
+// removeDocument deletes a document, its passages (out of the index
+// first, in one statement) and its share of the term counts.
 func removeDocument(ctx context.Context, tx *sql.Tx, base, id string) error {
 	rows, err := tx.QueryContext(ctx, `SELECT terms, length FROM kb_passages WHERE doc_id = ?`, id)
 	if err != nil {
@@ -122,6 +130,9 @@ func removeDocument(ctx context.Context, tx *sql.Tx, base, id string) error {
 		return kbErr("remove document", err)
 	}
 	if err := rows.Err(); err != nil {
+		return kbErr("remove document", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO kb_index(kb_index, rowid, terms) SELECT 'delete', id, terms FROM kb_passages WHERE doc_id = ?`, id); err != nil {
 		return kbErr("remove document", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM kb_passages WHERE doc_id = ?`, id); err != nil {

@@ -229,6 +229,16 @@ CREATE TABLE leases (
 	until  INTEGER NOT NULL
 ) STRICT;
 `,
+	// The knowledge bases' full-text index is written by one statement
+	// per document (knowledge.go), not by triggers: a trigger ran in each
+	// passage's statement, whose savepoint made FTS5 flush a segment per
+	// passage and merge them, holding the write lock for seconds. The
+	// optimize merges the segments written so.
+	10: `
+DROP TRIGGER IF EXISTS kb_passages_insert;
+DROP TRIGGER IF EXISTS kb_passages_delete;
+INSERT INTO kb_index(kb_index) VALUES('optimize');
+`,
 }
 
 // Open opens (creating if needed, mode 0600 in a 0700 directory) the database

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,7 +78,9 @@ func derive(key []byte, label string) []byte {
 // Search tuning.
 const (
 	// MaxQueryTerms is how many distinct words of a query are searched
-	// (the first ones): a caller's two turns, not a transcript.
+	// (the last ones: the query is the latest user turns, oldest first,
+	// and the caller's question is in the latest): a caller's two turns,
+	// not a transcript.
 	MaxQueryTerms = 48
 	// CandidateLimit is how many matching passages are ranked; beyond
 	// it, the database's own ranking chooses which.
@@ -104,6 +107,13 @@ func (l *Library) nameHash(base, name string) string {
 
 func passageAAD(docID, base string, seq int) []byte {
 	return []byte("voicegate kb passage\x00" + base + "\x00" + docID + "\x00" + strconv.Itoa(seq))
+}
+
+// IDF is BM25's inverse document frequency of a term held by df of a
+// base's passages (a store uses it to choose the candidates, when there
+// are more than it returns, the way the library ranks them).
+func IDF(passages, df int) float64 {
+	return math.Log(1 + (float64(passages)-float64(df)+0.5)/(float64(df)+0.5))
 }
 
 // Added is what Add did.
@@ -143,7 +153,13 @@ func (l *Library) Add(ctx context.Context, base, lang, name string, doc []byte, 
 		if err != nil {
 			return Added{}, err
 		}
-		ps[i] = StoredPassage{Seq: i, Terms: l.terms.Of(Words(lang, c)), Payload: p}
+		// Sorted: BM25 needs which terms a passage holds and how often,
+		// not their order, which would make the index the text under a
+		// word-substitution cipher (read with bigram statistics, or with
+		// one known document).
+		terms := l.terms.Of(Words(lang, c))
+		slices.Sort(terms)
+		ps[i] = StoredPassage{Seq: i, Terms: terms, Payload: p}
 	}
 	replaced, err := l.store.PutDocument(ctx, d, ps)
 	if err != nil {
@@ -215,10 +231,7 @@ type Result struct {
 // query is in any passage.
 func (l *Library) Search(ctx context.Context, base, lang, query string, limit int) ([]Result, error) {
 	words := Words(lang, query)
-	terms := Distinct(l.terms.Of(words))
-	if len(terms) > MaxQueryTerms {
-		terms = terms[:MaxQueryTerms]
-	}
+	terms := lastDistinct(l.terms.Of(words), MaxQueryTerms)
 	if len(terms) == 0 || limit <= 0 {
 		return nil, nil
 	}
@@ -233,8 +246,7 @@ func (l *Library) Search(ctx context.Context, base, lang, query string, limit in
 	}
 	idf := make(map[string]float64, len(terms))
 	for _, t := range terms {
-		df := float64(m.DF[t])
-		idf[t] = math.Log(1 + (float64(m.Passages)-df+0.5)/(df+0.5))
+		idf[t] = IDF(m.Passages, m.DF[t])
 	}
 	mean := m.MeanTerms
 	if mean <= 0 {
@@ -306,6 +318,11 @@ func (l *Library) Search(ctx context.Context, base, lang, query string, limit in
 		if !ok {
 			continue // removed meanwhile
 		}
+		if p.Base != base {
+			// The passage opens (it is bound to its own base), but the
+			// index put it in this one: never answer it here.
+			return nil, fmt.Errorf("document %s: indexed in base %s but sealed in another", p.DocID, base)
+		}
 		aad := nameAAD(p.DocID, p.Base)
 		dek, ok := deks[p.DocID]
 		if !ok {
@@ -333,6 +350,21 @@ func (l *Library) Search(ctx context.Context, base, lang, query string, limit in
 		})
 	}
 	return out, nil
+}
+
+// lastDistinct returns the last max distinct terms, in the order of
+// their last occurrence.
+func lastDistinct(terms []string, max int) []string {
+	seen := make(map[string]bool, len(terms))
+	var out []string
+	for i := len(terms) - 1; i >= 0 && len(out) < max; i-- {
+		if t := terms[i]; !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	slices.Reverse(out)
+	return out
 }
 
 // passageUUID is a passage's name in UUID form (version 8: derived).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -41,6 +42,14 @@ const (
 	MaxBytes    = 1500
 	// MaxDocumentBytes is the largest document read.
 	MaxDocumentBytes = 8 << 20
+	// MaxTitleBytes and MaxHeadingBytes bound a heading and the heading
+	// path every passage of its section carries: a long heading would be
+	// copied into each of thousands of passages.
+	MaxTitleBytes   = 120
+	MaxHeadingBytes = 300
+	// MaxPassagesBytes bounds the passages of one document together
+	// (their text and heading paths).
+	MaxPassagesBytes = 2 * MaxDocumentBytes
 )
 
 // Section is one passage of a document: its heading path (Markdown) and
@@ -74,9 +83,11 @@ func Split(doc []byte, f Format) ([]Section, error) {
 	var path []string // headings by level (Markdown)
 	var cur strings.Builder
 	heading := ""
+	total := 0
 	emit := func() {
 		if t := strings.TrimSpace(cur.String()); t != "" {
 			out = append(out, Section{Heading: heading, Text: t})
+			total += len(heading) + 1 + len(t)
 		}
 		cur.Reset()
 	}
@@ -106,6 +117,9 @@ func Split(doc []byte, f Format) ([]Section, error) {
 		par = par[:0]
 	}
 	for _, line := range lines {
+		if total > MaxPassagesBytes {
+			return nil, fmt.Errorf("its passages would hold more than %d bytes: too many headings for its text", MaxPassagesBytes)
+		}
 		trimmed := strings.TrimSpace(line)
 		if f == Markdown {
 			if fence != "" {
@@ -139,6 +153,9 @@ func Split(doc []byte, f Format) ([]Section, error) {
 	}
 	flushPar()
 	emit()
+	if total > MaxPassagesBytes {
+		return nil, fmt.Errorf("its passages would hold more than %d bytes: too many headings for its text", MaxPassagesBytes)
+	}
 	return out, nil
 }
 
@@ -155,16 +172,42 @@ func atxHeading(line string) (int, string, bool) {
 	if title == "" {
 		return 0, "", false
 	}
-	return level, title, true
+	return level, cutTitle(title, MaxTitleBytes), true
 }
 
+// cutTitle cuts s to at most max bytes on a character boundary, marking
+// the cut with "…".
+func cutTitle(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.TrimSpace(s[:cut]) + "…"
+}
+
+// joinPath joins the headings of a path, at most MaxHeadingBytes: the
+// deepest ones are kept (they say the most of the section).
 func joinPath(path []string) string {
 	var parts []string
-	for _, p := range path {
-		if p != "" {
-			parts = append(parts, p)
+	n := 0
+	for i := len(path) - 1; i >= 0; i-- {
+		p := path[i]
+		if p == "" {
+			continue
 		}
+		if n > 0 && n+len(" › ")+len(p) > MaxHeadingBytes {
+			break
+		}
+		if n > 0 {
+			n += len(" › ")
+		}
+		n += len(p)
+		parts = append(parts, p)
 	}
+	slices.Reverse(parts)
 	return strings.Join(parts, " › ")
 }
 

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func TestSplitMarkdown(t *testing.T) {
@@ -160,4 +162,73 @@ func FuzzSplit(f *testing.F) {
 		}
 		Words("en", string(doc))
 	})
+}
+
+// TestReviewSplitHeadingBounded: every passage carries its heading path;
+// a very long heading must not be copied into each of thousands of
+// passages (an 8 MB document would make gigabytes of passages).
+func TestReviewSplitHeadingBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("# " + strings.Repeat("long heading ", 20_000) + "\n\n")
+	for range 2000 {
+		b.WriteString(strings.Repeat("word ", 100) + "end.\n\n")
+	}
+	got, err := Split([]byte(b.String()), Markdown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, s := range got {
+		total += len(s.Content())
+	}
+	if total > 2*b.Len() {
+		t.Fatalf("%d passages of %d bytes together, from a document of %d", len(got), total, b.Len())
+	}
+}
+
+// TestReviewSplitManyHeadings: short sections under a long heading path
+// are bounded too (refused past MaxPassagesBytes, never gigabytes).
+func TestReviewSplitManyHeadings(t *testing.T) {
+	var b strings.Builder
+	for l := 1; l <= 5; l++ {
+		b.WriteString(strings.Repeat("#", l) + " " + strings.Repeat("x", 200) + "\n")
+	}
+	for b.Len() < MaxDocumentBytes-20 {
+		b.WriteString("###### a\nb\n")
+	}
+	got, err := Split([]byte(b.String()), Markdown)
+	total := 0
+	for _, s := range got {
+		total += len(s.Content())
+		if len(s.Heading) > MaxHeadingBytes {
+			t.Fatalf("heading of %d bytes", len(s.Heading))
+		}
+	}
+	if err == nil && total > MaxPassagesBytes {
+		t.Fatalf("%d bytes of passages from %d", total, b.Len())
+	}
+	// A heading path of usual length is kept whole.
+	got, err = Split([]byte("# Clinic\n## Billing\n### Refunds\nText."), Markdown)
+	if err != nil || len(got) != 1 || got[0].Heading != "Clinic › Billing › Refunds" {
+		t.Fatalf("%q %v", got, err)
+	}
+}
+
+// TestReviewWordsNormalized: text in decomposed form (NFD: macOS, some
+// PDF converters) has the same words as composed text (NFC: the
+// transcripts): the stemmers and stop-word lists read composed letters,
+// so "créées" stemmed "cree" from one and "cre" from the other.
+func TestReviewWordsNormalized(t *testing.T) {
+	for _, c := range []struct{ lang, s string }{
+		{"fr", "opérations créées élégantes réservée médecin"},
+		{"es", "canción médicos están reservó"},
+		{"ru", "ёлка йогурт"},
+		{"sv", "läkare öppettider"},
+	} {
+		a := Words(c.lang, c.s)
+		b := Words(c.lang, norm.NFD.String(c.s))
+		if strings.Join(a, " ") != strings.Join(b, " ") {
+			t.Errorf("%s: composed %v, decomposed %v", c.lang, a, b)
+		}
+	}
 }

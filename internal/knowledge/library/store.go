@@ -59,7 +59,7 @@ type StoredDocument struct {
 }
 
 // StoredPassage is one passage as stored: its content sealed under its
-// document's data key, its terms for the full-text index.
+// document's data key, its terms for the full-text index (sorted).
 type StoredPassage struct {
 	Seq     int
 	Terms   []string
@@ -73,7 +73,7 @@ type PassageRef struct {
 }
 
 // Candidate is a passage that holds a query term, with all its terms
-// (space separated, in order).
+// (space separated, sorted: not in the text's order).
 type Candidate struct {
 	PassageRef
 	Terms string

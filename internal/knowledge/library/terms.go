@@ -58,15 +58,19 @@ func CheckLanguage(code string) error {
 // caller says (hashes, base64, URLs' paths).
 const maxWordBytes = 40
 
-// Words are the index words of text in language lang, in order: lower
-// case, stop words dropped, stemmed, then stripped of diacritics (after
-// stemming: the French and Spanish stemmers read accents). Apostrophes
-// inside a word join it ("don't" is "dont"); a possessive 's is dropped.
+// Words are the index words of text in language lang, in order: composed
+// (NFC), lower case, stop words dropped, stemmed, then stripped of
+// diacritics (after stemming: the French and Spanish stemmers read
+// accents). Apostrophes inside a word join it ("don't" is "dont"); a
+// possessive 's is dropped.
 func Words(lang, text string) []string {
 	l, ok := languages[lang]
 	if !ok {
 		l = languages["en"]
 	}
+	// Composed first: the stemmers and stop-word lists read "é", not "e"
+	// and a combining accent (decomposed text: macOS, PDF converters).
+	text = norm.NFC.String(text)
 	var out []string
 	var w strings.Builder
 	flush := func() {
