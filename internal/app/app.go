@@ -201,7 +201,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		a.Records = records.NewWriter(records.Deps{Store: rs, Keys: kr, Secrets: a.erasure, LookupKey: kr.LookupKey(),
 			Redaction: cfg.Records.Redaction, Random: rand.Reader, Now: o.Now})
 		if ls, ok := rs.(library.Store); ok {
-			a.Library = library.New(library.Deps{Store: ls, Keys: kr, LookupKey: kr.LookupKey(), Random: rand.Reader, Now: o.Now})
+			a.Library = library.New(library.Deps{Store: ls, Keys: kr, LookupKey: kr.LookupKey(), Erasure: a.erasure, Random: rand.Reader, Now: o.Now})
 		}
 		// Pre-dial attempts in the database, under the keyring's lookup
 		// key: a restart keeps the day's counts, replicas share them.

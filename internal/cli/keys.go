@@ -216,12 +216,12 @@ func openRecordsWith(ctx context.Context, cfgPath, dataDir, cmd string, getenv f
 		closeStore()
 		return nil, fmt.Errorf("no erasure store %s in %s: restore it from its backup (without it no record can be read)", erasure.FileName, cfg.DataDir)
 	}
-	secrets, err := erasure.Open(ctx, cfg.DataDir)
+	erasures, err := erasure.Open(ctx, cfg.DataDir)
 	if err != nil {
 		closeStore()
 		return nil, err
 	}
-	closeAll := func() { secrets.Close(); closeStore() }
+	closeAll := func() { erasures.Close(); closeStore() }
 	actor := "cli"
 	if u, err := user.Current(); err == nil {
 		actor = "cli:" + u.Username
@@ -231,12 +231,12 @@ func openRecordsWith(ctx context.Context, cfgPath, dataDir, cmd string, getenv f
 		closeAll()
 		return nil, err
 	}
-	w := records.NewWriter(records.Deps{Store: st, Keys: kr, Secrets: secrets, LookupKey: kr.LookupKey(),
+	w := records.NewWriter(records.Deps{Store: st, Keys: kr, Secrets: erasures, LookupKey: kr.LookupKey(),
 		Redaction: cfg.Records.Redaction, Random: rand.Reader, Now: time.Now})
 	o := &opened{cfg: cfg, writer: w, keys: kr,
 		log: log, store: st, close: closeAll}
 	if ls, ok := st.(library.Store); ok {
-		o.library = library.New(library.Deps{Store: ls, Keys: kr, LookupKey: kr.LookupKey(), Random: rand.Reader, Now: time.Now})
+		o.library = library.New(library.Deps{Store: ls, Keys: kr, LookupKey: kr.LookupKey(), Erasure: erasures, Random: rand.Reader, Now: time.Now})
 	}
 	return o, nil
 }

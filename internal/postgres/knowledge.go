@@ -20,29 +20,29 @@ func kbErr(what string, err error) error {
 }
 
 // PutDocument implements library.Store.
-func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []library.StoredPassage) (bool, error) {
+func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []library.StoredPassage) (string, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return false, kbErr("add document", err)
+		return "", kbErr("add document", err)
 	}
 	defer tx.Rollback(ctx)
 	if err := lockBase(ctx, tx, d.Base); err != nil {
-		return false, kbErr("add document", err)
+		return "", kbErr("add document", err)
 	}
 	var old string
 	err = tx.QueryRow(ctx, `SELECT id FROM kb_documents WHERE base = $1 AND name_hash = $2`, d.Base, d.NameHash).Scan(&old)
 	replaced := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return false, kbErr("add document", err)
+		return "", kbErr("add document", err)
 	}
 	if replaced {
 		if err := removeDocument(ctx, tx, d.Base, old); err != nil {
-			return false, err
+			return "", err
 		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO kb_documents (id, base, name_hash, name, key_id, wrapped_key, added_at, passages, bytes)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, d.ID, d.Base, d.NameHash, d.Name, d.Key.KeyID, d.Key.Sealed, d.AddedAt.UnixMilli(), d.Passages, d.Bytes); err != nil {
-		return false, kbErr("add document", err)
+		return "", kbErr("add document", err)
 	}
 	rows := make([][]any, len(ps))
 	df := map[string]int{}
@@ -55,18 +55,21 @@ func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []lib
 		}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"kb_passages"}, []string{"doc_id", "base", "seq", "terms", "length", "payload"}, pgx.CopyFromRows(rows)); err != nil {
-		return false, kbErr("add passages", err)
+		return "", kbErr("add passages", err)
 	}
 	if err := addDF(ctx, tx, d.Base, df, 1); err != nil {
-		return false, err
+		return "", err
 	}
 	if err := addBase(ctx, tx, d.Base, len(ps), total); err != nil {
-		return false, err
+		return "", err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return false, kbErr("add document", err)
+		return "", kbErr("add document", err)
 	}
-	return replaced, nil
+	if !replaced {
+		old = ""
+	}
+	return old, nil
 }
 
 // lockBase makes the transaction the only one changing base until it
@@ -146,30 +149,30 @@ func removeDocument(ctx context.Context, tx pgx.Tx, base, id string) error {
 }
 
 // RemoveDocument implements library.Store.
-func (s *DB) RemoveDocument(ctx context.Context, base, nameHash string) (bool, error) {
+func (s *DB) RemoveDocument(ctx context.Context, base, nameHash string) (string, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return false, kbErr("remove document", err)
+		return "", kbErr("remove document", err)
 	}
 	defer tx.Rollback(ctx)
 	if err := lockBase(ctx, tx, base); err != nil {
-		return false, kbErr("remove document", err)
+		return "", kbErr("remove document", err)
 	}
 	var id string
 	err = tx.QueryRow(ctx, `SELECT id FROM kb_documents WHERE base = $1 AND name_hash = $2`, base, nameHash).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
+		return "", nil
 	}
 	if err != nil {
-		return false, kbErr("remove document", err)
+		return "", kbErr("remove document", err)
 	}
 	if err := removeDocument(ctx, tx, base, id); err != nil {
-		return false, err
+		return "", err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return false, kbErr("remove document", err)
+		return "", kbErr("remove document", err)
 	}
-	return true, nil
+	return id, nil
 }
 
 const kbDocumentColumns = `id, base, name_hash, name, key_id, wrapped_key, added_at, passages, bytes`

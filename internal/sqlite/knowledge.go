@@ -19,37 +19,37 @@ func kbErr(what string, err error) error {
 }
 
 // PutDocument implements library.Store.
-func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []library.StoredPassage) (bool, error) {
+func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []library.StoredPassage) (string, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return false, kbErr("add document", err)
+		return "", kbErr("add document", err)
 	}
 	defer tx.Rollback()
 	var old string
 	err = tx.QueryRowContext(ctx, `SELECT id FROM kb_documents WHERE base = ? AND name_hash = ?`, d.Base, d.NameHash).Scan(&old)
 	replaced := err == nil
 	if err != nil && err != sql.ErrNoRows {
-		return false, kbErr("add document", err)
+		return "", kbErr("add document", err)
 	}
 	if replaced {
 		if err := removeDocument(ctx, tx, d.Base, old); err != nil {
-			return false, err
+			return "", err
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO kb_documents (id, base, name_hash, name, key_id, wrapped_key, added_at, passages, bytes)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, d.ID, d.Base, d.NameHash, d.Name, d.Key.KeyID, d.Key.Sealed, d.AddedAt.UnixMilli(), d.Passages, d.Bytes); err != nil {
-		return false, kbErr("add document", err)
+		return "", kbErr("add document", err)
 	}
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO kb_passages (doc_id, base, seq, terms, length, payload) VALUES (?, ?, ?, ?, ?, ?)`)
 	if err != nil {
-		return false, kbErr("add document", err)
+		return "", kbErr("add document", err)
 	}
 	defer ins.Close()
 	df := map[string]int{}
 	total := 0
 	for _, p := range ps {
 		if _, err := ins.ExecContext(ctx, d.ID, d.Base, p.Seq, strings.Join(p.Terms, " "), len(p.Terms), p.Payload); err != nil {
-			return false, kbErr("add passage", err)
+			return "", kbErr("add passage", err)
 		}
 		total += len(p.Terms)
 		for _, t := range library.Distinct(p.Terms) {
@@ -59,18 +59,21 @@ func (s *DB) PutDocument(ctx context.Context, d library.StoredDocument, ps []lib
 	// The index in one statement: FTS5 flushes what it holds at each
 	// statement's savepoint (a trigger per passage wrote a segment each).
 	if _, err := tx.ExecContext(ctx, `INSERT INTO kb_index(rowid, terms) SELECT id, terms FROM kb_passages WHERE doc_id = ?`, d.ID); err != nil {
-		return false, kbErr("index document", err)
+		return "", kbErr("index document", err)
 	}
 	if err := addDF(ctx, tx, d.Base, df, 1); err != nil {
-		return false, err
+		return "", err
 	}
 	if err := addBase(ctx, tx, d.Base, len(ps), total); err != nil {
-		return false, err
+		return "", err
 	}
 	if err := tx.Commit(); err != nil {
-		return false, kbErr("add document", err)
+		return "", kbErr("add document", err)
 	}
-	return replaced, nil
+	if !replaced {
+		old = ""
+	}
+	return old, nil
 }
 
 // addDF adds sign×df to the base's term counts, dropping those at zero
@@ -148,27 +151,27 @@ func removeDocument(ctx context.Context, tx *sql.Tx, base, id string) error {
 }
 
 // RemoveDocument implements library.Store.
-func (s *DB) RemoveDocument(ctx context.Context, base, nameHash string) (bool, error) {
+func (s *DB) RemoveDocument(ctx context.Context, base, nameHash string) (string, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return false, kbErr("remove document", err)
+		return "", kbErr("remove document", err)
 	}
 	defer tx.Rollback()
 	var id string
 	err = tx.QueryRowContext(ctx, `SELECT id FROM kb_documents WHERE base = ? AND name_hash = ?`, base, nameHash).Scan(&id)
 	if err == sql.ErrNoRows {
-		return false, nil
+		return "", nil
 	}
 	if err != nil {
-		return false, kbErr("remove document", err)
+		return "", kbErr("remove document", err)
 	}
 	if err := removeDocument(ctx, tx, base, id); err != nil {
-		return false, err
+		return "", err
 	}
 	if err := tx.Commit(); err != nil {
-		return false, kbErr("remove document", err)
+		return "", kbErr("remove document", err)
 	}
-	return true, nil
+	return id, nil
 }
 
 const kbDocumentColumns = `id, base, name_hash, name, key_id, wrapped_key, added_at, passages, bytes`

@@ -34,13 +34,32 @@ type Deps struct {
 	// LookupKey is the keyring's lookup key: the index and name keys are
 	// derived from it, so they survive key rotation.
 	LookupKey []byte
-	Random    io.Reader        // nil: crypto/rand
-	Now       func() time.Time // nil: time.Now
+	// Erasure keeps a secret per document outside the database
+	// (internal/erasure, as for call records); every document's data key
+	// is bound to it and a removal destroys it, so no copy of the
+	// database — a backup, a dead row, the WAL — opened with the keyring
+	// gives a removed document back. Nil: no such binding (tests).
+	Erasure Erasure
+	Random  io.Reader        // nil: crypto/rand
+	Now     func() time.Time // nil: time.Now
 }
+
+// Erasure is the store of per-document secrets (internal/erasure).
+type Erasure interface {
+	// Secret returns id's secret, creating it when create is set; an
+	// error once it was erased.
+	Secret(ctx context.Context, id string, create bool) ([]byte, error)
+	// Erase destroys id's secret for good.
+	Erase(ctx context.Context, id string) (bool, error)
+}
+
+// erasureID names a document in the erasure store.
+func erasureID(docID string) string { return "kb:" + docID }
 
 // Library adds, lists, removes and searches documents.
 type Library struct {
 	store   Store
+	erasure Erasure
 	keys    envelope.Keyring
 	terms   Terms
 	nameKey []byte
@@ -58,6 +77,7 @@ func New(d Deps) *Library {
 	}
 	return &Library{
 		store:   d.Store,
+		erasure: d.Erasure,
 		keys:    d.Keys,
 		terms:   NewTerms(derive(d.LookupKey, indexLabel)),
 		nameKey: derive(d.LookupKey, "voicegate knowledge names v1"),
@@ -94,6 +114,31 @@ const (
 	// RemoveBatch and the like: documents read at a time when rewrapping.
 	RewrapBatch = 500
 )
+
+// keyAAD is what a document's data key is wrapped bound to: the
+// document, its base, and its erasure secret.
+func (l *Library) keyAAD(ctx context.Context, docID, base string, create bool) ([]byte, error) {
+	aad := nameAAD(docID, base)
+	if l.erasure == nil {
+		return aad, nil
+	}
+	secret, err := l.erasure.Secret(ctx, erasureID(docID), create)
+	if err != nil {
+		return nil, fmt.Errorf("document %s: its erasure secret: %w", docID, err)
+	}
+	return append(aad, secret...), nil
+}
+
+// erase destroys the secrets of documents no longer stored.
+func (l *Library) erase(ctx context.Context, docID string) error {
+	if l.erasure == nil || docID == "" {
+		return nil
+	}
+	if _, err := l.erasure.Erase(ctx, erasureID(docID)); err != nil {
+		return fmt.Errorf("document %s removed, but its erasure secret was not destroyed (run the removal again): %w", docID, err)
+	}
+	return nil
+}
 
 func nameAAD(docID, base string) []byte {
 	return []byte("voicegate kb document\x00" + base + "\x00" + docID)
@@ -136,7 +181,11 @@ func (l *Library) Add(ctx context.Context, base, lang, name string, doc []byte, 
 	}
 	id := newID()
 	aad := nameAAD(id, base)
-	dek, wrapped, err := envelope.NewDataKey(l.keys, l.random, aad)
+	kaad, err := l.keyAAD(ctx, id, base, true)
+	if err != nil {
+		return Added{}, err
+	}
+	dek, wrapped, err := envelope.NewDataKey(l.keys, l.random, kaad)
 	if err != nil {
 		return Added{}, err
 	}
@@ -163,9 +212,13 @@ func (l *Library) Add(ctx context.Context, base, lang, name string, doc []byte, 
 	}
 	replaced, err := l.store.PutDocument(ctx, d, ps)
 	if err != nil {
+		l.erase(context.WithoutCancel(ctx), id) // never stored: its secret is of no use
 		return Added{}, err
 	}
-	return Added{ID: id, Passages: len(ps), Bytes: d.Bytes, Replaced: replaced}, nil
+	if err := l.erase(ctx, replaced); err != nil {
+		return Added{}, err
+	}
+	return Added{ID: id, Passages: len(ps), Bytes: d.Bytes, Replaced: replaced != ""}, nil
 }
 
 // Entry is a document as listed.
@@ -186,7 +239,7 @@ func (l *Library) List(ctx context.Context, base string) ([]Entry, error) {
 	}
 	out := make([]Entry, 0, len(docs))
 	for _, d := range docs {
-		name, err := l.openName(d.ID, d.Base, d.Key, d.Name)
+		name, err := l.openName(ctx, d.ID, d.Base, d.Key, d.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -195,9 +248,13 @@ func (l *Library) List(ctx context.Context, base string) ([]Entry, error) {
 	return out, nil
 }
 
-func (l *Library) openName(id, base string, key envelope.Wrapped, sealed []byte) (string, error) {
+func (l *Library) openName(ctx context.Context, id, base string, key envelope.Wrapped, sealed []byte) (string, error) {
 	aad := nameAAD(id, base)
-	dek, err := l.keys.Unwrap(key, aad)
+	kaad, err := l.keyAAD(ctx, id, base, false)
+	if err != nil {
+		return "", err
+	}
+	dek, err := l.keys.Unwrap(key, kaad)
 	if err != nil {
 		return "", fmt.Errorf("document %s: %w", id, err)
 	}
@@ -209,9 +266,14 @@ func (l *Library) openName(id, base string, key envelope.Wrapped, sealed []byte)
 	return string(b), nil
 }
 
-// Remove deletes document name of base; false when there is none.
+// Remove deletes document name of base and destroys its erasure secret;
+// false when there is none.
 func (l *Library) Remove(ctx context.Context, base, name string) (bool, error) {
-	return l.store.RemoveDocument(ctx, base, l.nameHash(base, name))
+	id, err := l.store.RemoveDocument(ctx, base, l.nameHash(base, name))
+	if err != nil || id == "" {
+		return false, err
+	}
+	return true, l.erase(ctx, id)
 }
 
 // Result is a passage found.
@@ -326,7 +388,11 @@ func (l *Library) Search(ctx context.Context, base, lang, query string, limit in
 		aad := nameAAD(p.DocID, p.Base)
 		dek, ok := deks[p.DocID]
 		if !ok {
-			if dek, err = l.keys.Unwrap(p.Key, aad); err != nil {
+			kaad, err := l.keyAAD(ctx, p.DocID, p.Base, false)
+			if err != nil {
+				return nil, err
+			}
+			if dek, err = l.keys.Unwrap(p.Key, kaad); err != nil {
 				return nil, fmt.Errorf("document %s: %w", p.DocID, err)
 			}
 			deks[p.DocID] = dek
@@ -409,7 +475,11 @@ func (l *Library) Rewrap(ctx context.Context, progress func(done int)) (int, err
 				if err := ctx.Err(); err != nil {
 					return done, err
 				}
-				next, err := envelope.Rewrap(l.keys, d.Key, nameAAD(d.ID, d.Base))
+				kaad, err := l.keyAAD(ctx, d.ID, d.Base, false)
+				if err != nil {
+					return done, err
+				}
+				next, err := envelope.Rewrap(l.keys, d.Key, kaad)
 				if err != nil {
 					return done, fmt.Errorf("document %s: %w", d.ID, err)
 				}

@@ -2,6 +2,7 @@ package library_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -305,13 +306,14 @@ func TestRecall(t *testing.T) {
 		t.Fatalf("questions: %d %v", len(qs), err)
 	}
 	var tops [][]string
-	var keys *envelope.Local // one keyring for both: the same terms, the same ties
+	// One keyring for both: the same terms, the same ties.
+	keys, err := envelope.LoadFile(filepath.Join(t.TempDir(), "keyring.json"), rand.Reader, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, b := range librarytest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			p := b.Open(t, nil)
-			if keys == nil {
-				keys = p.Keys
-			}
 			p.Library = library.New(library.Deps{Store: p.Store, Keys: keys, LookupKey: keys.LookupKey()})
 			addTestdata(t, p.Library)
 			hit1, hit3 := 0, 0
@@ -427,6 +429,55 @@ func BenchmarkAdd(b *testing.B) {
 				if _, err := p.Library.Add(ctx, "kb", "en", "clinic.md", doc, library.Markdown); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// TestRemoveShreds: a removed (or replaced) document cannot be read back
+// from a copy of the database taken before — a backup, a dead row — even
+// with the keyring: its data key is bound to a secret kept outside the
+// database (the erasure store), destroyed by the removal, as a call's
+// records are by a purge.
+func TestRemoveShreds(t *testing.T) {
+	for _, b := range librarytest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			p := b.Open(t, nil)
+			l := p.Library
+			if _, err := l.Add(ctx, "h", "en", "refunds.md", []byte(refunds), library.Markdown); err != nil {
+				t.Fatal(err)
+			}
+			// The "backup": the rows as stored.
+			docs, _ := p.Store.ListDocuments(ctx, "h")
+			m, _ := p.Store.MatchPassages(ctx, "h", allTerms(t, p), 100)
+			var refs []library.PassageRef
+			for _, c := range m.Candidates {
+				refs = append(refs, c.PassageRef)
+			}
+			sealed, _ := p.Store.Passages(ctx, refs)
+			if len(docs) != 1 || len(sealed) != 2 {
+				t.Fatalf("%d documents, %d passages", len(docs), len(sealed))
+			}
+			if ok, err := l.Remove(ctx, "h", "refunds.md"); !ok || err != nil {
+				t.Fatalf("remove: %v %v", ok, err)
+			}
+			// The backup restored.
+			var ps []library.StoredPassage
+			for _, s := range sealed {
+				for _, c := range m.Candidates {
+					if c.PassageRef == s.PassageRef {
+						ps = append(ps, library.StoredPassage{Seq: s.Seq, Terms: strings.Fields(c.Terms), Payload: s.Payload})
+					}
+				}
+			}
+			if _, err := p.Store.PutDocument(ctx, docs[0], ps); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.List(ctx, "h"); err == nil {
+				t.Fatal("a removed document's name opened from a restored copy")
+			}
+			if res, err := l.Search(ctx, "h", "en", "refunds cancelled appointments", 3); err == nil {
+				t.Fatalf("a removed document's passages opened from a restored copy: %v", res)
 			}
 		})
 	}

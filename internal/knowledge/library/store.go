@@ -15,14 +15,16 @@ import (
 // holds keyed hashes of words (Terms).
 type Store interface {
 	// PutDocument stores d with its passages in one transaction,
-	// replacing the document of the same base and name hash (reported).
-	PutDocument(ctx context.Context, d StoredDocument, passages []StoredPassage) (replaced bool, err error)
+	// replacing the document of the same base and name hash (its id
+	// returned; "" when there was none).
+	PutDocument(ctx context.Context, d StoredDocument, passages []StoredPassage) (replacedID string, err error)
 	// ListDocuments returns the documents of base ("": of every base),
 	// by base then time added.
 	ListDocuments(ctx context.Context, base string) ([]StoredDocument, error)
 	// RemoveDocument deletes the document of base and name hash, with its
-	// passages and their index entries; false when there is none.
-	RemoveDocument(ctx context.Context, base, nameHash string) (bool, error)
+	// passages and their index entries, and returns its id ("" when
+	// there is none).
+	RemoveDocument(ctx context.Context, base, nameHash string) (id string, err error)
 	// MatchPassages returns the passages of base holding any of terms
 	// (at most limit, the best by the database's own ranking when there
 	// are more), with what BM25 needs: how many passages base has, their

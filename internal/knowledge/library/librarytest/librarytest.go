@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/internal/envelope"
+	"github.com/voicegate/voicegate/internal/erasure"
 	"github.com/voicegate/voicegate/internal/knowledge/library"
 	"github.com/voicegate/voicegate/internal/postgres"
 	"github.com/voicegate/voicegate/internal/postgres/pgtest"
@@ -21,6 +22,7 @@ import (
 type Parts struct {
 	Store   library.Store
 	Keys    *envelope.Local
+	Erasure *erasure.Store
 	Library *library.Library
 	// Dir is the data directory (SQLite's database is in it).
 	Dir string
@@ -67,5 +69,11 @@ func parts(t testing.TB, st library.Store, dir string, now func() time.Time) Par
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Parts{Store: st, Keys: kr, Dir: dir, Library: library.New(library.Deps{Store: st, Keys: kr, LookupKey: kr.LookupKey(), Now: now})}
+	er, err := erasure.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { er.Close() })
+	return Parts{Store: st, Keys: kr, Dir: dir, Erasure: er,
+		Library: library.New(library.Deps{Store: st, Keys: kr, LookupKey: kr.LookupKey(), Erasure: er, Now: now})}
 }
