@@ -155,7 +155,9 @@ func walkCredentials(v any, f refFunc, depth int) {
 }
 
 // placeholder is what a plan shows for an id apply will know.
-func placeholder(kind, id string) string { return "(" + kind + "/" + id + ": its id once apply creates it)" }
+func placeholder(kind, id string) string {
+	return "(" + kind + "/" + id + ": its id once apply creates it)"
+}
 
 // managedCredentialPlaceholder is what a plan shows for voicegate's
 // managed webhook credential before it exists.
