@@ -148,10 +148,13 @@ type engine struct {
 	current map[vapiapi.Kind]map[string]vapiapi.Resource
 	lists   map[vapiapi.Kind][]vapiapi.Resource
 	creds   map[string]string // credential name -> Vapi id
-	credID  string            // the managed credential ("" unknown)
-	items   []*item
-	notes   []string
-	probs   []string
+	// storedCreds are the credential names the store keeps (learnt from
+	// a state file), so that they resolve without it.
+	storedCreds map[string]string
+	credID      string // the managed credential ("" unknown)
+	items       []*item
+	notes       []string
+	probs       []string
 }
 
 func run(ctx context.Context, o Options, apply bool) (Summary, error) {
@@ -164,7 +167,7 @@ func run(ctx context.Context, o Options, apply bool) (Summary, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	e := &engine{o: o, org: o.Org, ids: map[string]map[string]string{}, entries: map[string]*Entry{}}
+	e := &engine{o: o, org: o.Org, ids: map[string]map[string]string{}, entries: map[string]*Entry{}, storedCreds: map[string]string{}}
 	if e.org == "" {
 		abs, err := filepath.Abs(o.Dir)
 		if err != nil {
@@ -250,6 +253,10 @@ func (e *engine) loadIDs(ctx context.Context) error {
 	}
 	for i := range entries {
 		en := &entries[i]
+		if en.Kind == credentials {
+			e.storedCreds[en.LocalID] = en.VapiID
+			continue
+		}
 		if _, ok := e.ids[en.Kind]; !ok {
 			continue
 		}
@@ -310,6 +317,9 @@ func (e *engine) fetch(ctx context.Context) error {
 				}
 			}
 		}
+	}
+	for name, id := range e.storedCreds {
+		e.creds[name] = id
 	}
 	for name, id := range e.state.IDs(credentials) {
 		e.creds[name] = id
@@ -563,12 +573,20 @@ func (e *engine) execute(ctx context.Context, sum *Summary) (err error) {
 		e.credID = id
 		fmt.Fprintf(out, "voicegate's webhook credential: %s\n", id)
 	}
+	// The state file's credential names, kept for when it is not there.
+	for name, id := range e.state.IDs(credentials) {
+		if e.storedCreds[name] != id {
+			if err := e.o.Store.PutVapiResource(ctx, Entry{Org: e.org, Kind: credentials, LocalID: name, VapiID: id, UpdatedAt: e.o.Now()}); err != nil {
+				return err
+			}
+		}
+	}
 	var later []*item
 	for _, it := range e.items {
 		if it.local == nil {
 			continue
 		}
-		deferred, err := e.applyOne(ctx, it, sum)
+		deferred, err := e.applyOne(ctx, it, sum, false)
 		if err != nil {
 			return err
 		}
@@ -577,7 +595,7 @@ func (e *engine) execute(ctx context.Context, sum *Summary) (err error) {
 		}
 	}
 	for _, it := range later {
-		if _, err := e.applyOne(ctx, it, sum); err != nil {
+		if _, err := e.applyOne(ctx, it, sum, true); err != nil {
 			return err
 		}
 	}
@@ -602,8 +620,9 @@ func (e *engine) execute(ctx context.Context, sum *Summary) (err error) {
 }
 
 // applyOne creates or updates one resource and saves what it applied. It
-// reports whether a reference had to wait for a resource not created yet.
-func (e *engine) applyOne(ctx context.Context, it *item, sum *Summary) (bool, error) {
+// reports whether a reference had to wait for a resource not created yet;
+// linking is the second pass, which sets those references.
+func (e *engine) applyOne(ctx context.Context, it *item, sum *Summary, linking bool) (bool, error) {
 	want, deferred, probs := e.desired(it, true)
 	if len(probs) > 0 {
 		return false, errors.New(strings.Join(probs, "; "))
@@ -638,8 +657,12 @@ func (e *engine) applyOne(ctx context.Context, it *item, sum *Summary) (bool, er
 				fields = append(fields, k)
 			}
 			sort.Strings(fields)
-			fmt.Fprintf(out, "updated %s %s (%s): %s\n", it.kind.Label, it.id, it.vapiID, strings.Join(fields, ", "))
-			sum.Updated++
+			if linking {
+				fmt.Fprintf(out, "linked %s %s (%s): %s (references to what was created after it)\n", it.kind.Label, it.id, it.vapiID, strings.Join(fields, ", "))
+			} else {
+				fmt.Fprintf(out, "updated %s %s (%s): %s\n", it.kind.Label, it.id, it.vapiID, strings.Join(fields, ", "))
+				sum.Updated++
+			}
 		}
 	}
 	it.base, it.hasBase = want, true

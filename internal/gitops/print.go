@@ -26,8 +26,10 @@ func (e *engine) print() Summary {
 	for _, n := range e.notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
+	detailed := true // a blank line after the header
 	for _, it := range e.items {
-		fmt.Fprintln(w)
+		var head string
+		var lines []string
 		name := it.kind.Label + " " + it.id
 		if it.vapiID != "" {
 			name += " (" + safe(it.vapiID) + ")"
@@ -35,51 +37,52 @@ func (e *engine) print() Summary {
 		if it.local != nil && it.local.Generated {
 			name += " [from voicegate's tools config]"
 		}
+		for _, n := range it.notes {
+			lines = append(lines, "    ("+n+")")
+		}
 		switch {
 		case it.op == opCreate:
 			sum.Create++
-			fmt.Fprintf(w, "+ %s: create\n", name)
-			for _, n := range it.notes {
-				fmt.Fprintf(w, "    (%s)\n", n)
-			}
+			head = "+ " + name + ": create"
 			for _, f := range flatten(nil, it.want) {
-				fmt.Fprintf(w, "    %s: %s\n", strings.Join(f.path, "."), show(f.path, f.v))
+				lines = append(lines, fmt.Sprintf("    %s: %s", strings.Join(f.path, "."), show(f.path, f.v)))
 			}
-			continue
 		case it.op == opDelete:
 			sum.Delete++
-			fmt.Fprintf(w, "- %s: delete (its file is gone; --prune)\n", name)
-			continue
+			head = "- " + name + ": delete (its file is gone; --prune)"
 		case it.op == opOrphan:
 			sum.Orphans++
-			fmt.Fprintf(w, "  %s: its file is gone: kept (apply --prune deletes it)\n", name)
-			continue
+			head = "  " + name + ": its file is gone: kept (apply --prune deletes it)"
 		case it.op == opGone:
-			fmt.Fprintf(w, "  %s: its file and its Vapi resource are gone: apply forgets it\n", name)
-			continue
+			head = "  " + name + ": its file and its Vapi resource are gone: apply forgets it"
 		case it.conflicts() > 0:
 			sum.Conflict++
-			fmt.Fprintf(w, "! %s: conflict\n", name)
+			head = "! " + name + ": conflict"
 		case it.op == opUpdate:
 			sum.Update++
-			fmt.Fprintf(w, "~ %s: update\n", name)
+			head = "~ " + name + ": update"
 		default:
 			sum.Unchanged++
-			fmt.Fprintf(w, "= %s: no changes\n", name)
-		}
-		for _, n := range it.notes {
-			fmt.Fprintf(w, "    (%s)\n", n)
+			head = "= " + name + ": no changes"
 		}
 		for _, c := range it.changes {
 			f := c.Field()
 			switch c.Action {
 			case SetFile:
-				fmt.Fprintf(w, "    %s: %s -> %s\n", f, show(c.Path, c.Current), show(c.Path, c.Want))
+				lines = append(lines, fmt.Sprintf("    %s: %s -> %s", f, show(c.Path, c.Current), show(c.Path, c.Want)))
 			case Keep:
-				fmt.Fprintf(w, "    %s: %s kept (changed in Vapi since the last apply; the files still say %s)\n", f, show(c.Path, c.Current), show(c.Path, c.Want))
+				lines = append(lines, fmt.Sprintf("    %s: %s kept (changed in Vapi since the last apply; the files still say %s)", f, show(c.Path, c.Current), show(c.Path, c.Want)))
 			case Conflict:
-				fmt.Fprintf(w, "    %s: CONFLICT: the files say %s, Vapi says %s (last applied: %s)\n", f, show(c.Path, c.Want), show(c.Path, c.Current), show(c.Path, c.Base))
+				lines = append(lines, fmt.Sprintf("    %s: CONFLICT: the files say %s, Vapi says %s (last applied: %s)", f, show(c.Path, c.Want), show(c.Path, c.Current), show(c.Path, c.Base)))
 			}
+		}
+		if detailed || len(lines) > 0 {
+			fmt.Fprintln(w)
+		}
+		detailed = len(lines) > 0
+		fmt.Fprintln(w, head)
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
 		}
 	}
 	fmt.Fprintf(w, "\nPlan: %d to create, %d to update, %d to delete, %d unchanged", sum.Create, sum.Update, sum.Delete, sum.Unchanged)
