@@ -17,8 +17,8 @@ voicegate secrets rotate [--grace 24h] [--wait] --config FILE
 voicegate secrets rotate --resume [--wait] --config FILE`
 
 // vapiForSecrets builds the Vapi API a rotation uses from the config
-// (nil: vapi.api is not configured). Set by the Vapi client's wiring.
-var vapiForSecrets = func(o *opened) (secrets.Vapi, error) { return nil, nil }
+// (nil: vapi.api is not configured): internal/vapiapi's Webhooks.
+var vapiForSecrets = vapiWebhooks
 
 // runSecrets shows and rotates the managed webhook secret. Every step is
 // audited; a rotation interrupted anywhere leaves both secrets accepted

@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/gitops"
+	"github.com/voicegate/voicegate/internal/postgres"
+	"github.com/voicegate/voicegate/internal/secrets"
+	"github.com/voicegate/voicegate/internal/sqlite"
+	"github.com/voicegate/voicegate/internal/storage"
+	"github.com/voicegate/voicegate/internal/vapiapi"
+)
+
+const vapiOpsUsage = `voicegate vapi plan  -f DIR --config FILE [--prune] [--tools-from-config] [--state FILE]
+voicegate vapi apply -f DIR --config FILE [--prune] [--overwrite] [--dry-run] [--tools-from-config] [--state FILE]`
+
+// runVapiOps plans or applies an org folder of Vapi resources (the
+// VapiAI/gitops layout) against Vapi's API. plan exits 0 whether or not
+// there are changes (1 on an error); apply exits 1 when it refuses a
+// conflict.
+func runVapiOps(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("vapi "+sub, stderr)
+	dir := fs.String("f", "", "the org's folder: assistants/, tools/, squads/, structuredOutputs/, phoneNumbers/ (required)")
+	cfgPath := fs.String("config", "", "voicegate config: vapi.api (the key), vapi.public_url, the tools, data_dir and storage (required)")
+	prune := fs.Bool("prune", false, "delete the resources voicegate manages whose file is gone")
+	overwrite := fs.Bool("overwrite", false, "apply: take the files' value where a field changed both in Vapi and in the files")
+	dryRun := fs.Bool("dry-run", false, "apply: only print the plan")
+	fromConfig := fs.Bool("tools-from-config", false, "also manage a Vapi tool for each of voicegate's tools (name, description, schema, this voicegate as server)")
+	statePath := fs.String("state", "", "VapiAI/gitops' state file (default: .vapi-state.<org>.json beside resources/, used when it exists; given, it is created)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" || *cfgPath == "" {
+		return &UsageError{Msg: "vapi " + sub + " needs -f DIR and --config FILE\n" + vapiOpsUsage}
+	}
+	if sub == "plan" && (*overwrite || *dryRun) {
+		return &UsageError{Msg: "--overwrite and --dry-run are apply's (plan changes nothing)"}
+	}
+	cfg, err := config.LoadVapiOps(*cfgPath, config.Options{Getenv: getenv})
+	if err != nil {
+		return err
+	}
+	api, err := vapiapi.New(cfg.Vapi.API, vapiapi.Options{})
+	if err != nil {
+		return err
+	}
+	st, closeStore, err := openGitopsStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	creds, err := managedCredential(ctx, cfg, st, api)
+	if err != nil {
+		return err
+	}
+	o := gitops.Options{
+		Dir: *dir, StatePath: *statePath, CreateState: *statePath != "", API: api, Store: st, Credentials: creds,
+		Voicegate: gitops.Voicegate{URL: vapiapi.WebhookURL(cfg.Vapi.PublicURL, cfg.Vapi.Path), ServerTimeout: cfg.Vapi.ServerTimeout.D(),
+			Tools: cfg.Tools, BargeIn: cfg.Bargein.Enabled},
+		ToolsFromConfig: *fromConfig, Prune: *prune, Overwrite: *overwrite, Out: stdout,
+	}
+	if sub == "plan" || *dryRun {
+		_, err = gitops.Plan(ctx, o)
+		if err == nil && *dryRun {
+			fmt.Fprintln(stdout, "dry run: nothing was changed")
+		}
+		return err
+	}
+	_, err = gitops.Apply(ctx, o)
+	return err
+}
+
+// openGitopsStore opens the store that keeps the ids of what voicegate
+// manages in Vapi: SQLite in data_dir (created when voicegate has never
+// served there: apply needs no serve first) or PostgreSQL.
+func openGitopsStore(ctx context.Context, cfg *config.Config) (gitops.Store, func(), error) {
+	if cfg.Storage.Driver == storage.DriverPostgres {
+		db, err := postgres.Open(ctx, cfg.Storage.PostgresURL, postgres.Options{MaxConns: 2})
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, func() { db.Close() }, nil
+	}
+	db, err := sqlite.Open(ctx, cfg.DataDir, cfg.Storage.SQLite())
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, func() { db.Close() }, nil
+}
+
+// managedCredential gives plan and apply voicegate's managed webhook
+// credential, which every assistant, phone number and tool served by this
+// voicegate gets as server.credentialId.
+//
+// SEAM (issue 13, deliverable 3): internal/secrets implements
+// gitops.Credentials (create the managed secret and its Vapi credential on
+// the first apply; with create false, only look). Until it is wired here
+// this returns nil, and plan and apply leave server.credentialId as the
+// files say, with a note in the plan.
+func managedCredential(ctx context.Context, cfg *config.Config, st gitops.Store, api *vapiapi.Client) (gitops.Credentials, error) {
+	return nil, nil
+}
+
+// vapiWebhooks is what a secret rotation does in Vapi, from the config's
+// vapi.api and vapi.public_url (nil when vapi.api has no key: the
+// rotation then says what is missing).
+func vapiWebhooks(o *opened) (secrets.Vapi, error) {
+	c := o.cfg.Vapi.API
+	if !c.Enabled() {
+		return nil, nil
+	}
+	if o.cfg.Vapi.PublicURL == "" {
+		return nil, errors.New("vapi.public_url is not set: voicegate cannot tell which assistants and phone numbers call it")
+	}
+	api, err := vapiapi.New(c, vapiapi.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &vapiapi.Webhooks{API: api, URL: vapiapi.WebhookURL(o.cfg.Vapi.PublicURL, o.cfg.Vapi.Path)}, nil
+}
