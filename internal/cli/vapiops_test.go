@@ -50,7 +50,7 @@ tools:
 name: Support
 firstMessage: Hello, how can I help?
 model: {provider: openai, model: gpt-4o, toolIds: [lookup_order]}
-serverMessages: [tool-calls, end-of-call-report, status-update, transcript]
+serverMessages: [tool-calls, end-of-call-report, status-update, speech-update, transcript]
 server:
   url: https://gw.example.com/webhook/vapi
   timeoutSeconds: 20

@@ -236,7 +236,11 @@ func run(ctx context.Context, o Options, apply bool) (Summary, error) {
 		return sum, &ConflictError{Conflicts: conflicts}
 	}
 	err = e.execute(ctx, &sum)
-	fmt.Fprintf(o.Out, "\nApply: %d created, %d updated, %d deleted.\n", sum.Created, sum.Updated, sum.Deleted)
+	if sum.Created+sum.Updated+sum.Deleted == 0 && err == nil {
+		fmt.Fprintln(o.Out, "\nApply: nothing to change.")
+	} else {
+		fmt.Fprintf(o.Out, "\nApply: %d created, %d updated, %d deleted.\n", sum.Created, sum.Updated, sum.Deleted)
+	}
 	return sum, err
 }
 
@@ -549,8 +553,8 @@ func (e *engine) plan(ctx context.Context) error {
 // applied are saved as soon as Vapi has it; the state file is written at
 // the end, also after a failure.
 func (e *engine) execute(ctx context.Context, sum *Summary) (err error) {
-	out := e.o.Out
-	fmt.Fprintln(out)
+	out := &lineWriter{w: e.o.Out}
+	e.o.Out = out
 	defer func() {
 		if werr := e.writeState(); werr != nil && err == nil {
 			err = werr
@@ -732,4 +736,21 @@ func hasPlaceholder(v any) bool {
 		}
 	}
 	return false
+}
+
+// lineWriter starts what apply prints with a blank line, below the plan,
+// when there is anything to print.
+type lineWriter struct {
+	w       io.Writer
+	started bool
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		if _, err := l.w.Write([]byte("\n")); err != nil {
+			return 0, err
+		}
+	}
+	return l.w.Write(p)
 }

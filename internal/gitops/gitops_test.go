@@ -149,7 +149,7 @@ model:
   toolIds: [lookup_order]
 artifactPlan:
   structuredOutputIds: [outcome]
-serverMessages: [tool-calls, end-of-call-report, status-update, transcript]
+serverMessages: [tool-calls, end-of-call-report, status-update, speech-update, transcript]
 server:
   url: https://gw.example.com/webhook/vapi
   timeoutSeconds: 20
@@ -250,6 +250,27 @@ func TestApplyIdempotent(t *testing.T) {
 }
 
 func toJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 // TestDashboardFieldsKept: what the dashboard set — a field the files do
 // not have, inside an object the files change (model.temperature beside
@@ -500,7 +521,7 @@ func TestRejections(t *testing.T) {
 	srv := func(extra string) string {
 		return "server:\n  url: https://gw.example.com/webhook/vapi\n  timeoutSeconds: 20\n  backoffPlan: {type: fixed, maxRetries: 2, baseDelaySeconds: 1}\n" + extra
 	}
-	msgs := "serverMessages: [tool-calls, end-of-call-report, status-update, transcript]\n"
+	msgs := "serverMessages: [tool-calls, end-of-call-report, status-update, speech-update, transcript]\n"
 	for _, tc := range []struct {
 		name, file, content, want string
 	}{
@@ -511,7 +532,7 @@ func TestRejections(t *testing.T) {
 		{"no backoffPlan", "assistants/a.yml", "name: A\n" + msgs + "server: {url: \"" + gw + "\", timeoutSeconds: 20}\n", "server.backoffPlan: required"},
 		{"backoffPlan without retries", "phoneNumbers/p.yml", "provider: vapi\nserver: {url: \"" + gw + "\", backoffPlan: {type: fixed, maxRetries: 0}}\n", "server.backoffPlan.maxRetries: must be from 1 to 10"},
 		{"no serverMessages", "assistants/a.yml", "name: A\n" + srv(""), "serverMessages: required"},
-		{"no transcript with barge-in", "assistants/a.yml", "name: A\nserverMessages: [tool-calls, end-of-call-report, status-update]\n" + srv(""), "serverMessages: misses transcript, which voicegate needs (transcript: barge-in is on)"},
+		{"no transcript with barge-in", "assistants/a.yml", "name: A\nserverMessages: [tool-calls, end-of-call-report, status-update, speech-update]\n" + srv(""), "serverMessages: misses transcript, which voicegate needs (speech-update and transcript: barge-in is on)"},
 		{"unknown tool reference", "assistants/a.yml", "name: A\nmodel: {toolIds: [nope]}\n", `references: tool "nope" is neither a file (tools/nope.yml) nor a resource voicegate knows`},
 		{"unknown squad member", "squads/s.yml", "name: S\nmembers: [{assistantId: ghost}]\n", `assistant "ghost"`},
 		{"a tool voicegate does not serve", "tools/t.yml", "type: function\nfunction: {name: other}\n" + srv(""), `function.name: "other" is not one of voicegate's tools (get_balance, lookup_order)`},

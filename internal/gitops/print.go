@@ -11,7 +11,7 @@ import (
 )
 
 // maxShown is how many characters of a value a plan shows.
-const maxShown = 72
+const maxShown = 100
 
 // print writes the plan and returns its counts.
 func (e *engine) print() Summary {

@@ -30,11 +30,12 @@ type Voicegate struct {
 }
 
 // RequiredServerMessages are the messages voicegate needs from an
-// assistant whose server it is (transcript too when barge-in is on).
+// assistant whose server it is (speech-update and transcript too when
+// barge-in is on: the engine reads them).
 func (v Voicegate) RequiredServerMessages() []string {
 	req := []string{"tool-calls", "end-of-call-report", "status-update"}
 	if v.BargeIn {
-		req = append(req, "transcript")
+		req = append(req, "speech-update", "transcript") // the engine's input
 	}
 	return req
 }
@@ -182,8 +183,8 @@ func Validate(locals []*Local, known func(kind, id string) bool, v Voicegate) []
 			}
 			if len(missing) > 0 {
 				why := ""
-				if slices.Contains(missing, "transcript") {
-					why = " (transcript: barge-in is on)"
+				if slices.Contains(missing, "transcript") || slices.Contains(missing, "speech-update") {
+					why = " (speech-update and transcript: barge-in is on)"
 				}
 				add("serverMessages", "misses %s, which voicegate needs%s", strings.Join(missing, ", "), why)
 			}
