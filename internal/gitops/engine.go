@@ -151,10 +151,12 @@ type engine struct {
 	// storedCreds are the credential names the store keeps (learnt from
 	// a state file), so that they resolve without it.
 	storedCreds map[string]string
-	credID      string // the managed credential ("" unknown)
-	items       []*item
-	notes       []string
-	probs       []string
+	// forget are the store's entries the state file no longer has.
+	forget [][2]string
+	credID string // the managed credential ("" unknown)
+	items  []*item
+	notes  []string
+	probs  []string
 }
 
 func run(ctx context.Context, o Options, apply bool) (Summary, error) {
@@ -281,7 +283,20 @@ func (e *engine) loadIDs(ctx context.Context) error {
 		return nil
 	}
 	for _, k := range Kinds() {
-		for id, uuid := range e.state.IDs(k.Dir) {
+		if !e.state.Has(k.Dir) {
+			continue // a section VapiAI/gitops does not keep: the store's ids stand
+		}
+		sec := e.state.IDs(k.Dir)
+		for id, uuid := range e.ids[k.Dir] {
+			if sec[id] == "" {
+				// Removed from the state file (by VapiAI/gitops, or by hand
+				// for a renamed file): forgotten, its resource left alone.
+				e.notes = append(e.notes, fmt.Sprintf("%s %s (%s): no longer in the state file: forgotten", k.Label, id, uuid))
+				delete(e.ids[k.Dir], id)
+				e.forget = append(e.forget, [2]string{k.Dir, id})
+			}
+		}
+		for id, uuid := range sec {
 			if prev := e.ids[k.Dir][id]; prev != "" && prev != uuid {
 				e.notes = append(e.notes, fmt.Sprintf("%s %s: the state file binds it to %s, voicegate's store to %s: the state file wins", k.Label, id, uuid, prev))
 			}
@@ -370,6 +385,16 @@ func identity(kind Kind, r vapiapi.Resource) string {
 func (e *engine) match(locals []*Local) {
 	claimed := map[string]bool{}
 	byKey := map[string]*item{}
+	// managedAs names, by Vapi id, the resources the id map binds.
+	managedAs := map[string]string{}
+	for _, k := range Kinds() {
+		for id, uuid := range e.ids[k.Dir] {
+			if prev, dup := managedAs[uuid]; dup {
+				e.probs = append(e.probs, fmt.Sprintf("%s and %s/%s are both bound to %s: one Vapi resource is one file (fix the state file)", prev, k.Dir, id, uuid))
+			}
+			managedAs[uuid] = k.Dir + "/" + id
+		}
+	}
 	for _, l := range locals {
 		it := &item{kind: l.Kind, id: l.ID, local: l}
 		e.items = append(e.items, it)
@@ -381,7 +406,7 @@ func (e *engine) match(locals []*Local) {
 		if r, ok := e.current[l.Kind.API][uuid]; ok {
 			it.vapiID, it.cur = uuid, r
 			claimed[uuid] = true
-			if en := e.entries[it.key()]; en != nil && en.VapiID == uuid && en.LastApplied != nil {
+			if en := e.entryOf(it.key(), uuid); en != nil && en.LastApplied != nil {
 				if b, err := vapiapi.DecodeResource(en.LastApplied); err == nil {
 					it.base, it.hasBase = b, true
 				}
@@ -417,11 +442,17 @@ func (e *engine) match(locals []*Local) {
 			continue
 		}
 		for _, r := range e.lists[l.Kind.API] {
-			if !claimed[r.ID()] && identity(l.Kind, r) == ident {
-				e.probs = append(e.probs, fmt.Sprintf("%s: %s %q exists in Vapi (%s) but voicegate does not manage it, so it is left alone and not duplicated: to manage it, bind it in %s (\"%s\": {\"%s\": {\"uuid\": \"%s\"}}), or rename one of them",
-					l.Path, l.Kind.Label, ident, r.ID(), filepath.Base(e.statePath()), l.Kind.Dir, l.ID, r.ID()))
+			if claimed[r.ID()] || identity(l.Kind, r) != ident {
+				continue
+			}
+			if old, ok := managedAs[r.ID()]; ok {
+				e.probs = append(e.probs, fmt.Sprintf("%s: %s %q is %s in Vapi, which voicegate manages as %s, whose file is gone: if the file was renamed, rename it back (or rename the entry in the state file); to replace the resource, apply --prune without the new file first",
+					l.Path, l.Kind.Label, ident, r.ID(), old))
 				break
 			}
+			e.probs = append(e.probs, fmt.Sprintf("%s: %s %q exists in Vapi (%s) but voicegate does not manage it, so it is left alone and not duplicated: to manage it, bind it in %s (\"%s\": {\"%s\": {\"uuid\": \"%s\"}}), or rename one of them",
+				l.Path, l.Kind.Label, ident, r.ID(), filepath.Base(e.statePath()), l.Kind.Dir, l.ID, r.ID()))
+			break
 		}
 	}
 	// The resources voicegate manages whose file is gone.
@@ -448,6 +479,20 @@ func (e *engine) match(locals []*Local) {
 	for _, it := range e.items {
 		it.stored = e.entries[it.key()]
 	}
+}
+
+// entryOf is the store's entry of the resource key bound to uuid: its
+// own, or that of the id it had before a rename (same Vapi id).
+func (e *engine) entryOf(key, uuid string) *Entry {
+	if en := e.entries[key]; en != nil && en.VapiID == uuid {
+		return en
+	}
+	for _, en := range e.entries {
+		if en.VapiID == uuid && en.Kind == strings.SplitN(key, "/", 2)[0] {
+			return en
+		}
+	}
+	return nil
 }
 
 func (e *engine) statePath() string {
@@ -600,6 +645,11 @@ func (e *engine) execute(ctx context.Context, sum *Summary) (err error) {
 	}
 	for _, it := range later {
 		if _, err := e.applyOne(ctx, it, sum, true); err != nil {
+			return err
+		}
+	}
+	for _, f := range e.forget {
+		if err := e.o.Store.DeleteVapiResource(ctx, e.org, f[0], f[1]); err != nil {
 			return err
 		}
 	}

@@ -634,3 +634,65 @@ func TestCredentialsNil(t *testing.T) {
 		t.Fatal("a credential was set")
 	}
 }
+
+// TestRenamedFile: a file renamed is not taken for a new resource (which
+// would duplicate the one voicegate manages); two ids bound to one Vapi
+// resource are refused.
+func TestRenamedFile(t *testing.T) {
+	e := newEnv(t, stores()[0].open(t))
+	statePath := filepath.Join(e.root, ".vapi-state.acme.json")
+	os.WriteFile(statePath, []byte("{}\n"), 0o644)
+	e.writeOrg()
+	e.mustApply()
+	as := e.only(vapiapi.Assistant, "Support")
+	os.Rename(filepath.Join(e.dir, "assistants", "support.md"), filepath.Join(e.dir, "assistants", "helpdesk.md"))
+	e.vapi.ResetCounts()
+	_, err := e.apply()
+	if err == nil || !strings.Contains(err.Error(), `assistant "Support" is `+as.ID()+` in Vapi, which voicegate manages as assistants/support, whose file is gone`) || e.vapi.Mutations() != 0 {
+		t.Fatalf("err %v, %d mutations", err, e.vapi.Mutations())
+	}
+	b, _ := os.ReadFile(statePath)
+	os.WriteFile(statePath, []byte(strings.Replace(string(b), `"support": {`, `"helpdesk": {"uuid": "`+as.ID()+`"}, "support": {`, 1)), 0o644)
+	if _, err := e.plan(); err == nil || !strings.Contains(err.Error(), "are both bound to "+as.ID()) {
+		t.Fatalf("two ids, one resource: %v", err)
+	}
+}
+
+// TestRenameThroughTheStateFile: the hint followed — the entry renamed in
+// the state file — the resource is the renamed file's, with what voicegate
+// last applied to it (a dashboard change is still kept).
+func TestRenameThroughTheStateFile(t *testing.T) {
+	e := newEnv(t, stores()[0].open(t))
+	statePath := filepath.Join(e.root, ".vapi-state.acme.json")
+	os.WriteFile(statePath, []byte("{}\n"), 0o644)
+	e.writeOrg()
+	e.mustApply()
+	as := e.only(vapiapi.Assistant, "Support")
+	e.vapi.Set(vapiapi.Assistant, as.ID(), "firstMessage", "Dashboard hello")
+	os.Rename(filepath.Join(e.dir, "assistants", "support.md"), filepath.Join(e.dir, "assistants", "helpdesk.md"))
+	for _, f := range []string{"squads/front.yml", "structuredOutputs/outcome.yml", "tools/handoff.yml"} {
+		b, _ := os.ReadFile(filepath.Join(e.dir, f))
+		e.write(f, strings.ReplaceAll(string(b), "support", "helpdesk"))
+	}
+	b, _ := os.ReadFile(statePath)
+	os.WriteFile(statePath, []byte(strings.Replace(string(b), `"support": {`, `"helpdesk": {`, 1)), 0o644)
+	e.vapi.ResetCounts()
+	e.mustApply()
+	if !strings.Contains(e.out.String(), "assistant support ("+as.ID()+"): no longer in the state file: forgotten") {
+		t.Fatalf("%s", e.out.String())
+	}
+	got, _ := e.vapi.Get(vapiapi.Assistant, as.ID())
+	if got["firstMessage"] != "Dashboard hello" || got.String("metadata.voicegateId") != "acme/assistants/helpdesk" || len(e.vapi.All(vapiapi.Assistant)) != 1 {
+		t.Fatalf("after the rename: %v\n%s", got, e.out.String())
+	}
+	entries, _ := e.store.VapiResources(t.Context(), "acme")
+	for _, en := range entries {
+		if en.LocalID == "support" {
+			t.Fatal("the old id is still in the store")
+		}
+	}
+	e.vapi.ResetCounts()
+	if e.mustApply(); e.vapi.Mutations() != 0 {
+		t.Fatalf("not idempotent:\n%s", e.out.String())
+	}
+}

@@ -105,6 +105,17 @@ func (s *StateFile) IDs(section string) map[string]string {
 	return s.ids[section]
 }
 
+// Has reports whether the file has a section (VapiAI/gitops drops the
+// sections it does not know, such as phoneNumbers, when it writes).
+func (s *StateFile) Has(section string) bool {
+	if s == nil {
+		return false
+	}
+	_, raw := s.raw[section]
+	_, set := s.ids[section]
+	return raw || set
+}
+
 // Set records the Vapi id of a resource ("" removes it).
 func (s *StateFile) Set(section, id, uuid string) {
 	m := s.ids[section]
