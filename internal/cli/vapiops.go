@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/gitops"
@@ -48,7 +50,7 @@ func runVapiOps(ctx context.Context, sub string, args []string, getenv func(stri
 	if err != nil {
 		return err
 	}
-	st, closeStore, err := openGitopsStore(ctx, cfg)
+	st, closeStore, err := openGitopsStore(ctx, cfg, sub == "plan" || *dryRun)
 	if err != nil {
 		return err
 	}
@@ -76,14 +78,18 @@ func runVapiOps(ctx context.Context, sub string, args []string, getenv func(stri
 
 // openGitopsStore opens the store that keeps the ids of what voicegate
 // manages in Vapi: SQLite in data_dir (created when voicegate has never
-// served there: apply needs no serve first) or PostgreSQL.
-func openGitopsStore(ctx context.Context, cfg *config.Config) (gitops.Store, func(), error) {
+// served there: apply needs no serve first; a plan creates nothing, and
+// without a database knows no ids) or PostgreSQL.
+func openGitopsStore(ctx context.Context, cfg *config.Config, readOnly bool) (gitops.Store, func(), error) {
 	if cfg.Storage.Driver == storage.DriverPostgres {
 		db, err := postgres.Open(ctx, cfg.Storage.PostgresURL, postgres.Options{MaxConns: 2})
 		if err != nil {
 			return nil, nil, err
 		}
 		return db, func() { db.Close() }, nil
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "voicegate.db")); readOnly && errors.Is(err, os.ErrNotExist) {
+		return noIDs{}, func() {}, nil
 	}
 	db, err := sqlite.Open(ctx, cfg.DataDir, cfg.Storage.SQLite())
 	if err != nil {
@@ -121,4 +127,16 @@ func vapiWebhooks(o *opened) (secrets.Vapi, error) {
 		return nil, err
 	}
 	return &vapiapi.Webhooks{API: api, URL: vapiapi.WebhookURL(o.cfg.Vapi.PublicURL, o.cfg.Vapi.Path)}, nil
+}
+
+// noIDs is the store of a plan where voicegate has no database yet: it
+// knows no resource, and a plan writes nothing.
+type noIDs struct{}
+
+func (noIDs) VapiResources(context.Context, string) ([]gitops.Entry, error) { return nil, nil }
+func (noIDs) PutVapiResource(context.Context, gitops.Entry) error {
+	return errors.New("internal error: a plan wrote to the store")
+}
+func (noIDs) DeleteVapiResource(context.Context, string, string, string) error {
+	return errors.New("internal error: a plan wrote to the store")
 }

@@ -76,6 +76,9 @@ You are the support assistant of Example Corp.
 	if out, _, code := run(append(apply, "--dry-run")...); code != 0 || !strings.Contains(out, "dry run: nothing was changed") || s.Mutations() != 0 {
 		t.Fatalf("--dry-run: %d %s", code, out)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Fatalf("a plan created the data directory: %v", err)
+	}
 	out, errOut, code = run(apply...)
 	if code != 0 || !strings.Contains(out, "Apply: 2 created, 0 updated, 0 deleted.") {
 		t.Fatalf("apply: %d\n%s\n%s", code, out, errOut)
