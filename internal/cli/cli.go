@@ -1,5 +1,5 @@
 // Package cli provides voicegate's command line: serve, simulate, calls,
-// keys, records, audit, redact, twilio sign|verify, netpolicy, config check and version (the load generator's is internal/benchcmd). Everything a command needs comes in as
+// keys, records, audit, redact, twilio sign|verify, vapi sign|verify|plan|apply, netpolicy, config check and version (the load generator's is internal/benchcmd). Everything a command needs comes in as
 // arguments (environment, output streams, context), never from globals; the
 // end-to-end tests run the real binary.
 package cli
@@ -32,6 +32,7 @@ Usage:
   voicegate bargein eval --cases FILE.jsonl --decisions OUT.jsonl
   voicegate twilio sign|verify --url URL [--param NAME=VALUE]... [--body-file FILE] [--signature SIG] [--token-env NAME]
   voicegate vapi sign|verify --config FILE --body-file FILE [--header 'Name: value']... [--url URL]
+  voicegate vapi plan|apply -f DIR --config FILE [--prune] [--overwrite] [--dry-run] [--tools-from-config]
   voicegate netpolicy --format nftables|iptables|ip6tables|aws-sg|k8s [--twilio-edges all|none|EDGE,...] [--no-media] [--vapi] [--webhook-port 443] [--allow CIDR]... [--config FILE]
   voicegate keys list|rotate|rewrap|retire ID (--config FILE | --data-dir DIR)
   voicegate audit verify|list (--config FILE | --data-dir DIR)
@@ -74,7 +75,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "twilio":
 		return runTwilio(rest, getenv, stdout, stderr)
 	case "vapi":
-		return runVapi(rest, getenv, stdout, stderr)
+		return runVapi(ctx, rest, getenv, stdout, stderr)
 	case "netpolicy":
 		return runNetpolicy(rest, getenv, stdout, stderr)
 	case "keys":

@@ -53,6 +53,11 @@ func runConfigCheck(args []string, getenv func(string) string, stdout, stderr io
 		admin += "; /metrics also on the public listener behind its bearer token"
 	}
 	fmt.Fprintf(stdout, "  admin %s\n", admin)
+	api := "no key: vapi plan|apply and secrets rotate cannot reach Vapi (set vapi.api.key)"
+	if cfg.Vapi.API.Enabled() {
+		api = fmt.Sprintf("%s, key set, timeout %s, %d retries", redact.URL(cfg.Vapi.API.BaseURL), cfg.Vapi.API.Timeout.D(), cfg.Vapi.API.RetryCount())
+	}
+	fmt.Fprintf(stdout, "  Vapi API: %s\n", api)
 	for i, a := range cfg.Vapi.Auth {
 		fmt.Fprintf(stdout, "  auth[%d]: %s\n", i, describeAuth(a))
 	}

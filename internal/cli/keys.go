@@ -164,6 +164,13 @@ func openRecords(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(
 
 // openRecordsWith is openRecords reading the config with load.
 func openRecordsWith(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(string) string, load func(string, config.Options) (*config.Config, error)) (*opened, error) {
+	return openData(ctx, cfgPath, dataDir, cmd, getenv, load, true)
+}
+
+// openData is openRecordsWith; without needErasure (voicegate secrets,
+// which reads no record or document) a data directory without its
+// erasure store is opened with no records writer and no library.
+func openData(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(string) string, load func(string, config.Options) (*config.Config, error), needErasure bool) (*opened, error) {
 	cfg := config.Default()
 	if cfgPath != "" {
 		var err error
@@ -212,7 +219,14 @@ func openRecordsWith(ctx context.Context, cfgPath, dataDir, cmd string, getenv f
 		closeStore()
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, erasure.FileName)); err != nil {
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, erasure.FileName)); err != nil && !needErasure {
+		o := &opened{cfg: cfg, keys: kr, store: st, close: closeStore}
+		if o.log, err = audit.New(st, cfg.DataDir, cliActor(), time.Now); err != nil {
+			closeStore()
+			return nil, err
+		}
+		return o, nil
+	} else if err != nil {
 		closeStore()
 		return nil, fmt.Errorf("no erasure store %s in %s: restore it from its backup (without it no record can be read)", erasure.FileName, cfg.DataDir)
 	}
@@ -222,11 +236,7 @@ func openRecordsWith(ctx context.Context, cfgPath, dataDir, cmd string, getenv f
 		return nil, err
 	}
 	closeAll := func() { erasures.Close(); closeStore() }
-	actor := "cli"
-	if u, err := user.Current(); err == nil {
-		actor = "cli:" + u.Username
-	}
-	log, err := audit.New(st, cfg.DataDir, actor, time.Now)
+	log, err := audit.New(st, cfg.DataDir, cliActor(), time.Now)
 	if err != nil {
 		closeAll()
 		return nil, err
@@ -239,4 +249,12 @@ func openRecordsWith(ctx context.Context, cfgPath, dataDir, cmd string, getenv f
 		o.library = library.New(library.Deps{Store: ls, Keys: kr, LookupKey: kr.LookupKey(), Erasure: erasures, Random: rand.Reader, Now: time.Now})
 	}
 	return o, nil
+}
+
+// cliActor names the operator in the audit log.
+func cliActor() string {
+	if u, err := user.Current(); err == nil {
+		return "cli:" + u.Username
+	}
+	return "cli"
 }

@@ -26,13 +26,13 @@ func TestKeysCommands(t *testing.T) {
 	dir := t.TempDir()
 	p := writertest.SQLite(t, dir, nil, "")
 	db, kr, secrets, w := p.DB, p.Keys, p.Secrets, p.Writer
-	_, _ = kr, secrets
+	_ = kr
 	for _, id := range []string{"t1", "t2", "t3"} {
 		if err := w.ToolCall(ctx, records.Call{ID: "c1"}, records.ToolCall{ToolCallID: id, Tool: "x"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	lib := library.New(library.Deps{Store: db, Keys: kr, LookupKey: kr.LookupKey()})
+	lib := library.New(library.Deps{Store: db, Keys: kr, LookupKey: kr.LookupKey(), Erasure: secrets})
 	if _, err := lib.Add(ctx, "handbook", "en", "a.txt", []byte("Opening hours"), library.Text); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/secrets"
-	"github.com/voicegate/voicegate/internal/vapiapi"
 )
 
 const secretsUsage = `voicegate secrets status --config FILE
@@ -18,17 +17,8 @@ voicegate secrets rotate [--grace 24h] [--wait] --config FILE
 voicegate secrets rotate --resume [--wait] --config FILE`
 
 // vapiForSecrets builds the Vapi API a rotation uses from the config
-// (nil: vapi.api is not configured).
-func vapiForSecrets(o *opened) (secrets.Vapi, error) {
-	if !o.cfg.Vapi.API.Enabled() {
-		return nil, nil
-	}
-	c, err := vapiapi.New(o.cfg.Vapi.API, vapiapi.Options{})
-	if err != nil {
-		return nil, err
-	}
-	return &vapiapi.Webhooks{API: c, URL: vapiapi.WebhookURL(o.cfg.Vapi.PublicURL, o.cfg.Vapi.Path)}, nil
-}
+// (nil: vapi.api is not configured): internal/vapiapi's Webhooks.
+func vapiForSecrets(o *opened) (secrets.Vapi, error) { return vapiWebhooks(o) }
 
 // runSecrets shows and rotates the managed webhook secret. Every step is
 // audited; a rotation interrupted anywhere leaves both secrets accepted
@@ -63,7 +53,7 @@ func runSecrets(ctx context.Context, args []string, getenv func(string) string, 
 	if *resume && *graceFlag != "" {
 		return &UsageError{Msg: "--grace is set when a rotation starts, not on --resume"}
 	}
-	o, err := openRecordsWith(ctx, *cfgPath, "", "secrets "+sub, getenv, config.LoadSecrets)
+	o, err := openData(ctx, *cfgPath, "", "secrets "+sub, getenv, config.LoadSecrets, false)
 	if err != nil {
 		return err
 	}

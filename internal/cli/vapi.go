@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/hmac"
 	"encoding/base64"
 	"encoding/hex"
@@ -20,7 +21,8 @@ import (
 )
 
 const vapiUsage = `voicegate vapi sign --config FILE --body-file FILE [--url URL] [--entry N]
-voicegate vapi verify --config FILE --body-file FILE --header 'Name: value'... [--url URL] [--method POST] [--now RFC3339]`
+voicegate vapi verify --config FILE --body-file FILE --header 'Name: value'... [--url URL] [--method POST] [--now RFC3339]
+` + vapiOpsUsage
 
 // errVapiNotValid is verify's verdict when no entry verifies (exit 1);
 // the details are on stdout.
@@ -32,14 +34,16 @@ var errVapiNotValid = errors.New("vapi verify: no vapi.auth entry verifies the r
 // does not match, shows the exact string the entry signs and tries the
 // readings senders commonly use (payload order, timestamp unit, encoding,
 // prefix) to say which one the sender used.
-func runVapi(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runVapi(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &UsageError{Msg: "vapi needs sign or verify\n" + vapiUsage}
+		return &UsageError{Msg: "vapi needs sign, verify, plan or apply\n" + vapiUsage}
 	}
 	switch args[0] {
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, vapiUsage)
 		return nil
+	case "plan", "apply":
+		return runVapiOps(ctx, args[0], args[1:], getenv, stdout, stderr)
 	case "sign", "verify":
 	default:
 		return &UsageError{Msg: fmt.Sprintf("unknown vapi command %q\n%s", args[0], vapiUsage)}

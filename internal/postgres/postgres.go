@@ -265,6 +265,18 @@ CREATE TABLE leases (
 	until  BIGINT NOT NULL
 );
 `,
+	// As in SQLite's 10: the Vapi resources voicegate manages as code.
+	9: `
+CREATE TABLE vapi_resources (
+	org          TEXT COLLATE "C" NOT NULL,
+	kind         TEXT COLLATE "C" NOT NULL,
+	local_id     TEXT COLLATE "C" NOT NULL,
+	vapi_id      TEXT NOT NULL,
+	last_applied TEXT,
+	updated_at   BIGINT NOT NULL,
+	PRIMARY KEY (org, kind, local_id)
+);
+`,
 }
 
 // SchemaVersion is the newest migration this binary knows.

@@ -239,6 +239,20 @@ DROP TRIGGER IF EXISTS kb_passages_insert;
 DROP TRIGGER IF EXISTS kb_passages_delete;
 INSERT INTO kb_index(kb_index) VALUES('optimize');
 `,
+	// Vapi resources voicegate manages as code (internal/gitops): per org
+	// folder, kind and file, the Vapi id and what was last applied (JSON,
+	// NULL until voicegate applies it).
+	11: `
+CREATE TABLE vapi_resources (
+	org          TEXT NOT NULL,
+	kind         TEXT NOT NULL,
+	local_id     TEXT NOT NULL,
+	vapi_id      TEXT NOT NULL,
+	last_applied TEXT,
+	updated_at   INTEGER NOT NULL,
+	PRIMARY KEY (org, kind, local_id)
+) STRICT;
+`,
 }
 
 // Open opens (creating if needed, mode 0600 in a 0700 directory) the database

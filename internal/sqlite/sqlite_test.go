@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -153,18 +154,24 @@ func TestConcurrentOpensMigrateOnce(t *testing.T) {
 	for trial := range 6 {
 		dir := t.TempDir()
 		if trial%2 == 1 {
-			// An existing database two migrations behind (the upgrade
-			// case; 9 creates tables, which fails if applied twice).
-			db, err := Open(context.Background(), dir, DefaultConfig())
+			// An existing database one migration behind (the upgrade case),
+			// whichever migration is the newest.
+			raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "voicegate.db"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, q := range []string{`DROP TABLE webhook_secrets`, `DROP TABLE secret_loaders`, `DROP TABLE secret_rotation`, `DROP TABLE leases`, `DELETE FROM schema_migrations WHERE version IN (9, 10)`} {
-				if _, err := db.w.Exec(q); err != nil {
-					t.Fatal(q, err)
+			if _, err := raw.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+				t.Fatal(err)
+			}
+			for v := 1; v < len(migrations)-1; v++ {
+				if _, err := raw.Exec(migrations[v]); err != nil {
+					t.Fatal(v, err)
+				}
+				if _, err := raw.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, v); err != nil {
+					t.Fatal(err)
 				}
 			}
-			db.Close()
+			raw.Close()
 		}
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)

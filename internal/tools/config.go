@@ -21,11 +21,15 @@ import (
 // (header values from the environment or files, the schema file, compiling
 // the schema), Validate checks it without any.
 type Config struct {
-	Name    string                 `yaml:"name"`
-	URL     string                 `yaml:"url"`
-	Method  string                 `yaml:"method"`
-	Headers map[string]HeaderValue `yaml:"headers"`
-	Timeout confval.Duration       `yaml:"timeout"`
+	Name string `yaml:"name"`
+	// Description tells the model what the tool does: the Vapi tool's
+	// function.description when voicegate vapi apply --tools-from-config
+	// generates it.
+	Description string                 `yaml:"description"`
+	URL         string                 `yaml:"url"`
+	Method      string                 `yaml:"method"`
+	Headers     map[string]HeaderValue `yaml:"headers"`
+	Timeout     confval.Duration       `yaml:"timeout"`
 	// MaxConcurrency caps simultaneous requests to this tool's endpoint.
 	MaxConcurrency   int            `yaml:"max_concurrency"`
 	MaxResponseBytes int64          `yaml:"max_response_bytes"`
@@ -82,6 +86,9 @@ const (
 	MaxDeadline          = 24 * time.Hour
 	MaxMaxAttempts       = 100
 	MaxHoldingPhraseSize = 500
+	// MaxDescriptionSize bounds a description (the model reads it on
+	// every turn).
+	MaxDescriptionSize = 1000
 )
 
 // ReservedConfigHeaders are set by voicegate (or by HTTP itself) on every
@@ -170,6 +177,9 @@ func (c Config) Validate() (probs, warns []string) {
 		if strings.ContainsAny(hv.Value, "\r\n") {
 			add(hp, "value contains a line break")
 		}
+	}
+	if len(c.Description) > MaxDescriptionSize {
+		add("description", "is %d bytes, more than %d", len(c.Description), MaxDescriptionSize)
 	}
 	if c.Response != ResponseBody && c.Response != ResponseVapi {
 		add("response", "%q is not body or vapi", c.Response)

@@ -162,7 +162,7 @@ func (e *Error) Is(target error) bool {
 // items per request and has no cursor: pages are asked by creation time,
 // newest first, each one for the items created at or before the oldest one
 // seen so far (createdAtLe), until a short page; an item seen twice is
-// kept once. (createdAtLe rather than createdAtLt: items created in the
+// kept once. (Credentials' first page is asked without parameters.) (createdAtLe rather than createdAtLt: items created in the
 // same millisecond as the page boundary are not skipped.) A full page that
 // brings nothing new — more than PageLimit items created in one
 // millisecond — is an error rather than a silent short list.
@@ -180,6 +180,11 @@ func (c *Client) List(ctx context.Context, kind Kind) ([]Resource, error) {
 		q := url.Values{"limit": {strconv.Itoa(PageLimit)}}
 		if oldest != "" {
 			q.Set("createdAtLe", oldest)
+		} else if kind == Credential {
+			// /credential is not in Vapi's public API description: its
+			// first page is asked without parameters, which it may not
+			// know; only a full page makes paging necessary.
+			q = nil
 		}
 		body, err := c.do(ctx, http.MethodGet, "/"+string(kind), q, nil)
 		if err != nil {

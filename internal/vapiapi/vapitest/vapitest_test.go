@@ -143,3 +143,53 @@ func TestFaultsAndCounts(t *testing.T) {
 		t.Fatal(s.Mutations(), s.Requests())
 	}
 }
+
+// TestSignWhileRepointed: signing a stream of webhooks while the
+// assistant is repointed through the API is safe, and each signature is
+// made with one of the two credentials, never a mix.
+func TestSignWhileRepointed(t *testing.T) {
+	s := vapitest.New(t)
+	const secretA, secretB = "4f9c2e71d0a8b6c3e5f7a9b1c3d5e7f9", "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
+	ca := s.Put(vapiapi.Credential, vapiapi.Resource{"provider": "webhook", "authenticationPlan": vapiapi.HMACPlan(secretA)})
+	cb := s.Put(vapiapi.Credential, vapiapi.Resource{"provider": "webhook", "authenticationPlan": vapiapi.HMACPlan(secretB)})
+	as := s.Put(vapiapi.Assistant, vapiapi.Resource{"name": "A", "server": map[string]any{"url": "https://gw.example.com/webhook/vapi", "credentialId": ca.ID()}})
+	verifier := func(secret string) auth.Verifier {
+		a := auth.Config{Mode: auth.ModeHMAC, Secrets: []confval.Secret{{Value: secret}}, Tolerance: confval.Duration(5 * time.Minute)}
+		a.Complete()
+		v, _ := auth.NewVerifier(a)
+		return v
+	}
+	both := auth.Chain{verifier(secretA), verifier(secretB)}
+	done := make(chan error, 1)
+	go func() {
+		for i := range 50 {
+			id := ca.ID()
+			if i%2 == 0 {
+				id = cb.ID()
+			}
+			req, _ := http.NewRequest("PATCH", s.URL+"/assistant/"+as.ID(), strings.NewReader(`{"server":{"url":"https://gw.example.com/webhook/vapi","credentialId":"`+id+`"}}`))
+			req.Header.Set("Authorization", "Bearer "+s.Key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- err
+				return
+			}
+			resp.Body.Close()
+		}
+		done <- nil
+	}()
+	body := []byte(`{"message":{"type":"speech-update"}}`)
+	for range 200 {
+		now := time.Now()
+		h, err := s.Sign(as.ID(), body, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := both.Verify(&auth.Request{Method: "POST", Header: h, Body: body}, now); err != nil {
+			t.Fatalf("a webhook signed mid-rotation does not verify: %v", err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
