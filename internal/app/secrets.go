@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -70,6 +71,13 @@ func (a *App) openSecrets(ctx context.Context, cfg *config.Config, store calls.S
 func (a *App) loadSecrets(ctx context.Context) error {
 	all, err := a.Secrets.Secrets(ctx)
 	if err != nil {
+		// Still serving, with the secrets in force: say so, so that a
+		// rotation waits for this process (and reports it behind)
+		// instead of taking it for gone once its last report is old and
+		// switching Vapi to a secret it refuses.
+		if rerr := a.Secrets.ReportLoaded(ctx, a.process, a.secretSource.Generation()); rerr != nil {
+			return errors.Join(err, rerr)
+		}
 		return err
 	}
 	acc, gen := secrets.Accepted(all)
