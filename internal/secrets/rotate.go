@@ -41,8 +41,10 @@ type Vapi interface {
 	EnsureCredential(ctx context.Context, name, secret string) (string, error)
 	// DeleteCredential deletes a credential (gone already is no error).
 	DeleteCredential(ctx context.Context, id string) error
-	// Repoint sets server.credentialId to id on every assistant and phone
-	// number whose server.url is this voicegate, and returns how many.
+	// Repoint sets credentialId to id in every server object whose url is
+	// this voicegate — of assistants, phone numbers, tools and squads,
+	// nested ones (inline tools, squad overrides) included — and returns
+	// how many resources reference id.
 	Repoint(ctx context.Context, id string) (int, error)
 }
 

@@ -68,3 +68,40 @@ func TestWebhooks(t *testing.T) {
 		t.Fatalf("gone already: %v", err)
 	}
 }
+
+// TestRepointNested: Vapi also calls voicegate through servers nested in
+// a resource — an assistant's inline tools (model.tools[].server, Vapi's
+// documented way to define tools) and a squad's member overrides. Left on
+// the old credential, their webhooks are refused once the grace period
+// ends and retire deletes that credential (vapitest stands in for Vapi).
+func TestRepointNested(t *testing.T) {
+	ctx := context.Background()
+	s := vapitest.New(t)
+	c, _ := newClient(t, s, nil)
+	const url = "https://gw.example.com/webhook/vapi"
+	w := &vapiapi.Webhooks{API: c, URL: url}
+	inline := s.Put(vapiapi.Assistant, vapiapi.Resource{"name": "inline", "model": map[string]any{"provider": "openai", "model": "gpt-4o",
+		"tools": []any{map[string]any{"type": "function", "function": map[string]any{"name": "f"}, "server": map[string]any{"url": url, "credentialId": "cred_old"}}}}})
+	squad := s.Put(vapiapi.Squad, vapiapi.Resource{"name": "sq", "members": []any{map[string]any{"assistantId": "a1",
+		"assistantOverrides": map[string]any{"server": map[string]any{"url": url, "credentialId": "cred_old"}}}}})
+	n, err := w.Repoint(ctx, "cred_new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.Get(vapiapi.Assistant, inline.ID())
+	tools, _ := a.Lookup("model.tools")
+	if tl, ok := tools.([]any); !ok || len(tl) != 1 || vapiapi.Resource(tl[0].(map[string]any)).String("server.credentialId") != "cred_new" {
+		t.Errorf("inline tool not repointed: %v", a)
+	}
+	if a.String("model.model") != "gpt-4o" {
+		t.Errorf("model lost: %v", a)
+	}
+	q, _ := s.Get(vapiapi.Squad, squad.ID())
+	members, _ := q.Lookup("members")
+	if ml, ok := members.([]any); !ok || len(ml) != 1 || vapiapi.Resource(ml[0].(map[string]any)).String("assistantOverrides.server.credentialId") != "cred_new" {
+		t.Errorf("squad member override not repointed: %v", q)
+	}
+	if n != 2 {
+		t.Errorf("repointed %d, want 2", n)
+	}
+}
