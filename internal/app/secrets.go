@@ -119,11 +119,11 @@ func (a *App) rotateSecrets(ctx context.Context) {
 func (a *App) rotationTick(ctx context.Context) {
 	r := a.rotator()
 	now := a.now()
-	ok, err := a.Secrets.TakeLease(ctx, "secrets.rotation", a.process, now, now.Add(10*time.Minute))
+	ok, err := a.Secrets.TakeLease(ctx, secrets.RotationLease, a.process, now, now.Add(10*time.Minute))
 	if err != nil || !ok {
 		return
 	}
-	defer a.Secrets.ReleaseLease(context.WithoutCancel(ctx), "secrets.rotation", a.process)
+	defer a.Secrets.ReleaseLease(context.WithoutCancel(ctx), secrets.RotationLease, a.process)
 	if done, err := r.RetireDue(ctx); err != nil {
 		a.log.Error("retiring the old webhook secret failed: it stays accepted until this succeeds", logkey.Err, err)
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/config"
@@ -16,6 +17,8 @@ import (
 const secretsUsage = `voicegate secrets status --config FILE
 voicegate secrets rotate [--grace 24h] [--wait] --config FILE
 voicegate secrets rotate --resume [--wait] --config FILE`
+
+var errLeaseHeld = errors.New("another process is running the rotation now (serve's scheduled rotation, or another rotate): see voicegate secrets status, and try again")
 
 // vapiForSecrets builds the Vapi API a rotation uses from the config
 // (nil: vapi.api is not configured).
@@ -93,12 +96,32 @@ func runSecrets(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	r := &secrets.Rotator{M: m, Vapi: api, Audit: o.audit,
 		Progress: func(step secrets.Step, detail string) { fmt.Fprintf(stdout, "%-10s %s\n", step, detail) }}
-	var rot secrets.Rotation
-	if *resume {
-		rot, err = r.Resume(ctx)
-	} else {
-		rot, err = r.Start(ctx, grace)
+	// One process runs a rotation's steps at a time: serve's scheduled
+	// rotation holds the same lease while it runs.
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("cli:%s:%d", host, os.Getpid())
+	withLease := func(f func() error) error {
+		now := time.Now()
+		ok, err := m.TakeLease(ctx, secrets.RotationLease, holder, now, now.Add(10*time.Minute))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errLeaseHeld
+		}
+		defer m.ReleaseLease(context.WithoutCancel(ctx), secrets.RotationLease, holder)
+		return f()
 	}
+	var rot secrets.Rotation
+	err = withLease(func() error {
+		var err error
+		if *resume {
+			rot, err = r.Resume(ctx)
+		} else {
+			rot, err = r.Start(ctx, grace)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("%w\nboth secrets stay accepted; see voicegate secrets status, then voicegate secrets rotate --resume", err)
 	}
@@ -120,8 +143,12 @@ func runSecrets(ctx context.Context, args []string, getenv func(string) string, 
 			case <-t.C:
 			}
 		}
-		done, err := r.RetireDue(ctx)
-		if err != nil {
+		var done bool
+		if err := withLease(func() error {
+			var err error
+			done, err = r.RetireDue(ctx)
+			return err
+		}); err != nil && !errors.Is(err, errLeaseHeld) {
 			return err
 		}
 		if done {

@@ -66,6 +66,11 @@ type Rotator struct {
 	Progress func(step Step, detail string)
 }
 
+// RotationLease is the lease a process holds while it runs a rotation's
+// steps (serve's scheduled rotation, voicegate secrets rotate): one at a
+// time.
+const RotationLease = "secrets.rotation"
+
 // ErrInProgress is a rotation started while another is not finished.
 var ErrInProgress = errors.New("a rotation is in progress")
 
