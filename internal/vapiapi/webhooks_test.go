@@ -2,6 +2,11 @@ package vapiapi_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/voicegate/voicegate/internal/secrets"
@@ -103,5 +108,37 @@ func TestRepointNested(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("repointed %d, want 2", n)
+	}
+}
+
+// TestEnsureCredentialErrorHidesSecret: an error answer that echoes the
+// request (a validation message quoting the plan) must not carry the
+// webhook secret into the error, which the rotation stores in its state,
+// status prints and serve logs. The server here stands in for Vapi.
+func TestEnsureCredentialErrorHidesSecret(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`[]`))
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]any{"statusCode": 400, "error": "Bad Request", "message": []string{"authenticationPlan invalid: " + string(b)}})
+	}))
+	defer srv.Close()
+	c, err := vapiapi.New(config(srv.URL, "k3J9xQ2mV7pL5nR8wT4zAb7Cd"), vapiapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &vapiapi.Webhooks{API: c, URL: "https://gw.example.com/webhook/vapi"}
+	const secret = "0123456789abcdef0123456789abcdef"
+	_, err = w.EnsureCredential(context.Background(), "voicegate-webhook-whs_1", secret)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), secret[:20]) {
+		t.Fatalf("the secret is in the error: %v", err)
 	}
 }
