@@ -18,6 +18,12 @@ const secretsUsage = `voicegate secrets status --config FILE
 voicegate secrets rotate [--grace 24h] [--wait] --config FILE
 voicegate secrets rotate --resume [--wait] --config FILE`
 
+// cliLease is how long a rotate's lease lasts unless renewed; leaseWait
+// how long rotate waits for another process's (a variable for tests).
+const cliLease = 30 * time.Second
+
+var leaseWait = 45 * time.Second
+
 var errLeaseHeld = errors.New("another process is running the rotation now (serve's scheduled rotation, or another rotate): see voicegate secrets status, and try again")
 
 // vapiForSecrets builds the Vapi API a rotation uses from the config
@@ -100,16 +106,52 @@ func runSecrets(ctx context.Context, args []string, getenv func(string) string, 
 	// rotation holds the same lease while it runs.
 	host, _ := os.Hostname()
 	holder := fmt.Sprintf("cli:%s:%d", host, os.Getpid())
+	// The lease is short and renewed while the steps run, so that a
+	// rotate killed midway holds up a --resume for cliLease at most; a
+	// lease held by another process is waited for up to leaseWait.
 	withLease := func(f func() error) error {
-		now := time.Now()
-		ok, err := m.TakeLease(ctx, secrets.RotationLease, holder, now, now.Add(10*time.Minute))
-		if err != nil {
-			return err
+		deadline, said := time.Now().Add(leaseWait), false
+		for {
+			now := time.Now()
+			ok, err := m.TakeLease(ctx, secrets.RotationLease, holder, now, now.Add(cliLease))
+			if err != nil {
+				return err
+			}
+			if ok {
+				break
+			}
+			if !now.Before(deadline) {
+				return errLeaseHeld
+			}
+			if !said {
+				fmt.Fprintln(stdout, "waiting   another process is running the rotation's steps")
+				said = true
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
 		}
-		if !ok {
-			return errLeaseHeld
-		}
-		defer m.ReleaseLease(context.WithoutCancel(ctx), secrets.RotationLease, holder)
+		renewCtx, stop := context.WithCancel(ctx)
+		renewed := make(chan struct{})
+		go func() {
+			defer close(renewed)
+			for {
+				select {
+				case <-renewCtx.Done():
+					return
+				case <-time.After(cliLease / 3):
+					now := time.Now()
+					m.TakeLease(renewCtx, secrets.RotationLease, holder, now, now.Add(cliLease))
+				}
+			}
+		}()
+		defer func() {
+			stop()
+			<-renewed
+			m.ReleaseLease(context.WithoutCancel(ctx), secrets.RotationLease, holder)
+		}()
 		return f()
 	}
 	var rot secrets.Rotation

@@ -60,10 +60,12 @@ func TestRotateWaitsForServe(t *testing.T) {
 	dir := t.TempDir()
 	p := writertest.SQLite(t, dir, nil, "")
 	now := time.Now()
-	if ok, err := p.DB.TakeLease(context.Background(), "secrets.rotation", "serve:host:1:ab", now, now.Add(10*time.Minute)); err != nil || !ok {
+	if ok, err := p.DB.TakeLease(context.Background(), "secrets.rotation", "serve:host:1:ab", now, now.Add(time.Hour)); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
 	p.DB.Close()
+	defer func(w time.Duration) { leaseWait = w }(leaseWait)
+	leaseWait = 2 * time.Second
 	cfg := filepath.Join(t.TempDir(), "voicegate.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("data_dir: %s\nvapi:\n  auth: [{managed: true}]\n", dir)), 0o600)
 	out, errOut, code := runCLI(t, nil, "secrets", "rotate", "--config", cfg)
