@@ -111,7 +111,7 @@ func (s *stubVapi) Repoint(context.Context, string) (int, error)   { s.repoints+
 // time.
 func TestScheduledRotation(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(fmt.Sprintf("data_dir: %s\nvapi:\n  auth:\n    - managed: true\n  rotation: {every: 90d, grace: 1h}\n", dir)), config.Options{})
+	cfg, err := config.Parse([]byte(fmt.Sprintf("data_dir: %s\nvapi:\n  auth:\n    - managed: true\n  public_url: https://gw.example.com\n  api: {key: k3J9xQ2mV7pL5nR8wT4zAb7Cd}\n  rotation: {every: 90d, grace: 1h}\n", dir)), config.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
