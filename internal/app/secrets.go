@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -70,6 +71,13 @@ func (a *App) openSecrets(ctx context.Context, cfg *config.Config, store calls.S
 func (a *App) loadSecrets(ctx context.Context) error {
 	all, err := a.Secrets.Secrets(ctx)
 	if err != nil {
+		// Still serving, with the secrets in force: say so, so that a
+		// rotation waits for this process (and reports it behind)
+		// instead of taking it for gone once its last report is old and
+		// switching Vapi to a secret it refuses.
+		if rerr := a.Secrets.ReportLoaded(ctx, a.process, a.secretSource.Generation()); rerr != nil {
+			return errors.Join(err, rerr)
+		}
 		return err
 	}
 	acc, gen := secrets.Accepted(all)
@@ -111,11 +119,11 @@ func (a *App) rotateSecrets(ctx context.Context) {
 func (a *App) rotationTick(ctx context.Context) {
 	r := a.rotator()
 	now := a.now()
-	ok, err := a.Secrets.TakeLease(ctx, "secrets.rotation", a.process, now, now.Add(10*time.Minute))
+	ok, err := a.Secrets.TakeLease(ctx, secrets.RotationLease, a.process, now, now.Add(10*time.Minute))
 	if err != nil || !ok {
 		return
 	}
-	defer a.Secrets.ReleaseLease(context.WithoutCancel(ctx), "secrets.rotation", a.process)
+	defer a.Secrets.ReleaseLease(context.WithoutCancel(ctx), secrets.RotationLease, a.process)
 	if done, err := r.RetireDue(ctx); err != nil {
 		a.log.Error("retiring the old webhook secret failed: it stays accepted until this succeeds", logkey.Err, err)
 		return

@@ -3,15 +3,18 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/confval"
+	"github.com/voicegate/voicegate/internal/secrets"
 )
 
 // TestManagedSecrets: serve with a managed vapi.auth entry creates the
@@ -108,7 +111,7 @@ func (s *stubVapi) Repoint(context.Context, string) (int, error)   { s.repoints+
 // time.
 func TestScheduledRotation(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(fmt.Sprintf("data_dir: %s\nvapi:\n  auth:\n    - managed: true\n  rotation: {every: 90d, grace: 1h}\n", dir)), config.Options{})
+	cfg, err := config.Parse([]byte(fmt.Sprintf("data_dir: %s\nvapi:\n  auth:\n    - managed: true\n  public_url: https://gw.example.com\n  api: {key: k3J9xQ2mV7pL5nR8wT4zAb7Cd}\n  rotation: {every: 90d, grace: 1h}\n", dir)), config.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,5 +158,62 @@ func TestScheduledRotation(t *testing.T) {
 	}
 	if all, _ := a.Secrets.Secrets(ctx); len(all) != 1 || all[0].Generation != 2 {
 		t.Fatalf("secrets: %+v", all)
+	}
+}
+
+// failingReads is a store whose secret reads fail once fail is set (a
+// keyring without the new key fails the same way).
+type failingReads struct {
+	secrets.Store
+	fail atomic.Bool
+}
+
+func (f *failingReads) ListSecrets(ctx context.Context) ([]secrets.Stored, error) {
+	if f.fail.Load() {
+		return nil, errors.New("read failed")
+	}
+	return f.Store.ListSecrets(ctx)
+}
+
+// TestRotationWaitsForServerThatCannotLoad: a running server that cannot
+// read the new secret (its keyring lacks the key, its reads fail) still
+// serves with the old one; the rotation must keep waiting for it rather
+// than take it for gone once its last report is LiveWithin old — else
+// Vapi is switched to a secret that server refuses (401s).
+func TestRotationWaitsForServerThatCannotLoad(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Parse([]byte(fmt.Sprintf("data_dir: %s\nvapi:\n  auth:\n    - managed: true\n", dir)), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	st := a.store.Store.(secrets.Store)
+	flaky := &failingReads{Store: st}
+	a.Secrets = secrets.New(secrets.Deps{Store: flaky, Keys: a.keys, Now: a.now})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx, Listeners{}); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(SecretsPoll + 500*time.Millisecond)
+	flaky.fail.Store(true)
+	other := secrets.New(secrets.Deps{Store: st, Keys: a.keys})
+	next, err := other.Add(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutRotation(context.Background(), secrets.Rotation{Step: secrets.StepAdded, To: next.ID, Grace: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	stub := &stubVapi{}
+	r := &secrets.Rotator{M: other, Vapi: stub, LiveWithin: 3 * time.Second, WaitLoaded: 8 * time.Second}
+	if _, err := r.Resume(context.Background()); err == nil || stub.creds != 0 {
+		t.Fatalf("the rotation went on (%v, %d credential(s)) while a running server could not load the new secret", err, stub.creds)
+	}
+	if a.secretSource.Generation() != 1 {
+		t.Fatalf("generation %d in force", a.secretSource.Generation())
 	}
 }

@@ -159,6 +159,13 @@ func (a Config) Validate(now time.Time) (probs, warns []string) {
 		if a.Preset != "" || a.SecretBase64 || a.Prefix != "" {
 			add("managed", "a managed entry uses Vapi's HMAC plan as voicegate sets it on the credential: no preset, prefix or secret_base64")
 		}
+		// voicegate creates the credential with the plan's defaults
+		// (vapiapi.HMACPlan): an entry verifying anything else would
+		// refuse every webhook Vapi signs with it.
+		if a.Algorithm != "sha256" || !strings.EqualFold(a.SignatureHeader, "x-signature") || !strings.EqualFold(a.TimestampHeaderName(), "x-timestamp") ||
+			a.PayloadFormat != "{timestamp}.{body}" || a.Encoding != "hex" {
+			add("managed", "a managed entry verifies Vapi's HMAC plan as voicegate sets it on the credential (sha256, x-signature, x-timestamp, {timestamp}.{body}, hex): leave algorithm, signature_header, timestamp_header, payload_format and encoding out")
+		}
 	} else if len(a.Secrets) == 0 {
 		add("secrets", "at least one secret is required")
 	}

@@ -39,3 +39,33 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("a valid static token: problems %q, warnings %q", probs, warns)
 	}
 }
+
+// TestManagedPlanFixed: voicegate creates the managed entry's Vapi
+// credential with Vapi's HMAC plan defaults (vapiapi.HMACPlan: sha256,
+// x-signature, x-timestamp, "{timestamp}.{body}", hex); a managed entry
+// that verifies anything else refuses every webhook Vapi signs with it.
+func TestManagedPlanFixed(t *testing.T) {
+	now := time.Unix(1_795_000_000, 0)
+	empty := ""
+	other := "x-ts"
+	for name, c := range map[string]Config{
+		"algorithm":        {Managed: true, Algorithm: "sha512"},
+		"signature_header": {Managed: true, SignatureHeader: "x-vapi-signature"},
+		"timestamp_header": {Managed: true, TimestampHeader: &other},
+		"no timestamp":     {Managed: true, TimestampHeader: &empty, PayloadFormat: "{body}"},
+		"payload_format":   {Managed: true, PayloadFormat: "{timestamp}:{body}"},
+		"encoding":         {Managed: true, Encoding: "base64"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c.Complete()
+			if probs, _ := c.Validate(now); len(probs) == 0 {
+				t.Fatalf("a managed entry whose plan differs from the credential's was accepted: %+v", c)
+			}
+		})
+	}
+	c := Config{Managed: true}
+	c.Complete()
+	if probs, _ := c.Validate(now); len(probs) != 0 {
+		t.Fatalf("the plain managed entry: %q", probs)
+	}
+}

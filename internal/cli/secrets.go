@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/config"
@@ -15,6 +16,14 @@ import (
 const secretsUsage = `voicegate secrets status --config FILE
 voicegate secrets rotate [--grace 24h] [--wait] --config FILE
 voicegate secrets rotate --resume [--wait] --config FILE`
+
+// cliLease is how long a rotate's lease lasts unless renewed; leaseWait
+// how long rotate waits for another process's (a variable for tests).
+const cliLease = 30 * time.Second
+
+var leaseWait = 45 * time.Second
+
+var errLeaseHeld = errors.New("another process is running the rotation now (serve's scheduled rotation, or another rotate): see voicegate secrets status, and try again")
 
 // vapiForSecrets builds the Vapi API a rotation uses from the config
 // (nil: vapi.api is not configured): internal/vapiapi's Webhooks.
@@ -83,12 +92,68 @@ func runSecrets(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	r := &secrets.Rotator{M: m, Vapi: api, Audit: o.audit,
 		Progress: func(step secrets.Step, detail string) { fmt.Fprintf(stdout, "%-10s %s\n", step, detail) }}
-	var rot secrets.Rotation
-	if *resume {
-		rot, err = r.Resume(ctx)
-	} else {
-		rot, err = r.Start(ctx, grace)
+	// One process runs a rotation's steps at a time: serve's scheduled
+	// rotation holds the same lease while it runs.
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("cli:%s:%d", host, os.Getpid())
+	// The lease is short and renewed while the steps run, so that a
+	// rotate killed midway holds up a --resume for cliLease at most; a
+	// lease held by another process is waited for up to leaseWait.
+	withLease := func(f func() error) error {
+		deadline, said := time.Now().Add(leaseWait), false
+		for {
+			now := time.Now()
+			ok, err := m.TakeLease(ctx, secrets.RotationLease, holder, now, now.Add(cliLease))
+			if err != nil {
+				return err
+			}
+			if ok {
+				break
+			}
+			if !now.Before(deadline) {
+				return errLeaseHeld
+			}
+			if !said {
+				fmt.Fprintln(stdout, "waiting   another process is running the rotation's steps")
+				said = true
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+		renewCtx, stop := context.WithCancel(ctx)
+		renewed := make(chan struct{})
+		go func() {
+			defer close(renewed)
+			for {
+				select {
+				case <-renewCtx.Done():
+					return
+				case <-time.After(cliLease / 3):
+					now := time.Now()
+					m.TakeLease(renewCtx, secrets.RotationLease, holder, now, now.Add(cliLease))
+				}
+			}
+		}()
+		defer func() {
+			stop()
+			<-renewed
+			m.ReleaseLease(context.WithoutCancel(ctx), secrets.RotationLease, holder)
+		}()
+		return f()
 	}
+	var rot secrets.Rotation
+	err = withLease(func() error {
+		var err error
+		if *resume {
+			rot, err = r.Resume(ctx)
+		} else {
+			rot, err = r.Start(ctx, grace)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("%w\nboth secrets stay accepted; see voicegate secrets status, then voicegate secrets rotate --resume", err)
 	}
@@ -110,8 +175,12 @@ func runSecrets(ctx context.Context, args []string, getenv func(string) string, 
 			case <-t.C:
 			}
 		}
-		done, err := r.RetireDue(ctx)
-		if err != nil {
+		var done bool
+		if err := withLease(func() error {
+			var err error
+			done, err = r.RetireDue(ctx)
+			return err
+		}); err != nil && !errors.Is(err, errLeaseHeld) {
 			return err
 		}
 		if done {

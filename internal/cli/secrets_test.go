@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/voicegate/voicegate/internal/records/writertest"
 )
@@ -46,5 +48,31 @@ func TestSecretsCommandRefusals(t *testing.T) {
 	out, _, code := runCLI(t, nil, "secrets", "status", "--config", managed)
 	if code != 0 || !strings.Contains(out, "generation 1") || !strings.Contains(out, `at step "loaded"`) {
 		t.Fatalf("status: %d\n%s", code, out)
+	}
+}
+
+// TestRotateWaitsForServe: serve's scheduled rotation holds the rotation
+// lease while it runs; a rotate run meanwhile must not run its own
+// (two Starts add two secrets and overwrite each other's rotation; two
+// Resumes create two Vapi credentials and may leave Vapi on the one
+// voicegate does not record, which is then never deleted).
+func TestRotateWaitsForServe(t *testing.T) {
+	dir := t.TempDir()
+	p := writertest.SQLite(t, dir, nil, "")
+	now := time.Now()
+	if ok, err := p.DB.TakeLease(context.Background(), "secrets.rotation", "serve:host:1:ab", now, now.Add(time.Hour)); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	p.DB.Close()
+	defer func(w time.Duration) { leaseWait = w }(leaseWait)
+	leaseWait = 2 * time.Second
+	cfg := filepath.Join(t.TempDir(), "voicegate.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("data_dir: %s\nvapi:\n  auth: [{managed: true}]\n", dir)), 0o600)
+	out, errOut, code := runCLI(t, nil, "secrets", "rotate", "--config", cfg)
+	if code == 0 || !strings.Contains(errOut, "another process is running the rotation") {
+		t.Fatalf("rotate while serve rotates: %d\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out, "added") {
+		t.Fatalf("a second rotation started:\n%s", out)
 	}
 }

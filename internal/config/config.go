@@ -389,6 +389,15 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	if v.Rotation.Every > 0 && managed == 0 {
 		e.add("vapi.rotation.every", "rotates the managed secret: mark one vapi.auth entry managed: true")
 	}
+	// A scheduled rotation creates the new secret's Vapi credential and
+	// points the assistants calling vapi.public_url at it: without either
+	// it would add a secret every check and stop there.
+	if v.Rotation.Every > 0 && !v.API.Enabled() {
+		e.add("vapi.rotation.every", "needs vapi.api (key) to create the new secret's Vapi credential")
+	}
+	if v.Rotation.Every > 0 && v.PublicURL == "" {
+		e.add("vapi.rotation.every", "needs vapi.public_url to point the assistants calling voicegate at the new credential")
+	}
 	e.section("vapi.phone_call_control", v.PhoneCallControl.Validate())
 	if v.TransferDestination != nil {
 		e.section("vapi.transfer_destination", v.TransferDestination.Validate())

@@ -106,6 +106,8 @@ func TestRejections(t *testing.T) {
 		{"managed entry with secrets", "vapi:\n  auth:\n    - managed: true\n      secrets: [k3J9xQ2mV7pL5nR8wT4z]\n", "leave secrets out"},
 		{"two managed entries", "vapi:\n  auth:\n    - managed: true\n    - managed: true\n", "at most one entry may be managed"},
 		{"rotation without a managed entry", okAuth + "  rotation: {every: 90d}\n", "mark one vapi.auth entry managed"},
+		{"rotation without vapi.api", "vapi:\n  auth: [{managed: true}]\n  public_url: https://gw.example.com\n  rotation: {every: 90d}\n", "vapi.rotation.every: needs vapi.api"},
+		{"rotation without public_url", "vapi:\n  auth: [{managed: true}]\n  api: {key: k3J9xQ2mV7pL5nR8wT4zAb7Cd}\n  rotation: {every: 90d}\n", "vapi.rotation.every: needs vapi.public_url"},
 		{"rotation grace longer than every", "vapi:\n  auth: [{managed: true}]\n  rotation: {every: 2h, grace: 3h}\n", "must be shorter than every"},
 		{"knowledge base: default not a base", okAuth + "  knowledge_base: {bases: {a: {}}, default: b}\n", `default: "b" is not one of bases`},
 		{"knowledge base: unknown language", okAuth + "  knowledge_base: {bases: {a: {language: xx}}}\n", `language "xx" is not one of`},

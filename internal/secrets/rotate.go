@@ -41,8 +41,10 @@ type Vapi interface {
 	EnsureCredential(ctx context.Context, name, secret string) (string, error)
 	// DeleteCredential deletes a credential (gone already is no error).
 	DeleteCredential(ctx context.Context, id string) error
-	// Repoint sets server.credentialId to id on every assistant and phone
-	// number whose server.url is this voicegate, and returns how many.
+	// Repoint sets credentialId to id in every server object whose url is
+	// this voicegate — of assistants, phone numbers, tools and squads,
+	// nested ones (inline tools, squad overrides) included — and returns
+	// how many resources reference id.
 	Repoint(ctx context.Context, id string) (int, error)
 }
 
@@ -63,6 +65,11 @@ type Rotator struct {
 	// Progress, if set, is told each step as it is done.
 	Progress func(step Step, detail string)
 }
+
+// RotationLease is the lease a process holds while it runs a rotation's
+// steps (serve's scheduled rotation, voicegate secrets rotate): one at a
+// time.
+const RotationLease = "secrets.rotation"
 
 // ErrInProgress is a rotation started while another is not finished.
 var ErrInProgress = errors.New("a rotation is in progress")

@@ -396,12 +396,13 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 			return nil, fmt.Errorf("vapi api: %s %s: encode: %w", method, path, err)
 		}
 	}
+	hide := sentSecrets(body, nil)
 	target := c.base + path
 	if len(q) > 0 {
 		target += "?" + q.Encode()
 	}
 	for attempt := 0; ; attempt++ {
-		b, retry, err := c.once(ctx, method, path, target, payload)
+		b, retry, err := c.once(ctx, method, path, target, payload, hide)
 		if err == nil {
 			return b, nil
 		}
@@ -440,7 +441,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 }
 
 // once sends one attempt; retry says whether another may be made.
-func (c *Client) once(ctx context.Context, method, path, target string, payload []byte) (_ []byte, retry bool, _ error) {
+func (c *Client) once(ctx context.Context, method, path, target string, payload []byte, hide []string) (_ []byte, retry bool, _ error) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var rd io.Reader
@@ -474,7 +475,11 @@ func (c *Client) once(ctx context.Context, method, path, target string, payload 
 		}
 		return b, false, nil
 	}
-	e := &Error{Status: resp.StatusCode, Method: method, Path: path, Message: c.clean(vapiMessage(b))}
+	msg := vapiMessage(b)
+	for _, h := range hide {
+		msg = strings.ReplaceAll(msg, h, redacted)
+	}
+	e := &Error{Status: resp.StatusCode, Method: method, Path: path, Message: c.clean(msg)}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.now())
 	}
@@ -547,6 +552,32 @@ func vapiMessage(b []byte) string {
 		return strings.Join(parts, "; ")
 	}
 	return body.Error
+}
+
+// sentSecrets returns the secrets a request body carries (a credential's
+// secretKey, token, clientSecret), which an error answer echoing the
+// request must not carry into an error: errors are stored, printed and
+// logged.
+func sentSecrets(v any, out []string) []string {
+	switch v := v.(type) {
+	case Resource:
+		return sentSecrets(map[string]any(v), out)
+	case map[string]any:
+		for k, e := range v {
+			switch k {
+			case "secretKey", "token", "clientSecret", "secret":
+				if s, ok := e.(string); ok && s != "" {
+					out = append(out, s)
+				}
+			}
+			out = sentSecrets(e, out)
+		}
+	case []any:
+		for _, e := range v {
+			out = sentSecrets(e, out)
+		}
+	}
+	return out
 }
 
 // clean puts a message on one printable line, truncated, with the key

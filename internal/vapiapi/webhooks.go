@@ -65,28 +65,28 @@ func (w *Webhooks) DeleteCredential(ctx context.Context, id string) error {
 	return nil
 }
 
-// Repoint sets server.credentialId to id on every assistant, phone number
-// and tool whose server.url is this voicegate (a tool's own server signs
-// its tool calls), through Modify: nothing else in them changes. It
-// returns how many now reference id.
+// Repoint sets credentialId to id in every server object whose url is
+// this voicegate — an assistant's, phone number's, tool's or squad's own
+// server, and those nested in it: an assistant's inline tools
+// (model.tools[].server), a squad's member overrides — through Modify:
+// nothing else in them changes. It returns how many resources now
+// reference id.
 func (w *Webhooks) Repoint(ctx context.Context, id string) (int, error) {
 	if w.URL == "" {
 		return 0, errors.New("vapi.public_url is not set: voicegate cannot tell which assistants and phone numbers call it")
 	}
 	n := 0
-	for _, kind := range []Kind{Assistant, PhoneNumber, Tool} {
+	for _, kind := range []Kind{Assistant, PhoneNumber, Tool, Squad} {
 		all, err := w.API.List(ctx, kind)
 		if err != nil {
 			return n, err
 		}
 		for _, r := range all {
-			if !SameURL(r.String("server.url"), w.URL) {
+			if !w.setServers(map[string]any(r), "", false) {
 				continue
 			}
 			_, _, err := w.API.Modify(ctx, kind, r.ID(), func(r Resource) error {
-				if SameURL(r.String("server.url"), w.URL) {
-					r.Set("server.credentialId", id)
-				}
+				w.setServers(map[string]any(r), id, true)
 				return nil
 			})
 			if err != nil && !errors.Is(err, ErrNotFound) {
@@ -98,4 +98,34 @@ func (w *Webhooks) Repoint(ctx context.Context, id string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// setServers finds the server objects under v (a "server" key holding an
+// object) whose url is this voicegate, setting their credentialId to id
+// when set is true; it reports whether there is any.
+func (w *Webhooks) setServers(v any, id string, set bool) bool {
+	found := false
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if srv, ok := e.(map[string]any); ok && k == "server" {
+				if u, _ := srv["url"].(string); SameURL(u, w.URL) {
+					found = true
+					if set {
+						srv["credentialId"] = id
+					}
+				}
+			}
+			if w.setServers(e, id, set) {
+				found = true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if w.setServers(e, id, set) {
+				found = true
+			}
+		}
+	}
+	return found
 }
