@@ -63,8 +63,12 @@ func runVapiOps(ctx context.Context, sub string, args []string, getenv func(stri
 	if err != nil {
 		return err
 	}
+	why := "no vapi.auth entry is managed (mark one managed: true: voicegate then keeps the webhook secret, sets its credential here and rotates it)"
+	if managedEntry(cfg) {
+		why = "voicegate's managed secret and its Vapi credential do not exist yet: the first apply creates them"
+	}
 	o := gitops.Options{
-		Dir: *dir, StatePath: *statePath, CreateState: *statePath != "", API: api, Store: st, Credentials: creds,
+		Dir: *dir, StatePath: *statePath, CreateState: *statePath != "", API: api, Store: st, Credentials: creds, NoCredentials: why,
 		Voicegate: gitops.Voicegate{URL: vapiapi.WebhookURL(cfg.Vapi.PublicURL, cfg.Vapi.Path), ServerTimeout: cfg.Vapi.ServerTimeout.D(),
 			Tools: cfg.Tools, BargeIn: cfg.Bargein.Enabled},
 		ToolsFromConfig: *fromConfig, Prune: *prune, Overwrite: *overwrite, Out: stdout,
@@ -110,12 +114,8 @@ func openGitopsStore(ctx context.Context, cfg *config.Config, readOnly bool) (gi
 // vapi.auth entry (server.credentialId stays as the files say), or on a
 // plan before voicegate has a database or keyring (nothing exists yet).
 func managedCredential(cfg *config.Config, st gitops.Store, api *vapiapi.Client, create bool) (gitops.Credentials, error) {
-	managed := false
-	for _, a := range cfg.Vapi.Auth {
-		managed = managed || a.Managed
-	}
 	ss, ok := st.(secrets.Store)
-	if !managed || !ok {
+	if !managedEntry(cfg) || !ok {
 		return nil, nil
 	}
 	var kr *envelope.Local
@@ -175,4 +175,14 @@ func (noIDs) PutVapiResource(context.Context, gitops.Entry) error {
 }
 func (noIDs) DeleteVapiResource(context.Context, string, string, string) error {
 	return errors.New("internal error: a plan wrote to the store")
+}
+
+// managedEntry says whether a vapi.auth entry is managed.
+func managedEntry(cfg *config.Config) bool {
+	for _, a := range cfg.Vapi.Auth {
+		if a.Managed {
+			return true
+		}
+	}
+	return false
 }

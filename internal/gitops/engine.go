@@ -54,6 +54,9 @@ type Options struct {
 	// nil, server.credentialId is left as the files say (and a note says
 	// so).
 	Credentials Credentials
+	// NoCredentials says why Credentials is nil, in the plan's note
+	// ("": not available to this command).
+	NoCredentials string
 	Voicegate   Voicegate
 	// ToolsFromConfig adds a tool for each of voicegate's tools
 	// (GenerateTools).
@@ -558,7 +561,11 @@ func (e *engine) plan(ctx context.Context) error {
 	}
 	if serves {
 		if e.o.Credentials == nil {
-			e.notes = append(e.notes, "server.credentialId of what voicegate serves is left as the files say: voicegate's managed webhook credential is not available to this command")
+			why := e.o.NoCredentials
+			if why == "" {
+				why = "voicegate's managed webhook credential is not available to this command"
+			}
+			e.notes = append(e.notes, "server.credentialId of what voicegate serves is left as the files say: "+why)
 		} else {
 			id, err := e.o.Credentials.CredentialID(ctx, false)
 			if err != nil {
