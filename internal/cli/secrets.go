@@ -85,6 +85,9 @@ func runSecrets(ctx context.Context, args []string, getenv func(string) string, 
 		if grace, err = confval.ParseDuration(*graceFlag); err != nil || grace < time.Second {
 			return &UsageError{Msg: fmt.Sprintf("--grace %q: a duration such as 6s, 24h or 90d", *graceFlag)}
 		}
+		if grace < time.Minute {
+			fmt.Fprintf(stderr, "warning: a grace period of %s: a call Vapi started before the switch may still sign with the old secret after it (tests only; use hours in production)\n", grace)
+		}
 	}
 	api, err := vapiForSecrets(o)
 	if err != nil {
