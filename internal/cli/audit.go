@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/voicegate/voicegate/internal/audit"
+	"github.com/voicegate/voicegate/internal/config"
 )
 
 const auditUsage = `voicegate audit verify (--config FILE | --data-dir DIR)
@@ -37,7 +38,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	if *limit < 1 || *limit > 10000 {
 		return &UsageError{Msg: fmt.Sprintf("--limit must be between 1 and 10000, got %d", *limit)}
 	}
-	o, err := openRecords(ctx, *cfgPath, *dataDir, "audit "+sub, getenv)
+	o, err := openData(ctx, *cfgPath, *dataDir, "audit "+sub, getenv, config.LoadStorage, false)
 	if err != nil {
 		return err
 	}

@@ -80,7 +80,34 @@ func runVapiOps(ctx context.Context, sub string, args []string, getenv func(stri
 		}
 		return err
 	}
-	_, err = gitops.Apply(ctx, o)
+	// One apply per org at a time, across processes on the store.
+	org := filepath.Base(filepath.Clean(*dir))
+	holder := fmt.Sprintf("%s:%d", cliActor(), os.Getpid())
+	if ls, ok := st.(secrets.Store); ok {
+		now := time.Now()
+		got, err := ls.TakeLease(ctx, "vapi.apply:"+org, holder, now, now.Add(15*time.Minute))
+		if err != nil {
+			return err
+		}
+		if !got {
+			return fmt.Errorf("another voicegate vapi apply of org %s is running: try again when it is done", org)
+		}
+		defer ls.ReleaseLease(context.WithoutCancel(ctx), "vapi.apply:"+org, holder)
+	}
+	sum, err := gitops.Apply(ctx, o)
+	if as, ok := st.(audit.Store); ok {
+		detail := fmt.Sprintf("%d created, %d updated, %d deleted", sum.Created, sum.Updated, sum.Deleted)
+		if err != nil {
+			detail += "; stopped: " + err.Error()
+		}
+		log, aerr := audit.New(as, cfg.DataDir, cliActor(), time.Now)
+		if aerr == nil {
+			aerr = log.Append(context.WithoutCancel(ctx), "vapi.apply", "org:"+org, detail)
+		}
+		if aerr != nil && err == nil {
+			err = fmt.Errorf("applied (%s), but not recorded in the audit log: %w", detail, aerr)
+		}
+	}
 	return err
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/secrets"
+	"github.com/voicegate/voicegate/internal/sqlite"
 	"github.com/voicegate/voicegate/internal/vapiapi"
 	"github.com/voicegate/voicegate/internal/vapiapi/vapitest"
 )
@@ -193,6 +194,19 @@ server: {url: https://gw.example.com/webhook/vapi, timeoutSeconds: 20, backoffPl
 	s.ResetCounts()
 	if out, errOut, code := runCLI(t, env, "vapi", "apply", "-f", org, "--config", cfg); code != 0 || s.Mutations() != 0 {
 		t.Fatalf("second apply: %d, %d mutations\n%s\n%s", code, s.Mutations(), out, errOut)
+	}
+	// Every apply is audited; one at a time per org.
+	if out, _, _ := runCLI(t, env, "audit", "list", "--data-dir", data); strings.Count(out, "vapi.apply") != 2 || !strings.Contains(out, "1 created, 0 updated, 0 deleted") {
+		t.Fatalf("audit:\n%s", out)
+	}
+	db, err := sqlite.Open(context.Background(), data, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.TakeLease(context.Background(), "vapi.apply:acme", "someone", time.Now(), time.Now().Add(time.Minute))
+	db.Close()
+	if _, errOut, code := runCLI(t, env, "vapi", "apply", "-f", org, "--config", cfg); code != 1 || !strings.Contains(errOut, "another voicegate vapi apply of org acme is running") {
+		t.Fatalf("a concurrent apply: %d %s", code, errOut)
 	}
 	// The credential holds the secret voicegate verifies with.
 	c, err := config.LoadSecrets(cfg, config.Options{Getenv: env})
