@@ -57,7 +57,7 @@ type Options struct {
 	// NoCredentials says why Credentials is nil, in the plan's note
 	// ("": not available to this command).
 	NoCredentials string
-	Voicegate   Voicegate
+	Voicegate     Voicegate
 	// ToolsFromConfig adds a tool for each of voicegate's tools
 	// (GenerateTools).
 	ToolsFromConfig bool
