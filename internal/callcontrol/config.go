@@ -3,8 +3,6 @@ package callcontrol
 import (
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -157,40 +155,6 @@ func (c Config) Validate() []string {
 	return probs
 }
 
-// Key is a secret that never prints: fmt, slog, YAML and JSON show
-// "<redacted>" (or "" when unset). Use string(k) for the value.
-type Key string
-
-const redacted = "<redacted>"
-
-func (k Key) show() string {
-	if k == "" {
-		return ""
-	}
-	return redacted
-}
-
-// String never returns the key.
-func (k Key) String() string { return k.show() }
-
-// GoString never returns the key (%#v).
-func (k Key) GoString() string { return `"` + k.show() + `"` }
-
-// Format never prints the key, whatever the verb (a bad verb such as %d
-// would otherwise print the string).
-func (k Key) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		io.WriteString(f, k.GoString())
-		return
-	}
-	io.WriteString(f, k.show())
-}
-
-// LogValue never logs the key.
-func (k Key) LogValue() slog.Value { return slog.StringValue(k.show()) }
-
-// MarshalYAML never writes the key.
-func (k Key) MarshalYAML() (any, error) { return k.show(), nil }
-
-// MarshalJSON never writes the key.
-func (k Key) MarshalJSON() ([]byte, error) { return []byte(`"` + k.show() + `"`), nil }
+// Key is a secret that never prints (confval.Masked): fmt, slog, YAML and
+// JSON show "<redacted>". Use string(k) for the value.
+type Key = confval.Masked

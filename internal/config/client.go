@@ -334,16 +334,21 @@ func LoadSecrets(path string, opt Options) (*Config, error) {
 // managed auth entry, api, public_url, path and rotation.
 func pruneToSecrets(doc *yaml.Node) {
 	keepKeys("data_dir", "storage", "records", "vapi")(doc)
+	keepVapi(doc, "auth", "api", "public_url", "path", "rotation")
+}
+
+// keepVapi keeps, of the vapi section, the keys given — and of its auth
+// entries the managed one only (the others' secrets are not read).
+func keepVapi(doc *yaml.Node, keys ...string) {
 	if v := child(doc, "vapi"); v != nil && v.Kind == yaml.MappingNode {
 		var kept []*yaml.Node
 		for i := 0; i+1 < len(v.Content); i += 2 {
-			if slices.Contains([]string{"auth", "api", "public_url", "path", "rotation"}, v.Content[i].Value) {
+			if slices.Contains(keys, v.Content[i].Value) {
 				kept = append(kept, v.Content[i], v.Content[i+1])
 			}
 		}
 		v.Content = kept
 	}
-	// Of vapi.auth, the managed entry only.
 	if auth := child(child(doc, "vapi"), "auth"); auth != nil && auth.Kind == yaml.SequenceNode {
 		var kept []*yaml.Node
 		for _, e := range auth.Content {

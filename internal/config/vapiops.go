@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"slices"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -18,16 +17,7 @@ var vapiOpsKeys = []string{"api", "public_url", "path", "server_timeout", "auth"
 // timeout, the managed auth entry and the rotation.
 func LoadVapiOps(path string, opt Options) (*Config, error) {
 	opt = opt.withDefaults()
-	raw, err := opt.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	verr := &ValidationError{}
-	cfg, missing := decode(raw, pruneToVapiOps, opt, verr)
-	if cfg != nil {
-		if cfg.DataDir == "" {
-			verr.add("data_dir", "must not be empty")
-		}
+	return loadData(path, opt, pruneToVapiOps, func(cfg *Config, verr *ValidationError) {
 		for i := range cfg.Vapi.Auth {
 			cfg.Vapi.Auth[i].Complete()
 		}
@@ -38,44 +28,19 @@ func LoadVapiOps(path string, opt Options) (*Config, error) {
 		cfg.Vapi.Rotation.Complete()
 		cfg.Vapi.API.Complete()
 		verr.section("vapi.api", cfg.Vapi.API.Resolve(opt.Getenv, opt.ReadFile))
-		verr.section("records", cfg.Records.Resolve(opt.Getenv))
 		verr.section("vapi", cfg.Vapi.Settings.Validate())
 		verr.section("vapi.api", cfg.Vapi.API.Validate())
 		verr.section("vapi.rotation", cfg.Vapi.Rotation.Validate())
-		verr.section("storage", cfg.Storage.Validate())
-		verr.section("records", cfg.Records.Validate())
 		verr.section("bargein", cfg.Bargein.Validate())
 		cfg.validateTools(verr, opt)
-	}
-	reportUnexpanded(verr, missing)
-	if err := verr.orNil(); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	})
 }
 
 // pruneToVapiOps keeps what LoadVapiOps reads: of vapi its keys above (of
 // auth the managed entry), of each tool everything but its headers.
 func pruneToVapiOps(doc *yaml.Node) {
 	keepKeys("data_dir", "storage", "records", "bargein", "tools", "vapi")(doc)
-	if v := child(doc, "vapi"); v != nil && v.Kind == yaml.MappingNode {
-		var kept []*yaml.Node
-		for i := 0; i+1 < len(v.Content); i += 2 {
-			if slices.Contains(vapiOpsKeys, v.Content[i].Value) {
-				kept = append(kept, v.Content[i], v.Content[i+1])
-			}
-		}
-		v.Content = kept
-	}
-	if auth := child(child(doc, "vapi"), "auth"); auth != nil && auth.Kind == yaml.SequenceNode {
-		var kept []*yaml.Node
-		for _, e := range auth.Content {
-			if m := child(unalias(e), "managed"); m != nil && m.Value == "true" {
-				kept = append(kept, e)
-			}
-		}
-		auth.Content = kept
-	}
+	keepVapi(doc, vapiOpsKeys...)
 	if tools := child(doc, "tools"); tools != nil && tools.Kind == yaml.SequenceNode {
 		for i, e := range tools.Content {
 			t := unalias(e)

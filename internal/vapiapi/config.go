@@ -3,8 +3,6 @@ package vapiapi
 import (
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -146,40 +144,9 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Key is a secret that never prints: fmt, slog, YAML and JSON show
-// "<redacted>" (or "" when unset). Use string(k) for the value.
-type Key string
+// Key is a secret that never prints (confval.Masked): fmt, slog, YAML and
+// JSON show "<redacted>". Use string(k) for the value.
+type Key = confval.Masked
 
-const redacted = "<redacted>"
-
-func (k Key) show() string {
-	if k == "" {
-		return ""
-	}
-	return redacted
-}
-
-// String never returns the key.
-func (k Key) String() string { return k.show() }
-
-// GoString never returns the key (%#v).
-func (k Key) GoString() string { return `"` + k.show() + `"` }
-
-// Format never prints the key, whatever the verb (%d or %x of a string
-// would otherwise print it).
-func (k Key) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		io.WriteString(f, k.GoString())
-		return
-	}
-	io.WriteString(f, k.show())
-}
-
-// LogValue never logs the key.
-func (k Key) LogValue() slog.Value { return slog.StringValue(k.show()) }
-
-// MarshalYAML never writes the key.
-func (k Key) MarshalYAML() (any, error) { return k.show(), nil }
-
-// MarshalJSON never writes the key.
-func (k Key) MarshalJSON() ([]byte, error) { return []byte(`"` + k.show() + `"`), nil }
+// redacted stands for a secret removed from a message.
+const redacted = confval.Redacted
