@@ -179,9 +179,12 @@ func newAPI(t *testing.T, respond func(n int) (int, string)) *fakeAPI {
 		hold := api.hold
 		if n == 1 && hold != nil {
 			api.mu.Unlock()
+			// Held past the slowest rescue (PostgreSQL's, 45 s): a dead
+			// queue's request that answered first could let it store
+			// the outcome it was cut off from (seen in CI under -race).
 			select {
 			case <-hold:
-			case <-time.After(20 * time.Second):
+			case <-time.After(2 * time.Minute):
 			}
 		} else {
 			api.mu.Unlock()

@@ -328,8 +328,11 @@ func TestHTTP2StreamsPerConnectionBounded(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	rcancel()
 	wg.Wait()
-	if peak > 4 || peak == 0 {
-		t.Fatalf("peak concurrent streams on one connection: %d, want at most the configured 4", peak)
+	mu.Lock() // a retried request may still reach a handler
+	seen := peak
+	mu.Unlock()
+	if seen > 4 || seen == 0 {
+		t.Fatalf("peak concurrent streams on one connection: %d, want at most the configured 4", seen)
 	}
 }
 
