@@ -117,13 +117,21 @@ func (a *App) rotateSecrets(ctx context.Context) {
 }
 
 func (a *App) rotationTick(ctx context.Context) {
+	// Held while the steps run, renewed: a serve killed midway holds the
+	// others up for rotationLease at most.
+	a.Secrets.WithLease(ctx, secrets.RotationLease, a.process, rotationLease, 0, nil, func() error {
+		a.rotationSteps(ctx)
+		return nil
+	})
+}
+
+// rotationLease is how long serve's hold on the rotation lasts unless
+// renewed.
+const rotationLease = 30 * time.Second
+
+func (a *App) rotationSteps(ctx context.Context) {
 	r := a.rotator()
 	now := a.now()
-	ok, err := a.Secrets.TakeLease(ctx, secrets.RotationLease, a.process, now, now.Add(10*time.Minute))
-	if err != nil || !ok {
-		return
-	}
-	defer a.Secrets.ReleaseLease(context.WithoutCancel(ctx), secrets.RotationLease, a.process)
 	if done, err := r.RetireDue(ctx); err != nil {
 		a.log.Error("retiring the old webhook secret failed: it stays accepted until this succeeds", logkey.Err, err)
 		return

@@ -103,49 +103,12 @@ func runSecrets(ctx context.Context, args []string, getenv func(string) string, 
 	// rotate killed midway holds up a --resume for cliLease at most; a
 	// lease held by another process is waited for up to leaseWait.
 	withLease := func(f func() error) error {
-		deadline, said := time.Now().Add(leaseWait), false
-		for {
-			now := time.Now()
-			ok, err := m.TakeLease(ctx, secrets.RotationLease, holder, now, now.Add(cliLease))
-			if err != nil {
-				return err
-			}
-			if ok {
-				break
-			}
-			if !now.Before(deadline) {
-				return errLeaseHeld
-			}
-			if !said {
-				fmt.Fprintln(stdout, "waiting   another process is running the rotation's steps")
-				said = true
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Second):
-			}
+		err := m.WithLease(ctx, secrets.RotationLease, holder, cliLease, leaseWait,
+			func() { fmt.Fprintln(stdout, "waiting   another process is running the rotation's steps") }, f)
+		if errors.Is(err, secrets.ErrLeaseHeld) {
+			return errLeaseHeld
 		}
-		renewCtx, stop := context.WithCancel(ctx)
-		renewed := make(chan struct{})
-		go func() {
-			defer close(renewed)
-			for {
-				select {
-				case <-renewCtx.Done():
-					return
-				case <-time.After(cliLease / 3):
-					now := time.Now()
-					m.TakeLease(renewCtx, secrets.RotationLease, holder, now, now.Add(cliLease))
-				}
-			}
-		}()
-		defer func() {
-			stop()
-			<-renewed
-			m.ReleaseLease(context.WithoutCancel(ctx), secrets.RotationLease, holder)
-		}()
-		return f()
+		return err
 	}
 	var rot secrets.Rotation
 	err = withLease(func() error {

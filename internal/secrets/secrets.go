@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/voicegate/voicegate/internal/confval"
 	"github.com/voicegate/voicegate/internal/envelope"
+	"github.com/voicegate/voicegate/internal/periodic"
 )
 
 // Deps are what a manager uses.
@@ -212,4 +214,52 @@ func (m *Manager) TakeLease(ctx context.Context, name, holder string, now, until
 // ReleaseLease frees holder's lease.
 func (m *Manager) ReleaseLease(ctx context.Context, name, holder string) error {
 	return m.store.ReleaseLease(ctx, name, holder)
+}
+
+// ErrLeaseHeld is a lease another process holds past the wait.
+var ErrLeaseHeld = errors.New("another process holds the lease")
+
+// WithLease runs f holding lease name as holder: taken for ttl and renewed
+// every ttl/3 while f runs (so that a process killed midway holds others
+// up for ttl at most), released after. A lease held by another process is
+// waited for up to wait (waiting, if set, is called once when the wait
+// starts); past it, ErrLeaseHeld.
+func (m *Manager) WithLease(ctx context.Context, name, holder string, ttl, wait time.Duration, waiting func(), f func() error) error {
+	deadline := m.now().Add(wait)
+	said := false
+	for {
+		now := m.now()
+		ok, err := m.store.TakeLease(ctx, name, holder, now, now.Add(ttl))
+		if err != nil {
+			return err
+		}
+		if ok {
+			break
+		}
+		if !now.Before(deadline) {
+			return ErrLeaseHeld
+		}
+		if !said && waiting != nil {
+			waiting()
+			said = true
+		}
+		if err := periodic.Sleep(ctx, time.Second); err != nil {
+			return err
+		}
+	}
+	renewCtx, stop := context.WithCancel(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		for periodic.Sleep(renewCtx, ttl/3) == nil {
+			now := m.now()
+			m.store.TakeLease(renewCtx, name, holder, now, now.Add(ttl))
+		}
+	}()
+	defer func() {
+		stop()
+		<-renewed
+		m.store.ReleaseLease(context.WithoutCancel(ctx), name, holder)
+	}()
+	return f()
 }

@@ -389,3 +389,25 @@ func m2keys(t *testing.T) *envelope.Local {
 	}
 	return kr
 }
+
+// TestWithLease: the lease is held while f runs — renewed past its ttl —
+// refused to another holder, waited for up to the wait, and released.
+func TestWithLease(t *testing.T) {
+	clock := time.Now()
+	_, _, m := backends()[0].open(t, &clock)
+	var inner error
+	err := m.WithLease(ctx, "l", "a", 300*time.Millisecond, 0, nil, func() error {
+		time.Sleep(100 * time.Millisecond)
+		clock = clock.Add(time.Second) // past the ttl: only the renewal holds it
+		time.Sleep(250 * time.Millisecond)
+		inner = m.WithLease(ctx, "l", "b", time.Second, 0, nil, func() error { return nil })
+		return nil
+	})
+	if err != nil || !errors.Is(inner, secrets.ErrLeaseHeld) {
+		t.Fatalf("outer %v, inner %v (want the lease held by its renewal)", err, inner)
+	}
+	waited := false
+	if err := m.WithLease(ctx, "l", "b", time.Second, 0, func() { waited = true }, func() error { return nil }); err != nil || waited {
+		t.Fatalf("after release: %v (waited %v)", err, waited)
+	}
+}
