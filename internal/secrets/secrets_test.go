@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -393,12 +394,14 @@ func m2keys(t *testing.T) *envelope.Local {
 // TestWithLease: the lease is held while f runs — renewed past its ttl —
 // refused to another holder, waited for up to the wait, and released.
 func TestWithLease(t *testing.T) {
-	clock := time.Now()
-	_, _, m := backends()[0].open(t, &clock)
+	start := time.Now()
+	st, kr, _ := backends()[0].open(t, &start)
+	var skew atomic.Int64 // the renewal reads the clock from its goroutine
+	m := secrets.New(secrets.Deps{Store: st, Keys: kr, Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
 	var inner error
 	err := m.WithLease(ctx, "l", "a", 300*time.Millisecond, 0, nil, func() error {
 		time.Sleep(100 * time.Millisecond)
-		clock = clock.Add(time.Second) // past the ttl: only the renewal holds it
+		skew.Store(int64(time.Second)) // past the ttl: only the renewal holds it
 		time.Sleep(250 * time.Millisecond)
 		inner = m.WithLease(ctx, "l", "b", time.Second, 0, nil, func() error { return nil })
 		return nil
