@@ -115,8 +115,11 @@ func TestScheduledRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := time.Now()
-	now := func() time.Time { return clock }
+	// Read by the watcher's goroutine below: atomic.
+	var clockNS atomic.Int64
+	clockNS.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clockNS.Load()) }
+	advance := func(d time.Duration) { clockNS.Add(int64(d)) }
 	a, err := New(context.Background(), cfg, Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +132,8 @@ func TestScheduledRotation(t *testing.T) {
 	if stub.creds != 0 {
 		t.Fatal("rotated a fresh secret")
 	}
-	clock = clock.Add(91 * 24 * time.Hour)
+	advance(91 * 24 * time.Hour)
+	clock := now()
 	// Another process holds the lease: this one waits its turn.
 	if ok, _ := a.Secrets.TakeLease(ctx, "secrets.rotation", "other", clock, clock.Add(time.Minute)); !ok {
 		t.Fatal("lease")
@@ -151,7 +155,7 @@ func TestScheduledRotation(t *testing.T) {
 	if rot.Step != "switched" || stub.creds != 1 || stub.repoints != 1 {
 		t.Fatalf("after the scheduled rotation: %+v %+v", rot, stub)
 	}
-	clock = clock.Add(time.Hour + time.Second)
+	advance(time.Hour + time.Second)
 	a.rotationTick(ctx)
 	if rot, _ := a.Secrets.Rotation(ctx); rot.Step != "retired" {
 		t.Fatalf("not retired after the grace period: %+v", rot)
