@@ -25,10 +25,6 @@ var leaseWait = 45 * time.Second
 
 var errLeaseHeld = errors.New("another process is running the rotation now (serve's scheduled rotation, or another rotate): see voicegate secrets status, and try again")
 
-// vapiForSecrets builds the Vapi API a rotation uses from the config
-// (nil: vapi.api is not configured): internal/vapiapi's Webhooks.
-func vapiForSecrets(o *opened) (secrets.Vapi, error) { return vapiWebhooks(o) }
-
 // runSecrets shows and rotates the managed webhook secret. Every step is
 // audited; a rotation interrupted anywhere leaves both secrets accepted
 // and resumes with --resume.
@@ -89,7 +85,7 @@ func runSecrets(ctx context.Context, args []string, getenv func(string) string, 
 			fmt.Fprintf(stderr, "warning: a grace period of %s: a call Vapi started before the switch may still sign with the old secret after it (tests only; use hours in production)\n", grace)
 		}
 	}
-	api, err := vapiForSecrets(o)
+	api, err := vapiWebhooks(o)
 	if err != nil {
 		return err
 	}

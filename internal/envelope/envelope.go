@@ -55,18 +55,14 @@ var ErrOpen = errors.New("does not open")
 // Seal encrypts plaintext under a fresh data key drawn from random, and
 // wraps the data key with kr's current key; both bound to aad.
 func Seal(kr Keyring, random io.Reader, plaintext, aad []byte) (Sealed, error) {
-	dek := make([]byte, KeySize)
-	if _, err := io.ReadFull(random, dek); err != nil {
-		return Sealed{}, fmt.Errorf("seal: data key: %w", err)
-	}
-	payload, err := seal(dek, random, plaintext, aad)
+	dek, w, err := NewDataKey(kr, random, aad)
 	if err != nil {
 		return Sealed{}, err
 	}
-	w, err := kr.Wrap(dek, aad)
-	clear(dek)
+	defer clear(dek)
+	payload, err := seal(dek, random, plaintext, aad)
 	if err != nil {
-		return Sealed{}, fmt.Errorf("seal: wrap the data key: %w", err)
+		return Sealed{}, err
 	}
 	return Sealed{Key: w, Payload: payload}, nil
 }
@@ -76,9 +72,9 @@ func Seal(kr Keyring, random io.Reader, plaintext, aad []byte) (Sealed, error) {
 // the other). A record's redacted copy is its second payload: one wrapped
 // key, destroyed for both at once.
 func SealPair(kr Keyring, random io.Reader, plaintext, second, aad, aad2 []byte) (Sealed, []byte, error) {
-	dek := make([]byte, KeySize)
-	if _, err := io.ReadFull(random, dek); err != nil {
-		return Sealed{}, nil, fmt.Errorf("seal: data key: %w", err)
+	dek, w, err := NewDataKey(kr, random, aad)
+	if err != nil {
+		return Sealed{}, nil, err
 	}
 	defer clear(dek)
 	payload, err := seal(dek, random, plaintext, aad)
@@ -88,10 +84,6 @@ func SealPair(kr Keyring, random io.Reader, plaintext, second, aad, aad2 []byte)
 	p2, err := seal(dek, random, second, aad2)
 	if err != nil {
 		return Sealed{}, nil, err
-	}
-	w, err := kr.Wrap(dek, aad)
-	if err != nil {
-		return Sealed{}, nil, fmt.Errorf("seal: wrap the data key: %w", err)
 	}
 	return Sealed{Key: w, Payload: payload}, p2, nil
 }

@@ -71,6 +71,10 @@ type Rotator struct {
 // time.
 const RotationLease = "secrets.rotation"
 
+// DefaultLiveWithin: a server that reported within it is live (the
+// rotation waits for it, status lists it).
+const DefaultLiveWithin = 15 * time.Second
+
 // ErrInProgress is a rotation started while another is not finished.
 var ErrInProgress = errors.New("a rotation is in progress")
 
@@ -80,7 +84,7 @@ func CredentialName(s Secret) string { return "voicegate-webhook-" + s.ID }
 
 func (r *Rotator) defaults() {
 	if r.LiveWithin == 0 {
-		r.LiveWithin = 15 * time.Second
+		r.LiveWithin = DefaultLiveWithin
 	}
 	if r.WaitLoaded == 0 {
 		r.WaitLoaded = 2 * time.Minute
@@ -369,7 +373,7 @@ func Status(ctx context.Context, m *Manager, now time.Time) (string, error) {
 	fmt.Fprintln(&b, "servers:")
 	live := 0
 	for _, l := range ls {
-		if now.Sub(l.SeenAt) <= 15*time.Second {
+		if now.Sub(l.SeenAt) <= DefaultLiveWithin {
 			live++
 			fmt.Fprintf(&b, "  %s  generation %d  seen %s ago\n", l.Process, l.Generation, now.Sub(l.SeenAt).Round(time.Second))
 		}

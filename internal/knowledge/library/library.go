@@ -111,7 +111,7 @@ const (
 	// similarityHalf is the BM25 score answered as similarity 0.5: a
 	// score s is s/(s+similarityHalf).
 	similarityHalf = 5.0
-	// RemoveBatch and the like: documents read at a time when rewrapping.
+	// RewrapBatch is how many documents a rewrap reads at a time.
 	RewrapBatch = 500
 )
 
