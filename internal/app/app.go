@@ -49,8 +49,8 @@ import (
 
 // App is a wired voicegate.
 type App struct {
-	Config   *config.Config
-	Gateway  *gateway.Gateway
+	Config  *config.Config
+	Gateway *gateway.Gateway
 	// Sessions and Replay are this process's memory: the state itself
 	// with state.driver memory, the fallback while Redis is unreachable
 	// with redis. Tracker and Guard are what requests use.
@@ -61,9 +61,9 @@ type App struct {
 	// redis and redisTracker are set with state.driver redis.
 	redis        *redisstate.Conn
 	redisTracker *redisstate.Tracker
-	Store    *calls.MonitoredStore
-	Metrics  *metrics.Metrics
-	Tools    *tools.Router
+	Store        *calls.MonitoredStore
+	Metrics      *metrics.Metrics
+	Tools        *tools.Router
 	// Records seals and keeps the protected call records (nil when the
 	// store given in Options keeps none).
 	Records *records.Writer

@@ -38,9 +38,9 @@ type Metrics struct {
 	StoreErrors      *prometheus.CounterVec // op
 	// StateLocal counts requests handled or refused on this replica's own
 	// state while Redis was unreachable (decision).
-	StateLocal *prometheus.CounterVec
-	ConfigReloads    *prometheus.CounterVec // result
-	Panics           prometheus.Counter
+	StateLocal    *prometheus.CounterVec
+	ConfigReloads *prometheus.CounterVec // result
+	Panics        prometheus.Counter
 	// The barge-in engine's decisions, by decision and reason.
 	BargeinDecisions *prometheus.CounterVec // decision, reason
 	// Live Call Control messages sent, by type and outcome, and the time
