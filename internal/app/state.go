@@ -30,8 +30,8 @@ func (a *App) openState(cfg *config.Config, o Options) error {
 		return err
 	}
 	a.redis = conn
-	guard := redisstate.NewGuard(conn, window, grace, capacity)
 	tracker := redisstate.NewTracker(conn, cfg.Sessions.TTL.D(), cfg.Sessions.Capacity, o.Now)
+	guard := redisstate.NewGuard(conn, window, grace, capacity, tracker)
 	a.redisTracker = tracker
 	a.Sessions, a.Replay = tracker.Local(), guard.Local()
 	a.Tracker, a.Guard = tracker, guard

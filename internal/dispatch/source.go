@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/voicegate/voicegate/internal/auth"
+	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/vapi"
 	"github.com/voicegate/voicegate/internal/webhook"
 )
@@ -57,24 +58,66 @@ type EndpointConfig struct {
 // handle what passes.
 func Endpoint(c EndpointConfig, verifier auth.Verifier, d *Dispatcher) *webhook.Endpoint {
 	return &webhook.Endpoint{
-		MaxBodyBytes: c.MaxBodyBytes,
-		AllowFrom:    c.AllowFrom,
-		PublicURL:    c.PublicURL,
-		Verifier:     verifier,
-		Handle:       d.handleBody,
-		SlowRatio:    c.DeadlineWarnRatio,
+		MaxBodyBytes:  c.MaxBodyBytes,
+		AllowFrom:     c.AllowFrom,
+		PublicURL:     c.PublicURL,
+		Verifier:      verifier,
+		Handle:        d.handleBody,
+		Decode:        d.decode,
+		HandleDecoded: d.handleDecoded,
+		SlowRatio:     c.DeadlineWarnRatio,
 		// EncodeError is nil: Vapi is answered in JSON.
 	}
 }
 
 // handleBody decodes an authentic body and handles the message.
 func (d *Dispatcher) handleBody(ctx context.Context, body []byte) (webhook.Reply, error) {
+	dec, err := d.decode(body)
+	if err != nil {
+		return webhook.Reply{}, err
+	}
+	return d.handleDecoded(ctx, dec)
+}
+
+// decode reads an authentic body (webhook.Endpoint.Decode).
+func (d *Dispatcher) decode(body []byte) (webhook.Decoded, error) {
 	msg, err := vapi.Decode(body)
 	if err != nil {
 		// The decoder's message names the field, never its value.
-		return webhook.Reply{}, &webhook.Error{Status: http.StatusBadRequest, Msg: err.Error(), Type: "none"}
+		return webhook.Decoded{}, &webhook.Error{Status: http.StatusBadRequest, Msg: err.Error(), Type: "none"}
 	}
 	msg.Body = body
+	return webhook.Decoded{Msg: msg, Subject: subjectOf(msg)}, nil
+}
+
+// subjectOf says what m is about, as Handle will treat it: which call,
+// whether it is an event noted by track (with which statuses), and
+// whether it has side effects.
+func subjectOf(m *vapi.Message) replay.Subject {
+	s := replay.Subject{CallID: m.CallID(), SideEffects: sideEffects(m.Type)}
+	if s.CallID == "" || m.DryRun {
+		return s
+	}
+	switch m.Type {
+	case vapi.TypeEndOfCallReport, vapi.TypeCallDeleted, vapi.TypeCampaignPredial, vapi.TypePhoneCallControl,
+		"chat.created", "chat.deleted", "session.created", "session.updated", "session.deleted":
+		return s
+	case vapi.TypeStatusUpdate:
+		if m.Status == "" || m.Status == "ended" {
+			return s
+		}
+		s.Status = m.Status
+	}
+	s.Observe = true
+	if m.Call != nil {
+		s.Initial = m.Call.Status
+	}
+	return s
+}
+
+// handleDecoded handles a decoded message (webhook.Endpoint.HandleDecoded).
+func (d *Dispatcher) handleDecoded(ctx context.Context, dec webhook.Decoded) (webhook.Reply, error) {
+	msg := dec.Msg.(*vapi.Message)
 	out, err := d.Handle(ctx, msg)
 	typ, id := vapi.MetricType(msg.Type), msg.CallID()
 	if err != nil {

@@ -398,6 +398,19 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 	for i := range key {
 		key[i] ^= s.salt[i]
 	}
+	var dec *webhook.Decoded
+	if ep.Decode != nil {
+		// Read once, before the claim, so that a shared guard claims the
+		// request and reads its call in one round trip. A body the source
+		// cannot read is refused again on every try, never remembered.
+		d, err := ep.Decode(body)
+		if err != nil {
+			reply, outcome := g.sourceError(r, ep, err)
+			return reply, outcome, nil
+		}
+		dec = &d
+		r = r.WithContext(replay.WithSubject(r.Context(), d.Subject))
+	}
 	cached, replayed, ticket, err := g.replay.BeginAt(r.Context(), key, start, areq.ValidUntil)
 	if err != nil {
 		return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "request already in progress", outcome: metrics.OutcomeError, kind: kindRefusal, reason: "delivery_in_progress"}
@@ -415,12 +428,13 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 		}
 	}()
 
+	ctx := replay.WithTicket(r.Context(), ticket)
 	if ticket.Local {
 		// Redis is unreachable: the source decides what may be handled
 		// on this replica's memory (state.IsLocal).
-		r = r.WithContext(state.WithLocal(r.Context()))
+		ctx = state.WithLocal(ctx)
 	}
-	reply, err := g.handle(r, ep, body)
+	reply, err := g.handle(r.WithContext(ctx), ep, body, dec)
 	outcome := metrics.OutcomeOK
 	switch {
 	case err != nil:
@@ -441,7 +455,7 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 
 // handle runs the source's handler; a panic in it is an error like any
 // other (a 500 in the source's format, counted, never remembered).
-func (g *Gateway) handle(r *http.Request, ep *webhook.Endpoint, body []byte) (reply webhook.Reply, err error) {
+func (g *Gateway) handle(r *http.Request, ep *webhook.Endpoint, body []byte, dec *webhook.Decoded) (reply webhook.Reply, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -452,6 +466,9 @@ func (g *Gateway) handle(r *http.Request, ep *webhook.Endpoint, body []byte) (re
 			reply, err = webhook.Reply{}, errPanic
 		}
 	}()
+	if dec != nil {
+		return ep.HandleDecoded(r.Context(), *dec)
+	}
 	return ep.Handle(r.Context(), body)
 }
 

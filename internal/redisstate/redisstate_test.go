@@ -40,7 +40,7 @@ func conn(t *testing.T, prefix string, mut ...func(*state.Config)) *redisstate.C
 
 func TestGuardContract(t *testing.T) {
 	replaytest.Run(t, func(t *testing.T, c replaytest.Config) replay.Guard {
-		return redisstate.NewGuard(conn(t, redistest.Prefix(t)), c.Window, c.Grace, 1000)
+		return redisstate.NewGuard(conn(t, redistest.Prefix(t)), c.Window, c.Grace, 1000, nil)
 	})
 }
 

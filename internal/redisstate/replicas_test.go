@@ -21,8 +21,8 @@ var t0 = time.Now()
 // the original waits for the original's answer.
 func TestDuplicateOnAnotherReplicaWaitsForTheAnswer(t *testing.T) {
 	p := redistest.Prefix(t)
-	a := redisstate.NewGuard(conn(t, p), time.Minute, time.Second, 100)
-	b := redisstate.NewGuard(conn(t, p), time.Minute, time.Second, 100)
+	a := redisstate.NewGuard(conn(t, p), time.Minute, time.Second, 100, nil)
+	b := redisstate.NewGuard(conn(t, p), time.Minute, time.Second, 100, nil)
 	k := replay.KeyOf([]byte("tool call"))
 	_, replayed, tk, err := a.BeginAt(ctx, k, t0, time.Time{})
 	if err != nil || replayed {
@@ -50,8 +50,8 @@ func TestLeaseOfADeadReplicaEnds(t *testing.T) {
 	p := redistest.Prefix(t)
 	short := func(c *state.Config) { c.Lease = 600 * 1e6; c.Timeout = 100 * 1e6 }
 	dying := conn(t, p, short)
-	a := redisstate.NewGuard(dying, time.Minute, time.Second, 100)
-	b := redisstate.NewGuard(conn(t, p, short), time.Minute, time.Second, 100)
+	a := redisstate.NewGuard(dying, time.Minute, time.Second, 100, nil)
+	b := redisstate.NewGuard(conn(t, p, short), time.Minute, time.Second, 100, nil)
 	k := replay.KeyOf([]byte("in flight when killed"))
 	if _, _, _, err := a.BeginAt(ctx, k, t0, time.Time{}); err != nil {
 		t.Fatal(err)
@@ -76,8 +76,8 @@ func TestLeaseOfADeadReplicaEnds(t *testing.T) {
 func TestLeaseIsRenewedWhileWorking(t *testing.T) {
 	p := redistest.Prefix(t)
 	short := func(c *state.Config) { c.Lease = 600 * 1e6; c.Timeout = 100 * 1e6 }
-	a := redisstate.NewGuard(conn(t, p, short), time.Minute, time.Second, 100)
-	b := redisstate.NewGuard(conn(t, p, short), time.Minute, time.Second, 100)
+	a := redisstate.NewGuard(conn(t, p, short), time.Minute, time.Second, 100, nil)
+	b := redisstate.NewGuard(conn(t, p, short), time.Minute, time.Second, 100, nil)
 	k := replay.KeyOf([]byte("slow tool"))
 	_, _, tk, _ := a.BeginAt(ctx, k, t0, time.Time{})
 	done := make(chan replay.Response, 1)
@@ -194,7 +194,7 @@ func TestRedisDownDegradesAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cn.Close()
-	g := redisstate.NewGuard(cn, time.Minute, time.Second, 100)
+	g := redisstate.NewGuard(cn, time.Minute, time.Second, 100, nil)
 	tr := redisstate.NewTracker(cn, time.Hour, 100, time.Now)
 	_, _, tk, err := g.BeginAt(ctx, replay.KeyOf([]byte("before")), t0, time.Time{})
 	if err != nil || tk.Local {

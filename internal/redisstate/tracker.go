@@ -15,6 +15,7 @@ import (
 
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/periodic"
+	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/session"
 )
 
@@ -83,6 +84,21 @@ return first
 
 // Observe implements session.Tracker.
 func (t *Tracker) Observe(ctx context.Context, id, status, initial string) (bool, error) {
+	if tk := claimed(ctx, id); tk != nil && tk.subj.Observe && tk.subj.Status == status && tk.subj.Initial == initial {
+		// Noted by the request's claim; the first use of it only.
+		tk.callMu.Lock()
+		obs := tk.observed
+		tk.observed = -3
+		tk.callMu.Unlock()
+		switch obs {
+		case 1, 0:
+			return obs == 1, nil
+		case -1:
+			return false, session.ErrEnded
+		case -2:
+			return false, session.ErrFull
+		}
+	}
 	if !t.c.Up() {
 		return t.local.Observe(ctx, id, status, initial)
 	}
@@ -116,6 +132,21 @@ return 1
 
 // Speech implements session.Tracker.
 func (t *Tracker) Speech(ctx context.Context, id, role string, started bool, turn int) bool {
+	if tk := batched(ctx, id); tk != nil {
+		ops := []any{"m", "tn", turn}
+		if role == "assistant" || role == "user" {
+			ops = append(ops, "s", role[:1]+"s", b01(started))
+		}
+		return tk.queue(func(s *session.State) {
+			switch role {
+			case "assistant":
+				s.AssistantSpeaking = started
+			case "user":
+				s.UserSpeaking = started
+			}
+			s.Turn = max(s.Turn, turn)
+		}, ops...)
+	}
 	if !t.c.Up() {
 		return t.local.Speech(ctx, id, role, started, turn)
 	}
@@ -132,6 +163,9 @@ return 1
 
 // Interrupted implements session.Tracker.
 func (t *Tracker) Interrupted(ctx context.Context, id string) bool {
+	if tk := batched(ctx, id); tk != nil {
+		return tk.queue(func(s *session.State) { s.Interruptions++; s.AssistantSpeaking = false }, "i", "in", 1, "s", "as", "0")
+	}
 	if !t.c.Up() {
 		return t.local.Interrupted(ctx, id)
 	}
@@ -147,6 +181,14 @@ return 1
 
 // ToolCall implements session.Tracker.
 func (t *Tracker) ToolCall(ctx context.Context, id, outcome string) bool {
+	if tk := batched(ctx, id); tk != nil {
+		return tk.queue(func(s *session.State) {
+			if s.ToolCalls == nil {
+				s.ToolCalls = make(map[string]int, 2)
+			}
+			s.ToolCalls[outcome]++
+		}, "i", "tc:"+outcome, 1)
+	}
 	if !t.c.Up() {
 		return t.local.ToolCall(ctx, id, outcome)
 	}
@@ -182,6 +224,9 @@ return 1
 // the fields it changed are written if nobody changed the call meanwhile;
 // otherwise f runs again on the new state (as the interface allows).
 func (t *Tracker) Update(ctx context.Context, id string, f func(*session.State)) bool {
+	if tk := batched(ctx, id); tk != nil {
+		return tk.change(f)
+	}
 	if !t.c.Up() {
 		return t.local.Update(ctx, id, f)
 	}
@@ -252,6 +297,11 @@ func deletable(k string) bool { return k != "v" && k != "ev" && k != "t0" }
 // Forget implements session.Tracker.
 func (t *Tracker) Forget(ctx context.Context, id string) {
 	t.cancelCtx(id)
+	if tk := claimed(ctx, id); tk != nil {
+		tk.callMu.Lock()
+		tk.live, tk.ops = false, nil
+		tk.callMu.Unlock()
+	}
 	t.local.Forget(ctx, id)
 	if !t.c.Up() {
 		return
@@ -268,6 +318,11 @@ func (t *Tracker) Forget(ctx context.Context, id string) {
 
 // Seen implements session.Tracker.
 func (t *Tracker) Seen(ctx context.Context, id string) bool {
+	if tk := claimed(ctx, id); tk != nil {
+		tk.callMu.Lock()
+		defer tk.callMu.Unlock()
+		return tk.live || tk.ended
+	}
 	if !t.c.Up() {
 		return t.local.Seen(ctx, id)
 	}
@@ -292,6 +347,11 @@ return h
 // End implements session.Tracker.
 func (t *Tracker) End(ctx context.Context, id string) (session.State, bool) {
 	t.cancelCtx(id)
+	if tk := claimed(ctx, id); tk != nil {
+		tk.callMu.Lock()
+		tk.live, tk.ended, tk.ops = false, true, nil
+		tk.callMu.Unlock()
+	}
 	if !t.c.Up() {
 		return t.local.End(ctx, id)
 	}
@@ -512,4 +572,66 @@ func decodeState(h map[string]string) session.State {
 	}
 	st.ControlURL = h["cu"]
 	return st
+}
+
+// claimed returns the ticket of ctx's request when its claim read call
+// id's state.
+func claimed(ctx context.Context, id string) *ticket {
+	tk, ok := replay.TicketOf(ctx)
+	if !ok || tk.Local {
+		return nil
+	}
+	t, _ := tk.Handle.(*ticket)
+	if t == nil || t.callKey == "" || t.subj.CallID != id {
+		return nil
+	}
+	return t
+}
+
+// batched returns the ticket whose call state ctx's request changes in
+// memory, the changes being written with its answer: a request without
+// side effects. With side effects, changes are written at once.
+func batched(ctx context.Context, id string) *ticket {
+	if t := claimed(ctx, id); t != nil && !t.subj.SideEffects {
+		return t
+	}
+	return nil
+}
+
+// change applies f to the call state t read and queues the fields that
+// changed; false when the call is not live.
+func (t *ticket) change(f func(*session.State)) bool {
+	t.callMu.Lock()
+	defer t.callMu.Unlock()
+	if !t.live {
+		return false
+	}
+	before := encodeState(t.state)
+	f(&t.state)
+	after := encodeState(t.state)
+	for k, v := range after {
+		if before[k] != v {
+			t.ops = append(t.ops, "s", k, v)
+		}
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok && deletable(k) {
+			t.ops = append(t.ops, "d", k, "")
+		}
+	}
+	return true
+}
+
+// queue applies f to the call state t read and queues ops, written as
+// they are (increments stay increments, so that concurrent requests of
+// the call add up); false when the call is not live.
+func (t *ticket) queue(f func(*session.State), ops ...any) bool {
+	t.callMu.Lock()
+	defer t.callMu.Unlock()
+	if !t.live {
+		return false
+	}
+	f(&t.state)
+	t.ops = append(t.ops, ops...)
+	return true
 }

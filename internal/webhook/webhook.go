@@ -57,6 +57,13 @@ type Endpoint struct {
 	// chooses the status and what the caller is told; any other error is
 	// a 500 "internal error").
 	Handle func(ctx context.Context, body []byte) (Reply, error)
+	// Decode, when set, reads an authentic body before the replay check
+	// (a body it refuses is answered with its error, never remembered),
+	// and HandleDecoded then handles what it read instead of Handle: the
+	// message is read once, and its Subject lets a shared replay guard
+	// claim the request and read its call's state in one round trip.
+	Decode        func(body []byte) (Decoded, error)
+	HandleDecoded func(ctx context.Context, d Decoded) (Reply, error)
 	// EncodeError renders an error answer — the gateway's refusals (401,
 	// 413, 503, ...) and the source's errors — in the provider's format.
 	// Nil renders JSON, {"error":"msg"}.
@@ -64,6 +71,14 @@ type Endpoint struct {
 	// SlowRatio is the share of a reply's deadline past which the answer
 	// is logged and counted as slow.
 	SlowRatio float64
+}
+
+// Decoded is a body as Endpoint.Decode read it.
+type Decoded struct {
+	// Msg is the source's own message (HandleDecoded knows its type).
+	Msg any
+	// Subject is what the message is about, for the replay guard.
+	Subject replay.Subject
 }
 
 // Reply is a source's answer to one request.
