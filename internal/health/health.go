@@ -22,9 +22,10 @@
 // which the sender retries) by the code that needs the dependency, not by
 // the load balancer.
 //
-// A dependency's state changes only by a probe: Ready never probes, so a
-// readiness endpoint polled often costs nothing and never waits. The
-// first round of probes runs in Start, before it returns.
+// A dependency's state changes only by a probe: every Interval, and on
+// Check (what /readyz calls, so that its answer is current; rounds that
+// overlap are coalesced). Ready alone never probes. The first round runs
+// in Start, before it returns.
 //
 // Logs: one line when a dependency goes down, one a minute while it stays
 // down (LogEvery), one when it recovers; never the probe's error beyond
@@ -54,6 +55,10 @@ type Check struct {
 	// Probe returns nil while the dependency works. It gets a context
 	// bounded by Options.Timeout.
 	Probe func(context.Context) error
+	// Reason, if set, names a failed probe's error in /readyz with a short
+	// constant ("writes failing", "unreachable"); the error itself only
+	// goes to the log. Default: "unreachable".
+	Reason func(error) string
 }
 
 // Options tune a Monitor; zero values take the defaults.
@@ -73,6 +78,17 @@ type Options struct {
 	// voicegate_dependency_up gauge).
 	Observe func(name string, up bool)
 }
+
+// Dependency names (Check.Name) voicegate registers: the label values of
+// voicegate_dependency_up.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+	Redis    = "redis"
+)
+
+// Names lists every dependency name voicegate registers.
+var Names = []string{SQLite, Postgres, Redis}
 
 // Defaults.
 const (
@@ -95,6 +111,8 @@ type State struct {
 	Up     bool   `json:"up"`
 	// Since is when it last changed state (or was first probed).
 	Since time.Time `json:"since"`
+	// Reason is Check.Reason of the last probe's error while down.
+	Reason string `json:"reason,omitempty"`
 	// Error is the last probe's error while down: for logs, never in
 	// /readyz (it may name internal addresses).
 	Error string `json:"-"`
@@ -126,6 +144,7 @@ type Monitor struct {
 	lastLog []time.Time
 	started bool
 	cancel  context.CancelFunc
+	round   chan struct{} // closed when the running round ends; nil: none
 	wg      sync.WaitGroup
 }
 
@@ -213,12 +232,30 @@ func (m *Monitor) Close() error {
 }
 
 // ProbeNow runs one round of probes, one dependency after the other, and
-// updates their states (Start's loop calls it; tests call it to avoid
-// waiting for the interval).
+// updates their states (Start's loop calls it; so does Check). A call
+// while a round is running waits for that round instead of starting
+// another, so that a readiness endpoint polled by many load balancers
+// probes each dependency once at a time.
 func (m *Monitor) ProbeNow(ctx context.Context) {
 	m.mu.Lock()
+	if ch := m.round; ch != nil {
+		m.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		return
+	}
+	ch := make(chan struct{})
+	m.round = ch
 	checks := append([]Check(nil), m.checks...)
 	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.round = nil
+		m.mu.Unlock()
+		close(ch)
+	}()
 	for i, c := range checks {
 		if ctx.Err() != nil {
 			return // stopping: a cancelled probe says nothing
@@ -233,6 +270,13 @@ func (m *Monitor) ProbeNow(ctx context.Context) {
 	}
 }
 
+// Check probes now (see ProbeNow) and returns the verdict: what /readyz
+// answers, never older than the request.
+func (m *Monitor) Check(ctx context.Context) Report {
+	m.ProbeNow(ctx)
+	return m.Ready()
+}
+
 // record stores a probe's outcome and logs a change.
 func (m *Monitor) record(i int, c Check, err error) {
 	now := m.o.Now()
@@ -245,9 +289,12 @@ func (m *Monitor) record(i int, c Check, err error) {
 		downFor = now.Sub(s.Since)
 		s.Up, s.Since = up, now
 	}
-	s.Error = ""
+	s.Error, s.Reason = "", ""
 	if err != nil {
-		s.Error = err.Error()
+		s.Error, s.Reason = err.Error(), "unreachable"
+		if c.Reason != nil {
+			s.Reason = c.Reason(err)
+		}
 	}
 	logDown := !up && (changed || now.Sub(m.lastLog[i]) >= m.o.LogEvery)
 	if logDown {

@@ -158,7 +158,7 @@ func TestLogsOncePerMinuteAndOnRecovery(t *testing.T) {
 	if n := count(`msg="dependency down"`); n != 2 {
 		t.Fatalf("%d down lines after a minute, want 2:\n%s", n, logs.String())
 	}
-	if s, _ := m.State("postgres"); s.Up || !strings.Contains(s.Error, "refused") {
+	if s, _ := m.State("postgres"); s.Up || !strings.Contains(s.Error, "refused") || s.Reason != "unreachable" {
 		t.Fatalf("state %+v", s)
 	}
 	f.set(nil)
