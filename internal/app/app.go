@@ -30,6 +30,7 @@ import (
 	"github.com/voicegate/voicegate/internal/envelope"
 	"github.com/voicegate/voicegate/internal/erasure"
 	"github.com/voicegate/voicegate/internal/gateway"
+	"github.com/voicegate/voicegate/internal/health"
 	"github.com/voicegate/voicegate/internal/knowledge"
 	"github.com/voicegate/voicegate/internal/knowledge/library"
 	"github.com/voicegate/voicegate/internal/logkey"
@@ -121,6 +122,10 @@ type App struct {
 	// rules are the barge-in actions build compiled, used once a build
 	// is committed.
 	rules *actions.Rules
+	// Health watches the dependencies (the store; Redis when shared
+	// state is on) for readiness and voicegate_dependency_up: register
+	// more checks before Run.
+	Health *health.Monitor
 }
 
 // Options are the injectable parts.
@@ -187,6 +192,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 			return nil, err
 		}
 		a.keys = kr
+		if err := checkSharedKeyring(ctx, cfg, rs, kr); err != nil {
+			return nil, err
+		}
 		// Per-call secrets, outside the database: a purge destroys them. A
 		// missing store beside records that need it is lost or not yet
 		// restored: never replaced by an empty one.
@@ -243,6 +251,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if a.store.observe != nil {
 		a.store.observe(a.Metrics)
 	}
+	a.Health = a.newHealth(cfg)
 	var err error
 	if a.Control, err = callcontrol.New(cfg.CallControl, callcontrol.Deps{Log: o.Log.With(logkey.Component, "call_control"), Now: o.Now,
 		Observe: func(typ, outcome string, _ int, _ time.Duration) {
@@ -299,7 +308,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	a.Gateway = gateway.New(gateway.Config{BodyMemoryBytes: cfg.Server.BodyMemoryBytes, ReadTimeout: cfg.Server.ReadTimeout.D(),
 		PublicMetricsToken: cfg.Admin.PublicMetricsToken, TrustedProxies: cfg.Server.Proxies(), Limits: cfg.Limits},
-		gateway.Deps{Sources: sources, Replay: a.Guard, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes, Audit: a.AuditEvent})
+		gateway.Deps{Sources: sources, Replay: a.Guard, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes, Audit: a.AuditEvent, Health: a.Health})
 	a.Metrics.ObserveReady(func() float64 {
 		if ok, _ := a.Gateway.Ready(context.Background()); ok {
 			return 1
@@ -494,6 +503,7 @@ func (a *App) Run(ctx context.Context, l Listeners) error {
 		})
 	}
 	background.Go(func() { a.Gateway.Run(bgCtx) })
+	a.Health.Start(bgCtx) // probes until stopBackground; closed below
 	if a.Secrets != nil {
 		background.Go(func() { a.watchSecrets(bgCtx) })
 		background.Go(func() { a.rotateSecrets(bgCtx) })
@@ -541,6 +551,7 @@ func (a *App) Run(ctx context.Context, l Listeners) error {
 	stopWaiting()
 	stopBackground()
 	background.Wait()
+	a.Health.Close()
 	return first
 }
 

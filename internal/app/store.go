@@ -2,11 +2,17 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/envelope"
+	"github.com/voicegate/voicegate/internal/health"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/postgres"
@@ -62,4 +68,73 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (drive
 		},
 		maintain: func(ctx context.Context, onErr func(error)) { db.RunCheckpoints(ctx, every, onErr) },
 	}, nil
+}
+
+// newHealth returns the dependency monitor with the store's check: the
+// store answers and its writes are not failing (calls.MonitoredStore.Ready).
+// SQLite is this replica's own (down: not ready); PostgreSQL is shared by
+// the replicas (down: degraded, see internal/health and docs/replicas.md).
+// The gauge voicegate_dependency_up follows each probe.
+func (a *App) newHealth(cfg *config.Config) *health.Monitor {
+	m := health.New(health.Options{Log: a.log.With(logkey.Component, "health"), Now: a.now,
+		Observe: func(name string, up bool) {
+			v := 0.0
+			if up {
+				v = 1
+			}
+			a.Metrics.DependencyUp.WithLabelValues(name).Set(v)
+		}})
+	c := health.Check{Name: health.SQLite, Probe: a.Store.Ready, Reason: func(err error) string {
+		if errors.Is(err, calls.ErrWritesFailing) {
+			return "writes failing"
+		}
+		return "unreachable"
+	}}
+	if cfg.Storage.Driver == storage.DriverPostgres {
+		c.Name, c.Shared = health.Postgres, true
+	}
+	m.Register(c) // the first check of a new monitor: it cannot fail
+	if a.redis != nil {
+		// Shared: while it is down, side-effecting messages are refused
+		// one by one (503 + Retry-After), the rest answered from this
+		// replica's memory.
+		m.Register(health.Check{Name: health.Redis, Shared: true, Probe: a.redis.Ping})
+	}
+	return m
+}
+
+// checkSharedKeyring refuses a keyring that lacks a key the shared
+// database's records are wrapped under. With storage.driver postgres every
+// replica writes records into one database, so every replica must hold
+// the same keyring (records.keyring_env from one secret, or the same
+// mounted keyring_file): a replica that created a keyring of its own in
+// its data_dir would seal records no other replica can open, and could
+// not open theirs. This catches it at start, before it writes anything,
+// as soon as another replica has written a record. (The embedded store is
+// this replica's alone: nothing to compare.)
+func checkSharedKeyring(ctx context.Context, cfg *config.Config, rs records.Store, kr *envelope.Local) error {
+	if cfg.Storage.Driver != storage.DriverPostgres {
+		return nil
+	}
+	usage, err := rs.KeyUsage(ctx)
+	if err != nil {
+		return err
+	}
+	have := kr.IDs()
+	var missing []string
+	for id := range usage {
+		if !slices.Contains(have, id) {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	slices.Sort(missing)
+	where := "records.keyring_env " + cfg.Records.KeyringEnv
+	if cfg.Records.KeyringEnv == "" {
+		where = "the keyring file " + cfg.Records.KeyringPath(cfg.DataDir)
+	}
+	return fmt.Errorf("the PostgreSQL database holds records sealed under key(s) %s that %s lacks: with storage.driver postgres every replica needs the same keyring (records.keyring_env from one secret, or the same mounted keyring_file; see docs/replicas.md)",
+		strings.Join(missing, ", "), where)
 }

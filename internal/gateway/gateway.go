@@ -21,6 +21,7 @@ import (
 
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/calls"
+	"github.com/voicegate/voicegate/internal/health"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/metrics"
 	"github.com/voicegate/voicegate/internal/periodic"
@@ -49,6 +50,8 @@ type Gateway struct {
 	refusals *refusalLog
 	// perSource limits each client address (nil: off).
 	perSource *ratelimit.PerAddress
+	// health decides readiness from the dependencies (nil: the store).
+	health *health.Monitor
 }
 
 // Deps are the Gateway's collaborators.
@@ -66,6 +69,9 @@ type Deps struct {
 	// Audit, if set, records security events (each minute's authentication
 	// failures per reason and client) in the audit log.
 	Audit func(event, subject, detail string)
+	// Health, if set, decides readiness from the dependencies it watches
+	// (internal/health); without it readiness is the store's.
+	Health *health.Monitor
 }
 
 // Config is what the gateway needs of the configuration; it changes only
@@ -89,7 +95,7 @@ type Config struct {
 // New returns the gateway.
 func New(cfg Config, d Deps) *Gateway {
 	g := &Gateway{cfg: cfg, sources: d.Sources, replay: d.Replay, store: d.Store,
-		metrics: d.Metrics, log: d.Log, now: d.Now, extra: d.Routes}
+		metrics: d.Metrics, log: d.Log, now: d.Now, extra: d.Routes, health: d.Health}
 	g.bodies = newBodyReader(cfg.BodyMemoryBytes)
 	g.perSource = ratelimit.NewPerAddress(cfg.Limits.PerSource, cfg.Limits.MaxSources)
 	g.refusals = newRefusalLog(d.Log, RefusalLogInterval, d.Now)
@@ -149,36 +155,56 @@ type readier interface {
 	Ready(ctx context.Context) error
 }
 
-// Ready reports whether the gateway should get traffic, and if not why:
-// "draining", "database writes failing" or "database unreachable". It is
-// what /readyz answers and what voicegate_ready shows.
+// Ready reports whether the gateway should get traffic, and its status:
+// "draining"; with Deps.Health, the health rule (internal/health: "ready",
+// "degraded" while a shared dependency is down — still ready — or "not
+// ready" while a local one is); without it, the store alone ("database
+// writes failing", "database unreachable"). It is what /readyz answers
+// and what voicegate_ready shows.
 func (g *Gateway) Ready(ctx context.Context) (bool, string) {
+	ok, status, _ := g.readiness(ctx)
+	return ok, status
+}
+
+// readiness is Ready with the dependencies' states (nil without
+// Deps.Health).
+func (g *Gateway) readiness(ctx context.Context) (bool, string, []health.State) {
 	if g.draining.Load() {
-		return false, "draining"
+		return false, "draining", nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	if g.health != nil {
+		r := g.health.Check(ctx) // logs the dependencies' changes itself
+		return r.Ready, r.Status, r.Dependencies
+	}
 	check := g.store.Ping
 	if rd, ok := g.store.(readier); ok {
 		check = rd.Ready
 	}
 	if err := check(ctx); errors.Is(err, calls.ErrWritesFailing) {
 		g.log.Error("readiness: database writes failing", logkey.Err, err)
-		return false, "database writes failing"
+		return false, "database writes failing", nil
 	} else if err != nil {
 		g.log.Error("readiness: database unreachable", logkey.Err, err)
-		return false, "database unreachable"
+		return false, "database unreachable", nil
 	}
-	return true, "ready"
+	return true, "ready", nil
+}
+
+// readyzBody is /readyz's answer: {"status": ..., "dependencies": [...]}.
+type readyzBody struct {
+	Status       string         `json:"status"`
+	Dependencies []health.State `json:"dependencies,omitempty"`
 }
 
 func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	ok, why := g.Ready(r.Context())
+	ok, why, deps := g.readiness(r.Context())
 	status := http.StatusOK
 	if !ok {
 		status = http.StatusServiceUnavailable
 	}
-	b, _ := json.Marshal(map[string]string{"status": why})
+	b, _ := json.Marshal(readyzBody{Status: why, Dependencies: deps})
 	writeJSON(w, status, b)
 }
 
@@ -321,6 +347,11 @@ func encodeError(ep *webhook.Endpoint, status int, msg string) (string, []byte) 
 	return webhook.EncodeJSONError(status, msg)
 }
 
+// SourceRetryAfter is the Retry-After, in seconds, of a 503 a source
+// answers (a write that failed): Vapi's backoffPlan paces its retries,
+// other senders read this.
+const SourceRetryAfter = 1
+
 // sourceError is the adapter from a source's error to its answer, outcome
 // and log line: a *webhook.Error says the status and what the caller is
 // told; anything else is a 500 that tells nothing.
@@ -340,6 +371,10 @@ func (g *Gateway) sourceError(r *http.Request, ep *webhook.Endpoint, err error) 
 		reply.Header = http.Header{"Retry-After": {strconv.Itoa(we.RetryAfter)}}
 	}
 	reply.ContentType, reply.Body = encodeError(ep, we.Status, we.Msg)
+	if we.Status == http.StatusServiceUnavailable {
+		// What could not be kept (a database down) is retried: say when.
+		reply.Header = http.Header{"Retry-After": {strconv.Itoa(SourceRetryAfter)}}
+	}
 	outcome := metrics.OutcomeBadRequest
 	if we.Status >= 500 {
 		outcome = metrics.OutcomeError

@@ -55,3 +55,9 @@ const (
 	Client         = "client"
 	Peer           = "peer"
 )
+
+// Keys of internal/health's lines.
+const (
+	Dependency = "dependency"
+	Shared     = "shared"
+)

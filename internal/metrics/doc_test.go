@@ -32,6 +32,7 @@ import (
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/bargein"
 	"github.com/voicegate/voicegate/internal/dispatch"
+	"github.com/voicegate/voicegate/internal/health"
 	"github.com/voicegate/voicegate/internal/metrics"
 )
 
@@ -73,6 +74,7 @@ func registered(t *testing.T) map[string]family {
 	m.DroppedFields.WithLabelValues("tool-calls", "timestamp").Inc()
 	m.KnowledgeSearches.WithLabelValues("local", "documents").Inc()
 	m.KnowledgeLatency.WithLabelValues("local").Observe(0.001)
+	m.DependencyUp.WithLabelValues(health.Postgres).Set(1)
 
 	mfs, err := m.Registry.Gather()
 	if err != nil {
@@ -161,6 +163,7 @@ func codeLabelValues(t *testing.T) map[string]struct {
 		"voicegate_tool_duration_seconds/tool":       {toolNames, false},
 		"voicegate_store_errors_total/op":            {storeOps, true},
 		"voicegate_config_reloads_total/result":      {reloads, true},
+		"voicegate_dependency_up/dependency":         {health.Names, true},
 	}
 }
 

@@ -59,6 +59,9 @@ type Metrics struct {
 	// (documents, none, error), and their time.
 	KnowledgeSearches *prometheus.CounterVec   // source, outcome
 	KnowledgeLatency  *prometheus.HistogramVec // source
+	// DependencyUp is 1 while a dependency's last probe succeeded, 0
+	// while it failed (internal/health).
+	DependencyUp *prometheus.GaugeVec // dependency
 }
 
 // New registers every metric. activeCalls, replayEntries and replayEarly
@@ -129,7 +132,10 @@ func New(activeCalls, replayEntries, replayEarly func() float64) *Metrics {
 	m.KnowledgeLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "voicegate_knowledge_search_seconds", Help: "Time to answer a knowledge-base-request, by source.", Buckets: buckets,
 	}, []string{"source"})
-	r.MustRegister(m.StateLocal, m.KnowledgeSearches, m.KnowledgeLatency, m.AsyncJobs, m.DroppedFields, m.Requests, m.AuthFailures, m.Latency, m.ToolCalls, m.ToolLatency, m.DeadlineWarnings,
+	m.DependencyUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "voicegate_dependency_up", Help: "1 while the dependency's last probe succeeded, 0 while it failed, by dependency (sqlite, postgres, redis).",
+	}, []string{"dependency"})
+	r.MustRegister(m.StateLocal, m.DependencyUp, m.KnowledgeSearches, m.KnowledgeLatency, m.AsyncJobs, m.DroppedFields, m.Requests, m.AuthFailures, m.Latency, m.ToolCalls, m.ToolLatency, m.DeadlineWarnings,
 		m.SessionsRejected, m.SessionsExpired, m.StoreErrors, m.ConfigReloads, m.Panics,
 		m.BargeinDecisions, m.ControlMessages, m.ControlLatency, m.Hangs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_active_calls", Help: "Live call sessions."}, activeCalls),
