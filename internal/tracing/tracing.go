@@ -67,6 +67,10 @@ type Options struct {
 	Processor sdktrace.SpanProcessor
 }
 
+// QueueSize is how many ended spans wait for export; past it, new ones
+// are dropped (a slow collector never holds up a request).
+const QueueSize = 2048
+
 // Provider owns the tracer provider and its exporter: the batch
 // processor's goroutine runs until Close.
 type Provider struct {
@@ -78,8 +82,8 @@ type Provider struct {
 // Open returns the provider for cfg, or nil when tracing is off (no
 // endpoint and no Options.Processor). Spans go to cfg.TracesURL only,
 // through a client of their own (no proxy from the environment, no
-// redirect followed, cfg.Timeout per export); the OTEL_* environment
-// variables change nothing.
+// redirect followed, cfg.Timeout per export); the OTEL_EXPORTER_OTLP_*
+// and OTEL_BSP_* environment variables change nothing.
 func Open(cfg Config, o Options) (*Provider, error) {
 	if !cfg.Enabled() && o.Processor == nil {
 		return nil, nil
@@ -93,7 +97,9 @@ func Open(cfg Config, o Options) (*Provider, error) {
 		if err != nil {
 			return nil, err
 		}
-		proc = sdktrace.NewBatchSpanProcessor(exp, sdktrace.WithExportTimeout(cfg.Timeout.D()))
+		// Explicit, so that no OTEL_BSP_* variable changes them.
+		proc = sdktrace.NewBatchSpanProcessor(exp, sdktrace.WithExportTimeout(cfg.Timeout.D()),
+			sdktrace.WithMaxQueueSize(QueueSize), sdktrace.WithMaxExportBatchSize(512), sdktrace.WithBatchTimeout(5*time.Second))
 	}
 	res := resource.NewSchemaless(
 		attribute.String("service.name", "voicegate"),
