@@ -26,6 +26,7 @@ import (
 	"github.com/voicegate/voicegate/internal/periodic"
 	"github.com/voicegate/voicegate/internal/ratelimit"
 	"github.com/voicegate/voicegate/internal/replay"
+	"github.com/voicegate/voicegate/internal/state"
 	"github.com/voicegate/voicegate/internal/tracing"
 	"github.com/voicegate/voicegate/internal/webhook"
 )
@@ -342,6 +343,9 @@ func (g *Gateway) sourceError(r *http.Request, ep *webhook.Endpoint, err error) 
 		}
 	}
 	reply := webhook.Reply{Status: we.Status, Type: we.Type, CallID: we.CallID, Deadline: we.Deadline}
+	if we.RetryAfter > 0 {
+		reply.Header = http.Header{"Retry-After": {strconv.Itoa(we.RetryAfter)}}
+	}
 	reply.ContentType, reply.Body = encodeError(ep, we.Status, we.Msg)
 	outcome := metrics.OutcomeBadRequest
 	if we.Status >= 500 {
@@ -406,7 +410,7 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 	}
 	_, begin := g.step(r, "replay.begin")
 	cached, replayed, ticket, err := g.replay.BeginAt(r.Context(), key, start, areq.ValidUntil)
-	begin.begun(replayed, err)
+	begin.begun(replayed, ticket.Local, err)
 	if err != nil {
 		return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "request already in progress", outcome: metrics.OutcomeError, kind: kindRefusal, reason: "delivery_in_progress"}
 	}
@@ -423,6 +427,11 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 		}
 	}()
 
+	if ticket.Local {
+		// Redis is unreachable: the source decides what may be handled
+		// on this replica's memory (state.IsLocal).
+		r = r.WithContext(state.WithLocal(r.Context()))
+	}
 	reply, err := g.handle(r, ep, body)
 	outcome := metrics.OutcomeOK
 	switch {

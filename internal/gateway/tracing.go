@@ -68,13 +68,14 @@ func (s step) authenticated(err error) {
 	s.span.End()
 }
 
-// begun ends the replay guard's begin span: replayed, or failed (a
-// duplicate in progress, the shared state unavailable).
-func (s step) begun(replayed bool, err error) {
+// begun ends the replay guard's begin span: replayed, handled on this
+// replica's memory (the shared state unreachable), or failed (a duplicate
+// in progress).
+func (s step) begun(replayed, local bool, err error) {
 	if s.span == nil {
 		return
 	}
-	s.span.SetAttributes(tracing.AttrReplayed.Bool(replayed))
+	s.span.SetAttributes(tracing.AttrReplayed.Bool(replayed), tracing.AttrStateLocal.Bool(local))
 	tracing.End(s.span, err)
 }
 

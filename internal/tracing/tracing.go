@@ -45,6 +45,7 @@ const (
 	AttrReason      = attribute.Key("voicegate.reason")
 	AttrTool        = attribute.Key("voicegate.tool")
 	AttrReplayed    = attribute.Key("voicegate.replayed")
+	AttrStateLocal  = attribute.Key("voicegate.state_local")
 	AttrStored      = attribute.Key("voicegate.stored")
 	AttrOperation   = attribute.Key("voicegate.operation")
 	AttrHTTPStatus  = attribute.Key("http.response.status_code")
