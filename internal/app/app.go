@@ -44,8 +44,10 @@ import (
 	"github.com/voicegate/voicegate/internal/server"
 	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/tools"
+	"github.com/voicegate/voicegate/internal/tracing"
 	"github.com/voicegate/voicegate/internal/twilio"
 	"github.com/voicegate/voicegate/internal/webhook"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // App is a wired voicegate.
@@ -126,6 +128,8 @@ type App struct {
 	// state is on) for readiness and voicegate_dependency_up: register
 	// more checks before Run.
 	Health *health.Monitor
+	// Tracing exports the spans (nil: tracing off); Close flushes it.
+	Tracing *tracing.Provider
 }
 
 // Options are the injectable parts.
@@ -138,6 +142,11 @@ type Options struct {
 	Dev bool
 	// Level, if set, is the logger's level: a reload applies log.level to it.
 	Level *slog.LevelVar
+	// Version is the spans' service.version.
+	Version string
+	// SpanProcessor, if set, receives the spans instead of the
+	// tracing.endpoint exporter, tracing on (tests).
+	SpanProcessor sdktrace.SpanProcessor
 }
 
 // WriteFailureWindow is how long after a failed write /readyz keeps failing
@@ -180,6 +189,15 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if rs == nil {
 		rs, _ = store.(records.Store) // a store given by the caller, if it keeps records
 	}
+	var err error
+	if a.Tracing, err = tracing.Open(cfg.Tracing, tracing.Options{Replica: cfg.Replica, Version: o.Version, Log: o.Log, Processor: o.SpanProcessor}); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !ok {
+			a.Tracing.Close()
+		}
+	}()
 	if rs != nil {
 		var kr *envelope.Local
 		var err error
@@ -215,7 +233,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 				a.erasure.Close()
 			}
 		}()
-		a.Records = records.NewWriter(records.Deps{Store: rs, Keys: kr, Secrets: a.erasure, LookupKey: kr.LookupKey(),
+		a.Records = records.NewWriter(records.Deps{Store: a.traced(rs), Keys: kr, Secrets: a.erasure, LookupKey: kr.LookupKey(),
 			Redaction: cfg.Records.Redaction, Random: rand.Reader, Now: o.Now})
 		if ls, ok := rs.(library.Store); ok {
 			a.Library = library.New(library.Deps{Store: ls, Keys: kr, LookupKey: kr.LookupKey(), Erasure: a.erasure, Random: rand.Reader, Now: o.Now})
@@ -246,13 +264,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		}
 	}()
 	a.Metrics = metrics.New(a.sessionCount, func() float64 { return float64(a.Replay.Len()) },
-		func() float64 { return float64(a.Replay.EarlyEvictions()) })
+		func() float64 { return float64(a.Replay.EarlyEvictions()) }, metrics.WithReplica(cfg.Replica))
 	a.observeState(o)
 	if a.store.observe != nil {
 		a.store.observe(a.Metrics)
 	}
 	a.Health = a.newHealth(cfg)
-	var err error
 	if a.Control, err = callcontrol.New(cfg.CallControl, callcontrol.Deps{Log: o.Log.With(logkey.Component, "call_control"), Now: o.Now,
 		Observe: func(typ, outcome string, _ int, _ time.Duration) {
 			a.Metrics.ControlMessages.WithLabelValues(typ, outcome).Inc()
@@ -308,7 +325,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	a.Gateway = gateway.New(gateway.Config{BodyMemoryBytes: cfg.Server.BodyMemoryBytes, ReadTimeout: cfg.Server.ReadTimeout.D(),
 		PublicMetricsToken: cfg.Admin.PublicMetricsToken, TrustedProxies: cfg.Server.Proxies(), Limits: cfg.Limits},
-		gateway.Deps{Sources: sources, Replay: a.Guard, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes, Audit: a.AuditEvent, Health: a.Health})
+		gateway.Deps{Sources: sources, Replay: a.Guard, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes, Audit: a.AuditEvent, Health: a.Health, Tracing: a.Tracing})
 	a.Metrics.ObserveReady(func() float64 {
 		if ok, _ := a.Gateway.Ready(context.Background()); ok {
 			return 1
@@ -378,7 +395,7 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 		control = a.Actions // observe only without actions
 	}
 	disp, err := dispatch.New(dispatch.Config{AssistantRequest: v.AssistantRequest, TransferDestination: v.TransferDestination,
-		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun, Endpointing: v.Endpointing, Handoff: v.Handoff, LocalSideEffects: localSideEffects(cfg)}, dispatch.Deps{Sessions: a.Tracker, Store: a.Store, Records: a.Records, Tools: runner, Log: a.log, Metrics: a.Metrics, Now: a.now,
+		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun, Endpointing: v.Endpointing, Handoff: v.Handoff, LocalSideEffects: localSideEffects(cfg)}, dispatch.Deps{Sessions: a.Tracker, Store: a.tracedStore(), Records: a.Records, Tools: runner, Log: a.log, Metrics: a.Metrics, Now: a.now,
 		Bargein: engine, Control: control, Events: a.Events, Audit: a.AuditEvent, Predial: pd, CallerHash: a.callerHash, Phone: phone, Knowledge: kb,
 		ObserveTool: func(tool string, out tools.Outcome, d time.Duration) { a.Metrics.ObserveTool(tool, string(out), d) }})
 	if err != nil {
@@ -470,6 +487,10 @@ func restartOnly(cur, next *config.Config) []string {
 	keep("twilio.status_path", cur.Twilio.StatusPath, next.Twilio.StatusPath, func() { next.Twilio.StatusPath = cur.Twilio.StatusPath })
 	// The logger was built at start-up with redaction on or off.
 	keep("log.redact_pii", cur.Log.RedactPII, next.Log.RedactPII, func() { next.Log.RedactPII = cur.Log.RedactPII })
+	// The logger, the metrics' label and the tracer provider were built
+	// at start-up.
+	keep("replica", cur.Replica, next.Replica, func() { next.Replica = cur.Replica })
+	keep("tracing", cur.Tracing, next.Tracing, func() { next.Tracing = cur.Tracing })
 	return diff
 }
 
@@ -602,7 +623,13 @@ func (a *App) Close() error {
 	if a.redis != nil {
 		a.redis.Close()
 	}
-	return a.Store.Close()
+	err := a.Store.Close()
+	// Last: the spans of everything above are flushed (bounded by
+	// tracing.timeout).
+	if terr := a.Tracing.Close(); terr != nil {
+		a.log.Warn("tracing: spans not flushed at shutdown", logkey.Err, terr)
+	}
+	return err
 }
 
 // asyncTools describes the async tools' queue settings, to tell whether a
@@ -686,4 +713,22 @@ func (a *App) callerHash(number string) string {
 		return ""
 	}
 	return a.Records.CallerHash(number)
+}
+
+// tracedStore is the call store the dispatcher writes through: with
+// tracing on, each write is a span of its request.
+func (a *App) tracedStore() calls.Store {
+	if a.Tracing == nil {
+		return a.Store
+	}
+	return tracing.Store{Store: a.Store}
+}
+
+// traced is the records' store with tracing on (each record written is a
+// span of its request), rs itself otherwise.
+func (a *App) traced(rs records.Store) records.Store {
+	if a.Tracing == nil {
+		return rs
+	}
+	return tracing.Records{Store: rs}
 }

@@ -46,7 +46,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	level.Set(cfg.Log.SlogLevel())
 	// Every line passes the PII redactor (log.redact_pii), the HTTP
 	// server's error log too (it is built on this handler).
-	log := slog.New(cfg.Log.Handler(stderr, level))
+	log := slog.New(cfg.Log.Handler(stderr, level)).With(logkey.Replica, cfg.Replica)
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", logkey.Setting, w.Path, logkey.Warning, w.Msg)
 	}
@@ -75,7 +75,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
-	opts := app.Options{Log: log, Level: level}
+	opts := app.Options{Log: log, Level: level, Version: Version}
 	if *dev {
 		opts.Dev = true
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/voicegate/voicegate/internal/state"
 	"github.com/voicegate/voicegate/internal/storage"
 	"github.com/voicegate/voicegate/internal/tools"
+	"github.com/voicegate/voicegate/internal/tracing"
 	"github.com/voicegate/voicegate/internal/twilio"
 	"github.com/voicegate/voicegate/internal/vapiapi"
 	"go.yaml.in/yaml/v3"
@@ -59,6 +60,11 @@ type Config struct {
 	Bargein           bargein.Config     `yaml:"bargein"`
 	CallControl       callcontrol.Config `yaml:"call_control"`
 	State             state.Config       `yaml:"state"`
+	// Replica names this process among the replicas: every log line,
+	// metric and span carries it. Default: the host name (in Kubernetes,
+	// set the pod's name: ${VOICEGATE_REPLICA}).
+	Replica string         `yaml:"replica"`
+	Tracing tracing.Config `yaml:"tracing"`
 
 	// Warnings are settings accepted because they have a legitimate use,
 	// but weaker than the defaults; serve logs them, config check shows them.
@@ -164,6 +170,8 @@ type Options struct {
 	// Now is the time secrets' not_after are checked against (default
 	// time.Now).
 	Now func() time.Time
+	// Hostname is the default replica name (default os.Hostname).
+	Hostname func() (string, error)
 }
 
 // withDefaults fills what opt leaves out: no environment, the real files
@@ -177,6 +185,9 @@ func (opt Options) withDefaults() Options {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.Hostname == nil {
+		opt.Hostname = os.Hostname
 	}
 	return opt
 }
@@ -300,6 +311,7 @@ func Default() *Config {
 		Bargein:     bargein.DefaultConfig(),
 		CallControl: callcontrol.DefaultConfig(),
 		State:       state.DefaultConfig(),
+		Tracing:     tracing.DefaultConfig(),
 	}
 }
 
@@ -342,6 +354,9 @@ func (c *Config) resolve(e *ValidationError, opt Options) {
 	e.section("vapi.phone_call_control", c.Vapi.PhoneCallControl.Resolve(opt.ReadFile))
 	e.section("vapi.knowledge_base", c.Vapi.KnowledgeBase.Resolve(opt.Getenv, opt.ReadFile))
 	e.section("vapi.api", c.Vapi.API.Resolve(opt.Getenv, opt.ReadFile))
+	if c.Replica == "" {
+		c.Replica, _ = opt.Hostname() // an error leaves it empty: validate says so
+	}
 }
 
 // validate checks the decoded, completed and resolved configuration; it
@@ -419,6 +434,10 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 		e.sectionWarn("state", []string{"driver: redis with storage.driver " + c.Storage.Driver + ": each replica keeps its own calls, records and audit; use storage.driver: postgres to share them"})
 	}
 	e.section("twilio", c.Twilio.Validate(len(c.Server.TrustedProxies) > 0))
+	validateReplica(e, c.Replica)
+	probs, warns = c.Tracing.Validate()
+	e.section("tracing", probs)
+	e.sectionWarn("tracing", warns)
 	e.sectionWarn("vapi.allow_from", v.AllowFrom.Warnings())
 	e.sectionWarn("twilio.allow_from", c.Twilio.AllowFrom.Warnings())
 	e.sectionWarn("admin.allow_from", c.Admin.AllowFrom.Warnings())
@@ -428,6 +447,19 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 				e.add("twilio."+name, "%q is vapi.path too: each webhook needs a path of its own", p)
 			}
 		}
+	}
+}
+
+// replicaName is what a replica's name may be: it is a label value on
+// every metric and an attribute on every log line and span.
+var replicaName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+func validateReplica(e *ValidationError, name string) {
+	switch {
+	case name == "":
+		e.add("replica", "empty, and the host name is unknown: set replica (in Kubernetes, the pod name: ${VOICEGATE_REPLICA})")
+	case !replicaName.MatchString(name):
+		e.add("replica", "%q: want 1 to 128 letters, digits, '.', '-' or '_', starting with a letter or digit", name)
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/voicegate/voicegate/internal/ratelimit"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/state"
+	"github.com/voicegate/voicegate/internal/tracing"
 	"github.com/voicegate/voicegate/internal/webhook"
 )
 
@@ -51,7 +52,8 @@ type Gateway struct {
 	// perSource limits each client address (nil: off).
 	perSource *ratelimit.PerAddress
 	// health decides readiness from the dependencies (nil: the store).
-	health *health.Monitor
+	health  *health.Monitor
+	tracing *tracing.Provider // nil: off
 }
 
 // Deps are the Gateway's collaborators.
@@ -72,6 +74,8 @@ type Deps struct {
 	// Health, if set, decides readiness from the dependencies it watches
 	// (internal/health); without it readiness is the store's.
 	Health *health.Monitor
+	// Tracing, if set, traces each webhook request (tracing.go).
+	Tracing *tracing.Provider
 }
 
 // Config is what the gateway needs of the configuration; it changes only
@@ -95,7 +99,7 @@ type Config struct {
 // New returns the gateway.
 func New(cfg Config, d Deps) *Gateway {
 	g := &Gateway{cfg: cfg, sources: d.Sources, replay: d.Replay, store: d.Store,
-		metrics: d.Metrics, log: d.Log, now: d.Now, extra: d.Routes, health: d.Health}
+		metrics: d.Metrics, log: d.Log, now: d.Now, extra: d.Routes, health: d.Health, tracing: d.Tracing}
 	g.bodies = newBodyReader(cfg.BodyMemoryBytes)
 	g.perSource = ratelimit.NewPerAddress(cfg.Limits.PerSource, cfg.Limits.MaxSources)
 	g.refusals = newRefusalLog(d.Log, RefusalLogInterval, d.Now)
@@ -240,6 +244,7 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 		defer g.inFlight.Add(-1)
 		start := g.now()
 		ep := src.Endpoint() // the request runs on one configuration
+		r, span := g.startRequest(r, s)
 		// A panic in the handler is answered by the adapter (handle); one
 		// anywhere else on this path is answered here, in the source's
 		// format, and counted like any failed request.
@@ -253,6 +258,7 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 				s.none.Observe(metrics.OutcomeError, g.now().Sub(start))
 				ct, b := encodeError(ep, http.StatusInternalServerError, "internal error")
 				write(w, http.StatusInternalServerError, ct, b)
+				panicked(span)
 			}
 		}()
 		reply, outcome, err := webhook.Reply{}, "", g.admit(s, r, ep, inFlight, start)
@@ -282,6 +288,7 @@ func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 		}
 		took := g.now().Sub(start)
 		tm.Observe(outcome, took)
+		endRequest(span, reply.Status, reply.Type, reply.CallID, outcome)
 		if err == nil && outcome != metrics.OutcomeReplay {
 			g.checkSlow(s, r, ep, reply, took)
 		}
@@ -414,7 +421,10 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 	body := b.b
 
 	areq := auth.Request{Method: r.Method, Header: r.Header, Body: body, PublicURL: ep.PublicURL, HTTP: r}
-	if err := ep.Verifier.Verify(&areq, start); err != nil {
+	_, authStep := g.step(r, "authenticate")
+	err := ep.Verifier.Verify(&areq, start)
+	authStep.authenticated(err)
+	if err != nil {
 		reason := auth.ReasonOf(err)
 		g.metrics.AuthFailures.WithLabelValues(s.src.Name(), string(reason)).Inc()
 		status, msg := http.StatusUnauthorized, "unauthorized"
@@ -446,7 +456,9 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 		dec = &d
 		r = r.WithContext(replay.WithSubject(r.Context(), d.Subject))
 	}
+	_, begin := g.step(r, "replay.begin")
 	cached, replayed, ticket, err := g.replay.BeginAt(r.Context(), key, start, areq.ValidUntil)
+	begin.begun(replayed, ticket.Local, err)
 	if err != nil {
 		return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "request already in progress", outcome: metrics.OutcomeError, kind: kindRefusal, reason: "delivery_in_progress"}
 	}
@@ -482,6 +494,8 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 	// An answer computed after the client went away (its context cancelled)
 	// may be a failure caused by the cancellation, and a 5xx is passing:
 	// neither is stored, so that the next identical request does the work.
+	_, fin := g.step(r, "replay.finish")
+	defer fin.finished()
 	g.replay.Finish(ticket, replay.Response{Status: reply.Status, Body: reply.Body, ContentType: reply.ContentType, CallID: reply.CallID, Type: reply.Type},
 		reply.Status < 500 && r.Context().Err() == nil)
 	finished = true

@@ -164,9 +164,12 @@ func (e *env) metric(name string) string {
 	// What the admin listener serves.
 	rec := httptest.NewRecorder()
 	e.app.Metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	// Every metric carries replica (the host name here): name leaves it out.
+	rl := `replica="` + e.app.Config.Replica + `"`
+	unlabel := strings.NewReplacer("{"+rl+"}", "", ","+rl, "", rl+",", "")
 	b := rec.Body.Bytes()
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, name+" ") {
+		if line = unlabel.Replace(line); strings.HasPrefix(line, name+" ") {
 			return strings.TrimPrefix(line, name+" ")
 		}
 	}

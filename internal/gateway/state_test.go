@@ -2,15 +2,12 @@ package gateway_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/netproxy"
 	"github.com/voicegate/voicegate/internal/redisstate/redistest"
 	"github.com/voicegate/voicegate/internal/state"
 )
@@ -25,20 +22,6 @@ func redisState(t *testing.T, url string) func(*config.Config) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// postFull is post with the response's headers.
-func (e *env) postFull(body string) (*http.Response, string) {
-	e.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.url, strings.NewReader(body))
-	req.Header = e.signed(body)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
 }
 
 // Two gateways sharing one Redis (two replicas): a tool call delivered to
@@ -82,9 +65,9 @@ func TestReplicasShareState(t *testing.T) {
 // API; when Redis is back, the same tool call is handled, without a
 // restart.
 func TestRedisDownRefusesSideEffects(t *testing.T) {
-	px := newTCPProxy(t, "127.0.0.1:6379")
-	e := newEnv(t, redisState(t, "redis://"+px.addr()+"/0"))
-	px.cut(true)
+	px := redisProxy(t)
+	e := newEnv(t, redisState(t, "redis://"+px.Addr()+"/0"))
+	px.Cut()
 	for _, body := range []string{
 		msg("status-update", "down-call", `"status":"in-progress"`),
 		msg("speech-update", "down-call", `"role":"user","status":"started","turn":1`),
@@ -96,9 +79,9 @@ func TestRedisDownRefusesSideEffects(t *testing.T) {
 	}
 	tool := msg("tool-calls", "down-call", `"toolCallList":[{"id":"t-down","name":"getAppointment","arguments":{}}]`)
 	for _, body := range []string{tool, msg("end-of-call-report", "down-call", `"endedReason":"customer-ended-call"`)} {
-		resp, ans := e.postFull(body)
-		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-			t.Fatalf("a message with side effects while Redis is down: %d Retry-After=%q %s", resp.StatusCode, resp.Header.Get("Retry-After"), ans)
+		status, retry, ans := e.postFull(body, e.signed(body))
+		if status != http.StatusServiceUnavailable || retry == "" {
+			t.Fatalf("a message with side effects while Redis is down: %d Retry-After=%q %s", status, retry, ans)
 		}
 	}
 	if n := e.hits.Load(); n != 0 {
@@ -110,7 +93,7 @@ func TestRedisDownRefusesSideEffects(t *testing.T) {
 	if got := e.metric("voicegate_state_redis_up"); got != "0" {
 		t.Fatalf("voicegate_state_redis_up %q while Redis is down", got)
 	}
-	px.cut(false)
+	px.Restore()
 	deadline := time.Now().Add(15 * time.Second)
 	for e.metric("voicegate_state_redis_up") != "1" && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -122,10 +105,10 @@ func TestRedisDownRefusesSideEffects(t *testing.T) {
 
 // state.on_unavailable: local handles side effects on this replica's memory.
 func TestRedisDownLocalOptIn(t *testing.T) {
-	px := newTCPProxy(t, "127.0.0.1:6379")
-	mut := redisState(t, "redis://"+px.addr()+"/0")
+	px := redisProxy(t)
+	mut := redisState(t, "redis://"+px.Addr()+"/0")
 	e := newEnv(t, func(c *config.Config) { c.State.OnUnavailable = state.Local; mut(c) })
-	px.cut(true)
+	px.Cut()
 	if s, ans := e.send(msg("tool-calls", "local-call", `"toolCallList":[{"id":"t-local","name":"getAppointment","arguments":{}}]`)); s != 200 || e.hits.Load() != 1 {
 		t.Fatalf("opt-in local: %d %s, internal API calls %d", s, ans, e.hits.Load())
 	}
@@ -134,60 +117,14 @@ func TestRedisDownLocalOptIn(t *testing.T) {
 	}
 }
 
-// tcpProxy stands between voicegate and the real Redis, so that the test
-// can cut the link and restore it.
-type tcpProxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	down  bool
-	conns []net.Conn
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
+// redisProxy stands between voicegate and the real Redis, so that the
+// test can cut the link and restore it.
+func redisProxy(t *testing.T) *netproxy.Proxy {
 	redistest.Need(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := netproxy.New("127.0.0.1:6379")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			if p.down {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { io.Copy(u, c); u.Close() }()
-			go func() { io.Copy(c, u); c.Close() }()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); p.cut(true) })
+	t.Cleanup(func() { p.Close() })
 	return p
-}
-
-func (p *tcpProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *tcpProxy) cut(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.conns = nil
-	}
 }

@@ -54,6 +54,9 @@ const (
 	Request        = "request"
 	Client         = "client"
 	Peer           = "peer"
+	// Replica names the process among the replicas (config replica): the
+	// root logger carries it on every line.
+	Replica = "replica"
 )
 
 // Keys of internal/health's lines.

@@ -60,8 +60,9 @@ var (
 	matcher   = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"`)
 	quoted    = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 	grouping  = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)`)
-	// Labels every scraped series has, or that a query adds.
-	targetLabels = []string{"job", "instance"}
+	// Labels every scraped series has, or that a query adds (replica:
+	// voicegate's own, on every metric).
+	targetLabels = []string{"job", "instance", "replica"}
 )
 
 // seriesOf resolves a name used in a query to its family: a histogram's
@@ -224,25 +225,40 @@ var alertCases = map[string]struct {
 		`voicegate_requests_total{source="vapi",type="none",outcome="overloaded"} 0+5x20`,
 		`voicegate_requests_total{source="vapi",type="status-update",outcome="ok"} 0+60x20`,
 	}, "15m", 1},
+	// The alerts about the service (credentials, tools) add up the
+	// replicas: two replicas seeing the same problem make one alert, and
+	// two each under the threshold can together pass it.
 	"VoicegateAuthFailureSpike": {[]string{
-		`voicegate_auth_failures_total{source="vapi",reason="mismatch"} 0+60x20`,
+		`voicegate_auth_failures_total{replica="gw-1",source="vapi",reason="mismatch"} 0+4x20`, // 0.067/s each, 0.13/s in all
+		`voicegate_auth_failures_total{replica="gw-2",source="vapi",reason="mismatch"} 0+4x20`,
 		`voicegate_auth_failures_total{source="vapi",reason="stale"} 0+1x20`,
 	}, "15m", 1},
 	"VoicegateMostRequestsUnauthorized": {[]string{
-		`voicegate_requests_total{source="vapi",type="none",outcome="unauthorized"} 0+100x20`,
-		`voicegate_requests_total{source="vapi",type="status-update",outcome="ok"} 0+10x20`,
+		`voicegate_requests_total{replica="gw-1",source="vapi",type="none",outcome="unauthorized"} 0+100x20`,
+		`voicegate_requests_total{replica="gw-1",source="vapi",type="status-update",outcome="ok"} 0+10x20`,
+		`voicegate_requests_total{replica="gw-2",source="vapi",type="none",outcome="unauthorized"} 0+100x20`,
+		`voicegate_requests_total{replica="gw-2",source="vapi",type="status-update",outcome="ok"} 0+10x20`,
 	}, "15m", 1},
-	"VoicegateExpiredSecretInUse": {[]string{`voicegate_auth_failures_total{source="vapi",reason="expired_secret"} 0+1x20`}, "15m", 1},
+	"VoicegateExpiredSecretInUse": {[]string{
+		`voicegate_auth_failures_total{replica="gw-1",source="vapi",reason="expired_secret"} 0+1x20`,
+		`voicegate_auth_failures_total{replica="gw-2",source="vapi",reason="expired_secret"} 0+1x20`,
+	}, "15m", 1},
 	"VoicegateToolErrorRate": {[]string{
-		`voicegate_tool_calls_total{tool="a",outcome="ok"} 0+90x20`,
-		`voicegate_tool_calls_total{tool="a",outcome="timeout"} 0+10x20`,
+		`voicegate_tool_calls_total{replica="gw-1",tool="a",outcome="ok"} 0+90x20`,
+		`voicegate_tool_calls_total{replica="gw-1",tool="a",outcome="timeout"} 0+10x20`,
+		`voicegate_tool_calls_total{replica="gw-2",tool="a",outcome="ok"} 0+90x20`,
+		`voicegate_tool_calls_total{replica="gw-2",tool="a",outcome="timeout"} 0+10x20`,
 		`voicegate_tool_calls_total{tool="b",outcome="ok"} 0+100x20`,
 		`voicegate_tool_calls_total{tool="b",outcome="http_error"} 0+1x20`,
 		`voicegate_tool_calls_total{tool="unknown",outcome="unknown_tool"} 0+5x20`,
 	}, "15m", 1},
-	"VoicegateUnknownToolCalls": {[]string{`voicegate_tool_calls_total{tool="unknown",outcome="unknown_tool"} 0+1x20`}, "15m", 1},
+	"VoicegateUnknownToolCalls": {[]string{
+		`voicegate_tool_calls_total{replica="gw-1",tool="unknown",outcome="unknown_tool"} 0+1x20`,
+		`voicegate_tool_calls_total{replica="gw-2",tool="unknown",outcome="unknown_tool"} 0+1x20`,
+	}, "15m", 1},
 	"VoicegateToolLatencyHigh": {slices.Concat(
-		histogram(`voicegate_tool_duration_seconds`, `tool="a"`, 50, 2.5), // half of the calls between 2.5 and 5 s
+		histogram(`voicegate_tool_duration_seconds`, `replica="gw-1",tool="a"`, 50, 2.5), // half of the calls between 2.5 and 5 s
+		histogram(`voicegate_tool_duration_seconds`, `replica="gw-2",tool="a"`, 50, 2.5),
 		histogram(`voicegate_tool_duration_seconds`, `tool="b"`, 0, 0),
 	), "15m", 1},
 	"VoicegateToolCallsNearDeadline": {slices.Concat(
@@ -333,9 +349,16 @@ func histogram(name, labels string, slowPct int, slowOver float64) []string {
 	)
 }
 
-// withTarget adds job and instance to a series written without them.
+// withTarget adds job and instance to a series written without them, and
+// replica gw-1 unless it names another (then instance follows it).
 func withTarget(s string) string {
-	const target = `job="voicegate",instance="gw:3000"`
+	target := `job="voicegate",instance="gw:3000"`
+	if !strings.HasPrefix(s, "up ") && !strings.Contains(s, "replica=") {
+		target += `,replica="gw-1"`
+	}
+	if m := regexp.MustCompile(`replica="([^"]+)"`).FindStringSubmatch(s); m != nil {
+		target = `job="voicegate",instance="` + m[1] + `:3000"`
+	}
 	name, values, _ := strings.Cut(s, " ")
 	if i := strings.IndexByte(name, '{'); i >= 0 {
 		name = name[:i+1] + target + "," + name[i+1:]

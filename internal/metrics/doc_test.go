@@ -48,15 +48,17 @@ type family struct {
 	labels []string
 }
 
-// registered builds the registry the way the app does (metrics.New, then the
-// store's ObserveWAL), puts one observation in every vector so that labelled
-// metrics are gathered, and returns every family by name. It fails if a
-// collector of the Metrics struct is missing from what was gathered (a new
-// vector that this function does not observe yet).
+// registered builds the registry the way the app does (metrics.New with the
+// replica, then the store's ObserveWAL), puts one observation in every
+// vector so that labelled metrics are gathered, and returns every family by
+// name, with its labels less replica (on every metric, documented once). It
+// fails if a collector of the Metrics struct is missing from what was
+// gathered (a new vector that this function does not observe yet), or if a
+// metric lacks the replica label.
 func registered(t *testing.T) map[string]family {
 	t.Helper()
 	zero := func() float64 { return 0 }
-	m := metrics.New(zero, zero, zero)
+	m := metrics.New(zero, zero, zero, metrics.WithReplica("gw-1"))
 	m.ObserveWAL(zero, zero, zero)
 	m.ObserveReady(zero)
 	m.ObserveRedis(zero)
@@ -84,8 +86,16 @@ func registered(t *testing.T) map[string]family {
 	for _, mf := range mfs {
 		f := family{typ: strings.ToLower(mf.GetType().String())}
 		if ms := mf.GetMetric(); len(ms) > 0 {
+			replica := ""
 			for _, lp := range ms[0].GetLabel() {
+				if lp.GetName() == metrics.ReplicaLabel {
+					replica = lp.GetValue()
+					continue
+				}
 				f.labels = append(f.labels, lp.GetName())
+			}
+			if replica != "gw-1" {
+				t.Errorf("%s has no replica label", mf.GetName())
 			}
 		}
 		sort.Strings(f.labels)

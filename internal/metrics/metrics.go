@@ -26,7 +26,10 @@ const (
 
 // Metrics holds every collector.
 type Metrics struct {
+	// Registry gathers every metric; they are registered through reg,
+	// which adds the replica label.
 	Registry         *prometheus.Registry
+	reg              prometheus.Registerer
 	Requests         *prometheus.CounterVec   // source, type, outcome
 	AuthFailures     *prometheus.CounterVec   // source, reason
 	Latency          *prometheus.HistogramVec // source, type
@@ -64,14 +67,36 @@ type Metrics struct {
 	DependencyUp *prometheus.GaugeVec // dependency
 }
 
+// Option changes how New registers the metrics.
+type Option func(*options)
+
+type options struct{ replica string }
+
+// ReplicaLabel is the constant label naming the replica (config replica)
+// on every metric, the Go runtime's and the process's included.
+const ReplicaLabel = "replica"
+
+// WithReplica adds the constant label replica=name to every metric (none
+// when name is empty).
+func WithReplica(name string) Option { return func(o *options) { o.replica = name } }
+
 // New registers every metric. activeCalls, replayEntries and replayEarly
 // are read at scrape time.
-func New(activeCalls, replayEntries, replayEarly func() float64) *Metrics {
-	r := prometheus.NewRegistry()
+func New(activeCalls, replayEntries, replayEarly func() float64, opts ...Option) *Metrics {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	reg := prometheus.NewRegistry()
+	var r prometheus.Registerer = reg
+	if o.replica != "" {
+		r = prometheus.WrapRegistererWith(prometheus.Labels{ReplicaLabel: o.replica}, reg)
+	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buckets := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	m := &Metrics{
-		Registry: r,
+		Registry: reg,
+		reg:      r,
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "voicegate_requests_total", Help: "Webhook requests by source (the webhook provider), message type and outcome.",
 		}, []string{"source", "type", "outcome"}),
@@ -146,11 +171,15 @@ func New(activeCalls, replayEntries, replayEarly func() float64) *Metrics {
 	return m
 }
 
+// MustRegister registers more collectors (another component's), with the
+// replica label like every other metric.
+func (m *Metrics) MustRegister(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
+
 // ObserveWAL registers, read at scrape time, the size of the embedded
 // store's write-ahead log and how often its checkpoints restarted it
 // (restarts) or could not, a reader holding it (busy).
 func (m *Metrics) ObserveWAL(size, restarts, busy func() float64) {
-	m.Registry.MustRegister(
+	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_sqlite_wal_bytes",
 			Help: "Size of the SQLite write-ahead log file; bounded by storage.wal_limit_bytes plus what one checkpoint interval writes."},
 			size),
@@ -165,14 +194,14 @@ func (m *Metrics) ObserveWAL(size, restarts, busy func() float64) {
 
 // ObserveRedis registers voicegate_state_redis_up (state.driver redis).
 func (m *Metrics) ObserveRedis(up func() float64) {
-	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_state_redis_up",
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_state_redis_up",
 		Help: "1 while Redis (state.driver redis) answers, 0 while requests fall back to this replica's memory."}, up))
 }
 
 // ObserveReady registers voicegate_ready, read at scrape time: 1 while the
 // gateway should get traffic (what /readyz answers), 0 while it should not.
 func (m *Metrics) ObserveReady(ready func() float64) {
-	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_ready",
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_ready",
 		Help: "1 while /readyz answers 200; 0 while draining or while the database is unreachable or its writes fail."}, ready))
 }
 

@@ -2,12 +2,11 @@ package redisstate_test
 
 import (
 	"errors"
-	"io"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/netproxy"
 	"github.com/voicegate/voicegate/internal/redisstate"
 	"github.com/voicegate/voicegate/internal/redisstate/redistest"
 	"github.com/voicegate/voicegate/internal/replay"
@@ -120,69 +119,18 @@ func TestSessionsAreShared(t *testing.T) {
 	}
 }
 
-// cutProxy is a TCP proxy to Redis that the test can cut and restore.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	cut    bool
-	conns  []net.Conn
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			if p.cut {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { io.Copy(u, c); u.Close() }()
-			go func() { io.Copy(c, u); c.Close() }()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); p.Cut(true) })
-	return p
-}
-
-func (p *cutProxy) Cut(cut bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = cut
-	if cut {
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.conns = nil
-	}
-}
-
 // Redis unreachable: the guard answers from this replica's memory and
 // says so; when Redis is back it is used again, without a restart.
 func TestRedisDownDegradesAndRecovers(t *testing.T) {
 	p := redistest.Prefix(t)
-	px := newCutProxy(t, "127.0.0.1:6379")
+	px, err := netproxy.New("127.0.0.1:6379")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
 	var changes []bool
 	var mu sync.Mutex
-	c := config(p, "redis://"+px.ln.Addr().String()+"/0")
+	c := config(p, "redis://"+px.Addr()+"/0")
 	c.Timeout = 100 * 1e6
 	c.Lease = 600 * 1e6
 	cn, err := redisstate.Open(c, redisstate.Options{ProbeInterval: 20 * time.Millisecond, OnChange: func(up bool) {
@@ -202,7 +150,7 @@ func TestRedisDownDegradesAndRecovers(t *testing.T) {
 	}
 	g.Finish(tk, replay.Response{Status: 200}, true)
 
-	px.Cut(true)
+	px.Cut()
 	_, _, tk, err = g.BeginAt(ctx, replay.KeyOf([]byte("during")), t0, time.Time{})
 	if err != nil || !tk.Local {
 		t.Fatalf("with Redis cut: local=%v err=%v, want a local ticket", tk.Local, err)
@@ -214,7 +162,7 @@ func TestRedisDownDegradesAndRecovers(t *testing.T) {
 	if first, err := tr.Observe(ctx, "c1", "", ""); !first || err != nil {
 		t.Fatalf("a session while Redis is down: %v %v", first, err)
 	}
-	px.Cut(false)
+	px.Restore()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cn.Up() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

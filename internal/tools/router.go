@@ -33,7 +33,10 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/redact"
+	"github.com/voicegate/voicegate/internal/tracing"
 	"github.com/voicegate/voicegate/internal/vapi"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -253,7 +256,9 @@ func (r *Router) Call(ctx context.Context, ci CallInfo, inv vapi.Invocation) vap
 		r.log.Warn("unknown tool called", logkey.Tool, oneLine(inv.Name, 64), logkey.CallID, ci.CallID, logkey.ToolCallID, inv.ID, logkey.DryRun, ci.DryRun)
 		return res
 	}
+	ctx, span := tracing.Start(ctx, "tool call", trace.SpanKindClient)
 	c := r.call(ctx, t, ci, inv)
+	endToolSpan(span, t.cfg.Name, c)
 	if c.errMsg != "" {
 		res.Error = c.errMsg
 	} else {
@@ -481,7 +486,25 @@ func (t *tool) request(ctx context.Context, ci CallInfo, inv vapi.Invocation) (*
 	if ci.IdempotencyKey != "" {
 		req.Header.Set(HeaderIdempotencyKey, ci.IdempotencyKey)
 	}
+	// The internal API continues the webhook's trace (W3C traceparent).
+	tracing.Inject(ctx, req.Header)
 	return req, nil
+}
+
+// endToolSpan records a call's tool, outcome and the internal API's status
+// on its span (never its arguments or answer) and ends it.
+func endToolSpan(span trace.Span, tool string, c callResult) {
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(tracing.AttrTool.String(tool), tracing.AttrOutcome.String(string(c.outcome)))
+	if c.status != 0 {
+		span.SetAttributes(tracing.AttrHTTPStatus.Int(c.status))
+	}
+	if c.outcome != OutcomeOK {
+		span.SetStatus(codes.Error, string(c.outcome))
+	}
+	span.End()
 }
 
 // queryFromArgs encodes the top-level scalar arguments as query parameters.
