@@ -405,18 +405,14 @@ func named(l []any) bool {
 // only returns the single object of type T in b.
 func only[T any](t *testing.T, b *build, what string) *T {
 	t.Helper()
-	var found []*T
-	for _, o := range b.objects {
-		if v, ok := o.obj.(*T); ok {
-			found = append(found, v)
-		}
-	}
+	found := all[T](b)
 	if len(found) != 1 {
 		t.Fatalf("want exactly one %s, found %d", what, len(found))
 	}
 	return found[0]
 }
 
+// all returns the objects of type T in b.
 func all[T any](b *build) []*T {
 	var found []*T
 	for _, o := range b.objects {
