@@ -909,7 +909,6 @@ func TestKubernetesConfigIsValid(t *testing.T) {
 	}
 }
 
-
 // TestNetworkPolicyIngressGenerated: the ingress NetworkPolicy is exactly
 // what voicegate netpolicy writes today for the command in its header, so
 // it follows the range presets (go test ./deploy -run
