@@ -37,6 +37,7 @@ import (
 	"github.com/voicegate/voicegate/internal/periodic"
 	"github.com/voicegate/voicegate/internal/predial"
 	"github.com/voicegate/voicegate/internal/records"
+	"github.com/voicegate/voicegate/internal/redisstate"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/secrets"
 	"github.com/voicegate/voicegate/internal/server"
@@ -48,13 +49,21 @@ import (
 
 // App is a wired voicegate.
 type App struct {
-	Config   *config.Config
-	Gateway  *gateway.Gateway
+	Config  *config.Config
+	Gateway *gateway.Gateway
+	// Sessions and Replay are this process's memory: the state itself
+	// with state.driver memory, the fallback while Redis is unreachable
+	// with redis. Tracker and Guard are what requests use.
 	Sessions *session.Table
 	Replay   *replay.Cache
-	Store    *calls.MonitoredStore
-	Metrics  *metrics.Metrics
-	Tools    *tools.Router
+	Tracker  session.Tracker
+	Guard    replay.Guard
+	// redis and redisTracker are set with state.driver redis.
+	redis        *redisstate.Conn
+	redisTracker *redisstate.Tracker
+	Store        *calls.MonitoredStore
+	Metrics      *metrics.Metrics
+	Tools        *tools.Router
 	// Records seals and keeps the protected call records (nil when the
 	// store given in Options keeps none).
 	Records *records.Writer
@@ -220,13 +229,17 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 			return nil, err
 		}
 	}
-	a.Sessions = session.New(cfg.Sessions.TTL.D(), cfg.Sessions.Capacity, o.Now)
-	a.Replay = replay.New(cfg.Vapi.Replay.Window.D(), cfg.Vapi.Replay.Capacity)
-	// A request's signature is checked when its headers are in; its body may
-	// take up to the read timeout to arrive before the replay lookup.
-	a.Replay.SetGrace(cfg.Server.ReadTimeout.D())
-	a.Metrics = metrics.New(func() float64 { return float64(a.Sessions.Len()) }, func() float64 { return float64(a.Replay.Len()) },
+	if err := a.openState(cfg, o); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !ok && a.redis != nil {
+			a.redis.Close()
+		}
+	}()
+	a.Metrics = metrics.New(a.sessionCount, func() float64 { return float64(a.Replay.Len()) },
 		func() float64 { return float64(a.Replay.EarlyEvictions()) })
+	a.observeState(o)
 	if a.store.observe != nil {
 		a.store.observe(a.Metrics)
 	}
@@ -252,10 +265,6 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 			a.Actions.Close()
 		}
 	}()
-	a.Sessions.OnExpire = func(s *session.Session) {
-		a.Metrics.SessionsExpired.Inc()
-		dispatch.LogExpired(a.log, s.ID, s.State(), o.Now())
-	}
 	if err := a.openQueue(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -290,7 +299,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	a.Gateway = gateway.New(gateway.Config{BodyMemoryBytes: cfg.Server.BodyMemoryBytes, ReadTimeout: cfg.Server.ReadTimeout.D(),
 		PublicMetricsToken: cfg.Admin.PublicMetricsToken, TrustedProxies: cfg.Server.Proxies(), Limits: cfg.Limits},
-		gateway.Deps{Sources: sources, Replay: a.Replay, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes, Audit: a.AuditEvent})
+		gateway.Deps{Sources: sources, Replay: a.Guard, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes, Audit: a.AuditEvent})
 	a.Metrics.ObserveReady(func() float64 {
 		if ok, _ := a.Gateway.Ready(context.Background()); ok {
 			return 1
@@ -360,7 +369,7 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 		control = a.Actions // observe only without actions
 	}
 	disp, err := dispatch.New(dispatch.Config{AssistantRequest: v.AssistantRequest, TransferDestination: v.TransferDestination,
-		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun, Endpointing: v.Endpointing, Handoff: v.Handoff}, dispatch.Deps{Sessions: a.Sessions, Store: a.Store, Records: a.Records, Tools: runner, Log: a.log, Metrics: a.Metrics, Now: a.now,
+		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun, Endpointing: v.Endpointing, Handoff: v.Handoff, LocalSideEffects: localSideEffects(cfg)}, dispatch.Deps{Sessions: a.Tracker, Store: a.Store, Records: a.Records, Tools: runner, Log: a.log, Metrics: a.Metrics, Now: a.now,
 		Bargein: engine, Control: control, Events: a.Events, Audit: a.AuditEvent, Predial: pd, CallerHash: a.callerHash, Phone: phone, Knowledge: kb,
 		ObserveTool: func(tool string, out tools.Outcome, d time.Duration) { a.Metrics.ObserveTool(tool, string(out), d) }})
 	if err != nil {
@@ -440,6 +449,7 @@ func restartOnly(cur, next *config.Config) []string {
 	keep("vapi.path", cur.Vapi.Path, next.Vapi.Path, func() { next.Vapi.Path = cur.Vapi.Path })
 	keep("vapi.replay", cur.Vapi.Replay, next.Vapi.Replay, func() { next.Vapi.Replay = cur.Vapi.Replay })
 	keep("sessions", cur.Sessions, next.Sessions, func() { next.Sessions = cur.Sessions })
+	keep("state", cur.State, next.State, func() { next.State = cur.State })
 	keep("storage", cur.Storage, next.Storage, func() { next.Storage = cur.Storage })
 	keep("records", cur.Records, next.Records, func() { next.Records = cur.Records })
 	keep("limits", cur.Limits, next.Limits, func() { next.Limits = cur.Limits })
@@ -489,6 +499,9 @@ func (a *App) Run(ctx context.Context, l Listeners) error {
 		background.Go(func() { a.rotateSecrets(bgCtx) })
 	}
 	background.Go(func() { a.Sessions.Run(bgCtx, a.sweepEvery) })
+	if a.redisTracker != nil {
+		background.Go(func() { a.redisTracker.Run(bgCtx, a.sweepEvery) })
+	}
 	if a.Records != nil {
 		// Retention, and forgetting the secrets of calls that never wrote a
 		// record (prepared when they started), run even without periods.
@@ -574,6 +587,9 @@ func (a *App) Close() error {
 	a.Events.Close()
 	if a.erasure != nil {
 		a.erasure.Close()
+	}
+	if a.redis != nil {
+		a.redis.Close()
 	}
 	return a.Store.Close()
 }

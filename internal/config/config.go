@@ -29,6 +29,7 @@ import (
 	"github.com/voicegate/voicegate/internal/secrets"
 	"github.com/voicegate/voicegate/internal/server"
 	"github.com/voicegate/voicegate/internal/session"
+	"github.com/voicegate/voicegate/internal/state"
 	"github.com/voicegate/voicegate/internal/storage"
 	"github.com/voicegate/voicegate/internal/tools"
 	"github.com/voicegate/voicegate/internal/twilio"
@@ -57,6 +58,7 @@ type Config struct {
 	Twilio            twilio.Config      `yaml:"twilio"`
 	Bargein           bargein.Config     `yaml:"bargein"`
 	CallControl       callcontrol.Config `yaml:"call_control"`
+	State             state.Config       `yaml:"state"`
 
 	// Warnings are settings accepted because they have a legitimate use,
 	// but weaker than the defaults; serve logs them, config check shows them.
@@ -297,6 +299,7 @@ func Default() *Config {
 		Sessions:    session.DefaultConfig(),
 		Bargein:     bargein.DefaultConfig(),
 		CallControl: callcontrol.DefaultConfig(),
+		State:       state.DefaultConfig(),
 	}
 }
 
@@ -411,6 +414,10 @@ func (c *Config) validate(e *ValidationError, opt Options) {
 	e.section("limits", c.Limits.Validate())
 	e.section("bargein", c.Bargein.Validate())
 	e.section("call_control", c.CallControl.Validate())
+	e.section("state", c.State.Validate())
+	if c.State.Shared() && c.Storage.Driver != "postgres" {
+		e.sectionWarn("state", []string{"driver: redis with storage.driver " + c.Storage.Driver + ": each replica keeps its own calls, records and audit; use storage.driver: postgres to share them"})
+	}
 	e.section("twilio", c.Twilio.Validate(len(c.Server.TrustedProxies) > 0))
 	e.sectionWarn("vapi.allow_from", v.AllowFrom.Warnings())
 	e.sectionWarn("twilio.allow_from", c.Twilio.AllowFrom.Warnings())

@@ -82,6 +82,10 @@ type Config struct {
 	Endpointing endpointing.Config
 	// Handoff routes handoff-destination-request.
 	Handoff HandoffConfig
+	// LocalSideEffects handles messages with side effects on this
+	// replica's own state while the shared state is unreachable
+	// (state.on_unavailable: local); false refuses them with 503.
+	LocalSideEffects bool
 }
 
 // AssistantRequestConfig routes assistant-request messages.

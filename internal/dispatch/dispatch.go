@@ -25,6 +25,7 @@ import (
 	"github.com/voicegate/voicegate/internal/predial"
 	"github.com/voicegate/voicegate/internal/records"
 	"github.com/voicegate/voicegate/internal/session"
+	"github.com/voicegate/voicegate/internal/state"
 	"github.com/voicegate/voicegate/internal/tools"
 	"github.com/voicegate/voicegate/internal/twilio"
 	"github.com/voicegate/voicegate/internal/vapi"
@@ -68,6 +69,8 @@ type Dispatcher struct {
 	callerKey func(string) string
 	phone     PhoneController
 	knowledge *knowledge.Searcher
+	// localSideEffects: Config.LocalSideEffects.
+	localSideEffects bool
 }
 
 // Deps are the Dispatcher's collaborators.
@@ -124,7 +127,7 @@ func New(cfg Config, d Deps) (*Dispatcher, error) {
 		return nil, err
 	}
 	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, routerAPI: api, endpoint: ep, handoffs: ho, transfer: tr,
-		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun,
+		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun, localSideEffects: cfg.LocalSideEffects,
 		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics), events: d.Events, audit: d.Audit, predial: d.Predial, callerKey: d.CallerHash, phone: d.Phone, knowledge: d.Knowledge}, nil
 }
 
@@ -151,6 +154,11 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 	}
 	if m.DryRun {
 		return d.dryRun(ctx, m)
+	}
+	if state.IsLocal(ctx) {
+		if err := d.checkLocal(m); err != nil {
+			return webhook.Reply{}, err
+		}
 	}
 	switch m.Type {
 	case vapi.TypeStatusUpdate:
@@ -860,4 +868,35 @@ func transferAnswer(t *TransferConfig) ([]byte, error) {
 		r.Message = &vapi.TransferMessage{Type: "request-start", Message: t.Message, Content: t.Message}
 	}
 	return json.Marshal(r)
+}
+
+// StateRetryAfter is the Retry-After, in seconds, of a message refused
+// because the shared state was unreachable (the probe finds Redis back
+// within a second of its return).
+const StateRetryAfter = 2
+
+// sideEffects reports whether a message of type t changes something
+// outside voicegate's own bookkeeping (an internal API, a stored record,
+// a count, a call, an erasure): a second execution would be visible.
+func sideEffects(t string) bool {
+	switch t {
+	case vapi.TypeToolCalls, vapi.TypeFunctionCall, vapi.TypeEndOfCallReport, vapi.TypeCampaignPredial,
+		vapi.TypePhoneCallControl, vapi.TypeCallDeleted:
+		return true
+	}
+	return false
+}
+
+// checkLocal decides a message checked against this replica's memory
+// only (Redis unreachable): one without side effects is handled; one with
+// side effects is refused with 503 and Retry-After, so that Vapi retries
+// it once Redis is back, unless state.on_unavailable is local.
+func (d *Dispatcher) checkLocal(m *vapi.Message) error {
+	if !sideEffects(m.Type) || d.localSideEffects {
+		d.metrics.StateLocal.WithLabelValues("handled").Inc()
+		return nil
+	}
+	d.metrics.StateLocal.WithLabelValues("refused").Inc()
+	return &webhook.Error{Status: http.StatusServiceUnavailable, Msg: "shared state unavailable, retry", RetryAfter: StateRetryAfter,
+		Err: errors.New("redis unreachable: a message with side effects is not handled on one replica's memory (state.on_unavailable: refuse)")}
 }

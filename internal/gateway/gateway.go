@@ -26,6 +26,7 @@ import (
 	"github.com/voicegate/voicegate/internal/periodic"
 	"github.com/voicegate/voicegate/internal/ratelimit"
 	"github.com/voicegate/voicegate/internal/replay"
+	"github.com/voicegate/voicegate/internal/state"
 	"github.com/voicegate/voicegate/internal/webhook"
 )
 
@@ -335,6 +336,9 @@ func (g *Gateway) sourceError(r *http.Request, ep *webhook.Endpoint, err error) 
 		}
 	}
 	reply := webhook.Reply{Status: we.Status, Type: we.Type, CallID: we.CallID, Deadline: we.Deadline}
+	if we.RetryAfter > 0 {
+		reply.Header = http.Header{"Retry-After": {strconv.Itoa(we.RetryAfter)}}
+	}
 	reply.ContentType, reply.Body = encodeError(ep, we.Status, we.Msg)
 	outcome := metrics.OutcomeBadRequest
 	if we.Status >= 500 {
@@ -411,6 +415,11 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 		}
 	}()
 
+	if ticket.Local {
+		// Redis is unreachable: the source decides what may be handled
+		// on this replica's memory (state.IsLocal).
+		r = r.WithContext(state.WithLocal(r.Context()))
+	}
 	reply, err := g.handle(r, ep, body)
 	outcome := metrics.OutcomeOK
 	switch {

@@ -58,6 +58,8 @@ func registered(t *testing.T) map[string]family {
 	m := metrics.New(zero, zero, zero)
 	m.ObserveWAL(zero, zero, zero)
 	m.ObserveReady(zero)
+	m.ObserveRedis(zero)
+	m.StateLocal.WithLabelValues("refused").Inc()
 	m.ForType("vapi", "tool-calls").Observe(metrics.OutcomeOK, time.Millisecond)
 	m.ObserveTool("t", "ok", time.Millisecond)
 	m.AuthFailures.WithLabelValues("vapi", "missing").Inc()

@@ -36,8 +36,11 @@ type Metrics struct {
 	SessionsRejected prometheus.Counter
 	SessionsExpired  prometheus.Counter
 	StoreErrors      *prometheus.CounterVec // op
-	ConfigReloads    *prometheus.CounterVec // result
-	Panics           prometheus.Counter
+	// StateLocal counts requests handled or refused on this replica's own
+	// state while Redis was unreachable (decision).
+	StateLocal    *prometheus.CounterVec
+	ConfigReloads *prometheus.CounterVec // result
+	Panics        prometheus.Counter
 	// The barge-in engine's decisions, by decision and reason.
 	BargeinDecisions *prometheus.CounterVec // decision, reason
 	// Live Call Control messages sent, by type and outcome, and the time
@@ -117,13 +120,16 @@ func New(activeCalls, replayEntries, replayEarly func() float64) *Metrics {
 	m.DroppedFields = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicegate_dropped_fields_total", Help: "Optional fields of an unexpected type or format left out of an authenticated message (which was still used), by message type and field.",
 	}, []string{"type", "field"})
+	m.StateLocal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicegate_state_local_total", Help: "Webhook requests checked against this replica's memory only because Redis (state.driver redis) was unreachable, by decision: handled (no side effects, or state.on_unavailable local) or refused (503 + Retry-After).",
+	}, []string{"decision"})
 	m.KnowledgeSearches = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicegate_knowledge_searches_total", Help: "knowledge-base-request searches by source (api: an internal search API; local: voicegate's document store) and outcome (documents, none, error).",
 	}, []string{"source", "outcome"})
 	m.KnowledgeLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "voicegate_knowledge_search_seconds", Help: "Time to answer a knowledge-base-request, by source.", Buckets: buckets,
 	}, []string{"source"})
-	r.MustRegister(m.KnowledgeSearches, m.KnowledgeLatency, m.AsyncJobs, m.DroppedFields, m.Requests, m.AuthFailures, m.Latency, m.ToolCalls, m.ToolLatency, m.DeadlineWarnings,
+	r.MustRegister(m.StateLocal, m.KnowledgeSearches, m.KnowledgeLatency, m.AsyncJobs, m.DroppedFields, m.Requests, m.AuthFailures, m.Latency, m.ToolCalls, m.ToolLatency, m.DeadlineWarnings,
 		m.SessionsRejected, m.SessionsExpired, m.StoreErrors, m.ConfigReloads, m.Panics,
 		m.BargeinDecisions, m.ControlMessages, m.ControlLatency, m.Hangs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_active_calls", Help: "Live call sessions."}, activeCalls),
@@ -149,6 +155,12 @@ func (m *Metrics) ObserveWAL(size, restarts, busy func() float64) {
 			Help: "Checkpoints that found the write-ahead log over its limit but could not restart it because a reader held it; the next one retries."},
 			busy),
 	)
+}
+
+// ObserveRedis registers voicegate_state_redis_up (state.driver redis).
+func (m *Metrics) ObserveRedis(up func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_state_redis_up",
+		Help: "1 while Redis (state.driver redis) answers, 0 while requests fall back to this replica's memory."}, up))
 }
 
 // ObserveReady registers voicegate_ready, read at scrape time: 1 while the

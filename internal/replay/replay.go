@@ -109,6 +109,11 @@ type Guard interface {
 type Ticket struct {
 	Key    Key
 	Handle any
+	// Local is set by a shared Guard that could not reach its store: the
+	// request was checked against this replica's memory only, so a replay
+	// of it on another replica would not be recognised. The gateway tells
+	// the source, which refuses what has side effects (state.on_unavailable).
+	Local bool
 }
 
 var _ Guard = (*Cache)(nil)

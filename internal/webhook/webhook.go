@@ -101,6 +101,9 @@ type Error struct {
 	Deadline time.Duration
 	// Err is the cause, for the log only (may be nil).
 	Err error
+	// RetryAfter, when positive, is sent as Retry-After (seconds): the
+	// failure is passing and a retry should succeed.
+	RetryAfter int
 }
 
 func (e *Error) Error() string {

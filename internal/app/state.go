@@ -1,0 +1,70 @@
+package app
+
+import (
+	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/dispatch"
+	"github.com/voicegate/voicegate/internal/logkey"
+	"github.com/voicegate/voicegate/internal/redisstate"
+	"github.com/voicegate/voicegate/internal/replay"
+	"github.com/voicegate/voicegate/internal/session"
+	"github.com/voicegate/voicegate/internal/state"
+)
+
+// openState opens the state replicas share (state.driver): in the process
+// (a.Sessions and a.Replay), or in Redis, with a.Sessions and a.Replay as
+// the per-replica memory it falls back to while Redis is unreachable.
+func (a *App) openState(cfg *config.Config, o Options) error {
+	window, capacity := cfg.Vapi.Replay.Window.D(), cfg.Vapi.Replay.Capacity
+	// A request's signature is checked when its headers are in; its body
+	// may take up to the read timeout to arrive before the replay lookup.
+	grace := cfg.Server.ReadTimeout.D()
+	if !cfg.State.Shared() {
+		a.Sessions = session.New(cfg.Sessions.TTL.D(), cfg.Sessions.Capacity, o.Now)
+		a.Replay = replay.New(window, capacity)
+		a.Replay.SetGrace(grace)
+		a.Tracker, a.Guard = a.Sessions, a.Replay
+		return nil
+	}
+	conn, err := redisstate.Open(cfg.State, redisstate.Options{Log: a.log.With(logkey.Component, "state"), Now: o.Now})
+	if err != nil {
+		return err
+	}
+	a.redis = conn
+	guard := redisstate.NewGuard(conn, window, grace, capacity)
+	tracker := redisstate.NewTracker(conn, cfg.Sessions.TTL.D(), cfg.Sessions.Capacity, o.Now)
+	a.redisTracker = tracker
+	a.Sessions, a.Replay = tracker.Local(), guard.Local()
+	a.Tracker, a.Guard = tracker, guard
+	return nil
+}
+
+// observeState registers the state's metrics and logs the expiry of
+// calls no end event closed.
+func (a *App) observeState(o Options) {
+	expired := func(id string, last session.State) {
+		a.Metrics.SessionsExpired.Inc()
+		dispatch.LogExpired(a.log, id, last, o.Now())
+	}
+	a.Sessions.OnExpire = func(s *session.Session) { expired(s.ID, s.State()) }
+	if a.redisTracker != nil {
+		a.redisTracker.OnExpire = expired
+		a.Metrics.ObserveRedis(func() float64 {
+			if a.redis.Up() {
+				return 1
+			}
+			return 0
+		})
+	}
+}
+
+// sessionCount is voicegate_active_calls: the deployment's live calls
+// (at the last sweep) with Redis, this process's otherwise.
+func (a *App) sessionCount() float64 {
+	if a.redisTracker != nil {
+		return float64(a.redisTracker.Len())
+	}
+	return float64(a.Sessions.Len())
+}
+
+// localSideEffects is dispatch.Config.LocalSideEffects.
+func localSideEffects(cfg *config.Config) bool { return cfg.State.OnUnavailable == state.Local }

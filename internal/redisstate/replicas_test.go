@@ -1,0 +1,235 @@
+package redisstate_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/redisstate"
+	"github.com/voicegate/voicegate/internal/redisstate/redistest"
+	"github.com/voicegate/voicegate/internal/replay"
+	"github.com/voicegate/voicegate/internal/session"
+	"github.com/voicegate/voicegate/internal/state"
+)
+
+var t0 = time.Now()
+
+// Two replicas: a duplicate reaching the second while the first handles
+// the original waits for the original's answer.
+func TestDuplicateOnAnotherReplicaWaitsForTheAnswer(t *testing.T) {
+	p := redistest.Prefix(t)
+	a := redisstate.NewGuard(conn(t, p), time.Minute, time.Second, 100)
+	b := redisstate.NewGuard(conn(t, p), time.Minute, time.Second, 100)
+	k := replay.KeyOf([]byte("tool call"))
+	_, replayed, tk, err := a.BeginAt(ctx, k, t0, time.Time{})
+	if err != nil || replayed {
+		t.Fatalf("original: replayed=%v err=%v", replayed, err)
+	}
+	got := make(chan replay.Response, 1)
+	go func() {
+		r, replayed, _, err := b.BeginAt(ctx, k, t0, time.Time{})
+		if err != nil || !replayed {
+			t.Errorf("duplicate: replayed=%v err=%v", replayed, err)
+		}
+		got <- r
+	}()
+	time.Sleep(30 * time.Millisecond)
+	a.Finish(tk, replay.Response{Status: 200, Body: []byte(`{"results":[1]}`), Type: "tool-calls"}, true)
+	if r := <-got; r.Status != 200 || string(r.Body) != `{"results":[1]}` {
+		t.Fatalf("the duplicate got %+v", r)
+	}
+}
+
+// A replica that dies mid-request (its lease is no longer renewed) stops
+// owning it when the lease ends: a retry on another replica is handled,
+// once.
+func TestLeaseOfADeadReplicaEnds(t *testing.T) {
+	p := redistest.Prefix(t)
+	short := func(c *state.Config) { c.Lease = 600 * 1e6; c.Timeout = 100 * 1e6 }
+	dying := conn(t, p, short)
+	a := redisstate.NewGuard(dying, time.Minute, time.Second, 100)
+	b := redisstate.NewGuard(conn(t, p, short), time.Minute, time.Second, 100)
+	k := replay.KeyOf([]byte("in flight when killed"))
+	if _, _, _, err := a.BeginAt(ctx, k, t0, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	dying.Close() // killed: no Finish, no renewal
+	start := time.Now()
+	_, replayed, tk, err := b.BeginAt(ctx, k, t0, time.Time{})
+	if err != nil || replayed || tk == (replay.Ticket{}) {
+		t.Fatalf("retry after the owner died: replayed=%v err=%v", replayed, err)
+	}
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Fatalf("taken over after %s, before the lease could end", waited)
+	}
+	b.Finish(tk, replay.Response{Status: 200}, true)
+	// Exactly once: a third try is a replay.
+	if _, replayed, _, _ := b.BeginAt(ctx, k, t0, time.Time{}); !replayed {
+		t.Fatal("the retry's answer was not kept")
+	}
+}
+
+// A live owner renews its lease: a slow request is never taken over.
+func TestLeaseIsRenewedWhileWorking(t *testing.T) {
+	p := redistest.Prefix(t)
+	short := func(c *state.Config) { c.Lease = 600 * 1e6; c.Timeout = 100 * 1e6 }
+	a := redisstate.NewGuard(conn(t, p, short), time.Minute, time.Second, 100)
+	b := redisstate.NewGuard(conn(t, p, short), time.Minute, time.Second, 100)
+	k := replay.KeyOf([]byte("slow tool"))
+	_, _, tk, _ := a.BeginAt(ctx, k, t0, time.Time{})
+	done := make(chan replay.Response, 1)
+	go func() {
+		r, replayed, tk2, err := b.BeginAt(ctx, k, t0, time.Time{})
+		if !replayed {
+			b.Finish(tk2, replay.Response{}, false)
+			t.Errorf("taken over while its owner was still working (err=%v)", err)
+		}
+		done <- r
+	}()
+	time.Sleep(2 * time.Second) // more than three leases
+	a.Finish(tk, replay.Response{Status: 201}, true)
+	if r := <-done; r.Status != 201 {
+		t.Fatalf("the duplicate got %+v", r)
+	}
+}
+
+// A call's events reach different replicas: one session.
+func TestSessionsAreShared(t *testing.T) {
+	p := redistest.Prefix(t)
+	a := redisstate.NewTracker(conn(t, p), time.Hour, 100, time.Now)
+	b := redisstate.NewTracker(conn(t, p), time.Hour, 100, time.Now)
+	if first, err := a.Observe("call-1", "", "ringing"); !first || err != nil {
+		t.Fatalf("first sight on a: %v %v", first, err)
+	}
+	if first, err := b.Observe("call-1", "in-progress", ""); first || err != nil {
+		t.Fatalf("second event on b is a first sight: %v %v", first, err)
+	}
+	b.Speech("call-1", "assistant", true, 3)
+	a.ToolCall("call-1", "ok")
+	b.Update("call-1", func(s *session.State) { s.Bargein.Decided = true; s.ControlURL = "https://x/control" })
+	last, live := a.End("call-1")
+	if !live || last.Status != "in-progress" || !last.AssistantSpeaking || last.Turn != 3 || last.ToolCalls["ok"] != 1 ||
+		!last.Bargein.Decided || last.ControlURL != "https://x/control" || last.Events != 2 {
+		t.Fatalf("state as ended on a: live=%v %+v", live, last)
+	}
+	if _, err := b.Observe("call-1", "", ""); !errors.Is(err, session.ErrEnded) {
+		t.Fatalf("a late event on b: %v, want ErrEnded", err)
+	}
+}
+
+// cutProxy is a TCP proxy to Redis that the test can cut and restore.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.cut {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); p.Cut(true) })
+	return p
+}
+
+func (p *cutProxy) Cut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+// Redis unreachable: the guard answers from this replica's memory and
+// says so; when Redis is back it is used again, without a restart.
+func TestRedisDownDegradesAndRecovers(t *testing.T) {
+	p := redistest.Prefix(t)
+	px := newCutProxy(t, "127.0.0.1:6379")
+	var changes []bool
+	var mu sync.Mutex
+	c := config(p, "redis://"+px.ln.Addr().String()+"/0")
+	c.Timeout = 100 * 1e6
+	c.Lease = 600 * 1e6
+	cn, err := redisstate.Open(c, redisstate.Options{ProbeInterval: 20 * time.Millisecond, OnChange: func(up bool) {
+		mu.Lock()
+		changes = append(changes, up)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cn.Close()
+	g := redisstate.NewGuard(cn, time.Minute, time.Second, 100)
+	tr := redisstate.NewTracker(cn, time.Hour, 100, time.Now)
+	_, _, tk, err := g.BeginAt(ctx, replay.KeyOf([]byte("before")), t0, time.Time{})
+	if err != nil || tk.Local {
+		t.Fatalf("with Redis up: local=%v err=%v", tk.Local, err)
+	}
+	g.Finish(tk, replay.Response{Status: 200}, true)
+
+	px.Cut(true)
+	_, _, tk, err = g.BeginAt(ctx, replay.KeyOf([]byte("during")), t0, time.Time{})
+	if err != nil || !tk.Local {
+		t.Fatalf("with Redis cut: local=%v err=%v, want a local ticket", tk.Local, err)
+	}
+	g.Finish(tk, replay.Response{Status: 200}, true)
+	if cn.Up() {
+		t.Fatal("Redis still believed up")
+	}
+	if first, err := tr.Observe("c1", "", ""); !first || err != nil {
+		t.Fatalf("a session while Redis is down: %v %v", first, err)
+	}
+	px.Cut(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for !cn.Up() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !cn.Up() {
+		t.Fatal("Redis not believed up again 10 s after it came back")
+	}
+	_, _, tk, err = g.BeginAt(ctx, replay.KeyOf([]byte("after")), t0, time.Time{})
+	if err != nil || tk.Local {
+		t.Fatalf("after recovery: local=%v err=%v", tk.Local, err)
+	}
+	g.Finish(tk, replay.Response{}, false)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(changes) != 2 || changes[0] || !changes[1] {
+		t.Fatalf("OnChange calls %v, want [false true]", changes)
+	}
+}
