@@ -45,6 +45,7 @@ type toolAPI struct {
 	mu   sync.Mutex
 	hits map[string]int
 	keys map[string][]string // Idempotency-Key per invocation ("" when absent)
+	at   map[string][]time.Time
 }
 
 func (a *toolAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -53,6 +54,7 @@ func (a *toolAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.hits[tc]++
 	a.keys[tc] = append(a.keys[tc], r.Header.Get("Idempotency-Key"))
+	a.at[tc] = append(a.at[tc], time.Now())
 	n := a.hits[tc]
 	a.mu.Unlock()
 	// A little work, so that a replica killed mid-stream has tool calls
@@ -326,7 +328,7 @@ func TestThreeReplicasBehaveAsOne(t *testing.T) {
 	}
 	t.Cleanup(func() { pgLink.Close() })
 
-	api := &toolAPI{hits: map[string]int{}, keys: map[string][]string{}}
+	api := &toolAPI{hits: map[string]int{}, keys: map[string][]string{}, at: map[string][]time.Time{}}
 	apiSrv := httptest.NewServer(api)
 	t.Cleanup(apiSrv.Close)
 
@@ -360,6 +362,14 @@ storage:
 %s`, r.port, dataDir, toolName, apiSrv.URL, state)
 		if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
+		}
+		if logs := os.Getenv("VOICEGATE_CLUSTER_LOGS"); logs != "" {
+			f, err := os.Create(filepath.Join(logs, fmt.Sprintf("replica%d.log", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { f.Close() })
+			r.logFile = f
 		}
 		replicas[i] = r
 	}
@@ -492,6 +502,7 @@ storage:
 		t.Fatal(err)
 	}
 	redisCut[1] = time.Now()
+	t.Logf("%5.1fs the Redis link restored", time.Since(began).Seconds())
 	nextPhase()
 
 	underLoad("restart Redis (SHUTDOWN, start on the same directory)")
@@ -500,6 +511,7 @@ storage:
 		t.Fatal(err)
 	}
 	redis.restart()
+	t.Logf("%5.1fs Redis restarted", time.Since(began).Seconds())
 	keysAfter, err := redis.dbsize()
 	if err != nil {
 		t.Fatal(err)
@@ -515,10 +527,12 @@ storage:
 	if err := pgLink.Restore(); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("%5.1fs the PostgreSQL link restored", time.Since(began).Seconds())
 	nextPhase()
 
 	underLoad("restart PostgreSQL (pg_ctl restart -m fast)")
 	pg.restart()
+	t.Logf("%5.1fs PostgreSQL restarted", time.Since(began).Seconds())
 	released.Store(nCalls)
 	t.Logf("%5.1fs disruptions done; the last calls released", time.Since(began).Seconds())
 
@@ -577,7 +591,11 @@ storage:
 			}
 		default:
 			if wrong++; wrong <= 20 {
-				t.Errorf("tool call %s reached the internal API %d times (killed in flight: %v)", res.toolCallID, n, d.killed[res.toolCallID])
+				var when []string
+				for _, at := range api.at[res.toolCallID] {
+					when = append(when, fmt.Sprintf("%.2fs", at.Sub(began).Seconds()))
+				}
+				t.Errorf("tool call %s reached the internal API %d times, at %s (killed in flight: %v)", res.toolCallID, n, strings.Join(when, " "), d.killed[res.toolCallID])
 			}
 		}
 	}
@@ -708,7 +726,11 @@ func checkStore(t *testing.T, pg *pgServer, results []callResult) {
 			t.Fatal(err)
 		}
 		if status != "ended" || reason != "customer-ended-call" || cost == nil || *cost != res.cost || ended == nil {
-			report("call %s stored as status %q, reason %q, cost %v (want %v), ended_at %v", res.id, status, reason, cost, res.cost, ended)
+			c := "none"
+			if cost != nil {
+				c = strconv.FormatFloat(*cost, 'g', -1, 64)
+			}
+			report("call %s stored as status %q, reason %q, cost %s (want %v), ended: %v", res.id, status, reason, c, res.cost, ended != nil)
 		}
 		// The timeline: in-progress then ended, in that order; a status
 		// redelivered after a failed attempt may repeat.

@@ -26,7 +26,8 @@ type replica struct {
 	cfg  string
 	env  []string
 
-	startErr error // of the first start, when made on another goroutine
+	startErr error    // of the first start, when made on another goroutine
+	logFile  *os.File // every incarnation's log, when VOICEGATE_CLUSTER_LOGS names a directory
 
 	mu       sync.Mutex
 	gen      int
@@ -76,6 +77,9 @@ func (r *replica) startE() error {
 			var l struct{ Level, Msg string }
 			json.Unmarshal([]byte(line), &l)
 			r.mu.Lock()
+			if r.logFile != nil {
+				fmt.Fprintf(r.logFile, "[%d.%d] %s\n", r.i, gen, line)
+			}
 			r.logs = append(r.logs, fmt.Sprintf("[%d.%d] %s", r.i, gen, line))
 			if len(r.logs) > 400 {
 				r.logs = r.logs[len(r.logs)-300:]
