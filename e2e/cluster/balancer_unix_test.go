@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,9 @@ type balancer struct {
 	ready    []atomic.Bool
 	inFlight []atomic.Int64 // requests being served, per replica
 	awaiting []atomic.Int64 // requests sent and not yet answered, per replica
+	// awaitingTools are the tool call ids of the tool-calls messages
+	// among awaiting, per replica.
+	awaitingTools []map[string]int
 
 	retries        atomic.Int64 // attempts moved to another replica
 	inFlightKilled atomic.Int64
@@ -49,11 +53,12 @@ type balancer struct {
 }
 
 func newBalancer(replicas []*replica) *balancer {
-	b := &balancer{replicas: replicas, ready: make([]atomic.Bool, len(replicas)), inFlight: make([]atomic.Int64, len(replicas)), awaiting: make([]atomic.Int64, len(replicas)), stop: make(chan struct{}),
+	b := &balancer{replicas: replicas, ready: make([]atomic.Bool, len(replicas)), inFlight: make([]atomic.Int64, len(replicas)), awaiting: make([]atomic.Int64, len(replicas)), awaitingTools: make([]map[string]int, len(replicas)), stop: make(chan struct{}),
 		tr: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second, ResponseHeaderTimeout: 30 * time.Second,
 			DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext}}
 	for i := range b.ready {
 		b.ready[i].Store(true)
+		b.awaitingTools[i] = map[string]int{}
 	}
 	b.wg.Add(1)
 	go b.poll()
@@ -138,6 +143,10 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	tool := ""
+	if m := toolCallIDRe.FindSubmatch(body); m != nil && bytes.Contains(body, []byte(`"type":"tool-calls"`)) {
+		tool = string(m[1])
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	var last error
 	for attempt := 0; attempt < 30 && time.Now().Before(deadline); attempt++ {
@@ -151,8 +160,10 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 		sent := time.Now()
 		b.inFlight[i].Add(1)
 		b.awaiting[i].Add(1)
+		b.toolAwaiting(i, tool, 1)
 		resp, err := b.tr.RoundTrip(out)
 		b.awaiting[i].Add(-1)
+		b.toolAwaiting(i, tool, -1)
 		if err == nil {
 			resp.Header.Set(hdrReplica, strconv.Itoa(i))
 			resp.Body = &countedBody{ReadCloser: resp.Body, n: &b.inFlight[i]}
@@ -206,4 +217,29 @@ type countedBody struct {
 func (c *countedBody) Close() error {
 	c.once.Do(func() { c.n.Add(-1) })
 	return c.ReadCloser.Close()
+}
+
+// toolCallIDRe finds the driver's tool call id in a tool-calls message.
+var toolCallIDRe = regexp.MustCompile(`"id":"(tc_[0-9_]+)"`)
+
+func (b *balancer) toolAwaiting(i int, tc string, delta int) {
+	if tc == "" {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.awaitingTools[i][tc] += delta; b.awaitingTools[i][tc] <= 0 {
+		delete(b.awaitingTools[i], tc)
+	}
+}
+
+// toolsAwaiting returns the tool call ids awaiting an answer from replica i.
+func (b *balancer) toolsAwaiting(i int) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for tc := range b.awaitingTools[i] {
+		out = append(out, tc)
+	}
+	return out
 }

@@ -46,6 +46,19 @@ type toolAPI struct {
 	hits map[string]int
 	keys map[string][]string // Idempotency-Key per invocation ("" when absent)
 	at   map[string][]time.Time
+	busy map[string]int // tool call ids being answered
+}
+
+// inProgress reports whether the API is answering one of the tool calls.
+func (a *toolAPI) inProgress(tcs []string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, tc := range tcs {
+		if a.busy[tc] > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *toolAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -56,10 +69,14 @@ func (a *toolAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.keys[tc] = append(a.keys[tc], r.Header.Get("Idempotency-Key"))
 	a.at[tc] = append(a.at[tc], time.Now())
 	n := a.hits[tc]
+	a.busy[tc]++
 	a.mu.Unlock()
-	// A little work, so that a replica killed mid-stream has tool calls
-	// in flight (no assertion depends on it).
+	// A little work, so that a replica can be killed while the internal
+	// API is acting on its tool call.
 	time.Sleep(20 * time.Millisecond)
+	a.mu.Lock()
+	a.busy[tc]--
+	a.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, `{"booked":%q,"invocation":%d}`, tc, n)
 }
@@ -328,7 +345,7 @@ func TestThreeReplicasBehaveAsOne(t *testing.T) {
 	}
 	t.Cleanup(func() { pgLink.Close() })
 
-	api := &toolAPI{hits: map[string]int{}, keys: map[string][]string{}, at: map[string][]time.Time{}}
+	api := &toolAPI{hits: map[string]int{}, keys: map[string][]string{}, at: map[string][]time.Time{}, busy: map[string]int{}}
 	apiSrv := httptest.NewServer(api)
 	t.Cleanup(apiSrv.Close)
 
@@ -480,13 +497,21 @@ storage:
 	nextPhase := func() { released.Add(perPhase) }
 
 	var redisCut [2]time.Time
-	underLoad("SIGKILL replica 0 with requests in flight, restart it")
-	for deadline := time.Now().Add(10 * time.Second); lb.awaiting[0].Load() == 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
+	underLoad("SIGKILL replica 0 while the internal API acts on a tool call it sent, restart it")
+	// Preferably while the internal API is acting on a tool call sent by
+	// replica 0 (it may then see it twice), else with any request in
+	// flight on it; at worst with none.
+	for deadline := time.Now().Add(15 * time.Second); !api.inProgress(lb.toolsAwaiting(0)) && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Microsecond)
 	}
+	for deadline := time.Now().Add(5 * time.Second); lb.awaiting[0].Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(500 * time.Microsecond)
+	}
+	toolsInFlight := len(lb.toolsAwaiting(0))
 	replicas[0].kill()
 	replicas[0].start()
-	t.Logf("%5.1fs replica 0 restarted; so far %d requests failed in flight on it, %d moved to another replica", time.Since(began).Seconds(), lb.inFlightKilled.Load(), lb.retries.Load())
+	t.Logf("%5.1fs replica 0 killed with %d tool calls in flight and restarted; so far %d requests failed in flight on it, %d moved to another replica",
+		time.Since(began).Seconds(), toolsInFlight, lb.inFlightKilled.Load(), lb.retries.Load())
 	nextPhase()
 
 	underLoad("SIGTERM replica 1 (drain), restart it")
@@ -585,7 +610,7 @@ storage:
 		case n == 2 && d.killed[res.toolCallID]:
 			twice++
 			if keys[0] == "" {
-				t.Logf("tool call %s reached the internal API twice (in flight on the killed replica) with no Idempotency-Key: the API cannot tell", res.toolCallID)
+				t.Logf("tool call %s reached the internal API twice (in flight on the killed replica), the same X-Voicegate-Tool-Call-Id but no Idempotency-Key", res.toolCallID)
 			} else if keys[0] != keys[1] {
 				t.Errorf("tool call %s reached the internal API twice with two idempotency keys %q", res.toolCallID, keys)
 			}
@@ -601,6 +626,9 @@ storage:
 	}
 	if wrong > 0 {
 		t.Errorf("%d tool calls reached the internal API other than once", wrong)
+	}
+	for tc := range d.killed {
+		t.Logf("tool call %s was in flight on the killed replica; it reached the internal API %d times, with Idempotency-Key %q", tc, api.hits[tc], api.keys[tc])
 	}
 	noKey := 0
 	for _, ks := range api.keys {
