@@ -642,6 +642,7 @@ storage:
 
 	// What PostgreSQL holds, read straight from the private server.
 	checkStore(t, pg, results)
+	checkCallsShow(t, env, replicas[0].cfg, results)
 
 	var n503, n503se, n503seNoRA, n502, n503cut, nCutOther503 int
 	for _, at := range d.attempts {
@@ -778,5 +779,42 @@ func checkStore(t *testing.T, pg *pgServer, results []callResult) {
 	}
 	if dupStatus > 0 {
 		t.Logf("%d status changes stored twice (a redelivery after a failed attempt)", dupStatus)
+	}
+}
+
+// checkCallsShow reads a few calls' timelines the operator's way, with
+// voicegate calls show. It reads SQLite only today (README: "voicegate
+// calls reads the SQLite store only, for now"): when it cannot read the
+// PostgreSQL store, that is logged, not failed.
+func checkCallsShow(t *testing.T, env []string, cfg string, results []callResult) {
+	t.Helper()
+	for _, i := range []int{0, len(results) / 2, len(results) - 1} {
+		res := results[i]
+		if !res.ok {
+			continue
+		}
+		out, err := runBinary(env, "calls", "show", res.id, "--config", cfg, "--json")
+		if err != nil {
+			first, _, _ := strings.Cut(out, "\n")
+			t.Logf("voicegate calls show cannot read the PostgreSQL store (%v: %s): the timelines were read from PostgreSQL directly", err, first)
+			return
+		}
+		var c struct {
+			Status   string `json:"status"`
+			Timeline []struct {
+				Status string `json:"status"`
+			} `json:"timeline"`
+		}
+		if err := json.Unmarshal([]byte(out), &c); err != nil {
+			t.Errorf("calls show %s --json: %v\n%s", res.id, err, out)
+			continue
+		}
+		var seq []string
+		for _, s := range c.Timeline {
+			seq = append(seq, s.Status)
+		}
+		if c.Status != "ended" || !slices.Equal(slices.Compact(seq), []string{"in-progress", "ended"}) {
+			t.Errorf("calls show %s: status %q, timeline %q", res.id, c.Status, seq)
+		}
 	}
 }
