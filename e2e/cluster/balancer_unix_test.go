@@ -199,6 +199,8 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 
 var _ http.RoundTripper = (*balancer)(nil)
 
+var errNoReplica = errors.New("no replica answered")
+
 // unexpectedFailures is what failed otherwise than in flight on a
 // killed replica.
 func (b *balancer) unexpectedFailures() []string {

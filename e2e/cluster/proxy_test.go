@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -148,5 +147,3 @@ func (p *linkProxy) Close() error {
 	p.wg.Wait()
 	return nil
 }
-
-var errNoReplica = errors.New("no replica answered")
