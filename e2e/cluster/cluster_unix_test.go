@@ -390,15 +390,8 @@ storage:
 		}
 		replicas[i] = r
 	}
-	if withState {
-		out, err := runBinary(env, "config", "check", "--config", replicas[0].cfg)
-		if err != nil && strings.Contains(out, "state") {
-			t.Skipf("this voicegate does not take the state: section yet (issue 14's shared state, state.driver: redis, is not merged); "+
-				"VOICEGATE_CLUSTER_NO_STATE=1 runs the harness without it, where the cross-replica checks are expected to fail:\n%s", out)
-		}
-		if err != nil {
-			t.Fatalf("config check: %v\n%s", err, out)
-		}
+	if out, err := runBinary(env, "config", "check", "--config", replicas[0].cfg); err != nil {
+		t.Fatalf("config check: %v\n%s", err, out)
 	}
 	// The first replica makes the keyring and migrates the database; the
 	// others start after it.
