@@ -69,7 +69,7 @@ func (d *Dispatcher) bargeIn(ctx context.Context, m *vapi.Message) {
 	}
 	var dec bargein.Decision
 	var controlURL string
-	if !d.sessions.Update(id, func(s *session.State) {
+	if !d.sessions.Update(ctx, id, func(s *session.State) {
 		if s.Bargein.Language == "" {
 			s.Bargein.Language = lang
 		}
@@ -95,7 +95,7 @@ func (d *Dispatcher) bargeIn(ctx context.Context, m *vapi.Message) {
 		// Checked against the allowlist once per call, then kept, for
 		// later messages that do not carry it.
 		if controlURL = d.controlURL(m); controlURL != "" {
-			d.sessions.Update(id, func(s *session.State) { s.ControlURL = controlURL })
+			d.sessions.Update(ctx, id, func(s *session.State) { s.ControlURL = controlURL })
 		}
 	}
 	if controlURL == "" {
@@ -126,7 +126,7 @@ func (d *Dispatcher) languageChange(ctx context.Context, m *vapi.Message) {
 	if lang == "" {
 		return
 	}
-	if d.sessions.Update(m.CallID(), func(s *session.State) { s.Bargein.Language = lang }) {
+	if d.sessions.Update(ctx, m.CallID(), func(s *session.State) { s.Bargein.Language = lang }) {
 		d.addEvent(ctx, m.CallID(), calls.Event{At: d.eventTime(m), Kind: EventBargein, Detail: "language: " + lang})
 	}
 }

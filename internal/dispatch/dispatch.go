@@ -207,14 +207,14 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 		return d.knowledgeBase(ctx, m)
 	}
 	if m.Type == vapi.TypeHang {
-		d.hang(m) // counted even for a call not tracked
+		d.hang(ctx, m) // counted even for a call not tracked
 	}
 	if !tracked {
 		return respEmpty, nil
 	}
 	switch m.Type {
 	case vapi.TypeSpeechUpdate:
-		d.sessions.Speech(m.CallID(), m.Role, m.Status == "started", m.Turn)
+		d.sessions.Speech(ctx, m.CallID(), m.Role, m.Status == "started", m.Turn)
 		if d.bargein != nil {
 			d.bargeIn(ctx, m)
 		}
@@ -224,7 +224,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m *vapi.Message) (webhook.Reply
 		}
 	case vapi.TypeUserInterrupted:
 		// Vapi's own view: recorded, never a decision of the engine.
-		d.sessions.Interrupted(m.CallID())
+		d.sessions.Interrupted(ctx, m.CallID())
 		d.addEvent(ctx, m.CallID(), calls.Event{At: d.eventTime(m), Kind: EventVapi, Detail: "user-interrupted"})
 	case vapi.TypeLanguageChange:
 		if d.bargein != nil {
@@ -284,7 +284,7 @@ func (d *Dispatcher) track(ctx context.Context, m *vapi.Message, status string, 
 	if id == "" {
 		return false
 	}
-	first, err := d.sessions.Observe(id, status, initial)
+	first, err := d.sessions.Observe(ctx, id, status, initial)
 	switch {
 	case errors.Is(err, session.ErrEnded):
 		return false // a late event of an ended call: answered, not tracked
@@ -298,7 +298,7 @@ func (d *Dispatcher) track(ctx context.Context, m *vapi.Message, status string, 
 	}
 	if first {
 		if !d.recordFirstSight(ctx, m, dec) {
-			d.sessions.Forget(id) // the next event tries again (and logs the start then)
+			d.sessions.Forget(ctx, id) // the next event tries again (and logs the start then)
 			return true
 		}
 		d.logStart(m, dec)
@@ -321,8 +321,8 @@ func (d *Dispatcher) logStart(m *vapi.Message, dec *Decision) {
 // ended notes that call id ended: the session ends, and the call's last
 // line is logged — once, by whichever of the status update and the report
 // ends a live call, or by the report of a call never seen before.
-func (d *Dispatcher) ended(m *vapi.Message, id string, neverSeen bool) {
-	last, live := d.sessions.End(id)
+func (d *Dispatcher) ended(ctx context.Context, m *vapi.Message, id string, neverSeen bool) {
+	last, live := d.sessions.End(ctx, id)
 	if !live && !neverSeen {
 		return
 	}
@@ -420,7 +420,7 @@ func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) (webhook
 	neverSeen := false
 	if m.Status != "ended" {
 		d.track(ctx, m, m.Status, nil)
-	} else if neverSeen = !d.sessions.Seen(id); neverSeen {
+	} else if neverSeen = !d.sessions.Seen(ctx, id); neverSeen {
 		d.recordFirstSight(ctx, m, nil) // the first event of this call is its end
 	}
 	if err := d.store.RecordStatus(ctx, id, calls.StatusChange{Status: m.Status, At: at}); err != nil {
@@ -432,7 +432,7 @@ func (d *Dispatcher) statusUpdate(ctx context.Context, m *vapi.Message) (webhook
 			d.metrics.StoreErrors.WithLabelValues("end_call").Inc()
 			return webhook.Reply{}, errNotStored(id, "persist end", err)
 		}
-		d.ended(m, id, neverSeen)
+		d.ended(ctx, m, id, neverSeen)
 	}
 	return respEmpty, nil
 }
@@ -455,7 +455,7 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) (webhook.Re
 			return webhook.Reply{}, errNotStored(id, "persist end-of-call record", err)
 		}
 	}
-	neverSeen := !d.sessions.Seen(id)
+	neverSeen := !d.sessions.Seen(ctx, id)
 	if neverSeen {
 		d.recordFirstSight(ctx, m, nil) // the report is the first event of this call
 	}
@@ -471,7 +471,7 @@ func (d *Dispatcher) endOfCall(ctx context.Context, m *vapi.Message) (webhook.Re
 		return webhook.Reply{}, errNotStored(id, "persist end of call", err)
 	}
 	d.reportEvent(ctx, id, m)
-	d.ended(m, id, neverSeen)
+	d.ended(ctx, m, id, neverSeen)
 	return respEmpty, nil
 }
 
@@ -507,13 +507,13 @@ func (d *Dispatcher) reportEvent(ctx context.Context, id string, m *vapi.Message
 func (d *Dispatcher) toolCalls(ctx context.Context, ci tools.CallInfo, m *vapi.Message, tracked bool) (webhook.Reply, error) {
 	invs := m.Invocations()
 	if tracked {
-		d.inFlight(ci.CallID, invs, 1)
+		d.inFlight(ctx, ci.CallID, invs, 1)
 	}
 	res := d.tools.CallAll(ctx, ci, invs)
 	if tracked {
-		d.inFlight(ci.CallID, invs, -1)
+		d.inFlight(ctx, ci.CallID, invs, -1)
 		for i := range res {
-			d.sessions.ToolCall(ci.CallID, res[i].Outcome)
+			d.sessions.ToolCall(ctx, ci.CallID, res[i].Outcome)
 		}
 	}
 	if err := notQueued(ci.CallID, res); err != nil {
@@ -558,12 +558,12 @@ func (d *Dispatcher) functionCall(ctx context.Context, ci tools.CallInfo, m *vap
 	inv := vapi.Invocation{Name: m.FunctionCall.Name}
 	inv.Args, inv.ArgsErr = vapi.NormalizeArgs(m.FunctionCall.Parameters)
 	if tracked {
-		d.inFlight(ci.CallID, []vapi.Invocation{inv}, 1)
+		d.inFlight(ctx, ci.CallID, []vapi.Invocation{inv}, 1)
 	}
 	r := d.tools.Call(ctx, ci, inv)
 	if tracked {
-		d.inFlight(ci.CallID, []vapi.Invocation{inv}, -1)
-		d.sessions.ToolCall(ci.CallID, r.Outcome)
+		d.inFlight(ctx, ci.CallID, []vapi.Invocation{inv}, -1)
+		d.sessions.ToolCall(ctx, ci.CallID, r.Outcome)
 	}
 	if err := notQueued(ci.CallID, []vapi.ToolResult{r}); err != nil {
 		return webhook.Reply{}, err
@@ -588,7 +588,7 @@ func (d *Dispatcher) callDeleted(ctx context.Context, m *vapi.Message) (webhook.
 	if id == "" {
 		return respEmpty, nil
 	}
-	d.sessions.End(id)
+	d.sessions.End(ctx, id)
 	if d.records == nil {
 		return respEmpty, nil
 	}
@@ -807,8 +807,8 @@ func notQueued(id string, res []vapi.ToolResult) error {
 
 // inFlight counts a call's tool calls under way (delta 1 when they
 // start, -1 when they end), for the log line of a hang.
-func (d *Dispatcher) inFlight(id string, invs []vapi.Invocation, delta int) {
-	d.sessions.Update(id, func(s *session.State) {
+func (d *Dispatcher) inFlight(ctx context.Context, id string, invs []vapi.Invocation, delta int) {
+	d.sessions.Update(ctx, id, func(s *session.State) {
 		for i := range invs {
 			name := invs[i].Name
 			if len(name) > 64 {
@@ -826,10 +826,10 @@ func (d *Dispatcher) inFlight(id string, invs []vapi.Invocation, delta int) {
 
 // hang logs Vapi's hang message (the assistant stalled) with the tool
 // calls of the call under way, and counts it.
-func (d *Dispatcher) hang(m *vapi.Message) {
+func (d *Dispatcher) hang(ctx context.Context, m *vapi.Message) {
 	d.metrics.Hangs.Inc()
 	inFlight := "none"
-	d.sessions.Update(m.CallID(), func(s *session.State) { inFlight = toolCounts(s.InFlight) })
+	d.sessions.Update(ctx, m.CallID(), func(s *session.State) { inFlight = toolCounts(s.InFlight) })
 	d.log.Warn("hang: the assistant stalled", logkey.CallID, m.CallID(), logkey.ToolsInFlight, inFlight)
 }
 

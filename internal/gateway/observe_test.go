@@ -62,7 +62,7 @@ func TestDryRunHasNoSideEffects(t *testing.T) {
 	if _, _, err := e.app.Store.Call(context.Background(), "D1"); !errors.Is(err, calls.ErrNotFound) {
 		t.Errorf("a dry run stored the call: %v", err)
 	}
-	if e.app.Sessions.Len() != 0 || e.app.Sessions.Seen("D1") {
+	if e.app.Sessions.Len() != 0 || e.app.Sessions.Seen(context.Background(), "D1") {
 		t.Errorf("a dry run opened a session")
 	}
 	// It leaves no record, but the log has a line for each message.

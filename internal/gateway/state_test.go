@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -67,7 +68,7 @@ func TestReplicasShareState(t *testing.T) {
 	if s, _ := a.send(msg("speech-update", "shared-call", `"role":"user","status":"started","turn":1`)); s != 200 {
 		t.Fatalf("late event on a: %d", s)
 	}
-	if a.app.Tracker.Seen("shared-call") != true {
+	if a.app.Tracker.Seen(context.Background(), "shared-call") != true {
 		t.Fatal("the ended call is not remembered across replicas")
 	}
 	if _, live := a.app.Tracker.Context("shared-call"); live {

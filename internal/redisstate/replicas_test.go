@@ -101,21 +101,21 @@ func TestSessionsAreShared(t *testing.T) {
 	p := redistest.Prefix(t)
 	a := redisstate.NewTracker(conn(t, p), time.Hour, 100, time.Now)
 	b := redisstate.NewTracker(conn(t, p), time.Hour, 100, time.Now)
-	if first, err := a.Observe("call-1", "", "ringing"); !first || err != nil {
+	if first, err := a.Observe(ctx, "call-1", "", "ringing"); !first || err != nil {
 		t.Fatalf("first sight on a: %v %v", first, err)
 	}
-	if first, err := b.Observe("call-1", "in-progress", ""); first || err != nil {
+	if first, err := b.Observe(ctx, "call-1", "in-progress", ""); first || err != nil {
 		t.Fatalf("second event on b is a first sight: %v %v", first, err)
 	}
-	b.Speech("call-1", "assistant", true, 3)
-	a.ToolCall("call-1", "ok")
-	b.Update("call-1", func(s *session.State) { s.Bargein.Decided = true; s.ControlURL = "https://x/control" })
-	last, live := a.End("call-1")
+	b.Speech(ctx, "call-1", "assistant", true, 3)
+	a.ToolCall(ctx, "call-1", "ok")
+	b.Update(ctx, "call-1", func(s *session.State) { s.Bargein.Decided = true; s.ControlURL = "https://x/control" })
+	last, live := a.End(ctx, "call-1")
 	if !live || last.Status != "in-progress" || !last.AssistantSpeaking || last.Turn != 3 || last.ToolCalls["ok"] != 1 ||
 		!last.Bargein.Decided || last.ControlURL != "https://x/control" || last.Events != 2 {
 		t.Fatalf("state as ended on a: live=%v %+v", live, last)
 	}
-	if _, err := b.Observe("call-1", "", ""); !errors.Is(err, session.ErrEnded) {
+	if _, err := b.Observe(ctx, "call-1", "", ""); !errors.Is(err, session.ErrEnded) {
 		t.Fatalf("a late event on b: %v, want ErrEnded", err)
 	}
 }
@@ -211,7 +211,7 @@ func TestRedisDownDegradesAndRecovers(t *testing.T) {
 	if cn.Up() {
 		t.Fatal("Redis still believed up")
 	}
-	if first, err := tr.Observe("c1", "", ""); !first || err != nil {
+	if first, err := tr.Observe(ctx, "c1", "", ""); !first || err != nil {
 		t.Fatalf("a session while Redis is down: %v %v", first, err)
 	}
 	px.Cut(false)

@@ -82,9 +82,9 @@ return first
 `)
 
 // Observe implements session.Tracker.
-func (t *Tracker) Observe(id, status, initial string) (bool, error) {
+func (t *Tracker) Observe(ctx context.Context, id, status, initial string) (bool, error) {
 	if !t.c.Up() {
-		return t.local.Observe(id, status, initial)
+		return t.local.Observe(ctx, id, status, initial)
 	}
 	now := t.c.now()
 	ctx, cancel := t.c.ctx()
@@ -93,7 +93,7 @@ func (t *Tracker) Observe(id, status, initial string) (bool, error) {
 		id, status, initial, now.UnixMicro(), t.keep().Milliseconds(), t.capacity, now.UnixMilli()).Int64()
 	if err != nil {
 		t.c.failed(err)
-		return t.local.Observe(id, status, initial)
+		return t.local.Observe(ctx, id, status, initial)
 	}
 	switch n {
 	case -1:
@@ -115,11 +115,11 @@ return 1
 `)
 
 // Speech implements session.Tracker.
-func (t *Tracker) Speech(id, role string, started bool, turn int) bool {
+func (t *Tracker) Speech(ctx context.Context, id, role string, started bool, turn int) bool {
 	if !t.c.Up() {
-		return t.local.Speech(id, role, started, turn)
+		return t.local.Speech(ctx, id, role, started, turn)
 	}
-	return t.run(speechScript, id, func() bool { return t.local.Speech(id, role, started, turn) }, role, b01(started), turn)
+	return t.run(speechScript, id, func() bool { return t.local.Speech(ctx, id, role, started, turn) }, role, b01(started), turn)
 }
 
 var interruptedScript = redis.NewScript(`
@@ -131,11 +131,11 @@ return 1
 `)
 
 // Interrupted implements session.Tracker.
-func (t *Tracker) Interrupted(id string) bool {
+func (t *Tracker) Interrupted(ctx context.Context, id string) bool {
 	if !t.c.Up() {
-		return t.local.Interrupted(id)
+		return t.local.Interrupted(ctx, id)
 	}
-	return t.run(interruptedScript, id, func() bool { return t.local.Interrupted(id) })
+	return t.run(interruptedScript, id, func() bool { return t.local.Interrupted(ctx, id) })
 }
 
 var toolCallScript = redis.NewScript(`
@@ -146,11 +146,11 @@ return 1
 `)
 
 // ToolCall implements session.Tracker.
-func (t *Tracker) ToolCall(id, outcome string) bool {
+func (t *Tracker) ToolCall(ctx context.Context, id, outcome string) bool {
 	if !t.c.Up() {
-		return t.local.ToolCall(id, outcome)
+		return t.local.ToolCall(ctx, id, outcome)
 	}
-	return t.run(toolCallScript, id, func() bool { return t.local.ToolCall(id, outcome) }, outcome)
+	return t.run(toolCallScript, id, func() bool { return t.local.ToolCall(ctx, id, outcome) }, outcome)
 }
 
 // run runs a script on call id's hash that answers 1 when the call is live.
@@ -181,9 +181,9 @@ return 1
 // Update implements session.Tracker: the state is read, f runs on it, and
 // the fields it changed are written if nobody changed the call meanwhile;
 // otherwise f runs again on the new state (as the interface allows).
-func (t *Tracker) Update(id string, f func(*session.State)) bool {
+func (t *Tracker) Update(ctx context.Context, id string, f func(*session.State)) bool {
 	if !t.c.Up() {
-		return t.local.Update(id, f)
+		return t.local.Update(ctx, id, f)
 	}
 	// Each attempt has its own deadline; contention alone never makes
 	// Redis look down. 1,000 conflicts in a row would be a bug: reported.
@@ -211,7 +211,7 @@ func (t *Tracker) tryUpdate(id string, f func(*session.State)) (ok, done bool) {
 		h, err := t.c.rdb.HGetAll(ctx, t.callKey(id)).Result()
 		if err != nil {
 			t.c.failed(err)
-			return t.local.Update(id, f), true
+			return t.local.Update(ctx, id, f), true
 		}
 		if len(h) == 0 {
 			return false, true
@@ -239,7 +239,7 @@ func (t *Tracker) tryUpdate(id string, f func(*session.State)) (ok, done bool) {
 		r, err := casScript.Run(ctx, t.c.rdb, []string{t.callKey(id)}, args...).Int64()
 		if err != nil {
 			t.c.failed(err)
-			return t.local.Update(id, f), true
+			return t.local.Update(ctx, id, f), true
 		}
 		return r == 1, r != 0
 	}
@@ -250,9 +250,9 @@ func (t *Tracker) tryUpdate(id string, f func(*session.State)) (ok, done bool) {
 func deletable(k string) bool { return k != "v" && k != "ev" && k != "t0" }
 
 // Forget implements session.Tracker.
-func (t *Tracker) Forget(id string) {
+func (t *Tracker) Forget(ctx context.Context, id string) {
 	t.cancelCtx(id)
-	t.local.Forget(id)
+	t.local.Forget(ctx, id)
 	if !t.c.Up() {
 		return
 	}
@@ -267,16 +267,16 @@ func (t *Tracker) Forget(id string) {
 }
 
 // Seen implements session.Tracker.
-func (t *Tracker) Seen(id string) bool {
+func (t *Tracker) Seen(ctx context.Context, id string) bool {
 	if !t.c.Up() {
-		return t.local.Seen(id)
+		return t.local.Seen(ctx, id)
 	}
 	ctx, cancel := t.c.ctx()
 	defer cancel()
 	n, err := t.c.rdb.Exists(ctx, t.callKey(id), t.endedKey(id)).Result()
 	if err != nil {
 		t.c.failed(err)
-		return t.local.Seen(id)
+		return t.local.Seen(ctx, id)
 	}
 	return n > 0
 }
@@ -290,10 +290,10 @@ return h
 `)
 
 // End implements session.Tracker.
-func (t *Tracker) End(id string) (session.State, bool) {
+func (t *Tracker) End(ctx context.Context, id string) (session.State, bool) {
 	t.cancelCtx(id)
 	if !t.c.Up() {
-		return t.local.End(id)
+		return t.local.End(ctx, id)
 	}
 	ctx, cancel := t.c.ctx()
 	defer cancel()
@@ -301,11 +301,11 @@ func (t *Tracker) End(id string) (session.State, bool) {
 		id, t.c.now().UnixMicro(), session.EndedMemory.Milliseconds()).StringSlice()
 	if err != nil {
 		t.c.failed(err)
-		return t.local.End(id)
+		return t.local.End(ctx, id)
 	}
 	// A call that went live on this replica while Redis was down ends
 	// here too.
-	lastLocal, liveLocal := t.local.End(id)
+	lastLocal, liveLocal := t.local.End(ctx, id)
 	if len(v) == 0 {
 		return lastLocal, liveLocal
 	}

@@ -29,30 +29,30 @@ type Tracker interface {
 	// than the last update). A call that ended recently gets ErrEnded (its
 	// late events must not bring it back); a new call at capacity gets
 	// ErrFull.
-	Observe(id, status, initial string) (first bool, err error)
+	Observe(ctx context.Context, id, status, initial string) (first bool, err error)
 	// Forget drops a live call, so that its next event is a first sight
 	// again (when recording the first sight failed).
-	Forget(id string)
+	Forget(ctx context.Context, id string)
 	// Seen reports whether call id is live or has ended recently.
-	Seen(id string) bool
+	Seen(ctx context.Context, id string) bool
 	// End marks call id ended. When the call was live, it returns the
 	// call's last state and true (for the end-of-call log line).
-	End(id string) (last State, wasLive bool)
+	End(ctx context.Context, id string) (last State, wasLive bool)
 	// Speech notes that role ("assistant" or "user") started or stopped
 	// speaking in turn; Interrupted, that the user interrupted the
 	// assistant. Both report false when the call is not live.
-	Speech(id, role string, started bool, turn int) bool
-	Interrupted(id string) bool
+	Speech(ctx context.Context, id, role string, started bool, turn int) bool
+	Interrupted(ctx context.Context, id string) bool
 	// ToolCall counts a tool call of call id by its outcome ("ok",
 	// "http_error", ...); false when the call is not live.
-	ToolCall(id, outcome string) bool
+	ToolCall(ctx context.Context, id, outcome string) bool
 	// Update runs f on the state of live call id, atomically with respect
 	// to every other change of that call (the barge-in engine's per-call
 	// state changes this way); false, without running f, when the call is
 	// not live. f must be quick and must not call the tracker; it may be
 	// run more than once by a shared tracker (optimistic concurrency), so
 	// it must only change the state it is given.
-	Update(id string, f func(*State)) bool
+	Update(ctx context.Context, id string, f func(*State)) bool
 	// Context returns the context of live call id, cancelled when the
 	// call ends, expires or is forgotten, or when the tracker stops: work
 	// that belongs to the call (a barge-in timer, a media stream) runs
@@ -199,7 +199,7 @@ func (t *Table) Get(id string) (*Session, bool) {
 }
 
 // Observe implements Tracker.
-func (t *Table) Observe(id, status, initial string) (first bool, err error) {
+func (t *Table) Observe(ctx context.Context, id, status, initial string) (first bool, err error) {
 	s, created, err := t.Touch(id)
 	if err != nil {
 		return false, err
@@ -217,7 +217,7 @@ func (t *Table) Observe(id, status, initial string) (first bool, err error) {
 }
 
 // Speech implements Tracker.
-func (t *Table) Speech(id, role string, started bool, turn int) bool {
+func (t *Table) Speech(ctx context.Context, id, role string, started bool, turn int) bool {
 	s, ok := t.Get(id)
 	if !ok {
 		return false
@@ -235,7 +235,7 @@ func (t *Table) Speech(id, role string, started bool, turn int) bool {
 }
 
 // Interrupted implements Tracker.
-func (t *Table) Interrupted(id string) bool {
+func (t *Table) Interrupted(ctx context.Context, id string) bool {
 	s, ok := t.Get(id)
 	if !ok {
 		return false
@@ -248,7 +248,7 @@ func (t *Table) Interrupted(id string) bool {
 }
 
 // ToolCall implements Tracker.
-func (t *Table) ToolCall(id, outcome string) bool {
+func (t *Table) ToolCall(ctx context.Context, id, outcome string) bool {
 	s, ok := t.Get(id)
 	if !ok {
 		return false
@@ -263,7 +263,7 @@ func (t *Table) ToolCall(id, outcome string) bool {
 }
 
 // Update implements Tracker.
-func (t *Table) Update(id string, f func(*State)) bool {
+func (t *Table) Update(ctx context.Context, id string, f func(*State)) bool {
 	s, ok := t.Get(id)
 	if !ok {
 		return false
@@ -275,7 +275,7 @@ func (t *Table) Update(id string, f func(*State)) bool {
 }
 
 // Forget implements Tracker.
-func (t *Table) Forget(id string) { t.Remove(id) }
+func (t *Table) Forget(ctx context.Context, id string) { t.Remove(id) }
 
 // Context implements Tracker.
 func (t *Table) Context(id string) (context.Context, bool) {
@@ -303,7 +303,7 @@ func (t *Table) Remove(id string) bool {
 }
 
 // Seen reports whether call id is live or ended within EndedMemory.
-func (t *Table) Seen(id string) bool {
+func (t *Table) Seen(ctx context.Context, id string) bool {
 	sh := &t.shard[t.shardOf(id)]
 	sh.mu.Lock()
 	_, live := sh.m[id]
@@ -316,7 +316,7 @@ func (t *Table) Seen(id string) bool {
 // call is over. The memory of ended calls is bounded like the table: when a
 // shard's share is full, an arbitrary older entry is forgotten (a late event
 // of that call then opens a session that the TTL sweeper removes).
-func (t *Table) End(id string) (State, bool) {
+func (t *Table) End(ctx context.Context, id string) (State, bool) {
 	now := t.now().UnixNano()
 	sh := &t.shard[t.shardOf(id)]
 	sh.mu.Lock()

@@ -19,7 +19,7 @@ func TestLifecycleAndIsolation(t *testing.T) {
 		t.Fatalf("create: %v %v", created, err)
 	}
 	b, _, _ := tb.Touch("call-b")
-	tb.Speech("call-a", "assistant", true, 1)
+	tb.Speech(ctx, "call-a", "assistant", true, 1)
 	if b.State().AssistantSpeaking {
 		t.Fatal("state leaked between calls")
 	}
@@ -80,7 +80,7 @@ func TestConcurrentTouch(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 1000; i++ {
-				tb.Observe(fmt.Sprint("call-", i), "", "")
+				tb.Observe(ctx, fmt.Sprint("call-", i), "", "")
 			}
 		}()
 	}
@@ -100,22 +100,22 @@ func TestEndedCallsStayEnded(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	tb := New(time.Hour, 100, clock)
 	tb.Touch("c")
-	tb.End("c")
+	tb.End(ctx, "c")
 	if _, _, err := tb.Touch("c"); !errors.Is(err, ErrEnded) {
 		t.Fatalf("a late event must not revive an ended call, got %v", err)
 	}
-	if tb.Len() != 0 || !tb.Seen("c") || tb.Seen("other") {
-		t.Fatalf("len %d seen %v", tb.Len(), tb.Seen("c"))
+	if tb.Len() != 0 || !tb.Seen(ctx, "c") || tb.Seen(ctx, "other") {
+		t.Fatalf("len %d seen %v", tb.Len(), tb.Seen(ctx, "c"))
 	}
-	tb.End("never-tracked") // a call whose only event was its end
-	if !tb.Seen("never-tracked") {
+	tb.End(ctx, "never-tracked") // a call whose only event was its end
+	if !tb.Seen(ctx, "never-tracked") {
 		t.Fatal("an ended call must be remembered even if it was never tracked")
 	}
 	mu.Lock()
 	now = now.Add(EndedMemory + time.Second)
 	mu.Unlock()
 	tb.Sweep()
-	if tb.Seen("c") {
+	if tb.Seen(ctx, "c") {
 		t.Fatal("ended calls must be forgotten after EndedMemory")
 	}
 	if _, created, err := tb.Touch("c"); err != nil || !created {
@@ -129,12 +129,12 @@ func TestEndedCallsStayEnded(t *testing.T) {
 func TestEndedMemoryBounded(t *testing.T) {
 	tb := New(time.Hour, 128, time.Now)
 	for i := 0; i < 10_000; i++ {
-		tb.End(fmt.Sprintf("call-%d", i))
+		tb.End(ctx, fmt.Sprintf("call-%d", i))
 	}
 	if n := tb.EndedLen(); n > 128+shards {
 		t.Fatalf("%d ended calls remembered with capacity 128", n)
 	}
-	if !tb.Seen("call-9999") {
+	if !tb.Seen(ctx, "call-9999") {
 		t.Fatal("the most recent ended call must be remembered")
 	}
 }
@@ -158,8 +158,8 @@ func TestSessionContextEndsWithTheCall(t *testing.T) {
 	if done(ended) || done(forgotten) || done(idle) {
 		t.Fatal("a live call's context is done")
 	}
-	tb.End("ended")
-	tb.Forget("forgotten")
+	tb.End(ctx, "ended")
+	tb.Forget(ctx, "forgotten")
 	now = now.Add(2 * time.Minute)
 	tb.Sweep()
 	for name, s := range map[string]*Session{"ended": ended, "forgotten": forgotten, "expired": idle} {
@@ -182,7 +182,7 @@ func TestMemoryPerSession(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	tb := New(time.Hour, n, time.Now)
 	for _, id := range ids {
-		if _, err := tb.Observe(id, "in-progress", ""); err != nil {
+		if _, err := tb.Observe(ctx, id, "in-progress", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -212,3 +212,5 @@ func TestRunCancelsLiveSessionsAtShutdown(t *testing.T) {
 		t.Fatal("a live session's context is not done after Run stopped")
 	}
 }
+
+var ctx = context.Background()

@@ -19,7 +19,7 @@ import (
 func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 	observe := func(t *testing.T, tr session.Tracker, id string) bool {
 		t.Helper()
-		first, err := tr.Observe(id, "", "")
+		first, err := tr.Observe(ctx, id, "", "")
 		if err != nil {
 			t.Fatalf("Observe(%q): %v", id, err)
 		}
@@ -31,7 +31,7 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 		if !observe(t, tr, "a") || observe(t, tr, "a") {
 			t.Fatal("first sight must be reported once")
 		}
-		if !tr.Seen("a") || tr.Seen("b") {
+		if !tr.Seen(ctx, "a") || tr.Seen(ctx, "b") {
 			t.Fatal("Seen")
 		}
 	})
@@ -42,7 +42,7 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 		var wg sync.WaitGroup
 		for range 16 {
 			wg.Go(func() {
-				if first, err := tr.Observe("same", "", "ringing"); err == nil && first {
+				if first, err := tr.Observe(ctx, "same", "", "ringing"); err == nil && first {
 					firsts.Add(1)
 				}
 			})
@@ -61,40 +61,40 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 			{"", "ringing"},     // a later call object's (older) status does not
 			{"", ""},            // nor does an event without one
 		} {
-			if _, err := tr.Observe("a", o.status, o.initial); err != nil {
+			if _, err := tr.Observe(ctx, "a", o.status, o.initial); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if last, _ := tr.End("a"); last.Status != "in-progress" {
+		if last, _ := tr.End(ctx, "a"); last.Status != "in-progress" {
 			t.Fatalf("status %q, want in-progress", last.Status)
 		}
-		tr.Observe("b", "", "queued")
-		if last, _ := tr.End("b"); last.Status != "queued" {
+		tr.Observe(ctx, "b", "", "queued")
+		if last, _ := tr.End(ctx, "b"); last.Status != "queued" {
 			t.Fatalf("first sight's status %q, want queued", last.Status)
 		}
 	})
 
 	t.Run("EndReturnsTheLastStateOnce", func(t *testing.T) {
 		tr := open(t, 100)
-		if _, err := tr.Observe("a", "in-progress", ""); err != nil {
+		if _, err := tr.Observe(ctx, "a", "in-progress", ""); err != nil {
 			t.Fatal(err)
 		}
-		tr.Interrupted("a")
-		tr.ToolCall("a", "ok")
-		tr.ToolCall("a", "ok")
-		tr.ToolCall("a", "http_error")
-		last, live := tr.End("a")
+		tr.Interrupted(ctx, "a")
+		tr.ToolCall(ctx, "a", "ok")
+		tr.ToolCall(ctx, "a", "ok")
+		tr.ToolCall(ctx, "a", "http_error")
+		last, live := tr.End(ctx, "a")
 		if !live || last.Status != "in-progress" || last.Interruptions != 1 || last.Started.IsZero() ||
 			last.ToolCalls["ok"] != 2 || last.ToolCalls["http_error"] != 1 || len(last.ToolCalls) != 2 {
 			t.Fatalf("End of a live call: live=%v %+v", live, last)
 		}
-		if _, live := tr.End("a"); live {
+		if _, live := tr.End(ctx, "a"); live {
 			t.Fatal("a second End must report the call was not live")
 		}
-		if _, live := tr.End("never-seen"); live {
+		if _, live := tr.End(ctx, "never-seen"); live {
 			t.Fatal("End of a call never seen must report it was not live")
 		}
-		if tr.ToolCall("a", "ok") {
+		if tr.ToolCall(ctx, "a", "ok") {
 			t.Fatal("an ended call counts no tool calls")
 		}
 	})
@@ -111,8 +111,8 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 			t.Fatalf("a live call's context: ok=%v err=%v", ok, ca.Err())
 		}
 		cb, _ := tr.Context("b")
-		tr.End("a")
-		tr.Forget("b")
+		tr.End(ctx, "a")
+		tr.Forget(ctx, "b")
 		for name, ctx := range map[string]context.Context{"ended": ca, "forgotten": cb} {
 			select {
 			case <-ctx.Done():
@@ -128,7 +128,7 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 	t.Run("ForgetMakesTheNextEventAFirstSight", func(t *testing.T) {
 		tr := open(t, 100)
 		observe(t, tr, "a")
-		tr.Forget("a")
+		tr.Forget(ctx, "a")
 		if !observe(t, tr, "a") {
 			t.Fatal("after Forget the next event must be a first sight")
 		}
@@ -137,16 +137,16 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 	t.Run("EndedCallsStayEnded", func(t *testing.T) {
 		tr := open(t, 100)
 		observe(t, tr, "a")
-		tr.End("a")
-		tr.End("never-seen") // an end-of-call report as the first event
+		tr.End(ctx, "a")
+		tr.End(ctx, "never-seen") // an end-of-call report as the first event
 		for _, id := range []string{"a", "never-seen"} {
-			if !tr.Seen(id) {
+			if !tr.Seen(ctx, id) {
 				t.Errorf("%s: an ended call must be seen", id)
 			}
-			if _, err := tr.Observe(id, "in-progress", ""); !errors.Is(err, session.ErrEnded) {
+			if _, err := tr.Observe(ctx, id, "in-progress", ""); !errors.Is(err, session.ErrEnded) {
 				t.Errorf("%s: a late event must get ErrEnded, got %v", id, err)
 			}
-			if tr.Speech(id, "user", true, 1) || tr.Interrupted(id) {
+			if tr.Speech(ctx, id, "user", true, 1) || tr.Interrupted(ctx, id) {
 				t.Errorf("%s: an ended call has no live state", id)
 			}
 		}
@@ -156,14 +156,14 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 		tr := open(t, 2)
 		observe(t, tr, "a")
 		observe(t, tr, "b")
-		if _, err := tr.Observe("c", "", ""); !errors.Is(err, session.ErrFull) {
+		if _, err := tr.Observe(ctx, "c", "", ""); !errors.Is(err, session.ErrFull) {
 			t.Fatalf("a new call over capacity: %v, want ErrFull", err)
 		}
-		if _, err := tr.Observe("a", "", ""); err != nil {
+		if _, err := tr.Observe(ctx, "a", "", ""); err != nil {
 			t.Fatalf("a live call at capacity: %v", err)
 		}
-		tr.End("a")
-		if _, err := tr.Observe("c", "", ""); err != nil {
+		tr.End(ctx, "a")
+		if _, err := tr.Observe(ctx, "c", "", ""); err != nil {
 			t.Fatalf("room after an end: %v", err)
 		}
 	})
@@ -171,17 +171,17 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 	t.Run("LiveStateOnlyForLiveCalls", func(t *testing.T) {
 		tr := open(t, 100)
 		observe(t, tr, "a")
-		if !tr.Speech("a", "assistant", true, 1) || !tr.Interrupted("a") {
+		if !tr.Speech(ctx, "a", "assistant", true, 1) || !tr.Interrupted(ctx, "a") {
 			t.Fatal("a live call takes speech and interruption events")
 		}
-		if tr.Speech("unknown", "user", true, 1) || tr.Interrupted("unknown") {
+		if tr.Speech(ctx, "unknown", "user", true, 1) || tr.Interrupted(ctx, "unknown") {
 			t.Fatal("an unknown call has no live state")
 		}
 	})
 
 	t.Run("UpdateIsAtomicAndPerCall", func(t *testing.T) {
 		tr := open(t, 100)
-		if tr.Update("unknown", func(*session.State) { t.Fatal("f ran for an unknown call") }) {
+		if tr.Update(ctx, "unknown", func(*session.State) { t.Fatal("f ran for an unknown call") }) {
 			t.Fatal("Update of an unknown call reported true")
 		}
 		observe(t, tr, "a")
@@ -190,19 +190,19 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 		for range 8 {
 			wg.Go(func() {
 				for range 100 {
-					tr.Update("a", func(s *session.State) { s.Bargein.WindowStart++ })
-					tr.Update("b", func(s *session.State) { s.Bargein.WindowStart += 2 })
+					tr.Update(ctx, "a", func(s *session.State) { s.Bargein.WindowStart++ })
+					tr.Update(ctx, "b", func(s *session.State) { s.Bargein.WindowStart += 2 })
 				}
 			})
 		}
 		wg.Wait()
-		tr.Update("a", func(s *session.State) { s.ControlURL = "https://control.example/a" })
-		la, _ := tr.End("a")
-		lb, _ := tr.End("b")
+		tr.Update(ctx, "a", func(s *session.State) { s.ControlURL = "https://control.example/a" })
+		la, _ := tr.End(ctx, "a")
+		lb, _ := tr.End(ctx, "b")
 		if la.Bargein.WindowStart != 800 || lb.Bargein.WindowStart != 1600 || la.ControlURL != "https://control.example/a" || lb.ControlURL != "" {
 			t.Fatalf("after 800 updates of each call: a %+v %q, b %+v %q", la.Bargein, la.ControlURL, lb.Bargein, lb.ControlURL)
 		}
-		if tr.Update("a", func(*session.State) { t.Fatal("f ran for an ended call") }) {
+		if tr.Update(ctx, "a", func(*session.State) { t.Fatal("f ran for an ended call") }) {
 			t.Fatal("Update of an ended call reported true")
 		}
 	})
@@ -215,9 +215,11 @@ func Run(t *testing.T, open func(t *testing.T, capacity int) session.Tracker) {
 			}
 		}
 		for i := range 1000 {
-			if !tr.Seen(fmt.Sprint("call-", i)) {
+			if !tr.Seen(ctx, fmt.Sprint("call-", i)) {
 				t.Fatalf("call-%d forgotten", i)
 			}
 		}
 	})
 }
+
+var ctx = context.Background()
