@@ -637,7 +637,7 @@ storage:
 	checkStore(t, pg, results)
 	checkCallsShow(t, env, replicas[0].cfg, results)
 
-	var n503, n503se, n503seNoRA, n502, n503cut, nCutOther503 int
+	var n503, n503se, n503seNoRA, n502, n503cut, nCutOther503, nCutNoRA int
 	for _, at := range d.attempts {
 		switch at.status {
 		case http.StatusServiceUnavailable:
@@ -651,6 +651,9 @@ storage:
 			if at.start.After(redisCut[0]) && at.end.Before(redisCut[1]) {
 				if sideEffects(at.typ) {
 					n503cut++
+					if !at.retryAfter {
+						nCutNoRA++
+					}
 				} else {
 					nCutOther503++
 				}
@@ -659,13 +662,16 @@ storage:
 			n502++
 		}
 	}
+	if withState && nCutNoRA > 0 {
+		t.Errorf("while the Redis link was cut, %d messages with side effects were refused with 503 without Retry-After", nCutNoRA)
+	}
 	if withState && nCutOther503 > 0 {
 		t.Errorf("while the Redis link was cut, %d messages without side effects were refused with 503: they must be answered", nCutOther503)
 	}
 	t.Logf("summary: %d calls, %d requests through the balancer (%d balancer retries on another replica, %d failed in flight on the killed replica), "+
-		"%d replays straight to another replica, 503s seen: %d (%d side-effecting, %d of them without Retry-After; %d during the Redis cut), "+
+		"%d replays straight to another replica, 502s seen: %d, 503s seen: %d (%d side-effecting, %d of them without Retry-After; %d during the Redis cut), "+
 		"tool calls reaching the internal API twice: %d, invocations without an Idempotency-Key: %d, Redis keys %d before its restart and %d after, %s",
-		nCalls, len(d.attempts), lb.retries.Load(), lb.inFlightKilled.Load(), d.replays.Load(), n503, n503se, n503seNoRA, n503cut,
+		nCalls, len(d.attempts), lb.retries.Load(), lb.inFlightKilled.Load(), d.replays.Load(), n502, n503, n503se, n503seNoRA, n503cut,
 		twice, noKey, keysBefore, keysAfter, time.Since(began).Round(100*time.Millisecond))
 }
 
