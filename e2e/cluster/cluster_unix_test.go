@@ -106,6 +106,8 @@ type driver struct {
 	// killed are the tool call ids whose message failed in flight on a
 	// killed replica at least once.
 	killed map[string]bool
+	// refused are the answers other than 200 each tool call's message got.
+	refused map[string][]string
 }
 
 func (d *driver) fail(format string, args ...any) {
@@ -182,6 +184,9 @@ func (d *driver) deliver(ctx context.Context, typ, tc string, body []byte) (answ
 		d.attempts = append(d.attempts, a)
 		if a.failure == "in-flight-killed" && tc != "" {
 			d.killed[tc] = true
+		}
+		if tc != "" && a.status != http.StatusOK && len(d.refused[tc]) < 8 {
+			d.refused[tc] = append(d.refused[tc], fmt.Sprintf("%d %s%.60s", a.status, a.failure, bytes.TrimSpace(rb)))
 		}
 		d.mu.Unlock()
 		switch {
@@ -428,7 +433,7 @@ storage:
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &driver{lb: front.URL + "/webhook/vapi", signer: signer, killed: map[string]bool{},
+	d := &driver{lb: front.URL + "/webhook/vapi", signer: signer, killed: map[string]bool{}, refused: map[string][]string{},
 		client: &http.Client{Timeout: 40 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 
 	// The load: nWorkers goroutines play the calls, paced and released
@@ -613,7 +618,8 @@ storage:
 				for _, at := range api.at[res.toolCallID] {
 					when = append(when, fmt.Sprintf("%.2fs", at.Sub(began).Seconds()))
 				}
-				t.Errorf("tool call %s reached the internal API %d times, at %s (killed in flight: %v)", res.toolCallID, n, strings.Join(when, " "), d.killed[res.toolCallID])
+				t.Errorf("tool call %s reached the internal API %d times, at %s (killed in flight: %v); its message was answered %q before its 200",
+					res.toolCallID, n, strings.Join(when, " "), d.killed[res.toolCallID], d.refused[res.toolCallID])
 			}
 		}
 	}
