@@ -398,6 +398,16 @@ storage:
 	if out, err := runBinary(env, "config", "check", "--config", replicas[0].cfg); err != nil {
 		t.Fatalf("config check: %v\n%s", err, out)
 	}
+	t.Cleanup(func() {
+		for _, r := range replicas {
+			r.stop()
+		}
+		if t.Failed() {
+			for _, r := range replicas {
+				t.Logf("replica %d's last log lines:\n%s", r.i, r.tail(60))
+			}
+		}
+	})
 	// The first replica makes the keyring and migrates the database; the
 	// others start after it.
 	replicas[0].start()
@@ -412,16 +422,6 @@ storage:
 			t.Fatal(r.startErr)
 		}
 	}
-	t.Cleanup(func() {
-		for _, r := range replicas {
-			r.stop()
-		}
-		if t.Failed() {
-			for _, r := range replicas {
-				t.Logf("replica %d's last log lines:\n%s", r.i, r.tail(60))
-			}
-		}
-	})
 	lb := newBalancer(replicas)
 	t.Cleanup(lb.Close)
 	front := httptest.NewServer(lb.handler())
