@@ -49,6 +49,18 @@ type toolAPI struct {
 	busy map[string]int // tool call ids being answered
 }
 
+// anyInProgress reports whether the API is answering any tool call.
+func (a *toolAPI) anyInProgress() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, n := range a.busy {
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // inProgress reports whether the API is answering one of the tool calls.
 func (a *toolAPI) inProgress(tcs []string) bool {
 	a.mu.Lock()
@@ -517,7 +529,12 @@ storage:
 	replicas[1].start()
 	nextPhase()
 
-	underLoad("cut the Redis link for 3 s")
+	underLoad("cut the Redis link for 3 s while the internal API acts on a tool call")
+	// While a tool call is at the internal API: its replica claimed it in
+	// Redis and must store its answer there for a replay elsewhere.
+	for deadline := time.Now().Add(15 * time.Second); !api.anyInProgress() && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Microsecond)
+	}
 	redisCut[0] = time.Now()
 	redisLink.Cut()
 	time.Sleep(3 * time.Second)
