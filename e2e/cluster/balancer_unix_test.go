@@ -37,7 +37,6 @@ type balancer struct {
 	tr       *http.Transport
 	next     atomic.Uint64
 	ready    []atomic.Bool
-	inFlight []atomic.Int64 // requests being served, per replica
 	awaiting []atomic.Int64 // requests sent and not yet answered, per replica
 	// awaitingTools are the tool call ids of the tool-calls messages
 	// among awaiting, per replica.
@@ -53,7 +52,8 @@ type balancer struct {
 }
 
 func newBalancer(replicas []*replica) *balancer {
-	b := &balancer{replicas: replicas, ready: make([]atomic.Bool, len(replicas)), inFlight: make([]atomic.Int64, len(replicas)), awaiting: make([]atomic.Int64, len(replicas)), awaitingTools: make([]map[string]int, len(replicas)), stop: make(chan struct{}),
+	n := len(replicas)
+	b := &balancer{replicas: replicas, ready: make([]atomic.Bool, n), awaiting: make([]atomic.Int64, n), awaitingTools: make([]map[string]int, n), stop: make(chan struct{}),
 		tr: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second, ResponseHeaderTimeout: 30 * time.Second,
 			DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext}}
 	for i := range b.ready {
@@ -158,7 +158,6 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 		out.Body = io.NopCloser(bytes.NewReader(body))
 		out.ContentLength = int64(len(body))
 		sent := time.Now()
-		b.inFlight[i].Add(1)
 		b.awaiting[i].Add(1)
 		b.toolAwaiting(i, tool, 1)
 		resp, err := b.tr.RoundTrip(out)
@@ -166,10 +165,8 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 		b.toolAwaiting(i, tool, -1)
 		if err == nil {
 			resp.Header.Set(hdrReplica, strconv.Itoa(i))
-			resp.Body = &countedBody{ReadCloser: resp.Body, n: &b.inFlight[i]}
 			return resp, nil
 		}
-		b.inFlight[i].Add(-1)
 		last = err
 		switch {
 		case req.Context().Err() != nil:
@@ -207,18 +204,6 @@ func (b *balancer) unexpectedFailures() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]string(nil), b.unexpected...)
-}
-
-// countedBody ends a request's count in flight when its answer is closed.
-type countedBody struct {
-	io.ReadCloser
-	n    *atomic.Int64
-	once sync.Once
-}
-
-func (c *countedBody) Close() error {
-	c.once.Do(func() { c.n.Add(-1) })
-	return c.ReadCloser.Close()
 }
 
 // toolCallIDRe finds the driver's tool call id in a tool-calls message.
