@@ -48,8 +48,6 @@ package asynctools
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -143,10 +141,7 @@ type Observer func(tool string, e Event)
 // IdempotencyKey is the Idempotency-Key of a job's requests to the internal
 // API: derived from the call and tool call ids, so the same on every attempt
 // and after every restart, and opaque.
-func IdempotencyKey(callID, toolCallID string) string {
-	h := sha256.Sum256([]byte("voicegate/asynctools/idempotency/v1\x00" + callID + "\x00" + toolCallID))
-	return "vgat_" + hex.EncodeToString(h[:16])
-}
+func IdempotencyKey(callID, toolCallID string) string { return tools.IdempotencyKey(callID, toolCallID) }
 
 // Backend is the database of the queue.
 type Backend struct {

@@ -14,6 +14,8 @@ package tools
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,6 +105,15 @@ type CallInfo struct {
 	// against the schema and the configured URL) and answers without
 	// calling the internal API (voicegate simulate's smoke test).
 	DryRun bool
+}
+
+// IdempotencyKey is the Idempotency-Key of a tool call's requests to the
+// internal API: derived from the call and tool call ids, so the same on
+// every delivery and attempt, on every replica and after every restart,
+// and opaque.
+func IdempotencyKey(callID, toolCallID string) string {
+	h := sha256.Sum256([]byte("voicegate/asynctools/idempotency/v1\x00" + callID + "\x00" + toolCallID))
+	return "vgat_" + hex.EncodeToString(h[:16])
 }
 
 // Header names sent to internal APIs.
@@ -483,8 +494,13 @@ func (t *tool) request(ctx context.Context, ci CallInfo, inv vapi.Invocation) (*
 	if inv.ID != "" {
 		req.Header.Set(HeaderToolCallID, inv.ID)
 	}
-	if ci.IdempotencyKey != "" {
+	switch {
+	case ci.IdempotencyKey != "":
 		req.Header.Set(HeaderIdempotencyKey, ci.IdempotencyKey)
+	case ci.CallID != "" && inv.ID != "":
+		// The same key on every delivery of this tool call (a redelivery
+		// after a replica died mid-call included), whichever replica sends it.
+		req.Header.Set(HeaderIdempotencyKey, IdempotencyKey(ci.CallID, inv.ID))
 	}
 	// The internal API continues the webhook's trace (W3C traceparent).
 	tracing.Inject(ctx, req.Header)

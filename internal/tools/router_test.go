@@ -296,7 +296,7 @@ func TestDryRunChecksEverythingButCallsNothing(t *testing.T) {
 // TestIdempotencyKeyHeader: CallInfo.IdempotencyKey becomes the
 // Idempotency-Key header, last, so that a configured header of that name
 // (refused by Validate) could not stand in for it; without a key no such
-// header is sent. The HTTP status is reported with the result.
+// header is derived from the call and tool call ids. The HTTP status is reported with the result.
 func TestIdempotencyKeyHeader(t *testing.T) {
 	api := newInternalAPI(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/fail" {
@@ -316,9 +316,18 @@ func TestIdempotencyKeyHeader(t *testing.T) {
 	if res.Status != http.StatusOK {
 		t.Errorf("status %d, want 200", res.Status)
 	}
+	// Without a key, one derived from the call and tool call ids: the same
+	// on every delivery, different per tool call; none without those ids.
 	r.Call(context.Background(), CallInfo{CallID: "call-1"}, inv)
+	if req, _ := api.lastRequest(t); req.Header.Get(HeaderIdempotencyKey) != IdempotencyKey("call-1", "tc-1") {
+		t.Fatalf("no key given: Idempotency-Key %q, want the one derived from the ids", req.Header.Get(HeaderIdempotencyKey))
+	}
+	if IdempotencyKey("call-1", "tc-1") == IdempotencyKey("call-1", "tc-2") || IdempotencyKey("a", "bc") == IdempotencyKey("ab", "c") {
+		t.Fatal("derived keys collide")
+	}
+	r.Call(context.Background(), CallInfo{}, vapi.Invocation{Name: "act", Args: json.RawMessage(`{}`)})
 	if req, _ := api.lastRequest(t); req.Header.Get(HeaderIdempotencyKey) != "" {
-		t.Fatalf("no key given, but Idempotency-Key %q sent", req.Header.Get(HeaderIdempotencyKey))
+		t.Fatalf("no ids, but Idempotency-Key %q sent", req.Header.Get(HeaderIdempotencyKey))
 	}
 	res = r.Call(context.Background(), CallInfo{CallID: "call-1"}, vapi.Invocation{ID: "tc-2", Name: "fail", Args: json.RawMessage(`{}`)})
 	if res.Status != http.StatusServiceUnavailable || res.Outcome != string(OutcomeHTTPError) {
