@@ -47,6 +47,9 @@ type Conn struct {
 	onChange func(up bool)
 
 	stop chan struct{}
+	// back is signalled when Redis answers again (the guard stores the
+	// answers it could not store meanwhile at once).
+	back chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
 }
@@ -94,7 +97,7 @@ func Open(c state.Config, o Options) (*Conn, error) {
 		o.ProbeInterval = time.Second
 	}
 	cn := &Conn{rdb: redis.NewClient(opt), prefix: c.KeyPrefix, lease: c.Lease.D(), log: o.Log, now: o.Now,
-		onChange: o.OnChange, stop: make(chan struct{})}
+		onChange: o.OnChange, stop: make(chan struct{}), back: make(chan struct{}, 1)}
 	cn.wg.Add(1)
 	go func() { defer cn.wg.Done(); cn.probe(o.ProbeInterval) }()
 	return cn, nil
@@ -174,6 +177,10 @@ func (c *Conn) recovered() {
 	c.down.Store(false)
 	c.downMu.Unlock()
 	if wasDown {
+		select {
+		case c.back <- struct{}{}:
+		default:
+		}
 		c.log.Info("redis reachable again: shared state restored", logkey.DurationS, c.now().Sub(since).Round(time.Millisecond).Seconds())
 		if c.onChange != nil {
 			c.onChange(true)

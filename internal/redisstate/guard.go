@@ -60,6 +60,9 @@ type ticket struct {
 	// The answer, once Finish has it.
 	resp     replay.Response
 	remember bool
+	// unstored is when an answer with side effects could not be stored
+	// (zero: stored, or not finished).
+	unstored time.Time
 }
 
 var _ replay.Guard = (*Guard)(nil)
@@ -266,7 +269,11 @@ func (g *Guard) Finish(tk replay.Ticket, r replay.Response, remember bool) {
 	}
 	g.mu.Lock()
 	_, ok := g.pending[t]
-	delete(g.pending, t)
+	if !t.unstored.IsZero() {
+		ok = false // finished, its answer waiting to be stored
+	} else {
+		delete(g.pending, t)
+	}
 	g.mu.Unlock()
 	if !ok {
 		return // only the first Finish counts
@@ -279,9 +286,24 @@ func (g *Guard) Finish(tk replay.Ticket, r replay.Response, remember bool) {
 		default: // the queue is full: written now
 		}
 	}
+	if err := g.store(t); err != nil && t.hasSubj && t.subj.SideEffects && remember {
+		// The answer was sent but not stored (Redis unreachable): kept
+		// pending, its lease renewed, and stored as soon as Redis answers
+		// (renew), so that a duplicate gets it instead of acting again.
+		g.mu.Lock()
+		t.unstored = g.c.now()
+		g.pending[t] = struct{}{}
+		g.mu.Unlock()
+	}
+}
+
+// store writes t's answer and call changes now.
+func (g *Guard) store(t *ticket) error {
 	ctx, cancel := g.c.ctx()
 	defer cancel()
-	g.c.failed(finishScript.Run(ctx, g.c.rdb, t.finishKeys(), t.finishArgs()...).Err())
+	err := finishScript.Run(ctx, g.c.rdb, t.finishKeys(), t.finishArgs()...).Err()
+	g.c.failed(err)
+	return err
 }
 
 func (t *ticket) finishKeys() []string {
@@ -366,15 +388,29 @@ func (g *Guard) renew() {
 		case <-g.c.stop:
 			return
 		case <-t.C:
+		case <-g.c.back:
 		}
 		g.mu.Lock()
 		leases := make([]*ticket, 0, len(g.pending))
+		var unstored []*ticket
 		for tk := range g.pending {
+			if !tk.unstored.IsZero() {
+				unstored = append(unstored, tk)
+			}
 			leases = append(leases, tk)
 		}
 		g.mu.Unlock()
 		if len(leases) == 0 || !g.c.Up() {
 			continue
+		}
+		for _, tk := range unstored {
+			if g.store(tk) == nil || g.c.now().Sub(tk.unstored) > g.window {
+				// Stored, or past the window in which a replay would
+				// be recognised anyway.
+				g.mu.Lock()
+				delete(g.pending, tk)
+				g.mu.Unlock()
+			}
 		}
 		ctx, cancel := g.c.ctx()
 		_, err := g.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {

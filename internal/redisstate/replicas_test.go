@@ -1,6 +1,7 @@
 package redisstate_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -179,5 +180,43 @@ func TestRedisDownDegradesAndRecovers(t *testing.T) {
 	defer mu.Unlock()
 	if len(changes) != 2 || changes[0] || !changes[1] {
 		t.Fatalf("OnChange calls %v, want [false true]", changes)
+	}
+}
+
+// An answer with side effects that could not be stored (Redis cut while
+// the tool ran) is stored when Redis answers again: a duplicate on another
+// replica then gets it instead of acting again.
+func TestUnstoredAnswerIsStoredOnRecovery(t *testing.T) {
+	p := redistest.Prefix(t)
+	px, err := netproxy.New("127.0.0.1:6379")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	c := config(p, "redis://"+px.Addr()+"/0")
+	c.Timeout, c.Lease = 100*1e6, 600*1e6
+	cn, err := redisstate.Open(c, redisstate.Options{ProbeInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cn.Close()
+	a := redisstate.NewGuard(cn, time.Minute, time.Second, 100, nil)
+	b := redisstate.NewGuard(conn(t, p), time.Minute, time.Second, 100, nil)
+	k := replay.KeyOf([]byte("tool call during the cut"))
+	sctx := replay.WithSubject(ctx, replay.Subject{CallID: "c1", SideEffects: true})
+	_, _, tk, err := a.BeginAt(sctx, k, t0, time.Time{})
+	if err != nil || tk.Local {
+		t.Fatalf("claim: local=%v err=%v", tk.Local, err)
+	}
+	px.Cut()
+	a.Finish(tk, replay.Response{Status: 200, Body: []byte(`{"results":["done"]}`)}, true)
+	a.Finish(tk, replay.Response{}, false) // the gateway's deferred release: ignored
+	px.Restore()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	r, replayed, tk2, err := b.BeginAt(cctx, k, t0, time.Time{})
+	if err != nil || !replayed || string(r.Body) != `{"results":["done"]}` {
+		b.Finish(tk2, replay.Response{}, false)
+		t.Fatalf("duplicate after recovery: replayed=%v err=%v %q (want the stored answer)", replayed, err, r.Body)
 	}
 }
