@@ -64,6 +64,8 @@ type App struct {
 	// redis and redisTracker are set with state.driver redis.
 	redis        *redisstate.Conn
 	redisTracker *redisstate.Tracker
+	// memo keeps tool results for the redelivery of an unanswered call.
+	memo dispatch.ResultMemo
 	Store        *calls.MonitoredStore
 	Metrics      *metrics.Metrics
 	Tools        *tools.Router
@@ -396,7 +398,7 @@ func (a *App) build(cfg *config.Config) (*webhook.Endpoint, *tools.Router, error
 	}
 	disp, err := dispatch.New(dispatch.Config{AssistantRequest: v.AssistantRequest, TransferDestination: v.TransferDestination,
 		ServerTimeout: v.ServerTimeout.D(), DryRun: v.DryRun, Endpointing: v.Endpointing, Handoff: v.Handoff, LocalSideEffects: localSideEffects(cfg)}, dispatch.Deps{Sessions: a.Tracker, Store: a.tracedStore(), Records: a.Records, Tools: runner, Log: a.log, Metrics: a.Metrics, Now: a.now,
-		Bargein: engine, Control: control, Events: a.Events, Audit: a.AuditEvent, Predial: pd, CallerHash: a.callerHash, Phone: phone, Knowledge: kb,
+		Bargein: engine, Control: control, Events: a.Events, Audit: a.AuditEvent, Predial: pd, CallerHash: a.callerHash, Memo: a.memo, Phone: phone, Knowledge: kb,
 		ObserveTool: func(tool string, out tools.Outcome, d time.Duration) { a.Metrics.ObserveTool(tool, string(out), d) }})
 	if err != nil {
 		return nil, nil, err

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"context"
+
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/dispatch"
 	"github.com/voicegate/voicegate/internal/logkey"
@@ -8,6 +10,7 @@ import (
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/state"
+	"github.com/voicegate/voicegate/internal/vapi"
 )
 
 // openState opens the state replicas share (state.driver): in the process
@@ -23,6 +26,7 @@ func (a *App) openState(cfg *config.Config, o Options) error {
 		a.Replay = replay.New(window, capacity)
 		a.Replay.SetGrace(grace)
 		a.Tracker, a.Guard = a.Sessions, a.Replay
+		a.memo = dispatch.NewMemo(memoCapacity, o.Now)
 		return nil
 	}
 	conn, err := redisstate.Open(cfg.State, redisstate.Options{Log: a.log.With(logkey.Component, "state"), Now: o.Now})
@@ -35,6 +39,41 @@ func (a *App) openState(cfg *config.Config, o Options) error {
 	a.redisTracker = tracker
 	a.Sessions, a.Replay = tracker.Local(), guard.Local()
 	a.Tracker, a.Guard = tracker, guard
+	a.memo = fallbackMemo{redisstate.NewMemo(conn, dispatch.MemoTTL), dispatch.NewMemo(memoCapacity, o.Now)}
+	return nil
+}
+
+// memoCapacity bounds the tool results a process keeps for redeliveries
+// (each a tool's answer: at most tools' max response size, usually small).
+const memoCapacity = 10_000
+
+// fallbackMemo is Redis's memo, and this replica's while Redis is down.
+type fallbackMemo struct {
+	shared dispatch.ResultMemo
+	local  *dispatch.Memo
+}
+
+func (m fallbackMemo) Recall(ctx context.Context, callID string, ids []string) (map[string]vapi.ToolResult, error) {
+	kept, err := m.shared.Recall(ctx, callID, ids)
+	local, _ := m.local.Recall(ctx, callID, ids)
+	for id, r := range local {
+		if _, ok := kept[id]; !ok {
+			if kept == nil {
+				kept = make(map[string]vapi.ToolResult, len(local))
+			}
+			kept[id] = r
+		}
+	}
+	if err != nil && len(kept) > 0 {
+		err = nil // what this replica kept is known
+	}
+	return kept, err
+}
+
+func (m fallbackMemo) Keep(ctx context.Context, callID string, results []vapi.ToolResult) error {
+	if err := m.shared.Keep(ctx, callID, results); err != nil {
+		return m.local.Keep(ctx, callID, results)
+	}
 	return nil
 }
 

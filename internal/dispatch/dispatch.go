@@ -71,6 +71,7 @@ type Dispatcher struct {
 	knowledge *knowledge.Searcher
 	// localSideEffects: Config.LocalSideEffects.
 	localSideEffects bool
+	memo             ResultMemo
 }
 
 // Deps are the Dispatcher's collaborators.
@@ -102,6 +103,8 @@ type Deps struct {
 	// CallerHash names a number in the audit log without the number
 	// (nil: not named).
 	CallerHash func(number string) string
+	// Memo keeps tool results a redelivery reuses (nil: none kept).
+	Memo ResultMemo
 }
 
 // New builds a Dispatcher for a validated configuration.
@@ -127,7 +130,7 @@ func New(cfg Config, d Deps) (*Dispatcher, error) {
 		return nil, err
 	}
 	return &Dispatcher{sessions: d.Sessions, store: d.Store, records: d.Records, tools: d.Tools, assistant: ar, routerAPI: api, endpoint: ep, handoffs: ho, transfer: tr,
-		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun, localSideEffects: cfg.LocalSideEffects,
+		log: d.Log, metrics: d.Metrics, now: d.Now, serverTimeout: cfg.ServerTimeout, allowDryRun: cfg.DryRun, localSideEffects: cfg.LocalSideEffects, memo: d.Memo,
 		bargein: d.Bargein, control: d.Control, decisions: newDecisionCounters(d.Metrics), events: d.Events, audit: d.Audit, predial: d.Predial, callerKey: d.CallerHash, phone: d.Phone, knowledge: d.Knowledge}, nil
 }
 
@@ -509,7 +512,7 @@ func (d *Dispatcher) toolCalls(ctx context.Context, ci tools.CallInfo, m *vapi.M
 	if tracked {
 		d.inFlight(ctx, ci.CallID, invs, 1)
 	}
-	res := d.tools.CallAll(ctx, ci, invs)
+	res := d.callAll(ctx, ci, invs)
 	if tracked {
 		d.inFlight(ctx, ci.CallID, invs, -1)
 		for i := range res {
@@ -520,9 +523,61 @@ func (d *Dispatcher) toolCalls(ctx context.Context, ci tools.CallInfo, m *vapi.M
 		return webhook.Reply{}, err
 	}
 	if err := d.recordTools(ctx, ci, m, invs, res); err != nil {
+		d.keep(ctx, ci, res)
 		return webhook.Reply{}, err
 	}
 	return jsonResponse(vapi.ToolCallsResponse{Results: res})
+}
+
+// callAll runs invs, except those whose result the memo kept from an
+// earlier delivery that could not be answered.
+func (d *Dispatcher) callAll(ctx context.Context, ci tools.CallInfo, invs []vapi.Invocation) []vapi.ToolResult {
+	if d.memo == nil || ci.DryRun || ci.CallID == "" {
+		return d.tools.CallAll(ctx, ci, invs)
+	}
+	ids := make([]string, 0, len(invs))
+	for _, inv := range invs {
+		if inv.ID != "" {
+			ids = append(ids, inv.ID)
+		}
+	}
+	kept, err := d.memo.Recall(ctx, ci.CallID, ids)
+	if err != nil {
+		// Not known: the tools run (their Idempotency-Key lets the
+		// internal API recognise a repeat).
+		d.log.Warn("tool results memo unreachable", logkey.CallID, ci.CallID, logkey.Err, err)
+	}
+	if len(kept) == 0 {
+		return d.tools.CallAll(ctx, ci, invs)
+	}
+	res := make([]vapi.ToolResult, len(invs))
+	var run []vapi.Invocation
+	var at []int
+	for i, inv := range invs {
+		if r, ok := kept[inv.ID]; ok && inv.ID != "" {
+			res[i] = r
+			continue
+		}
+		run, at = append(run, inv), append(at, i)
+	}
+	d.log.Info("tool results reused from an unanswered delivery", logkey.CallID, ci.CallID, logkey.Count, len(invs)-len(run))
+	if len(run) > 0 {
+		for j, r := range d.tools.CallAll(ctx, ci, run) {
+			res[at[j]] = r
+		}
+	}
+	return res
+}
+
+// keep lets the redelivery of a tool-calls message that could not be
+// answered reuse what the internal APIs already did.
+func (d *Dispatcher) keep(ctx context.Context, ci tools.CallInfo, res []vapi.ToolResult) {
+	if d.memo == nil || ci.DryRun || ci.CallID == "" {
+		return
+	}
+	if err := d.memo.Keep(ctx, ci.CallID, res); err != nil {
+		d.log.Warn("tool results memo unreachable: a redelivery calls the tools again", logkey.CallID, ci.CallID, logkey.Err, err)
+	}
 }
 
 // recordTools keeps a protected record of each tool invocation, before the

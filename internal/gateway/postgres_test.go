@@ -164,6 +164,11 @@ func TestPostgresOutage(t *testing.T) {
 	if s, _, b := e.postFull(tool, toolH); s != 200 || !strings.Contains(b, "out-t1") {
 		t.Fatalf("tool-calls redelivered after the outage: %d %s", s, b)
 	}
+	// The tool ran during the outage (its record could not be written):
+	// the redelivery reuses its result instead of acting again.
+	if n := e.hits.Load(); n != 1 {
+		t.Fatalf("the internal API was called %d times for one tool call answered 503 then redelivered", n)
+	}
 	if s, _, b := e.postFull(report, reportH); s != 200 {
 		t.Fatalf("end-of-call-report redelivered after the outage: %d %s", s, b)
 	}

@@ -31,6 +31,9 @@ import (
 	"github.com/voicegate/voicegate/internal/state"
 )
 
+// errDown is returned while Redis is believed unreachable.
+var errDown = errors.New("redis unreachable")
+
 // Conn is a connection pool to Redis and what is known of its health.
 type Conn struct {
 	rdb    *redis.Client

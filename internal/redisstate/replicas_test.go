@@ -13,6 +13,7 @@ import (
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/session"
 	"github.com/voicegate/voicegate/internal/state"
+	"github.com/voicegate/voicegate/internal/vapi"
 )
 
 var t0 = time.Now()
@@ -218,5 +219,30 @@ func TestUnstoredAnswerIsStoredOnRecovery(t *testing.T) {
 	if err != nil || !replayed || string(r.Body) != `{"results":["done"]}` {
 		b.Finish(tk2, replay.Response{}, false)
 		t.Fatalf("duplicate after recovery: replayed=%v err=%v %q (want the stored answer)", replayed, err, r.Body)
+	}
+}
+
+// A tool result kept by one replica is recalled by another, with the
+// fields Vapi never sees; results the internal API never answered are not
+// kept.
+func TestMemoIsShared(t *testing.T) {
+	p := redistest.Prefix(t)
+	a, b := redisstate.NewMemo(conn(t, p), time.Minute), redisstate.NewMemo(conn(t, p), time.Minute)
+	err := a.Keep(ctx, "c1", []vapi.ToolResult{
+		{ToolCallID: "t1", Name: "book", Result: `{"ok":true}`, Outcome: "ok", Status: 200, Duration: 3 * time.Millisecond},
+		{ToolCallID: "t2", Name: "book", Error: "timeout", Outcome: "timeout"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Recall(ctx, "c1", []string{"t1", "t2", "t3"})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("recall: %v %v", got, err)
+	}
+	if r := got["t1"]; r.Result != `{"ok":true}` || r.Outcome != "ok" || r.Status != 200 || r.Duration != 3*time.Millisecond || r.Name != "book" {
+		t.Fatalf("recalled %+v", r)
+	}
+	if got, _ := b.Recall(ctx, "other-call", []string{"t1"}); len(got) != 0 {
+		t.Fatalf("another call's results: %v", got)
 	}
 }
