@@ -66,9 +66,11 @@ type App struct {
 	redisTracker *redisstate.Tracker
 	// memo keeps tool results for the redelivery of an unanswered call.
 	memo dispatch.ResultMemo
-	Store        *calls.MonitoredStore
-	Metrics      *metrics.Metrics
-	Tools        *tools.Router
+	// replicas is how many replicas Redis counts (state.driver redis).
+	replicas atomic.Int64
+	Store    *calls.MonitoredStore
+	Metrics  *metrics.Metrics
+	Tools    *tools.Router
 	// Records seals and keeps the protected call records (nil when the
 	// store given in Options keeps none).
 	Records *records.Writer
@@ -328,6 +330,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	a.Gateway = gateway.New(gateway.Config{BodyMemoryBytes: cfg.Server.BodyMemoryBytes, ReadTimeout: cfg.Server.ReadTimeout.D(),
 		PublicMetricsToken: cfg.Admin.PublicMetricsToken, TrustedProxies: cfg.Server.Proxies(), Limits: cfg.Limits},
 		gateway.Deps{Sources: sources, Replay: a.Guard, Store: a.Store, Metrics: a.Metrics, Log: o.Log, Now: o.Now, Routes: routes, Audit: a.AuditEvent, Health: a.Health, Tracing: a.Tracing})
+	a.shareLimits(cfg)
 	a.Metrics.ObserveReady(func() float64 {
 		if ok, _ := a.Gateway.Ready(context.Background()); ok {
 			return 1

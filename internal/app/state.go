@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/dispatch"
@@ -92,7 +93,7 @@ func (a *App) observeState(o Options) {
 				return 1
 			}
 			return 0
-		})
+		}, func() float64 { return float64(a.replicas.Load()) })
 	}
 }
 
@@ -107,3 +108,20 @@ func (a *App) sessionCount() float64 {
 
 // localSideEffects is dispatch.Config.LocalSideEffects.
 func localSideEffects(cfg *config.Config) bool { return cfg.State.OnUnavailable == state.Local }
+
+// ReplicaHeartbeat is how often a replica notes itself in Redis; one not
+// heard of for three of them is counted out.
+const ReplicaHeartbeat = 2 * time.Second
+
+// shareLimits makes the rate limits global across the replicas counted in
+// Redis (state.driver redis): each enforces its share.
+func (a *App) shareLimits(cfg *config.Config) {
+	if a.redis == nil {
+		return
+	}
+	a.redis.CountReplicas(cfg.Replica, ReplicaHeartbeat, func(n int) {
+		a.replicas.Store(int64(n))
+		a.Gateway.ShareLimits(n)
+		a.log.Info("replicas counted: rate limits shared", logkey.Count, n)
+	})
+}

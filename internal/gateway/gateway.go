@@ -51,6 +51,10 @@ type Gateway struct {
 	refusals *refusalLog
 	// perSource limits each client address (nil: off).
 	perSource *ratelimit.PerAddress
+	// routeBuckets are the routes' buckets (ShareLimits).
+	routeMu      sync.Mutex
+	routeBuckets []*ratelimit.Bucket
+	share        int // the replicas the limits are shared by (ShareLimits)
 	// health decides readiness from the dependencies (nil: the store).
 	health  *health.Monitor
 	tracing *tracing.Provider // nil: off
@@ -230,6 +234,10 @@ type served struct {
 func (g *Gateway) handleSource(src webhook.Source) http.Handler {
 	s := &served{src: src, byType: make(map[string]*metrics.TypeMetrics), salt: replay.KeyOf([]byte("voicegate source " + src.Name())),
 		route: ratelimit.NewBucket(g.cfg.Limits.PerRoute)}
+	g.routeMu.Lock()
+	g.routeBuckets = append(g.routeBuckets, s.route)
+	s.route.Share(g.share)
+	g.routeMu.Unlock()
 	for _, t := range src.Types() {
 		s.byType[t] = g.metrics.ForType(src.Name(), t)
 	}
@@ -621,4 +629,19 @@ func (g *Gateway) recoverer(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// ShareLimits makes the rate limits global across n replicas behind one
+// load balancer: each replica enforces its share (limits divided by n),
+// so that together they allow what the limits say. With shared state the
+// replicas count each other in Redis and call this as their number
+// changes.
+func (g *Gateway) ShareLimits(n int) {
+	g.perSource.Share(n)
+	g.routeMu.Lock()
+	defer g.routeMu.Unlock()
+	g.share = n
+	for _, b := range g.routeBuckets {
+		b.Share(n)
+	}
 }

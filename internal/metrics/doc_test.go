@@ -61,7 +61,7 @@ func registered(t *testing.T) map[string]family {
 	m := metrics.New(zero, zero, zero, metrics.WithReplica("gw-1"))
 	m.ObserveWAL(zero, zero, zero)
 	m.ObserveReady(zero)
-	m.ObserveRedis(zero)
+	m.ObserveRedis(zero, zero)
 	m.StateLocal.WithLabelValues("refused").Inc()
 	m.ForType("vapi", "tool-calls").Observe(metrics.OutcomeOK, time.Millisecond)
 	m.ObserveTool("t", "ok", time.Millisecond)

@@ -193,9 +193,11 @@ func (m *Metrics) ObserveWAL(size, restarts, busy func() float64) {
 }
 
 // ObserveRedis registers voicegate_state_redis_up (state.driver redis).
-func (m *Metrics) ObserveRedis(up func() float64) {
+func (m *Metrics) ObserveRedis(up, replicas func() float64) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_state_redis_up",
-		Help: "1 while Redis (state.driver redis) answers, 0 while requests fall back to this replica's memory."}, up))
+		Help: "1 while Redis (state.driver redis) answers, 0 while requests fall back to this replica's memory."}, up),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_state_replicas",
+			Help: "Replicas counted alive in Redis (state.driver redis): the rate limits are divided by it."}, replicas))
 }
 
 // ObserveReady registers voicegate_ready, read at scrape time: 1 while the

@@ -16,6 +16,7 @@ import (
 	"math"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -42,6 +43,7 @@ func (r Rate) refill() time.Duration {
 // Bucket is one token bucket. Safe for concurrent use.
 type Bucket struct {
 	lim *rate.Limiter
+	r   Rate
 }
 
 // NewBucket returns a bucket for r (nil when r is off: it allows all).
@@ -49,7 +51,25 @@ func NewBucket(r Rate) *Bucket {
 	if r.Off() {
 		return nil
 	}
-	return &Bucket{lim: rate.NewLimiter(rate.Limit(r.PerSecond), r.Burst)}
+	return &Bucket{lim: rate.NewLimiter(rate.Limit(r.PerSecond), r.Burst), r: r}
+}
+
+// Share makes the bucket this replica's share of a limit n replicas
+// enforce together (their load balancer spreading requests evenly): the
+// rate and burst divided by n (n < 1 counts as 1).
+func (b *Bucket) Share(n int) {
+	if b == nil {
+		return
+	}
+	sr := b.r.share(n)
+	b.lim.SetLimit(rate.Limit(sr.PerSecond))
+	b.lim.SetBurst(sr.Burst)
+}
+
+// share is r divided among n replicas (a burst of at least 1).
+func (r Rate) share(n int) Rate {
+	n = max(n, 1)
+	return Rate{PerSecond: r.PerSecond / float64(n), Burst: max(1, r.Burst/n)}
 }
 
 // Allow takes a token at now, or says how long until one is there.
@@ -90,6 +110,9 @@ type PerAddress struct {
 	shards [shards]addrShard
 	// overflow is the bucket of the addresses beyond max.
 	overflow *rate.Limiter
+	// cur is r's share on this replica (Share), read under a shard's
+	// lock or atomically.
+	cur atomic.Pointer[Rate]
 }
 
 type addrShard struct {
@@ -114,7 +137,31 @@ func NewPerAddress(r Rate, maxAddrs int) *PerAddress {
 	for i := range p.shards {
 		p.shards[i].m = make(map[netip.Addr]*entry)
 	}
+	p.cur.Store(&r)
 	return p
+}
+
+// Share makes every address's bucket this replica's share of a limit n
+// replicas enforce together (Bucket.Share).
+func (p *PerAddress) Share(n int) {
+	if p == nil {
+		return
+	}
+	sr := p.r.share(n)
+	if old := p.cur.Load(); *old == sr {
+		return
+	}
+	p.cur.Store(&sr)
+	set := func(l *rate.Limiter) { l.SetLimit(rate.Limit(sr.PerSecond)); l.SetBurst(sr.Burst) }
+	for i := range p.shards {
+		s := &p.shards[i]
+		s.mu.Lock()
+		for _, e := range s.m {
+			set(e.lim)
+		}
+		s.mu.Unlock()
+	}
+	set(p.overflow)
 }
 
 // Key is the address a client is limited by: an IPv4 address itself, an
@@ -147,7 +194,8 @@ func (p *PerAddress) Allow(addr netip.Addr, now time.Time) (ok bool, retryAfter 
 			s.mu.Unlock()
 			return take(p.overflow, now) // full: a shared bucket
 		}
-		e = &entry{lim: rate.NewLimiter(rate.Limit(p.r.PerSecond), p.r.Burst)}
+		cur := p.cur.Load()
+		e = &entry{lim: rate.NewLimiter(rate.Limit(cur.PerSecond), cur.Burst)}
 		s.m[addr] = e
 	}
 	e.seen = now

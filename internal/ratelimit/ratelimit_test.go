@@ -211,3 +211,39 @@ func TestMemoryPerAddress(t *testing.T) {
 	}
 	runtime.KeepAlive(p)
 }
+
+// TestShare: a bucket shared by n replicas takes a nth of the rate and
+// burst, and gets it all back when it is alone again; buckets made after
+// the share get the share too.
+func TestShare(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	count := func(allow func() bool) int {
+		n := 0
+		for range 100 {
+			if allow() {
+				n++
+			}
+		}
+		return n
+	}
+	b := NewBucket(Rate{PerSecond: 10, Burst: 30})
+	b.Share(3)
+	if n := count(func() bool { ok, _ := b.Allow(now); return ok }); n != 10 {
+		t.Fatalf("a third of a burst of 30: %d allowed, want 10", n)
+	}
+	p := NewPerAddress(Rate{PerSecond: 10, Burst: 30}, 100)
+	a1, a2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	p.Allow(a1, now) // a bucket made before the share
+	p.Share(3)
+	if n := count(func() bool { ok, _ := p.Allow(a1, now); return ok }); n != 10 {
+		t.Fatalf("existing address bucket shared by 3: %d allowed, want 10", n)
+	}
+	if n := count(func() bool { ok, _ := p.Allow(a2, now); return ok }); n != 10 {
+		t.Fatalf("new address bucket shared by 3: %d allowed, want 10", n)
+	}
+	b.Share(0) // alone (n < 1 counts as 1)
+	later := now.Add(10 * time.Second)
+	if n := count(func() bool { ok, _ := b.Allow(later); return ok }); n != 30 {
+		t.Fatalf("alone again: %d allowed, want the whole burst of 30", n)
+	}
+}

@@ -246,3 +246,38 @@ func TestMemoIsShared(t *testing.T) {
 		t.Fatalf("another call's results: %v", got)
 	}
 }
+
+// Replicas count each other; one that stops is counted out at once.
+func TestCountReplicas(t *testing.T) {
+	p := redistest.Prefix(t)
+	type counts struct {
+		mu sync.Mutex
+		n  int
+	}
+	watch := func(cn *redisstate.Conn, name string) *counts {
+		c := &counts{}
+		cn.CountReplicas(name, 50*time.Millisecond, func(n int) { c.mu.Lock(); c.n = n; c.mu.Unlock() })
+		return c
+	}
+	wait := func(c *counts, want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			c.mu.Lock()
+			n := c.n
+			c.mu.Unlock()
+			if n == want {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("count never reached %d", want)
+	}
+	a := watch(conn(t, p), "a")
+	cb := conn(t, p)
+	watch(cb, "b")
+	watch(conn(t, p), "c")
+	wait(a, 3)
+	cb.Close()
+	wait(a, 2)
+}
