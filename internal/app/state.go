@@ -35,6 +35,16 @@ func (a *App) openState(cfg *config.Config, o Options) error {
 		return err
 	}
 	a.redis = conn
+	if a.keys != nil {
+		// Answers and tool results hold personal data: sealed in Redis
+		// under a key derived from the keyring every replica shares.
+		if err := conn.SealWith(a.keys.LookupKey()); err != nil {
+			conn.Close()
+			return err
+		}
+	} else {
+		a.log.Warn("state: no records keyring (this store keeps no records): answers are stored in Redis in clear")
+	}
 	tracker := redisstate.NewTracker(conn, cfg.Sessions.TTL.D(), cfg.Sessions.Capacity, o.Now)
 	guard := redisstate.NewGuard(conn, window, grace, capacity, tracker)
 	a.redisTracker = tracker

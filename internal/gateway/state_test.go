@@ -2,11 +2,18 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/rand"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/envelope"
 	"github.com/voicegate/voicegate/internal/netproxy"
 	"github.com/voicegate/voicegate/internal/redisstate/redistest"
 	"github.com/voicegate/voicegate/internal/state"
@@ -18,7 +25,7 @@ func redisState(t *testing.T, url string) func(*config.Config) {
 	return func(c *config.Config) {
 		c.State.Driver, c.State.RedisURL, c.State.KeyPrefix = state.DriverRedis, url, prefix
 		c.State.Timeout, c.State.Lease = 200*1e6, 2*1e9
-		if err := c.Check(config.Options{}); err != nil {
+		if err := c.Check(config.Options{Getenv: os.Getenv}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -28,7 +35,9 @@ func redisState(t *testing.T, url string) func(*config.Config) {
 // both reaches the internal API once, and the second gets the first's
 // answer; a call's events spread over both make one session.
 func TestReplicasShareState(t *testing.T) {
-	mut := redisState(t, redistest.URL())
+	state := redisState(t, redistest.URL())
+	keyring := sharedKeyring(t)
+	mut := func(c *config.Config) { keyring(c); state(c) }
 	a := newEnv(t, mut)
 	b := newEnv(t, func(c *config.Config) {
 		mut(c)
@@ -127,4 +136,63 @@ func redisProxy(t *testing.T) *netproxy.Proxy {
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
+}
+
+// What internal APIs answered is personal data: sealed in Redis, never in
+// clear — the stored answer, the session and the tool results memo alike.
+func TestRedisHoldsNoAnswerInClear(t *testing.T) {
+	mut := redisState(t, redistest.URL())
+	var prefix string
+	e := newEnv(t, func(c *config.Config) { mut(c); prefix = c.State.KeyPrefix })
+	body := msg("tool-calls", "sealed-call", `"toolCallList":[{"id":"t1","name":"getAppointment","arguments":{"patient":"Ada Lovelace"}}]`)
+	if s, ans := e.send(body); s != 200 || !strings.Contains(ans, "Ada Lovelace") {
+		t.Fatalf("tool call: %d %s", s, ans)
+	}
+	// A replay is still answered from the (sealed) stored answer.
+	if s, ans := e.send(body); s != 200 || !strings.Contains(ans, "Ada Lovelace") || e.hits.Load() != 1 {
+		t.Fatalf("replay: %d %s, internal API calls %d", s, ans, e.hits.Load())
+	}
+	opt, _ := redis.ParseURL(redistest.URL())
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("keys under %s: %v %v", prefix, keys, err)
+	}
+	for _, k := range keys {
+		var vals []string
+		switch typ := rdb.Type(ctx, k).Val(); typ {
+		case "hash":
+			for f, v := range rdb.HGetAll(ctx, k).Val() {
+				vals = append(vals, f, v)
+			}
+		case "string":
+			vals = append(vals, rdb.Get(ctx, k).Val())
+		case "zset":
+			vals = append(vals, rdb.ZRange(ctx, k, 0, -1).Val()...)
+		}
+		for _, v := range vals {
+			if strings.Contains(v, "Ada") || strings.Contains(v, "Lovelace") {
+				t.Fatalf("%s holds the answer in clear", k)
+			}
+		}
+	}
+}
+
+// sharedKeyring gives replicas one records keyring (records.keyring_env),
+// as a deployment must.
+func sharedKeyring(t *testing.T) func(*config.Config) {
+	path := filepath.Join(t.TempDir(), "keyring.json")
+	if _, err := envelope.LoadFile(path, rand.Reader, time.Now); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VOICEGATE_TEST_KEYRING", string(b))
+	return func(c *config.Config) {
+		c.Records.KeyringEnv, c.Records.KeyringJSON = "VOICEGATE_TEST_KEYRING", string(b)
+	}
 }

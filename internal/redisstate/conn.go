@@ -39,6 +39,7 @@ type Conn struct {
 	rdb    *redis.Client
 	prefix string
 	lease  time.Duration
+	seal   *sealer // nil: values stored in clear
 	log    *slog.Logger
 	now    func() time.Time
 

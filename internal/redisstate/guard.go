@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/voicegate/voicegate/internal/logkey"
 	"github.com/voicegate/voicegate/internal/replay"
 	"github.com/voicegate/voicegate/internal/session"
 )
@@ -60,6 +61,8 @@ type ticket struct {
 	// The answer, once Finish has it.
 	resp     replay.Response
 	remember bool
+	seal     *sealer
+	sealed   []byte // resp.Body as stored
 	// unstored is when an answer with side effects could not be stored
 	// (zero: stored, or not finished).
 	unstored time.Time
@@ -179,7 +182,7 @@ func (g *Guard) BeginAt(ctx context.Context, k replay.Key, at, validUntil time.T
 		return g.beginLocal(ctx, k, at, validUntil)
 	}
 	hk := string(k[:])
-	t := &ticket{entry: g.c.key("r", hk), lease: g.c.key("l", hk), token: newToken(), observed: -3}
+	t := &ticket{entry: g.c.key("r", hk), lease: g.c.key("l", hk), token: newToken(), observed: -3, seal: g.c.seal}
 	t.subj, t.hasSubj = replay.SubjectOf(ctx)
 	expires := at.Add(g.window)
 	if validUntil.After(expires) {
@@ -220,7 +223,14 @@ func (g *Guard) BeginAt(ctx context.Context, k replay.Key, at, validUntil time.T
 			g.mu.Unlock()
 			return replay.Response{}, false, replay.Ticket{Key: k, Handle: t}, nil
 		case 1:
-			return responseOf(res[1:]), true, replay.Ticket{}, nil
+			r := responseOf(res[1:])
+			body, err := g.c.seal.openBytes(r.Body, t.entry)
+			if err != nil {
+				g.c.log.Error("a stored answer could not be opened: every replica must have the same records keyring", logkey.Err, err)
+				return replay.Response{}, true, replay.Ticket{}, err
+			}
+			r.Body = body
+			return r, true, replay.Ticket{}, nil
 		}
 		// Pending on another replica (or this one): wait for its answer.
 		select {
@@ -321,7 +331,10 @@ func (t *ticket) finishArgs() []any {
 	}
 	t.callMu.Lock()
 	defer t.callMu.Unlock()
-	return append([]any{t.token, rem, t.resp.Status, t.resp.Body, t.resp.ContentType, t.resp.CallID, t.resp.Type}, t.ops...)
+	if t.sealed == nil && t.remember {
+		t.sealed = t.seal.sealBytes(t.resp.Body, t.entry)
+	}
+	return append([]any{t.token, rem, t.resp.Status, t.sealed, t.resp.ContentType, t.resp.CallID, t.resp.Type}, t.ops...)
 }
 
 // writeBehind stores the answers (and the calls' changes) of requests

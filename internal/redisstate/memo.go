@@ -48,8 +48,12 @@ func (m *Memo) Recall(ctx context.Context, callID string, ids []string) (map[str
 		if !ok {
 			continue
 		}
+		plain, err := m.c.seal.openBytes([]byte(s), callID+"\x00"+ids[i])
+		if err != nil {
+			continue // not ours to read: the tool runs again (same Idempotency-Key)
+		}
 		var r memoResult
-		if json.Unmarshal([]byte(s), &r) != nil {
+		if json.Unmarshal(plain, &r) != nil {
 			continue
 		}
 		r.ToolResult.Outcome, r.ToolResult.Status, r.ToolResult.Duration = r.Outcome, r.Status, time.Duration(r.DurationUS)*time.Microsecond
@@ -75,7 +79,7 @@ func (m *Memo) Keep(ctx context.Context, callID string, results []vapi.ToolResul
 		if err != nil {
 			return err
 		}
-		fields = append(fields, r.ToolCallID, string(b))
+		fields = append(fields, r.ToolCallID, m.c.seal.sealBytes(b, callID+"\x00"+r.ToolCallID))
 	}
 	if len(fields) == 0 {
 		return nil
