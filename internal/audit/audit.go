@@ -85,11 +85,11 @@ type Store interface {
 type Log struct {
 	store  Store
 	shared SharedStore // set: a shared chain, its head in the database
-	dir   string
-	key   []byte
-	now   func() time.Time
-	actor string
-	mu    sync.Mutex
+	dir    string
+	key    []byte
+	now    func() time.Time
+	actor  string
+	mu     sync.Mutex
 }
 
 // Files of the log in a data directory.

@@ -68,4 +68,3 @@ func TestErasedSecretLeavesNoBytes(t *testing.T) {
 		}
 	}
 }
-
