@@ -150,7 +150,14 @@ func checkSharedKeyring(ctx context.Context, cfg *config.Config, rs records.Stor
 // data_dir. Records beside a store that never held a secret were sealed
 // with secrets kept elsewhere: refused, rather than replaced by new ones
 // that would make every record unreadable.
-func openErasure(ctx context.Context, cfg *config.Config, store calls.Store, rs records.Store, log *slog.Logger) (erasure.Secrets, error) {
+//
+// OpenErasure is the same for an operator command (store is the store it
+// opened, *sqlite.DB or *postgres.DB).
+func OpenErasure(ctx context.Context, cfg *config.Config, store any, rs records.Store, log *slog.Logger) (erasure.Secrets, error) {
+	return openErasure(ctx, cfg, store, rs, log)
+}
+
+func openErasure(ctx context.Context, cfg *config.Config, store any, rs records.Store, log *slog.Logger) (erasure.Secrets, error) {
 	db, ok := store.(*postgres.DB)
 	if !ok {
 		if !erasure.Exists(cfg.DataDir) {
@@ -238,11 +245,16 @@ func moveErasureDB(ctx context.Context, dir string, e *postgres.Erasure, log *sl
 // database; a replica whose keyring differs is refused here. Otherwise
 // the chain of this data_dir (audit.key and the head file in it).
 func openAudit(ctx context.Context, as audit.Store, dataDir string, kr *envelope.Local, now func() time.Time) (*audit.Log, error) {
+	return OpenAudit(ctx, as, dataDir, kr, "serve", now)
+}
+
+// OpenAudit is openAudit for an operator command, its entries by actor.
+func OpenAudit(ctx context.Context, as audit.Store, dataDir string, kr *envelope.Local, actor string, now func() time.Time) (*audit.Log, error) {
 	if ss, ok := as.(audit.SharedStore); ok {
 		if kr == nil {
 			return nil, errors.New("audit: a shared audit log needs the records keyring")
 		}
-		return audit.NewShared(ctx, ss, audit.SharedKey(kr.LookupKey()), dataDir, "serve", now)
+		return audit.NewShared(ctx, ss, audit.SharedKey(kr.LookupKey()), dataDir, actor, now)
 	}
-	return audit.New(as, dataDir, "serve", now)
+	return audit.New(as, dataDir, actor, now)
 }
