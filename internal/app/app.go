@@ -97,7 +97,7 @@ type App struct {
 	// runs is held while Run runs: Close waits for it.
 	runs sync.WaitGroup
 	// erasure keeps the per-call secrets the records are bound to.
-	erasure *erasure.Store
+	erasure erasure.Secrets
 	// Control sends Live Call Control messages; Actions runs the barge-in
 	// actions with it.
 	Control *callcontrol.Client
@@ -217,19 +217,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		if err := checkSharedKeyring(ctx, cfg, rs, kr); err != nil {
 			return nil, err
 		}
-		// Per-call secrets, outside the database: a purge destroys them. A
-		// missing store beside records that need it is lost or not yet
-		// restored: never replaced by an empty one.
-		if !erasure.Exists(cfg.DataDir) {
-			usage, err := rs.KeyUsage(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if len(usage) > 0 {
-				return nil, fmt.Errorf("records exist but %s is missing from %s: restore it from its backup (a new one would make every record unreadable)", erasure.FileName, cfg.DataDir)
-			}
-		}
-		if a.erasure, err = erasure.Open(ctx, cfg.DataDir); err != nil {
+		// Per-call secrets, outside the records: a purge destroys them
+		// (store.go: erasure.db, or PostgreSQL's shared by the replicas).
+		if a.erasure, err = openErasure(ctx, cfg, store, rs, o.Log); err != nil {
 			return nil, err
 		}
 		defer func() {
@@ -250,7 +240,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	if as, ok := rs.(audit.Store); ok {
 		var err error
-		if a.Audit, err = audit.New(as, cfg.DataDir, "serve", o.Now); err != nil {
+		if a.Audit, err = openAudit(ctx, as, cfg.DataDir, a.keys, o.Now); err != nil {
 			return nil, err
 		}
 	}

@@ -80,14 +80,16 @@ type Store interface {
 	AuditRange(ctx context.Context, afterSeq int64, limit int) ([]Entry, error)
 }
 
-// Log appends to the chain and keeps its head file.
+// Log appends to the chain and keeps its head: in a file of data_dir (New),
+// or in the database for a chain the replicas share (NewShared).
 type Log struct {
-	store Store
-	dir   string
-	key   []byte
-	now   func() time.Time
-	actor string
-	mu    sync.Mutex
+	store  Store
+	shared SharedStore // set: a shared chain, its head in the database
+	dir    string
+	key    []byte
+	now    func() time.Time
+	actor  string
+	mu     sync.Mutex
 }
 
 // Files of the log in a data directory.
@@ -170,6 +172,9 @@ func writeFile(path string, b []byte) error {
 // Appends from several processes on one host are serialised by a lock
 // file beside the head.
 func (l *Log) Append(ctx context.Context, event, subject, detail string) error {
+	if l.shared != nil {
+		return l.appendShared(ctx, event, subject, detail)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	head := filepath.Join(l.dir, headName)
@@ -242,6 +247,9 @@ func (l *Log) checkHead(ctx context.Context, head string, last Entry, ok bool) e
 
 // Entries returns up to limit entries after seq, in order.
 func (l *Log) Entries(ctx context.Context, afterSeq int64, limit int) ([]Entry, error) {
+	if l.shared != nil {
+		return l.shared.AuditRange(ctx, afterSeq, limit)
+	}
 	return l.store.AuditRange(ctx, afterSeq, limit)
 }
 

@@ -2,12 +2,17 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
+	"path/filepath"
 	"text/tabwriter"
+	"time"
 
+	"github.com/voicegate/voicegate/internal/app"
 	"github.com/voicegate/voicegate/internal/audit"
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/envelope"
 )
 
 const auditUsage = `voicegate audit verify (--config FILE | --data-dir DIR)
@@ -44,6 +49,9 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer o.close()
 	if sub == "verify" {
+		if ss, ok := o.store.(audit.SharedStore); ok {
+			return verifyShared(ctx, ss, o, stdout)
+		}
 		n, err := audit.Verify(ctx, o.store, o.cfg.DataDir)
 		if err != nil {
 			return fmt.Errorf("audit log NOT intact after %d good entries: %w", n, err)
@@ -61,4 +69,42 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, formatTime(e.At), text(e.Event), text(e.Subject), text(e.Detail), text(e.Actor))
 	}
 	return tw.Flush()
+}
+
+// verifyShared verifies the chain the replicas share (storage.driver
+// postgres), under the key derived from the records keyring; entries from
+// before it was shared under data_dir's audit.key when it is there.
+func verifyShared(ctx context.Context, ss audit.SharedStore, o *opened, stdout io.Writer) error {
+	r, err := audit.VerifyShared(ctx, ss, audit.SharedKey(o.keys.LookupKey()), o.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("audit log NOT intact after %d good entries: %w", r.Entries, err)
+	}
+	fmt.Fprintf(stdout, "audit log intact: %d entries; their MACs (key from the records keyring), the chain and its head in the database agree\n", r.Entries)
+	if r.Before > 0 {
+		how := "their MACs checked under " + filepath.Join(o.cfg.DataDir, "audit.key")
+		if !r.BeforeChecked {
+			how = "only their links checked: give --data-dir the data_dir (with audit.key) of the replica that wrote them to check their MACs"
+		}
+		fmt.Fprintf(stdout, "entries 1 to %d were written before the replicas shared the log: %s\n", r.Before, how)
+	}
+	return nil
+}
+
+// openAuditLog opens the audit log as serve does, for a command that
+// appends to it: with a store the replicas share, under the records
+// keyring (which must exist).
+func openAuditLog(ctx context.Context, cfg *config.Config, as audit.Store) (*audit.Log, error) {
+	var kr *envelope.Local
+	if _, ok := as.(audit.SharedStore); ok {
+		var err error
+		if cfg.Records.KeyringEnv != "" {
+			kr, err = envelope.LoadEnv(cfg.Records.KeyringEnv, cfg.Records.KeyringJSON, rand.Reader)
+		} else {
+			kr, err = envelope.OpenFile(cfg.Records.KeyringPath(cfg.DataDir), rand.Reader, time.Now)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return app.OpenAudit(ctx, as, cfg.DataDir, kr, cliActor(), time.Now)
 }

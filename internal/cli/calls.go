@@ -18,7 +18,10 @@ import (
 
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/config"
+	"github.com/voicegate/voicegate/internal/postgres"
+	"github.com/voicegate/voicegate/internal/redact"
 	"github.com/voicegate/voicegate/internal/sqlite"
+	"github.com/voicegate/voicegate/internal/storage"
 )
 
 const callsUsage = `usage: voicegate calls list (--config FILE | --data-dir DIR) [--limit N] [--status S] [--before ID] [--json]
@@ -28,8 +31,7 @@ const callsUsage = `usage: voicegate calls list (--config FILE | --data-dir DIR)
 const callsTimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // runCalls reads the stored calls: their metadata and status timeline, from
-// the database in the data directory, opened read-only so that it is safe
-// while serve runs on it.
+// the configured store (see storeFlags.open).
 func runCalls(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return &UsageError{Msg: "calls needs list or show\n" + callsUsage}
@@ -60,21 +62,43 @@ func registerStoreFlags(fs *flag.FlagSet) storeFlags {
 	}
 }
 
-// open opens the database read-only; --data-dir wins over --config, as it
-// does for serve.
-func (f storeFlags) open(ctx context.Context, cmd string, getenv func(string) string) (*sqlite.ReadOnlyDB, string, error) {
+// callReader is the store the calls commands read.
+type callReader interface {
+	calls.Reader
+	Close() error
+}
+
+// open opens the configured store: with storage.driver postgres the
+// shared database (unless --data-dir names a data directory), otherwise
+// the SQLite database in the data directory, read-only so that it is safe
+// while serve runs on it. --data-dir wins over --config, as it does for
+// serve. It also returns where the calls are, for messages.
+func (f storeFlags) open(ctx context.Context, cmd string, getenv func(string) string) (callReader, string, error) {
 	dir := *f.dataDir
-	if dir == "" {
-		if *f.config == "" {
-			return nil, "", &UsageError{Msg: fmt.Sprintf("calls %s needs --config FILE or --data-dir DIR", cmd)}
+	if dir == "" && *f.config == "" {
+		return nil, "", &UsageError{Msg: fmt.Sprintf("calls %s needs --config FILE or --data-dir DIR", cmd)}
+	}
+	if *f.config != "" {
+		cfg, err := config.LoadStorage(*f.config, config.Options{Getenv: getenv})
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", *f.config, err)
 		}
-		var err error
-		if dir, err = dataDirOf(*f.config, getenv); err != nil {
-			return nil, "", err
+		if cfg.Storage.Driver == storage.DriverPostgres && dir == "" {
+			db, err := postgres.Open(ctx, cfg.Storage.PostgresURL, postgres.Options{MaxConns: 2})
+			if err != nil {
+				return nil, "", err
+			}
+			return db, "PostgreSQL at " + redact.URL(cfg.Storage.PostgresURL), nil
+		}
+		if dir == "" {
+			dir = cfg.DataDir
 		}
 	}
 	db, err := sqlite.OpenReadOnly(ctx, dir)
-	return db, dir, err
+	if err != nil {
+		return nil, "", err
+	}
+	return db, dir, nil
 }
 
 func runCallsList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/user"
 	"path/filepath"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/app"
 	"github.com/voicegate/voicegate/internal/audit"
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/envelope"
@@ -219,24 +221,27 @@ func openData(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(str
 		closeStore()
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, erasure.FileName)); err != nil && !needErasure {
+	shared := cfg.Storage.Driver == storage.DriverPostgres
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, erasure.FileName)); err != nil && !needErasure && !shared {
 		o := &opened{cfg: cfg, keys: kr, store: st, close: closeStore}
-		if o.log, err = audit.New(st, cfg.DataDir, cliActor(), time.Now); err != nil {
+		if o.log, err = app.OpenAudit(ctx, st, cfg.DataDir, kr, cliActor(), time.Now); err != nil {
 			closeStore()
 			return nil, err
 		}
 		return o, nil
-	} else if err != nil {
+	} else if err != nil && !shared {
 		closeStore()
 		return nil, fmt.Errorf("no erasure store %s in %s: restore it from its backup (without it no record can be read)", erasure.FileName, cfg.DataDir)
 	}
-	erasures, err := erasure.Open(ctx, cfg.DataDir)
+	// As serve opens it: erasure.db in data_dir, or PostgreSQL's (shared
+	// by the replicas).
+	erasures, err := app.OpenErasure(ctx, cfg, st, st, slog.New(slog.DiscardHandler))
 	if err != nil {
 		closeStore()
 		return nil, err
 	}
 	closeAll := func() { erasures.Close(); closeStore() }
-	log, err := audit.New(st, cfg.DataDir, cliActor(), time.Now)
+	log, err := app.OpenAudit(ctx, st, cfg.DataDir, kr, cliActor(), time.Now)
 	if err != nil {
 		closeAll()
 		return nil, err

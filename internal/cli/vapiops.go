@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/app"
 	"github.com/voicegate/voicegate/internal/audit"
 	"github.com/voicegate/voicegate/internal/config"
 	"github.com/voicegate/voicegate/internal/envelope"
@@ -100,7 +101,7 @@ func runVapiOps(ctx context.Context, sub string, args []string, getenv func(stri
 		if err != nil {
 			detail += "; stopped: " + err.Error()
 		}
-		log, aerr := audit.New(as, cfg.DataDir, cliActor(), time.Now)
+		log, aerr := openAuditLog(ctx, cfg, as)
 		if aerr == nil {
 			aerr = log.Append(context.WithoutCancel(ctx), "vapi.apply", "org:"+org, detail)
 		}
@@ -163,7 +164,7 @@ func managedCredential(cfg *config.Config, st gitops.Store, api *vapiapi.Client,
 	c := &secrets.Credentials{M: secrets.New(secrets.Deps{Store: ss, Keys: kr}),
 		Vapi: &vapiapi.Webhooks{API: api, URL: vapiapi.WebhookURL(cfg.Vapi.PublicURL, cfg.Vapi.Path)}}
 	if as, ok := st.(audit.Store); ok {
-		log, err := audit.New(as, cfg.DataDir, cliActor(), time.Now)
+		log, err := app.OpenAudit(context.Background(), as, cfg.DataDir, kr, cliActor(), time.Now)
 		if err != nil {
 			return nil, err
 		}

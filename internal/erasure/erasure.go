@@ -35,6 +35,17 @@ var ErrErased = fmt.Errorf("%w: its secret was destroyed", records.ErrCallErased
 // restored from a backup older than the call. It Is records.ErrSecretMissing.
 var ErrMissing = fmt.Errorf("%w in %s", records.ErrSecretMissing, FileName)
 
+// Secrets is a store of per-call secrets: this package's Store (SQLite,
+// erasure.db in data_dir) or PostgreSQL's (postgres.Erasure, shared by
+// replicas). Both pass the suite in erasuretest.
+type Secrets interface {
+	records.CallSecrets
+	// Close stops the store's background work and waits for it.
+	Close() error
+}
+
+var _ Secrets = (*Store)(nil)
+
 // Store keeps the per-call secrets. Safe for concurrent use.
 type Store struct {
 	db *sql.DB // the writer: one connection
@@ -361,6 +372,66 @@ func (s *Store) Forget(ctx context.Context, callID string, forget bool) (bool, e
 func Exists(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, FileName))
 	return err == nil
+}
+
+// Row is one call's entry, as Export reads it: its secret (nil when it
+// was erased), whether it was erased, and since when it is idle (zero:
+// not idle).
+type Row struct {
+	CallID    string
+	Secret    []byte
+	Erased    bool
+	IdleSince time.Time
+}
+
+// Export calls fn with every call the store knows: to move the secrets
+// into another store (PostgreSQL's, when replicas come to share them). It
+// stops at fn's first error.
+func (s *Store) Export(ctx context.Context, fn func(Row) error) error {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT c.call_id, s.secret, e.call_id IS NOT NULL, i.since FROM
+		(SELECT call_id FROM call_secrets UNION SELECT call_id FROM erased_calls UNION SELECT call_id FROM idle_calls) c
+		LEFT JOIN call_secrets s ON s.call_id = c.call_id
+		LEFT JOIN erased_calls e ON e.call_id = c.call_id
+		LEFT JOIN idle_calls i ON i.call_id = c.call_id ORDER BY c.call_id`)
+	if err != nil {
+		return fmt.Errorf("erasure store: %w", err)
+	}
+	defer rows.Close()
+	var all []Row
+	for rows.Next() {
+		var r Row
+		var since sql.NullInt64
+		if err := rows.Scan(&r.CallID, &r.Secret, &r.Erased, &since); err != nil {
+			return fmt.Errorf("erasure store: %w", err)
+		}
+		if since.Valid {
+			r.IdleSince = time.UnixMilli(since.Int64)
+		}
+		all = append(all, r)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("erasure store: %w", err)
+	}
+	rows.Close()
+	for _, r := range all {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Remove deletes the store's files from data directory dir (the
+// database, its log and shared memory), once its secrets were moved
+// elsewhere: a copy left behind would keep a later-erased call readable.
+// The store must be closed.
+func Remove(dir string) error {
+	for _, name := range []string{FileName, FileName + "-wal", FileName + "-shm"} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("erasure store: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close closes the store (SQLite checkpoints and removes the log when the

@@ -49,11 +49,30 @@ const ConnectTimeout = 5 * time.Second
 // Open connects to the database at url, checks that it answers, and applies
 // pending migrations. The URL's password never appears in an error.
 func Open(ctx context.Context, url string, o Options) (*DB, error) {
+	pool, schema, err := connect(ctx, url, o)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{pool: pool, schema: schema, Now: o.Now}
+	if db.Now == nil {
+		db.Now = time.Now
+	}
+	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// connect opens a pool on url (see Open) and checks that it answers; it
+// returns the schema the pool's connections use ("" for the server's
+// search_path).
+func connect(ctx context.Context, url string, o Options) (*pgxpool.Pool, string, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx's error may quote the URL, and a string that is not a URL
 		// (key=value) would be echoed whole: say what is wrong without it.
-		return nil, errors.New("postgres: the URL does not parse (want postgres://user[:password]@host:port/database?sslmode=...)")
+		return nil, "", errors.New("postgres: the URL does not parse (want postgres://user[:password]@host:port/database?sslmode=...)")
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = ConnectTimeout
@@ -69,30 +88,22 @@ func Open(ctx context.Context, url string, o Options) (*DB, error) {
 	}
 	if o.Schema != "" {
 		if !ValidSchema(o.Schema) {
-			return nil, fmt.Errorf("postgres: schema %q: use lower-case letters, digits and _ only", o.Schema)
+			return nil, "", fmt.Errorf("postgres: schema %q: use lower-case letters, digits and _ only", o.Schema)
 		}
 		cfg.ConnConfig.RuntimeParams["search_path"] = o.Schema
 	}
 	where := fmt.Sprintf("%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres at %s: %w", where, err)
-	}
-	db := &DB{pool: pool, schema: o.Schema, Now: o.Now}
-	if db.Now == nil {
-		db.Now = time.Now
+		return nil, "", fmt.Errorf("postgres at %s: %w", where, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, ConnectTimeout+time.Second)
 	defer cancel()
 	if err := pool.Ping(pctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres at %s is unreachable: %w", where, err)
+		return nil, "", fmt.Errorf("postgres at %s is unreachable: %w", where, err)
 	}
-	if err := db.migrate(ctx); err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return db, nil
+	return pool, o.Schema, nil
 }
 
 // ValidSchema accepts lower-case identifiers only: search_path folds
@@ -277,20 +288,46 @@ CREATE TABLE vapi_resources (
 	PRIMARY KEY (org, kind, local_id)
 );
 `,
+	// The per-call secrets of crypto-erasure (internal/erasure's tables,
+	// shared by the replicas instead of each one's erasure.db), and the
+	// audit chain's head, updated in the transaction of each append (one
+	// row, locked by every appender: the replicas' appends serialised).
+	10: erasureTables + `
+CREATE TABLE audit_head (
+	id        INTEGER PRIMARY KEY CHECK (id = 1),
+	seq       BIGINT NOT NULL,
+	hash      BYTEA,
+	base_seq  BIGINT NOT NULL,
+	base_hash BYTEA,
+	mac       BYTEA
+);
+INSERT INTO audit_head (id, seq, base_seq) VALUES (1, 0, 0);
+`,
 }
 
 // SchemaVersion is the newest migration this binary knows.
 func SchemaVersion() int { return len(migrations) - 1 }
 
-// lockKey is the advisory lock of the schema's migrations.
-func (s *DB) lockKey() int64 {
+// migrate applies the store's pending migrations.
+func (s *DB) migrate(ctx context.Context) error {
+	return runMigrations(ctx, s.pool, s.schema, "schema_migrations", migrations, s.Now)
+}
+
+// lockKey is the advisory lock of a schema's migrations noted in table.
+func lockKey(schema, table string) int64 {
 	h := fnv.New64a()
-	h.Write([]byte("voicegate migrations " + s.schema))
+	if table == "schema_migrations" {
+		h.Write([]byte("voicegate migrations " + schema))
+	} else {
+		h.Write([]byte("voicegate migrations " + schema + " " + table))
+	}
 	return int64(h.Sum64())
 }
 
-func (s *DB) migrate(ctx context.Context) error {
-	conn, err := s.pool.Acquire(ctx)
+// runMigrations applies list's pending migrations (list[0] unused), each
+// in its own transaction, noting each one in table.
+func runMigrations(ctx context.Context, pool *pgxpool.Pool, schema, table string, list []string, now func() time.Time) error {
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -298,35 +335,38 @@ func (s *DB) migrate(ctx context.Context) error {
 	// Several processes may start at once: one migrates, the others wait
 	// and then find nothing to do. Everything below runs under the lock
 	// (even CREATE ... IF NOT EXISTS races without it).
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, s.lockKey()); err != nil {
+	key := lockKey(schema, table)
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
 		return fmt.Errorf("migrate: lock: %w", err)
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, s.lockKey())
-	if s.schema != "" {
-		if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{s.schema}.Sanitize()); err != nil {
-			return fmt.Errorf("migrate: create schema %s: %w", s.schema, err)
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key)
+	if schema != "" {
+		if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); err != nil {
+			return fmt.Errorf("migrate: create schema %s: %w", schema, err)
 		}
 	}
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+	tbl := pgx.Identifier{table}.Sanitize()
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+tbl+` (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	var cur int
-	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM `+tbl).Scan(&cur); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if cur > SchemaVersion() {
-		return fmt.Errorf("migrate: database schema version %d is newer than this binary knows (%d); upgrade voicegate", cur, SchemaVersion())
+	newest := len(list) - 1
+	if cur > newest {
+		return fmt.Errorf("migrate: database schema version %d is newer than this binary knows (%d); upgrade voicegate", cur, newest)
 	}
-	for v := cur + 1; v <= SchemaVersion(); v++ {
+	for v := cur + 1; v <= newest; v++ {
 		tx, err := conn.Begin(ctx)
 		if err != nil {
 			return fmt.Errorf("migrate %d: %w", v, err)
 		}
-		if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+		if _, err := tx.Exec(ctx, list[v]); err != nil {
 			tx.Rollback(ctx)
 			return fmt.Errorf("migrate %d: %w", v, err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES ($1, $2)`, v, s.Now().UnixMilli()); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+tbl+`(version, applied_at) VALUES ($1, $2)`, v, now().UnixMilli()); err != nil {
 			tx.Rollback(ctx)
 			return fmt.Errorf("migrate %d: %w", v, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/audit"
 	"github.com/voicegate/voicegate/internal/audit/audittest"
 	"github.com/voicegate/voicegate/internal/calls"
 	"github.com/voicegate/voicegate/internal/calls/storetest"
@@ -124,12 +125,38 @@ func TestAuditContract(t *testing.T) {
 	audittest.Run(t, func(t *testing.T) audittest.Env {
 		db := open(t)
 		t.Cleanup(func() { db.Close() })
-		return audittest.Env{Store: db, Exec: func(q string, args ...any) error {
-			for i := 1; strings.Contains(q, "?"); i++ {
-				q = strings.Replace(q, "?", fmt.Sprintf("$%d", i), 1)
+		return audittest.Env{Store: db, Exec: execer(db)}
+	})
+}
+
+// execer runs SQL with ? placeholders on db.
+func execer(db *DB) func(q string, args ...any) error {
+	return func(q string, args ...any) error {
+		for i := 1; strings.Contains(q, "?"); i++ {
+			q = strings.Replace(q, "?", fmt.Sprintf("$%d", i), 1)
+		}
+		_, err := db.pool.Exec(context.Background(), q, args...)
+		return err
+	}
+}
+
+// TestSharedAuditContract: several replicas (each its own pool) append to
+// one chain, serialised by the head row; tampering is caught.
+func TestSharedAuditContract(t *testing.T) {
+	audittest.RunShared(t, func(t *testing.T) audittest.SharedEnv {
+		u := pgtest.URL(t)
+		first := func(t *testing.T) *DB {
+			db, err := Open(context.Background(), u, Options{MaxConns: 4})
+			if err != nil {
+				t.Fatal(err)
 			}
-			_, err := db.pool.Exec(context.Background(), q, args...)
-			return err
-		}}
+			t.Cleanup(func() { db.Close() })
+			return db
+		}
+		db := first(t)
+		return audittest.SharedEnv{
+			Open: func(t *testing.T) audit.SharedStore { return first(t) },
+			Exec: execer(db),
+		}
 	})
 }
