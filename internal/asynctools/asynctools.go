@@ -141,7 +141,9 @@ type Observer func(tool string, e Event)
 // IdempotencyKey is the Idempotency-Key of a job's requests to the internal
 // API: derived from the call and tool call ids, so the same on every attempt
 // and after every restart, and opaque.
-func IdempotencyKey(callID, toolCallID string) string { return tools.IdempotencyKey(callID, toolCallID) }
+func IdempotencyKey(callID, toolCallID string) string {
+	return tools.IdempotencyKey(callID, toolCallID)
+}
 
 // Backend is the database of the queue.
 type Backend struct {

@@ -385,13 +385,3 @@ func formatSeconds(v *float64) string {
 	}
 	return formatFloat(v) + "s"
 }
-
-// dataDirOf returns the data_dir of the voicegate config at path, read as
-// serve reads it (config.LoadDataDir): no other variable need be set.
-func dataDirOf(path string, getenv func(string) string) (string, error) {
-	dir, err := config.LoadDataDir(path, config.Options{Getenv: getenv})
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return dir, nil
-}

@@ -332,16 +332,20 @@ func TestDataDirOfMatchesConfig(t *testing.T) {
 		"data_dir: \"\"\n",
 		"data_dir: [a, b]\n",
 	} {
-		got, gotErr := dataDirOf(writeTemp(t, doc), getenv)
+		var got string
+		st, gotErr := config.LoadStorage(writeTemp(t, doc), config.Options{Getenv: getenv})
+		if gotErr == nil {
+			got = st.DataDir
+		}
 		// base: is not a config key; the anchor case is checked against
 		// data_dir alone.
 		cfg, wantErr := config.Parse([]byte(strings.Replace(doc, "base: &d /anchored\ndata_dir: *d", "data_dir: /anchored", 1)), config.Options{Dev: true, Getenv: getenv})
 		if (gotErr != nil) != (wantErr != nil) {
-			t.Errorf("%q: dataDirOf error %v, config error %v", doc, gotErr, wantErr)
+			t.Errorf("%q: LoadStorage error %v, config error %v", doc, gotErr, wantErr)
 			continue
 		}
 		if wantErr == nil && got != cfg.DataDir {
-			t.Errorf("%q: dataDirOf %q, serve would use %q", doc, got, cfg.DataDir)
+			t.Errorf("%q: LoadStorage's data_dir %q, serve would use %q", doc, got, cfg.DataDir)
 		}
 	}
 }

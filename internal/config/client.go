@@ -52,18 +52,6 @@ func ParseClient(raw []byte, opt Options) (*Config, error) {
 	return cfg, nil
 }
 
-// LoadDataDir reads only data_dir from the file at path (the default
-// when absent), expanded as serve expands it: a command that reads the
-// stored calls needs neither the credentials nor the tool tokens, so their
-// variables need not be set, and nothing else in the file is checked.
-func LoadDataDir(path string, opt Options) (string, error) {
-	cfg, err := LoadStorage(path, opt)
-	if err != nil {
-		return "", err
-	}
-	return cfg.DataDir, nil
-}
-
 // LoadStorage reads only what an operator command on the stored data
 // needs — data_dir, storage and records — expanded, decoded, resolved and
 // checked as serve does; the rest of the file (credentials, tools, their
