@@ -5,6 +5,7 @@ package cluster_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/voicegate/voicegate/internal/auth"
 	"github.com/voicegate/voicegate/internal/confval"
+	"github.com/voicegate/voicegate/internal/envelope"
 )
 
 const (
@@ -368,8 +370,18 @@ func TestThreeReplicasBehaveAsOne(t *testing.T) {
 
 	withState := os.Getenv("VOICEGATE_CLUSTER_NO_STATE") == ""
 	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "data") // shared: the keyring and erasure.db (see docs/cluster-test.md)
-	env := []string{"CLUSTER_HMAC=" + hmacValue, "CLUSTER_PG_URL=postgres://postgres@" + pgLink.addr + "/postgres?sslmode=disable",
+	// Each replica has a data_dir of its own (replica 0's is emptied when it
+	// is killed, as a replacement pod's would be): everything shared is in
+	// PostgreSQL and Redis, and the records keyring comes from one secret.
+	keyringPath := filepath.Join(dir, "keyring.json")
+	if _, err := envelope.LoadFile(keyringPath, rand.Reader, time.Now); err != nil {
+		t.Fatal(err)
+	}
+	keyringJSON, err := os.ReadFile(keyringPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"CLUSTER_KEYRING=" + string(keyringJSON), "CLUSTER_HMAC=" + hmacValue, "CLUSTER_PG_URL=postgres://postgres@" + pgLink.addr + "/postgres?sslmode=disable",
 		"CLUSTER_REDIS_URL=redis://" + redisLink.addr + "/0"}
 	state := ""
 	if withState {
@@ -377,7 +389,8 @@ func TestThreeReplicasBehaveAsOne(t *testing.T) {
 	}
 	replicas := make([]*replica, nReplicas)
 	for i := range replicas {
-		r := &replica{t: t, i: i, port: freePort(t), env: env, cfg: filepath.Join(dir, fmt.Sprintf("replica%d.yaml", i))}
+		r := &replica{t: t, i: i, port: freePort(t), env: env, cfg: filepath.Join(dir, fmt.Sprintf("replica%d.yaml", i)),
+			dataDir: filepath.Join(dir, fmt.Sprintf("data%d", i))}
 		cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
 data_dir: %s
 server: {shutdown_delay: 1s, drain_timeout: 20s}
@@ -393,7 +406,9 @@ tools:
 storage:
   driver: postgres
   postgres_url: ${CLUSTER_PG_URL}
-%s`, r.port, dataDir, toolName, apiSrv.URL, state)
+records:
+  keyring_env: CLUSTER_KEYRING
+%s`, r.port, r.dataDir, toolName, apiSrv.URL, state)
 		if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -519,6 +534,9 @@ storage:
 	}
 	toolsInFlight := len(lb.toolsAwaiting(0))
 	replicas[0].kill()
+	if err := os.RemoveAll(replicas[0].dataDir); err != nil { // a replacement pod: nothing of the dead one's
+		t.Fatal(err)
+	}
 	replicas[0].start()
 	t.Logf("%5.1fs replica 0 killed with %d tool calls in flight and restarted; so far %d requests failed in flight on it, %d moved to another replica",
 		time.Since(began).Seconds(), toolsInFlight, lb.inFlightKilled.Load(), lb.retries.Load())

@@ -20,11 +20,12 @@ import (
 // can be killed, drained and started again on the same port. Each start
 // is a new incarnation (gen).
 type replica struct {
-	t    *testing.T
-	i    int
-	port int
-	cfg  string
-	env  []string
+	dataDir string // its own data_dir
+	t       *testing.T
+	i       int
+	port    int
+	cfg     string
+	env     []string
 
 	startErr error    // of the first start, when made on another goroutine
 	logFile  *os.File // every incarnation's log, when VOICEGATE_CLUSTER_LOGS names a directory
