@@ -303,33 +303,19 @@ func Verify(ctx context.Context, store Store, dir string) (int64, error) {
 		from = h0.Seq
 	}
 	hashes := map[int64][]byte{}
-	prev := make([]byte, 32)
-	var n, seq int64
+	c := newChain()
+	var n int64
 	walk := func() error {
-		for {
-			batch, err := store.AuditRange(ctx, seq, 1000)
-			if err != nil {
-				return err
+		return c.walk(ctx, store, func(e Entry) *Problem {
+			if key == nil || !hmac.Equal(e.Sum(key), e.Hash) {
+				return &Problem{Seq: e.Seq, Reason: "its content does not match its hash: edited"}
 			}
-			if len(batch) == 0 {
-				return nil
+			if e.Seq >= from {
+				hashes[e.Seq] = e.Hash
 			}
-			for _, e := range batch {
-				switch {
-				case e.Seq != seq+1:
-					return &Problem{Seq: seq + 1, Reason: fmt.Sprintf("missing (the next entry is %d): removed", e.Seq)}
-				case string(e.Prev) != string(prev):
-					return &Problem{Seq: e.Seq, Reason: "does not follow the entry before it: inserted, removed or reordered"}
-				case key == nil || !hmac.Equal(e.Sum(key), e.Hash):
-					return &Problem{Seq: e.Seq, Reason: "its content does not match its hash: edited"}
-				}
-				prev, seq = e.Hash, e.Seq
-				if seq >= from {
-					hashes[seq] = e.Hash
-				}
-				n++
-			}
-		}
+			n++
+			return nil
+		})
 	}
 	if err := walk(); err != nil {
 		return n, err
@@ -344,17 +330,17 @@ func Verify(ctx context.Context, store Store, dir string) (int64, error) {
 		if missing = err != nil; missing && n == 0 {
 			return 0, nil
 		}
-		if !missing && h.Seq > seq {
+		if !missing && h.Seq > c.seq {
 			// Appended while the chain was read: read on, and look at the
 			// head again.
 			if err := walk(); err != nil {
 				return n, err
 			}
-			if h.Seq <= seq {
+			if h.Seq <= c.seq {
 				continue
 			}
 		}
-		if (!missing && h.Seq == seq) || attempt >= 20 {
+		if (!missing && h.Seq == c.seq) || attempt >= 20 {
 			break
 		}
 		// The head is missing, behind the chain or ahead of it: an append
@@ -367,13 +353,46 @@ func Verify(ctx context.Context, store Store, dir string) (int64, error) {
 	}
 	switch {
 	case missing:
-		return n, &Problem{Seq: seq, Reason: "the head file " + headFile + " is missing"}
-	case h.Seq > seq:
-		return n, &Problem{Seq: seq + 1, Reason: fmt.Sprintf("the head file names entry %d: entries after %d were removed", h.Seq, seq)}
-	case h.Seq < seq:
+		return n, &Problem{Seq: c.seq, Reason: "the head file " + headFile + " is missing"}
+	case h.Seq > c.seq:
+		return n, &Problem{Seq: c.seq + 1, Reason: fmt.Sprintf("the head file names entry %d: entries after %d were removed", h.Seq, c.seq)}
+	case h.Seq < c.seq:
 		return n, &Problem{Seq: h.Seq + 1, Reason: fmt.Sprintf("entries after %d are not in the head file: appended without it (or a process stopped between writing the entry and the head)", h.Seq)}
 	case h.Hash != hex.EncodeToString(hashes[h.Seq]):
 		return n, &Problem{Seq: h.Seq, Reason: "the chain's last hash differs from the head file's: the chain was rewritten"}
 	}
 	return n, nil
+}
+
+// chain reads a chain in order, from where it stopped: each entry must
+// follow the one before (no gap, linked to its hash), then pass check.
+type chain struct {
+	prev []byte
+	seq  int64
+}
+
+func newChain() *chain { return &chain{prev: make([]byte, 32)} }
+
+func (c *chain) walk(ctx context.Context, store Store, check func(e Entry) *Problem) error {
+	for {
+		batch, err := store.AuditRange(ctx, c.seq, 1000)
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		for _, e := range batch {
+			switch {
+			case e.Seq != c.seq+1:
+				return &Problem{Seq: c.seq + 1, Reason: fmt.Sprintf("missing (the next entry is %d): removed", e.Seq)}
+			case string(e.Prev) != string(c.prev):
+				return &Problem{Seq: e.Seq, Reason: "does not follow the entry before it: inserted, removed or reordered"}
+			}
+			if p := check(e); p != nil {
+				return p
+			}
+			c.prev, c.seq = e.Hash, e.Seq
+		}
+	}
 }

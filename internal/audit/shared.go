@@ -238,33 +238,19 @@ func VerifyShared(ctx context.Context, store SharedStore, key []byte, legacyDir 
 	}
 	r.Before, r.BeforeChecked = h.BaseSeq, h.BaseSeq == 0 || legacy != nil
 	base := h
-	prev := make([]byte, 32)
-	var seq int64
+	c := newChain()
 	walk := func() error {
-		for {
-			batch, err := store.AuditRange(ctx, seq, 1000)
-			if err != nil {
-				return err
+		return c.walk(ctx, store, func(e Entry) *Problem {
+			switch {
+			case e.Seq > base.BaseSeq && !hmac.Equal(e.Sum(key), e.Hash),
+				e.Seq <= base.BaseSeq && legacy != nil && !hmac.Equal(e.Sum(legacy), e.Hash):
+				return &Problem{Seq: e.Seq, Reason: "its content does not match its hash: edited"}
+			case e.Seq == base.BaseSeq && string(e.Hash) != string(base.BaseHash):
+				return &Problem{Seq: e.Seq, Reason: "not the entry the chain was taken over at: the entries before the shared key were rewritten"}
 			}
-			if len(batch) == 0 {
-				return nil
-			}
-			for _, e := range batch {
-				switch {
-				case e.Seq != seq+1:
-					return &Problem{Seq: seq + 1, Reason: fmt.Sprintf("missing (the next entry is %d): removed", e.Seq)}
-				case string(e.Prev) != string(prev):
-					return &Problem{Seq: e.Seq, Reason: "does not follow the entry before it: inserted, removed or reordered"}
-				case e.Seq > base.BaseSeq && !hmac.Equal(e.Sum(key), e.Hash),
-					e.Seq <= base.BaseSeq && legacy != nil && !hmac.Equal(e.Sum(legacy), e.Hash):
-					return &Problem{Seq: e.Seq, Reason: "its content does not match its hash: edited"}
-				case e.Seq == base.BaseSeq && string(e.Hash) != string(base.BaseHash):
-					return &Problem{Seq: e.Seq, Reason: "not the entry the chain was taken over at: the entries before the shared key were rewritten"}
-				}
-				prev, seq = e.Hash, e.Seq
-				r.Entries++
-			}
-		}
+			r.Entries++
+			return nil
+		})
 	}
 	// The head is read after the chain: an append writes its entry and
 	// the head in one transaction, so a head read later names an entry
@@ -279,16 +265,16 @@ func VerifyShared(ctx context.Context, store SharedStore, key []byte, legacyDir 
 		if !hmac.Equal(h.Sum(key), h.MAC) {
 			return r, &Problem{Seq: h.Seq, Reason: "the database's head row does not verify: edited"}
 		}
-		if h.Seq <= seq || attempt >= 100 {
+		if h.Seq <= c.seq || attempt >= 100 {
 			break
 		}
 	}
 	switch {
-	case h.Seq > seq:
-		return r, &Problem{Seq: seq + 1, Reason: fmt.Sprintf("the head names entry %d: entries after %d were removed", h.Seq, seq)}
-	case h.Seq < seq:
+	case h.Seq > c.seq:
+		return r, &Problem{Seq: c.seq + 1, Reason: fmt.Sprintf("the head names entry %d: entries after %d were removed", h.Seq, c.seq)}
+	case h.Seq < c.seq:
 		return r, &Problem{Seq: h.Seq + 1, Reason: fmt.Sprintf("entries after %d are not covered by the head: appended without it", h.Seq)}
-	case string(h.Hash) != string(prev):
+	case string(h.Hash) != string(c.prev):
 		return r, &Problem{Seq: h.Seq, Reason: "the chain's last hash differs from the head's: the chain was rewritten"}
 	}
 	return r, nil

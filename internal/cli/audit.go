@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -97,12 +96,7 @@ func openAuditLog(ctx context.Context, cfg *config.Config, as audit.Store) (*aud
 	var kr *envelope.Local
 	if _, ok := as.(audit.SharedStore); ok {
 		var err error
-		if cfg.Records.KeyringEnv != "" {
-			kr, err = envelope.LoadEnv(cfg.Records.KeyringEnv, cfg.Records.KeyringJSON, rand.Reader)
-		} else {
-			kr, err = envelope.OpenFile(cfg.Records.KeyringPath(cfg.DataDir), rand.Reader, time.Now)
-		}
-		if err != nil {
+		if kr, err = openKeyring(cfg); err != nil {
 			return nil, err
 		}
 	}

@@ -210,13 +210,7 @@ func openData(ctx context.Context, cfgPath, dataDir, cmd string, getenv func(str
 		}
 		st, closeStore = db, func() { db.Close() }
 	}
-	var kr *envelope.Local
-	var err error
-	if cfg.Records.KeyringEnv != "" {
-		kr, err = envelope.LoadEnv(cfg.Records.KeyringEnv, cfg.Records.KeyringJSON, rand.Reader)
-	} else {
-		kr, err = envelope.OpenFile(cfg.Records.KeyringPath(cfg.DataDir), rand.Reader, time.Now)
-	}
+	kr, err := openKeyring(cfg)
 	if err != nil {
 		closeStore()
 		return nil, err
@@ -262,4 +256,14 @@ func cliActor() string {
 		return "cli:" + u.Username
 	}
 	return "cli"
+}
+
+// openKeyring opens the records keyring serve uses (records.keyring_env,
+// or the keyring file, which must exist: an operator command never makes
+// one).
+func openKeyring(cfg *config.Config) (*envelope.Local, error) {
+	if cfg.Records.KeyringEnv != "" {
+		return envelope.LoadEnv(cfg.Records.KeyringEnv, cfg.Records.KeyringJSON, rand.Reader)
+	}
+	return envelope.OpenFile(cfg.Records.KeyringPath(cfg.DataDir), rand.Reader, time.Now)
 }
