@@ -452,7 +452,11 @@ func (t *Tracker) Sweep() int {
 			continue // another replica's sweep took it
 		}
 		if err != nil {
-			t.c.failed(err)
+			if ctx.Err() == nil {
+				// Out of this sweep's own budget is not Redis down: the
+				// rest go at the next sweep.
+				t.c.failed(err)
+			}
 			break
 		}
 		expired++
