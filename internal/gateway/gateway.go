@@ -386,7 +386,7 @@ func (g *Gateway) sourceError(r *http.Request, ep *webhook.Endpoint, err error) 
 		reply.Header = http.Header{"Retry-After": {strconv.Itoa(we.RetryAfter)}}
 	}
 	reply.ContentType, reply.Body = encodeError(ep, we.Status, we.Msg)
-	if we.Status == http.StatusServiceUnavailable {
+	if we.Status == http.StatusServiceUnavailable && we.RetryAfter <= 0 {
 		// What could not be kept (a database down) is retried: say when.
 		reply.Header = http.Header{"Retry-After": {strconv.Itoa(SourceRetryAfter)}}
 	}
