@@ -1,6 +1,7 @@
 package redisstate_test
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -104,5 +105,112 @@ func TestControlURLIsSealed(t *testing.T) {
 	}
 	if last, _ := b.End(ctx, "c-behind"); last.ControlURL != secretURL {
 		t.Fatalf("the state at the end holds %q", last.ControlURL)
+	}
+}
+
+// entryKey and leaseKey are where a guard under prefix p keeps request k.
+func entryKey(p string, k replay.Key) string { return p + "r:" + string(k[:]) }
+func leaseKey(p string, k replay.Key) string { return p + "l:" + string(k[:]) }
+
+// A request of a call claimed before the call ended on another replica
+// does not bring it back when its changes are written behind: no hash
+// without expiry, the call not live again.
+func TestWriteBehindDoesNotReviveAnEndedCall(t *testing.T) {
+	p := redistest.Prefix(t)
+	ca := conn(t, p)
+	a, b := redisstate.NewTracker(ca, time.Hour, 100, time.Now), redisstate.NewTracker(conn(t, p), time.Hour, 100, time.Now)
+	ga := redisstate.NewGuard(ca, time.Minute, time.Second, 100, a)
+	if _, err := a.Observe(ctx, "c-end", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	k := replay.KeyOf([]byte("speech-update before the end"))
+	sctx := replay.WithSubject(ctx, replay.Subject{CallID: "c-end", Observe: true})
+	_, _, tk, err := ga.BeginAt(sctx, k, time.Now(), time.Time{})
+	if err != nil || tk.Local {
+		t.Fatalf("claim: local=%v err=%v", tk.Local, err)
+	}
+	if !a.Speech(replay.WithTicket(sctx, tk), "c-end", "user", true, 2) {
+		t.Fatal("speech of a live call refused")
+	}
+	if _, live := b.End(ctx, "c-end"); !live {
+		t.Fatal("the call was not live when it ended")
+	}
+	ga.Finish(tk, replay.Response{Status: 200}, true)
+	deadline := time.Now().Add(10 * time.Second)
+	for ca.Client().HGet(ctx, entryKey(p, k), "s").Val() != "d" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := ca.Client().HGet(ctx, entryKey(p, k), "s").Val(); s != "d" {
+		t.Fatalf("the answer was not written behind (state %q)", s)
+	}
+	if n := ca.Client().Exists(ctx, p+"c:c-end").Val(); n != 0 || b.Live("c-end") {
+		t.Fatalf("the ended call came back: hash exists=%d live=%v", n, b.Live("c-end"))
+	}
+}
+
+// A slow owner whose lease ended (another replica took the request over)
+// and whose handler then failed does not release the new owner's claim: a
+// third delivery waits for the new owner's answer instead of acting too.
+func TestOldOwnerForgetKeepsTheNewOwnersClaim(t *testing.T) {
+	p := redistest.Prefix(t)
+	a := redisstate.NewGuard(conn(t, p), time.Minute, time.Second, 100, nil)
+	b := redisstate.NewGuard(conn(t, p), time.Minute, time.Second, 100, nil)
+	c := redisstate.NewGuard(conn(t, p), time.Minute, time.Second, 100, nil)
+	k := replay.KeyOf([]byte("tool call, slow owner"))
+	_, _, old, err := a.BeginAt(ctx, k, t0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a stalls past its lease (simulated: the lease ends now).
+	conn(t, p).Client().Del(ctx, leaseKey(p, k))
+	_, replayed, taken, err := b.BeginAt(ctx, k, t0, time.Time{})
+	if err != nil || replayed || taken == (replay.Ticket{}) {
+		t.Fatalf("take-over: replayed=%v err=%v", replayed, err)
+	}
+	a.Finish(old, replay.Response{}, false) // the old owner's handler failed
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, replayed, third, err := c.BeginAt(wctx, k, t0, time.Time{}); err == nil {
+		c.Finish(third, replay.Response{}, false)
+		t.Fatalf("a third delivery was let through (replayed=%v) while the new owner still handles it", replayed)
+	}
+	b.Finish(taken, replay.Response{Status: 200, Body: []byte("b's answer")}, true)
+	if r, replayed, _, err := c.BeginAt(ctx, k, t0, time.Time{}); err != nil || !replayed || string(r.Body) != "b's answer" {
+		t.Fatalf("after the new owner answered: replayed=%v err=%v %q", replayed, err, r.Body)
+	}
+}
+
+// Finish changes only a pending entry: an answer arriving after the entry
+// expired does not recreate it (a key without expiry), and an owner
+// finishing after another one answered does not replace that answer.
+func TestFinishChangesOnlyAPendingEntry(t *testing.T) {
+	p := redistest.Prefix(t)
+	a := redisstate.NewGuard(conn(t, p), time.Minute, time.Second, 100, nil)
+	b := redisstate.NewGuard(conn(t, p), time.Minute, time.Second, 100, nil)
+	rdb := conn(t, p).Client()
+	sctx := replay.WithSubject(ctx, replay.Subject{SideEffects: true}) // stored before Finish returns
+
+	k := replay.KeyOf([]byte("expired while handled"))
+	_, _, tk, err := a.BeginAt(sctx, k, t0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb.Del(ctx, entryKey(p, k)) // its window ended
+	a.Finish(tk, replay.Response{Status: 200, Body: []byte("late")}, true)
+	if n := rdb.Exists(ctx, entryKey(p, k)).Val(); n != 0 {
+		t.Fatalf("a late answer recreated the expired entry (ttl %v)", rdb.PTTL(ctx, entryKey(p, k)).Val())
+	}
+
+	k = replay.KeyOf([]byte("answered by the new owner first"))
+	_, _, old, _ := a.BeginAt(sctx, k, t0, time.Time{})
+	rdb.Del(ctx, leaseKey(p, k))
+	_, _, taken, err := b.BeginAt(sctx, k, t0, time.Time{})
+	if err != nil || taken == (replay.Ticket{}) {
+		t.Fatalf("take-over: %v", err)
+	}
+	b.Finish(taken, replay.Response{Status: 200, Body: []byte("first")}, true)
+	a.Finish(old, replay.Response{Status: 200, Body: []byte("second")}, true)
+	if r, replayed, _, err := b.BeginAt(ctx, k, t0, time.Time{}); err != nil || !replayed || string(r.Body) != "first" {
+		t.Fatalf("replay: replayed=%v err=%v %q, want the first answer", replayed, err, r.Body)
 	}
 }
