@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -212,5 +213,30 @@ func TestFinishChangesOnlyAPendingEntry(t *testing.T) {
 	a.Finish(old, replay.Response{Status: 200, Body: []byte("second")}, true)
 	if r, replayed, _, err := b.BeginAt(ctx, k, t0, time.Time{}); err != nil || !replayed || string(r.Body) != "first" {
 		t.Fatalf("replay: replayed=%v err=%v %q, want the first answer", replayed, err, r.Body)
+	}
+}
+
+// Replicas count each other on Redis's clock: one whose clock is ahead
+// (no NTP, a paused VM) does not count the others out, which would make
+// it enforce the whole of every rate limit alone.
+func TestCountReplicasWithClocksApart(t *testing.T) {
+	p := redistest.Prefix(t)
+	ahead, err := redisstate.Open(config(p, redistest.URL()), redisstate.Options{Now: func() time.Time { return time.Now().Add(10 * time.Second) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ahead.Close() })
+	var mu sync.Mutex
+	seen := 0
+	ahead.CountReplicas("ahead", 50*time.Millisecond, func(n int) { mu.Lock(); seen = n; mu.Unlock() })
+	conn(t, p).CountReplicas("on-time", 50*time.Millisecond, func(int) {})
+	n := 0
+	for deadline := time.Now().Add(5 * time.Second); n != 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n = seen
+		mu.Unlock()
+	}
+	if n != 2 {
+		t.Fatalf("the replica whose clock is 10 s ahead counts %d replicas, want 2", n)
 	}
 }
