@@ -468,7 +468,7 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 	cached, replayed, ticket, err := g.replay.BeginAt(r.Context(), key, start, areq.ValidUntil)
 	begin.begun(replayed, ticket.Local, err)
 	if err != nil {
-		return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "request already in progress", outcome: metrics.OutcomeError, kind: kindRefusal, reason: "delivery_in_progress"}
+		return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "request already in progress", outcome: metrics.OutcomeError, kind: kindRefusal, reason: "delivery_in_progress", retryAfter: SourceRetryAfter}
 	}
 	if replayed {
 		client, peer := g.clientAddr(r)
