@@ -386,7 +386,7 @@ func (g *Gateway) sourceError(r *http.Request, ep *webhook.Endpoint, err error) 
 		reply.Header = http.Header{"Retry-After": {strconv.Itoa(we.RetryAfter)}}
 	}
 	reply.ContentType, reply.Body = encodeError(ep, we.Status, we.Msg)
-	if we.Status == http.StatusServiceUnavailable {
+	if we.Status == http.StatusServiceUnavailable && we.RetryAfter <= 0 {
 		// What could not be kept (a database down) is retried: say when.
 		reply.Header = http.Header{"Retry-After": {strconv.Itoa(SourceRetryAfter)}}
 	}
@@ -468,7 +468,7 @@ func (g *Gateway) serveSource(s *served, w http.ResponseWriter, r *http.Request,
 	cached, replayed, ticket, err := g.replay.BeginAt(r.Context(), key, start, areq.ValidUntil)
 	begin.begun(replayed, ticket.Local, err)
 	if err != nil {
-		return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "request already in progress", outcome: metrics.OutcomeError, kind: kindRefusal, reason: "delivery_in_progress"}
+		return webhook.Reply{}, "", &failure{status: http.StatusServiceUnavailable, msg: "request already in progress", outcome: metrics.OutcomeError, kind: kindRefusal, reason: "delivery_in_progress", retryAfter: SourceRetryAfter}
 	}
 	if replayed {
 		client, peer := g.clientAddr(r)

@@ -256,6 +256,7 @@ func (t *ticket) readCall(v []any) {
 	}
 	t.live = len(h) > 0
 	if t.live {
+		t.seal.openFields(h, t.callKey)
 		t.state = decodeState(h)
 	}
 }

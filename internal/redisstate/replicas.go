@@ -2,11 +2,22 @@ package redisstate
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// heartbeatScript: KEYS replicas; ARGV name, counted for (ms), key
+// expiry (ms). On Redis's clock, so that replicas whose clocks differ do
+// not count each other out.
+var heartbeatScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return redis.call('ZCARD', KEYS[1])
+`)
 
 // CountReplicas registers this replica under name and counts the live
 // ones: every interval it notes itself in a sorted set and counts the
@@ -18,22 +29,14 @@ func (c *Conn) CountReplicas(name string, interval time.Duration, onCount func(i
 	key := c.key("replicas")
 	last := 0
 	tick := func() {
-		now := c.now().UnixMilli()
 		ctx, cancel := c.ctx()
 		defer cancel()
-		var card *redis.IntCmd
-		_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.ZAdd(ctx, key, redis.Z{Score: float64(now), Member: name})
-			p.ZRemRangeByScore(ctx, key, "-inf", strconv.FormatInt(now-3*interval.Milliseconds(), 10))
-			card = p.ZCard(ctx, key)
-			p.PExpire(ctx, key, 10*interval)
-			return nil
-		})
+		n, err := heartbeatScript.Run(ctx, c.rdb, []string{key}, name, 3*interval.Milliseconds(), 10*interval.Milliseconds()).Int()
 		if err != nil {
 			c.failed(err)
 			return
 		}
-		if n := int(card.Val()); n != last && n > 0 {
+		if n != last && n > 0 {
 			last = n
 			onCount(n)
 		}

@@ -14,7 +14,9 @@ import (
 // persistence files and backups). They are sealed with AES-256-GCM under
 // a key every replica derives from the records keyring's lookup key, bound
 // to the key they are stored under. Live calls' sessions hold no personal
-// data (statuses, counters, the barge-in state) and are not sealed.
+// data (statuses, counters, the barge-in state) and are not sealed, except
+// the call's control URL: a capability (whoever holds it controls the live
+// call), sealed under the call's key (sealedFields).
 
 // sealer seals and opens values; nil seals nothing.
 type sealer struct{ aead cipher.AEAD }
@@ -65,4 +67,32 @@ func (s *sealer) openBytes(sealed []byte, aad string) ([]byte, error) {
 		return nil, errUnsealable
 	}
 	return p, nil
+}
+
+// sealedField reports whether field f of a call's hash is held sealed.
+func sealedField(f string) bool { return f == "cu" }
+
+// sealField is value v of field f of the call stored under aad, as stored.
+func (s *sealer) sealField(f, v, aad string) string {
+	if !sealedField(f) || v == "" {
+		return v
+	}
+	return string(s.sealBytes([]byte(v), aad))
+}
+
+// openFields opens, in place, the sealed fields of h, the hash of the call
+// stored under aad; one that cannot be opened (another keyring) is left
+// out: the call learns it again from a later message.
+func (s *sealer) openFields(h map[string]string, aad string) {
+	for f, v := range h {
+		if !sealedField(f) || v == "" {
+			continue
+		}
+		p, err := s.openBytes([]byte(v), aad)
+		if err != nil {
+			delete(h, f)
+			continue
+		}
+		h[f] = string(p)
+	}
 }

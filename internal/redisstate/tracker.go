@@ -261,6 +261,7 @@ func (t *Tracker) tryUpdate(id string, f func(*session.State)) (ok, done bool) {
 		if len(h) == 0 {
 			return false, true
 		}
+		t.c.seal.openFields(h, t.callKey(id))
 		st := decodeState(h)
 		f(&st)
 		after := encodeState(st)
@@ -268,7 +269,7 @@ func (t *Tracker) tryUpdate(id string, f func(*session.State)) (ok, done bool) {
 		n := 0
 		for k, v := range after {
 			if h[k] != v {
-				args = append(args, k, v)
+				args = append(args, k, t.c.seal.sealField(k, v, t.callKey(id)))
 				n++
 			}
 		}
@@ -373,6 +374,7 @@ func (t *Tracker) End(ctx context.Context, id string) (session.State, bool) {
 	for i := 0; i+1 < len(v); i += 2 {
 		h[v[i]] = v[i+1]
 	}
+	t.c.seal.openFields(h, t.callKey(id))
 	return decodeState(h), true
 }
 
@@ -452,7 +454,11 @@ func (t *Tracker) Sweep() int {
 			continue // another replica's sweep took it
 		}
 		if err != nil {
-			t.c.failed(err)
+			if ctx.Err() == nil {
+				// Out of this sweep's own budget is not Redis down: the
+				// rest go at the next sweep.
+				t.c.failed(err)
+			}
 			break
 		}
 		expired++
@@ -462,6 +468,7 @@ func (t *Tracker) Sweep() int {
 			for i := 0; i+1 < len(v); i += 2 {
 				h[v[i]] = v[i+1]
 			}
+			t.c.seal.openFields(h, t.callKey(id))
 			t.OnExpire(id, decodeState(h))
 		}
 	}
@@ -611,7 +618,7 @@ func (t *ticket) change(f func(*session.State)) bool {
 	after := encodeState(t.state)
 	for k, v := range after {
 		if before[k] != v {
-			t.ops = append(t.ops, "s", k, v)
+			t.ops = append(t.ops, "s", k, t.seal.sealField(k, v, t.callKey))
 		}
 	}
 	for k := range before {
