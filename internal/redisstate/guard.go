@@ -57,6 +57,10 @@ type ticket struct {
 	ended    bool
 	state    session.State
 	ops      []any // kind, field, value triples (see finishScript)
+	ver      string // the call's version ("v") as the claim read it
+	// fns are the changes ops stand for, run again on the current state
+	// when another request changed the call since the claim (reapply).
+	fns []func(*session.State)
 
 	// The answer, once Finish has it.
 	resp     replay.Response
@@ -142,13 +146,17 @@ return r
 `)
 
 // finish: KEYS entry, lease, call; ARGV token, remember, status, body,
-// ctype, callid, type, then the call's changes as (kind, field, value)
-// triples: s set, i increment, m raise to at least, d delete. The answer
+// ctype, callid, type, the call's version as the claim read it, then the
+// call's changes as (kind, field, value) triples: s set, i increment, m raise to at least, d delete. The answer
 // changes only a pending entry; a forget removes only what this owner (or
 // nobody) holds; the changes apply only to a live call.
 var finishScript = redis.NewScript(`
-if #ARGV > 7 and redis.call('EXISTS', KEYS[3]) == 1 then
-  for i = 8, #ARGV, 3 do
+local conflict = 0
+if #ARGV > 8 and redis.call('EXISTS', KEYS[3]) == 1 then
+ if redis.call('HGET', KEYS[3], 'v') ~= ARGV[8] then
+  conflict = 1
+ else
+  for i = 9, #ARGV, 3 do
     local k, f, v = ARGV[i], ARGV[i+1], ARGV[i+2]
     if k == 's' then redis.call('HSET', KEYS[3], f, v)
     elseif k == 'i' then redis.call('HINCRBY', KEYS[3], f, v)
@@ -157,16 +165,17 @@ if #ARGV > 7 and redis.call('EXISTS', KEYS[3]) == 1 then
     elseif k == 'd' then redis.call('HDEL', KEYS[3], f) end
   end
   redis.call('HINCRBY', KEYS[3], 'v', 1)
+ end
 end
-if redis.call('HGET', KEYS[1], 's') ~= 'p' then return 0 end
+if redis.call('HGET', KEYS[1], 's') ~= 'p' then return {0, conflict} end
 local owner = redis.call('GET', KEYS[2])
 if ARGV[2] == '1' then
   redis.call('HSET', KEYS[1], 's', 'd', 'c', ARGV[3], 'b', ARGV[4], 't', ARGV[5], 'i', ARGV[6], 'y', ARGV[7])
   if owner == ARGV[1] then redis.call('DEL', KEYS[2]) end
-  return 1
+  return {1, conflict}
 end
 if owner == ARGV[1] or not owner then redis.call('DEL', KEYS[1], KEYS[2]) end
-return 1
+return {1, conflict}
 `)
 
 // renewScript: KEYS lease; ARGV token, lease(ms).
@@ -255,6 +264,7 @@ func (t *ticket) readCall(v []any) {
 		h[k], _ = v[i+1].(string)
 	}
 	t.live = len(h) > 0
+	t.ver = h["v"]
 	if t.live {
 		t.seal.openFields(h, t.callKey)
 		t.state = decodeState(h)
@@ -312,9 +322,41 @@ func (g *Guard) Finish(tk replay.Ticket, r replay.Response, remember bool) {
 func (g *Guard) store(t *ticket) error {
 	ctx, cancel := g.c.ctx()
 	defer cancel()
-	err := finishScript.Run(ctx, g.c.rdb, t.finishKeys(), t.finishArgs()...).Err()
+	res, err := finishScript.Run(ctx, g.c.rdb, t.finishKeys(), t.finishArgs()...).Slice()
 	g.c.failed(err)
+	if err == nil && conflicted(res) {
+		g.reapply(t)
+	}
 	return err
+}
+
+// conflicted reports whether a finish found its call changed since the
+// claim read it (its changes were then not written).
+func conflicted(res []any) bool {
+	if len(res) < 2 {
+		return false
+	}
+	c, _ := res[1].(int64)
+	return c == 1
+}
+
+// reapply applies a request's call changes to the call's current state
+// (another request of the call changed it since this one's claim): the
+// changes are the request's functions, run again on the fresh state and
+// written if nothing changed it meanwhile (Tracker.Update), so that no
+// request's change is lost.
+func (g *Guard) reapply(t *ticket) {
+	t.callMu.Lock()
+	fns := t.fns
+	t.callMu.Unlock()
+	if len(fns) == 0 || g.calls == nil {
+		return
+	}
+	g.calls.Update(context.Background(), t.subj.CallID, func(s *session.State) {
+		for _, f := range fns {
+			f(s)
+		}
+	})
 }
 
 func (t *ticket) finishKeys() []string {
@@ -335,7 +377,13 @@ func (t *ticket) finishArgs() []any {
 	if t.sealed == nil && t.remember {
 		t.sealed = t.seal.sealBytes(t.resp.Body, t.entry)
 	}
-	return append([]any{t.token, rem, t.resp.Status, t.sealed, t.resp.ContentType, t.resp.CallID, t.resp.Type}, t.ops...)
+	args := []any{t.token, rem, t.resp.Status, t.sealed, t.resp.ContentType, t.resp.CallID, t.resp.Type}
+	if !t.remember || len(t.ops) == 0 {
+		// A request answered with a passing failure is handled again:
+		// its call changes are not written (they will be, by the retry).
+		return args
+	}
+	return append(append(args, t.ver), t.ops...)
 }
 
 // writeBehind stores the answers (and the calls' changes) of requests
@@ -382,14 +430,21 @@ func (g *Guard) flush(batch []*ticket) {
 		}
 		return nil
 	}
-	_, err := g.c.rdb.Pipelined(ctx, run)
+	cmds, err := g.c.rdb.Pipelined(ctx, run)
 	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
 		// Redis restarted and lost its scripts: load, then once more.
 		if err = finishScript.Load(ctx, g.c.rdb).Err(); err == nil {
-			_, err = g.c.rdb.Pipelined(ctx, run)
+			cmds, err = g.c.rdb.Pipelined(ctx, run)
 		}
 	}
 	g.c.failed(err)
+	for i, c := range cmds {
+		if sc, ok := c.(*redis.Cmd); ok && i < len(batch) {
+			if res, err := sc.Slice(); err == nil && conflicted(res) {
+				g.reapply(batch[i])
+			}
+		}
+	}
 }
 
 // renew extends the lease of every request this replica is handling,

@@ -281,3 +281,44 @@ func TestCountReplicas(t *testing.T) {
 	cb.Close()
 	wait(a, 2)
 }
+
+// Two requests of one call handled at once on two replicas, each changing
+// the barge-in state behind its answer: neither change is lost (the second
+// finds the call changed since its claim and applies its change again on
+// the current state).
+func TestConcurrentRequestsOfACallLoseNoChange(t *testing.T) {
+	p := redistest.Prefix(t)
+	ca, cb := conn(t, p), conn(t, p)
+	ta, tb := redisstate.NewTracker(ca, time.Hour, 100, time.Now), redisstate.NewTracker(cb, time.Hour, 100, time.Now)
+	ga, gb := redisstate.NewGuard(ca, time.Minute, time.Second, 100, ta), redisstate.NewGuard(cb, time.Minute, time.Second, 100, tb)
+	if _, err := ta.Observe(ctx, "c", "", "in-progress"); err != nil {
+		t.Fatal(err)
+	}
+	subj := replay.WithSubject(ctx, replay.Subject{CallID: "c", Observe: true})
+	_, _, ka, err := ga.BeginAt(subj, replay.KeyOf([]byte("language-change")), t0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, kb, err := gb.BeginAt(subj, replay.KeyOf([]byte("transcript")), t0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ta.Update(replay.WithTicket(ctx, ka), "c", func(s *session.State) { s.Bargein.Language = "de" }) ||
+		!tb.Update(replay.WithTicket(ctx, kb), "c", func(s *session.State) { s.Bargein.Decided = true; s.Interruptions++ }) {
+		t.Fatal("the call is live")
+	}
+	ga.Finish(ka, replay.Response{Status: 200}, true)
+	gb.Finish(kb, replay.Response{Status: 200}, true)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var st session.State
+		ok := ta.Update(ctx, "c", func(s *session.State) { st = *s })
+		if ok && st.Bargein.Language == "de" && st.Bargein.Decided && st.Interruptions == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after both requests: %+v interruptions %d (a change was lost)", st.Bargein, st.Interruptions)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -300,7 +300,7 @@ func (t *Tracker) Forget(ctx context.Context, id string) {
 	t.cancelCtx(id)
 	if tk := claimed(ctx, id); tk != nil {
 		tk.callMu.Lock()
-		tk.live, tk.ops = false, nil
+		tk.live, tk.ops, tk.fns = false, nil, nil
 		tk.callMu.Unlock()
 	}
 	t.local.Forget(ctx, id)
@@ -350,7 +350,7 @@ func (t *Tracker) End(ctx context.Context, id string) (session.State, bool) {
 	t.cancelCtx(id)
 	if tk := claimed(ctx, id); tk != nil {
 		tk.callMu.Lock()
-		tk.live, tk.ended, tk.ops = false, true, nil
+		tk.live, tk.ended, tk.ops, tk.fns = false, true, nil, nil
 		tk.callMu.Unlock()
 	}
 	if !t.c.Up() {
@@ -615,6 +615,7 @@ func (t *ticket) change(f func(*session.State)) bool {
 	}
 	before := encodeState(t.state)
 	f(&t.state)
+	t.fns = append(t.fns, f)
 	after := encodeState(t.state)
 	for k, v := range after {
 		if before[k] != v {
@@ -639,6 +640,7 @@ func (t *ticket) queue(f func(*session.State), ops ...any) bool {
 		return false
 	}
 	f(&t.state)
+	t.fns = append(t.fns, f)
 	t.ops = append(t.ops, ops...)
 	return true
 }
