@@ -56,7 +56,7 @@ type ticket struct {
 	live     bool
 	ended    bool
 	state    session.State
-	ops      []any // kind, field, value triples (see finishScript)
+	ops      []any  // kind, field, value triples (see finishScript)
 	ver      string // the call's version ("v") as the claim read it
 	// fns are the changes ops stand for, run again on the current state
 	// when another request changed the call since the claim (reapply).
