@@ -41,7 +41,7 @@ for i in 1 2 3; do
   wait_port 310$i   # the first migrates the schema; the others start after it
 done
 # For the decomposition: one replica with PostgreSQL but memory state (:3104).
-BENCH_STATE_DRIVER=memory BENCH_PORT=3104 BENCH_ADMIN_PORT=6065 BENCH_DATA_DIR=$SHARED_DIR \
+BENCH_STATE_DRIVER=memory BENCH_REDIS_URL= BENCH_PORT=3104 BENCH_ADMIN_PORT=6065 BENCH_DATA_DIR=$SHARED_DIR \
   "$BIN" serve --config bench/voicegate-replicas.yaml 2>>"$OUT/server-memory-pg.log" & PG_PID=$!; PIDS+=($PG_PID); wait_port 3104
 
 replicas() { # $1 = name, rest = flags: three Redis replicas against the memory one, alternating
