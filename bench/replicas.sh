@@ -11,7 +11,10 @@ mkdir -p "$OUT"
 export BENCH_SECRET=${BENCH_SECRET:-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 RUN=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
 SCHEMA=vg_bench_$RUN
-export BENCH_REDIS_URL=redis://127.0.0.1:6379/0 BENCH_REDIS_PREFIX="vgbench:$RUN:"
+# A Redis of its own (not the machine's shared one, which other tests use:
+# INFO CPU and used_memory would count their work too).
+REDIS_PORT=${BENCH_REDIS_PORT:-6390}
+export BENCH_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 BENCH_REDIS_PREFIX="vgbench:$RUN:"
 export BENCH_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/test?sslmode=disable&search_path=$SCHEMA"
 MEM_DIR=$(mktemp -d) SHARED_DIR=$(mktemp -d)
 BIN=$(mktemp -d)/voicegate BENCH=$(dirname "$BIN")/voicegate-bench
@@ -21,7 +24,7 @@ cleanup() {
   wait 2>/dev/null || true
   psql -q -h 127.0.0.1 -U postgres -d test -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
   # (the replay entries' keys are binary: deleted by a script, not through a pipe)
-  redis-cli -h 127.0.0.1 EVAL "local c='0' repeat local r=redis.call('SCAN',c,'MATCH',ARGV[1],'COUNT',1000) c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) end until c=='0'" 0 "$BENCH_REDIS_PREFIX*" >/dev/null || true
+  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" EVAL "local c='0' repeat local r=redis.call('SCAN',c,'MATCH',ARGV[1],'COUNT',1000) c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) end until c=='0'" 0 "$BENCH_REDIS_PREFIX*" >/dev/null || true
   rm -rf "$MEM_DIR" "$SHARED_DIR"
 }
 trap cleanup EXIT
@@ -29,6 +32,7 @@ go build -o "$BIN" ./cmd/voicegate
 go build -o "$BENCH" ./cmd/voicegate-bench
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; return 1; }
 
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$SHARED_DIR" >"$OUT/redis.log" 2>&1 & PIDS+=($!); wait_port "$REDIS_PORT"
 "$BENCH" api --listen 127.0.0.1:9090 >/dev/null & PIDS+=($!); wait_port 9090
 # One replica with memory state and SQLite (bench/voicegate-bench.yaml, :3100).
 BENCH_DATA_DIR=$MEM_DIR "$BIN" serve --config bench/voicegate-bench.yaml 2>>"$OUT/server-memory.log" & MEM_PID=$!; PIDS+=($MEM_PID); wait_port 3100
@@ -83,10 +87,10 @@ echo "== live-10000"
 # entries, l leases, e ended calls): count, and MEMORY USAGE averaged over the
 # first 2,000 of each; then the sorted set of live calls.
 for kind in c r l e; do
-  redis-cli -h 127.0.0.1 EVAL "local c='0' local n=0 local s=0 repeat local r=redis.call('SCAN',c,'MATCH',ARGV[1],'COUNT',1000) c=r[1] for _,k in ipairs(r[2]) do n=n+1 if n<=2000 then s=s+redis.call('MEMORY','USAGE',k) end end until c=='0' if n==0 then return {0,0} end return {n, math.floor(s/math.min(n,2000))}" 0 "$BENCH_REDIS_PREFIX$kind:*" |
+  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" EVAL "local c='0' local n=0 local s=0 repeat local r=redis.call('SCAN',c,'MATCH',ARGV[1],'COUNT',1000) c=r[1] for _,k in ipairs(r[2]) do n=n+1 if n<=2000 then s=s+redis.call('MEMORY','USAGE',k) end end until c=='0' if n==0 then return {0,0} end return {n, math.floor(s/math.min(n,2000))}" 0 "$BENCH_REDIS_PREFIX$kind:*" |
     paste -sd' ' | awk -v k=$kind '{print "keys " k ": " $1 ", MEMORY USAGE average " $2 " bytes"}' | tee -a "$OUT/live-10000.txt"
 done
-echo "live set: $(redis-cli -h 127.0.0.1 ZCARD "${BENCH_REDIS_PREFIX}live") members, MEMORY USAGE $(redis-cli -h 127.0.0.1 MEMORY USAGE "${BENCH_REDIS_PREFIX}live") bytes" | tee -a "$OUT/live-10000.txt"
+echo "live set: $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ZCARD "${BENCH_REDIS_PREFIX}live") members, MEMORY USAGE $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" MEMORY USAGE "${BENCH_REDIS_PREFIX}live") bytes" | tee -a "$OUT/live-10000.txt"
 # 3. The hot path in isolation, memory against Redis state.
-go test ./internal/gateway -run '^$' -bench StateMix -benchmem -count 5 | tee "$OUT/go-bench-state.txt"
+VOICEGATE_TEST_REDIS_URL=$BENCH_REDIS_URL go test ./internal/gateway -run '^$' -bench StateMix -benchmem -count 5 | tee "$OUT/go-bench-state.txt"
 echo "results in $OUT/"

@@ -43,3 +43,7 @@ func Bodies(w Workload, n int, seed uint64) ([]Body, error) {
 // SelfCPU returns this process's user+system CPU time (zero where it is not
 // measured).
 func SelfCPU() time.Duration { return selfCPU() }
+
+// SelfCPUTimes returns this process's user and system CPU time apart
+// (zero where they are not measured).
+func SelfCPUTimes() (user, sys time.Duration) { return selfCPUTimes() }
