@@ -174,7 +174,9 @@ func TestRedisRoundTripsPerWebhook(t *testing.T) {
 			{"speech-update", msg("speech-update", call, `"role":"user","status":"started","turn":1`)},
 			{"transcript", msg("transcript", call, `"role":"user","transcriptType":"partial","transcript":"I would like"`)},
 			{"status-update (in-progress)", msg("status-update", call, `"status":"in-progress"`)},
+			{"conversation-update", msg("conversation-update", call, `"messages":[{"role":"bot","message":"Hello"},{"role":"user","message":"I would like"}]`)},
 			{"tool-calls", msg("tool-calls", call, `"toolCallList":[{"id":"rt-`+call+`","name":"getAppointment","arguments":{"day":"mon"}}]`)},
+			{"status-update (ended)", msg("status-update", call, `"status":"ended","endedReason":"customer-ended-call"`)},
 			{"end-of-call-report", msg("end-of-call-report", call, `"endedReason":"customer-ended-call"`)},
 		}
 	}
@@ -192,6 +194,9 @@ func TestRedisRoundTripsPerWebhook(t *testing.T) {
 		"speech-update":                      {1, 1},
 		"transcript":                         {1, 1},
 		"status-update (in-progress)":        {1, 1},
+		"conversation-update":                {1, 1},
+		// The claim; the call ended (Tracker.End); the answer written behind.
+		"status-update (ended)": {2, 1},
 		// The claim; the call's in-flight count raised (a read and a
 		// compare-and-set, dispatch.inFlight → Tracker.Update); the memo
 		// of results already obtained (Memo.Recall); the in-flight count
