@@ -20,11 +20,12 @@ MEM_DIR=$(mktemp -d) SHARED_DIR=$(mktemp -d)
 BIN=$(mktemp -d)/voicegate BENCH=$(dirname "$BIN")/voicegate-bench
 PIDS=()
 cleanup() {
+  # The run's keys first (in case BENCH_REDIS_PORT named a Redis that outlives
+  # the script); the replay entries' keys are binary: deleted by a script.
+  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" EVAL "local c='0' repeat local r=redis.call('SCAN',c,'MATCH',ARGV[1],'COUNT',1000) c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) end until c=='0'" 0 "$BENCH_REDIS_PREFIX*" >/dev/null 2>&1 || true
   for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   psql -q -h 127.0.0.1 -U postgres -d test -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
-  # (the replay entries' keys are binary: deleted by a script, not through a pipe)
-  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" EVAL "local c='0' repeat local r=redis.call('SCAN',c,'MATCH',ARGV[1],'COUNT',1000) c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) end until c=='0'" 0 "$BENCH_REDIS_PREFIX*" >/dev/null || true
   rm -rf "$MEM_DIR" "$SHARED_DIR"
 }
 trap cleanup EXIT
