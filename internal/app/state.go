@@ -54,6 +54,10 @@ func (a *App) openState(cfg *config.Config, o Options) error {
 	return nil
 }
 
+// Redis returns the shared state's connection (nil with state.driver
+// memory), for tests and measurements that count its round trips.
+func (a *App) Redis() *redisstate.Conn { return a.redis }
+
 // memoCapacity bounds the tool results a process keeps for redeliveries
 // (each a tool's answer: at most tools' max response size, usually small).
 const memoCapacity = 10_000

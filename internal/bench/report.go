@@ -37,6 +37,10 @@ type Report struct {
 	FirstError string         `json:"first_error,omitempty"`
 	Server     ServerStats    `json:"server"`
 	Client     ClientStats    `json:"client"`
+	// Redis is the shared Redis's cost over the window (Options.RedisURL).
+	Redis *RedisStats `json:"redis,omitempty"`
+	// RedisLiveCalls is its memory around the opening of the live calls.
+	RedisLiveCalls *RedisLiveCalls `json:"redis_live_calls,omitempty"`
 }
 
 // KindStats are the latency percentiles of one message type.
@@ -52,7 +56,10 @@ type KindStats struct {
 
 // ServerStats are read from /proc for the server's PID.
 type ServerStats struct {
-	PID                int     `json:"pid,omitempty"`
+	PID int `json:"pid,omitempty"`
+	// PIDs are all the replicas measured (several targets): CPU and
+	// memory are their sums.
+	PIDs               []int   `json:"pids,omitempty"`
 	CPUSeconds         float64 `json:"cpu_seconds,omitempty"`
 	CPUPerRequestUS    float64 `json:"cpu_per_request_us,omitempty"`
 	RSSBytes           int64   `json:"rss_bytes,omitempty"`
@@ -112,6 +119,9 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "generator send lag (included above): p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", l.P50, l.P99, l.Max)
 	}
 	if s := r.Server; s.PID > 0 {
+		if len(s.PIDs) > 1 {
+			fmt.Fprintf(w, "%d replicas (pids %v), summed: ", len(s.PIDs), s.PIDs)
+		}
 		fmt.Fprintf(w, "server pid %d: CPU %.2fs = %.1f µs/request; RSS %s, peak %s", s.PID, s.CPUSeconds, s.CPUPerRequestUS, mb(s.RSSBytes), mb(s.PeakRSSBytes))
 		if r.LiveCalls > 0 {
 			fmt.Fprintf(w, "; live calls: %s before, %s with %d calls (%.2f KB/call)", mb(s.RSSBeforeLiveCalls), mb(s.RSSWithLiveCalls), r.LiveCalls,
@@ -121,6 +131,17 @@ func (r *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, " (%s)", s.Error)
 		}
 		fmt.Fprintln(w)
+	}
+	if rs := r.Redis; rs != nil {
+		fmt.Fprintf(w, "redis: CPU %.2fs = %.1f µs/request; used_memory %s → %s (%+.0f bytes/request)", rs.CPUSeconds, rs.CPUPerRequestUS,
+			mb(rs.UsedMemoryBefore), mb(rs.UsedMemoryAfter), rs.MemoryPerRequestBytes)
+		if rs.Error != "" {
+			fmt.Fprintf(w, " (%s)", rs.Error)
+		}
+		fmt.Fprintln(w)
+	}
+	if l := r.RedisLiveCalls; l != nil {
+		fmt.Fprintf(w, "redis live calls: used_memory %s before, %s with %d calls (%.0f bytes/call)\n", mb(l.UsedMemoryBefore), mb(l.UsedMemoryWith), r.LiveCalls, l.PerCallBytes)
 	}
 	fmt.Fprintf(w, "generator: CPU %.2fs = %.1f µs/request; %d requests pre-built and signed in %.2fs\n", r.Client.CPUSeconds, r.Client.CPUPerRequestUS, r.Prebuilt, r.PrebuildSeconds)
 }
@@ -175,8 +196,11 @@ func times(r float64, better, worse string) string {
 
 // WriteSummary prints one line for a run.
 func (r *Report) WriteSummary(w io.Writer) {
-	fmt.Fprintf(w, "run %-14s %7.0f req/s  p50 %.3f  p99 %.3f  p99.9 %.3f ms  server %.1f µs/req  errors %d\n",
-		r.Name, r.Throughput, r.All.P50, r.All.P99, r.All.P999, r.Server.CPUPerRequestUS, r.Errors)
+	fmt.Fprintf(w, "run %-14s %7.0f req/s  p50 %.3f  p99 %.3f  p99.9 %.3f ms  server %.1f µs/req", r.Name, r.Throughput, r.All.P50, r.All.P99, r.All.P999, r.Server.CPUPerRequestUS)
+	if r.Redis != nil {
+		fmt.Fprintf(w, "  redis %.1f µs/req", r.Redis.CPUPerRequestUS)
+	}
+	fmt.Fprintf(w, "  errors %d\n", r.Errors)
 }
 
 // Median returns the run whose server CPU per request is the median (or,

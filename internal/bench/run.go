@@ -47,6 +47,25 @@ type Options struct {
 	// Twilio is the Twilio door the twilio mix loads (URL is then the
 	// server's address); Signer is not used for it.
 	Twilio *TwilioTarget
+	// Targets are further replicas of the server under test, each
+	// host:port (the requests are the same, URL's path included): the
+	// connections are spread round-robin over URL's host and these.
+	Targets []string
+	// ServerPIDs are the further replicas' PIDs: the server CPU and
+	// memory reported are summed over ServerPID and these.
+	ServerPIDs []int
+	// RedisURL, if set, is the Redis the servers share: its CPU (INFO
+	// CPU) is measured over the window and its memory (INFO MEMORY) around
+	// the window and the opening of live calls, reported apart.
+	RedisURL string
+}
+
+// pids are all the server processes measured.
+func (o Options) pids() []int {
+	if o.ServerPID <= 0 {
+		return nil
+	}
+	return append([]int{o.ServerPID}, o.ServerPIDs...)
 }
 
 type sample struct {
@@ -111,6 +130,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	path := u.RequestURI()
 	b := &builder{host: u.Host, path: path, url: o.URL, signer: o.Signer, now: time.Now(), w: o.Workload,
 		rng: rand.New(rand.NewPCG(o.Seed, 7)), hdr: http.Header{}, tw: o.Twilio}
+	hosts := append([]string{u.Host}, o.Targets...)
+	var rs *redisProbe
+	if o.RedisURL != "" {
+		if rs, err = newRedisProbe(o.RedisURL); err != nil {
+			return nil, err
+		}
+		defer rs.close()
+	}
 	rep := &Report{Name: o.Name, URL: o.URL, Mode: o.Mode, Mix: o.Workload.Mix, Concurrency: o.Concurrency, Rate: o.Rate,
 		Calls: o.Workload.Calls, LiveCalls: o.LiveCalls, ToolStyle: o.Workload.ToolStyle}
 
@@ -120,7 +147,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		for i := range callIDs {
 			callIDs[i] = fmt.Sprintf("%s-live-%07d", o.Workload.CallPrefix, i)
 		}
-		if err := openLiveCalls(ctx, o, b, callIDs, rep, progress); err != nil {
+		if err := openLiveCalls(ctx, o, b, hosts, rs, callIDs, rep, progress); err != nil {
 			return nil, err
 		}
 		b.w.Calls = len(callIDs)
@@ -140,22 +167,26 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var res runResult
 	switch o.Mode {
 	case "closed":
-		res = runClosed(ctx, o, u.Host, pool, progress)
+		res = runClosed(ctx, o, hosts, rs, pool, progress)
 	case "open":
 		if o.Rate <= 0 {
 			return nil, errors.New("open loop needs --rate > 0")
 		}
-		res = runOpen(ctx, o, u.Host, pool, progress)
+		res = runOpen(ctx, o, hosts, rs, pool, progress)
 	default:
 		return nil, fmt.Errorf("unknown mode %q (closed or open)", o.Mode)
 	}
 	rep.fill(res)
-	if o.ServerPID > 0 {
-		rss, peak, err := procMem(o.ServerPID)
+	for _, pid := range o.pids() {
+		rss, peak, err := procMem(pid)
 		if err != nil {
 			return nil, err
 		}
-		rep.Server.RSSBytes, rep.Server.PeakRSSBytes = rss, peak
+		rep.Server.RSSBytes += rss
+		rep.Server.PeakRSSBytes += peak
+	}
+	if len(o.pids()) > 1 {
+		rep.Server.PIDs = o.pids()
 	}
 	return rep, nil
 }
@@ -166,46 +197,79 @@ type runResult struct {
 	serverCPU    time.Duration
 	clientCPU    time.Duration
 	serverPID    int
+	redis        *RedisStats
 	exhausted    bool
 	behindByEnd  time.Duration
 	serverCPUErr error
 }
 
-// measure snapshots CPU around the measured window.
+// measure snapshots CPU around the measured window: the servers' (summed)
+// and, given a probe, Redis's.
 type measure struct {
-	pid             int
+	pids            []int
+	rs              *redisProbe
 	t0              time.Time
 	s0, c0          time.Duration
+	r0              redisSample
+	redis           *RedisStats
 	err             error
 	window, sc, ccp time.Duration
 }
 
+func newMeasure(o Options, rs *redisProbe) *measure { return &measure{pids: o.pids(), rs: rs} }
+
+func (m *measure) serverCPU() (time.Duration, error) {
+	var sum time.Duration
+	for _, pid := range m.pids {
+		d, err := procCPU(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
 func (m *measure) start() {
+	if m.rs != nil {
+		m.redis = &RedisStats{}
+		m.r0, m.err = m.rs.sample()
+	}
 	m.t0 = time.Now()
 	m.c0 = selfCPU()
-	if m.pid > 0 {
-		m.s0, m.err = procCPU(m.pid)
+	if len(m.pids) > 0 && m.err == nil {
+		m.s0, m.err = m.serverCPU()
 	}
 }
 
 func (m *measure) stop() {
 	m.window = time.Since(m.t0)
 	m.ccp = selfCPU() - m.c0
-	if m.pid > 0 && m.err == nil {
-		s1, err := procCPU(m.pid)
+	if len(m.pids) > 0 && m.err == nil {
+		s1, err := m.serverCPU()
 		m.sc, m.err = s1-m.s0, err
+	}
+	if m.rs != nil && m.err == nil {
+		r1, err := m.rs.sample()
+		if err != nil {
+			m.redis.Error = err.Error()
+			return
+		}
+		m.redis.CPUSeconds = r1.cpu - m.r0.cpu
+		m.redis.UsedMemoryBefore, m.redis.UsedMemoryAfter = m.r0.usedMemory, r1.usedMemory
 	}
 }
 
 // spawn starts one sender per worker, each with its own keep-alive
-// connection, and returns a function that waits for all of them.
-func spawn(ws []*worker, host string, timeout time.Duration, send func(w *worker, c *conn)) (wait func()) {
+// connection to one of hosts (round-robin), and returns a function that
+// waits for all of them.
+func spawn(ws []*worker, hosts []string, timeout time.Duration, send func(w *worker, c *conn)) (wait func()) {
 	var wg sync.WaitGroup
-	for _, w := range ws {
+	for i, w := range ws {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := newConn(host, timeout)
+			c := newConn(hosts[i%len(hosts)], timeout)
 			defer c.close()
 			send(w, c)
 		}()
@@ -223,11 +287,11 @@ func newWorkers(n int) []*worker {
 
 // runClosed: each sender sends its next request as soon as the previous
 // answer arrived, for the warm-up and then the measured window.
-func runClosed(ctx context.Context, o Options, host string, pool []request, progress func(string)) runResult {
+func runClosed(ctx context.Context, o Options, hosts []string, rs *redisProbe, pool []request, progress func(string)) runResult {
 	var next atomic.Int64
 	var phase atomic.Int32 // 0 warm-up, 1 measure, 2 stop
 	ws := newWorkers(o.Concurrency)
-	wait := spawn(ws, host, o.Timeout, func(w *worker, c *conn) {
+	wait := spawn(ws, hosts, o.Timeout, func(w *worker, c *conn) {
 		for ctx.Err() == nil {
 			p := phase.Load()
 			if p == 2 {
@@ -247,7 +311,7 @@ func runClosed(ctx context.Context, o Options, host string, pool []request, prog
 	})
 	progress(fmt.Sprintf("closed loop, %d senders: warming up for %s", o.Concurrency, o.Warmup))
 	sleepCtx(ctx, o.Warmup)
-	m := &measure{pid: o.ServerPID}
+	m := newMeasure(o, rs)
 	m.start()
 	phase.Store(1)
 	progress(fmt.Sprintf("measuring for %s", o.Duration))
@@ -263,7 +327,7 @@ func runClosed(ctx context.Context, o Options, host string, pool []request, prog
 	m.stop()
 	phase.Store(2)
 	<-done
-	return runResult{workers: ws, window: m.window, serverCPU: m.sc, clientCPU: m.ccp, serverPID: o.ServerPID, exhausted: exhausted, serverCPUErr: m.err}
+	return runResult{workers: ws, window: m.window, serverCPU: m.sc, clientCPU: m.ccp, serverPID: o.ServerPID, redis: m.redis, exhausted: exhausted, serverCPUErr: m.err}
 }
 
 type job struct {
@@ -275,11 +339,11 @@ type job struct {
 // runOpen: requests are released on a fixed schedule whatever the server
 // does; latency runs from the scheduled time, so queueing behind a slow
 // answer is counted.
-func runOpen(ctx context.Context, o Options, host string, pool []request, progress func(string)) runResult {
+func runOpen(ctx context.Context, o Options, hosts []string, rs *redisProbe, pool []request, progress func(string)) runResult {
 	interval := time.Second / time.Duration(o.Rate)
 	jobs := make(chan job, len(pool))
 	ws := newWorkers(o.Concurrency)
-	wait := spawn(ws, host, o.Timeout, func(w *worker, c *conn) {
+	wait := spawn(ws, hosts, o.Timeout, func(w *worker, c *conn) {
 		for j := range jobs {
 			if ctx.Err() != nil {
 				continue
@@ -300,7 +364,7 @@ func runOpen(ctx context.Context, o Options, host string, pool []request, progre
 	if totalN > len(pool) {
 		totalN = len(pool)
 	}
-	m := &measure{pid: o.ServerPID}
+	m := newMeasure(o, rs)
 	var behind time.Duration
 	for i := 0; i < totalN && ctx.Err() == nil; i++ {
 		at := start.Add(time.Duration(i) * interval)
@@ -319,7 +383,7 @@ func runOpen(ctx context.Context, o Options, host string, pool []request, progre
 	close(jobs)
 	wait()
 	m.stop()
-	return runResult{workers: ws, window: m.window, serverCPU: m.sc, clientCPU: m.ccp, serverPID: o.ServerPID, behindByEnd: behind, serverCPUErr: m.err}
+	return runResult{workers: ws, window: m.window, serverCPU: m.sc, clientCPU: m.ccp, serverPID: o.ServerPID, redis: m.redis, behindByEnd: behind, serverCPUErr: m.err}
 }
 
 // sleepUntil sleeps until t (see preciseSleep). Any lateness is counted in
@@ -338,15 +402,22 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// openLiveCalls creates the live calls and records the server's memory
-// before and after.
-func openLiveCalls(ctx context.Context, o Options, b *builder, ids []string, rep *Report, progress func(string)) error {
-	if o.ServerPID > 0 {
-		rss, _, err := procMem(o.ServerPID)
+// openLiveCalls creates the live calls and records the servers' memory
+// (and Redis's) before and after.
+func openLiveCalls(ctx context.Context, o Options, b *builder, hosts []string, rs *redisProbe, ids []string, rep *Report, progress func(string)) error {
+	for _, pid := range o.pids() {
+		rss, _, err := procMem(pid)
 		if err != nil {
 			return err
 		}
-		rep.Server.RSSBeforeLiveCalls = rss
+		rep.Server.RSSBeforeLiveCalls += rss
+	}
+	if rs != nil {
+		s, err := rs.sample()
+		if err != nil {
+			return err
+		}
+		rep.RedisLiveCalls = &RedisLiveCalls{UsedMemoryBefore: s.usedMemory}
 	}
 	progress(fmt.Sprintf("opening %d live calls", len(ids)))
 	reqs := make([]request, len(ids))
@@ -356,7 +427,7 @@ func openLiveCalls(ctx context.Context, o Options, b *builder, ids []string, rep
 	var next atomic.Int64
 	var failed atomic.Int64
 	var firstErr atomic.Value
-	spawn(newWorkers(o.Concurrency), b.host, o.Timeout, func(_ *worker, c *conn) {
+	spawn(newWorkers(o.Concurrency), hosts, o.Timeout, func(_ *worker, c *conn) {
 		for ctx.Err() == nil {
 			j := next.Add(1) - 1
 			if j >= int64(len(reqs)) {
@@ -375,12 +446,22 @@ func openLiveCalls(ctx context.Context, o Options, b *builder, ids []string, rep
 	if f := failed.Load(); f > 0 {
 		return fmt.Errorf("opening live calls: %d failed (first: %v)", f, firstErr.Load())
 	}
-	if o.ServerPID > 0 {
-		rss, _, err := procMem(o.ServerPID)
+	for _, pid := range o.pids() {
+		rss, _, err := procMem(pid)
 		if err != nil {
 			return err
 		}
-		rep.Server.RSSWithLiveCalls = rss
+		rep.Server.RSSWithLiveCalls += rss
+	}
+	if rs != nil {
+		// Writes behind land within milliseconds; give them a moment.
+		sleepCtx(ctx, 500*time.Millisecond)
+		s, err := rs.sample()
+		if err != nil {
+			return err
+		}
+		rep.RedisLiveCalls.UsedMemoryWith = s.usedMemory
+		rep.RedisLiveCalls.PerCallBytes = float64(s.usedMemory-rep.RedisLiveCalls.UsedMemoryBefore) / float64(len(ids))
 	}
 	return nil
 }
@@ -447,6 +528,13 @@ func (r *Report) fill(res runResult) {
 	r.Client.CPUSeconds = res.clientCPU.Seconds()
 	if r.Requests > 0 {
 		r.Client.CPUPerRequestUS = float64(res.clientCPU.Microseconds()) / float64(r.Requests)
+	}
+	if rs := res.redis; rs != nil {
+		if r.Requests > 0 {
+			rs.CPUPerRequestUS = rs.CPUSeconds * 1e6 / float64(r.Requests)
+			rs.MemoryPerRequestBytes = float64(rs.UsedMemoryAfter-rs.UsedMemoryBefore) / float64(r.Requests)
+		}
+		r.Redis = rs
 	}
 	if res.serverPID > 0 {
 		r.Server.PID = res.serverPID

@@ -163,6 +163,9 @@ func (b *builder) close(body []byte, cs *callState) []byte {
 }
 
 func (b *builder) finish(body []byte, kind uint8) request {
+	if b.signer == nil {
+		return request{raw: body, kind: kind} // Bodies: the body alone
+	}
 	h := b.hdr
 	clear(h)
 	b.signer.Sign(h, http.MethodPost, b.url, body, b.now)

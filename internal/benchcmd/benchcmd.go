@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,7 +29,7 @@ import (
 const benchUsage = `voicegate-bench — voicegate's load generator and benchmark helpers (loopback only)
 
 Usage:
-  voicegate-bench --url URL [--mode closed|open] [--mix realistic|partials|tools|status] [auth flags | --config FILE]
+  voicegate-bench --url URL [--target URL]... [--mode closed|open] [--mix realistic|partials|tools|status] [auth flags | --config FILE]
   voicegate-bench --url SERVER --mix twilio --config FILE [--twilio-number N] [--mode closed|open]
   voicegate-bench api [--listen ADDR] [--delay D]
   voicegate-bench bare [--listen ADDR] --secret S
@@ -71,7 +72,21 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs := benchFlagSet("", stderr)
 	url := fs.String("url", "", "webhook URL of the server under test (required; loopback); with --mix twilio the server's address, such as http://127.0.0.1:3100")
 	name := fs.String("name", "voicegate", "label of the server under test")
-	pid := fs.Int("server-pid", 0, "PID of the server, to report its CPU time per request and memory")
+	var pids []int
+	fs.Func("server-pid", "PID of the server, to report its CPU time per request and memory (repeatable: one per replica, summed)", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("want a process id, got %q", v)
+		}
+		pids = append(pids, n)
+		return nil
+	})
+	var replicas []string
+	fs.Func("target", "another replica of the server under test, http://HOST:PORT[/same path as --url] (repeatable; loopback): the connections are spread round-robin over --url and every --target", func(v string) error {
+		replicas = append(replicas, v)
+		return nil
+	})
+	redisURL := fs.String("redis-url", "", "the Redis the replicas share (redis://HOST:PORT/DB, loopback): its CPU per request (INFO CPU) and memory (INFO MEMORY) are reported apart")
 	mode := fs.String("mode", "closed", "closed (maximum throughput) or open (fixed arrival rate)")
 	conc := fs.Int("concurrency", 32, "closed: concurrent senders; open: connections")
 	rate := fs.Int("rate", 2000, "open loop: requests per second")
@@ -107,6 +122,17 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if *toolStyle != "tool-calls" && *toolStyle != "function-call" {
 		return &clikit.UsageError{Msg: "--tool-style is tool-calls or function-call"}
 	}
+	hosts, err := replicaHosts(*url, replicas)
+	if err != nil {
+		return err
+	}
+	if len(pids) > 1 && len(pids) > len(hosts) {
+		return &clikit.UsageError{Msg: fmt.Sprintf("%d --server-pid for %d replicas (--url and each --target)", len(pids), len(hosts))}
+	}
+	pid := 0
+	if len(pids) > 0 {
+		pid = pids[0]
+	}
 	loadTargets := []string{*url, *cmpURL}
 	if *toolAPI != "" {
 		loadTargets = append(loadTargets, "http://"+*toolAPI+"/")
@@ -122,7 +148,6 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	var (
 		signer *auth.Signer
 		tw     *bench.TwilioTarget
-		err    error
 	)
 	if *mix == "twilio" {
 		if tw, err = twilioTarget(*url, *cmpURL, af.ConfigPath(), *twNumber, *live, getenv); err != nil {
@@ -156,8 +181,12 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		defer func() { srv.Close(); serving.Wait() }()
 	}
 	opts := bench.Options{Name: *name, URL: *url, Signer: signer, Twilio: tw, Mode: *mode, Concurrency: *conc, Rate: *rate,
-		Duration: *dur, Warmup: *warm, LiveCalls: *live, MaxRequests: *maxReq, ServerPID: *pid, Timeout: *timeout, Seed: *seed,
-		Workload: bench.Workload{Mix: *mix, Calls: *calls, ToolStyle: *toolStyle, ToolName: *toolName}}
+		Duration: *dur, Warmup: *warm, LiveCalls: *live, MaxRequests: *maxReq, ServerPID: pid, Timeout: *timeout, Seed: *seed,
+		Workload: bench.Workload{Mix: *mix, Calls: *calls, ToolStyle: *toolStyle, ToolName: *toolName},
+		Targets:  hosts[1:], RedisURL: *redisURL}
+	if len(pids) > 1 {
+		opts.ServerPIDs = pids[1:]
+	}
 	if !*asJSON {
 		opts.Progress = func(s string) { fmt.Fprintf(stderr, "bench %s: %s\n", opts.Name, s) }
 	}
@@ -168,6 +197,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if *cmpURL != "" {
 		o2 := opts
 		o2.Name, o2.URL, o2.ServerPID = *cmpName, *cmpURL, *cmpPID
+		o2.Targets, o2.ServerPIDs, o2.RedisURL = nil, nil, "" // the second server is one process
 		if !*asJSON {
 			o2.Progress = func(s string) { fmt.Fprintf(stderr, "bench %s: %s\n", o2.Name, s) }
 		}
@@ -267,6 +297,37 @@ func twilioTarget(url, cmpURL, cfgPath, number string, live int, getenv func(str
 	}
 	return &bench.TwilioTarget{PublicBaseURL: t.Config.PublicBaseURL, VoicePath: t.Config.VoicePath, StatusPath: t.Config.StatusPath,
 		Token: t.Token, Number: t.Number}, nil
+}
+
+// replicaHosts returns the host:port of --url and of each --target, which
+// must be on this machine and serve the same path (the pre-built requests
+// are the same for all).
+func replicaHosts(url string, targets []string) ([]string, error) {
+	path := func(u string) string {
+		rest := strings.TrimPrefix(u, "http://")
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			return strings.TrimRight(rest[i:], "/")
+		}
+		return ""
+	}
+	host := func(u string) string {
+		rest := strings.TrimPrefix(u, "http://")
+		return strings.SplitN(rest, "/", 2)[0]
+	}
+	hosts := []string{host(url)}
+	for _, t := range targets {
+		if !strings.HasPrefix(t, "http://") {
+			return nil, &clikit.UsageError{Msg: fmt.Sprintf("--target %q: want http://HOST:PORT", t)}
+		}
+		if err := loopbackOnly(t); err != nil {
+			return nil, &clikit.UsageError{Msg: "--target " + err.Error()}
+		}
+		if p := path(t); p != "" && p != path(url) {
+			return nil, &clikit.UsageError{Msg: fmt.Sprintf("--target %q: its path must be --url's (%q) or none", t, path(url))}
+		}
+		hosts = append(hosts, host(t))
+	}
+	return hosts, nil
 }
 
 // loopbackOnly refuses targets off this machine: benchmarks load only
