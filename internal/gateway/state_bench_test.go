@@ -1,10 +1,7 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,30 +55,15 @@ func benchMix(b *testing.B, mut func(*config.Config)) {
 	for i, bd := range bodies {
 		reqs[i] = signedBody{body: bd.Data, h: e.signed(string(bd.Data))}
 	}
-	h := e.app.Gateway
-	w := &discardWriter{h: http.Header{}}
-	rd := bytes.NewReader(nil)
-	r, _ := http.NewRequest(http.MethodPost, e.url, nil)
-	r.Host = e.srv.Listener.Addr().String()
-	r.RemoteAddr = "127.0.0.1:40000"
 	rcpu := redisCPU(b, e)
-	b.ReportAllocs()
-	b.ResetTimer()
-	u0, s0 := bench.SelfCPUTimes()
-	for i := 0; i < b.N; i++ {
-		sb := &reqs[i]
-		rd.Reset(sb.body)
-		r.Body = io.NopCloser(rd)
-		r.ContentLength = int64(len(sb.body))
-		r.Header = sb.h
-		clear(w.h)
-		h.ServeHTTP(w, r)
-		if w.status != 200 {
-			b.Fatalf("status %d for %s", w.status, bodies[i].Kind)
+	var u0, s0, u1, s1 time.Duration
+	serveAll(b, e, func(i int) *signedBody { return &reqs[i] }, func(start bool) {
+		if start {
+			u0, s0 = bench.SelfCPUTimes()
+		} else {
+			u1, s1 = bench.SelfCPUTimes()
 		}
-	}
-	u1, s1 := bench.SelfCPUTimes()
-	b.StopTimer()
+	})
 	if cpu := (u1 - u0) + (s1 - s0); cpu > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 		b.ReportMetric(float64((s1-s0).Nanoseconds())/float64(b.N), "sys-ns/op")

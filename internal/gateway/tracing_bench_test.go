@@ -1,11 +1,8 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"sync/atomic"
 	"testing"
 
@@ -45,27 +42,7 @@ func benchTracing(b *testing.B, on bool, mk func(i int) string) {
 		b.Fatalf("tracing on=%v, provider %v", on, e.app.Tracing)
 	}
 	reqs := benchRequests(b, e, benchPool, mk)
-	h := e.app.Gateway
-	w := &discardWriter{h: http.Header{}}
-	rd := bytes.NewReader(nil)
-	r, _ := http.NewRequest(http.MethodPost, e.url, nil)
-	r.Host = e.srv.Listener.Addr().String()
-	r.RemoteAddr = "127.0.0.1:40000"
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		sb := &reqs[i%len(reqs)]
-		rd.Reset(sb.body)
-		r.Body = io.NopCloser(rd)
-		r.ContentLength = int64(len(sb.body))
-		r.Header = sb.h
-		clear(w.h)
-		h.ServeHTTP(w, r)
-		if w.status != 200 {
-			b.Fatalf("status %d", w.status)
-		}
-	}
-	b.StopTimer()
+	serveAll(b, e, func(i int) *signedBody { return &reqs[i%len(reqs)] }, nil)
 	if n := replays(b, e); n != 0 {
 		b.Fatalf("%.0f requests were answered as replays", n)
 	}
