@@ -136,6 +136,16 @@ tools:
 
 func (e *env) post(body string, h http.Header) (int, string) {
 	e.t.Helper()
+	resp, b := e.do(body, h)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		e.t.Errorf("content type %q", ct)
+	}
+	return resp.StatusCode, b
+}
+
+// do posts body with headers h and returns the response (its body read).
+func (e *env) do(body string, h http.Header) (*http.Response, string) {
+	e.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.url, strings.NewReader(body))
 	for k, v := range h {
 		req.Header[k] = v
@@ -146,10 +156,7 @@ func (e *env) post(body string, h http.Header) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		e.t.Errorf("content type %q", ct)
-	}
-	return resp.StatusCode, string(b)
+	return resp, string(b)
 }
 
 func (e *env) signed(body string) http.Header {

@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -91,17 +90,8 @@ type readyzAnswer struct {
 // postFull posts and returns the status, the Retry-After header and the body.
 func (e *env) postFull(body string, h http.Header) (int, string, string) {
 	e.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.url, strings.NewReader(body))
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Retry-After"), string(b)
+	resp, b := e.do(body, h)
+	return resp.StatusCode, resp.Header.Get("Retry-After"), b
 }
 
 // TestPostgresOutage cuts the connection to PostgreSQL under a running

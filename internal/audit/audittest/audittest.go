@@ -74,33 +74,10 @@ func Run(t *testing.T, open func(t *testing.T) Env) {
 	t.Run("VerifyWhileAppending", func(t *testing.T) {
 		env, head := fill(t, 3)
 		log := lastLog
-		stop := make(chan struct{})
-		done := make(chan error, 1)
-		go func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					done <- nil
-					return
-				default:
-				}
-				if err := log.Append(ctx, "records.read", fmt.Sprint("r", i), "x"); err != nil {
-					done <- err
-					return
-				}
-			}
-		}()
-		for i := range 30 {
-			if _, err := audit.Verify(ctx, env.Store, head); err != nil {
-				close(stop)
-				<-done
-				t.Fatalf("verify %d of an intact chain while appending: %v", i, err)
-			}
-		}
-		close(stop)
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		verifyWhileAppending(t, log, 30, func() error {
+			_, err := audit.Verify(ctx, env.Store, head)
+			return err
+		})
 	})
 
 	t.Run("EditedEntry", func(t *testing.T) {
@@ -191,4 +168,37 @@ func Run(t *testing.T, open func(t *testing.T) Env) {
 			t.Fatalf("append after the head entry was edited: %v, want ErrTampered", err)
 		}
 	})
+}
+
+// verifyWhileAppending runs verify n times while another goroutine keeps
+// appending to l; each must pass, and so must every append.
+func verifyWhileAppending(t *testing.T, l *audit.Log, n int, verify func() error) {
+	t.Helper()
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if err := l.Append(context.Background(), "records.read", fmt.Sprint("r", i), "x"); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	for i := range n {
+		if err := verify(); err != nil {
+			close(stop)
+			<-done
+			t.Fatalf("verify %d of an intact chain while appending: %v", i, err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

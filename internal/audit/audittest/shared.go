@@ -97,34 +97,11 @@ func RunShared(t *testing.T, open func(t *testing.T) SharedEnv) {
 
 	t.Run("VerifyWhileAppending", func(t *testing.T) {
 		env, l := fill(t, 3)
-		stop := make(chan struct{})
-		done := make(chan error, 1)
-		go func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					done <- nil
-					return
-				default:
-				}
-				if err := l.Append(ctx, "records.read", fmt.Sprint("r", i), "x"); err != nil {
-					done <- err
-					return
-				}
-			}
-		}()
 		st := env.Open(t)
-		for i := range 20 {
-			if _, err := audit.VerifyShared(ctx, st, key, ""); err != nil {
-				close(stop)
-				<-done
-				t.Fatalf("verify %d of an intact chain while appending: %v", i, err)
-			}
-		}
-		close(stop)
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		verifyWhileAppending(t, l, 20, func() error {
+			_, err := audit.VerifyShared(ctx, st, key, "")
+			return err
+		})
 	})
 
 	for _, tc := range []struct {
