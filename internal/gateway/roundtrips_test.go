@@ -197,12 +197,12 @@ func TestRedisRoundTripsPerWebhook(t *testing.T) {
 		"conversation-update":                {1, 1},
 		// The claim; the call ended (Tracker.End); the answer written behind.
 		"status-update (ended)": {2, 1},
-		// The claim; the call's in-flight count raised (a read and a
-		// compare-and-set, dispatch.inFlight → Tracker.Update); the memo
-		// of results already obtained (Memo.Recall); the in-flight count
-		// lowered (again a read and a compare-and-set); the tool's outcome
+		// The claim; the call's in-flight count raised (a compare-and-set
+		// on the state the claim read, dispatch.inFlight → Tracker.Update);
+		// the memo of results already obtained (Memo.Recall); the in-flight
+		// count lowered (again a compare-and-set); the tool's outcome
 		// counted (Tracker.ToolCall); the answer stored before it is sent.
-		"tool-calls": {8, 0},
+		"tool-calls": {6, 0},
 		// The claim; the call ended (Tracker.End); the answer stored.
 		"end-of-call-report": {3, 0},
 	}

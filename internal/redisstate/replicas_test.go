@@ -322,3 +322,38 @@ func TestConcurrentRequestsOfACallLoseNoChange(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A request with side effects updates its call from the state its claim
+// read (one round trip); if another request changed the call since, the
+// update reads it again and loses nothing.
+func TestUpdateFromTheClaimSeesChangesMadeSince(t *testing.T) {
+	p := redistest.Prefix(t)
+	ca, cb := conn(t, p), conn(t, p)
+	ta, tb := redisstate.NewTracker(ca, time.Hour, 100, time.Now), redisstate.NewTracker(cb, time.Hour, 100, time.Now)
+	ga := redisstate.NewGuard(ca, time.Minute, time.Second, 100, ta)
+	subj := replay.WithSubject(ctx, replay.Subject{CallID: "c", Observe: true, SideEffects: true})
+	_, _, k, err := ga.BeginAt(subj, replay.KeyOf([]byte("tool-calls")), t0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx := replay.WithTicket(ctx, k)
+	inc := func(s *session.State) {
+		if s.InFlight == nil {
+			s.InFlight = map[string]int{}
+		}
+		s.InFlight["book"]++
+	}
+	if !ta.Update(rctx, "c", inc) {
+		t.Fatal("update from the claim")
+	}
+	tb.Update(ctx, "c", inc) // another replica, meanwhile
+	if !ta.Update(rctx, "c", inc) {
+		t.Fatal("update after a change made since the claim")
+	}
+	var st session.State
+	ta.Update(ctx, "c", func(s *session.State) { st = *s })
+	if st.InFlight["book"] != 3 {
+		t.Fatalf("in flight %d after three increments, want 3 (an update was lost)", st.InFlight["book"])
+	}
+	ga.Finish(k, replay.Response{Status: 200}, true)
+}

@@ -227,6 +227,11 @@ func (t *Tracker) Update(ctx context.Context, id string, f func(*session.State))
 	if tk := batched(ctx, id); tk != nil {
 		return tk.change(f)
 	}
+	if tk := claimed(ctx, id); tk != nil && t.c.Up() {
+		if ok, done := t.updateFromClaim(ctx, tk, id, f); done {
+			return ok
+		}
+	}
 	if !t.c.Up() {
 		return t.local.Update(ctx, id, f)
 	}
@@ -252,43 +257,80 @@ func (t *Tracker) Update(ctx context.Context, id string, f func(*session.State))
 func (t *Tracker) tryUpdate(id string, f func(*session.State)) (ok, done bool) {
 	ctx, cancel := t.c.ctx()
 	defer cancel()
-	{
-		h, err := t.c.rdb.HGetAll(ctx, t.callKey(id)).Result()
-		if err != nil {
-			t.c.failed(err)
-			return t.local.Update(ctx, id, f), true
-		}
-		if len(h) == 0 {
-			return false, true
-		}
-		t.c.seal.openFields(h, t.callKey(id))
-		st := decodeState(h)
-		f(&st)
-		after := encodeState(st)
-		args := []any{h["v"], 0}
-		n := 0
-		for k, v := range after {
-			if h[k] != v {
-				args = append(args, k, t.c.seal.sealField(k, v, t.callKey(id)))
-				n++
-			}
-		}
-		args[1] = n
-		for k := range h {
-			if _, ok := after[k]; !ok && deletable(k) {
-				args = append(args, k)
-			}
-		}
-		if len(args) == 2 {
-			return true, true // nothing changed
-		}
-		r, err := casScript.Run(ctx, t.c.rdb, []string{t.callKey(id)}, args...).Int64()
-		if err != nil {
-			t.c.failed(err)
-			return t.local.Update(ctx, id, f), true
-		}
-		return r == 1, r != 0
+	h, err := t.c.rdb.HGetAll(ctx, t.callKey(id)).Result()
+	if err != nil {
+		t.c.failed(err)
+		return t.local.Update(ctx, id, f), true
 	}
+	if len(h) == 0 {
+		return false, true
+	}
+	t.c.seal.openFields(h, t.callKey(id))
+	_, ok, done = t.cas(ctx, id, h, f)
+	return ok, done
+}
+
+// cas runs f on the state h (the call's hash, opened, with its version
+// "v") and writes the fields f changed if the call is still at that
+// version. done is false when it is not (changed meanwhile).
+func (t *Tracker) cas(ctx context.Context, id string, h map[string]string, f func(*session.State)) (st session.State, ok, done bool) {
+	st = decodeState(h)
+	f(&st)
+	after := encodeState(st)
+	args := []any{h["v"], 0}
+	n := 0
+	for k, v := range after {
+		if h[k] != v {
+			args = append(args, k, t.c.seal.sealField(k, v, t.callKey(id)))
+			n++
+		}
+	}
+	args[1] = n
+	for k := range h {
+		if _, ok := after[k]; !ok && deletable(k) {
+			args = append(args, k)
+		}
+	}
+	if len(args) == 2 {
+		return st, true, true // nothing changed
+	}
+	r, err := casScript.Run(ctx, t.c.rdb, []string{t.callKey(id)}, args...).Int64()
+	if err != nil {
+		t.c.failed(err)
+		return st, t.local.Update(ctx, id, f), true
+	}
+	return st, r == 1, r != 0
+}
+
+// updateFromClaim is Update for a request whose claim read the call: the
+// state it read stands for the first read, so that an unchanged call
+// costs one round trip (the compare-and-set) instead of two. done is
+// false when the call changed since (or the claim found it not live).
+func (t *Tracker) updateFromClaim(ctx context.Context, tk *ticket, id string, f func(*session.State)) (ok, done bool) {
+	tk.callMu.Lock()
+	if !tk.live || tk.ver == "" {
+		tk.callMu.Unlock()
+		return false, false
+	}
+	h := encodeState(tk.state)
+	h["v"] = tk.ver
+	tk.callMu.Unlock()
+	cctx, cancel := t.c.ctx()
+	defer cancel()
+	st, ok, done := t.cas(cctx, id, h, f)
+	if after := encodeState(st); maps.Equal(after, encodeState(decodeState(h))) {
+		// Nothing to write as the claim saw it: the current state may
+		// differ, so it is read after all.
+		return false, false
+	}
+	if done && ok {
+		tk.callMu.Lock()
+		if v, err := strconv.ParseInt(tk.ver, 10, 64); err == nil {
+			tk.state, tk.ver = st, strconv.FormatInt(v+1, 10)
+		}
+		tk.callMu.Unlock()
+	}
+	return ok, done
 }
 
 // deletable: fields of the state that f may remove (map entries and
